@@ -1,0 +1,47 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks;
+using ILGPU;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// ReLU, y = max(x, 0). x (n) -> y (n).
+/// CPU forward/backward and the ILGPU kernel bodies live together; generated kernels call the bodies with literal sizes.
+/// Backward accumulates: dx += dy · [x > 0].
+/// </summary>
+public static class Relu
+{
+    public static void Forward(float[] y, float[] x, int n)
+    {
+        Parallel.For(0, Chunks.Count(n), c =>
+        {
+            var (start, end) = Chunks.Range(c, n);
+            for (int i = start; i < end; i++) y[i] = x[i] > 0f ? x[i] : 0f;
+        });
+    }
+
+    public static void Backward(float[] dx, float[] dy, float[] x, int n)
+    {
+        Parallel.For(0, Chunks.Count(n), c =>
+        {
+            var (start, end) = Chunks.Range(c, n);
+            for (int i = start; i < end; i++) if (x[i] > 0f) dx[i] += dy[i];
+        });
+    }
+
+    /// <summary>Extent: n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, int n)
+    {
+        if (i >= n) return;
+        y[i] = x[i] > 0f ? x[i] : 0f;
+    }
+
+    /// <summary>Extent: n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, int n)
+    {
+        if (i >= n) return;
+        if (x[i] > 0f) dx[i] += dy[i];
+    }
+}
