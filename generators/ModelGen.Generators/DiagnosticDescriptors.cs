@@ -1,0 +1,103 @@
+using System.Collections.Generic;
+using Microsoft.CodeAnalysis;
+
+namespace ModelGen.Generators;
+
+/// <summary>Every diagnostic the generator reports. Ids are never reused; each has a line in AnalyzerReleases and a page under docs/diagnostics.
+/// MG1xxx: declarations. MG2xxx: shapes. MG9xxx: internal.</summary>
+public static class DiagnosticDescriptors
+{
+    const string Declaration = "ModelGen.Declaration";
+    const string Shapes = "ModelGen.Shapes";
+    const string Internal = "ModelGen.Internal";
+    const string HelpBase = "https://github.com/modelgen/modelgen/blob/main/docs/diagnostics/";
+
+    static DiagnosticDescriptor Error(string id, string title, string message, string category) =>
+        new(id, title, message, category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpBase + id + ".md");
+
+    public static readonly DiagnosticDescriptor ClassNotPartial = Error("MG1001",
+        "Model class must be partial", "'{0}' must be declared partial so ModelGen can generate its forward and backward passes", Declaration);
+
+    public static readonly DiagnosticDescriptor LayerPropertyInvalid = Error("MG1002",
+        "Layer property must be a partial get-only Module property",
+        "Layer '{0}' must be declared as 'public partial Module {0} {{ get; }}'", Declaration);
+
+    public static readonly DiagnosticDescriptor UnknownWiring = Error("MG1003",
+        "Unknown wiring name", "Layer '{0}' reads '{1}', which is neither an input nor a layer of '{2}' (known: {3})", Declaration);
+
+    public static readonly DiagnosticDescriptor WiringCycle = Error("MG1004",
+        "Wiring forms a cycle", "Layer '{0}' reads '{1}', which is computed {2}: data flows in declaration order, so this would be a cycle", Declaration);
+
+    public static readonly DiagnosticDescriptor ModuleCycle = Error("MG1005",
+        "Modules use each other in a cycle", "Module use forms a cycle: {0}", Declaration);
+
+    public static readonly DiagnosticDescriptor NoInput = Error("MG1006",
+        "Model declares no input", "'{0}' declares no [Input]; the first layer has nothing to read", Declaration);
+
+    public static readonly DiagnosticDescriptor NoLayers = Error("MG1007",
+        "Model declares no layers", "'{0}' declares no layer properties", Declaration);
+
+    public static readonly DiagnosticDescriptor DuplicateName = Error("MG1008",
+        "Duplicate edge name", "'{0}' names both an input and a layer, or two inputs", Declaration);
+
+    public static readonly DiagnosticDescriptor NotAModule = Error("MG1009",
+        "Used type is not a [Module]", "[Use(typeof({0}))] needs a class marked [Module]", Declaration);
+
+    public static readonly DiagnosticDescriptor MultipleLayerAttributes = Error("MG1010",
+        "A property has more than one layer attribute", "Layer '{0}' has {1} layer attributes; give each layer its own property", Declaration);
+
+    public static readonly DiagnosticDescriptor NonPositiveSize = Error("MG2001",
+        "Size must be positive", "{0} of layer '{1}' is {2}; it must be {3}", Shapes);
+
+    public static readonly DiagnosticDescriptor DimNotDivisibleByHeads = Error("MG2002",
+        "Width not divisible by heads", "Layer '{0}': width {1} is not divisible by Heads {2}", Shapes);
+
+    public static readonly DiagnosticDescriptor HeadsNotDivisibleByKvHeads = Error("MG2003",
+        "Query heads not divisible by key-value heads", "Layer '{0}': Heads {1} is not divisible by KvHeads {2}", Shapes);
+
+    public static readonly DiagnosticDescriptor ShapeMismatch = Error("MG2004",
+        "Shapes disagree", "Layer '{0}' expects {1} but '{2}' gives {3}", Shapes);
+
+    public static readonly DiagnosticDescriptor KeyValueLengthMismatch = Error("MG2005",
+        "Cross-attention keys and values disagree",
+        "Layer '{0}': keys from '{1}' are {2} but values from '{3}' are {4}; keys and values need the same length", Shapes);
+
+    public static readonly DiagnosticDescriptor MaskLengthMismatch = Error("MG2006",
+        "Mask length disagrees with the keys", "Layer '{0}': key padding mask '{1}' has length {2} but the keys have length {3}", Shapes);
+
+    public static readonly DiagnosticDescriptor NotAMask = Error("MG2007",
+        "Wrong kind of input", "Layer '{0}' uses '{1}' as {2}, but it is declared as {3}", Shapes);
+
+    public static readonly DiagnosticDescriptor RankMismatch = Error("MG2008",
+        "Wrong rank", "Layer '{0}' needs {1} but '{2}' gives {3}", Shapes);
+
+    public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
+        "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
+
+    static readonly Dictionary<string, DiagnosticDescriptor> s_byId = new()
+    {
+        [ClassNotPartial.Id] = ClassNotPartial,
+        [LayerPropertyInvalid.Id] = LayerPropertyInvalid,
+        [UnknownWiring.Id] = UnknownWiring,
+        [WiringCycle.Id] = WiringCycle,
+        [ModuleCycle.Id] = ModuleCycle,
+        [NoInput.Id] = NoInput,
+        [NoLayers.Id] = NoLayers,
+        [DuplicateName.Id] = DuplicateName,
+        [NotAModule.Id] = NotAModule,
+        [MultipleLayerAttributes.Id] = MultipleLayerAttributes,
+        [NonPositiveSize.Id] = NonPositiveSize,
+        [DimNotDivisibleByHeads.Id] = DimNotDivisibleByHeads,
+        [HeadsNotDivisibleByKvHeads.Id] = HeadsNotDivisibleByKvHeads,
+        [ShapeMismatch.Id] = ShapeMismatch,
+        [KeyValueLengthMismatch.Id] = KeyValueLengthMismatch,
+        [MaskLengthMismatch.Id] = MaskLengthMismatch,
+        [NotAMask.Id] = NotAMask,
+        [RankMismatch.Id] = RankMismatch,
+        [InternalError.Id] = InternalError,
+    };
+
+    public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;
+
+    public static DiagnosticDescriptor ById(string id) => s_byId[id];
+}

@@ -1,0 +1,218 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using ModelGen.Generators.Helpers;
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators;
+
+public sealed partial class ModelGenerator
+{
+    /// <summary>Lower: every checked layer into primitive ops with constant sizes, plus the buffers and parameters they use.</summary>
+    internal static LoweredModel Lower(CheckedModel model)
+    {
+        var inputs = model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray();
+        if (model.Diagnostics.Count > 0 || model.Output.Length == 0)
+        {
+            return new LoweredModel(model.Spec, inputs, null, model.Properties, ImmutableEquatableArray<BufferSpec>.Empty,
+                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, model.Diagnostics);
+        }
+        try
+        {
+            var lowerer = new Lowerer(model);
+            foreach (var layer in model.Layers) lowerer.Layer(layer);
+            return lowerer.Result();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var d = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, model.Spec.Location, model.Spec.ClassName, e.GetType().Name + ": " + e.Message);
+            return new LoweredModel(model.Spec, inputs, null, model.Properties, ImmutableEquatableArray<BufferSpec>.Empty,
+                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, ImmutableEquatableArray.Create(d));
+        }
+    }
+
+    /// <summary>Builds the op list. Each primitive op's lowering lives in Lower/Ops/{Op}.cs, beside nothing else.</summary>
+    internal sealed partial class Lowerer
+    {
+        readonly CheckedModel _model;
+        readonly List<BufferSpec> _buffers = new();
+        readonly Dictionary<string, Edge> _shapes = new(StringComparer.Ordinal);
+        readonly List<ParamSpec> _params = new();
+        readonly List<LoweredOp> _ops = new();
+        int _dropoutSites;
+
+        public Lowerer(CheckedModel model)
+        {
+            _model = model;
+            foreach (var e in model.Edges)
+            {
+                _shapes[e.Name] = e;
+                _buffers.Add(new BufferSpec(e.Name, e.PerSample, HasGrad: !e.IsMask, e.Display));
+            }
+        }
+
+        public LoweredModel Result() => new(_model.Spec, _model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray(),
+            _model.EdgeNamed(_model.Output), _model.Properties, _buffers.ToImmutableEquatableArray(), _params.ToImmutableEquatableArray(),
+            _ops.ToImmutableEquatableArray(), ImmutableEquatableArray<DiagnosticInfo>.Empty);
+
+        public void Layer(CheckedLayer layer)
+        {
+            string input = layer.Wire("input")!;
+            switch (layer.Kind)
+            {
+                case "Linear":
+                    Linear(layer.Path, input, layer.Int("In"), layer.Int("Out"), layer.Bool("Bias"), layer.Output);
+                    break;
+                case "LayerNorm":
+                    LayerNorm(layer.Path, input, (float)layer.Double("Eps"), layer.Output);
+                    break;
+                case "Gelu":
+                    Gelu(layer.Path, input, layer.Output);
+                    break;
+                case "Relu":
+                    Relu(layer.Path, input, layer.Output);
+                    break;
+                case "Dropout":
+                    Dropout(layer.Path, input, (float)layer.Double("P"), layer.Output);
+                    break;
+                case "Residual":
+                    Add(layer.Path, input, layer.Wire("from")!, layer.Output);
+                    break;
+                case "FeedForward":
+                    FeedForward(layer.Path, input, layer.Int("Dim"), layer.Int("Hidden"), layer.Int("Activation"), (float)layer.Double("Dropout"), layer.Output);
+                    break;
+                case "MultiHeadAttention":
+                    MultiHeadAttention(layer.Path, input, layer.Wire("key")!, layer.Wire("value")!, layer.Wire("mask"), Attention(layer), layer.Output);
+                    break;
+                case "TransformerEncoderLayer":
+                    EncoderLayer(layer.Path, input, layer.Wire("mask"), layer, layer.Output);
+                    break;
+                case "TransformerEncoder":
+                {
+                    int depth = layer.Int("Depth");
+                    string x = input;
+                    for (int i = 0; i < depth; i++)
+                        x = EncoderLayer($"{layer.Path}.layers.{i}", x, layer.Wire("mask"), layer, i == depth - 1 ? layer.Output : null);
+                    break;
+                }
+                default:
+                    throw new InvalidOperationException($"no lowering for layer kind '{layer.Kind}'");
+            }
+        }
+
+        static AttentionConfig Attention(CheckedLayer l) => new(l.Int("Width"), l.Int("Heads"), l.Int("KvHeads"), l.Int("KeyDim"), l.Int("ValueDim"),
+            l.Bool("Causal"), l.Bool("Bias"), l.Int("Queries"), l.Int("Keys"), l.Int("KeyWidth"), l.Int("ValueWidth"));
+
+        internal sealed record AttentionConfig(int Width, int Heads, int KvHeads, int KeyDim, int ValueDim, bool Causal, bool Bias,
+            int Queries, int Keys, int KeyWidth, int ValueWidth);
+
+        string FeedForward(string path, string x, int dim, int hidden, int activation, float dropout, string? output)
+        {
+            string h = Linear(path + ".fc1", x, dim, hidden, bias: true, null);
+            h = activation == 1 ? Relu(path + ".act", h, null) : Gelu(path + ".act", h, null);
+            if (dropout > 0) h = Dropout(path + ".drop", h, dropout, null);
+            return Linear(path + ".fc2", h, hidden, dim, bias: true, output);
+        }
+
+        string MultiHeadAttention(string path, string x, string key, string value, string? mask, AttentionConfig c, string? output)
+        {
+            string q = Linear(path + ".q_proj", x, c.Width, c.Heads * c.KeyDim, c.Bias, null);
+            string k = Linear(path + ".k_proj", key, c.KeyWidth, c.KvHeads * c.KeyDim, c.Bias, null);
+            string v = Linear(path + ".v_proj", value, c.ValueWidth, c.KvHeads * c.ValueDim, c.Bias, null);
+            string heads = ScaledDotProduct(path + ".heads", q, k, v, mask, c);
+            return Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output);
+        }
+
+        /// <summary>Pre-norm: x + attn(norm1(x)), then + mlp(norm2(·)). Post-norm: norm1(x + attn(x)), then norm2(· + mlp(·)). As PyTorch's TransformerEncoderLayer.</summary>
+        string EncoderLayer(string path, string x, string? mask, CheckedLayer l, string? output)
+        {
+            var c = Attention(l) with { Queries = _shapes[x].Shape[0], Keys = _shapes[x].Shape[0], KeyWidth = l.Int("Width"), ValueWidth = l.Int("Width") };
+            int width = c.Width, hidden = l.Int("FeedForward"), activation = l.Int("Activation");
+            float dropout = (float)l.Double("Dropout"), eps = (float)l.Double("Eps");
+            bool pre = l.Int("Norm") == 0;
+            if (pre)
+            {
+                string n1 = LayerNorm(path + ".norm1", x, eps, null);
+                string a = MultiHeadAttention(path + ".attn", n1, n1, n1, mask, c, null);
+                if (dropout > 0) a = Dropout(path + ".drop1", a, dropout, null);
+                string r1 = Add(path + ".res1", x, a, null);
+                string n2 = LayerNorm(path + ".norm2", r1, eps, null);
+                string f = FeedForward(path + ".mlp", n2, width, hidden, activation, dropout, null);
+                if (dropout > 0) f = Dropout(path + ".drop2", f, dropout, null);
+                return Add(path + ".res2", r1, f, output);
+            }
+            else
+            {
+                string a = MultiHeadAttention(path + ".attn", x, x, x, mask, c, null);
+                if (dropout > 0) a = Dropout(path + ".drop1", a, dropout, null);
+                string n1 = LayerNorm(path + ".norm1", Add(path + ".res1", x, a, null), eps, null);
+                string f = FeedForward(path + ".mlp", n1, width, hidden, activation, dropout, null);
+                if (dropout > 0) f = Dropout(path + ".drop2", f, dropout, null);
+                return LayerNorm(path + ".norm2", Add(path + ".res2", n1, f, null), eps, output);
+            }
+        }
+
+        // ---- helpers for the per-op lowerings ----
+
+        /// <summary>The buffer an op writes: the layer's output edge when given, else a new buffer named after the path.</summary>
+        string Output(string path, string? output, IReadOnlyList<int> shape)
+        {
+            if (output is not null) return output;
+            string name = Shapes.Identifier(path);
+            var edge = new Edge(name, shape.ToImmutableEquatableArray(), IsMask: false, IsInput: false);
+            _shapes[name] = edge;
+            _buffers.Add(new BufferSpec(name, edge.PerSample, HasGrad: true, edge.Display));
+            return name;
+        }
+
+        /// <summary>A buffer kept for backward (statistics, probabilities, masks): no gradient.</summary>
+        string Saved(string path, string suffix, long perSample, string shape)
+        {
+            string name = Shapes.Identifier(path) + "_" + suffix;
+            _buffers.Add(new BufferSpec(name, perSample, HasGrad: false, shape));
+            return name;
+        }
+
+        IReadOnlyList<int> ShapeOf(string buffer) => _shapes[buffer].Shape;
+
+        /// <summary>Rows when the last dimension is the feature dimension: "batch * 16".</summary>
+        string Rows(string buffer)
+        {
+            var s = ShapeOf(buffer);
+            long lead = 1;
+            for (int i = 0; i < s.Count - 1; i++) lead *= s[i];
+            return lead == 1 ? "batch" : "batch * " + Int(lead);
+        }
+
+        string Elements(string buffer) => "batch * " + Int(_shapes[buffer].PerSample);
+
+        int Param(string name, int[] shape, string init, bool decay)
+        {
+            _params.Add(new ParamSpec(name, shape.ToImmutableEquatableArray(), init, decay));
+            return _params.Count - 1;
+        }
+
+        int NextDropoutSite() => _dropoutSites++;
+
+        void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels) =>
+            _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray()));
+
+        static Call Call(string method, params Arg[] args) => new(method, args.ToImmutableEquatableArray());
+
+        static KernelLaunch Kernel(string body, string extent, params Arg[] args) => new(body, extent, args.ToImmutableEquatableArray());
+
+        string Comment(string path, string kind, params string[] buffers) =>
+            $"{path} ({kind}): " + string.Join(", ", buffers.Take(buffers.Length - 1).Select(b => _shapes[b].Display)) + " -> " + _shapes[buffers[buffers.Length - 1]].Display;
+
+        internal static string Int(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+        internal static string Float(float v)
+        {
+            string s = v.ToString("R", CultureInfo.InvariantCulture);
+            return s + "f";
+        }
+
+        internal static string Bool(bool b) => b ? "true" : "false";
+    }
+}

@@ -1,0 +1,27 @@
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators;
+
+public sealed partial class ModelGenerator
+{
+    internal sealed partial class Lowerer
+    {
+        /// <summary>GELU (exact): x -> y, element-wise.</summary>
+        string Gelu(string path, string x, string? output) => Elementwise("Gelu", path, x, output);
+
+        /// <summary>ReLU: x -> y, element-wise.</summary>
+        string Relu(string path, string x, string? output) => Elementwise("Relu", path, x, output);
+
+        string Elementwise(string op, string path, string x, string? output)
+        {
+            string y = Output(path, output, ShapeOf(x));
+            var n = Arg.Rows(Elements(x));
+            Op(Comment(path, op, x, y),
+                Call(op + ".Forward", Arg.Act(y), Arg.Act(x), n),
+                Call(op + ".Backward", Arg.Grad(x), Arg.Grad(y), Arg.Act(x), n),
+                new[] { Kernel(op + ".ForwardKernel", Elements(x), Arg.Act(y), Arg.Act(x), n) },
+                new[] { Kernel(op + ".BackwardKernel", Elements(x), Arg.Grad(x), Arg.Grad(y), Arg.Act(x), n) });
+            return y;
+        }
+    }
+}

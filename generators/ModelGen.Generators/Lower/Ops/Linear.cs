@@ -1,0 +1,35 @@
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators;
+
+public sealed partial class ModelGenerator
+{
+    internal sealed partial class Lowerer
+    {
+        /// <summary>Linear: x (rows, in) -> y (rows, out); weight (out, in), bias (out) with U(±1/√in) as PyTorch.</summary>
+        string Linear(string path, string x, int inFeatures, int outFeatures, bool bias, string? output)
+        {
+            var shape = new System.Collections.Generic.List<int>(ShapeOf(x));
+            shape[shape.Count - 1] = outFeatures;
+            string y = Output(path, output, shape);
+            string bound = "uniform:" + (1.0 / System.Math.Sqrt(inFeatures)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            int w = Param(path + ".weight", new[] { outFeatures, inFeatures }, bound, decay: true);
+            int? b = bias ? Param(path + ".bias", new[] { outFeatures }, bound, decay: false) : null;
+            var rows = Arg.Rows(Rows(x));
+            Arg i = Arg.Lit(Int(inFeatures)), o = Arg.Lit(Int(outFeatures));
+            Arg bv = b is { } bi ? Arg.Param(bi) : Arg.None, bg = b is { } bj ? Arg.ParamGrad(bj) : Arg.None;
+            var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
+            {
+                Kernel("Linear.BackwardInputKernel", Rows(x) + " * " + Int(inFeatures), Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o),
+                Kernel("Linear.BackwardWeightKernel", Int((long)outFeatures * inFeatures), Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(x), rows, i, o),
+            };
+            if (b is not null) backwardKernels.Add(Kernel("Linear.BackwardBiasKernel", Int(outFeatures), bg, Arg.Grad(y), rows, o));
+            Op(Comment(path, "Linear", x, y),
+                Call("Linear.Forward", Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o),
+                Call("Linear.Backward", Arg.Grad(x), Arg.ParamGrad(w), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(w), rows, i, o),
+                new[] { Kernel("Linear.ForwardKernel", Rows(x) + " * " + Int(outFeatures), Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o, Arg.Lit(Bool(b is not null))) },
+                backwardKernels.ToArray());
+            return y;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using ModelGen.Generators.Helpers;
+
+namespace ModelGen.Generators.Model;
+
+/// <summary>How a call argument is written. Buffers become arrays on the CPU and views in kernels; literals are inlined into kernels.</summary>
+public enum ArgKind
+{
+    /// <summary>An activation buffer.</summary>
+    Act,
+
+    /// <summary>The gradient of an activation buffer.</summary>
+    Grad,
+
+    /// <summary>A parameter's value (Text is its index).</summary>
+    Param,
+
+    /// <summary>A parameter's gradient (Text is its index).</summary>
+    ParamGrad,
+
+    /// <summary>A constant, inlined: a size, a flag, a scale.</summary>
+    Literal,
+
+    /// <summary>An expression of the run-time batch size, e.g. "batch * 16".</summary>
+    Batch,
+
+    /// <summary>A value known only at run time (Type says its C# type): a dropout seed or rate.</summary>
+    Runtime,
+
+    /// <summary>An optional buffer that is not there: null on the CPU, a dummy view in kernels.</summary>
+    Absent,
+}
+
+public sealed record Arg(ArgKind Kind, string Text, string Type = "")
+{
+    public static Arg Act(string buffer) => new(ArgKind.Act, buffer);
+
+    public static Arg Grad(string buffer) => new(ArgKind.Grad, buffer);
+
+    public static Arg Param(int index) => new(ArgKind.Param, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public static Arg ParamGrad(int index) => new(ArgKind.ParamGrad, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public static Arg Lit(string text) => new(ArgKind.Literal, text);
+
+    public static Arg Rows(string expression) => new(ArgKind.Batch, expression);
+
+    public static Arg Runtime(string expression, string type) => new(ArgKind.Runtime, expression, type);
+
+    public static readonly Arg None = new(ArgKind.Absent, "");
+}
+
+/// <summary>A call into a runtime op on the CPU backend: <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>
+public sealed record Call(string Method, ImmutableEquatableArray<Arg> Args);
+
+/// <summary>A launch of a runtime kernel body over an extent (an expression of the batch).</summary>
+public sealed record KernelLaunch(string Body, string Extent, ImmutableEquatableArray<Arg> Args);
+
+/// <summary>One primitive op with its forward and backward on both paths.</summary>
+public sealed record LoweredOp(
+    string Comment,
+    Call Forward,
+    Call Backward,
+    ImmutableEquatableArray<KernelLaunch> ForwardKernels,
+    ImmutableEquatableArray<KernelLaunch> BackwardKernels);
+
+/// <summary>An activation or saved buffer, sized per sample. Gradients exist for data activations only.</summary>
+public sealed record BufferSpec(string Name, long PerSample, bool HasGrad, string Shape);
+
+/// <summary>A parameter: state_dict name, shape and PyTorch's default initialisation.</summary>
+public sealed record ParamSpec(string Name, ImmutableEquatableArray<int> Shape, string Init, bool Decay);
+
+/// <summary>The output of lowering: everything the emitter needs, and nothing it has to work out.</summary>
+public sealed record LoweredModel(
+    ModelSpec Spec,
+    ImmutableEquatableArray<Edge> Inputs,
+    Edge? Output,
+    ImmutableEquatableArray<PropertySpec> Properties,
+    ImmutableEquatableArray<BufferSpec> Buffers,
+    ImmutableEquatableArray<ParamSpec> Parameters,
+    ImmutableEquatableArray<LoweredOp> Ops,
+    ImmutableEquatableArray<DiagnosticInfo> Diagnostics);

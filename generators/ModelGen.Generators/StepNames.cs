@@ -1,0 +1,10 @@
+namespace ModelGen.Generators;
+
+/// <summary>Tracking names of the incremental steps, so tests can see what re-ran.</summary>
+public static class StepNames
+{
+    public const string ParseModels = nameof(ParseModels);
+    public const string ParseModules = nameof(ParseModules);
+    public const string CheckShapes = nameof(CheckShapes);
+    public const string Lower = nameof(Lower);
+}

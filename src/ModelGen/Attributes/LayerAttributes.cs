@@ -1,0 +1,161 @@
+using System;
+
+namespace ModelGen;
+
+/// <summary>Base of every layer attribute. A layer reads the previous layer's output unless <see cref="Input"/> names another edge (an input or an earlier layer).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public abstract class LayerAttribute : Attribute
+{
+    /// <summary>The edge this layer reads: an input name or an earlier layer's property name.</summary>
+    public string? Input { get; set; }
+}
+
+/// <summary>y = x·Wᵀ + b over the last dimension. Parameters <c>weight</c> (out, in) and <c>bias</c> (out).</summary>
+public sealed class LinearAttribute : LayerAttribute
+{
+    public LinearAttribute(int outFeatures) => OutFeatures = outFeatures;
+
+    public int OutFeatures { get; }
+
+    /// <summary>When set, the width this layer expects; a different incoming width is a compile-time error.</summary>
+    public int InFeatures { get; set; }
+
+    public bool Bias { get; set; } = true;
+}
+
+/// <summary>Layer normalization over the last dimension. Parameters <c>weight</c> and <c>bias</c>.</summary>
+public sealed class LayerNormAttribute : LayerAttribute
+{
+    public double Eps { get; set; } = 1e-5;
+}
+
+/// <summary>GELU (exact, erf form).</summary>
+public sealed class GeluAttribute : LayerAttribute
+{
+}
+
+/// <summary>ReLU.</summary>
+public sealed class ReluAttribute : LayerAttribute
+{
+}
+
+/// <summary>Inverted dropout while training; identity in evaluation.</summary>
+public sealed class DropoutAttribute : LayerAttribute
+{
+    public DropoutAttribute(double p) => P = p;
+
+    public double P { get; }
+}
+
+/// <summary>Residual sum: the incoming edge plus the edge named by <see cref="From"/>; both must have the same shape.</summary>
+public sealed class ResidualAttribute : LayerAttribute
+{
+    public ResidualAttribute(string from) => From = from;
+
+    public string From { get; }
+}
+
+/// <summary>Feed-forward block: Linear(D→Hidden), activation, dropout, Linear(Hidden→D). Parameters <c>fc1.*</c>, <c>fc2.*</c>.</summary>
+public sealed class FeedForwardAttribute : LayerAttribute
+{
+    public FeedForwardAttribute(int hidden) => Hidden = hidden;
+
+    public int Hidden { get; }
+
+    public Activation Activation { get; set; } = Activation.Gelu;
+
+    public double Dropout { get; set; }
+}
+
+/// <summary>Options shared by attention and the Transformer layers that contain it.</summary>
+public abstract class AttentionOptionsAttribute : LayerAttribute
+{
+    protected AttentionOptionsAttribute(int heads) => Heads = heads;
+
+    /// <summary>Query heads.</summary>
+    public int Heads { get; }
+
+    /// <summary>Key/value heads for grouped-query (1 = multi-query). 0 means equal to <see cref="Heads"/>.</summary>
+    public int KvHeads { get; set; }
+
+    /// <summary>Width of each query/key head. 0 means model width / heads.</summary>
+    public int KeyDim { get; set; }
+
+    /// <summary>Width of each value head. 0 means <see cref="KeyDim"/>.</summary>
+    public int ValueDim { get; set; }
+
+    /// <summary>Mask keys after the query position.</summary>
+    public bool Causal { get; set; }
+
+    /// <summary>Name of a <see cref="InputKind.KeyPaddingMask"/> input.</summary>
+    public string? KeyPaddingMask { get; set; }
+
+    /// <summary>Bias on the q/k/v/out projections.</summary>
+    public bool Bias { get; set; } = true;
+}
+
+/// <summary>Multi-head scaled dot-product attention with q/k/v/out projections (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).
+/// Self-attention by default; cross-attention when <see cref="KeyValue"/> (or <see cref="Key"/> and <see cref="Value"/>) names another edge.</summary>
+public sealed class MultiHeadAttentionAttribute : AttentionOptionsAttribute
+{
+    public MultiHeadAttentionAttribute(int heads) : base(heads)
+    {
+    }
+
+    /// <summary>Edge for both keys and values (cross-attention).</summary>
+    public string? KeyValue { get; set; }
+
+    /// <summary>Edge for keys, when keys and values come from different edges.</summary>
+    public string? Key { get; set; }
+
+    /// <summary>Edge for values, when keys and values come from different edges.</summary>
+    public string? Value { get; set; }
+}
+
+/// <summary>A Transformer encoder layer: attention and a feed-forward block, each with a residual and layer norm.
+/// Parameters <c>norm1</c>, <c>attn</c>, <c>norm2</c>, <c>mlp.fc1</c>, <c>mlp.fc2</c>.</summary>
+public sealed class TransformerEncoderLayerAttribute : AttentionOptionsAttribute
+{
+    public TransformerEncoderLayerAttribute(int heads) : base(heads)
+    {
+    }
+
+    /// <summary>Feed-forward hidden width. 0 means 4 × model width.</summary>
+    public int FeedForward { get; set; }
+
+    public NormPlacement Norm { get; set; } = NormPlacement.Pre;
+
+    public Activation Activation { get; set; } = Activation.Gelu;
+
+    public double Dropout { get; set; }
+
+    public double Eps { get; set; } = 1e-5;
+}
+
+/// <summary><see cref="Depth"/> Transformer encoder layers (<c>layers.{i}.*</c>).</summary>
+public sealed class TransformerEncoderAttribute : AttentionOptionsAttribute
+{
+    public TransformerEncoderAttribute(int depth, int heads) : base(heads) => Depth = depth;
+
+    public int Depth { get; }
+
+    public int FeedForward { get; set; }
+
+    public NormPlacement Norm { get; set; } = NormPlacement.Pre;
+
+    public Activation Activation { get; set; } = Activation.Gelu;
+
+    public double Dropout { get; set; }
+
+    public double Eps { get; set; } = 1e-5;
+}
+
+/// <summary>Places a <see cref="ModuleAttribute"/> class here, <see cref="Depth"/> times in a chain (<c>{name}.{i}.*</c> when Depth &gt; 1).</summary>
+public sealed class UseAttribute : LayerAttribute
+{
+    public UseAttribute(Type module) => Module = module;
+
+    public Type Module { get; }
+
+    public int Depth { get; set; } = 1;
+}

@@ -1,0 +1,119 @@
+using System;
+using System.Linq;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace ModelGen;
+
+/// <summary>Where a model runs.</summary>
+public enum DeviceKind
+{
+    /// <summary>The CPU backend: generated C# over SIMD and all cores.</summary>
+    Cpu = 0,
+
+    /// <summary>NVIDIA GPUs through ILGPU's PTX backend.</summary>
+    Cuda = 1,
+
+    /// <summary>OpenCL 2.0+ devices (or 3.0 with the generic address space) through ILGPU.</summary>
+    OpenCL = 2,
+
+    /// <summary>ILGPU's CPU accelerator: runs the GPU kernels on the CPU, slowly. For testing the GPU path without a GPU.</summary>
+    CpuSimulator = 3,
+}
+
+/// <summary>A device to run models on. Dispose it after the models that use it.</summary>
+public sealed class Device : IDisposable
+{
+    Device(DeviceKind kind, Context? context, Accelerator? accelerator)
+    {
+        Kind = kind;
+        Context = context;
+        Accelerator = accelerator;
+    }
+
+    public DeviceKind Kind { get; }
+
+    /// <summary>The ILGPU accelerator, or null for <see cref="DeviceKind.Cpu"/>.</summary>
+    public Accelerator? Accelerator { get; }
+
+    internal Context? Context { get; }
+
+    public string Name => Accelerator?.Name ?? $"CPU ({Environment.ProcessorCount} threads)";
+
+    public static Device Cpu() => new(DeviceKind.Cpu, null, null);
+
+    public static Device Cuda(int index = 0) => Open(DeviceKind.Cuda, index) ??
+        throw new DeviceUnavailableException("No CUDA device was found (ILGPU saw none; is the NVIDIA driver installed?).");
+
+    public static Device OpenCL(int index = 0) => Open(DeviceKind.OpenCL, index) ??
+        throw new DeviceUnavailableException("No OpenCL device that ILGPU accepts was found (it needs OpenCL 2.0, or 3.0 with the generic address space).");
+
+    public static Device CpuSimulator() => Open(DeviceKind.CpuSimulator, 0)!;
+
+    /// <summary>CUDA, else OpenCL, else the CPU backend.</summary>
+    public static Device Best() => Open(DeviceKind.Cuda, 0) ?? Open(DeviceKind.OpenCL, 0) ?? Cpu();
+
+    /// <summary>Parses "cpu", "cuda", "opencl", "sim" or "best".</summary>
+    public static Device Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "cpu" => Cpu(),
+        "cuda" => Cuda(),
+        "opencl" => OpenCL(),
+        "sim" or "simulator" or "cpu-simulator" => CpuSimulator(),
+        "best" => Best(),
+        _ => throw new ArgumentException($"Unknown device '{name}'; use cpu, cuda, opencl, sim or best.", nameof(name)),
+    };
+
+    static Device? Open(DeviceKind kind, int index)
+    {
+        Context? context = null;
+        try
+        {
+            context = kind switch
+            {
+                DeviceKind.Cuda => Context.Create(b => b.Cuda().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2)),
+                DeviceKind.OpenCL => Context.Create(b => b.OpenCL().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2)),
+                _ => Context.Create(b => b.CPU().Optimize(OptimizationLevel.O1)),
+            };
+            var type = kind switch
+            {
+                DeviceKind.Cuda => AcceleratorType.Cuda,
+                DeviceKind.OpenCL => AcceleratorType.OpenCL,
+                _ => AcceleratorType.CPU,
+            };
+            var devices = context.Devices.Where(d => d.AcceleratorType == type).ToArray();
+            if (index >= devices.Length)
+            {
+                context.Dispose();
+                return null;
+            }
+            var accelerator = devices[index].CreateAccelerator(context);
+            return new Device(kind, context, accelerator);
+        }
+        catch (Exception e) when (kind != DeviceKind.CpuSimulator && e is not OutOfMemoryException)
+        {
+            // A missing driver or an unusable device is "not available", not a crash: Best() falls through.
+            context?.Dispose();
+            return null;
+        }
+    }
+
+    public override string ToString() => $"{Kind}: {Name}";
+
+    public void Dispose()
+    {
+        Accelerator?.Dispose();
+        Context?.Dispose();
+    }
+}
+
+/// <summary>The requested device is not present on this machine.</summary>
+public sealed class DeviceUnavailableException : Exception
+{
+    public DeviceUnavailableException(string message) : base(message)
+    {
+    }
+}

@@ -1,0 +1,409 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Threading.Tasks;
+using System.Numerics.Tensors;
+using ILGPU;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// Scaled dot-product attention core with grouped-query heads.
+/// q (B, Nq, H·dk), k (B, Nk, KvH·dk), v (B, Nk, KvH·dv) -> o (B, Nq, H·dv); heads are interleaved in the feature dim
+/// (as Linear projections produce them). Query head h reads kv head h / (H / KvH) (KvH == H: multi-head, KvH == 1: multi-query).
+/// s_ij = scale · q_i·k_j; masked keys are excluded from the softmax: causal masks key j &gt; query i (top-left aligned,
+/// like PyTorch is_causal), and padding (null or float[B·Nk]) masks keys whose value is nonzero (key_padding_mask=True semantics).
+/// probs (B, H, Nq, Nk) is saved for backward. A row whose every key is masked gets probs 0 and output 0
+/// (PyTorch would produce NaN there; zeros keep training finite and make its gradients 0).
+/// Backward accumulates into dq, dk, dv.
+/// </summary>
+public static class Attention
+{
+    const int W = 16; // padding granularity of scratch rows: one Vector512<float>
+    const int CausalBlock = 32;
+
+    [ThreadStatic] static float[]? t_scratch;
+
+    static float[] Scratch(int n)
+    {
+        var s = t_scratch;
+        if (s == null || s.Length < n) t_scratch = s = new float[Math.Max(n, (s?.Length ?? 0) * 3 / 2)];
+        return s;
+    }
+
+    static int Pad(int n) => (n + W - 1) / W * W;
+
+    public static void Forward(float[] o, float[] probs, float[] q, float[] k, float[] v, float[]? padding,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool causal, float scale)
+    {
+        int nkP = Pad(nk), dvP = Pad(headDimV);
+        // Scratch: Q·scale (nq×dk), Kᵀ (dk×nkP), V (nk×dvP), S (nq×nkP), O (nq×dvP)
+        int offKt = nq * headDimK, offV = offKt + headDimK * nkP, offS = offV + nk * dvP, offO = offS + nq * nkP, total = offO + nq * dvP;
+        int group = heads / kvHeads;
+        Parallel.For(0, batch * heads, bh =>
+        {
+            int b = bh / heads, h = bh % heads, kv = h / group;
+            var s = Scratch(total);
+            unsafe
+            {
+                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs)
+                {
+                    float* qs = sp, kt = sp + offKt, vs = sp + offV, sc = sp + offS, os = sp + offO;
+                    int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
+                    float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
+                    for (int i = 0; i < nq; i++)
+                        for (int c = 0; c < headDimK; c++) qs[i * headDimK + c] = qsrc[(long)i * qStride + c] * scale;
+                    float* ksrc = kp + (long)b * nk * kStride + kv * headDimK;
+                    for (int c = 0; c < headDimK; c++)
+                    {
+                        float* row = kt + c * nkP;
+                        for (int j = 0; j < nk; j++) row[j] = ksrc[(long)j * kStride + c];
+                        for (int j = nk; j < nkP; j++) row[j] = 0f;
+                    }
+                    float* vsrc = vp + (long)b * nk * vStride + kv * headDimV;
+                    for (int j = 0; j < nk; j++)
+                    {
+                        new ReadOnlySpan<float>(vsrc + (long)j * vStride, headDimV).CopyTo(new Span<float>(vs + j * dvP, headDimV));
+                        for (int c = headDimV; c < dvP; c++) vs[j * dvP + c] = 0f;
+                    }
+
+                    float* prow0 = pp + (long)bh * nq * nk;
+                    fixed (float* padp = padding)
+                    {
+                        float* pad = padding != null ? padp + (long)b * nk : null;
+                        // Causal rows only see keys up to their own index, so each block of rows stops at its last row's keys.
+                        int rowsPerBlock = causal ? CausalBlock : nq;
+                        for (int r0 = 0; r0 < nq; r0 += rowsPerBlock)
+                        {
+                            int r1 = Math.Min(nq, r0 + rowsPerBlock), cols = causal ? Math.Min(nk, r1) : nk;
+                            Gemm(qs + r0 * headDimK, headDimK, 1, kt, nkP, sc + r0 * nkP, nkP, r1 - r0, Pad(cols), headDimK, false);
+                            for (int i = r0; i < r1; i++)
+                                SoftmaxRow(sc + i * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad);
+                            Gemm(prow0 + (long)r0 * nk, nk, 1, vs, dvP, os + r0 * dvP, dvP, r1 - r0, dvP, cols, false);
+                        }
+                    }
+
+                    float* odst = op + (long)b * nq * oStride + h * headDimV;
+                    for (int i = 0; i < nq; i++)
+                        new ReadOnlySpan<float>(os + i * dvP, headDimV).CopyTo(new Span<float>(odst + (long)i * oStride, headDimV));
+                }
+            }
+        });
+    }
+
+    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys.</summary>
+    static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad)
+    {
+        var sp = new Span<float>(s, limit);
+        if (pad != null)
+            for (int j = 0; j < limit; j++)
+                if (pad[j] != 0f) s[j] = float.NegativeInfinity;
+        var dst = new Span<float>(p, nk);
+        if (limit == 0) { dst.Clear(); return; }
+        float max = TensorPrimitives.Max(sp);
+        if (float.IsNegativeInfinity(max)) { dst.Clear(); return; }
+        var ps = dst.Slice(0, limit);
+        TensorPrimitives.Subtract(sp, max, ps);
+        TensorPrimitives.Exp(ps, ps);
+        float sum = TensorPrimitives.Sum(ps);
+        TensorPrimitives.Multiply(ps, 1f / sum, ps);
+        dst.Slice(limit).Clear();
+    }
+
+    /// <summary>
+    /// Accumulates dq, dk, dv. Masks need not be passed: masked entries have P = 0 and drop out of every term.
+    /// Parallel over (batch, kvHead) so each group's query heads sum into one private dK/dV accumulator without races.
+    /// </summary>
+    public static void Backward(float[] dq, float[] dk, float[] dv, float[] dO, float[] q, float[] k, float[] v, float[] o,
+        float[] probs, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
+    {
+        int nkP = Pad(nk), dkP = Pad(headDimK), dvP = Pad(headDimV);
+        int group = heads / kvHeads;
+        // Scratch: K (nk×dkP), Vt (dv×nkP), dK acc (nk×dkP), dV acc (nk×dvP), Q (nq×dkP), dO (nq×dvP), dS (nq×nkP), dQ (nq×dkP), D (nq)
+        int offVt = nk * dkP, offDk = offVt + headDimV * nkP, offDv = offDk + nk * dkP, offQ = offDv + nk * dvP,
+            offDo = offQ + nq * dkP, offDs = offDo + nq * dvP, offDq = offDs + nq * nkP, offD = offDq + nq * dkP, total = offD + nq;
+        Parallel.For(0, batch * kvHeads, bkv =>
+        {
+            int b = bkv / kvHeads, kv = bkv % kvHeads;
+            var s = Scratch(total);
+            unsafe
+            {
+                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs, dOp = dO, dqp = dq, dkp = dk, dvp = dv)
+                {
+                    float* ks = sp, vt = sp + offVt, dka = sp + offDk, dva = sp + offDv, qs = sp + offQ, dos = sp + offDo,
+                        ds = sp + offDs, dqa = sp + offDq, dd = sp + offD;
+                    int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
+                    float* ksrc = kp + (long)b * nk * kStride + kv * headDimK;
+                    float* vsrc = vp + (long)b * nk * vStride + kv * headDimV;
+                    GatherRows(ks, dkP, ksrc, kStride, nk, headDimK);
+                    for (int c = 0; c < headDimV; c++)
+                    {
+                        float* row = vt + c * nkP;
+                        for (int j = 0; j < nk; j++) row[j] = vsrc[(long)j * vStride + c];
+                        for (int j = nk; j < nkP; j++) row[j] = 0f;
+                    }
+                    new Span<float>(dka, nk * dkP + nk * dvP).Clear();
+
+                    for (int h = kv * group; h < (kv + 1) * group; h++)
+                    {
+                        float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
+                        float* dosrc = dOp + (long)b * nq * oStride + h * headDimV;
+                        float* osrc = op + (long)b * nq * oStride + h * headDimV;
+                        GatherRows(qs, dkP, qsrc, qStride, nq, headDimK);
+                        GatherRows(dos, dvP, dosrc, oStride, nq, headDimV);
+                        for (int i = 0; i < nq; i++)
+                            dd[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dosrc + (long)i * oStride, headDimV),
+                                new ReadOnlySpan<float>(osrc + (long)i * oStride, headDimV));
+                        float* P = pp + ((long)b * heads + h) * nq * nk;
+
+                        // dP = dO · Vᵀ, then dS' = scale · P ∘ (dP − D)
+                        Gemm(dos, dvP, 1, vt, nkP, ds, nkP, nq, nkP, headDimV, false);
+                        for (int i = 0; i < nq; i++)
+                        {
+                            var row = new Span<float>(ds + i * nkP, nk);
+                            TensorPrimitives.Subtract(row, dd[i], row);
+                            TensorPrimitives.Multiply(row, new ReadOnlySpan<float>(P + (long)i * nk, nk), row);
+                            TensorPrimitives.Multiply(row, scale, row);
+                        }
+                        // dQ = dS'·K ; dK += dS'ᵀ·Q ; dV += Pᵀ·dO
+                        Gemm(ds, nkP, 1, ks, dkP, dqa, dkP, nq, dkP, nk, false);
+                        Gemm(ds, 1, nkP, qs, dkP, dka, dkP, nk, dkP, nq, true);
+                        Gemm(P, 1, nk, dos, dvP, dva, dvP, nk, dvP, nq, true);
+
+                        float* dqdst = dqp + (long)b * nq * qStride + h * headDimK;
+                        for (int i = 0; i < nq; i++)
+                        {
+                            var dst = new Span<float>(dqdst + (long)i * qStride, headDimK);
+                            TensorPrimitives.Add(dst, new ReadOnlySpan<float>(dqa + i * dkP, headDimK), dst);
+                        }
+                    }
+                    float* dkdst = dkp + (long)b * nk * kStride + kv * headDimK;
+                    float* dvdst = dvp + (long)b * nk * vStride + kv * headDimV;
+                    for (int j = 0; j < nk; j++)
+                    {
+                        var d1 = new Span<float>(dkdst + (long)j * kStride, headDimK);
+                        TensorPrimitives.Add(d1, new ReadOnlySpan<float>(dka + j * dkP, headDimK), d1);
+                        var d2 = new Span<float>(dvdst + (long)j * vStride, headDimV);
+                        TensorPrimitives.Add(d2, new ReadOnlySpan<float>(dva + j * dvP, headDimV), d2);
+                    }
+                }
+            }
+        });
+    }
+
+    static unsafe void GatherRows(float* dst, int ldDst, float* src, int ldSrc, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* d = dst + r * ldDst;
+            new ReadOnlySpan<float>(src + (long)r * ldSrc, cols).CopyTo(new Span<float>(d, cols));
+            for (int c = cols; c < ldDst; c++) d[c] = 0f;
+        }
+    }
+
+    /// <summary>
+    /// C (m × n) = A·B (or += when accumulate), where A's element (row r, inner t) is a[r·rs + t·ts] (so rs=lda, ts=1 is A,
+    /// rs=1, ts=lda is Aᵀ), B is (kk × n) with row stride ldb and n a multiple of 16 (callers pad scratch rows), C has row stride ldc.
+    /// Register-blocked 4 rows × 64 columns; Vector512 falls back to 2×Vector256 in software where AVX-512 is absent.
+    /// </summary>
+    static unsafe void Gemm(float* a, int rs, int ts, float* b, int ldb, float* c, int ldc, int m, int n, int kk, bool accumulate)
+    {
+        int col = 0;
+        for (; col + 4 * W <= n; col += 4 * W)
+        {
+            int r = 0;
+            for (; r + 4 <= m; r += 4) Block4x4(a + r * rs, rs, ts, b + col, ldb, c + r * ldc + col, ldc, kk, accumulate);
+            for (; r < m; r++) Block1xV(a + r * rs, ts, b + col, ldb, c + r * ldc + col, kk, 4, accumulate);
+        }
+        for (; col < n; col += W)
+        {
+            int r = 0;
+            for (; r + 4 <= m; r += 4) Block4x1(a + r * rs, rs, ts, b + col, ldb, c + r * ldc + col, ldc, kk, accumulate);
+            for (; r < m; r++) Block1xV(a + r * rs, ts, b + col, ldb, c + r * ldc + col, kk, 1, accumulate);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Block4x4(float* a, int rs, int ts, float* b, int ldb, float* c, int ldc, int kk, bool accumulate)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs;
+        for (int t = 0; t < kk; t++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + W);
+            var b2 = Vector512.Load(b + 2 * W);
+            var b3 = Vector512.Load(b + 3 * W);
+            var x = Vector512.Create(*a0);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(x, b2, c02); c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+            x = Vector512.Create(*a1);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(x, b2, c12); c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+            x = Vector512.Create(*a2);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(x, b2, c22); c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+            x = Vector512.Create(*a3);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(x, b2, c32); c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+            a0 += ts; a1 += ts; a2 += ts; a3 += ts; b += ldb;
+        }
+        Store(c, accumulate, c00); Store(c + W, accumulate, c01); Store(c + 2 * W, accumulate, c02); Store(c + 3 * W, accumulate, c03);
+        c += ldc;
+        Store(c, accumulate, c10); Store(c + W, accumulate, c11); Store(c + 2 * W, accumulate, c12); Store(c + 3 * W, accumulate, c13);
+        c += ldc;
+        Store(c, accumulate, c20); Store(c + W, accumulate, c21); Store(c + 2 * W, accumulate, c22); Store(c + 3 * W, accumulate, c23);
+        c += ldc;
+        Store(c, accumulate, c30); Store(c + W, accumulate, c31); Store(c + 2 * W, accumulate, c32); Store(c + 3 * W, accumulate, c33);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Block4x1(float* a, int rs, int ts, float* b, int ldb, float* c, int ldc, int kk, bool accumulate)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs;
+        for (int t = 0; t < kk; t++)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(*a0), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(*a1), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(*a2), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(*a3), b0, c3);
+            a0 += ts; a1 += ts; a2 += ts; a3 += ts; b += ldb;
+        }
+        Store(c, accumulate, c0); Store(c + ldc, accumulate, c1); Store(c + 2 * ldc, accumulate, c2); Store(c + 3 * ldc, accumulate, c3);
+    }
+
+    static unsafe void Block1xV(float* a, int ts, float* b, int ldb, float* c, int kk, int vecs, bool accumulate)
+    {
+        for (int v = 0; v < vecs; v++)
+        {
+            Vector512<float> acc = default;
+            float* ap = a, bp = b + v * W;
+            for (int t = 0; t < kk; t++) { acc = Vector512.FusedMultiplyAdd(Vector512.Create(*ap), Vector512.Load(bp), acc); ap += ts; bp += ldb; }
+            Store(c + v * W, accumulate, acc);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Store(float* c, bool accumulate, Vector512<float> x)
+    {
+        if (accumulate) x += Vector512.Load(c);
+        x.Store(c);
+    }
+
+    // ---------------- GPU kernel bodies ----------------
+
+    /// <summary>Extent: batch·heads·nq (one thread per query row; the scores are staged in that row of probs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(Index1D i, ArrayView<float> o, ArrayView<float> probs, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, ArrayView<float> padding, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV,
+        bool causal, bool hasPadding, float scale)
+    {
+        if (i >= batch * heads * nq) return;
+        int row = i;
+        int qi = row % nq;
+        int bh = row / nq;
+        int h = bh % heads, b = bh / heads;
+        int kv = h / (heads / kvHeads);
+        int qBase = (b * nq + qi) * heads * headDimK + h * headDimK;
+        int pBase = row * nk;
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < nk; j++)
+        {
+            bool masked = (causal && j > qi) || (hasPadding && padding[b * nk + j] != 0f);
+            if (masked) { probs[pBase + j] = 0f; continue; }
+            int kBase = (b * nk + j) * kvHeads * headDimK + kv * headDimK;
+            float acc = 0f;
+            for (int c = 0; c < headDimK; c++) acc += q[qBase + c] * k[kBase + c];
+            acc *= scale;
+            probs[pBase + j] = acc;
+            if (acc > max) max = acc;
+        }
+        float sum = 0f;
+        for (int j = 0; j < nk; j++)
+        {
+            bool masked = (causal && j > qi) || (hasPadding && padding[b * nk + j] != 0f);
+            if (masked) continue;
+            float e = MathF.Exp(probs[pBase + j] - max);
+            probs[pBase + j] = e;
+            sum += e;
+        }
+        float inv = sum > 0f ? 1f / sum : 0f;
+        for (int j = 0; j < nk; j++) probs[pBase + j] = probs[pBase + j] * inv;
+        int oBase = (b * nq + qi) * heads * headDimV + h * headDimV;
+        for (int c = 0; c < headDimV; c++)
+        {
+            float acc = 0f;
+            for (int j = 0; j < nk; j++) acc += probs[pBase + j] * v[(b * nk + j) * kvHeads * headDimV + kv * headDimV + c];
+            o[oBase + c] = acc;
+        }
+    }
+
+    /// <summary>Extent: batch·heads·nq. Writes dS (B, H, Nq, Nk) = P ∘ (dO·v − dO·o) and accumulates dq.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardScoresKernel(Index1D i, ArrayView<float> dS, ArrayView<float> dq, ArrayView<float> dO,
+        ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> probs,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
+    {
+        if (i >= batch * heads * nq) return;
+        int row = i;
+        int qi = row % nq;
+        int bh = row / nq;
+        int h = bh % heads, b = bh / heads;
+        int kv = h / (heads / kvHeads);
+        int oBase = (b * nq + qi) * heads * headDimV + h * headDimV;
+        float d = 0f;
+        for (int c = 0; c < headDimV; c++) d += dO[oBase + c] * o[oBase + c];
+        int pBase = row * nk;
+        for (int j = 0; j < nk; j++)
+        {
+            int vBase = (b * nk + j) * kvHeads * headDimV + kv * headDimV;
+            float dp = 0f;
+            for (int c = 0; c < headDimV; c++) dp += dO[oBase + c] * v[vBase + c];
+            dS[pBase + j] = probs[pBase + j] * (dp - d);
+        }
+        int qBase = (b * nq + qi) * heads * headDimK + h * headDimK;
+        for (int c = 0; c < headDimK; c++)
+        {
+            float acc = 0f;
+            for (int j = 0; j < nk; j++) acc += dS[pBase + j] * k[(b * nk + j) * kvHeads * headDimK + kv * headDimK + c];
+            dq[qBase + c] += scale * acc;
+        }
+    }
+
+    /// <summary>Extent: batch·kvHeads·nk. Accumulates dk and dv of one key, summing the group's query heads and all queries.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardKeyValueKernel(Index1D i, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dS,
+        ArrayView<float> dO, ArrayView<float> q, ArrayView<float> probs,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
+    {
+        if (i >= batch * kvHeads * nk) return;
+        int idx = i;
+        int j = idx % nk;
+        int bkv = idx / nk;
+        int kv = bkv % kvHeads, b = bkv / kvHeads;
+        int group = heads / kvHeads;
+        int kBase = (b * nk + j) * kvHeads * headDimK + kv * headDimK;
+        int vBase = (b * nk + j) * kvHeads * headDimV + kv * headDimV;
+        for (int c = 0; c < headDimK; c++)
+        {
+            float acc = 0f;
+            for (int h = kv * group; h < (kv + 1) * group; h++)
+                for (int qi = 0; qi < nq; qi++)
+                    acc += dS[((b * heads + h) * nq + qi) * nk + j] * q[(b * nq + qi) * heads * headDimK + h * headDimK + c];
+            dk[kBase + c] += scale * acc;
+        }
+        for (int c = 0; c < headDimV; c++)
+        {
+            float acc = 0f;
+            for (int h = kv * group; h < (kv + 1) * group; h++)
+                for (int qi = 0; qi < nq; qi++)
+                    acc += probs[((b * heads + h) * nq + qi) * nk + j] * dO[(b * nq + qi) * heads * headDimV + h * headDimV + c];
+            dv[vBase + c] += acc;
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using System.Linq;
+using Xunit;
+
+namespace ModelGen.Generators.Tests;
+
+/// <summary>One test per diagnostic id: the id, the argument it points at, and a message that names the numbers.</summary>
+public class DiagnosticTests
+{
+    static string Model(string layers, string inputs = "[Input(\"x\", 8, 64)]", string modifiers = "public partial") => $$"""
+        using ModelGen;
+        namespace T;
+        [Model]
+        {{inputs}}
+        {{modifiers}} class M
+        {
+        {{layers}}
+        }
+        """;
+
+    static void Expect(string source, string id, string underlined, params string[] messageParts)
+    {
+        var result = GeneratorHarness.Run(source);
+        var d = Assert.Single(result.GeneratorDiagnostics);
+        Assert.Equal(id, d.Id);
+        Assert.Equal(Microsoft.CodeAnalysis.DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal(underlined, GeneratorHarness.Underlined(d, result.Compilation));
+        string message = d.GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var part in messageParts) Assert.Contains(part, message);
+        Assert.DoesNotContain(result.Sources, s => s.Hint.StartsWith("T.M.", System.StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void MG1001_ClassNotPartial() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", modifiers: "public"), "MG1001", "M", "'M' must be declared partial");
+
+    [Fact]
+    public void MG1002_LayerPropertyNotPartial() =>
+        Expect(Model("[Linear(4)] public Module A { get; } = null!;"), "MG1002", "Linear(4)", "Layer 'A'");
+
+    [Fact]
+    public void MG1003_UnknownWiringName() =>
+        Expect(Model("[Linear(4, Input = \"nope\")] public partial Module A { get; }"), "MG1003", "Input = \"nope\"", "'nope'", "known: 'x'");
+
+    [Fact]
+    public void MG1004_WiringCycle() =>
+        Expect(Model("""
+            [Linear(64)] public partial Module A { get; }
+            [Residual("B")] public partial Module B { get; }
+            """), "MG1004", "\"B\"", "reads 'B'", "by this layer itself");
+
+    [Fact]
+    public void MG1004_ForwardReferenceIsACycle() =>
+        Expect(Model("""
+            [Linear(64, Input = "B")] public partial Module A { get; }
+            [Linear(64)] public partial Module B { get; }
+            """), "MG1004", "Input = \"B\"", "declared after it");
+
+    [Fact]
+    public void MG1005_ModuleCycle() => Expect("""
+        using ModelGen;
+        namespace T;
+        [Module, Input("x", 8)] public partial class P { [Use(typeof(Q))] public partial Module Inner { get; } }
+        [Module, Input("x", 8)] public partial class Q { [Use(typeof(P))] public partial Module Inner { get; } }
+        [Model, Input("x", 4, 8)] public partial class M { [Use(typeof(P))] public partial Module Outer { get; } }
+        """, "MG1005", "typeof(P)", "T.P -> T.Q -> T.P");
+
+    [Fact]
+    public void MG1006_NoInput() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: ""), "MG1006", "M", "declares no [Input]");
+
+    [Fact]
+    public void MG1007_NoLayers() => Expect(Model(""), "MG1007", "M", "no layer properties");
+
+    [Fact]
+    public void MG1008_DuplicateName() =>
+        Expect(Model("[Linear(4)] public partial Module x { get; }"), "MG1008", "Linear(4)", "'x'");
+
+    [Fact]
+    public void MG1009_UseOfNonModule() => Expect("""
+        using ModelGen;
+        namespace T;
+        public class NotAModule { }
+        [Model, Input("x", 4, 8)] public partial class M { [Use(typeof(NotAModule))] public partial Module A { get; } }
+        """, "MG1009", "typeof(NotAModule)", "typeof(NotAModule)");
+
+    [Fact]
+    public void MG1010_TwoLayerAttributes() =>
+        Expect(Model("[Linear(4), Gelu] public partial Module A { get; }"), "MG1010", "Linear(4)", "Layer 'A' has 2 layer attributes");
+
+    [Fact]
+    public void MG2001_NonPositiveSize() =>
+        Expect(Model("[Linear(0)] public partial Module A { get; }"), "MG2001", "0", "OutFeatures of layer 'a' is 0");
+
+    [Fact]
+    public void MG2001_NonPositiveInputDimension() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"x\", 8, -3)]"), "MG2001", "Input(\"x\", 8, -3)", "(8, -3)");
+
+    [Fact]
+    public void MG2001_DropoutOutOfRange() =>
+        Expect(Model("[Dropout(1.5)] public partial Module A { get; }"), "MG2001", "1.5", "P of layer 'a' is 1.5; it must be in [0, 1)");
+
+    [Fact]
+    public void MG2002_DimNotDivisibleByHeads() =>
+        Expect(Model("[TransformerEncoder(4, 5)] public partial Module Encoder { get; }"), "MG2002", "5", "width 64 is not divisible by Heads 5");
+
+    [Fact]
+    public void MG2003_HeadsNotDivisibleByKvHeads() =>
+        Expect(Model("[MultiHeadAttention(4, KvHeads = 3)] public partial Module Attn { get; }"), "MG2003", "KvHeads = 3", "Heads 4 is not divisible by KvHeads 3");
+
+    [Fact]
+    public void MG2004_ConsecutiveDimsDisagree() =>
+        Expect(Model("""
+            [Linear(32)] public partial Module A { get; }
+            [Linear(10, InFeatures = 64)] public partial Module B { get; }
+            """), "MG2004", "InFeatures = 64", "Layer 'b' expects (B, 8, 64) but 'a' gives (B, 8, 32)");
+
+    [Fact]
+    public void MG2004_ResidualShapesDisagree() =>
+        Expect(Model("""
+            [Linear(32)] public partial Module A { get; }
+            [Residual("x")] public partial Module R { get; }
+            """), "MG2004", "\"x\"", "Layer 'r' expects (B, 8, 32) but 'x' gives (B, 8, 64)");
+
+    [Fact]
+    public void MG2004_ModuleWidthDisagrees() => Expect("""
+        using ModelGen;
+        namespace T;
+        [Module, Input("x", 32)] public partial class Blk { [LayerNorm] public partial Module N { get; } }
+        [Model, Input("x", 4, 8)] public partial class M { [Use(typeof(Blk))] public partial Module A { get; } }
+        """, "MG2004", "typeof(Blk)", "expects (B, ..., 32) but 'x' gives (B, 4, 8)");
+
+    [Fact]
+    public void MG2005_CrossAttentionKeyValueLengthsDisagree() =>
+        Expect(Model("[MultiHeadAttention(4, Key = \"k\", Value = \"v\")] public partial Module Attn { get; }",
+            inputs: "[Input(\"x\", 8, 64)] [Input(\"k\", 10, 32)] [Input(\"v\", 12, 32)]"),
+            "MG2005", "Value = \"v\"", "keys from 'k' are (B, 10, 32) but values from 'v' are (B, 12, 32)");
+
+    [Fact]
+    public void MG2006_MaskLengthDisagrees() =>
+        Expect(Model("[MultiHeadAttention(4, KeyPaddingMask = \"pad\")] public partial Module Attn { get; }",
+            inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 9, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2006", "KeyPaddingMask = \"pad\"", "mask 'pad' has length 9 but the keys have length 8");
+
+    [Fact]
+    public void MG2007_DataUsedAsMask() =>
+        Expect(Model("[MultiHeadAttention(4, KeyPaddingMask = \"y\")] public partial Module Attn { get; }",
+            inputs: "[Input(\"x\", 8, 64)] [Input(\"y\", 8)]"),
+            "MG2007", "KeyPaddingMask = \"y\"", "uses 'y' as a key padding mask");
+
+    [Fact]
+    public void MG2008_AttentionNeedsASequence() =>
+        Expect(Model("[MultiHeadAttention(4)] public partial Module Attn { get; }", inputs: "[Input(\"x\", 64)]"),
+            "MG2008", "MultiHeadAttention(4)", "needs a sequence (B, tokens, width) but 'x' gives (B, 64)");
+
+    [Fact]
+    public void EveryDescriptorHasATestDocAndRegistryLine()
+    {
+        var root = RepoRoot();
+        var tests = System.IO.File.ReadAllText(System.IO.Path.Combine(root, "tests/ModelGen.Generators.Tests/DiagnosticTests.cs"));
+        var shipped = System.IO.File.ReadAllText(System.IO.Path.Combine(root, "generators/ModelGen.Generators/AnalyzerReleases.Shipped.md"));
+        foreach (var d in DiagnosticDescriptors.All)
+        {
+            if (d.Id != "MG9001") Assert.Contains($"{d.Id}_", tests);
+            Assert.Contains($"{d.Id} |", shipped);
+            Assert.True(System.IO.File.Exists(System.IO.Path.Combine(root, "docs/diagnostics", d.Id + ".md")), $"docs/diagnostics/{d.Id}.md is missing");
+        }
+    }
+
+    internal static string RepoRoot()
+    {
+        var dir = new System.IO.DirectoryInfo(System.AppContext.BaseDirectory);
+        while (dir is not null && !System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "ModelGen.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new System.InvalidOperationException("ModelGen.sln not found above the test directory");
+    }
+}

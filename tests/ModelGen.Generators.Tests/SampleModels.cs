@@ -1,0 +1,68 @@
+namespace ModelGen.Generators.Tests;
+
+/// <summary>Representative declarations, as a user would write them.</summary>
+public static class SampleModels
+{
+    public const string Encoder = """
+        using ModelGen;
+
+        namespace Samples;
+
+        /// <summary>A causal, padded, grouped-query Transformer encoder with a classifier.</summary>
+        [Model]
+        [Input("x", 8, 32)]
+        [Input("padding", 8, Kind = InputKind.KeyPaddingMask)]
+        public partial class TinyEncoder
+        {
+            [TransformerEncoder(2, 4, KvHeads = 2, FeedForward = 64, Causal = true, KeyPaddingMask = "padding")]
+            public partial Module Encoder { get; }
+
+            [LayerNorm] public partial Module Norm { get; }
+
+            [Linear(10)] public partial Module Head { get; }
+        }
+        """;
+
+    public const string CrossAttention = """
+        using ModelGen;
+
+        namespace Samples;
+
+        [Model]
+        [Input("x", 6, 16)]
+        [Input("memory", 10, 24)]
+        public partial class CrossAttender
+        {
+            [MultiHeadAttention(2, KeyValue = "memory", KeyDim = 8, ValueDim = 4)] public partial Module Attn { get; }
+            [Residual("x")] public partial Module Res { get; }
+            [LayerNorm] public partial Module Norm { get; }
+            [FeedForward(32, Activation = Activation.Relu, Dropout = 0.1)] public partial Module Mlp { get; }
+            [Dropout(0.1)] public partial Module Drop { get; }
+        }
+        """;
+
+    public const string ModuleReuse = """
+        using ModelGen;
+
+        namespace Samples;
+
+        /// <summary>A post-norm attention block declared once.</summary>
+        [Module]
+        [Input("x", 16)]
+        public partial class Block
+        {
+            [MultiHeadAttention(2)] public partial Module Attn { get; }
+            [Residual("x")] public partial Module Res { get; }
+            [LayerNorm] public partial Module Norm { get; }
+        }
+
+        [Model]
+        [Input("tokens", 5, 16)]
+        public partial class Stacked
+        {
+            [Use(typeof(Block), Depth = 2)] public partial Module Blocks { get; }
+            [Gelu] public partial Module Act { get; }
+            [Linear(4, InFeatures = 16, Bias = false)] public partial Module Head { get; }
+        }
+        """;
+}
