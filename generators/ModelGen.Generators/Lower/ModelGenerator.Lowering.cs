@@ -79,6 +79,9 @@ public sealed partial class ModelGenerator
                 case "Residual":
                     Add(layer.Path, input, layer.Wire("from")!, layer.Output);
                     break;
+                case "MeanPool":
+                    MeanPool(layer.Path, input, layer.Output);
+                    break;
                 case "FeedForward":
                     FeedForward(layer.Path, input, layer.Int("Dim"), layer.Int("Hidden"), layer.Int("Activation"), (float)layer.Double("Dropout"), layer.Output);
                     break;

@@ -151,6 +151,7 @@ public sealed partial class ModelGenerator
                     "Dropout" => Probability(layer, path, "P", layer.Double("P", 0)) is { } p ? Same(layer, path, input, Config(("P", p))) : null,
                     "Residual" => Residual(scope, declared, layer, path, input),
                     "FeedForward" => FeedForward(layer, path, input),
+                    "MeanPool" => MeanPool(layer, path, input),
                     "MultiHeadAttention" or "TransformerEncoderLayer" or "TransformerEncoder" => AttentionFamily(scope, declared, layer, path, input),
                     "Use" => Use(scope, layer, path, input),
                     _ => throw new InvalidOperationException($"unknown layer kind '{layer.Kind}'"),
@@ -253,6 +254,16 @@ public sealed partial class ModelGenerator
                 return null;
             }
             return Emit(path, "Residual", Config(), Wires(("input", input), ("from", other)), input.Shape);
+        }
+
+        Edge? MeanPool(LayerSpec layer, string path, Edge input)
+        {
+            if (input.Shape.Count != 2)
+            {
+                Report(DiagnosticDescriptors.RankMismatch, layer.Location, path, "a sequence (B, tokens, width)", NameOf(input), input.Display);
+                return null;
+            }
+            return Emit(path, "MeanPool", Config(), Wires(("input", input)), new[] { input.Last });
         }
 
         Edge? FeedForward(LayerSpec layer, string path, Edge input)

@@ -159,3 +159,8 @@ public sealed class UseAttribute : LayerAttribute
 
     public int Depth { get; set; } = 1;
 }
+
+/// <summary>Mean over the token dimension: (B, tokens, width) -> (B, width).</summary>
+public sealed class MeanPoolAttribute : LayerAttribute
+{
+}

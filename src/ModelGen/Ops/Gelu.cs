@@ -1,0 +1,224 @@
+using System;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Threading.Tasks;
+using ILGPU;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// Exact GELU as PyTorch's <c>nn.GELU()</c> default: y = 0.5·x·(1 + erf(x/√2)). x (n) -> y (n).
+/// Backward accumulates: dx += dy · (0.5·(1 + erf(x/√2)) + x·φ(x)), φ the standard normal density.
+/// </summary>
+public static class Gelu
+{
+    const float InvSqrt2 = 0.707106781f;
+    const float InvSqrt2Pi = 0.398942280f;
+
+    // erf(a)/a on a in [0, 1] as a polynomial in u = 2a² - 1 (Chebyshev interpolant, degree 6; error ~1e-9).
+    const float A0 = 9.654687387e-01f, A1 = -1.405360973e-01f, A2 = 1.985249714e-02f, A3 = -2.285419545e-03f,
+        A4 = 2.175135417e-04f, A5 = -1.766906802e-05f, A6 = 1.230605476e-06f;
+
+    // erfc(a)·exp(a²) on a in [1, 4] as a polynomial in v = (2a - 5)/3 (degree 11; error ~4e-9 after the exp factor).
+    // Beyond 4 erf rounds to 1 in float, so a is clamped there and the exp factor does the rest.
+    const float B0 = 2.108063577e-01f, B1 = -1.115210179e-01f, B2 = 5.611094756e-02f, B3 = -2.700545821e-02f,
+        B4 = 1.248412315e-02f, B5 = -5.568837645e-03f, B6 = 2.425638938e-03f, B7 = -1.013662598e-03f,
+        B8 = 3.681510978e-04f, B9 = -1.474161427e-04f, B10 = 9.629120198e-05f, B11 = -3.566417882e-05f;
+
+    /// <summary>The error function in float, within 2e-7 absolute of the true value; usable in kernels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Erf(float x)
+    {
+        float a = x < 0f ? -x : x;
+        float t = a * a;
+        float r;
+        if (a < 1f)
+        {
+            float u = t * 2f - 1f;
+            r = a * ((((((A6 * u + A5) * u + A4) * u + A3) * u + A2) * u + A1) * u + A0);
+        }
+        else
+        {
+            float v = (a < 4f ? a : 4f) * (2f / 3f) - 5f / 3f;
+            float q = ((((((((((B11 * v + B10) * v + B9) * v + B8) * v + B7) * v + B6) * v + B5) * v + B4) * v + B3) * v + B2) * v + B1) * v + B0;
+            r = 1f - MathF.Exp(-t) * q;
+        }
+        return x < 0f ? -r : r;
+    }
+
+    /// <summary>Vector form of <see cref="Erf(float)"/>: the same arithmetic on both branches, then a select.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector<float> Erf(Vector<float> x)
+    {
+        var a = Vector.Abs(x);
+        var t = a * a;
+        var u = t * 2f - Vector<float>.One;
+        var p = new Vector<float>(A6) * u + new Vector<float>(A5);
+        p = p * u + new Vector<float>(A4);
+        p = p * u + new Vector<float>(A3);
+        p = p * u + new Vector<float>(A2);
+        p = p * u + new Vector<float>(A1);
+        p = p * u + new Vector<float>(A0);
+        var small = a * p;
+
+        var v = Vector.Min(a, new Vector<float>(4f)) * (2f / 3f) - new Vector<float>(5f / 3f);
+        var q = new Vector<float>(B11) * v + new Vector<float>(B10);
+        q = q * v + new Vector<float>(B9);
+        q = q * v + new Vector<float>(B8);
+        q = q * v + new Vector<float>(B7);
+        q = q * v + new Vector<float>(B6);
+        q = q * v + new Vector<float>(B5);
+        q = q * v + new Vector<float>(B4);
+        q = q * v + new Vector<float>(B3);
+        q = q * v + new Vector<float>(B2);
+        q = q * v + new Vector<float>(B1);
+        q = q * v + new Vector<float>(B0);
+        var large = Vector<float>.One - Vector.Exp(-t) * q;
+
+        var r = Vector.ConditionalSelect(Vector.LessThan(a, Vector<float>.One), small, large);
+        var sign = Vector.AsVectorSingle(new Vector<int>(int.MinValue));
+        return Vector.ConditionalSelect(sign, x, r);
+    }
+
+    /// <summary>512-bit form of <see cref="Erf(float)"/>, twice the lanes of <see cref="Vector{T}"/> on AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Erf(Vector512<float> x)
+    {
+        var a = Vector512.Abs(x);
+        var t = a * a;
+        var u = t * 2f - Vector512<float>.One;
+        var p = Vector512.Create(A6) * u + Vector512.Create(A5);
+        p = p * u + Vector512.Create(A4);
+        p = p * u + Vector512.Create(A3);
+        p = p * u + Vector512.Create(A2);
+        p = p * u + Vector512.Create(A1);
+        p = p * u + Vector512.Create(A0);
+        var small = a * p;
+
+        var v = Vector512.Min(a, Vector512.Create(4f)) * (2f / 3f) - Vector512.Create(5f / 3f);
+        var q = Vector512.Create(B11) * v + Vector512.Create(B10);
+        q = q * v + Vector512.Create(B9);
+        q = q * v + Vector512.Create(B8);
+        q = q * v + Vector512.Create(B7);
+        q = q * v + Vector512.Create(B6);
+        q = q * v + Vector512.Create(B5);
+        q = q * v + Vector512.Create(B4);
+        q = q * v + Vector512.Create(B3);
+        q = q * v + Vector512.Create(B2);
+        q = q * v + Vector512.Create(B1);
+        q = q * v + Vector512.Create(B0);
+        var large = Vector512<float>.One - Vector512.Exp(-t) * q;
+
+        var r = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<float>.One), small, large);
+        var sign = Vector512.Create(int.MinValue).AsSingle();
+        return Vector512.ConditionalSelect(sign, x, r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Value(float x) => 0.5f * x * (1f + Erf(x * InvSqrt2));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Slope(float x) => 0.5f * (1f + Erf(x * InvSqrt2)) + x * MathF.Exp(-0.5f * x * x) * InvSqrt2Pi;
+
+    public static void Forward(float[] y, float[] x, int n)
+    {
+        if (n <= Chunks.Size) { ForwardRange(y, x, 0, n); return; }
+        Parallel.For(0, Chunks.Count(n), c =>
+        {
+            var (start, end) = Chunks.Range(c, n);
+            ForwardRange(y, x, start, end);
+        });
+    }
+
+    public static void Backward(float[] dx, float[] dy, float[] x, int n)
+    {
+        if (n <= Chunks.Size) { BackwardRange(dx, dy, x, 0, n); return; }
+        Parallel.For(0, Chunks.Count(n), c =>
+        {
+            var (start, end) = Chunks.Range(c, n);
+            BackwardRange(dx, dy, x, start, end);
+        });
+    }
+
+    static void ForwardRange(float[] y, float[] x, int start, int end)
+    {
+        int i = start;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector512<float>>(x.AsSpan(start, end - start));
+            var ys = MemoryMarshal.Cast<float, Vector512<float>>(y.AsSpan(start, end - start));
+            var half = Vector512.Create(0.5f);
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var v = xs[k];
+                ys[k] = half * v * (Vector512<float>.One + Erf(v * InvSqrt2));
+            }
+            i += xs.Length * Vector512<float>.Count;
+        }
+        else if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x.AsSpan(start, end - start));
+            var ys = MemoryMarshal.Cast<float, Vector<float>>(y.AsSpan(start, end - start));
+            var half = new Vector<float>(0.5f);
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var v = xs[k];
+                ys[k] = half * v * (Vector<float>.One + Erf(v * InvSqrt2));
+            }
+            i += xs.Length * Vector<float>.Count;
+        }
+        for (; i < end; i++) y[i] = Value(x[i]);
+    }
+
+    static void BackwardRange(float[] dx, float[] dy, float[] x, int start, int end)
+    {
+        int i = start;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector512<float>>(x.AsSpan(start, end - start));
+            var dys = MemoryMarshal.Cast<float, Vector512<float>>(dy.AsSpan(start, end - start));
+            var dxs = MemoryMarshal.Cast<float, Vector512<float>>(dx.AsSpan(start, end - start));
+            var half = Vector512.Create(0.5f);
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var v = xs[k];
+                var slope = half * (Vector512<float>.One + Erf(v * InvSqrt2)) + v * Vector512.Exp(-half * v * v) * InvSqrt2Pi;
+                dxs[k] += dys[k] * slope;
+            }
+            i += xs.Length * Vector512<float>.Count;
+        }
+        else if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x.AsSpan(start, end - start));
+            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy.AsSpan(start, end - start));
+            var dxs = MemoryMarshal.Cast<float, Vector<float>>(dx.AsSpan(start, end - start));
+            var half = new Vector<float>(0.5f);
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var v = xs[k];
+                var slope = half * (Vector<float>.One + Erf(v * InvSqrt2)) + v * Vector.Exp(-half * v * v) * InvSqrt2Pi;
+                dxs[k] += dys[k] * slope;
+            }
+            i += xs.Length * Vector<float>.Count;
+        }
+        for (; i < end; i++) dx[i] += dy[i] * Slope(x[i]);
+    }
+
+    /// <summary>Extent: n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, int n)
+    {
+        if (i >= n) return;
+        y[i] = Value(x[i]);
+    }
+
+    /// <summary>Extent: n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, int n)
+    {
+        if (i >= n) return;
+        dx[i] += dy[i] * Slope(x[i]);
+    }
+}

@@ -1,0 +1,290 @@
+using System;
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks;
+using ILGPU;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// Layer normalization over the last dimension with PyTorch semantics (biased variance, eps inside the square root):
+/// y = (x - mean)·rstd·gamma + beta, rstd = 1/sqrt(var + eps). x (rows, dim), gamma (dim), beta (dim) -> y (rows, dim);
+/// mean (rows) and rstd (rows) are saved for backward.
+/// Backward accumulates into dx, dgamma and dbeta.
+/// </summary>
+public static class LayerNorm
+{
+    public static void Forward(float[] y, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta, int rows, int dim, float eps)
+    {
+        int per = RowsPerChunk(dim);
+        int chunks = (rows + per - 1) / per;
+        if (chunks <= 1) { ForwardRows(y, mean, rstd, x, gamma, beta, 0, rows, dim, eps); return; }
+        Parallel.For(0, chunks, c =>
+        {
+            int start = c * per;
+            ForwardRows(y, mean, rstd, x, gamma, beta, start, Math.Min(rows, start + per), dim, eps);
+        });
+    }
+
+    public static void Backward(float[] dx, float[] dgamma, float[] dbeta, float[] dy, float[] x, float[] mean, float[] rstd, float[] gamma, int rows, int dim)
+    {
+        // Each part sums its rows' parameter gradients privately (part 0 straight into dgamma/dbeta), then the parts
+        // are added in a fixed order: no races, and the result does not depend on scheduling.
+        int parts = (int)Math.Min(Math.Min((long)Environment.ProcessorCount, rows), Math.Max(1L, (long)rows * dim / Chunks.Size));
+        parts = Math.Max(parts, 1);
+        if (parts == 1)
+        {
+            BackwardRows(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, 0, rows, dim);
+            return;
+        }
+        int per = (rows + parts - 1) / parts;
+        parts = (rows + per - 1) / per;
+        float[] scratch = ArrayPool<float>.Shared.Rent(2 * dim * (parts - 1));
+        try
+        {
+            Array.Clear(scratch, 0, 2 * dim * (parts - 1));
+            Parallel.For(0, parts, part =>
+            {
+                int start = part * per, end = Math.Min(rows, start + per);
+                if (part == 0) BackwardRows(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, start, end, dim);
+                else BackwardRows(dx, scratch.AsSpan(2 * dim * (part - 1), dim), scratch.AsSpan(2 * dim * (part - 1) + dim, dim), dy, x, mean, rstd, gamma, start, end, dim);
+            });
+            var dg = dgamma.AsSpan(0, dim);
+            var db = dbeta.AsSpan(0, dim);
+            for (int part = 1; part < parts; part++)
+            {
+                TensorPrimitives.Add(dg, scratch.AsSpan(2 * dim * (part - 1), dim), dg);
+                TensorPrimitives.Add(db, scratch.AsSpan(2 * dim * (part - 1) + dim, dim), db);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
+
+    static int RowsPerChunk(int dim) => Math.Max(1, Chunks.Size / Math.Max(dim, 1));
+
+    static void ForwardRows(float[] y, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta, int start, int end, int dim, float eps)
+    {
+        var g = gamma.AsSpan(0, dim);
+        var b = beta.AsSpan(0, dim);
+        for (int r = start; r < end; r++)
+        {
+            var xr = x.AsSpan(r * dim, dim);
+            float m = Sum(xr) / dim;
+            float v = SumSquaredDeviation(xr, m) / dim;
+            float s = 1f / MathF.Sqrt(v + eps);
+            mean[r] = m;
+            rstd[r] = s;
+            Normalize(y.AsSpan(r * dim, dim), xr, g, b, m, s);
+        }
+    }
+
+    static void BackwardRows(float[] dx, Span<float> dgamma, Span<float> dbeta, float[] dy, float[] x, float[] mean, float[] rstd, float[] gamma, int start, int end, int dim)
+    {
+        var g = gamma.AsSpan(0, dim);
+        dgamma = dgamma.Slice(0, dim);
+        dbeta = dbeta.Slice(0, dim);
+        for (int r = start; r < end; r++)
+        {
+            var xr = x.AsSpan(r * dim, dim);
+            var dyr = dy.AsSpan(r * dim, dim);
+            float m = mean[r], s = rstd[r];
+            var (sumD, sumDN) = Projections(dyr, xr, g, m, s);
+            InputAndParams(dx.AsSpan(r * dim, dim), dgamma, dbeta, dyr, xr, g, m, s, sumD / dim, sumDN / dim);
+        }
+    }
+
+    static float Sum(ReadOnlySpan<float> x)
+    {
+        int i = 0;
+        float s = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var acc = Vector<float>.Zero;
+            for (int k = 0; k < xs.Length; k++) acc += xs[k];
+            s = Vector.Sum(acc);
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++) s += x[i];
+        return s;
+    }
+
+    static float SumSquaredDeviation(ReadOnlySpan<float> x, float m)
+    {
+        int i = 0;
+        float s = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var mv = new Vector<float>(m);
+            var acc = Vector<float>.Zero;
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var d = xs[k] - mv;
+                acc += d * d;
+            }
+            s = Vector.Sum(acc);
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++)
+        {
+            float d = x[i] - m;
+            s += d * d;
+        }
+        return s;
+    }
+
+    static void Normalize(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> b, float m, float s)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var gs = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var bs = MemoryMarshal.Cast<float, Vector<float>>(b);
+            var ys = MemoryMarshal.Cast<float, Vector<float>>(y);
+            var mv = new Vector<float>(m);
+            var sv = new Vector<float>(s);
+            for (int k = 0; k < xs.Length; k++) ys[k] = (xs[k] - mv) * sv * gs[k] + bs[k];
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - m) * s * g[i] + b[i];
+    }
+
+    /// <summary>Σ dy·gamma and Σ dy·gamma·norm over one row.</summary>
+    static (float SumD, float SumDN) Projections(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> g, float m, float s)
+    {
+        int i = 0;
+        float sd = 0f, sdn = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var gs = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy);
+            var mv = new Vector<float>(m);
+            var sv = new Vector<float>(s);
+            var ad = Vector<float>.Zero;
+            var adn = Vector<float>.Zero;
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var d = dys[k] * gs[k];
+                ad += d;
+                adn += d * ((xs[k] - mv) * sv);
+            }
+            sd = Vector.Sum(ad);
+            sdn = Vector.Sum(adn);
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++)
+        {
+            float d = dy[i] * g[i];
+            sd += d;
+            sdn += d * ((x[i] - m) * s);
+        }
+        return (sd, sdn);
+    }
+
+    static void InputAndParams(Span<float> dx, Span<float> dgamma, Span<float> dbeta, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> g, float m, float s, float meanD, float meanDN)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var gs = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy);
+            var dxs = MemoryMarshal.Cast<float, Vector<float>>(dx);
+            var dgs = MemoryMarshal.Cast<float, Vector<float>>(dgamma);
+            var dbs = MemoryMarshal.Cast<float, Vector<float>>(dbeta);
+            var mv = new Vector<float>(m);
+            var sv = new Vector<float>(s);
+            var md = new Vector<float>(meanD);
+            var mdn = new Vector<float>(meanDN);
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var n = (xs[k] - mv) * sv;
+                var d = dys[k];
+                dxs[k] += (d * gs[k] - md - n * mdn) * sv;
+                dgs[k] += d * n;
+                dbs[k] += d;
+            }
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++)
+        {
+            float n = (x[i] - m) * s;
+            float d = dy[i];
+            dx[i] += (d * g[i] - meanD - n * meanDN) * s;
+            dgamma[i] += d * n;
+            dbeta[i] += d;
+        }
+    }
+
+    /// <summary>Extent: rows (one thread normalizes one row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
+        ArrayView<float> gamma, ArrayView<float> beta, int rows, int dim, float eps)
+    {
+        if (i >= rows) return;
+        long o = (long)(int)i * dim;
+        float sum = 0f;
+        for (int j = 0; j < dim; j++) sum += x[o + j];
+        float m = sum / dim;
+        float sq = 0f;
+        for (int j = 0; j < dim; j++)
+        {
+            float d = x[o + j] - m;
+            sq += d * d;
+        }
+        float s = 1f / MathF.Sqrt(sq / dim + eps);
+        mean[i] = m;
+        rstd[i] = s;
+        for (int j = 0; j < dim; j++) y[o + j] = (x[o + j] - m) * s * gamma[j] + beta[j];
+    }
+
+    /// <summary>Extent: rows (one thread computes one row of dx).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
+        ArrayView<float> rstd, ArrayView<float> gamma, int rows, int dim)
+    {
+        if (i >= rows) return;
+        long o = (long)(int)i * dim;
+        float m = mean[i], s = rstd[i];
+        float sd = 0f, sdn = 0f;
+        for (int j = 0; j < dim; j++)
+        {
+            float d = dy[o + j] * gamma[j];
+            sd += d;
+            sdn += d * ((x[o + j] - m) * s);
+        }
+        float meanD = sd / dim, meanDN = sdn / dim;
+        for (int j = 0; j < dim; j++)
+        {
+            float n = (x[o + j] - m) * s;
+            dx[o + j] += (dy[o + j] * gamma[j] - meanD - n * meanDN) * s;
+        }
+    }
+
+    /// <summary>Extent: dim (one thread sums one column of dgamma and dbeta over all rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardParamsKernel(Index1D i, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy, ArrayView<float> x,
+        ArrayView<float> mean, ArrayView<float> rstd, int rows, int dim)
+    {
+        if (i >= dim) return;
+        float g = 0f, b = 0f;
+        for (int r = 0; r < rows; r++)
+        {
+            long o = (long)r * dim + i;
+            float d = dy[o];
+            g += d * ((x[o] - mean[r]) * rstd[r]);
+            b += d;
+        }
+        dgamma[i] += g;
+        dbeta[i] += b;
+    }
+}

@@ -1,0 +1,25 @@
+using System;
+using ModelGen;
+
+namespace ModelGen.Tests.Models;
+
+/// <summary>Deterministic inputs for model tests.</summary>
+public static class ModelData
+{
+    public static Tensor Random(int seed, float scale, params int[] shape)
+    {
+        var t = Tensor.Zeros(shape);
+        var r = new Random(seed);
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = (float)(r.NextDouble() * 2 - 1) * scale;
+        return t;
+    }
+
+    /// <summary>A key padding mask padding the last <c>pad[b]</c> keys of sample b (never all of them).</summary>
+    public static Tensor Padding(int keys, params int[] pad)
+    {
+        var t = Tensor.Zeros(pad.Length, keys);
+        for (int b = 0; b < pad.Length; b++)
+            for (int k = keys - pad[b]; k < keys; k++) t[b, k] = 1f;
+        return t;
+    }
+}

@@ -1,0 +1,65 @@
+using ModelGen;
+
+namespace ModelGen.Tests.Models;
+
+/// <summary>Pre-norm, causal, padded, grouped-query encoder with a final norm and a per-token head.</summary>
+[Model]
+[Input("x", 12, 32)]
+[Input("padding", 12, Kind = InputKind.KeyPaddingMask)]
+public partial class GqaEncoder
+{
+    [TransformerEncoder(2, 4, KvHeads = 2, FeedForward = 64, Causal = true, KeyPaddingMask = "padding")]
+    public partial Module Encoder { get; }
+
+    [LayerNorm] public partial Module Norm { get; }
+
+    [Linear(10)] public partial Module Head { get; }
+}
+
+/// <summary>Post-norm, ReLU, padded multi-head encoder without a final norm or head.</summary>
+[Model]
+[Input("x", 9, 24)]
+[Input("padding", 9, Kind = InputKind.KeyPaddingMask)]
+public partial class PostNormEncoder
+{
+    [TransformerEncoder(2, 4, FeedForward = 48, Norm = NormPlacement.Post, Activation = Activation.Relu, KeyPaddingMask = "padding")]
+    public partial Module Encoder { get; }
+}
+
+/// <summary>Multi-query (one key/value head), causal, no projection bias, separate head widths.</summary>
+[Model]
+[Input("x", 7, 16)]
+public partial class MqaEncoder
+{
+    [TransformerEncoder(3, 4, KvHeads = 1, KeyDim = 6, ValueDim = 5, FeedForward = 40, Causal = true, Bias = false)]
+    public partial Module Encoder { get; }
+
+    [LayerNorm] public partial Module Norm { get; }
+}
+
+/// <summary>A block declared once and used in a chain.</summary>
+[Module]
+[Input("x", 16)]
+public partial class AttentionBlock
+{
+    [LayerNorm] public partial Module Norm { get; }
+    [MultiHeadAttention(2)] public partial Module Attn { get; }
+    [Residual("x")] public partial Module Res { get; }
+}
+
+/// <summary>Cross-attention, a reused module, feed-forward with dropout, mean pooling and a classifier: every op kind.</summary>
+[Model]
+[Input("x", 6, 16)]
+[Input("memory", 5, 12)]
+public partial class Mixed
+{
+    [Use(typeof(AttentionBlock), Depth = 2)] public partial Module Blocks { get; }
+    [MultiHeadAttention(4, KvHeads = 2, KeyValue = "memory")] public partial Module Cross { get; }
+    [Residual("Blocks")] public partial Module Res { get; }
+    [FeedForward(24, Dropout = 0.25)] public partial Module Mlp { get; }
+    [Relu] public partial Module Act { get; }
+    [Dropout(0.1)] public partial Module Drop { get; }
+    [MeanPool] public partial Module Pool { get; }
+    [Gelu] public partial Module Act2 { get; }
+    [Linear(3)] public partial Module Head { get; }
+}
