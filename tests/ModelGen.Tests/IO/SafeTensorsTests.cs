@@ -7,6 +7,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using ModelGen.IO;
+using ModelGen.Tests.Support;
 using Xunit;
 
 namespace ModelGen.Tests.IO;
@@ -578,35 +579,6 @@ public sealed class SafeTensorsTests : IDisposable
 
     // ---- interop with an independent reader and writer (PyTorch) ----
 
-    const string Python = "/usr/bin/python3";
-
-    static readonly Lazy<bool> TorchAvailable = new(() =>
-    {
-        if (!File.Exists(Python)) return false;
-        try
-        {
-            var (code, _) = RunProcess(Python, ["-c", "import torch, json, struct"], TimeSpan.FromSeconds(120));
-            return code == 0;
-        }
-        catch (Exception) { return false; }
-    });
-
-    static (int Code, string Output) RunProcess(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} did not finish within {timeout}.");
-        }
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
-
     // Reads the format by hand (struct + json), builds torch tensors, and writes back t*2+1 in four dtypes,
     // laid out in reverse name order with ASCII-escaped JSON, plus each input tensor's sum as metadata.
     const string InteropScript = """
@@ -678,7 +650,7 @@ with open(dst, 'wb') as f:
     [SkippableFact]
     public void Interop_PyTorchReadsOurFileAndWeReadItsFile()
     {
-        Skip.IfNot(TorchAvailable.Value, $"{Python} with torch is not available.");
+        Torch.RequireOrSkip();
 
         // Values are multiples of 0.25 in [-2, 6], so t*2+1 is exact in F16 and BF16 as well.
         var tensors = new List<SafeTensor>
@@ -696,7 +668,7 @@ with open(dst, 'wb') as f:
         File.WriteAllText(script, InteropScript);
         SafeTensors.Save(ours, tensors, metadata);
 
-        var (code, output) = RunProcess(Python, [script, ours, theirs], TimeSpan.FromMinutes(3));
+        var (code, output) = Torch.Run([script, ours, theirs], TimeSpan.FromMinutes(3));
         Assert.True(code == 0, $"python exited with {code}:\n{output}");
 
         var (back, backMeta) = SafeTensors.LoadWithMetadata(theirs);
