@@ -14,6 +14,18 @@ public static class Init
         p.MarkChanged();
     }
 
+    /// <summary>N(0, std²) by Box-Muller.</summary>
+    public static void Normal(Parameter p, double std, Random random)
+    {
+        var v = p.Value;
+        for (int i = 0; i < v.Length; i++)
+        {
+            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+            v[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+        p.MarkChanged();
+    }
+
     public static void Constant(Parameter p, float value)
     {
         Array.Fill(p.Value, value);

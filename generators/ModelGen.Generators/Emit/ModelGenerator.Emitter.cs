@@ -114,6 +114,7 @@ public sealed partial class ModelGenerator
             w.Line($"{f} = new global::ModelGen.Parameter(\"{p.Name}\", new int[] {{ {Dims(p.Shape)} }}, decay: {(p.Decay ? "true" : "false")});");
             if (p.Init == "one") w.Line($"global::ModelGen.Init.Constant({f}, 1f);");
             else if (p.Init == "zero") w.Line($"global::ModelGen.Init.Constant({f}, 0f);");
+            else if (p.Init.StartsWith("normal:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Init.Normal({f}, {p.Init.Substring("normal:".Length)}, random);");
             else w.Line($"global::ModelGen.Init.Uniform({f}, {p.Init.Substring("uniform:".Length)}, random);");
         }
         w.Line($"_runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {{ {string.Join(", ", names.ParamFields)} }}), seed);");

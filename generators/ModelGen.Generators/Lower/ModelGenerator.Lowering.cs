@@ -79,6 +79,9 @@ public sealed partial class ModelGenerator
                 case "Residual":
                     Add(layer.Path, input, layer.Wire("from")!, layer.Output);
                     break;
+                case "LearnedPositions":
+                    LearnedPositions(layer.Path, input, layer.Output);
+                    break;
                 case "MeanPool":
                     MeanPool(layer.Path, input, layer.Output);
                     break;

@@ -152,6 +152,7 @@ public sealed partial class ModelGenerator
                     "Residual" => Residual(scope, declared, layer, path, input),
                     "FeedForward" => FeedForward(layer, path, input),
                     "MeanPool" => MeanPool(layer, path, input),
+                    "LearnedPositions" => Sequence(layer, path, input),
                     "MultiHeadAttention" or "TransformerEncoderLayer" or "TransformerEncoder" => AttentionFamily(scope, declared, layer, path, input),
                     "Use" => Use(scope, layer, path, input),
                     _ => throw new InvalidOperationException($"unknown layer kind '{layer.Kind}'"),
@@ -256,14 +257,17 @@ public sealed partial class ModelGenerator
             return Emit(path, "Residual", Config(), Wires(("input", input), ("from", other)), input.Shape);
         }
 
-        Edge? MeanPool(LayerSpec layer, string path, Edge input)
+        Edge? MeanPool(LayerSpec layer, string path, Edge input) =>
+            IsSequence(layer, path, input) ? Emit(path, "MeanPool", Config(), Wires(("input", input)), new[] { input.Last }) : null;
+
+        Edge? Sequence(LayerSpec layer, string path, Edge input) =>
+            IsSequence(layer, path, input) ? Emit(path, layer.Kind, Config(), Wires(("input", input)), input.Shape) : null;
+
+        bool IsSequence(LayerSpec layer, string path, Edge input)
         {
-            if (input.Shape.Count != 2)
-            {
-                Report(DiagnosticDescriptors.RankMismatch, layer.Location, path, "a sequence (B, tokens, width)", NameOf(input), input.Display);
-                return null;
-            }
-            return Emit(path, "MeanPool", Config(), Wires(("input", input)), new[] { input.Last });
+            if (input.Shape.Count == 2) return true;
+            Report(DiagnosticDescriptors.RankMismatch, layer.Arg("Input")?.Location ?? layer.Location, path, "a sequence (B, tokens, width)", NameOf(input), input.Display);
+            return false;
         }
 
         Edge? FeedForward(LayerSpec layer, string path, Edge input)

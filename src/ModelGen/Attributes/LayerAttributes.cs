@@ -164,3 +164,8 @@ public sealed class UseAttribute : LayerAttribute
 public sealed class MeanPoolAttribute : LayerAttribute
 {
 }
+
+/// <summary>Adds a learned positional embedding <c>weight</c> (tokens, width), initialised N(0, 0.02²) as in ViT.</summary>
+public sealed class LearnedPositionsAttribute : LayerAttribute
+{
+}

@@ -1,4 +1,7 @@
+using System;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Threading.Tasks;
 using ILGPU;
 
@@ -16,7 +19,7 @@ public static class Relu
         Parallel.For(0, Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
-            for (int i = start; i < end; i++) y[i] = x[i] > 0f ? x[i] : 0f;
+            TensorPrimitives.Max(new ReadOnlySpan<float>(x, start, end - start), 0f, new Span<float>(y, start, end - start));
         });
     }
 
@@ -25,7 +28,17 @@ public static class Relu
         Parallel.For(0, Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
-            for (int i = start; i < end; i++) if (x[i] > 0f) dx[i] += dy[i];
+            int i = start;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; i + Vector256<float>.Count <= end; i += Vector256<float>.Count)
+                {
+                    var positive = Vector256.GreaterThan(Vector256.Create(x, i), Vector256<float>.Zero);
+                    var sum = Vector256.Create(dx, i) + (Vector256.Create(dy, i) & positive);
+                    sum.CopyTo(dx, i);
+                }
+            }
+            for (; i < end; i++) if (x[i] > 0f) dx[i] += dy[i];
         });
     }
 

@@ -53,6 +53,7 @@ public partial class AttentionBlock
 [Input("memory", 5, 12)]
 public partial class Mixed
 {
+    [LearnedPositions] public partial Module Pos { get; }
     [Use(typeof(AttentionBlock), Depth = 2)] public partial Module Blocks { get; }
     [MultiHeadAttention(4, KvHeads = 2, KeyValue = "memory")] public partial Module Cross { get; }
     [Residual("Blocks")] public partial Module Res { get; }

@@ -1,0 +1,60 @@
+using System;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks;
+using ILGPU;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// Learned positional embedding: x (batch, tokens, dim) + p (tokens, dim) -> y. Backward accumulates dx += dy and
+/// dp += Σ_batch dy.
+/// </summary>
+public static class Positions
+{
+    public static void Forward(float[] y, float[] x, float[] p, int batch, int tokens, int dim)
+    {
+        int n = tokens * dim;
+        Parallel.For(0, batch, b => TensorPrimitives.Add(new ReadOnlySpan<float>(x, b * n, n), p.AsSpan(0, n), new Span<float>(y, b * n, n)));
+    }
+
+    public static void Backward(float[] dx, float[] dp, float[] dy, int batch, int tokens, int dim)
+    {
+        int n = tokens * dim;
+        Parallel.For(0, batch, b =>
+        {
+            var d = new Span<float>(dx, b * n, n);
+            TensorPrimitives.Add(d, new ReadOnlySpan<float>(dy, b * n, n), d);
+        });
+        // Positions are few; summing over the batch in one pass keeps the result independent of thread timing.
+        var sum = dp.AsSpan(0, n);
+        for (int b = 0; b < batch; b++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(dy, b * n, n), sum);
+    }
+
+    /// <summary>Extent: batch * tokens * dim.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> p, int batch, int tokens, int dim)
+    {
+        if (i >= batch * tokens * dim) return;
+        y[i] = x[i] + p[i % (tokens * dim)];
+    }
+
+    /// <summary>Extent: batch * tokens * dim.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, int batch, int tokens, int dim)
+    {
+        if (i >= batch * tokens * dim) return;
+        dx[i] += dy[i];
+    }
+
+    /// <summary>Extent: tokens * dim (each thread sums its position over the batch).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardPositionsKernel(Index1D i, ArrayView<float> dp, ArrayView<float> dy, int batch, int tokens, int dim)
+    {
+        int n = tokens * dim;
+        if (i >= n) return;
+        float s = 0f;
+        for (int b = 0; b < batch; b++) s += dy[b * n + i];
+        dp[i] += s;
+    }
+}
