@@ -1,0 +1,78 @@
+using System;
+using System.Globalization;
+
+namespace ModelGen.Examples.FashionMnist;
+
+/// <summary>Command-line options. Unknown or malformed options are errors that say what was expected.</summary>
+public sealed record Options
+{
+    public int Epochs { get; init; } = 4;
+    public int Batch { get; init; } = 128;
+    public float LearningRate { get; init; } = 2e-3f;
+    public float WeightDecay { get; init; } = 0.05f;
+    public float LabelSmoothing { get; init; } = 0.1f;
+    public int Seed { get; init; }
+    public string Device { get; init; } = "cpu";
+    public string Output { get; init; } = "runs/fashion-mnist";
+    public string? Resume { get; init; }
+    public string? EvaluateCheckpoint { get; init; }
+    public string? DataDirectory { get; init; }
+    public bool Embedded { get; init; }
+
+    public const string Usage = """
+        usage: FashionMnist [options]
+          --epochs N          training epochs (default 4)
+          --batch N           batch size (default 128)
+          --lr X              peak learning rate of AdamW, warmup + cosine (default 2e-3)
+          --weight-decay X    AdamW weight decay, not applied to norms, biases, positions (default 0.05)
+          --label-smoothing X (default 0.1)
+          --seed N            seeds initialisation, shuffling and dropout (default 0)
+          --device NAME       cpu | cuda | opencl | sim | best (default cpu)
+          --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
+          --resume FILE       continue training from a checkpoint written by this program
+          --eval FILE         only evaluate a checkpoint on the test set
+          --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)
+          --embedded          use the embedded subset even when the full set is installed
+        """;
+
+    public static Options Parse(string[] args)
+    {
+        var o = new Options();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.\n{Usage}");
+            o = args[i] switch
+            {
+                "--epochs" => o with { Epochs = PositiveInt("--epochs", Next()) },
+                "--batch" => o with { Batch = PositiveInt("--batch", Next()) },
+                "--lr" => o with { LearningRate = PositiveFloat("--lr", Next()) },
+                "--weight-decay" => o with { WeightDecay = Float("--weight-decay", Next()) },
+                "--label-smoothing" => o with { LabelSmoothing = Float("--label-smoothing", Next()) },
+                "--seed" => o with { Seed = Int("--seed", Next()) },
+                "--device" => o with { Device = Next() },
+                "--out" => o with { Output = Next() },
+                "--resume" => o with { Resume = Next() },
+                "--eval" => o with { EvaluateCheckpoint = Next() },
+                "--data" => o with { DataDirectory = Next() },
+                "--embedded" => o with { Embedded = true },
+                "-h" or "--help" => throw new HelpRequestedException(),
+                _ => throw new ArgumentException($"Unknown option '{args[i]}'.\n{Usage}"),
+            };
+        }
+        return o;
+    }
+
+    static int Int(string name, string s) => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
+        ? v : throw new ArgumentException($"{name} expects an integer but got '{s}'.");
+
+    static int PositiveInt(string name, string s) => Int(name, s) is var v and > 0 ? v : throw new ArgumentException($"{name} must be positive but got {s}.");
+
+    static float Float(string name, string s) => float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && float.IsFinite(v) && v >= 0
+        ? v : throw new ArgumentException($"{name} expects a non-negative number but got '{s}'.");
+
+    static float PositiveFloat(string name, string s) => Float(name, s) is var v and > 0 ? v : throw new ArgumentException($"{name} must be positive but got {s}.");
+}
+
+public sealed class HelpRequestedException : Exception
+{
+}

@@ -1,0 +1,191 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using ModelGen;
+using ModelGen.Data;
+using ModelGen.IO;
+using ModelGen.Training;
+using Spectre.Console;
+
+namespace ModelGen.Examples.FashionMnist;
+
+/// <summary>Trains and evaluates <see cref="RowTransformer"/> on Fashion-MNIST: the main job of the README.</summary>
+public static class Program
+{
+    const string Architecture = nameof(RowTransformer);
+
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return Run(Options.Parse(args));
+        }
+        catch (HelpRequestedException)
+        {
+            Console.WriteLine(Options.Usage);
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or SafeTensorsFormatException
+                                       or ModelGen.InvalidDataException or DeviceUnavailableException or UnauthorizedAccessException)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return 2;
+        }
+    }
+
+    static int Run(Options o)
+    {
+        var data = o.Embedded ? ModelGen.Data.FashionMnist.LoadEmbedded() : ModelGen.Data.FashionMnist.Load(o.DataDirectory);
+        using var device = Device.Parse(o.Device);
+        using var model = new RowTransformer(device, o.Seed);
+        AnsiConsole.MarkupLineInterpolated($"[bold]ModelGen[/] · {Architecture} · {model.Parameters.ElementCount:N0} parameters · {device}");
+        AnsiConsole.MarkupLineInterpolated($"data: {data}");
+
+        if (o.EvaluateCheckpoint is { } evalPath)
+        {
+            int epoch = LoadCheckpoint(model, evalPath);
+            var eval = Evaluate(model, data.Test);
+            AnsiConsole.MarkupLineInterpolated($"checkpoint {evalPath} (epoch {epoch}): test accuracy [bold]{eval.Accuracy:P2}[/], loss {eval.Loss:F4}");
+            Report(eval);
+            return 0;
+        }
+
+        int startEpoch = o.Resume is { } resume ? LoadCheckpoint(model, resume) : 0;
+        if (startEpoch >= o.Epochs)
+        {
+            AnsiConsole.MarkupLineInterpolated($"The checkpoint has already trained {startEpoch} of {o.Epochs} epochs; raise --epochs to continue.");
+            return 0;
+        }
+        Directory.CreateDirectory(o.Output);
+        var history = Train(model, data, o, startEpoch);
+        var final = Evaluate(model, data.Test);
+        Report(final);
+        Plots.Curves(history, o.Output);
+        AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Accuracy:P2}[/] · checkpoint {Path.Combine(o.Output, "model.safetensors")} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}");
+        return 0;
+    }
+
+    static List<EpochResult> Train(RowTransformer model, ModelGen.Data.FashionMnist data, Options o, int startEpoch)
+    {
+        int batch = o.Batch;
+        int stepsPerEpoch = data.Train.Count / batch;
+        if (stepsPerEpoch == 0) throw new ArgumentException($"--batch {batch} is larger than the {data.Train.Count} training images.");
+        int totalSteps = o.Epochs * stepsPerEpoch;
+        var schedule = new WarmupCosine(o.LearningRate, Math.Max(1, totalSteps / 10), totalSteps);
+        var optimizer = new AdamW(model.Parameters, o.LearningRate, weightDecay: o.WeightDecay);
+        var x = new float[batch * 28 * 28];
+        var labels = new int[batch];
+        var grad = new float[batch * 10];
+        var history = new List<EpochResult>();
+        int step = startEpoch * stepsPerEpoch;
+
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                for (int epoch = startEpoch; epoch < o.Epochs; epoch++)
+                {
+                    var task = ctx.AddTask($"epoch {epoch + 1}/{o.Epochs}", maxValue: stepsPerEpoch);
+                    double lossSum = 0;
+                    int correct = 0, seen = 0;
+                    var clock = Stopwatch.StartNew();
+                    model.Training = true;
+                    foreach (var indices in ModelGen.Data.FashionMnist.Batches(data.Train.Count, batch, shuffle: true, o.Seed, epoch))
+                    {
+                        if (indices.Length < batch) continue;
+                        ModelGen.Data.FashionMnist.Normalize(data.Train, indices, x);
+                        ModelGen.Data.FashionMnist.Labels(data.Train, indices, labels);
+                        var logits = model.Forward(new Tensor(new[] { batch, 28, 28 }, x));
+                        float loss = CrossEntropy.Forward(logits.Data, labels, batch, 10, o.LabelSmoothing, grad);
+                        model.Parameters.ZeroGrad();
+                        model.Backward(new Tensor(new[] { batch, 10 }, grad));
+                        GradientClipping.ClipByGlobalNorm(model.Parameters, 1f);
+                        optimizer.LearningRate = schedule.At(step++);
+                        optimizer.Step();
+                        lossSum += loss * batch;
+                        correct += CrossEntropy.Correct(logits.Data, labels, batch, 10);
+                        seen += batch;
+                        task.Increment(1);
+                        task.Description = string.Create(CultureInfo.InvariantCulture,
+                            $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  {seen / clock.Elapsed.TotalSeconds:F0} img/s");
+                    }
+                    double imagesPerSecond = seen / clock.Elapsed.TotalSeconds;
+                    var test = Evaluate(model, data.Test);
+                    history.Add(new EpochResult(epoch + 1, lossSum / seen, (double)correct / seen, test.Loss, test.Accuracy, imagesPerSecond));
+                    task.Description = string.Create(CultureInfo.InvariantCulture,
+                        $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  test {100 * test.Accuracy:F2}%  {imagesPerSecond:F0} img/s");
+                    SaveCheckpoint(model, Path.Combine(o.Output, "model.safetensors"), epoch + 1, test.Accuracy);
+                }
+            });
+        return history;
+    }
+
+    internal sealed record Evaluation(double Loss, double Accuracy, int[,] Confusion);
+
+    static Evaluation Evaluate(RowTransformer model, Dataset test)
+    {
+        model.Training = false;
+        const int batch = 500;
+        var confusion = new int[10, 10];
+        double lossSum = 0;
+        int correct = 0;
+        foreach (var indices in ModelGen.Data.FashionMnist.Batches(test.Count, batch, shuffle: false, seed: 0))
+        {
+            int n = indices.Length;
+            var x = new float[n * 28 * 28];
+            var labels = new int[n];
+            ModelGen.Data.FashionMnist.Normalize(test, indices, x);
+            ModelGen.Data.FashionMnist.Labels(test, indices, labels);
+            var logits = model.Forward(new Tensor(new[] { n, 28, 28 }, x));
+            lossSum += CrossEntropy.Forward(logits.Data, labels, n, 10, 0f, null) * n;
+            correct += CrossEntropy.Correct(logits.Data, labels, n, 10);
+            for (int i = 0; i < n; i++) confusion[labels[i], CrossEntropy.ArgMax(logits.Data.AsSpan(i * 10, 10))]++;
+        }
+        return new Evaluation(lossSum / test.Count, (double)correct / test.Count, confusion);
+    }
+
+    static void Report(Evaluation eval)
+    {
+        var names = ModelGen.Data.FashionMnist.ClassNames;
+        var table = new Table().Title("test set: per-class accuracy and confusion (rows: true class, columns: predicted)");
+        table.AddColumn("class");
+        table.AddColumn(new TableColumn("acc").RightAligned());
+        for (int c = 0; c < 10; c++) table.AddColumn(new TableColumn(c.ToString(CultureInfo.InvariantCulture)).RightAligned());
+        for (int r = 0; r < 10; r++)
+        {
+            int total = 0;
+            for (int c = 0; c < 10; c++) total += eval.Confusion[r, c];
+            var row = new List<string> { $"{r} {names[r]}", total == 0 ? "-" : (100.0 * eval.Confusion[r, r] / total).ToString("F1", CultureInfo.InvariantCulture) + "%" };
+            for (int c = 0; c < 10; c++)
+            {
+                string v = eval.Confusion[r, c].ToString(CultureInfo.InvariantCulture);
+                row.Add(r == c ? $"[green]{v}[/]" : eval.Confusion[r, c] == 0 ? "[grey]0[/]" : v);
+            }
+            table.AddRow(row.ToArray());
+        }
+        AnsiConsole.Write(table);
+    }
+
+    static void SaveCheckpoint(RowTransformer model, string path, int epoch, double testAccuracy) =>
+        model.Parameters.Save(path, new Dictionary<string, string>
+        {
+            ["model"] = Architecture,
+            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
+            ["test_accuracy"] = testAccuracy.ToString("F4", CultureInfo.InvariantCulture),
+        });
+
+    /// <summary>Loads a checkpoint written by this program and returns how many epochs it had trained.</summary>
+    static int LoadCheckpoint(RowTransformer model, string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
+        var (_, metadata) = SafeTensors.LoadWithMetadata(path);
+        if (!metadata.TryGetValue("model", out var architecture) || architecture != Architecture)
+            throw new ModelGen.InvalidDataException($"'{path}' is a checkpoint of '{architecture ?? "an unknown model"}', not of {Architecture}.");
+        model.Parameters.Load(path);
+        return metadata.TryGetValue("epoch", out var e) && int.TryParse(e, NumberStyles.Integer, CultureInfo.InvariantCulture, out int epoch) ? epoch : 0;
+    }
+}

@@ -1,0 +1,145 @@
+using System;
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace ModelGen.Training;
+
+/// <summary>
+/// Adam with decoupled weight decay, step for step as PyTorch's <c>torch.optim.AdamW</c> (amsgrad off, maximize off):
+/// <code>
+/// p ← p − lr·wd·p                  (only where Parameter.Decay)
+/// m ← β1·m + (1−β1)·g
+/// v ← β2·v + (1−β2)·g²
+/// p ← p − lr/(1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + ε)
+/// </code>
+/// The same as PyTorch with two parameter groups, weight_decay=wd for the decayed parameters and 0 for the rest.
+/// </summary>
+public sealed class AdamW : IOptimizer
+{
+    readonly ParameterSet _parameters;
+    readonly float[][] _m;
+    readonly float[][] _v;
+    readonly ParameterChunks _chunks;
+
+    public AdamW(ParameterSet parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+        float epsilon = 1e-8f, float weightDecay = 1e-2f)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        CheckRange(learningRate, 0, float.MaxValue, nameof(learningRate));
+        CheckRange(beta1, 0, 1, nameof(beta1), upperOpen: true);
+        CheckRange(beta2, 0, 1, nameof(beta2), upperOpen: true);
+        CheckRange(epsilon, 0, float.MaxValue, nameof(epsilon));
+        CheckRange(weightDecay, 0, float.MaxValue, nameof(weightDecay));
+        _parameters = parameters;
+        LearningRate = learningRate;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        WeightDecay = weightDecay;
+        _m = new float[parameters.Count][];
+        _v = new float[parameters.Count][];
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            _m[i] = new float[parameters[i].Value.Length];
+            _v[i] = new float[parameters[i].Value.Length];
+        }
+        _chunks = new ParameterChunks(parameters);
+    }
+
+    public float LearningRate { get; set; }
+
+    /// <summary>β1; settable so a one-cycle schedule can cycle it as PyTorch's OneCycleLR does.</summary>
+    public float Beta1 { get; set; }
+
+    public float Beta2 { get; set; }
+
+    public float Epsilon { get; set; }
+
+    public float WeightDecay { get; set; }
+
+    /// <summary>Steps taken so far (t of the bias corrections after the next step is StepCount + 1).</summary>
+    public int StepCount { get; private set; }
+
+    /// <summary>First-moment estimate m of parameter <paramref name="index"/>.</summary>
+    public ReadOnlySpan<float> FirstMoment(int index) => _m[index];
+
+    /// <summary>Second-moment estimate v of parameter <paramref name="index"/>.</summary>
+    public ReadOnlySpan<float> SecondMoment(int index) => _v[index];
+
+    public void Step()
+    {
+        int t = ++StepCount;
+        // Scalars as PyTorch forms them: Python doubles, applied to float32 tensors as float32.
+        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
+        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
+        float stepSize = (float)(LearningRate / biasCorrection1);
+        float bc2Sqrt = (float)Math.Sqrt(biasCorrection2);
+        float decayFactor = (float)(1 - (double)LearningRate * WeightDecay);
+        float b1 = Beta1, b2 = Beta2, eps = Epsilon;
+        float oneMinusB1 = (float)(1 - (double)b1), oneMinusB2 = (float)(1 - (double)b2);
+
+        bool anyDecay = WeightDecay != 0;
+        _chunks.Run((pi, start, length) =>
+        {
+            var p = _parameters[pi];
+            Update(p.Value.AsSpan(start, length), p.Grad.AsSpan(start, length), _m[pi].AsSpan(start, length),
+                _v[pi].AsSpan(start, length), p.Decay && anyDecay, decayFactor, b1, oneMinusB1, b2, oneMinusB2,
+                stepSize, bc2Sqrt, eps);
+        });
+        foreach (var p in _parameters) p.MarkChanged();
+    }
+
+    static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, bool decay, float decayFactor,
+        float b1, float oneMinusB1, float b2, float oneMinusB2, float stepSize, float bc2Sqrt, float eps)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && p.Length >= Vector<float>.Count)
+        {
+            var pv = MemoryMarshal.Cast<float, Vector<float>>(p);
+            var gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var mv = MemoryMarshal.Cast<float, Vector<float>>(m);
+            var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            var vDecay = new Vector<float>(decayFactor);
+            var vB1 = new Vector<float>(b1);
+            var v1B1 = new Vector<float>(oneMinusB1);
+            var vB2 = new Vector<float>(b2);
+            var v1B2 = new Vector<float>(oneMinusB2);
+            var vStep = new Vector<float>(stepSize);
+            var vBc2 = new Vector<float>(bc2Sqrt);
+            var vEps = new Vector<float>(eps);
+            for (int k = 0; k < pv.Length; k++)
+            {
+                var x = pv[k];
+                if (decay) x *= vDecay;
+                var grad = gv[k];
+                var mk = mv[k] * vB1 + grad * v1B1;
+                var vk = vv[k] * vB2 + grad * grad * v1B2;
+                mv[k] = mk;
+                vv[k] = vk;
+                var denom = Vector.SquareRoot(vk) / vBc2 + vEps;
+                pv[k] = x - vStep * mk / denom;
+            }
+            i = pv.Length * Vector<float>.Count;
+        }
+        for (; i < p.Length; i++)
+        {
+            float x = p[i];
+            if (decay) x *= decayFactor;
+            float grad = g[i];
+            float mk = m[i] * b1 + grad * oneMinusB1;
+            float vk = v[i] * b2 + grad * grad * oneMinusB2;
+            m[i] = mk;
+            v[i] = vk;
+            float denom = MathF.Sqrt(vk) / bc2Sqrt + eps;
+            p[i] = x - stepSize * mk / denom;
+        }
+    }
+
+    internal static void CheckRange(float value, float min, float max, string name, bool upperOpen = false)
+    {
+        bool ok = value >= min && (upperOpen ? value < max : value <= max);
+        if (!ok)
+            throw new ArgumentOutOfRangeException(name, value,
+                $"{name} must lie in [{min}, {max}{(upperOpen ? ")" : "]")}.");
+    }
+}

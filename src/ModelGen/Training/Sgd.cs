@@ -1,0 +1,122 @@
+using System;
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace ModelGen.Training;
+
+/// <summary>
+/// Stochastic gradient descent as PyTorch's <c>torch.optim.SGD</c> (maximize off):
+/// <code>
+/// d ← g + wd·p                      (the wd term only where Parameter.Decay)
+/// b ← d on the first step, else μ·b + (1−dampening)·d      (when μ ≠ 0)
+/// d ← d + μ·b if Nesterov, else b                          (when μ ≠ 0)
+/// p ← p − lr·d
+/// </code>
+/// </summary>
+public sealed class Sgd : IOptimizer
+{
+    readonly ParameterSet _parameters;
+    readonly float[][] _buffers;
+    readonly bool[] _hasBuffer;
+    readonly ParameterChunks _chunks;
+
+    public Sgd(ParameterSet parameters, float learningRate, float momentum = 0f, bool nesterov = false,
+        float weightDecay = 0f, float dampening = 0f)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        AdamW.CheckRange(learningRate, 0, float.MaxValue, nameof(learningRate));
+        AdamW.CheckRange(momentum, 0, float.MaxValue, nameof(momentum));
+        AdamW.CheckRange(weightDecay, 0, float.MaxValue, nameof(weightDecay));
+        AdamW.CheckRange(dampening, 0, 1, nameof(dampening));
+        if (nesterov && (momentum <= 0 || dampening != 0))
+            throw new ArgumentException("Nesterov momentum requires a positive momentum and zero dampening.", nameof(nesterov));
+        _parameters = parameters;
+        LearningRate = learningRate;
+        Momentum = momentum;
+        Nesterov = nesterov;
+        WeightDecay = weightDecay;
+        Dampening = dampening;
+        _buffers = new float[parameters.Count][];
+        for (int i = 0; i < parameters.Count; i++) _buffers[i] = new float[parameters[i].Value.Length];
+        _hasBuffer = new bool[parameters.Count];
+        _chunks = new ParameterChunks(parameters);
+    }
+
+    public float LearningRate { get; set; }
+
+    /// <summary>μ; settable so a one-cycle schedule can cycle it as PyTorch's OneCycleLR does.</summary>
+    public float Momentum { get; set; }
+
+    public bool Nesterov { get; }
+
+    public float WeightDecay { get; set; }
+
+    public float Dampening { get; set; }
+
+    public int StepCount { get; private set; }
+
+    /// <summary>Momentum buffer b of parameter <paramref name="index"/> (zeros before the first step).</summary>
+    public ReadOnlySpan<float> MomentumBuffer(int index) => _buffers[index];
+
+    public void Step()
+    {
+        StepCount++;
+        float lr = LearningRate, mu = Momentum, wd = WeightDecay;
+        float oneMinusDampening = (float)(1 - (double)Dampening);
+        bool nesterov = Nesterov;
+        _chunks.Run((pi, start, length) =>
+        {
+            var p = _parameters[pi];
+            Update(p.Value.AsSpan(start, length), p.Grad.AsSpan(start, length), _buffers[pi].AsSpan(start, length),
+                p.Decay ? wd : 0f, mu, oneMinusDampening, nesterov, !_hasBuffer[pi], lr);
+        });
+        // As in PyTorch, a buffer starts as the first momentum step's d (momentum 0 keeps no buffer).
+        if (mu != 0) Array.Fill(_hasBuffer, true);
+        foreach (var p in _parameters) p.MarkChanged();
+    }
+
+    static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> buf, float wd, float mu, float oneMinusDampening,
+        bool nesterov, bool first, float lr)
+    {
+        bool useMomentum = mu != 0;
+        bool decay = wd != 0;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && p.Length >= Vector<float>.Count)
+        {
+            var pv = MemoryMarshal.Cast<float, Vector<float>>(p);
+            var gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var bv = MemoryMarshal.Cast<float, Vector<float>>(buf);
+            var vWd = new Vector<float>(wd);
+            var vMu = new Vector<float>(mu);
+            var vDamp = new Vector<float>(oneMinusDampening);
+            var vLr = new Vector<float>(lr);
+            for (int k = 0; k < pv.Length; k++)
+            {
+                var x = pv[k];
+                var d = gv[k];
+                if (decay) d += x * vWd;
+                if (useMomentum)
+                {
+                    var b = first ? d : bv[k] * vMu + d * vDamp;
+                    bv[k] = b;
+                    d = nesterov ? d + b * vMu : b;
+                }
+                pv[k] = x - d * vLr;
+            }
+            i = pv.Length * Vector<float>.Count;
+        }
+        for (; i < p.Length; i++)
+        {
+            float x = p[i];
+            float d = g[i];
+            if (decay) d += x * wd;
+            if (useMomentum)
+            {
+                float b = first ? d : buf[i] * mu + d * oneMinusDampening;
+                buf[i] = b;
+                d = nesterov ? d + b * mu : b;
+            }
+            p[i] = x - d * lr;
+        }
+    }
+}
