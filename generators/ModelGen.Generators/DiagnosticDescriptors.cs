@@ -71,6 +71,9 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor RankMismatch = Error("MG2008",
         "Wrong rank", "Layer '{0}' needs {1} but '{2}' gives {3}", Shapes);
 
+    public static readonly DiagnosticDescriptor ImageNotDivisibleByPatch = Error("MG2009",
+        "Image size not divisible by the patch size", "Layer '{0}': image {1} is not divisible by Patch {2} ({3})", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -94,6 +97,7 @@ public static class DiagnosticDescriptors
         [MaskLengthMismatch.Id] = MaskLengthMismatch,
         [NotAMask.Id] = NotAMask,
         [RankMismatch.Id] = RankMismatch,
+        [ImageNotDivisibleByPatch.Id] = ImageNotDivisibleByPatch,
         [InternalError.Id] = InternalError,
     };
 

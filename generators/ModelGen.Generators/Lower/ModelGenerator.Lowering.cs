@@ -82,6 +82,24 @@ public sealed partial class ModelGenerator
                 case "LearnedPositions":
                     LearnedPositions(layer.Path, input, layer.Output);
                     break;
+                case "ClassToken":
+                    ClassToken(layer.Path, input, layer.Output);
+                    break;
+                case "ClassifierHead":
+                {
+                    string pooled = layer.Int("Pool") == 0
+                        ? SelectToken(layer.Path + ".pool", input, 0, null)
+                        : MeanPool(layer.Path + ".pool", input, null);
+                    Linear(layer.Path, pooled, layer.Int("Width"), layer.Int("Classes"), bias: true, layer.Output);
+                    break;
+                }
+                case "PatchEmbedding":
+                {
+                    int c = layer.Int("Channels"), p = layer.Int("Patch");
+                    string patches = Patchify(layer.Path + ".patches", input, c, layer.Int("Height"), layer.Int("Width"), p);
+                    Linear(layer.Path + ".proj", patches, c * p * p, layer.Int("Dim"), bias: true, layer.Output, new[] { layer.Int("Dim"), c, p, p });
+                    break;
+                }
                 case "MeanPool":
                     MeanPool(layer.Path, input, layer.Output);
                     break;

@@ -153,6 +153,9 @@ public sealed partial class ModelGenerator
                     "FeedForward" => FeedForward(layer, path, input),
                     "MeanPool" => MeanPool(layer, path, input),
                     "LearnedPositions" => Sequence(layer, path, input),
+                    "ClassToken" => IsSequence(layer, path, input) ? Emit(path, "ClassToken", Config(), Wires(("input", input)), new[] { input.Shape[0] + 1, input.Last }) : null,
+                    "ClassifierHead" => ClassifierHead(layer, path, input),
+                    "PatchEmbedding" => PatchEmbedding(layer, path, input),
                     "MultiHeadAttention" or "TransformerEncoderLayer" or "TransformerEncoder" => AttentionFamily(scope, declared, layer, path, input),
                     "Use" => Use(scope, layer, path, input),
                     _ => throw new InvalidOperationException($"unknown layer kind '{layer.Kind}'"),
@@ -268,6 +271,40 @@ public sealed partial class ModelGenerator
             if (input.Shape.Count == 2) return true;
             Report(DiagnosticDescriptors.RankMismatch, layer.Arg("Input")?.Location ?? layer.Location, path, "a sequence (B, tokens, width)", NameOf(input), input.Display);
             return false;
+        }
+
+        Edge? ClassifierHead(LayerSpec layer, string path, Edge input)
+        {
+            if (!IsSequence(layer, path, input)) return null;
+            if (PositiveInt(layer, path, "Classes", layer.Int("Classes", 0)) is not { } classes) return null;
+            return Emit(path, "ClassifierHead", Config(("Classes", classes), ("Pool", layer.Int("Pool", 0)), ("Tokens", input.Shape[0]), ("Width", input.Last)),
+                Wires(("input", input)), new[] { classes });
+        }
+
+        Edge? PatchEmbedding(LayerSpec layer, string path, Edge input)
+        {
+            if (input.Shape.Count != 3)
+            {
+                Report(DiagnosticDescriptors.RankMismatch, layer.Arg("Input")?.Location ?? layer.Location, path, "an image (B, channels, height, width)", NameOf(input), input.Display);
+                return null;
+            }
+            if (PositiveInt(layer, path, "Patch", layer.Int("Patch", 0)) is not { } patch) return null;
+            if (PositiveInt(layer, path, "Dim", layer.Int("Dim", 0)) is not { } dim) return null;
+            int channels = input.Shape[0], height = input.Shape[1], width = input.Shape[2];
+            int expectedChannels = layer.Int("Channels", 0);
+            if (expectedChannels != 0 && expectedChannels != channels)
+            {
+                Report(DiagnosticDescriptors.ShapeMismatch, layer.At("Channels"), path, Shapes.Format(new[] { expectedChannels, height, width }, true), NameOf(input), input.Display);
+                return null;
+            }
+            if (height % patch != 0 || width % patch != 0)
+            {
+                string which = height % patch != 0 ? $"height {height} % {patch} = {height % patch}" : $"width {width} % {patch} = {width % patch}";
+                Report(DiagnosticDescriptors.ImageNotDivisibleByPatch, layer.At("Patch"), path, $"{height}×{width}", patch, which);
+                return null;
+            }
+            return Emit(path, "PatchEmbedding", Config(("Channels", channels), ("Height", height), ("Width", width), ("Patch", patch), ("Dim", dim)),
+                Wires(("input", input)), new[] { (height / patch) * (width / patch), dim });
         }
 
         Edge? FeedForward(LayerSpec layer, string path, Edge input)

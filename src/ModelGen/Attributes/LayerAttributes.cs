@@ -169,3 +169,47 @@ public sealed class MeanPoolAttribute : LayerAttribute
 public sealed class LearnedPositionsAttribute : LayerAttribute
 {
 }
+
+/// <summary>Vision Transformer patch embedding: an image (C, H, W) cut into P×P patches, each projected to
+/// <see cref="Dim"/> (a Conv2d with kernel = stride = P, as matmul). Gives (H/P · W/P, Dim). Parameters
+/// <c>proj.weight</c> (Dim, C, P, P) and <c>proj.bias</c>.</summary>
+public sealed class PatchEmbeddingAttribute : LayerAttribute
+{
+    public PatchEmbeddingAttribute(int patch, int dim)
+    {
+        Patch = patch;
+        Dim = dim;
+    }
+
+    public int Patch { get; }
+
+    public int Dim { get; }
+
+    /// <summary>When set, the channels this layer expects; a different image is a compile-time error.</summary>
+    public int Channels { get; set; }
+}
+
+/// <summary>Prepends a learned class token <c>cls</c> (1, 1, width), initialised to zeros: (tokens, width) -> (tokens + 1, width).</summary>
+public sealed class ClassTokenAttribute : LayerAttribute
+{
+}
+
+/// <summary>How a classifier pools a sequence.</summary>
+public enum Pool
+{
+    /// <summary>Take the first token (the class token).</summary>
+    ClassToken = 0,
+
+    /// <summary>Average over tokens.</summary>
+    Mean = 1,
+}
+
+/// <summary>Pools a sequence (B, tokens, width) and maps it to class logits (B, classes) with <c>weight</c> and <c>bias</c>.</summary>
+public sealed class ClassifierHeadAttribute : LayerAttribute
+{
+    public ClassifierHeadAttribute(int classes) => Classes = classes;
+
+    public int Classes { get; }
+
+    public Pool Pool { get; set; }
+}

@@ -65,4 +65,22 @@ public class DevicePathTests
         m.Backward(ModelData.Random(13, 1f, y.Shape));
         return (y, m.Parameters, m.InputGradient);
     }, "x", "memory");
+
+    [Fact]
+    public void TinyVit_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new TinyVit(device, seed: 14);
+        var y = m.Forward(ModelData.Random(15, 1f, 3, 2, 12, 8));
+        m.Backward(ModelData.Random(16, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "image");
+
+    [Fact]
+    public void MeanPoolVit_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new MeanPoolVit(device, seed: 17);
+        var y = m.Forward(ModelData.Random(18, 1f, 2, 1, 8, 8));
+        m.Backward(ModelData.Random(19, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "image");
 }

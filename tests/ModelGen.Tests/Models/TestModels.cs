@@ -64,3 +64,27 @@ public partial class Mixed
     [Gelu] public partial Module Act2 { get; }
     [Linear(3)] public partial Module Head { get; }
 }
+
+/// <summary>A small Vision Transformer: patches, class token, learned positions, pre-norm encoder, class-token head.</summary>
+[Model]
+[Input("image", 2, 12, 8)]
+public partial class TinyVit
+{
+    [PatchEmbedding(4, 16, Channels = 2)] public partial Module Embed { get; }
+    [ClassToken] public partial Module Tokens { get; }
+    [LearnedPositions] public partial Module Pos { get; }
+    [TransformerEncoder(2, 2, FeedForward = 32)] public partial Module Encoder { get; }
+    [LayerNorm] public partial Module Norm { get; }
+    [ClassifierHead(5)] public partial Module Head { get; }
+}
+
+/// <summary>Mean-pooled ViT variant without a class token.</summary>
+[Model]
+[Input("image", 1, 8, 8)]
+public partial class MeanPoolVit
+{
+    [PatchEmbedding(2, 8)] public partial Module Embed { get; }
+    [LearnedPositions] public partial Module Pos { get; }
+    [TransformerEncoder(1, 2, FeedForward = 16, Norm = NormPlacement.Post)] public partial Module Encoder { get; }
+    [ClassifierHead(3, Pool = Pool.Mean)] public partial Module Head { get; }
+}
