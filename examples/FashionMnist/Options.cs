@@ -8,10 +8,12 @@ public sealed record Options
 {
     public int Epochs { get; init; } = 4;
     public int Batch { get; init; } = 128;
-    public float LearningRate { get; init; } = 2e-3f;
+    public float LearningRate { get; init; } = 1e-3f;
     public float WeightDecay { get; init; } = 0.05f;
     public float LabelSmoothing { get; init; } = 0.1f;
     public int Seed { get; init; }
+    public string Schedule { get; init; } = "cosine";
+    public float Clip { get; init; } = 1f;
     public string Device { get; init; } = "cpu";
     public string Output { get; init; } = "runs/fashion-mnist";
     public string? Resume { get; init; }
@@ -23,10 +25,12 @@ public sealed record Options
         usage: FashionMnist [options]
           --epochs N          training epochs (default 4)
           --batch N           batch size (default 128)
-          --lr X              peak learning rate of AdamW, warmup + cosine (default 2e-3)
+          --lr X              peak learning rate of AdamW, warmup + cosine (default 1e-3)
           --weight-decay X    AdamW weight decay, not applied to norms, biases, positions (default 0.05)
           --label-smoothing X (default 0.1)
           --seed N            seeds initialisation, shuffling and dropout (default 0)
+          --schedule NAME     cosine (linear warmup over 10%, then cosine) | onecycle (PyTorch's OneCycleLR, pct_start 0.1)
+          --clip X            clip the global gradient norm to X; 0 turns clipping off (default 1)
           --device NAME       cpu | cuda | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
           --resume FILE       continue training from a checkpoint written by this program
@@ -49,6 +53,8 @@ public sealed record Options
                 "--weight-decay" => o with { WeightDecay = Float("--weight-decay", Next()) },
                 "--label-smoothing" => o with { LabelSmoothing = Float("--label-smoothing", Next()) },
                 "--seed" => o with { Seed = Int("--seed", Next()) },
+                "--schedule" => o with { Schedule = Next() is var sc && sc is "cosine" or "onecycle" ? sc : throw new ArgumentException($"--schedule expects cosine or onecycle but got '{sc}'.") },
+                "--clip" => o with { Clip = Float("--clip", Next()) },
                 "--device" => o with { Device = Next() },
                 "--out" => o with { Output = Next() },
                 "--resume" => o with { Resume = Next() },

@@ -12,10 +12,10 @@ using Spectre.Console;
 
 namespace ModelGen.Examples.FashionMnist;
 
-/// <summary>Trains and evaluates <see cref="RowTransformer"/> on Fashion-MNIST: the main job of the README.</summary>
+/// <summary>Trains and evaluates <see cref="FashionVit"/> on Fashion-MNIST: the main job of the README.</summary>
 public static class Program
 {
-    const string Architecture = nameof(RowTransformer);
+    const string Architecture = nameof(FashionVit);
 
     public static int Main(string[] args)
     {
@@ -40,7 +40,7 @@ public static class Program
     {
         var data = o.Embedded ? ModelGen.Data.FashionMnist.LoadEmbedded() : ModelGen.Data.FashionMnist.Load(o.DataDirectory);
         using var device = Device.Parse(o.Device);
-        using var model = new RowTransformer(device, o.Seed);
+        using var model = new FashionVit(device, o.Seed);
         AnsiConsole.MarkupLineInterpolated($"[bold]ModelGen[/] · {Architecture} · {model.Parameters.ElementCount:N0} parameters · {device}");
         AnsiConsole.MarkupLineInterpolated($"data: {data}");
 
@@ -68,13 +68,15 @@ public static class Program
         return 0;
     }
 
-    static List<EpochResult> Train(RowTransformer model, ModelGen.Data.FashionMnist data, Options o, int startEpoch)
+    static List<EpochResult> Train(FashionVit model, ModelGen.Data.FashionMnist data, Options o, int startEpoch)
     {
         int batch = o.Batch;
         int stepsPerEpoch = data.Train.Count / batch;
         if (stepsPerEpoch == 0) throw new ArgumentException($"--batch {batch} is larger than the {data.Train.Count} training images.");
         int totalSteps = o.Epochs * stepsPerEpoch;
-        var schedule = new WarmupCosine(o.LearningRate, Math.Max(1, totalSteps / 10), totalSteps);
+        ILearningRateSchedule schedule = o.Schedule == "onecycle"
+            ? new OneCycle(o.LearningRate, totalSteps, pctStart: 0.1f)
+            : new WarmupCosine(o.LearningRate, Math.Max(1, totalSteps / 10), totalSteps);
         var optimizer = new AdamW(model.Parameters, o.LearningRate, weightDecay: o.WeightDecay);
         var x = new float[batch * 28 * 28];
         var labels = new int[batch];
@@ -99,12 +101,15 @@ public static class Program
                         if (indices.Length < batch) continue;
                         ModelGen.Data.FashionMnist.Normalize(data.Train, indices, x);
                         ModelGen.Data.FashionMnist.Labels(data.Train, indices, labels);
-                        var logits = model.Forward(new Tensor(new[] { batch, 28, 28 }, x));
+                        var logits = model.Forward(new Tensor(new[] { batch, 1, 28, 28 }, x));
                         float loss = CrossEntropy.Forward(logits.Data, labels, batch, 10, o.LabelSmoothing, grad);
                         model.Parameters.ZeroGrad();
                         model.Backward(new Tensor(new[] { batch, 10 }, grad));
-                        GradientClipping.ClipByGlobalNorm(model.Parameters, 1f);
-                        optimizer.LearningRate = schedule.At(step++);
+                        if (o.Clip > 0) GradientClipping.ClipByGlobalNorm(model.Parameters, o.Clip);
+                        optimizer.LearningRate = schedule.At(step);
+                        // OneCycleLR also cycles Adam's beta1 (0.95 -> 0.85 -> 0.95), as PyTorch does by default.
+                        if (schedule is OneCycle cycle) optimizer.Beta1 = cycle.MomentumAt(step);
+                        step++;
                         optimizer.Step();
                         lossSum += loss * batch;
                         correct += CrossEntropy.Correct(logits.Data, labels, batch, 10);
@@ -126,7 +131,7 @@ public static class Program
 
     internal sealed record Evaluation(double Loss, double Accuracy, int[,] Confusion);
 
-    static Evaluation Evaluate(RowTransformer model, Dataset test)
+    static Evaluation Evaluate(FashionVit model, Dataset test)
     {
         model.Training = false;
         const int batch = 500;
@@ -140,7 +145,7 @@ public static class Program
             var labels = new int[n];
             ModelGen.Data.FashionMnist.Normalize(test, indices, x);
             ModelGen.Data.FashionMnist.Labels(test, indices, labels);
-            var logits = model.Forward(new Tensor(new[] { n, 28, 28 }, x));
+            var logits = model.Forward(new Tensor(new[] { n, 1, 28, 28 }, x));
             lossSum += CrossEntropy.Forward(logits.Data, labels, n, 10, 0f, null) * n;
             correct += CrossEntropy.Correct(logits.Data, labels, n, 10);
             for (int i = 0; i < n; i++) confusion[labels[i], CrossEntropy.ArgMax(logits.Data.AsSpan(i * 10, 10))]++;
@@ -170,7 +175,7 @@ public static class Program
         AnsiConsole.Write(table);
     }
 
-    static void SaveCheckpoint(RowTransformer model, string path, int epoch, double testAccuracy) =>
+    static void SaveCheckpoint(FashionVit model, string path, int epoch, double testAccuracy) =>
         model.Parameters.Save(path, new Dictionary<string, string>
         {
             ["model"] = Architecture,
@@ -179,7 +184,7 @@ public static class Program
         });
 
     /// <summary>Loads a checkpoint written by this program and returns how many epochs it had trained.</summary>
-    static int LoadCheckpoint(RowTransformer model, string path)
+    static int LoadCheckpoint(FashionVit model, string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
         var (_, metadata) = SafeTensors.LoadWithMetadata(path);

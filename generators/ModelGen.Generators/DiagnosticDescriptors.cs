@@ -74,6 +74,9 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor ImageNotDivisibleByPatch = Error("MG2009",
         "Image size not divisible by the patch size", "Layer '{0}': image {1} is not divisible by Patch {2} ({3})", Shapes);
 
+    public static readonly DiagnosticDescriptor PositionsDoNotFit = Error("MG2010",
+        "Sinusoidal positions do not fit", "Layer '{0}': {1}", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -98,6 +101,7 @@ public static class DiagnosticDescriptors
         [NotAMask.Id] = NotAMask,
         [RankMismatch.Id] = RankMismatch,
         [ImageNotDivisibleByPatch.Id] = ImageNotDivisibleByPatch,
+        [PositionsDoNotFit.Id] = PositionsDoNotFit,
         [InternalError.Id] = InternalError,
     };
 

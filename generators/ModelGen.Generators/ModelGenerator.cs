@@ -37,7 +37,7 @@ public sealed partial class ModelGenerator : IIncrementalGenerator
             if (!spec.IsPartial) spc.ReportDiagnostic(DiagnosticInfo.Create(DiagnosticDescriptors.ClassNotPartial, spec.Location, spec.ClassName).ToDiagnostic());
             else foreach (var (hint, source) in SafeEmit(new LoweredModel(spec, Helpers.ImmutableEquatableArray<Edge>.Empty, null,
                 Helpers.ImmutableEquatableArray<PropertySpec>.Empty, Helpers.ImmutableEquatableArray<BufferSpec>.Empty,
-                Helpers.ImmutableEquatableArray<ParamSpec>.Empty, Helpers.ImmutableEquatableArray<LoweredOp>.Empty,
+                Helpers.ImmutableEquatableArray<ParamSpec>.Empty, Helpers.ImmutableEquatableArray<ConstantSpec>.Empty, Helpers.ImmutableEquatableArray<LoweredOp>.Empty,
                 Helpers.ImmutableEquatableArray<DiagnosticInfo>.Empty), spc)) spc.AddSource(hint, source);
         });
     }

@@ -16,6 +16,7 @@ public sealed class ModelRuntime : IDisposable
     readonly int[]? _uploadedVersion;
     readonly MemoryBuffer1D<float, Stride1D.Dense>? _dummy;
     readonly List<IDisposable> _owned = new();
+    readonly Dictionary<float[], MemoryBuffer1D<float, Stride1D.Dense>> _constants = new(ReferenceEqualityComparer.Instance);
 
     public ModelRuntime(Device device, ParameterSet parameters, int seed)
     {
@@ -112,6 +113,17 @@ public sealed class ModelRuntime : IDisposable
 
     public ArrayView<float> Grad(int index) => _grads![index].View;
 
+    /// <summary>The device copy of a fixed table (uploaded once).</summary>
+    public ArrayView<float> Constant(float[] table)
+    {
+        if (!_constants.TryGetValue(table, out var buffer))
+        {
+            buffer = Accelerator.Allocate1D(table);
+            _constants[table] = buffer;
+        }
+        return buffer.View;
+    }
+
     /// <summary>Before a device backward: device gradients start from the host's, since backward accumulates.</summary>
     public void UploadGrads()
     {
@@ -147,6 +159,8 @@ public sealed class ModelRuntime : IDisposable
     public void Dispose()
     {
         foreach (var d in _owned) d.Dispose();
+        foreach (var c in _constants.Values) c.Dispose();
+        _constants.Clear();
         _owned.Clear();
         if (_values is not null) foreach (var b in _values) b.Dispose();
         if (_grads is not null) foreach (var b in _grads) b.Dispose();

@@ -130,6 +130,11 @@ public class DiagnosticTests
         """, "MG2004", "typeof(Blk)", "expects (B, ..., 32) but 'x' gives (B, 4, 8)");
 
     [Fact]
+    public void MG2004_PatchEmbeddingChannelsDisagree() =>
+        Expect(Model("[PatchEmbedding(4, 16, Channels = 3)] public partial Module Patches { get; }", inputs: "[Input(\"image\", 1, 28, 28)]"),
+            "MG2004", "Channels = 3", "expects (B, 3, 28, 28) but 'image' gives (B, 1, 28, 28)");
+
+    [Fact]
     public void MG2005_CrossAttentionKeyValueLengthsDisagree() =>
         Expect(Model("[MultiHeadAttention(4, Key = \"k\", Value = \"v\")] public partial Module Attn { get; }",
             inputs: "[Input(\"x\", 8, 64)] [Input(\"k\", 10, 32)] [Input(\"v\", 12, 32)]"),
@@ -151,6 +156,31 @@ public class DiagnosticTests
     public void MG2008_AttentionNeedsASequence() =>
         Expect(Model("[MultiHeadAttention(4)] public partial Module Attn { get; }", inputs: "[Input(\"x\", 64)]"),
             "MG2008", "MultiHeadAttention(4)", "needs a sequence (B, tokens, width) but 'x' gives (B, 64)");
+
+    [Fact]
+    public void MG2008_PatchEmbeddingNeedsAnImage() =>
+        Expect(Model("[PatchEmbedding(4, 16)] public partial Module Patches { get; }"),
+            "MG2008", "PatchEmbedding(4, 16)", "needs an image (B, channels, height, width) but 'x' gives (B, 8, 64)");
+
+    [Fact]
+    public void MG2009_ImageNotDivisibleByPatch() =>
+        Expect(Model("[PatchEmbedding(5, 16)] public partial Module Patches { get; }", inputs: "[Input(\"image\", 1, 28, 28)]"),
+            "MG2009", "5", "image 28×28 is not divisible by Patch 5", "height 28 % 5 = 3");
+
+    [Fact]
+    public void MG2010_SinusoidalGridDoesNotCoverTheTokens() =>
+        Expect(Model("[SinusoidalPositions(GridHeight = 7, GridWidth = 6)] public partial Module Pos { get; }", inputs: "[Input(\"x\", 49, 64)]"),
+            "MG2010", "GridHeight = 7", "a 7×6 grid has 42 positions, but 'x' has 49 tokens (expected 42, or 43 with a class token)");
+
+    [Fact]
+    public void MG2010_SinusoidalNeedsAnEvenWidth() =>
+        Expect(Model("[SinusoidalPositions] public partial Module Pos { get; }", inputs: "[Input(\"x\", 10, 63)]"),
+            "MG2010", "SinusoidalPositions", "need an even width, but 'x' gives width 63");
+
+    [Fact]
+    public void MG2009_BothSidesNamedWhenNeitherDivides() =>
+        Expect(Model("[PatchEmbedding(4, 16)] public partial Module Patches { get; }", inputs: "[Input(\"image\", 1, 30, 30)]"),
+            "MG2009", "4", "height 30 % 4 = 2, width 30 % 4 = 2");
 
     [Fact]
     public void EveryDescriptorHasATestDocAndRegistryLine()

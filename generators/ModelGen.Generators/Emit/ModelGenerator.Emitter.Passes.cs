@@ -70,6 +70,7 @@ public sealed partial class ModelGenerator
         ArgKind.Param => "_runtime.Value(" + a.Text + ")",
         ArgKind.ParamGrad => "_runtime.Grad(" + a.Text + ")",
         ArgKind.Absent => "_runtime.Dummy",
+        ArgKind.Constant => "_runtime.Constant(" + a.Text + ")",
         _ => a.Text,
     };
 

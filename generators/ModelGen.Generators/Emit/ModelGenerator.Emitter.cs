@@ -94,6 +94,11 @@ public sealed partial class ModelGenerator
             w.Line($"/// <summary>Per-sample shape of input '{InputName(input)}' {input.Display}.</summary>");
             w.Line($"static readonly int[] s_shape_{input.Name} = new int[] {{ {Dims(input.Shape)} }};");
         }
+        foreach (var c in model.Constants)
+        {
+            w.Line($"/// <summary>{c.Comment}</summary>");
+            w.Line($"static readonly float[] {c.Name} = {c.Initializer};");
+        }
         w.Line();
         w.Line("readonly global::ModelGen.ModelRuntime _runtime;");
         for (int i = 0; i < model.Parameters.Count; i++)

@@ -16,7 +16,7 @@ public sealed partial class ModelGenerator
         if (model.Diagnostics.Count > 0 || model.Output.Length == 0)
         {
             return new LoweredModel(model.Spec, inputs, null, model.Properties, ImmutableEquatableArray<BufferSpec>.Empty,
-                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, model.Diagnostics);
+                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, model.Diagnostics);
         }
         try
         {
@@ -28,7 +28,7 @@ public sealed partial class ModelGenerator
         {
             var d = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, model.Spec.Location, model.Spec.ClassName, e.GetType().Name + ": " + e.Message);
             return new LoweredModel(model.Spec, inputs, null, model.Properties, ImmutableEquatableArray<BufferSpec>.Empty,
-                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, ImmutableEquatableArray.Create(d));
+                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, ImmutableEquatableArray.Create(d));
         }
     }
 
@@ -39,6 +39,7 @@ public sealed partial class ModelGenerator
         readonly List<BufferSpec> _buffers = new();
         readonly Dictionary<string, Edge> _shapes = new(StringComparer.Ordinal);
         readonly List<ParamSpec> _params = new();
+        readonly List<ConstantSpec> _constants = new();
         readonly List<LoweredOp> _ops = new();
         int _dropoutSites;
 
@@ -54,7 +55,7 @@ public sealed partial class ModelGenerator
 
         public LoweredModel Result() => new(_model.Spec, _model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray(),
             _model.EdgeNamed(_model.Output), _model.Properties, _buffers.ToImmutableEquatableArray(), _params.ToImmutableEquatableArray(),
-            _ops.ToImmutableEquatableArray(), ImmutableEquatableArray<DiagnosticInfo>.Empty);
+            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray(), ImmutableEquatableArray<DiagnosticInfo>.Empty);
 
         public void Layer(CheckedLayer layer)
         {
@@ -81,6 +82,9 @@ public sealed partial class ModelGenerator
                     break;
                 case "LearnedPositions":
                     LearnedPositions(layer.Path, input, layer.Output);
+                    break;
+                case "SinusoidalPositions":
+                    SinusoidalPositions(layer.Path, input, layer.Int("GridHeight"), layer.Int("GridWidth"), layer.Output);
                     break;
                 case "ClassToken":
                     ClassToken(layer.Path, input, layer.Output);
@@ -215,6 +219,13 @@ public sealed partial class ModelGenerator
         {
             _params.Add(new ParamSpec(name, shape.ToImmutableEquatableArray(), init, decay));
             return _params.Count - 1;
+        }
+
+        string Constant(string path, string initializer, string comment)
+        {
+            string name = "s_" + Shapes.Identifier(path);
+            _constants.Add(new ConstantSpec(name, initializer, comment));
+            return name;
         }
 
         int NextDropoutSite() => _dropoutSites++;

@@ -28,6 +28,9 @@ public enum ArgKind
 
     /// <summary>An optional buffer that is not there: null on the CPU, a dummy view in kernels.</summary>
     Absent,
+
+    /// <summary>A fixed table computed once per model type (Text is its name): a static array on the CPU, a device copy in kernels.</summary>
+    Constant,
 }
 
 public sealed record Arg(ArgKind Kind, string Text, string Type = "")
@@ -47,6 +50,8 @@ public sealed record Arg(ArgKind Kind, string Text, string Type = "")
     public static Arg Runtime(string expression, string type) => new(ArgKind.Runtime, expression, type);
 
     public static readonly Arg None = new(ArgKind.Absent, "");
+
+    public static Arg Constant(string name) => new(ArgKind.Constant, name);
 }
 
 /// <summary>A call into a runtime op on the CPU backend: <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>
@@ -66,6 +71,9 @@ public sealed record LoweredOp(
 /// <summary>An activation or saved buffer, sized per sample. Gradients exist for data activations only.</summary>
 public sealed record BufferSpec(string Name, long PerSample, bool HasGrad, string Shape);
 
+/// <summary>A fixed table: a static field initialised with a call into the runtime.</summary>
+public sealed record ConstantSpec(string Name, string Initializer, string Comment);
+
 /// <summary>A parameter: state_dict name, shape and PyTorch's default initialisation.</summary>
 public sealed record ParamSpec(string Name, ImmutableEquatableArray<int> Shape, string Init, bool Decay);
 
@@ -77,5 +85,6 @@ public sealed record LoweredModel(
     ImmutableEquatableArray<PropertySpec> Properties,
     ImmutableEquatableArray<BufferSpec> Buffers,
     ImmutableEquatableArray<ParamSpec> Parameters,
+    ImmutableEquatableArray<ConstantSpec> Constants,
     ImmutableEquatableArray<LoweredOp> Ops,
     ImmutableEquatableArray<DiagnosticInfo> Diagnostics);

@@ -153,6 +153,7 @@ public sealed partial class ModelGenerator
                     "FeedForward" => FeedForward(layer, path, input),
                     "MeanPool" => MeanPool(layer, path, input),
                     "LearnedPositions" => Sequence(layer, path, input),
+                    "SinusoidalPositions" => SinusoidalPositions(layer, path, input),
                     "ClassToken" => IsSequence(layer, path, input) ? Emit(path, "ClassToken", Config(), Wires(("input", input)), new[] { input.Shape[0] + 1, input.Last }) : null,
                     "ClassifierHead" => ClassifierHead(layer, path, input),
                     "PatchEmbedding" => PatchEmbedding(layer, path, input),
@@ -273,6 +274,31 @@ public sealed partial class ModelGenerator
             return false;
         }
 
+        Edge? SinusoidalPositions(LayerSpec layer, string path, Edge input)
+        {
+            if (!IsSequence(layer, path, input)) return null;
+            int tokens = input.Shape[0], width = input.Last, gh = layer.Int("GridHeight", 0), gw = layer.Int("GridWidth", 0);
+            if (gh == 0 && gw == 0)
+            {
+                if (width % 2 != 0) { Report(DiagnosticDescriptors.PositionsDoNotFit, layer.Location, path, $"1-D sine-cosine positions need an even width, but '{NameOf(input)}' gives width {width}"); return null; }
+                return Emit(path, "SinusoidalPositions", Config(("Tokens", tokens), ("Width", width), ("GridHeight", 0), ("GridWidth", 0)), Wires(("input", input)), input.Shape);
+            }
+            if (gh <= 0 || gw <= 0)
+            {
+                string arg = gh <= 0 ? "GridHeight" : "GridWidth";
+                Report(DiagnosticDescriptors.NonPositiveSize, layer.At(arg), arg, path, gh <= 0 ? gh : gw, "positive (set both GridHeight and GridWidth for 2-D positions)");
+                return null;
+            }
+            if (width % 4 != 0) { Report(DiagnosticDescriptors.PositionsDoNotFit, layer.Location, path, $"2-D sine-cosine positions need a width divisible by 4, but '{NameOf(input)}' gives width {width}"); return null; }
+            int lead = tokens - gh * gw;
+            if (lead != 0 && lead != 1)
+            {
+                Report(DiagnosticDescriptors.PositionsDoNotFit, layer.At("GridHeight"), path, $"a {gh}×{gw} grid has {gh * gw} positions, but '{NameOf(input)}' has {tokens} tokens (expected {gh * gw}, or {gh * gw + 1} with a class token)");
+                return null;
+            }
+            return Emit(path, "SinusoidalPositions", Config(("Tokens", tokens), ("Width", width), ("GridHeight", gh), ("GridWidth", gw)), Wires(("input", input)), input.Shape);
+        }
+
         Edge? ClassifierHead(LayerSpec layer, string path, Edge input)
         {
             if (!IsSequence(layer, path, input)) return null;
@@ -299,7 +325,10 @@ public sealed partial class ModelGenerator
             }
             if (height % patch != 0 || width % patch != 0)
             {
-                string which = height % patch != 0 ? $"height {height} % {patch} = {height % patch}" : $"width {width} % {patch} = {width % patch}";
+                var parts = new List<string>();
+                if (height % patch != 0) parts.Add($"height {height} % {patch} = {height % patch}");
+                if (width % patch != 0) parts.Add($"width {width} % {patch} = {width % patch}");
+                string which = string.Join(", ", parts);
                 Report(DiagnosticDescriptors.ImageNotDivisibleByPatch, layer.At("Patch"), path, $"{height}×{width}", patch, which);
                 return null;
             }

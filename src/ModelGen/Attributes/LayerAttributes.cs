@@ -213,3 +213,12 @@ public sealed class ClassifierHeadAttribute : LayerAttribute
 
     public Pool Pool { get; set; }
 }
+
+/// <summary>Adds fixed sine-cosine positions (no parameters). 1-D by default; 2-D over a patch grid when
+/// <see cref="GridHeight"/> and <see cref="GridWidth"/> are set (a leading class token, if any, gets zeros).</summary>
+public sealed class SinusoidalPositionsAttribute : LayerAttribute
+{
+    public int GridHeight { get; set; }
+
+    public int GridWidth { get; set; }
+}

@@ -18,7 +18,8 @@ public static class Positions
         Parallel.For(0, batch, b => TensorPrimitives.Add(new ReadOnlySpan<float>(x, b * n, n), p.AsSpan(0, n), new Span<float>(y, b * n, n)));
     }
 
-    public static void Backward(float[] dx, float[] dp, float[] dy, int batch, int tokens, int dim)
+    /// <summary>Backward for fixed positions: only dx += dy.</summary>
+    public static void BackwardInput(float[] dx, float[] dy, int batch, int tokens, int dim)
     {
         int n = tokens * dim;
         Parallel.For(0, batch, b =>
@@ -26,6 +27,12 @@ public static class Positions
             var d = new Span<float>(dx, b * n, n);
             TensorPrimitives.Add(d, new ReadOnlySpan<float>(dy, b * n, n), d);
         });
+    }
+
+    public static void Backward(float[] dx, float[] dp, float[] dy, int batch, int tokens, int dim)
+    {
+        int n = tokens * dim;
+        BackwardInput(dx, dy, batch, tokens, dim);
         // Positions are few; summing over the batch in one pass keeps the result independent of thread timing.
         var sum = dp.AsSpan(0, n);
         for (int b = 0; b < batch; b++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(dy, b * n, n), sum);

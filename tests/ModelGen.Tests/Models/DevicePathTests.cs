@@ -83,4 +83,30 @@ public class DevicePathTests
         m.Backward(ModelData.Random(19, 1f, y.Shape));
         return (y, m.Parameters, m.InputGradient);
     }, "image");
+
+    [Fact]
+    public void SinusoidalVit_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new SinusoidalVit(device, seed: 20);
+        var y = m.Forward(ModelData.Random(21, 1f, 2, 1, 8, 8));
+        m.Backward(ModelData.Random(22, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "image");
+
+    [Fact]
+    public void SinusoidalSequence_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new SinusoidalSequence(device, seed: 23);
+        var y = m.Forward(ModelData.Random(24, 1f, 3, 6, 8));
+        m.Backward(ModelData.Random(25, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
+    public void FixedPositionsAreAddedAndHaveNoParameters()
+    {
+        using var m = new SinusoidalSequence(Device.Cpu());
+        Assert.DoesNotContain(m.Parameters, p => p.Name.StartsWith("pos", StringComparison.Ordinal));
+        Assert.Empty(m.Pos.Parameters);
+    }
 }

@@ -88,3 +88,25 @@ public partial class MeanPoolVit
     [TransformerEncoder(1, 2, FeedForward = 16, Norm = NormPlacement.Post)] public partial Module Encoder { get; }
     [ClassifierHead(3, Pool = Pool.Mean)] public partial Module Head { get; }
 }
+
+/// <summary>A ViT with fixed 2-D sine-cosine positions over its 4×4 patch grid (after the class token).</summary>
+[Model]
+[Input("image", 1, 8, 8)]
+public partial class SinusoidalVit
+{
+    [PatchEmbedding(2, 8)] public partial Module Embed { get; }
+    [ClassToken] public partial Module Tokens { get; }
+    [SinusoidalPositions(GridHeight = 4, GridWidth = 4)] public partial Module Pos { get; }
+    [TransformerEncoder(1, 2, FeedForward = 16)] public partial Module Encoder { get; }
+    [ClassifierHead(3)] public partial Module Head { get; }
+}
+
+/// <summary>Fixed 1-D positions on a token sequence.</summary>
+[Model]
+[Input("x", 6, 8)]
+public partial class SinusoidalSequence
+{
+    [SinusoidalPositions] public partial Module Pos { get; }
+    [MultiHeadAttention(2, Causal = true)] public partial Module Attn { get; }
+    [MeanPool] public partial Module Pool { get; }
+}
