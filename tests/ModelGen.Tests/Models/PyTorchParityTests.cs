@@ -69,19 +69,46 @@ public class PyTorchParityTests : IDisposable
             m.Parameters, x, null, y, dy, m.InputGradient("x"));
     }
 
-    void Compare(string config, ParameterSet parameters, Tensor x, Tensor? padding, Tensor y, Tensor dy, Tensor dx)
+    [SkippableFact]
+    public void TinyVitWithClassToken_AgreesWithPyTorch()
+    {
+        Torch.RequireOrSkip();
+        using var m = new TinyVit(Device.Cpu(), seed: 24);
+        var image = ModelData.Random(7, 1f, 3, 2, 12, 8);
+        var y = m.Forward(image);
+        var dy = ModelData.Random(8, 1f, y.Shape);
+        m.Backward(dy);
+        Compare("""{"image": [2, 12, 8], "patch": 4, "width": 16, "depth": 2, "heads": 2, "ff": 32, "norm": "pre", "class_token": true, "positions": "learned", "final_norm": true, "classes": 5, "pool": "class_token"}""",
+            m.Parameters, image, null, y, dy, m.InputGradient("image"), script: "vit_reference.py", input: "image");
+    }
+
+    [SkippableFact]
+    public void MeanPooledPostNormVit_AgreesWithPyTorch()
+    {
+        Torch.RequireOrSkip();
+        using var m = new MeanPoolVit(Device.Cpu(), seed: 25);
+        var image = ModelData.Random(9, 1f, 4, 1, 8, 8);
+        var y = m.Forward(image);
+        var dy = ModelData.Random(10, 1f, y.Shape);
+        m.Backward(dy);
+        Compare("""{"image": [1, 8, 8], "patch": 2, "width": 8, "depth": 1, "heads": 2, "ff": 16, "norm": "post", "class_token": false, "positions": "learned", "final_norm": false, "classes": 3, "pool": "mean"}""",
+            m.Parameters, image, null, y, dy, m.InputGradient("image"), script: "vit_reference.py", input: "image");
+    }
+
+    void Compare(string config, ParameterSet parameters, Tensor x, Tensor? padding, Tensor y, Tensor dy, Tensor dx,
+        string script = "encoder_reference.py", string input = "x")
     {
         string configPath = Path.Combine(_dir, "config.json"), weights = Path.Combine(_dir, "weights.safetensors");
         string inputs = Path.Combine(_dir, "inputs.safetensors"), outputs = Path.Combine(_dir, "outputs.safetensors");
         File.WriteAllText(configPath, config);
         parameters.Save(weights);
-        var feed = new List<SafeTensor> { new("x", x.Shape, x.Data), new("grad_output", dy.Shape, dy.Data) };
+        var feed = new List<SafeTensor> { new(input, x.Shape, x.Data), new("grad_output", dy.Shape, dy.Data) };
         if (padding is not null) feed.Add(new SafeTensor("padding", padding.Shape, padding.Data));
         SafeTensors.Save(inputs, feed);
 
-        string script = Path.Combine(AppContext.BaseDirectory, "Peers", "encoder_reference.py");
-        var (code, output) = Torch.Run(new[] { script, configPath, weights, inputs, outputs }, TimeSpan.FromMinutes(5));
-        Assert.True(code == 0, $"encoder_reference.py exited with {code}:\n{output}");
+        string scriptPath = Path.Combine(AppContext.BaseDirectory, "Peers", script);
+        var (code, output) = Torch.Run(new[] { scriptPath, configPath, weights, inputs, outputs }, TimeSpan.FromMinutes(5));
+        Assert.True(code == 0, $"{script} exited with {code}:\n{output}");
         var reference = SafeTensors.Load(outputs);
 
         var report = new List<string>();
@@ -100,7 +127,7 @@ public class PyTorchParityTests : IDisposable
         }
 
         Check("output", reference["output"].Data, y.Data, 0);
-        Check("grad.x", reference["grad.x"].Data, dx.Data, 0);
+        Check("grad." + input, reference["grad." + input].Data, dx.Data, 0);
         // A key-projection bias gets a zero gradient in exact arithmetic (it shifts a whole row of scores, which
         // softmax ignores); there, and only where a tensor's gradient is that small, the error is measured against
         // a thousandth of the largest gradient in the model rather than against rounding noise.
