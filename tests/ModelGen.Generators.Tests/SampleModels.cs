@@ -65,4 +65,23 @@ public static class SampleModels
             [Linear(4, InFeatures = 16, Bias = false)] public partial Module Head { get; }
         }
         """;
+
+    public const string VisionTransformer = """
+        using ModelGen;
+
+        namespace Samples;
+
+        /// <summary>ViT with 2-D sine-cosine positions and a class-token head.</summary>
+        [Model]
+        [Input("image", 3, 32, 32)]
+        public partial class Vit
+        {
+            [PatchEmbedding(8, 32)] public partial Module Embed { get; }
+            [ClassToken] public partial Module Tokens { get; }
+            [SinusoidalPositions(GridHeight = 4, GridWidth = 4)] public partial Module Pos { get; }
+            [TransformerEncoder(1, 4, FeedForward = 64)] public partial Module Encoder { get; }
+            [LayerNorm] public partial Module Norm { get; }
+            [ClassifierHead(10)] public partial Module Head { get; }
+        }
+        """;
 }

@@ -11,6 +11,7 @@ public class SnapshotOfGeneratedCodeTests
     [InlineData(nameof(SampleModels.Encoder))]
     [InlineData(nameof(SampleModels.CrossAttention))]
     [InlineData(nameof(SampleModels.ModuleReuse))]
+    [InlineData(nameof(SampleModels.VisionTransformer))]
     public void GeneratedSource(string sample)
     {
         string source = (string)typeof(SampleModels).GetField(sample)!.GetValue(null)!;
