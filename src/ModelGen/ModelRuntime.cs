@@ -141,6 +141,16 @@ public sealed class ModelRuntime : IDisposable
 
     public static void Upload(MemoryBuffer1D<float, Stride1D.Dense> target, float[] data) => target.View.SubView(0, data.Length).CopyFromCPU(data);
 
+    /// <summary>A copy of a model buffer for the user: from the device when the model runs there, else from the host array.</summary>
+    public Tensor Read(int batch, float[]? host, MemoryBuffer1D<float, Stride1D.Dense>? device, params int[] sampleShape)
+    {
+        var shape = new int[sampleShape.Length + 1];
+        shape[0] = batch;
+        sampleShape.CopyTo(shape, 1);
+        int length = checked((int)Tensor.ElementCount(shape));
+        return new Tensor(shape, OnAccelerator ? Download(device!, length) : host.AsSpan(0, length).ToArray());
+    }
+
     public float[] Download(MemoryBuffer1D<float, Stride1D.Dense> source, int length)
     {
         Accelerator.Synchronize();

@@ -196,10 +196,27 @@ public sealed partial class ModelGenerator
         foreach (var e in gradInputs)
         {
             w.Line($"case \"{InputName(e)}\":");
-            w.Line($"    return new global::ModelGen.Tensor(new int[] {{ batch, {Dims(e.Shape)} }}, _runtime.OnAccelerator ? _runtime.Download(_device!.g_{e.Name}, batch * {e.PerSample}) : (float[])_cpu!.g_{e.Name}.Clone());");
+            w.Line($"    return _runtime.Read(batch, _cpu?.g_{e.Name}, _device?.g_{e.Name}, {Dims(e.Shape)});");
         }
         w.Line("default:");
         w.Line($"    throw new global::System.ArgumentException($\"'{{input}}' is not a data input of {spec.ClassName} (inputs: {string.Join(", ", gradInputs.Select(InputName))}).\", nameof(input));");
+        w.Close();
+        w.Close();
+        w.Line();
+
+        w.Line("/// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities");
+        w.Line("/// \"encoder.layers.0.attn.heads.probs\" (B, heads, queries, keys)); null for a name the model does not have.</summary>");
+        w.Open("public global::ModelGen.Tensor? Intermediate(string path)");
+        w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\");");
+        w.Line("int batch = _lastBatch;");
+        w.Open("switch (path)");
+        foreach (var b in model.Buffers.Where(b => !b.Name.EndsWith("_dscores", System.StringComparison.Ordinal)))
+        {
+            w.Line($"case \"{b.Path}\":");
+            w.Line($"    return _runtime.Read(batch, _cpu?.{b.Name}, _device?.{b.Name}, {Dims(b.Dims)});");
+        }
+        w.Line("default:");
+        w.Line("    return null;");
         w.Close();
         w.Close();
         w.Line();

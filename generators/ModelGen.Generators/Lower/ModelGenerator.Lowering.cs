@@ -46,10 +46,13 @@ public sealed partial class ModelGenerator
         public Lowerer(CheckedModel model)
         {
             _model = model;
+            var paths = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var l in model.Layers) paths[l.Output] = l.Path;
             foreach (var e in model.Edges)
             {
                 _shapes[e.Name] = e;
-                _buffers.Add(new BufferSpec(e.Name, e.PerSample, HasGrad: !e.IsMask, e.Display));
+                string path = e.IsInput ? e.Name.Substring(3) : paths.TryGetValue(e.Name, out var p) ? p : e.Name;
+                _buffers.Add(new BufferSpec(e.Name, path, e.Shape, HasGrad: !e.IsMask));
             }
         }
 
@@ -190,15 +193,15 @@ public sealed partial class ModelGenerator
             string name = Shapes.Identifier(path);
             var edge = new Edge(name, shape.ToImmutableEquatableArray(), IsMask: false, IsInput: false);
             _shapes[name] = edge;
-            _buffers.Add(new BufferSpec(name, edge.PerSample, HasGrad: true, edge.Display));
+            _buffers.Add(new BufferSpec(name, path, edge.Shape, HasGrad: true));
             return name;
         }
 
         /// <summary>A buffer kept for backward (statistics, probabilities, masks): no gradient.</summary>
-        string Saved(string path, string suffix, long perSample, string shape)
+        string Saved(string path, string suffix, params int[] dims)
         {
             string name = Shapes.Identifier(path) + "_" + suffix;
-            _buffers.Add(new BufferSpec(name, perSample, HasGrad: false, shape));
+            _buffers.Add(new BufferSpec(name, path + "." + suffix, dims.ToImmutableEquatableArray(), HasGrad: false));
             return name;
         }
 

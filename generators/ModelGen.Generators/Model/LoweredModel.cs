@@ -68,8 +68,21 @@ public sealed record LoweredOp(
     ImmutableEquatableArray<KernelLaunch> ForwardKernels,
     ImmutableEquatableArray<KernelLaunch> BackwardKernels);
 
-/// <summary>An activation or saved buffer, sized per sample. Gradients exist for data activations only.</summary>
-public sealed record BufferSpec(string Name, long PerSample, bool HasGrad, string Shape);
+/// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only.</summary>
+public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad)
+{
+    public long PerSample
+    {
+        get
+        {
+            long n = 1;
+            foreach (int d in Dims) n *= d;
+            return n;
+        }
+    }
+
+    public string Shape => Shapes.Format(Dims, batch: true);
+}
 
 /// <summary>A fixed table: a static field initialised with a call into the runtime.</summary>
 public sealed record ConstantSpec(string Name, string Initializer, string Comment);

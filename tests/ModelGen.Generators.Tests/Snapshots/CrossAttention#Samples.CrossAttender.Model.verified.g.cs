@@ -144,11 +144,62 @@ partial class CrossAttender : global::System.IDisposable
         switch (input)
         {
             case "x":
-                return new global::ModelGen.Tensor(new int[] { batch, 6, 16 }, _runtime.OnAccelerator ? _runtime.Download(_device!.g_in_x, batch * 96) : (float[])_cpu!.g_in_x.Clone());
+                return _runtime.Read(batch, _cpu?.g_in_x, _device?.g_in_x, 6, 16);
             case "memory":
-                return new global::ModelGen.Tensor(new int[] { batch, 10, 24 }, _runtime.OnAccelerator ? _runtime.Download(_device!.g_in_memory, batch * 240) : (float[])_cpu!.g_in_memory.Clone());
+                return _runtime.Read(batch, _cpu?.g_in_memory, _device?.g_in_memory, 10, 24);
             default:
                 throw new global::System.ArgumentException($"'{input}' is not a data input of CrossAttender (inputs: x, memory).", nameof(input));
+        }
+    }
+
+    /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
+    /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        int batch = _lastBatch;
+        switch (path)
+        {
+            case "x":
+                return _runtime.Read(batch, _cpu?.in_x, _device?.in_x, 6, 16);
+            case "memory":
+                return _runtime.Read(batch, _cpu?.in_memory, _device?.in_memory, 10, 24);
+            case "attn":
+                return _runtime.Read(batch, _cpu?.attn, _device?.attn, 6, 16);
+            case "res":
+                return _runtime.Read(batch, _cpu?.res, _device?.res, 6, 16);
+            case "norm":
+                return _runtime.Read(batch, _cpu?.norm, _device?.norm, 6, 16);
+            case "mlp":
+                return _runtime.Read(batch, _cpu?.mlp, _device?.mlp, 6, 16);
+            case "drop":
+                return _runtime.Read(batch, _cpu?.drop, _device?.drop, 6, 16);
+            case "attn.q_proj":
+                return _runtime.Read(batch, _cpu?.attn_q_proj, _device?.attn_q_proj, 6, 16);
+            case "attn.k_proj":
+                return _runtime.Read(batch, _cpu?.attn_k_proj, _device?.attn_k_proj, 10, 16);
+            case "attn.v_proj":
+                return _runtime.Read(batch, _cpu?.attn_v_proj, _device?.attn_v_proj, 10, 8);
+            case "attn.heads":
+                return _runtime.Read(batch, _cpu?.attn_heads, _device?.attn_heads, 6, 8);
+            case "attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.attn_heads_probs, _device?.attn_heads_probs, 2, 6, 10);
+            case "norm.mean":
+                return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 6);
+            case "norm.rstd":
+                return _runtime.Read(batch, _cpu?.norm_rstd, _device?.norm_rstd, 6);
+            case "mlp.fc1":
+                return _runtime.Read(batch, _cpu?.mlp_fc1, _device?.mlp_fc1, 6, 32);
+            case "mlp.act":
+                return _runtime.Read(batch, _cpu?.mlp_act, _device?.mlp_act, 6, 32);
+            case "mlp.drop":
+                return _runtime.Read(batch, _cpu?.mlp_drop, _device?.mlp_drop, 6, 32);
+            case "mlp.drop.mask":
+                return _runtime.Read(batch, _cpu?.mlp_drop_mask, _device?.mlp_drop_mask, 6, 32);
+            case "drop.mask":
+                return _runtime.Read(batch, _cpu?.drop_mask, _device?.drop_mask, 6, 16);
+            default:
+                return null;
         }
     }
 
@@ -196,8 +247,8 @@ partial class CrossAttender : global::System.IDisposable
         public readonly float[] g_attn_heads;
         public readonly float[] attn_heads_probs; // (B, 2, 6, 10)
         public readonly float[] attn_heads_dscores; // (B, 2, 6, 10)
-        public readonly float[] norm_mean; // per row
-        public readonly float[] norm_rstd; // per row
+        public readonly float[] norm_mean; // (B, 6)
+        public readonly float[] norm_rstd; // (B, 6)
         public readonly float[] mlp_fc1; // (B, 6, 32)
         public readonly float[] g_mlp_fc1;
         public readonly float[] mlp_act; // (B, 6, 32)
@@ -293,8 +344,8 @@ partial class CrossAttender : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_attn_heads;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_heads_probs; // (B, 2, 6, 10)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_heads_dscores; // (B, 2, 6, 10)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 6)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 6)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp_fc1; // (B, 6, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_mlp_fc1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp_act; // (B, 6, 32)

@@ -204,9 +204,102 @@ partial class TinyEncoder : global::System.IDisposable
         switch (input)
         {
             case "x":
-                return new global::ModelGen.Tensor(new int[] { batch, 8, 32 }, _runtime.OnAccelerator ? _runtime.Download(_device!.g_in_x, batch * 256) : (float[])_cpu!.g_in_x.Clone());
+                return _runtime.Read(batch, _cpu?.g_in_x, _device?.g_in_x, 8, 32);
             default:
                 throw new global::System.ArgumentException($"'{input}' is not a data input of TinyEncoder (inputs: x).", nameof(input));
+        }
+    }
+
+    /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
+    /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        int batch = _lastBatch;
+        switch (path)
+        {
+            case "x":
+                return _runtime.Read(batch, _cpu?.in_x, _device?.in_x, 8, 32);
+            case "padding":
+                return _runtime.Read(batch, _cpu?.in_padding, _device?.in_padding, 8);
+            case "encoder":
+                return _runtime.Read(batch, _cpu?.encoder, _device?.encoder, 8, 32);
+            case "norm":
+                return _runtime.Read(batch, _cpu?.norm, _device?.norm, 8, 32);
+            case "head":
+                return _runtime.Read(batch, _cpu?.head, _device?.head, 8, 10);
+            case "encoder.layers.0.norm1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1, _device?.encoder_layers_0_norm1, 8, 32);
+            case "encoder.layers.0.norm1.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_mean, _device?.encoder_layers_0_norm1_mean, 8);
+            case "encoder.layers.0.norm1.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_rstd, _device?.encoder_layers_0_norm1_rstd, 8);
+            case "encoder.layers.0.attn.q_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_q_proj, _device?.encoder_layers_0_attn_q_proj, 8, 32);
+            case "encoder.layers.0.attn.k_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_k_proj, _device?.encoder_layers_0_attn_k_proj, 8, 16);
+            case "encoder.layers.0.attn.v_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_v_proj, _device?.encoder_layers_0_attn_v_proj, 8, 16);
+            case "encoder.layers.0.attn.heads":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads, _device?.encoder_layers_0_attn_heads, 8, 32);
+            case "encoder.layers.0.attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads_probs, _device?.encoder_layers_0_attn_heads_probs, 4, 8, 8);
+            case "encoder.layers.0.attn.out_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_out_proj, _device?.encoder_layers_0_attn_out_proj, 8, 32);
+            case "encoder.layers.0.res1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_res1, _device?.encoder_layers_0_res1, 8, 32);
+            case "encoder.layers.0.norm2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2, _device?.encoder_layers_0_norm2, 8, 32);
+            case "encoder.layers.0.norm2.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_mean, _device?.encoder_layers_0_norm2_mean, 8);
+            case "encoder.layers.0.norm2.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_rstd, _device?.encoder_layers_0_norm2_rstd, 8);
+            case "encoder.layers.0.mlp.fc1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc1, _device?.encoder_layers_0_mlp_fc1, 8, 64);
+            case "encoder.layers.0.mlp.act":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_act, _device?.encoder_layers_0_mlp_act, 8, 64);
+            case "encoder.layers.0.mlp.fc2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc2, _device?.encoder_layers_0_mlp_fc2, 8, 32);
+            case "encoder.layers.0.res2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_res2, _device?.encoder_layers_0_res2, 8, 32);
+            case "encoder.layers.1.norm1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1, _device?.encoder_layers_1_norm1, 8, 32);
+            case "encoder.layers.1.norm1.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_mean, _device?.encoder_layers_1_norm1_mean, 8);
+            case "encoder.layers.1.norm1.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_rstd, _device?.encoder_layers_1_norm1_rstd, 8);
+            case "encoder.layers.1.attn.q_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_q_proj, _device?.encoder_layers_1_attn_q_proj, 8, 32);
+            case "encoder.layers.1.attn.k_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_k_proj, _device?.encoder_layers_1_attn_k_proj, 8, 16);
+            case "encoder.layers.1.attn.v_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_v_proj, _device?.encoder_layers_1_attn_v_proj, 8, 16);
+            case "encoder.layers.1.attn.heads":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads, _device?.encoder_layers_1_attn_heads, 8, 32);
+            case "encoder.layers.1.attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads_probs, _device?.encoder_layers_1_attn_heads_probs, 4, 8, 8);
+            case "encoder.layers.1.attn.out_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_out_proj, _device?.encoder_layers_1_attn_out_proj, 8, 32);
+            case "encoder.layers.1.res1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_res1, _device?.encoder_layers_1_res1, 8, 32);
+            case "encoder.layers.1.norm2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2, _device?.encoder_layers_1_norm2, 8, 32);
+            case "encoder.layers.1.norm2.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_mean, _device?.encoder_layers_1_norm2_mean, 8);
+            case "encoder.layers.1.norm2.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_rstd, _device?.encoder_layers_1_norm2_rstd, 8);
+            case "encoder.layers.1.mlp.fc1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc1, _device?.encoder_layers_1_mlp_fc1, 8, 64);
+            case "encoder.layers.1.mlp.act":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_act, _device?.encoder_layers_1_mlp_act, 8, 64);
+            case "encoder.layers.1.mlp.fc2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc2, _device?.encoder_layers_1_mlp_fc2, 8, 32);
+            case "norm.mean":
+                return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 8);
+            case "norm.rstd":
+                return _runtime.Read(batch, _cpu?.norm_rstd, _device?.norm_rstd, 8);
+            default:
+                return null;
         }
     }
 
@@ -241,8 +334,8 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly float[] g_head;
         public readonly float[] encoder_layers_0_norm1; // (B, 8, 32)
         public readonly float[] g_encoder_layers_0_norm1;
-        public readonly float[] encoder_layers_0_norm1_mean; // per row
-        public readonly float[] encoder_layers_0_norm1_rstd; // per row
+        public readonly float[] encoder_layers_0_norm1_mean; // (B, 8)
+        public readonly float[] encoder_layers_0_norm1_rstd; // (B, 8)
         public readonly float[] encoder_layers_0_attn_q_proj; // (B, 8, 32)
         public readonly float[] g_encoder_layers_0_attn_q_proj;
         public readonly float[] encoder_layers_0_attn_k_proj; // (B, 8, 16)
@@ -259,8 +352,8 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly float[] g_encoder_layers_0_res1;
         public readonly float[] encoder_layers_0_norm2; // (B, 8, 32)
         public readonly float[] g_encoder_layers_0_norm2;
-        public readonly float[] encoder_layers_0_norm2_mean; // per row
-        public readonly float[] encoder_layers_0_norm2_rstd; // per row
+        public readonly float[] encoder_layers_0_norm2_mean; // (B, 8)
+        public readonly float[] encoder_layers_0_norm2_rstd; // (B, 8)
         public readonly float[] encoder_layers_0_mlp_fc1; // (B, 8, 64)
         public readonly float[] g_encoder_layers_0_mlp_fc1;
         public readonly float[] encoder_layers_0_mlp_act; // (B, 8, 64)
@@ -271,8 +364,8 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly float[] g_encoder_layers_0_res2;
         public readonly float[] encoder_layers_1_norm1; // (B, 8, 32)
         public readonly float[] g_encoder_layers_1_norm1;
-        public readonly float[] encoder_layers_1_norm1_mean; // per row
-        public readonly float[] encoder_layers_1_norm1_rstd; // per row
+        public readonly float[] encoder_layers_1_norm1_mean; // (B, 8)
+        public readonly float[] encoder_layers_1_norm1_rstd; // (B, 8)
         public readonly float[] encoder_layers_1_attn_q_proj; // (B, 8, 32)
         public readonly float[] g_encoder_layers_1_attn_q_proj;
         public readonly float[] encoder_layers_1_attn_k_proj; // (B, 8, 16)
@@ -289,16 +382,16 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly float[] g_encoder_layers_1_res1;
         public readonly float[] encoder_layers_1_norm2; // (B, 8, 32)
         public readonly float[] g_encoder_layers_1_norm2;
-        public readonly float[] encoder_layers_1_norm2_mean; // per row
-        public readonly float[] encoder_layers_1_norm2_rstd; // per row
+        public readonly float[] encoder_layers_1_norm2_mean; // (B, 8)
+        public readonly float[] encoder_layers_1_norm2_rstd; // (B, 8)
         public readonly float[] encoder_layers_1_mlp_fc1; // (B, 8, 64)
         public readonly float[] g_encoder_layers_1_mlp_fc1;
         public readonly float[] encoder_layers_1_mlp_act; // (B, 8, 64)
         public readonly float[] g_encoder_layers_1_mlp_act;
         public readonly float[] encoder_layers_1_mlp_fc2; // (B, 8, 32)
         public readonly float[] g_encoder_layers_1_mlp_fc2;
-        public readonly float[] norm_mean; // per row
-        public readonly float[] norm_rstd; // per row
+        public readonly float[] norm_mean; // (B, 8)
+        public readonly float[] norm_rstd; // (B, 8)
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -421,8 +514,8 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_head;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // (B, 8)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // (B, 8)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_q_proj; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_q_proj;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_k_proj; // (B, 8, 16)
@@ -439,8 +532,8 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // (B, 8)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // (B, 8)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc1; // (B, 8, 64)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_act; // (B, 8, 64)
@@ -451,8 +544,8 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res2;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_mean; // (B, 8)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_rstd; // (B, 8)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_q_proj; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_q_proj;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_k_proj; // (B, 8, 16)
@@ -469,16 +562,16 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_res1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_mean; // (B, 8)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_rstd; // (B, 8)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc1; // (B, 8, 64)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_act; // (B, 8, 64)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_act;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc2; // (B, 8, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 8)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 8)
 
         public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
         {

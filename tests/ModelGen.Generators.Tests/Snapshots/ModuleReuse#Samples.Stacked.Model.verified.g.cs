@@ -154,9 +154,68 @@ partial class Stacked : global::System.IDisposable
         switch (input)
         {
             case "tokens":
-                return new global::ModelGen.Tensor(new int[] { batch, 5, 16 }, _runtime.OnAccelerator ? _runtime.Download(_device!.g_in_tokens, batch * 80) : (float[])_cpu!.g_in_tokens.Clone());
+                return _runtime.Read(batch, _cpu?.g_in_tokens, _device?.g_in_tokens, 5, 16);
             default:
                 throw new global::System.ArgumentException($"'{input}' is not a data input of Stacked (inputs: tokens).", nameof(input));
+        }
+    }
+
+    /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
+    /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        int batch = _lastBatch;
+        switch (path)
+        {
+            case "tokens":
+                return _runtime.Read(batch, _cpu?.in_tokens, _device?.in_tokens, 5, 16);
+            case "blocks.0.attn":
+                return _runtime.Read(batch, _cpu?.blocks_0_attn, _device?.blocks_0_attn, 5, 16);
+            case "blocks.0.res":
+                return _runtime.Read(batch, _cpu?.blocks_0_res, _device?.blocks_0_res, 5, 16);
+            case "blocks.0.norm":
+                return _runtime.Read(batch, _cpu?.blocks_0_norm, _device?.blocks_0_norm, 5, 16);
+            case "blocks.1.attn":
+                return _runtime.Read(batch, _cpu?.blocks_1_attn, _device?.blocks_1_attn, 5, 16);
+            case "blocks.1.res":
+                return _runtime.Read(batch, _cpu?.blocks_1_res, _device?.blocks_1_res, 5, 16);
+            case "blocks.1.norm":
+                return _runtime.Read(batch, _cpu?.blocks_1_norm, _device?.blocks_1_norm, 5, 16);
+            case "act":
+                return _runtime.Read(batch, _cpu?.act, _device?.act, 5, 16);
+            case "head":
+                return _runtime.Read(batch, _cpu?.head, _device?.head, 5, 4);
+            case "blocks.0.attn.q_proj":
+                return _runtime.Read(batch, _cpu?.blocks_0_attn_q_proj, _device?.blocks_0_attn_q_proj, 5, 16);
+            case "blocks.0.attn.k_proj":
+                return _runtime.Read(batch, _cpu?.blocks_0_attn_k_proj, _device?.blocks_0_attn_k_proj, 5, 16);
+            case "blocks.0.attn.v_proj":
+                return _runtime.Read(batch, _cpu?.blocks_0_attn_v_proj, _device?.blocks_0_attn_v_proj, 5, 16);
+            case "blocks.0.attn.heads":
+                return _runtime.Read(batch, _cpu?.blocks_0_attn_heads, _device?.blocks_0_attn_heads, 5, 16);
+            case "blocks.0.attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.blocks_0_attn_heads_probs, _device?.blocks_0_attn_heads_probs, 2, 5, 5);
+            case "blocks.0.norm.mean":
+                return _runtime.Read(batch, _cpu?.blocks_0_norm_mean, _device?.blocks_0_norm_mean, 5);
+            case "blocks.0.norm.rstd":
+                return _runtime.Read(batch, _cpu?.blocks_0_norm_rstd, _device?.blocks_0_norm_rstd, 5);
+            case "blocks.1.attn.q_proj":
+                return _runtime.Read(batch, _cpu?.blocks_1_attn_q_proj, _device?.blocks_1_attn_q_proj, 5, 16);
+            case "blocks.1.attn.k_proj":
+                return _runtime.Read(batch, _cpu?.blocks_1_attn_k_proj, _device?.blocks_1_attn_k_proj, 5, 16);
+            case "blocks.1.attn.v_proj":
+                return _runtime.Read(batch, _cpu?.blocks_1_attn_v_proj, _device?.blocks_1_attn_v_proj, 5, 16);
+            case "blocks.1.attn.heads":
+                return _runtime.Read(batch, _cpu?.blocks_1_attn_heads, _device?.blocks_1_attn_heads, 5, 16);
+            case "blocks.1.attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.blocks_1_attn_heads_probs, _device?.blocks_1_attn_heads_probs, 2, 5, 5);
+            case "blocks.1.norm.mean":
+                return _runtime.Read(batch, _cpu?.blocks_1_norm_mean, _device?.blocks_1_norm_mean, 5);
+            case "blocks.1.norm.rstd":
+                return _runtime.Read(batch, _cpu?.blocks_1_norm_rstd, _device?.blocks_1_norm_rstd, 5);
+            default:
+                return null;
         }
     }
 
@@ -208,8 +267,8 @@ partial class Stacked : global::System.IDisposable
         public readonly float[] g_blocks_0_attn_heads;
         public readonly float[] blocks_0_attn_heads_probs; // (B, 2, 5, 5)
         public readonly float[] blocks_0_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly float[] blocks_0_norm_mean; // per row
-        public readonly float[] blocks_0_norm_rstd; // per row
+        public readonly float[] blocks_0_norm_mean; // (B, 5)
+        public readonly float[] blocks_0_norm_rstd; // (B, 5)
         public readonly float[] blocks_1_attn_q_proj; // (B, 5, 16)
         public readonly float[] g_blocks_1_attn_q_proj;
         public readonly float[] blocks_1_attn_k_proj; // (B, 5, 16)
@@ -220,8 +279,8 @@ partial class Stacked : global::System.IDisposable
         public readonly float[] g_blocks_1_attn_heads;
         public readonly float[] blocks_1_attn_heads_probs; // (B, 2, 5, 5)
         public readonly float[] blocks_1_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly float[] blocks_1_norm_mean; // per row
-        public readonly float[] blocks_1_norm_rstd; // per row
+        public readonly float[] blocks_1_norm_mean; // (B, 5)
+        public readonly float[] blocks_1_norm_rstd; // (B, 5)
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -324,8 +383,8 @@ partial class Stacked : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_attn_heads;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_heads_probs; // (B, 2, 5, 5)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm_mean; // (B, 5)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm_rstd; // (B, 5)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_q_proj; // (B, 5, 16)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn_q_proj;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_k_proj; // (B, 5, 16)
@@ -336,8 +395,8 @@ partial class Stacked : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn_heads;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_heads_probs; // (B, 2, 5, 5)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm_mean; // (B, 5)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm_rstd; // (B, 5)
 
         public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
         {

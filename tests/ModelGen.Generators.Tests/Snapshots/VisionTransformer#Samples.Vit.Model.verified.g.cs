@@ -171,9 +171,76 @@ partial class Vit : global::System.IDisposable
         switch (input)
         {
             case "image":
-                return new global::ModelGen.Tensor(new int[] { batch, 3, 32, 32 }, _runtime.OnAccelerator ? _runtime.Download(_device!.g_in_image, batch * 3072) : (float[])_cpu!.g_in_image.Clone());
+                return _runtime.Read(batch, _cpu?.g_in_image, _device?.g_in_image, 3, 32, 32);
             default:
                 throw new global::System.ArgumentException($"'{input}' is not a data input of Vit (inputs: image).", nameof(input));
+        }
+    }
+
+    /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
+    /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        int batch = _lastBatch;
+        switch (path)
+        {
+            case "image":
+                return _runtime.Read(batch, _cpu?.in_image, _device?.in_image, 3, 32, 32);
+            case "embed":
+                return _runtime.Read(batch, _cpu?.embed, _device?.embed, 16, 32);
+            case "tokens":
+                return _runtime.Read(batch, _cpu?.tokens, _device?.tokens, 17, 32);
+            case "pos":
+                return _runtime.Read(batch, _cpu?.pos, _device?.pos, 17, 32);
+            case "encoder":
+                return _runtime.Read(batch, _cpu?.encoder, _device?.encoder, 17, 32);
+            case "norm":
+                return _runtime.Read(batch, _cpu?.norm, _device?.norm, 17, 32);
+            case "head":
+                return _runtime.Read(batch, _cpu?.head, _device?.head, 10);
+            case "embed.patches":
+                return _runtime.Read(batch, _cpu?.embed_patches, _device?.embed_patches, 16, 192);
+            case "encoder.layers.0.norm1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1, _device?.encoder_layers_0_norm1, 17, 32);
+            case "encoder.layers.0.norm1.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_mean, _device?.encoder_layers_0_norm1_mean, 17);
+            case "encoder.layers.0.norm1.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_rstd, _device?.encoder_layers_0_norm1_rstd, 17);
+            case "encoder.layers.0.attn.q_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_q_proj, _device?.encoder_layers_0_attn_q_proj, 17, 32);
+            case "encoder.layers.0.attn.k_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_k_proj, _device?.encoder_layers_0_attn_k_proj, 17, 32);
+            case "encoder.layers.0.attn.v_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_v_proj, _device?.encoder_layers_0_attn_v_proj, 17, 32);
+            case "encoder.layers.0.attn.heads":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads, _device?.encoder_layers_0_attn_heads, 17, 32);
+            case "encoder.layers.0.attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads_probs, _device?.encoder_layers_0_attn_heads_probs, 4, 17, 17);
+            case "encoder.layers.0.attn.out_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_out_proj, _device?.encoder_layers_0_attn_out_proj, 17, 32);
+            case "encoder.layers.0.res1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_res1, _device?.encoder_layers_0_res1, 17, 32);
+            case "encoder.layers.0.norm2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2, _device?.encoder_layers_0_norm2, 17, 32);
+            case "encoder.layers.0.norm2.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_mean, _device?.encoder_layers_0_norm2_mean, 17);
+            case "encoder.layers.0.norm2.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_rstd, _device?.encoder_layers_0_norm2_rstd, 17);
+            case "encoder.layers.0.mlp.fc1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc1, _device?.encoder_layers_0_mlp_fc1, 17, 64);
+            case "encoder.layers.0.mlp.act":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_act, _device?.encoder_layers_0_mlp_act, 17, 64);
+            case "encoder.layers.0.mlp.fc2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc2, _device?.encoder_layers_0_mlp_fc2, 17, 32);
+            case "norm.mean":
+                return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 17);
+            case "norm.rstd":
+                return _runtime.Read(batch, _cpu?.norm_rstd, _device?.norm_rstd, 17);
+            case "head.pool":
+                return _runtime.Read(batch, _cpu?.head_pool, _device?.head_pool, 32);
+            default:
+                return null;
         }
     }
 
@@ -215,8 +282,8 @@ partial class Vit : global::System.IDisposable
         public readonly float[] g_embed_patches;
         public readonly float[] encoder_layers_0_norm1; // (B, 17, 32)
         public readonly float[] g_encoder_layers_0_norm1;
-        public readonly float[] encoder_layers_0_norm1_mean; // per row
-        public readonly float[] encoder_layers_0_norm1_rstd; // per row
+        public readonly float[] encoder_layers_0_norm1_mean; // (B, 17)
+        public readonly float[] encoder_layers_0_norm1_rstd; // (B, 17)
         public readonly float[] encoder_layers_0_attn_q_proj; // (B, 17, 32)
         public readonly float[] g_encoder_layers_0_attn_q_proj;
         public readonly float[] encoder_layers_0_attn_k_proj; // (B, 17, 32)
@@ -233,16 +300,16 @@ partial class Vit : global::System.IDisposable
         public readonly float[] g_encoder_layers_0_res1;
         public readonly float[] encoder_layers_0_norm2; // (B, 17, 32)
         public readonly float[] g_encoder_layers_0_norm2;
-        public readonly float[] encoder_layers_0_norm2_mean; // per row
-        public readonly float[] encoder_layers_0_norm2_rstd; // per row
+        public readonly float[] encoder_layers_0_norm2_mean; // (B, 17)
+        public readonly float[] encoder_layers_0_norm2_rstd; // (B, 17)
         public readonly float[] encoder_layers_0_mlp_fc1; // (B, 17, 64)
         public readonly float[] g_encoder_layers_0_mlp_fc1;
         public readonly float[] encoder_layers_0_mlp_act; // (B, 17, 64)
         public readonly float[] g_encoder_layers_0_mlp_act;
         public readonly float[] encoder_layers_0_mlp_fc2; // (B, 17, 32)
         public readonly float[] g_encoder_layers_0_mlp_fc2;
-        public readonly float[] norm_mean; // per row
-        public readonly float[] norm_rstd; // per row
+        public readonly float[] norm_mean; // (B, 17)
+        public readonly float[] norm_rstd; // (B, 17)
         public readonly float[] head_pool; // (B, 32)
         public readonly float[] g_head_pool;
 
@@ -346,8 +413,8 @@ partial class Vit : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_embed_patches;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1; // (B, 17, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // (B, 17)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_q_proj; // (B, 17, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_q_proj;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_k_proj; // (B, 17, 32)
@@ -364,16 +431,16 @@ partial class Vit : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2; // (B, 17, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // (B, 17)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc1; // (B, 17, 64)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc1;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_act; // (B, 17, 64)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_act;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc2; // (B, 17, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // per row
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // per row
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 17)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> head_pool; // (B, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_head_pool;
 

@@ -164,4 +164,30 @@ public class ModelApiTests : IDisposable
         Assert.Equal(before, m.Parameters[0].Value);
         Assert.Throws<FileNotFoundException>(() => m.Parameters.Load(Path.Combine(_dir, "absent.safetensors")));
     }
+
+    [Fact]
+    public void ActivationsOfTheLastForwardAreReachableByPath()
+    {
+        using var m = new GqaEncoder(Device.Cpu(), seed: 2);
+        Assert.Throws<InvalidOperationException>(() => m.Intermediate("norm"));
+        m.Forward(ModelData.Random(1, 1f, 2, 12, 32), ModelData.Padding(12, 0, 3));
+        var probs = m.Intermediate("encoder.layers.1.attn.heads.probs")!;
+        Assert.Equal(new[] { 2, 4, 12, 12 }, probs.Shape);
+        for (int b = 0; b < 2; b++)
+            for (int h = 0; h < 4; h++)
+                for (int i = 0; i < 12; i++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < 12; j++)
+                    {
+                        float p = probs[b, h, i, j];
+                        if (j > i || (b == 1 && j >= 9)) Assert.Equal(0f, p); // causal, and sample 1 pads its last 3 keys
+                        sum += p;
+                    }
+                    Assert.InRange(sum, 1 - 1e-5, 1 + 1e-5);
+                }
+        Assert.Equal(new[] { 2, 12, 32 }, m.Intermediate("norm")!.Shape);
+        Assert.Equal(new[] { 2, 12 }, m.Intermediate("norm.mean")!.Shape);
+        Assert.Null(m.Intermediate("no.such.thing"));
+    }
 }

@@ -10,7 +10,7 @@ public sealed partial class ModelGenerator
         string Dropout(string path, string x, float p, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
-            string mask = Saved(path, "mask", _shapes[x].PerSample, _shapes[x].Display);
+            string mask = Saved(path, "mask", System.Linq.Enumerable.ToArray(ShapeOf(x)));
             int site = NextDropoutSite();
             var n = Arg.Rows(Elements(x));
             var rate = Arg.Runtime($"(_runtime.Training ? {Float(p)} : 0f)", "float");

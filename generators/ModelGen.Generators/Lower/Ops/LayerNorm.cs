@@ -12,9 +12,9 @@ public sealed partial class ModelGenerator
             var s = ShapeOf(x);
             int dim = s[s.Count - 1];
             string y = Output(path, output, s);
-            long rowsPerSample = _shapes[x].PerSample / dim;
-            string mean = Saved(path, "mean", rowsPerSample, "per row");
-            string rstd = Saved(path, "rstd", rowsPerSample, "per row");
+            var rowDims = System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Take(s, s.Count - 1));
+            string mean = Saved(path, "mean", rowDims);
+            string rstd = Saved(path, "rstd", rowDims);
             int gamma = Param(path + ".weight", new[] { dim }, "one", decay: false);
             int beta = Param(path + ".bias", new[] { dim }, "zero", decay: false);
             var rows = Arg.Rows(Rows(x));
