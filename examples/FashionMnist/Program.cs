@@ -50,6 +50,9 @@ public static class Program
             var eval = Evaluate(model, data.Test);
             AnsiConsole.MarkupLineInterpolated($"checkpoint {evalPath} (epoch {epoch}): test accuracy [bold]{eval.Accuracy:P2}[/], loss {eval.Loss:F4}");
             Report(eval);
+            string maps = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(evalPath))!, "attention.png");
+            DrawAttention(model, data.Test, maps);
+            AnsiConsole.MarkupLineInterpolated($"attention maps: {maps}");
             return 0;
         }
 
@@ -64,7 +67,8 @@ public static class Program
         var final = Evaluate(model, data.Test);
         Report(final);
         Plots.Curves(history, o.Output);
-        AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Accuracy:P2}[/] · checkpoint {Path.Combine(o.Output, "model.safetensors")} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}");
+        DrawAttention(model, data.Test, Path.Combine(o.Output, "attention.png"));
+        AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Accuracy:P2}[/] · checkpoint {Path.Combine(o.Output, "model.safetensors")} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}, {Path.Combine(o.Output, "attention.png")}");
         return 0;
     }
 
@@ -174,6 +178,34 @@ public static class Program
         }
         AnsiConsole.Write(table);
     }
+
+    /// <summary>The class token's attention in each head of the last layer, for the first six test images.</summary>
+    static void DrawAttention(FashionVit model, Dataset test, string path)
+    {
+        int n = Math.Min(6, test.Count);
+        var indices = new int[n];
+        for (int i = 0; i < n; i++) indices[i] = i;
+        var x = new float[n * 28 * 28];
+        var labels = new int[n];
+        ModelGen.Data.FashionMnist.Normalize(test, indices, x);
+        ModelGen.Data.FashionMnist.Labels(test, indices, labels);
+        model.Training = false;
+        var logits = model.Forward(new Tensor(new[] { n, 1, 28, 28 }, x));
+        var probs = model.Intermediate($"encoder.layers.{Depth - 1}.attn.heads.probs")
+            ?? throw new InvalidOperationException("the model has no attention probabilities to draw");
+        var images = new byte[n][];
+        var captions = new string[n];
+        var names = ModelGen.Data.FashionMnist.ClassNames;
+        for (int i = 0; i < n; i++)
+        {
+            images[i] = test.Images.AsSpan(i * 784, 784).ToArray();
+            int predicted = CrossEntropy.ArgMax(logits.Data.AsSpan(i * 10, 10));
+            captions[i] = $"{names[labels[i]]} -> predicted {names[predicted]}   (image, then heads 1-4 of the last layer: class token attention)";
+        }
+        AttentionMaps.Save(path, images, probs, grid: 7, captions);
+    }
+
+    const int Depth = 4;
 
     static void SaveCheckpoint(FashionVit model, string path, int epoch, double testAccuracy) =>
         model.Parameters.Save(path, new Dictionary<string, string>
