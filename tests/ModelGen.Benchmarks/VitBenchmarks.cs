@@ -1,3 +1,4 @@
+using ModelGen.Examples.FashionMnist;
 using System;
 using BenchmarkDotNet.Attributes;
 using ModelGen;
@@ -41,7 +42,7 @@ public class FashionVitBenchmarks : IDisposable
 {
     public const int Batch = 128, Classes = 10;
 
-    FashionVitBench model = null!;
+    FashionVit model = null!;
     AdamW optimizer = null!;
     Tensor images = null!;
     int[] labels = null!;
@@ -53,7 +54,7 @@ public class FashionVitBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        model = new FashionVitBench(Device.Cpu(), 0);
+        model = new FashionVit(Device.Cpu(), 0);
         optimizer = new AdamW(model.Parameters, 1e-3f, weightDecay: 0.05f);
         images = new Tensor(new[] { Batch, 1, 28, 28 }, VitData.NormalImages(Batch * 28 * 28, 1));
         labels = VitData.Labels(Batch, Classes, 2);
