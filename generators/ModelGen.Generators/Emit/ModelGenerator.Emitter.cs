@@ -210,7 +210,7 @@ public sealed partial class ModelGenerator
         w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\");");
         w.Line("int batch = _lastBatch;");
         w.Open("switch (path)");
-        foreach (var b in model.Buffers.Where(b => !b.Name.EndsWith("_dscores", System.StringComparison.Ordinal)))
+        foreach (var b in model.Buffers.Where(b => !b.DeviceOnly))
         {
             w.Line($"case \"{b.Path}\":");
             w.Line($"    return _runtime.Read(batch, _cpu?.{b.Name}, _device?.{b.Name}, {Dims(b.Dims)});");
@@ -250,7 +250,7 @@ public sealed partial class ModelGenerator
         w.Line("Batch = batch;");
         foreach (var b in model.Buffers)
         {
-            w.Line($"{b.Name} = new float[batch * {b.PerSample}];");
+            w.Line(b.DeviceOnly ? $"{b.Name} = global::System.Array.Empty<float>(); // device-only scratch" : $"{b.Name} = new float[batch * {b.PerSample}];");
             if (b.HasGrad) w.Line($"g_{b.Name} = new float[batch * {b.PerSample}];");
         }
         w.Close();

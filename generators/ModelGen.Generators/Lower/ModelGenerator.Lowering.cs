@@ -198,10 +198,15 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>A buffer kept for backward (statistics, probabilities, masks): no gradient.</summary>
-        string Saved(string path, string suffix, params int[] dims)
+        string Saved(string path, string suffix, params int[] dims) => Saved(path, suffix, deviceOnly: false, dims);
+
+        /// <summary>Scratch that only the kernels need (the CPU ops keep their own per-thread scratch).</summary>
+        string DeviceScratch(string path, string suffix, params int[] dims) => Saved(path, suffix, deviceOnly: true, dims);
+
+        string Saved(string path, string suffix, bool deviceOnly, int[] dims)
         {
             string name = Shapes.Identifier(path) + "_" + suffix;
-            _buffers.Add(new BufferSpec(name, path + "." + suffix, dims.ToImmutableEquatableArray(), HasGrad: false));
+            _buffers.Add(new BufferSpec(name, path + "." + suffix, dims.ToImmutableEquatableArray(), HasGrad: false, deviceOnly));
             return name;
         }
 

@@ -68,8 +68,9 @@ public sealed record LoweredOp(
     ImmutableEquatableArray<KernelLaunch> ForwardKernels,
     ImmutableEquatableArray<KernelLaunch> BackwardKernels);
 
-/// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only.</summary>
-public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad)
+/// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only;
+/// a device-only buffer is scratch for kernels and takes no memory on the CPU backend.</summary>
+public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad, bool DeviceOnly = false)
 {
     public long PerSample
     {

@@ -284,7 +284,7 @@ partial class CrossAttender : global::System.IDisposable
             attn_heads = new float[batch * 48];
             g_attn_heads = new float[batch * 48];
             attn_heads_probs = new float[batch * 120];
-            attn_heads_dscores = new float[batch * 120];
+            attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             norm_mean = new float[batch * 6];
             norm_rstd = new float[batch * 6];
             mlp_fc1 = new float[batch * 192];

@@ -418,7 +418,7 @@ partial class TinyEncoder : global::System.IDisposable
             encoder_layers_0_attn_heads = new float[batch * 256];
             g_encoder_layers_0_attn_heads = new float[batch * 256];
             encoder_layers_0_attn_heads_probs = new float[batch * 256];
-            encoder_layers_0_attn_heads_dscores = new float[batch * 256];
+            encoder_layers_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             encoder_layers_0_attn_out_proj = new float[batch * 256];
             g_encoder_layers_0_attn_out_proj = new float[batch * 256];
             encoder_layers_0_res1 = new float[batch * 256];
@@ -448,7 +448,7 @@ partial class TinyEncoder : global::System.IDisposable
             encoder_layers_1_attn_heads = new float[batch * 256];
             g_encoder_layers_1_attn_heads = new float[batch * 256];
             encoder_layers_1_attn_heads_probs = new float[batch * 256];
-            encoder_layers_1_attn_heads_dscores = new float[batch * 256];
+            encoder_layers_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             encoder_layers_1_attn_out_proj = new float[batch * 256];
             g_encoder_layers_1_attn_out_proj = new float[batch * 256];
             encoder_layers_1_res1 = new float[batch * 256];

@@ -312,7 +312,7 @@ partial class Stacked : global::System.IDisposable
             blocks_0_attn_heads = new float[batch * 80];
             g_blocks_0_attn_heads = new float[batch * 80];
             blocks_0_attn_heads_probs = new float[batch * 50];
-            blocks_0_attn_heads_dscores = new float[batch * 50];
+            blocks_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             blocks_0_norm_mean = new float[batch * 5];
             blocks_0_norm_rstd = new float[batch * 5];
             blocks_1_attn_q_proj = new float[batch * 80];
@@ -324,7 +324,7 @@ partial class Stacked : global::System.IDisposable
             blocks_1_attn_heads = new float[batch * 80];
             g_blocks_1_attn_heads = new float[batch * 80];
             blocks_1_attn_heads_probs = new float[batch * 50];
-            blocks_1_attn_heads_dscores = new float[batch * 50];
+            blocks_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             blocks_1_norm_mean = new float[batch * 5];
             blocks_1_norm_rstd = new float[batch * 5];
         }

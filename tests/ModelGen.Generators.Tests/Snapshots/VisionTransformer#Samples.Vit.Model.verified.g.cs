@@ -345,7 +345,7 @@ partial class Vit : global::System.IDisposable
             encoder_layers_0_attn_heads = new float[batch * 544];
             g_encoder_layers_0_attn_heads = new float[batch * 544];
             encoder_layers_0_attn_heads_probs = new float[batch * 1156];
-            encoder_layers_0_attn_heads_dscores = new float[batch * 1156];
+            encoder_layers_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             encoder_layers_0_attn_out_proj = new float[batch * 544];
             g_encoder_layers_0_attn_out_proj = new float[batch * 544];
             encoder_layers_0_res1 = new float[batch * 544];

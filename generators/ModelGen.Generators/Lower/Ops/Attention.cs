@@ -12,7 +12,7 @@ public sealed partial class ModelGenerator
         {
             string o = Output(path, null, new[] { c.Queries, c.Heads * c.ValueDim });
             string probs = Saved(path, "probs", c.Heads, c.Queries, c.Keys);
-            string scores = Saved(path, "dscores", c.Heads, c.Queries, c.Keys);
+            string scores = DeviceScratch(path, "dscores", c.Heads, c.Queries, c.Keys);
             var sizes = new[] { Arg.Rows("batch"), Arg.Lit(Int(c.Queries)), Arg.Lit(Int(c.Keys)), Arg.Lit(Int(c.Heads)), Arg.Lit(Int(c.KvHeads)), Arg.Lit(Int(c.KeyDim)), Arg.Lit(Int(c.ValueDim)) };
             var scale = Arg.Lit(Float((float)(1.0 / System.Math.Sqrt(c.KeyDim))));
             var padding = mask is null ? Arg.None : Arg.Act(mask);
