@@ -100,6 +100,11 @@ public class DiagnosticTests
         Expect(Model("[Dropout(1.5)] public partial Module A { get; }"), "MG2001", "1.5", "P of layer 'a' is 1.5; it must be in [0, 1)");
 
     [Fact]
+    public void MG2001_DropPathOutOfRange() =>
+        Expect(Model("[TransformerEncoder(2, 4, DropPath = 1.0)] public partial Module Encoder { get; }"), "MG2001", "DropPath = 1.0",
+            "DropPath of layer 'encoder' is 1; it must be in [0, 1)");
+
+    [Fact]
     public void MG2002_DimNotDivisibleByHeads() =>
         Expect(Model("[TransformerEncoder(4, 5)] public partial Module Encoder { get; }"), "MG2002", "5", "width 64 is not divisible by Heads 5");
 

@@ -71,7 +71,7 @@ public static class SampleModels
 
         namespace Samples;
 
-        /// <summary>ViT with 2-D sine-cosine positions and a class-token head.</summary>
+        /// <summary>ViT with 2-D sine-cosine positions, stochastic depth and a class-token head.</summary>
         [Model]
         [Input("image", 3, 32, 32)]
         public partial class Vit
@@ -79,7 +79,7 @@ public static class SampleModels
             [PatchEmbedding(8, 32)] public partial Module Embed { get; }
             [ClassToken] public partial Module Tokens { get; }
             [SinusoidalPositions(GridHeight = 4, GridWidth = 4)] public partial Module Pos { get; }
-            [TransformerEncoder(1, 4, FeedForward = 64)] public partial Module Encoder { get; }
+            [TransformerEncoder(2, 4, FeedForward = 64, DropPath = 0.1)] public partial Module Encoder { get; }
             [LayerNorm] public partial Module Norm { get; }
             [ClassifierHead(10)] public partial Module Head { get; }
         }

@@ -117,14 +117,19 @@ public sealed partial class ModelGenerator
                     MultiHeadAttention(layer.Path, input, layer.Wire("key")!, layer.Wire("value")!, layer.Wire("mask"), Attention(layer), layer.Output);
                     break;
                 case "TransformerEncoderLayer":
-                    EncoderLayer(layer.Path, input, layer.Wire("mask"), layer, layer.Output);
+                    EncoderLayer(layer.Path, input, layer.Wire("mask"), layer, (float)layer.Double("DropPath"), layer.Output);
                     break;
                 case "TransformerEncoder":
                 {
                     int depth = layer.Int("Depth");
                     string x = input;
+                    // Stochastic depth grows linearly from 0 in the first layer to DropPath in the last, as timm's ViT.
+                    double dropPath = layer.Double("DropPath");
                     for (int i = 0; i < depth; i++)
-                        x = EncoderLayer($"{layer.Path}.layers.{i}", x, layer.Wire("mask"), layer, i == depth - 1 ? layer.Output : null);
+                    {
+                        float rate = depth == 1 ? 0f : (float)(dropPath * i / (depth - 1));
+                        x = EncoderLayer($"{layer.Path}.layers.{i}", x, layer.Wire("mask"), layer, rate, i == depth - 1 ? layer.Output : null);
+                    }
                     break;
                 }
                 default:
@@ -155,8 +160,9 @@ public sealed partial class ModelGenerator
             return Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output);
         }
 
-        /// <summary>Pre-norm: x + attn(norm1(x)), then + mlp(norm2(·)). Post-norm: norm1(x + attn(x)), then norm2(· + mlp(·)). As PyTorch's TransformerEncoderLayer.</summary>
-        string EncoderLayer(string path, string x, string? mask, CheckedLayer l, string? output)
+        /// <summary>Pre-norm: x + attn(norm1(x)), then + mlp(norm2(·)). Post-norm: norm1(x + attn(x)), then norm2(· + mlp(·)). As PyTorch's TransformerEncoderLayer.
+        /// A drop path rate drops each branch per sample before its residual sum, as timm's Block.</summary>
+        string EncoderLayer(string path, string x, string? mask, CheckedLayer l, float dropPath, string? output)
         {
             var c = Attention(l) with { Queries = _shapes[x].Shape[0], Keys = _shapes[x].Shape[0], KeyWidth = l.Int("Width"), ValueWidth = l.Int("Width") };
             int width = c.Width, hidden = l.Int("FeedForward"), activation = l.Int("Activation");
@@ -167,19 +173,23 @@ public sealed partial class ModelGenerator
                 string n1 = LayerNorm(path + ".norm1", x, eps, null);
                 string a = MultiHeadAttention(path + ".attn", n1, n1, n1, mask, c, null);
                 if (dropout > 0) a = Dropout(path + ".drop1", a, dropout, null);
+                if (dropPath > 0) a = DropPath(path + ".drop_path1", a, dropPath, null);
                 string r1 = Add(path + ".res1", x, a, null);
                 string n2 = LayerNorm(path + ".norm2", r1, eps, null);
                 string f = FeedForward(path + ".mlp", n2, width, hidden, activation, dropout, null);
                 if (dropout > 0) f = Dropout(path + ".drop2", f, dropout, null);
+                if (dropPath > 0) f = DropPath(path + ".drop_path2", f, dropPath, null);
                 return Add(path + ".res2", r1, f, output);
             }
             else
             {
                 string a = MultiHeadAttention(path + ".attn", x, x, x, mask, c, null);
                 if (dropout > 0) a = Dropout(path + ".drop1", a, dropout, null);
+                if (dropPath > 0) a = DropPath(path + ".drop_path1", a, dropPath, null);
                 string n1 = LayerNorm(path + ".norm1", Add(path + ".res1", x, a, null), eps, null);
                 string f = FeedForward(path + ".mlp", n1, width, hidden, activation, dropout, null);
                 if (dropout > 0) f = Dropout(path + ".drop2", f, dropout, null);
+                if (dropPath > 0) f = DropPath(path + ".drop_path2", f, dropPath, null);
                 return LayerNorm(path + ".norm2", Add(path + ".res2", n1, f, null), eps, output);
             }
         }

@@ -428,10 +428,12 @@ public sealed partial class ModelGenerator
                 int ffArg = layer.Int("FeedForward", 0);
                 if (ffArg < 0) { Report(DiagnosticDescriptors.NonPositiveSize, layer.At("FeedForward"), "FeedForward", path, ffArg, "positive (or 0 for 4 × width)"); return null; }
                 if (Probability(layer, path, "Dropout", layer.Double("Dropout", 0)) is not { } dropout) return null;
+                if (Probability(layer, path, "DropPath", layer.Double("DropPath", 0)) is not { } dropPath) return null;
                 config.Add(("FeedForward", ffArg == 0 ? 4 * width : ffArg));
                 config.Add(("Norm", layer.Int("Norm", 0)));
                 config.Add(("Activation", layer.Int("Activation", 0)));
                 config.Add(("Dropout", dropout));
+                config.Add(("DropPath", dropPath));
                 config.Add(("Eps", Positive(layer, path, "Eps", layer.Double("Eps", 1e-5))));
                 if (layer.Kind == "TransformerEncoder")
                 {

@@ -129,6 +129,9 @@ public sealed class TransformerEncoderLayerAttribute : AttentionOptionsAttribute
 
     public double Dropout { get; set; }
 
+    /// <summary>Stochastic depth: the probability that a sample skips the attention or the MLP branch while training (surviving branches are scaled by 1/(1-p)). 0 turns it off.</summary>
+    public double DropPath { get; set; }
+
     public double Eps { get; set; } = 1e-5;
 }
 
@@ -146,6 +149,9 @@ public sealed class TransformerEncoderAttribute : AttentionOptionsAttribute
     public Activation Activation { get; set; } = Activation.Gelu;
 
     public double Dropout { get; set; }
+
+    /// <summary>Stochastic depth of the last layer; layer i of the stack uses DropPath·i/(Depth−1), rising linearly from 0 as in timm's ViT. 0 turns it off.</summary>
+    public double DropPath { get; set; }
 
     public double Eps { get; set; } = 1e-5;
 }

@@ -18,8 +18,50 @@ partial class Vit
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder, _norm_weight.Grad, _norm_bias.Grad, a.g_norm, a.encoder, a.norm_mean, a.norm_rstd, _norm_weight.Value, batch * 17, 32);
 
+        // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_1_res1, a.g_encoder_layers_1_drop_path2, a.g_encoder, batch * 544);
+
+        // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.DropPath.Backward(a.g_encoder_layers_1_mlp_fc2, a.g_encoder_layers_1_drop_path2, a.encoder_layers_1_drop_path2_mask, batch, 544);
+
+        // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad, a.g_encoder_layers_1_mlp_fc2, a.encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Value, batch * 17, 64, 32);
+
+        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+        global::ModelGen.Ops.Gelu.Backward(a.g_encoder_layers_1_mlp_fc1, a.g_encoder_layers_1_mlp_act, a.encoder_layers_1_mlp_fc1, batch * 1088);
+
+        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad, a.g_encoder_layers_1_mlp_fc1, a.encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Value, batch * 17, 32, 64);
+
+        // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_1_res1, _encoder_layers_1_norm2_weight.Grad, _encoder_layers_1_norm2_bias.Grad, a.g_encoder_layers_1_norm2, a.encoder_layers_1_res1, a.encoder_layers_1_norm2_mean, a.encoder_layers_1_norm2_rstd, _encoder_layers_1_norm2_weight.Value, batch * 17, 32);
+
+        // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res2, a.g_encoder_layers_1_drop_path1, a.g_encoder_layers_1_res1, batch * 544);
+
+        // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.DropPath.Backward(a.g_encoder_layers_1_attn_out_proj, a.g_encoder_layers_1_drop_path1, a.encoder_layers_1_drop_path1_mask, batch, 544);
+
+        // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad, a.g_encoder_layers_1_attn_out_proj, a.encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Attention.Backward(a.g_encoder_layers_1_attn_q_proj, a.g_encoder_layers_1_attn_k_proj, a.g_encoder_layers_1_attn_v_proj, a.g_encoder_layers_1_attn_heads, a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_attn_v_proj, a.encoder_layers_1_attn_heads, a.encoder_layers_1_attn_heads_probs, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
+
+        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad, a.g_encoder_layers_1_attn_v_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad, a.g_encoder_layers_1_attn_k_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad, a.g_encoder_layers_1_attn_q_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_0_res2, _encoder_layers_1_norm1_weight.Grad, _encoder_layers_1_norm1_bias.Grad, a.g_encoder_layers_1_norm1, a.encoder_layers_0_res2, a.encoder_layers_1_norm1_mean, a.encoder_layers_1_norm1_rstd, _encoder_layers_1_norm1_weight.Value, batch * 17, 32);
+
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res1, a.g_encoder_layers_0_mlp_fc2, a.g_encoder, batch * 544);
+        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res1, a.g_encoder_layers_0_mlp_fc2, a.g_encoder_layers_0_res2, batch * 544);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad, a.g_encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, batch * 17, 64, 32);
@@ -72,19 +114,76 @@ partial class Vit
     {
         var accelerator = _runtime.Accelerator;
         // head (Linear): (B, 32) -> (B, 10)
-        (K18B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B0_LinearBackwardInputKernel))((int)(batch * 32), d.g_head_pool.View, d.g_head.View, _runtime.Value(21), batch);
-        (K18B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B1_LinearBackwardWeightKernel))((int)(320), _runtime.Grad(21), d.g_head.View, d.head_pool.View, batch);
-        (K18B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B2_LinearBackwardBiasKernel))((int)(10), _runtime.Grad(22), d.g_head.View, batch);
+        (K32B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B0_LinearBackwardInputKernel))((int)(batch * 32), d.g_head_pool.View, d.g_head.View, _runtime.Value(37), batch);
+        (K32B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B1_LinearBackwardWeightKernel))((int)(320), _runtime.Grad(37), d.g_head.View, d.head_pool.View, batch);
+        (K32B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B2_LinearBackwardBiasKernel))((int)(10), _runtime.Grad(38), d.g_head.View, batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        (K17B0_SelectTokenBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B0_SelectTokenBackwardKernel))((int)(batch * 32), d.g_norm.View, d.g_head_pool.View, batch);
+        (K31B0_SelectTokenBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K31B0_SelectTokenBackwardKernel))((int)(batch * 32), d.g_norm.View, d.g_head_pool.View, batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K16B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder.View, d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, _runtime.Value(19), batch);
-        (K16B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(19), _runtime.Grad(20), d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, batch);
+        (K30B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder.View, d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, _runtime.Value(35), batch);
+        (K30B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(35), _runtime.Grad(36), d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, batch);
+
+        // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        (K29B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K29B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_1_res1.View, d.g_encoder_layers_1_drop_path2.View, d.g_encoder.View, batch);
+
+        // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        (K28B0_DropPathBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K28B0_DropPathBackwardKernel))((int)(batch * 544), d.g_encoder_layers_1_mlp_fc2.View, d.g_encoder_layers_1_drop_path2.View, d.encoder_layers_1_drop_path2_mask.View, batch);
+
+        // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+        (K27B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B0_LinearBackwardInputKernel))((int)(batch * 17 * 64), d.g_encoder_layers_1_mlp_act.View, d.g_encoder_layers_1_mlp_fc2.View, _runtime.Value(33), batch);
+        (K27B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(33), d.g_encoder_layers_1_mlp_fc2.View, d.encoder_layers_1_mlp_act.View, batch);
+        (K27B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(34), d.g_encoder_layers_1_mlp_fc2.View, batch);
+
+        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+        (K26B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K26B0_GeluBackwardKernel))((int)(batch * 1088), d.g_encoder_layers_1_mlp_fc1.View, d.g_encoder_layers_1_mlp_act.View, d.encoder_layers_1_mlp_fc1.View, batch);
+
+        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+        (K25B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm2.View, d.g_encoder_layers_1_mlp_fc1.View, _runtime.Value(31), batch);
+        (K25B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(31), d.g_encoder_layers_1_mlp_fc1.View, d.encoder_layers_1_norm2.View, batch);
+        (K25B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B2_LinearBackwardBiasKernel))((int)(64), _runtime.Grad(32), d.g_encoder_layers_1_mlp_fc1.View, batch);
+
+        // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        (K24B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder_layers_1_res1.View, d.g_encoder_layers_1_norm2.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, _runtime.Value(29), batch);
+        (K24B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(29), _runtime.Grad(30), d.g_encoder_layers_1_norm2.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, batch);
+
+        // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        (K23B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_0_res2.View, d.g_encoder_layers_1_drop_path1.View, d.g_encoder_layers_1_res1.View, batch);
+
+        // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        (K22B0_DropPathBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22B0_DropPathBackwardKernel))((int)(batch * 544), d.g_encoder_layers_1_attn_out_proj.View, d.g_encoder_layers_1_drop_path1.View, d.encoder_layers_1_drop_path1_mask.View, batch);
+
+        // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K21B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_attn_heads.View, d.g_encoder_layers_1_attn_out_proj.View, _runtime.Value(27), batch);
+        (K21B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(27), d.g_encoder_layers_1_attn_out_proj.View, d.encoder_layers_1_attn_heads.View, batch);
+        (K21B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(28), d.g_encoder_layers_1_attn_out_proj.View, batch);
+
+        // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        (K20B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B0_AttentionBackwardScoresKernel))((int)(batch * 68), d.encoder_layers_1_attn_heads_dscores.View, d.g_encoder_layers_1_attn_q_proj.View, d.g_encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_heads_probs.View, batch);
+        (K20B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B1_AttentionBackwardKeyValueKernel))((int)(batch * 68), d.g_encoder_layers_1_attn_k_proj.View, d.g_encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_attn_heads_dscores.View, d.g_encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_heads_probs.View, batch);
+
+        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K19B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_v_proj.View, _runtime.Value(25), batch);
+        (K19B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(25), d.g_encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_norm1.View, batch);
+        (K19B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(26), d.g_encoder_layers_1_attn_v_proj.View, batch);
+
+        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K18B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_k_proj.View, _runtime.Value(23), batch);
+        (K18B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(23), d.g_encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_norm1.View, batch);
+        (K18B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(24), d.g_encoder_layers_1_attn_k_proj.View, batch);
+
+        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K17B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_q_proj.View, _runtime.Value(21), batch);
+        (K17B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(21), d.g_encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_norm1.View, batch);
+        (K17B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(22), d.g_encoder_layers_1_attn_q_proj.View, batch);
+
+        // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        (K16B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder_layers_0_res2.View, d.g_encoder_layers_1_norm1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, _runtime.Value(19), batch);
+        (K16B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(19), _runtime.Grad(20), d.g_encoder_layers_1_norm1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K15B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_mlp_fc2.View, d.g_encoder.View, batch);
+        (K15B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_mlp_fc2.View, d.g_encoder_layers_0_res2.View, batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         (K14B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B0_LinearBackwardInputKernel))((int)(batch * 17 * 64), d.g_encoder_layers_0_mlp_act.View, d.g_encoder_layers_0_mlp_fc2.View, _runtime.Value(17), batch);

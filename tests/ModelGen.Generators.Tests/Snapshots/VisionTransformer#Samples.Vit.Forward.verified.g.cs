@@ -55,7 +55,49 @@ partial class Vit
         global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, _encoder_layers_0_mlp_fc2_bias.Value, batch * 17, 64, 32);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder, a.encoder_layers_0_res1, a.encoder_layers_0_mlp_fc2, batch * 544);
+        global::ModelGen.Ops.Add.Forward(a.encoder_layers_0_res2, a.encoder_layers_0_res1, a.encoder_layers_0_mlp_fc2, batch * 544);
+
+        // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_1_norm1, a.encoder_layers_1_norm1_mean, a.encoder_layers_1_norm1_rstd, a.encoder_layers_0_res2, _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, batch * 17, 32, 1E-05f);
+
+        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Value, _encoder_layers_1_attn_q_proj_bias.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Value, _encoder_layers_1_attn_k_proj_bias.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_v_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Value, _encoder_layers_1_attn_v_proj_bias.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Attention.Forward(a.encoder_layers_1_attn_heads, a.encoder_layers_1_attn_heads_probs, a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_attn_v_proj, null, batch, 17, 17, 4, 4, 8, 8, false, 0.35355338f);
+
+        // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_out_proj, a.encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Value, _encoder_layers_1_attn_out_proj_bias.Value, batch * 17, 32, 32);
+
+        // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.DropPath.Forward(a.encoder_layers_1_drop_path1, a.encoder_layers_1_drop_path1_mask, a.encoder_layers_1_attn_out_proj, batch, 544, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0));
+
+        // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Add.Forward(a.encoder_layers_1_res1, a.encoder_layers_0_res2, a.encoder_layers_1_drop_path1, batch * 544);
+
+        // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_1_norm2, a.encoder_layers_1_norm2_mean, a.encoder_layers_1_norm2_rstd, a.encoder_layers_1_res1, _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, batch * 17, 32, 1E-05f);
+
+        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_mlp_fc1, a.encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Value, _encoder_layers_1_mlp_fc1_bias.Value, batch * 17, 32, 64);
+
+        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+        global::ModelGen.Ops.Gelu.Forward(a.encoder_layers_1_mlp_act, a.encoder_layers_1_mlp_fc1, batch * 1088);
+
+        // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_mlp_fc2, a.encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Value, _encoder_layers_1_mlp_fc2_bias.Value, batch * 17, 64, 32);
+
+        // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.DropPath.Forward(a.encoder_layers_1_drop_path2, a.encoder_layers_1_drop_path2_mask, a.encoder_layers_1_mlp_fc2, batch, 544, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1));
+
+        // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.Add.Forward(a.encoder, a.encoder_layers_1_res1, a.encoder_layers_1_drop_path2, batch * 544);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Forward(a.norm, a.norm_mean, a.norm_rstd, a.encoder, _norm_weight.Value, _norm_bias.Value, batch * 17, 32, 1E-05f);
@@ -117,15 +159,57 @@ partial class Vit
         (K14F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, _runtime.Value(17), _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K15F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15F0_AddForwardKernel))((int)(batch * 544), d.encoder.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_mlp_fc2.View, batch);
+        (K15F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15F0_AddForwardKernel))((int)(batch * 544), d.encoder_layers_0_res2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_mlp_fc2.View, batch);
+
+        // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        (K16F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16F0_LayerNormForwardKernel))((int)(batch * 17), d.encoder_layers_1_norm1.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, d.encoder_layers_0_res2.View, _runtime.Value(19), _runtime.Value(20), batch);
+
+        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K17F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(21), _runtime.Value(22), batch);
+
+        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K18F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(23), _runtime.Value(24), batch);
+
+        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K19F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(25), _runtime.Value(26), batch);
+
+        // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        (K20F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20F0_AttentionForwardKernel))((int)(batch * 68), d.encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_heads_probs.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_attn_v_proj.View, _runtime.Dummy, batch);
+
+        // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        (K21F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_out_proj.View, d.encoder_layers_1_attn_heads.View, _runtime.Value(27), _runtime.Value(28), batch);
+
+        // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        (K22F0_DropPathForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>(accelerator, K22F0_DropPathForwardKernel))((int)(batch * 544), d.encoder_layers_1_drop_path1.View, d.encoder_layers_1_drop_path1_mask.View, d.encoder_layers_1_attn_out_proj.View, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
+
+        // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        (K23F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23F0_AddForwardKernel))((int)(batch * 544), d.encoder_layers_1_res1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_drop_path1.View, batch);
+
+        // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        (K24F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24F0_LayerNormForwardKernel))((int)(batch * 17), d.encoder_layers_1_norm2.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, d.encoder_layers_1_res1.View, _runtime.Value(29), _runtime.Value(30), batch);
+
+        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+        (K25F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25F0_LinearForwardKernel))((int)(batch * 17 * 64), d.encoder_layers_1_mlp_fc1.View, d.encoder_layers_1_norm2.View, _runtime.Value(31), _runtime.Value(32), batch);
+
+        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+        (K26F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K26F0_GeluForwardKernel))((int)(batch * 1088), d.encoder_layers_1_mlp_act.View, d.encoder_layers_1_mlp_fc1.View, batch);
+
+        // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+        (K27F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_mlp_fc2.View, d.encoder_layers_1_mlp_act.View, _runtime.Value(33), _runtime.Value(34), batch);
+
+        // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        (K28F0_DropPathForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>(accelerator, K28F0_DropPathForwardKernel))((int)(batch * 544), d.encoder_layers_1_drop_path2.View, d.encoder_layers_1_drop_path2_mask.View, d.encoder_layers_1_mlp_fc2.View, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
+
+        // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        (K29F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K29F0_AddForwardKernel))((int)(batch * 544), d.encoder.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_drop_path2.View, batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K16F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16F0_LayerNormForwardKernel))((int)(batch * 17), d.norm.View, d.norm_mean.View, d.norm_rstd.View, d.encoder.View, _runtime.Value(19), _runtime.Value(20), batch);
+        (K30F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30F0_LayerNormForwardKernel))((int)(batch * 17), d.norm.View, d.norm_mean.View, d.norm_rstd.View, d.encoder.View, _runtime.Value(35), _runtime.Value(36), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        (K17F0_SelectTokenForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17F0_SelectTokenForwardKernel))((int)(batch * 32), d.head_pool.View, d.norm.View, batch);
+        (K31F0_SelectTokenForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K31F0_SelectTokenForwardKernel))((int)(batch * 32), d.head_pool.View, d.norm.View, batch);
 
         // head (Linear): (B, 32) -> (B, 10)
-        (K18F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18F0_LinearForwardKernel))((int)(batch * 10), d.head.View, d.head_pool.View, _runtime.Value(21), _runtime.Value(22), batch);
+        (K32F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32F0_LinearForwardKernel))((int)(batch * 10), d.head.View, d.head_pool.View, _runtime.Value(37), _runtime.Value(38), batch);
     }
 }

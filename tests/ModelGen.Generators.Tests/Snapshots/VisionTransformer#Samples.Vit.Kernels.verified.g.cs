@@ -258,48 +258,263 @@ partial class Vit
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15B0_AddBackwardKernelLoaded;
 
-    // forward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    // forward: encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
     static void K16F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16F0_LayerNormForwardKernelLoaded;
 
-    // backward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    // backward: encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
     static void K16B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B0_LayerNormBackwardInputKernelLoaded;
 
-    // backward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    // backward: encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
     static void K16B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B1_LayerNormBackwardParamsKernelLoaded;
 
-    // forward: head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-    static void K17F0_SelectTokenForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SelectToken.ForwardKernel(i, p0, p1, batch, 17, 32, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17F0_SelectTokenForwardKernelLoaded;
+    // forward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K17F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17F0_LinearForwardKernelLoaded;
 
-    // backward: head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-    static void K17B0_SelectTokenBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, 17, 32, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B0_SelectTokenBackwardKernelLoaded;
+    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K17B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B0_LinearBackwardInputKernelLoaded;
 
-    // forward: head (Linear): (B, 32) -> (B, 10)
+    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K17B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B1_LinearBackwardWeightKernelLoaded;
+
+    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K17B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B2_LinearBackwardBiasKernelLoaded;
+
+    // forward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
     static void K18F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch, 32, 10, true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18F0_LinearForwardKernelLoaded;
 
-    // backward: head (Linear): (B, 32) -> (B, 10)
+    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
     static void K18B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch, 32, 10);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B0_LinearBackwardInputKernelLoaded;
 
-    // backward: head (Linear): (B, 32) -> (B, 10)
+    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
     static void K18B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch, 32, 10);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B1_LinearBackwardWeightKernelLoaded;
 
-    // backward: head (Linear): (B, 32) -> (B, 10)
+    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
     static void K18B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch, 10);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
     global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B2_LinearBackwardBiasKernelLoaded;
+
+    // forward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K19F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19F0_LinearForwardKernelLoaded;
+
+    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K19B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B0_LinearBackwardInputKernelLoaded;
+
+    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K19B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B1_LinearBackwardWeightKernelLoaded;
+
+    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K19B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B2_LinearBackwardBiasKernelLoaded;
+
+    // forward: encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K20F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 17, 17, 4, 4, 8, 8, false, false, 0.35355338f);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20F0_AttentionForwardKernelLoaded;
+
+    // backward: encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K20B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B0_AttentionBackwardScoresKernelLoaded;
+
+    // backward: encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K20B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B1_AttentionBackwardKeyValueKernelLoaded;
+
+    // forward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K21F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21F0_LinearForwardKernelLoaded;
+
+    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K21B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B0_LinearBackwardInputKernelLoaded;
+
+    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K21B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B1_LinearBackwardWeightKernelLoaded;
+
+    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+    static void K21B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B2_LinearBackwardBiasKernelLoaded;
+
+    // forward: encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+    static void K22F0_DropPathForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, float p3, uint p4, int batch) =>
+        global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, 544, p3, p4);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>? K22F0_DropPathForwardKernelLoaded;
+
+    // backward: encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+    static void K22B0_DropPathBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, 544);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22B0_DropPathBackwardKernelLoaded;
+
+    // forward: encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K23F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 544);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23F0_AddForwardKernelLoaded;
+
+    // backward: encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K23B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23B0_AddBackwardKernelLoaded;
+
+    // forward: encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    static void K24F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24F0_LayerNormForwardKernelLoaded;
+
+    // backward: encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    static void K24B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B0_LayerNormBackwardInputKernelLoaded;
+
+    // backward: encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    static void K24B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B1_LayerNormBackwardParamsKernelLoaded;
+
+    // forward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+    static void K25F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 64, true);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25F0_LinearForwardKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+    static void K25B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 64);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B0_LinearBackwardInputKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+    static void K25B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 64);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B1_LinearBackwardWeightKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+    static void K25B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 64);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B2_LinearBackwardBiasKernelLoaded;
+
+    // forward: encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+    static void K26F0_GeluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, batch * 1088);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K26F0_GeluForwardKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+    static void K26B0_GeluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, batch * 1088);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K26B0_GeluBackwardKernelLoaded;
+
+    // forward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+    static void K27F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 64, 32, true);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27F0_LinearForwardKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+    static void K27B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 64, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B0_LinearBackwardInputKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+    static void K27B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 64, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B1_LinearBackwardWeightKernelLoaded;
+
+    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+    static void K27B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B2_LinearBackwardBiasKernelLoaded;
+
+    // forward: encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+    static void K28F0_DropPathForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, float p3, uint p4, int batch) =>
+        global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, 544, p3, p4);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>? K28F0_DropPathForwardKernelLoaded;
+
+    // backward: encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+    static void K28B0_DropPathBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, 544);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K28B0_DropPathBackwardKernelLoaded;
+
+    // forward: encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K29F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 544);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K29F0_AddForwardKernelLoaded;
+
+    // backward: encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+    static void K29B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K29B0_AddBackwardKernelLoaded;
+
+    // forward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    static void K30F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30F0_LayerNormForwardKernelLoaded;
+
+    // backward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    static void K30B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30B0_LayerNormBackwardInputKernelLoaded;
+
+    // backward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+    static void K30B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30B1_LayerNormBackwardParamsKernelLoaded;
+
+    // forward: head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
+    static void K31F0_SelectTokenForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.SelectToken.ForwardKernel(i, p0, p1, batch, 17, 32, 0);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K31F0_SelectTokenForwardKernelLoaded;
+
+    // backward: head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
+    static void K31B0_SelectTokenBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, 17, 32, 0);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K31B0_SelectTokenBackwardKernelLoaded;
+
+    // forward: head (Linear): (B, 32) -> (B, 10)
+    static void K32F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch, 32, 10, true);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32F0_LinearForwardKernelLoaded;
+
+    // backward: head (Linear): (B, 32) -> (B, 10)
+    static void K32B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch, 32, 10);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B0_LinearBackwardInputKernelLoaded;
+
+    // backward: head (Linear): (B, 32) -> (B, 10)
+    static void K32B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch, 32, 10);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B1_LinearBackwardWeightKernelLoaded;
+
+    // backward: head (Linear): (B, 32) -> (B, 10)
+    static void K32B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch, 10);
+    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B2_LinearBackwardBiasKernelLoaded;
 }

@@ -33,6 +33,22 @@ partial class Vit : global::System.IDisposable
     readonly global::ModelGen.Parameter _encoder_layers_0_mlp_fc1_bias;
     readonly global::ModelGen.Parameter _encoder_layers_0_mlp_fc2_weight;
     readonly global::ModelGen.Parameter _encoder_layers_0_mlp_fc2_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_norm1_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_norm1_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_q_proj_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_q_proj_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_k_proj_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_k_proj_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_v_proj_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_v_proj_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_out_proj_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_attn_out_proj_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_norm2_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_norm2_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_mlp_fc1_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_mlp_fc1_bias;
+    readonly global::ModelGen.Parameter _encoder_layers_1_mlp_fc2_weight;
+    readonly global::ModelGen.Parameter _encoder_layers_1_mlp_fc2_bias;
     readonly global::ModelGen.Parameter _norm_weight;
     readonly global::ModelGen.Parameter _norm_bias;
     readonly global::ModelGen.Parameter _head_weight;
@@ -89,6 +105,38 @@ partial class Vit : global::System.IDisposable
         global::ModelGen.Init.Uniform(_encoder_layers_0_mlp_fc2_weight, 0.125, random);
         _encoder_layers_0_mlp_fc2_bias = new global::ModelGen.Parameter("encoder.layers.0.mlp.fc2.bias", new int[] { 32 }, decay: false);
         global::ModelGen.Init.Uniform(_encoder_layers_0_mlp_fc2_bias, 0.125, random);
+        _encoder_layers_1_norm1_weight = new global::ModelGen.Parameter("encoder.layers.1.norm1.weight", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Constant(_encoder_layers_1_norm1_weight, 1f);
+        _encoder_layers_1_norm1_bias = new global::ModelGen.Parameter("encoder.layers.1.norm1.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Constant(_encoder_layers_1_norm1_bias, 0f);
+        _encoder_layers_1_attn_q_proj_weight = new global::ModelGen.Parameter("encoder.layers.1.attn.q_proj.weight", new int[] { 32, 32 }, decay: true);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_q_proj_weight, 0.17677669529663687, random);
+        _encoder_layers_1_attn_q_proj_bias = new global::ModelGen.Parameter("encoder.layers.1.attn.q_proj.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_q_proj_bias, 0.17677669529663687, random);
+        _encoder_layers_1_attn_k_proj_weight = new global::ModelGen.Parameter("encoder.layers.1.attn.k_proj.weight", new int[] { 32, 32 }, decay: true);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_k_proj_weight, 0.17677669529663687, random);
+        _encoder_layers_1_attn_k_proj_bias = new global::ModelGen.Parameter("encoder.layers.1.attn.k_proj.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_k_proj_bias, 0.17677669529663687, random);
+        _encoder_layers_1_attn_v_proj_weight = new global::ModelGen.Parameter("encoder.layers.1.attn.v_proj.weight", new int[] { 32, 32 }, decay: true);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_v_proj_weight, 0.17677669529663687, random);
+        _encoder_layers_1_attn_v_proj_bias = new global::ModelGen.Parameter("encoder.layers.1.attn.v_proj.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_v_proj_bias, 0.17677669529663687, random);
+        _encoder_layers_1_attn_out_proj_weight = new global::ModelGen.Parameter("encoder.layers.1.attn.out_proj.weight", new int[] { 32, 32 }, decay: true);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_out_proj_weight, 0.17677669529663687, random);
+        _encoder_layers_1_attn_out_proj_bias = new global::ModelGen.Parameter("encoder.layers.1.attn.out_proj.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_attn_out_proj_bias, 0.17677669529663687, random);
+        _encoder_layers_1_norm2_weight = new global::ModelGen.Parameter("encoder.layers.1.norm2.weight", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Constant(_encoder_layers_1_norm2_weight, 1f);
+        _encoder_layers_1_norm2_bias = new global::ModelGen.Parameter("encoder.layers.1.norm2.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Constant(_encoder_layers_1_norm2_bias, 0f);
+        _encoder_layers_1_mlp_fc1_weight = new global::ModelGen.Parameter("encoder.layers.1.mlp.fc1.weight", new int[] { 64, 32 }, decay: true);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_mlp_fc1_weight, 0.17677669529663687, random);
+        _encoder_layers_1_mlp_fc1_bias = new global::ModelGen.Parameter("encoder.layers.1.mlp.fc1.bias", new int[] { 64 }, decay: false);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_mlp_fc1_bias, 0.17677669529663687, random);
+        _encoder_layers_1_mlp_fc2_weight = new global::ModelGen.Parameter("encoder.layers.1.mlp.fc2.weight", new int[] { 32, 64 }, decay: true);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_mlp_fc2_weight, 0.125, random);
+        _encoder_layers_1_mlp_fc2_bias = new global::ModelGen.Parameter("encoder.layers.1.mlp.fc2.bias", new int[] { 32 }, decay: false);
+        global::ModelGen.Init.Uniform(_encoder_layers_1_mlp_fc2_bias, 0.125, random);
         _norm_weight = new global::ModelGen.Parameter("norm.weight", new int[] { 32 }, decay: false);
         global::ModelGen.Init.Constant(_norm_weight, 1f);
         _norm_bias = new global::ModelGen.Parameter("norm.bias", new int[] { 32 }, decay: false);
@@ -97,11 +145,11 @@ partial class Vit : global::System.IDisposable
         global::ModelGen.Init.Uniform(_head_weight, 0.17677669529663687, random);
         _head_bias = new global::ModelGen.Parameter("head.bias", new int[] { 10 }, decay: false);
         global::ModelGen.Init.Uniform(_head_bias, 0.17677669529663687, random);
-        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias, _tokens_cls, _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias }), seed);
+        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias, _tokens_cls, _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias, _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight, _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias, _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight, _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias, _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias }), seed);
         _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias });
         _module_Tokens = new global::ModelGen.Module("tokens", "ClassToken", new global::ModelGen.Parameter[] { _tokens_cls });
         _module_Pos = new global::ModelGen.Module("pos", "SinusoidalPositions", new global::ModelGen.Parameter[] {  });
-        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] { _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias });
+        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] { _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias, _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight, _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias, _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight, _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias, _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias });
         _module_Norm = new global::ModelGen.Module("norm", "LayerNorm", new global::ModelGen.Parameter[] { _norm_weight, _norm_bias });
         _module_Head = new global::ModelGen.Module("head", "ClassifierHead", new global::ModelGen.Parameter[] { _head_weight, _head_bias });
     }
@@ -233,6 +281,48 @@ partial class Vit : global::System.IDisposable
                 return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_act, _device?.encoder_layers_0_mlp_act, 17, 64);
             case "encoder.layers.0.mlp.fc2":
                 return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc2, _device?.encoder_layers_0_mlp_fc2, 17, 32);
+            case "encoder.layers.0.res2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_0_res2, _device?.encoder_layers_0_res2, 17, 32);
+            case "encoder.layers.1.norm1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1, _device?.encoder_layers_1_norm1, 17, 32);
+            case "encoder.layers.1.norm1.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_mean, _device?.encoder_layers_1_norm1_mean, 17);
+            case "encoder.layers.1.norm1.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_rstd, _device?.encoder_layers_1_norm1_rstd, 17);
+            case "encoder.layers.1.attn.q_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_q_proj, _device?.encoder_layers_1_attn_q_proj, 17, 32);
+            case "encoder.layers.1.attn.k_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_k_proj, _device?.encoder_layers_1_attn_k_proj, 17, 32);
+            case "encoder.layers.1.attn.v_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_v_proj, _device?.encoder_layers_1_attn_v_proj, 17, 32);
+            case "encoder.layers.1.attn.heads":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads, _device?.encoder_layers_1_attn_heads, 17, 32);
+            case "encoder.layers.1.attn.heads.probs":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads_probs, _device?.encoder_layers_1_attn_heads_probs, 4, 17, 17);
+            case "encoder.layers.1.attn.out_proj":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_out_proj, _device?.encoder_layers_1_attn_out_proj, 17, 32);
+            case "encoder.layers.1.drop_path1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path1, _device?.encoder_layers_1_drop_path1, 17, 32);
+            case "encoder.layers.1.drop_path1.mask":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path1_mask, _device?.encoder_layers_1_drop_path1_mask, 1);
+            case "encoder.layers.1.res1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_res1, _device?.encoder_layers_1_res1, 17, 32);
+            case "encoder.layers.1.norm2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2, _device?.encoder_layers_1_norm2, 17, 32);
+            case "encoder.layers.1.norm2.mean":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_mean, _device?.encoder_layers_1_norm2_mean, 17);
+            case "encoder.layers.1.norm2.rstd":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_rstd, _device?.encoder_layers_1_norm2_rstd, 17);
+            case "encoder.layers.1.mlp.fc1":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc1, _device?.encoder_layers_1_mlp_fc1, 17, 64);
+            case "encoder.layers.1.mlp.act":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_act, _device?.encoder_layers_1_mlp_act, 17, 64);
+            case "encoder.layers.1.mlp.fc2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc2, _device?.encoder_layers_1_mlp_fc2, 17, 32);
+            case "encoder.layers.1.drop_path2":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path2, _device?.encoder_layers_1_drop_path2, 17, 32);
+            case "encoder.layers.1.drop_path2.mask":
+                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path2_mask, _device?.encoder_layers_1_drop_path2_mask, 1);
             case "norm.mean":
                 return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 17);
             case "norm.rstd":
@@ -308,6 +398,42 @@ partial class Vit : global::System.IDisposable
         public readonly float[] g_encoder_layers_0_mlp_act;
         public readonly float[] encoder_layers_0_mlp_fc2; // (B, 17, 32)
         public readonly float[] g_encoder_layers_0_mlp_fc2;
+        public readonly float[] encoder_layers_0_res2; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_0_res2;
+        public readonly float[] encoder_layers_1_norm1; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_norm1;
+        public readonly float[] encoder_layers_1_norm1_mean; // (B, 17)
+        public readonly float[] encoder_layers_1_norm1_rstd; // (B, 17)
+        public readonly float[] encoder_layers_1_attn_q_proj; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_attn_q_proj;
+        public readonly float[] encoder_layers_1_attn_k_proj; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_attn_k_proj;
+        public readonly float[] encoder_layers_1_attn_v_proj; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_attn_v_proj;
+        public readonly float[] encoder_layers_1_attn_heads; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_attn_heads;
+        public readonly float[] encoder_layers_1_attn_heads_probs; // (B, 4, 17, 17)
+        public readonly float[] encoder_layers_1_attn_heads_dscores; // (B, 4, 17, 17)
+        public readonly float[] encoder_layers_1_attn_out_proj; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_attn_out_proj;
+        public readonly float[] encoder_layers_1_drop_path1; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_drop_path1;
+        public readonly float[] encoder_layers_1_drop_path1_mask; // (B, 1)
+        public readonly float[] encoder_layers_1_res1; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_res1;
+        public readonly float[] encoder_layers_1_norm2; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_norm2;
+        public readonly float[] encoder_layers_1_norm2_mean; // (B, 17)
+        public readonly float[] encoder_layers_1_norm2_rstd; // (B, 17)
+        public readonly float[] encoder_layers_1_mlp_fc1; // (B, 17, 64)
+        public readonly float[] g_encoder_layers_1_mlp_fc1;
+        public readonly float[] encoder_layers_1_mlp_act; // (B, 17, 64)
+        public readonly float[] g_encoder_layers_1_mlp_act;
+        public readonly float[] encoder_layers_1_mlp_fc2; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_mlp_fc2;
+        public readonly float[] encoder_layers_1_drop_path2; // (B, 17, 32)
+        public readonly float[] g_encoder_layers_1_drop_path2;
+        public readonly float[] encoder_layers_1_drop_path2_mask; // (B, 1)
         public readonly float[] norm_mean; // (B, 17)
         public readonly float[] norm_rstd; // (B, 17)
         public readonly float[] head_pool; // (B, 32)
@@ -360,6 +486,42 @@ partial class Vit : global::System.IDisposable
             g_encoder_layers_0_mlp_act = new float[batch * 1088];
             encoder_layers_0_mlp_fc2 = new float[batch * 544];
             g_encoder_layers_0_mlp_fc2 = new float[batch * 544];
+            encoder_layers_0_res2 = new float[batch * 544];
+            g_encoder_layers_0_res2 = new float[batch * 544];
+            encoder_layers_1_norm1 = new float[batch * 544];
+            g_encoder_layers_1_norm1 = new float[batch * 544];
+            encoder_layers_1_norm1_mean = new float[batch * 17];
+            encoder_layers_1_norm1_rstd = new float[batch * 17];
+            encoder_layers_1_attn_q_proj = new float[batch * 544];
+            g_encoder_layers_1_attn_q_proj = new float[batch * 544];
+            encoder_layers_1_attn_k_proj = new float[batch * 544];
+            g_encoder_layers_1_attn_k_proj = new float[batch * 544];
+            encoder_layers_1_attn_v_proj = new float[batch * 544];
+            g_encoder_layers_1_attn_v_proj = new float[batch * 544];
+            encoder_layers_1_attn_heads = new float[batch * 544];
+            g_encoder_layers_1_attn_heads = new float[batch * 544];
+            encoder_layers_1_attn_heads_probs = new float[batch * 1156];
+            encoder_layers_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
+            encoder_layers_1_attn_out_proj = new float[batch * 544];
+            g_encoder_layers_1_attn_out_proj = new float[batch * 544];
+            encoder_layers_1_drop_path1 = new float[batch * 544];
+            g_encoder_layers_1_drop_path1 = new float[batch * 544];
+            encoder_layers_1_drop_path1_mask = new float[batch * 1];
+            encoder_layers_1_res1 = new float[batch * 544];
+            g_encoder_layers_1_res1 = new float[batch * 544];
+            encoder_layers_1_norm2 = new float[batch * 544];
+            g_encoder_layers_1_norm2 = new float[batch * 544];
+            encoder_layers_1_norm2_mean = new float[batch * 17];
+            encoder_layers_1_norm2_rstd = new float[batch * 17];
+            encoder_layers_1_mlp_fc1 = new float[batch * 1088];
+            g_encoder_layers_1_mlp_fc1 = new float[batch * 1088];
+            encoder_layers_1_mlp_act = new float[batch * 1088];
+            g_encoder_layers_1_mlp_act = new float[batch * 1088];
+            encoder_layers_1_mlp_fc2 = new float[batch * 544];
+            g_encoder_layers_1_mlp_fc2 = new float[batch * 544];
+            encoder_layers_1_drop_path2 = new float[batch * 544];
+            g_encoder_layers_1_drop_path2 = new float[batch * 544];
+            encoder_layers_1_drop_path2_mask = new float[batch * 1];
             norm_mean = new float[batch * 17];
             norm_rstd = new float[batch * 17];
             head_pool = new float[batch * 32];
@@ -387,6 +549,20 @@ partial class Vit : global::System.IDisposable
             global::System.Array.Clear(g_encoder_layers_0_mlp_fc1);
             global::System.Array.Clear(g_encoder_layers_0_mlp_act);
             global::System.Array.Clear(g_encoder_layers_0_mlp_fc2);
+            global::System.Array.Clear(g_encoder_layers_0_res2);
+            global::System.Array.Clear(g_encoder_layers_1_norm1);
+            global::System.Array.Clear(g_encoder_layers_1_attn_q_proj);
+            global::System.Array.Clear(g_encoder_layers_1_attn_k_proj);
+            global::System.Array.Clear(g_encoder_layers_1_attn_v_proj);
+            global::System.Array.Clear(g_encoder_layers_1_attn_heads);
+            global::System.Array.Clear(g_encoder_layers_1_attn_out_proj);
+            global::System.Array.Clear(g_encoder_layers_1_drop_path1);
+            global::System.Array.Clear(g_encoder_layers_1_res1);
+            global::System.Array.Clear(g_encoder_layers_1_norm2);
+            global::System.Array.Clear(g_encoder_layers_1_mlp_fc1);
+            global::System.Array.Clear(g_encoder_layers_1_mlp_act);
+            global::System.Array.Clear(g_encoder_layers_1_mlp_fc2);
+            global::System.Array.Clear(g_encoder_layers_1_drop_path2);
             global::System.Array.Clear(g_head_pool);
         }
     }
@@ -439,6 +615,42 @@ partial class Vit : global::System.IDisposable
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_act;
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc2; // (B, 17, 32)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc2;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_res2; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res2;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm1;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_mean; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_rstd; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_q_proj; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_q_proj;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_k_proj; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_k_proj;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_v_proj; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_v_proj;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_heads;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads_probs; // (B, 4, 17, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads_dscores; // (B, 4, 17, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_out_proj; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_out_proj;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path1; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_drop_path1;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path1_mask; // (B, 1)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_res1; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_res1;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm2;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_mean; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_rstd; // (B, 17)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc1; // (B, 17, 64)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc1;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_act; // (B, 17, 64)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_act;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc2; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc2;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path2; // (B, 17, 32)
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_drop_path2;
+        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path2_mask; // (B, 1)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 17)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 17)
         public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> head_pool; // (B, 32)
@@ -491,6 +703,42 @@ partial class Vit : global::System.IDisposable
             g_encoder_layers_0_mlp_act = runtime.Allocate(batch * 1088L);
             encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 544L);
             g_encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 544L);
+            encoder_layers_0_res2 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_0_res2 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_norm1 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_norm1 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_norm1_mean = runtime.Allocate(batch * 17L);
+            encoder_layers_1_norm1_rstd = runtime.Allocate(batch * 17L);
+            encoder_layers_1_attn_q_proj = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_attn_q_proj = runtime.Allocate(batch * 544L);
+            encoder_layers_1_attn_k_proj = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_attn_k_proj = runtime.Allocate(batch * 544L);
+            encoder_layers_1_attn_v_proj = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_attn_v_proj = runtime.Allocate(batch * 544L);
+            encoder_layers_1_attn_heads = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_attn_heads = runtime.Allocate(batch * 544L);
+            encoder_layers_1_attn_heads_probs = runtime.Allocate(batch * 1156L);
+            encoder_layers_1_attn_heads_dscores = runtime.Allocate(batch * 1156L);
+            encoder_layers_1_attn_out_proj = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_attn_out_proj = runtime.Allocate(batch * 544L);
+            encoder_layers_1_drop_path1 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_drop_path1 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_drop_path1_mask = runtime.Allocate(batch * 1L);
+            encoder_layers_1_res1 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_res1 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_norm2 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_norm2 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_norm2_mean = runtime.Allocate(batch * 17L);
+            encoder_layers_1_norm2_rstd = runtime.Allocate(batch * 17L);
+            encoder_layers_1_mlp_fc1 = runtime.Allocate(batch * 1088L);
+            g_encoder_layers_1_mlp_fc1 = runtime.Allocate(batch * 1088L);
+            encoder_layers_1_mlp_act = runtime.Allocate(batch * 1088L);
+            g_encoder_layers_1_mlp_act = runtime.Allocate(batch * 1088L);
+            encoder_layers_1_mlp_fc2 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_mlp_fc2 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_drop_path2 = runtime.Allocate(batch * 544L);
+            g_encoder_layers_1_drop_path2 = runtime.Allocate(batch * 544L);
+            encoder_layers_1_drop_path2_mask = runtime.Allocate(batch * 1L);
             norm_mean = runtime.Allocate(batch * 17L);
             norm_rstd = runtime.Allocate(batch * 17L);
             head_pool = runtime.Allocate(batch * 32L);
@@ -518,6 +766,20 @@ partial class Vit : global::System.IDisposable
             global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc1);
             global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_act);
             global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc2);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_res2);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_norm1);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_q_proj);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_k_proj);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_v_proj);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_heads);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_out_proj);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_drop_path1);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_res1);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_norm2);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_fc1);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_act);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_fc2);
+            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_drop_path2);
             global::ModelGen.ModelRuntime.Zero(g_head_pool);
         }
 
@@ -567,6 +829,42 @@ partial class Vit : global::System.IDisposable
             g_encoder_layers_0_mlp_act.Dispose();
             encoder_layers_0_mlp_fc2.Dispose();
             g_encoder_layers_0_mlp_fc2.Dispose();
+            encoder_layers_0_res2.Dispose();
+            g_encoder_layers_0_res2.Dispose();
+            encoder_layers_1_norm1.Dispose();
+            g_encoder_layers_1_norm1.Dispose();
+            encoder_layers_1_norm1_mean.Dispose();
+            encoder_layers_1_norm1_rstd.Dispose();
+            encoder_layers_1_attn_q_proj.Dispose();
+            g_encoder_layers_1_attn_q_proj.Dispose();
+            encoder_layers_1_attn_k_proj.Dispose();
+            g_encoder_layers_1_attn_k_proj.Dispose();
+            encoder_layers_1_attn_v_proj.Dispose();
+            g_encoder_layers_1_attn_v_proj.Dispose();
+            encoder_layers_1_attn_heads.Dispose();
+            g_encoder_layers_1_attn_heads.Dispose();
+            encoder_layers_1_attn_heads_probs.Dispose();
+            encoder_layers_1_attn_heads_dscores.Dispose();
+            encoder_layers_1_attn_out_proj.Dispose();
+            g_encoder_layers_1_attn_out_proj.Dispose();
+            encoder_layers_1_drop_path1.Dispose();
+            g_encoder_layers_1_drop_path1.Dispose();
+            encoder_layers_1_drop_path1_mask.Dispose();
+            encoder_layers_1_res1.Dispose();
+            g_encoder_layers_1_res1.Dispose();
+            encoder_layers_1_norm2.Dispose();
+            g_encoder_layers_1_norm2.Dispose();
+            encoder_layers_1_norm2_mean.Dispose();
+            encoder_layers_1_norm2_rstd.Dispose();
+            encoder_layers_1_mlp_fc1.Dispose();
+            g_encoder_layers_1_mlp_fc1.Dispose();
+            encoder_layers_1_mlp_act.Dispose();
+            g_encoder_layers_1_mlp_act.Dispose();
+            encoder_layers_1_mlp_fc2.Dispose();
+            g_encoder_layers_1_mlp_fc2.Dispose();
+            encoder_layers_1_drop_path2.Dispose();
+            g_encoder_layers_1_drop_path2.Dispose();
+            encoder_layers_1_drop_path2_mask.Dispose();
             norm_mean.Dispose();
             norm_rstd.Dispose();
             head_pool.Dispose();

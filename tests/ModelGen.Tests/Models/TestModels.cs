@@ -110,3 +110,16 @@ public partial class SinusoidalSequence
     [MultiHeadAttention(2, Causal = true)] public partial Module Attn { get; }
     [MeanPool] public partial Module Pool { get; }
 }
+
+/// <summary><see cref="TinyVit"/> with stochastic depth: layer 0 gets rate 0 (no op), layer 1 rate 0.5.</summary>
+[Model]
+[Input("image", 2, 12, 8)]
+public partial class DropPathVit
+{
+    [PatchEmbedding(4, 16, Channels = 2)] public partial Module Embed { get; }
+    [ClassToken] public partial Module Tokens { get; }
+    [LearnedPositions] public partial Module Pos { get; }
+    [TransformerEncoder(2, 2, FeedForward = 32, DropPath = 0.5)] public partial Module Encoder { get; }
+    [LayerNorm] public partial Module Norm { get; }
+    [ClassifierHead(5)] public partial Module Head { get; }
+}
