@@ -66,6 +66,23 @@ public sealed class AdamW : IOptimizer
     /// <summary>Second-moment estimate v of parameter <paramref name="index"/>.</summary>
     public ReadOnlySpan<float> SecondMoment(int index) => _v[index];
 
+    const string Kind = "AdamW";
+    static readonly string[] Slots = { "exp_avg", "exp_avg_sq" };
+
+    public void SaveState(string path) =>
+        OptimizerState.Save(path, Kind, StepCount, _parameters, new[] { (Slots[0], (float[]?[])_m), (Slots[1], (float[]?[])_v) });
+
+    public void LoadState(string path)
+    {
+        var (step, slots) = OptimizerState.Load(path, Kind, _parameters, Slots);
+        for (int i = 0; i < _parameters.Count; i++)
+        {
+            slots[0][i]!.CopyTo(_m[i], 0);
+            slots[1][i]!.CopyTo(_v[i], 0);
+        }
+        StepCount = step;
+    }
+
     public void Step()
     {
         int t = ++StepCount;

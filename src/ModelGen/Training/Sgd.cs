@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
@@ -57,6 +58,26 @@ public sealed class Sgd : IOptimizer
 
     /// <summary>Momentum buffer b of parameter <paramref name="index"/> (zeros before the first step).</summary>
     public ReadOnlySpan<float> MomentumBuffer(int index) => _buffers[index];
+
+    const string Kind = "SGD";
+    static readonly string[] Slots = { "momentum_buffer" };
+
+    /// <summary>Writes the momentum buffers that exist (none before the first step, or with momentum 0).</summary>
+    public void SaveState(string path) =>
+        OptimizerState.Save(path, Kind, StepCount, _parameters,
+            new[] { (Slots[0], _buffers.Select((b, i) => _hasBuffer[i] ? b : null).ToArray()) });
+
+    public void LoadState(string path)
+    {
+        var (step, slots) = OptimizerState.Load(path, Kind, _parameters, Slots, optional: true);
+        for (int i = 0; i < _parameters.Count; i++)
+        {
+            if (slots[0][i] is { } b) b.CopyTo(_buffers[i], 0);
+            else Array.Clear(_buffers[i]);
+            _hasBuffer[i] = slots[0][i] is not null;
+        }
+        StepCount = step;
+    }
 
     public void Step()
     {
