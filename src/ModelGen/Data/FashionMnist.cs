@@ -136,8 +136,16 @@ public sealed class FashionMnist
     /// Writes the normalised pixels <c>(x/255 − 0.2860)/0.3530</c> of the images at <paramref name="indices"/> into
     /// <paramref name="destination"/>, one 784-float row per index (batch-major, NCHW with C = 1).
     /// </summary>
-    public static void Normalize(Dataset dataset, int[] indices, float[] destination)
+    public static void Normalize(Dataset dataset, int[] indices, float[] destination) =>
+        Normalize(dataset, indices, destination, Augmentation.None, seed: 0);
+
+    /// <summary>
+    /// <see cref="Normalize(Dataset, int[], float[])"/> of each image after <paramref name="augmentation"/>'s shift and
+    /// flip for (<paramref name="seed"/>, its index in the dataset).
+    /// </summary>
+    public static void Normalize(Dataset dataset, int[] indices, float[] destination, Augmentation augmentation, int seed)
     {
+        ArgumentNullException.ThrowIfNull(augmentation);
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(indices);
         ArgumentNullException.ThrowIfNull(destination);
@@ -146,12 +154,19 @@ public sealed class FashionMnist
                 $"Destination holds {destination.Length} floats but {indices.Length} images need {(long)indices.Length * Pixels}.", nameof(destination));
         var table = new float[256];
         for (int v = 0; v < 256; v++) table[v] = (v / 255f - Mean) / Std;
+        var view = new byte[Pixels];
         for (int b = 0; b < indices.Length; b++)
         {
             int i = indices[b];
             if ((uint)i >= (uint)dataset.Count)
                 throw new ArgumentOutOfRangeException(nameof(indices), i, $"Index {i} at batch position {b} is outside the dataset's {dataset.Count} images.");
-            var src = dataset.Images.AsSpan(i * Pixels, Pixels);
+            ReadOnlySpan<byte> src = dataset.Images.AsSpan(i * Pixels, Pixels);
+            if (!augmentation.IsIdentity)
+            {
+                var (dy, dx, flip) = augmentation.Draw(seed, i);
+                Augmentation.Transform(src, view, ImageRows, ImageCols, dy, dx, flip);
+                src = view;
+            }
             var dst = destination.AsSpan(b * Pixels, Pixels);
             for (int k = 0; k < Pixels; k++) dst[k] = table[src[k]];
         }
