@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using ModelGen.Data;
 
 namespace ModelGen.Examples.FashionMnist;
 
@@ -20,6 +21,7 @@ public sealed record Options
     public string? EvaluateCheckpoint { get; init; }
     public string? DataDirectory { get; init; }
     public bool Embedded { get; init; }
+    public Augmentation Augment { get; init; } = Augmentation.FlipAndShift;
 
     public const string Usage = """
         usage: FashionMnist [options]
@@ -31,9 +33,10 @@ public sealed record Options
           --seed N            seeds initialisation, shuffling and dropout (default 0)
           --schedule NAME     cosine (linear warmup over 10%, then cosine) | onecycle (PyTorch's OneCycleLR, pct_start 0.1)
           --clip X            clip the global gradient norm to X; 0 turns clipping off (default 1)
+          --augment NAME      flip-shift (random horizontal flip and shifts of up to 2 pixels) | none (default flip-shift)
           --device NAME       cpu | cuda | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
-          --resume FILE       continue training from a checkpoint written by this program
+          --resume FILE       continue training from a checkpoint written by this program (and its optimizer.safetensors)
           --eval FILE         only evaluate a checkpoint on the test set
           --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)
           --embedded          use the embedded subset even when the full set is installed
@@ -55,6 +58,15 @@ public sealed record Options
                 "--seed" => o with { Seed = Int("--seed", Next()) },
                 "--schedule" => o with { Schedule = Next() is var sc && sc is "cosine" or "onecycle" ? sc : throw new ArgumentException($"--schedule expects cosine or onecycle but got '{sc}'.") },
                 "--clip" => o with { Clip = Float("--clip", Next()) },
+                "--augment" => o with
+                {
+                    Augment = Next() switch
+                    {
+                        "flip-shift" => Augmentation.FlipAndShift,
+                        "none" => Augmentation.None,
+                        var a => throw new ArgumentException($"--augment expects flip-shift or none but got '{a}'."),
+                    },
+                },
                 "--device" => o with { Device = Next() },
                 "--out" => o with { Output = Next() },
                 "--resume" => o with { Resume = Next() },

@@ -56,14 +56,20 @@ public static class Program
             return 0;
         }
 
-        int startEpoch = o.Resume is { } resume ? LoadCheckpoint(model, resume) : 0;
+        var optimizer = new AdamW(model.Parameters, o.LearningRate, weightDecay: o.WeightDecay);
+        int startEpoch = 0;
+        if (o.Resume is { } resume)
+        {
+            startEpoch = LoadCheckpoint(model, resume);
+            ResumeOptimizer(optimizer, resume, startEpoch * StepsPerEpoch(data, o));
+        }
         if (startEpoch >= o.Epochs)
         {
             AnsiConsole.MarkupLineInterpolated($"The checkpoint has already trained {startEpoch} of {o.Epochs} epochs; raise --epochs to continue.");
             return 0;
         }
         Directory.CreateDirectory(o.Output);
-        var history = Train(model, data, o, startEpoch);
+        var history = Train(model, optimizer, data, o, startEpoch);
         var final = Evaluate(model, data.Test);
         Report(final);
         Plots.Curves(history, o.Output);
@@ -72,16 +78,18 @@ public static class Program
         return 0;
     }
 
-    static List<EpochResult> Train(FashionVit model, ModelGen.Data.FashionMnist data, Options o, int startEpoch)
+    static int StepsPerEpoch(ModelGen.Data.FashionMnist data, Options o) =>
+        data.Train.Count / o.Batch is var steps and > 0 ? steps
+            : throw new ArgumentException($"--batch {o.Batch} is larger than the {data.Train.Count} training images.");
+
+    static List<EpochResult> Train(FashionVit model, AdamW optimizer, ModelGen.Data.FashionMnist data, Options o, int startEpoch)
     {
         int batch = o.Batch;
-        int stepsPerEpoch = data.Train.Count / batch;
-        if (stepsPerEpoch == 0) throw new ArgumentException($"--batch {batch} is larger than the {data.Train.Count} training images.");
+        int stepsPerEpoch = StepsPerEpoch(data, o);
         int totalSteps = o.Epochs * stepsPerEpoch;
         ILearningRateSchedule schedule = o.Schedule == "onecycle"
             ? new OneCycle(o.LearningRate, totalSteps, pctStart: 0.1f)
             : new WarmupCosine(o.LearningRate, Math.Max(1, totalSteps / 10), totalSteps);
-        var optimizer = new AdamW(model.Parameters, o.LearningRate, weightDecay: o.WeightDecay);
         var x = new float[batch * 28 * 28];
         var labels = new int[batch];
         var grad = new float[batch * 10];
@@ -103,7 +111,7 @@ public static class Program
                     foreach (var indices in ModelGen.Data.FashionMnist.Batches(data.Train.Count, batch, shuffle: true, o.Seed, epoch))
                     {
                         if (indices.Length < batch) continue;
-                        ModelGen.Data.FashionMnist.Normalize(data.Train, indices, x);
+                        ModelGen.Data.FashionMnist.Normalize(data.Train, indices, x, o.Augment, ModelGen.Data.FashionMnist.EpochSeed(o.Seed + 1, epoch));
                         ModelGen.Data.FashionMnist.Labels(data.Train, indices, labels);
                         var logits = model.Forward(new Tensor(new[] { batch, 1, 28, 28 }, x));
                         float loss = CrossEntropy.Forward(logits.Data, labels, batch, 10, o.LabelSmoothing, grad);
@@ -127,7 +135,7 @@ public static class Program
                     history.Add(new EpochResult(epoch + 1, lossSum / seen, (double)correct / seen, test.Loss, test.Accuracy, imagesPerSecond));
                     task.Description = string.Create(CultureInfo.InvariantCulture,
                         $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  test {100 * test.Accuracy:F2}%  {imagesPerSecond:F0} img/s");
-                    SaveCheckpoint(model, Path.Combine(o.Output, "model.safetensors"), epoch + 1, test.Accuracy);
+                    SaveCheckpoint(model, optimizer, o.Output, epoch + 1, test.Accuracy);
                 }
             });
         return history;
@@ -207,13 +215,36 @@ public static class Program
 
     const int Depth = 4;
 
-    static void SaveCheckpoint(FashionVit model, string path, int epoch, double testAccuracy) =>
-        model.Parameters.Save(path, new Dictionary<string, string>
+    const string OptimizerFile = "optimizer.safetensors";
+
+    /// <summary>Writes model.safetensors (loadable as a PyTorch state_dict) and, beside it, the optimizer's state.</summary>
+    static void SaveCheckpoint(FashionVit model, AdamW optimizer, string directory, int epoch, double testAccuracy)
+    {
+        optimizer.SaveState(Path.Combine(directory, OptimizerFile));
+        model.Parameters.Save(Path.Combine(directory, "model.safetensors"), new Dictionary<string, string>
         {
             ["model"] = Architecture,
             ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
             ["test_accuracy"] = testAccuracy.ToString("F4", CultureInfo.InvariantCulture),
         });
+    }
+
+    /// <summary>Restores AdamW's moments from the optimizer file beside <paramref name="checkpoint"/>, which must have
+    /// taken exactly <paramref name="expectedSteps"/> steps; without that file training goes on with fresh moments.</summary>
+    static void ResumeOptimizer(AdamW optimizer, string checkpoint, int expectedSteps)
+    {
+        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, OptimizerFile);
+        if (!File.Exists(path))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] no {OptimizerFile} beside {checkpoint}; AdamW's moments start again from zero.");
+            return;
+        }
+        optimizer.LoadState(path);
+        if (optimizer.StepCount != expectedSteps)
+            throw new ModelGen.InvalidDataException(
+                $"'{path}' has taken {optimizer.StepCount} steps but the checkpoint's epochs at --batch of this run make {expectedSteps}; resume with the batch size it was trained with.");
+        AnsiConsole.MarkupLineInterpolated($"resumed AdamW state at step {optimizer.StepCount} from {path}");
+    }
 
     /// <summary>Loads a checkpoint written by this program and returns how many epochs it had trained.</summary>
     static int LoadCheckpoint(FashionVit model, string path)
