@@ -1,0 +1,402 @@
+using System;
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks;
+using ILGPU;
+using ModelGen.Cpu;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// 2-D convolution as PyTorch's Conv2d (a cross-correlation) with a square kernel K, stride S and zero padding P:
+/// y[b, o, oy, ox] = bias[o] + Σ_{c, ky, kx} weight[o, c, ky, kx]·x[b, c, oy·S − P + ky, ox·S − P + kx], x outside the image = 0.
+/// x (batch, Cin, H, W), weight (Cout, Cin, K, K), bias (Cout) or none -> y (batch, Cout, Ho, Wo),
+/// Ho = (H + 2P − K)/S + 1, Wo = (W + 2P − K)/S + 1.
+/// CPU: a block of output rows is unfolded (im2col) into pooled scratch cols (Cin·K·K, rows·Wo) and multiplied by one GEMM,
+/// y_b = weight (Cout, Cin·K·K) · cols; a 1×1 kernel with stride 1 and no padding multiplies x itself. Images are spread over
+/// threads when there are at least as many as cores, otherwise each GEMM is.
+/// Backward accumulates: dx += col2im(weightᵀ·dy) (skipped when dx is null, as for a network's input), dweight += dy·colsᵀ,
+/// dbias += Σ_{b, oy, ox} dy.
+/// </summary>
+public static class Conv2d
+{
+    // Floats of unfolded input per block (8 MB): bounds scratch for big images while keeping each GEMM wide.
+    const int ColumnBudget = 1 << 21;
+    // Below this many multiply-adds a thread hand-off costs more than it saves.
+    const long ParallelThreshold = 1L << 21;
+
+    public static int OutputSize(int size, int kernel, int stride, int padding) => (size + 2 * padding - kernel) / stride + 1;
+
+    public static void Forward(float[] y, float[] x, float[] weight, float[]? bias, int batch, int inChannels, int height, int width,
+        int outChannels, int kernel, int stride, int padding)
+    {
+        var g = new Geometry(batch, inChannels, height, width, outChannels, kernel, stride, padding);
+        g.Check(x, nameof(x), g.InputSize);
+        g.Check(y, nameof(y), g.OutputSizeTotal);
+        g.Check(weight, nameof(weight), g.WeightSize);
+        if (bias != null) g.Check(bias, nameof(bias), outChannels);
+        int parts = g.Parts();
+        if (parts == 1)
+        {
+            for (int b = 0; b < batch; b++) ForwardImage(g, y, x, weight, bias, b, parallel: true);
+            return;
+        }
+        Parallel.For(0, parts, p =>
+        {
+            var (start, end) = g.Images(p, parts);
+            for (int b = start; b < end; b++) ForwardImage(g, y, x, weight, bias, b, parallel: false);
+        });
+    }
+
+    public static void Backward(float[]? dx, float[] dweight, float[]? dbias, float[] dy, float[] x, float[] weight, int batch, int inChannels,
+        int height, int width, int outChannels, int kernel, int stride, int padding)
+    {
+        var g = new Geometry(batch, inChannels, height, width, outChannels, kernel, stride, padding);
+        g.Check(x, nameof(x), g.InputSize);
+        g.Check(dy, nameof(dy), g.OutputSizeTotal);
+        g.Check(weight, nameof(weight), g.WeightSize);
+        g.Check(dweight, nameof(dweight), g.WeightSize);
+        if (dx != null) g.Check(dx, nameof(dx), g.InputSize);
+        if (dbias != null) g.Check(dbias, nameof(dbias), outChannels);
+        int parts = g.Parts();
+        if (parts == 1)
+        {
+            for (int b = 0; b < batch; b++) BackwardImage(g, dx, dweight, 0, dbias, 0, dy, x, weight, b, parallel: true);
+            return;
+        }
+        // Part 0 accumulates straight into dweight/dbias, the others into private partial sums that are then added in
+        // a fixed order: no races, and the result does not depend on scheduling.
+        int partial = g.WeightSize + outChannels;
+        float[] scratch = ArrayPool<float>.Shared.Rent(partial * (parts - 1));
+        try
+        {
+            Array.Clear(scratch, 0, partial * (parts - 1));
+            Parallel.For(0, parts, p =>
+            {
+                var (start, end) = g.Images(p, parts);
+                float[] dw = p == 0 ? dweight : scratch;
+                float[]? db = dbias == null ? null : p == 0 ? dbias : scratch;
+                int dwOffset = p == 0 ? 0 : partial * (p - 1), dbOffset = p == 0 ? 0 : partial * (p - 1) + g.WeightSize;
+                for (int b = start; b < end; b++) BackwardImage(g, dx, dw, dwOffset, db, dbOffset, dy, x, weight, b, parallel: false);
+            });
+            var dwAll = dweight.AsSpan(0, g.WeightSize);
+            for (int p = 1; p < parts; p++)
+            {
+                TensorPrimitives.Add(dwAll, scratch.AsSpan(partial * (p - 1), g.WeightSize), dwAll);
+                if (dbias != null)
+                {
+                    var dbAll = dbias.AsSpan(0, outChannels);
+                    TensorPrimitives.Add(dbAll, scratch.AsSpan(partial * (p - 1) + g.WeightSize, outChannels), dbAll);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
+
+    static void ForwardImage(in Geometry g, float[] y, float[] x, float[] weight, float[]? bias, int b, bool parallel)
+    {
+        int pixels = g.Pixels;
+        int xOffset = b * g.InChannels * g.Height * g.Width, yOffset = b * g.OutChannels * pixels;
+        if (bias != null)
+            for (int o = 0; o < g.OutChannels; o++) y.AsSpan(yOffset + o * pixels, pixels).Fill(bias[o]);
+        bool accumulate = bias != null;
+        if (g.Direct)
+        {
+            Multiply(parallel, false, false, g.OutChannels, pixels, g.InChannels, weight, 0, g.InChannels, x, xOffset, pixels, y, yOffset, pixels, accumulate);
+            return;
+        }
+        float[] cols = ArrayPool<float>.Shared.Rent(g.Rows * g.BlockRows * g.OutWidth);
+        try
+        {
+            for (int oy0 = 0; oy0 < g.OutHeight; oy0 += g.BlockRows)
+            {
+                int oy1 = Math.Min(g.OutHeight, oy0 + g.BlockRows), n = (oy1 - oy0) * g.OutWidth;
+                Im2col(g, cols, x, xOffset, oy0, oy1, parallel);
+                Multiply(parallel, false, false, g.OutChannels, n, g.Rows, weight, 0, g.Rows, cols, 0, n, y, yOffset + oy0 * g.OutWidth, pixels, accumulate);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(cols);
+        }
+    }
+
+    static void BackwardImage(in Geometry g, float[]? dx, float[] dweight, int dwOffset, float[]? dbias, int dbOffset, float[] dy, float[] x,
+        float[] weight, int b, bool parallel)
+    {
+        int pixels = g.Pixels;
+        int xOffset = b * g.InChannels * g.Height * g.Width, yOffset = b * g.OutChannels * pixels;
+        if (dbias != null)
+            for (int o = 0; o < g.OutChannels; o++) dbias[dbOffset + o] += TensorPrimitives.Sum(dy.AsSpan(yOffset + o * pixels, pixels));
+        if (g.Direct)
+        {
+            Multiply(parallel, false, true, g.OutChannels, g.InChannels, pixels, dy, yOffset, pixels, x, xOffset, pixels, dweight, dwOffset, g.InChannels, true);
+            if (dx != null)
+                Multiply(parallel, true, false, g.InChannels, pixels, g.OutChannels, weight, 0, g.InChannels, dy, yOffset, pixels, dx, xOffset, pixels, true);
+            return;
+        }
+        int blockSize = g.Rows * g.BlockRows * g.OutWidth;
+        float[] cols = ArrayPool<float>.Shared.Rent(blockSize);
+        float[]? dcols = dx == null ? null : ArrayPool<float>.Shared.Rent(blockSize);
+        try
+        {
+            for (int oy0 = 0; oy0 < g.OutHeight; oy0 += g.BlockRows)
+            {
+                int oy1 = Math.Min(g.OutHeight, oy0 + g.BlockRows), n = (oy1 - oy0) * g.OutWidth;
+                int dyOffset = yOffset + oy0 * g.OutWidth;
+                Im2col(g, cols, x, xOffset, oy0, oy1, parallel);
+                Multiply(parallel, false, true, g.OutChannels, g.Rows, n, dy, dyOffset, pixels, cols, 0, n, dweight, dwOffset, g.Rows, true);
+                if (dx == null) continue;
+                Multiply(parallel, true, false, g.Rows, n, g.OutChannels, weight, 0, g.Rows, dy, dyOffset, pixels, dcols!, 0, n, false);
+                Col2im(g, dx, xOffset, dcols!, oy0, oy1, parallel);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(cols);
+            if (dcols != null) ArrayPool<float>.Shared.Return(dcols);
+        }
+    }
+
+    static void Multiply(bool parallel, bool transA, bool transB, int m, int n, int k, float[] a, int aOffset, int lda,
+        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate)
+    {
+        if (parallel) Gemm.Multiply(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
+        else Gemm.MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
+    }
+
+    /// <summary>cols[(c·K + ky)·K + kx, (oy − oy0)·Wo + ox] = x[b, c, oy·S − P + ky, ox·S − P + kx] (0 outside), oy in [oy0, oy1).</summary>
+    static void Im2col(Geometry g, float[] cols, float[] x, int xOffset, int oy0, int oy1, bool parallel)
+    {
+        int n = (oy1 - oy0) * g.OutWidth;
+        if (parallel && g.InChannels > 1 && (long)g.Rows * n >= 2L * Chunks.Size)
+            Parallel.For(0, g.InChannels, c => Im2colChannel(g, cols, x, xOffset, oy0, oy1, n, c));
+        else
+            for (int c = 0; c < g.InChannels; c++) Im2colChannel(g, cols, x, xOffset, oy0, oy1, n, c);
+    }
+
+    static void Im2colChannel(in Geometry g, float[] cols, float[] x, int xOffset, int oy0, int oy1, int n, int c)
+    {
+        int k = g.Kernel, s = g.Stride, p = g.Padding, wo = g.OutWidth;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+            {
+                var (lo, hi) = g.ValidColumns(kx);
+                int row = (c * k + ky) * k + kx;
+                for (int oy = oy0; oy < oy1; oy++)
+                {
+                    var dst = cols.AsSpan(row * n + (oy - oy0) * wo, wo);
+                    int iy = oy * s - p + ky;
+                    if (iy < 0 || iy >= g.Height || hi <= lo) { dst.Clear(); continue; }
+                    int src = xOffset + (c * g.Height + iy) * g.Width - p + kx;
+                    dst.Slice(0, lo).Clear();
+                    dst.Slice(hi).Clear();
+                    if (s == 1) x.AsSpan(src + lo, hi - lo).CopyTo(dst.Slice(lo));
+                    else for (int ox = lo; ox < hi; ox++) dst[ox] = x[src + ox * s];
+                }
+            }
+    }
+
+    /// <summary>The adjoint of <see cref="Im2col"/>: dx[b, c, iy, ix] += every column entry that was read from it.</summary>
+    static void Col2im(Geometry g, float[] dx, int xOffset, float[] dcols, int oy0, int oy1, bool parallel)
+    {
+        int n = (oy1 - oy0) * g.OutWidth;
+        // Each channel owns its own plane of dx, so channels can run side by side.
+        if (parallel && g.InChannels > 1 && (long)g.Rows * n >= 2L * Chunks.Size)
+            Parallel.For(0, g.InChannels, c => Col2imChannel(g, dx, xOffset, dcols, oy0, oy1, n, c));
+        else
+            for (int c = 0; c < g.InChannels; c++) Col2imChannel(g, dx, xOffset, dcols, oy0, oy1, n, c);
+    }
+
+    static void Col2imChannel(in Geometry g, float[] dx, int xOffset, float[] dcols, int oy0, int oy1, int n, int c)
+    {
+        int k = g.Kernel, s = g.Stride, p = g.Padding, wo = g.OutWidth;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+            {
+                var (lo, hi) = g.ValidColumns(kx);
+                if (hi <= lo) continue;
+                int row = (c * k + ky) * k + kx;
+                for (int oy = oy0; oy < oy1; oy++)
+                {
+                    int iy = oy * s - p + ky;
+                    if (iy < 0 || iy >= g.Height) continue;
+                    int src = row * n + (oy - oy0) * wo;
+                    int dst = xOffset + (c * g.Height + iy) * g.Width - p + kx;
+                    if (s == 1)
+                    {
+                        var d = dx.AsSpan(dst + lo, hi - lo);
+                        TensorPrimitives.Add(d, dcols.AsSpan(src + lo, hi - lo), d);
+                    }
+                    else for (int ox = lo; ox < hi; ox++) dx[dst + ox * s] += dcols[src + ox];
+                }
+            }
+    }
+
+    readonly struct Geometry
+    {
+        public readonly int Batch, InChannels, Height, Width, OutChannels, Kernel, Stride, Padding, OutHeight, OutWidth;
+
+        public Geometry(int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+        {
+            if (batch < 1 || inChannels < 1 || height < 1 || width < 1 || outChannels < 1 || kernel < 1 || stride < 1 || padding < 0)
+                throw new ArgumentOutOfRangeException(nameof(batch),
+                    $"Conv2d sizes must be positive (padding non-negative): batch {batch}, in {inChannels}, {height}x{width}, out {outChannels}, kernel {kernel}, stride {stride}, padding {padding}");
+            Batch = batch; InChannels = inChannels; Height = height; Width = width; OutChannels = outChannels;
+            Kernel = kernel; Stride = stride; Padding = padding;
+            OutHeight = OutputSize(height, kernel, stride, padding);
+            OutWidth = OutputSize(width, kernel, stride, padding);
+            if (height + 2 * padding < kernel || width + 2 * padding < kernel)
+                throw new ArgumentOutOfRangeException(nameof(kernel), $"Conv2d kernel {kernel} is larger than the padded {height}x{width} image (padding {padding})");
+        }
+
+        public int Rows => InChannels * Kernel * Kernel;
+        public int Pixels => OutHeight * OutWidth;
+        public int InputSize => Batch * InChannels * Height * Width;
+        public int OutputSizeTotal => Batch * OutChannels * Pixels;
+        public int WeightSize => OutChannels * Rows;
+        public bool Direct => Kernel == 1 && Stride == 1 && Padding == 0;
+        public int BlockRows => Math.Clamp(ColumnBudget / Math.Max(1, Rows * OutWidth), 1, OutHeight);
+
+        /// <summary>Threads over images when there are enough images and enough work, else 1 (the GEMMs go parallel instead).</summary>
+        public int Parts()
+        {
+            int threads = Environment.ProcessorCount;
+            long work = (long)Batch * OutChannels * Rows * Pixels;
+            return threads > 1 && Batch >= threads && work >= ParallelThreshold ? threads : 1;
+        }
+
+        public (int Start, int End) Images(int part, int parts)
+        {
+            int per = Batch / parts, extra = Batch % parts;
+            int start = part * per + Math.Min(part, extra);
+            return (start, start + per + (part < extra ? 1 : 0));
+        }
+
+        /// <summary>The output columns ox whose input column ox·S − P + kx lies inside the image: [lo, hi).</summary>
+        public (int Lo, int Hi) ValidColumns(int kx)
+        {
+            int first = Padding - kx, last = Width - 1 + Padding - kx;
+            int lo = first <= 0 ? 0 : (first + Stride - 1) / Stride;
+            int hi = last < 0 ? 0 : Math.Min(OutWidth, last / Stride + 1);
+            return (lo, Math.Max(lo, hi));
+        }
+
+        public void Check(float[] array, string name, int length)
+        {
+            ArgumentNullException.ThrowIfNull(array, name);
+            if (array.Length < length)
+                throw new ArgumentException($"Conv2d: {name} has {array.Length} elements, needs {length}", name);
+        }
+    }
+
+    /// <summary>Extent: batch * Cout * Ho * Wo (one thread per output element). When <paramref name="hasBias"/> is false, bias is an unused dummy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias,
+        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding, bool hasBias)
+    {
+        int ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
+        if (i >= batch * outChannels * ho * wo) return;
+        int idx = i;
+        int ox = idx % wo, t = idx / wo, oy = t % ho;
+        t /= ho;
+        int o = t % outChannels, b = t / outChannels;
+        float sum = hasBias ? bias[o] : 0f;
+        for (int c = 0; c < inChannels; c++)
+        {
+            int xBase = (b * inChannels + c) * height, wBase = (o * inChannels + c) * kernel;
+            for (int ky = 0; ky < kernel; ky++)
+            {
+                int iy = oy * stride - padding + ky;
+                if (iy < 0 || iy >= height) continue;
+                for (int kx = 0; kx < kernel; kx++)
+                {
+                    int ix = ox * stride - padding + kx;
+                    if (ix < 0 || ix >= width) continue;
+                    sum += weight[(wBase + ky) * kernel + kx] * x[(xBase + iy) * width + ix];
+                }
+            }
+        }
+        y[i] = sum;
+    }
+
+    /// <summary>Extent: batch * Cin * H * W (one thread per input element gathers every output it fed). dx[b, c, iy, ix] += Σ dy·weight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> weight,
+        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+    {
+        if (i >= batch * inChannels * height * width) return;
+        int ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
+        int idx = i;
+        int ix = idx % width, t = idx / width, iy = t % height;
+        t /= height;
+        int c = t % inChannels, b = t / inChannels;
+        float sum = 0f;
+        for (int ky = 0; ky < kernel; ky++)
+        {
+            int ty = iy + padding - ky;
+            if (ty < 0 || ty % stride != 0) continue;
+            int oy = ty / stride;
+            if (oy >= ho) continue;
+            for (int kx = 0; kx < kernel; kx++)
+            {
+                int tx = ix + padding - kx;
+                if (tx < 0 || tx % stride != 0) continue;
+                int ox = tx / stride;
+                if (ox >= wo) continue;
+                for (int o = 0; o < outChannels; o++)
+                    sum += dy[((b * outChannels + o) * ho + oy) * wo + ox] * weight[((o * inChannels + c) * kernel + ky) * kernel + kx];
+            }
+        }
+        dx[i] += sum;
+    }
+
+    /// <summary>Extent: Cout * Cin * K * K (one thread per weight). dweight[o, c, ky, kx] += Σ_{b, oy, ox} dy·x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardWeightKernel(Index1D i, ArrayView<float> dweight, ArrayView<float> dy, ArrayView<float> x,
+        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+    {
+        if (i >= outChannels * inChannels * kernel * kernel) return;
+        int ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
+        int idx = i;
+        int kx = idx % kernel, t = idx / kernel, ky = t % kernel;
+        t /= kernel;
+        int c = t % inChannels, o = t / inChannels;
+        float sum = 0f;
+        for (int b = 0; b < batch; b++)
+        {
+            int yBase = (b * outChannels + o) * ho, xBase = (b * inChannels + c) * height;
+            for (int oy = 0; oy < ho; oy++)
+            {
+                int iy = oy * stride - padding + ky;
+                if (iy < 0 || iy >= height) continue;
+                for (int ox = 0; ox < wo; ox++)
+                {
+                    int ix = ox * stride - padding + kx;
+                    if (ix < 0 || ix >= width) continue;
+                    sum += dy[(yBase + oy) * wo + ox] * x[(xBase + iy) * width + ix];
+                }
+            }
+        }
+        dweight[i] += sum;
+    }
+
+    /// <summary>Extent: Cout. dbias[o] += Σ_{b, oy, ox} dy[b, o, oy, ox].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardBiasKernel(Index1D i, ArrayView<float> dbias, ArrayView<float> dy, int batch, int outChannels, int outHeight, int outWidth)
+    {
+        if (i >= outChannels) return;
+        int o = i, pixels = outHeight * outWidth;
+        float sum = 0f;
+        for (int b = 0; b < batch; b++)
+        {
+            int yBase = (b * outChannels + o) * pixels;
+            for (int p = 0; p < pixels; p++) sum += dy[yBase + p];
+        }
+        dbias[i] += sum;
+    }
+}

@@ -1,0 +1,287 @@
+using System;
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks;
+using ILGPU;
+
+namespace ModelGen.Ops;
+
+/// <summary>
+/// Group normalization as PyTorch's GroupNorm: the C channels are split into G groups of C/G consecutive channels, and each sample's
+/// group is normalized over its n = (C/G)·H·W values with the biased variance: y = (x − mean_bg)·rstd_bg·gamma_c + beta_c,
+/// rstd_bg = 1/sqrt(var_bg + eps). G must divide C.
+/// x (batch, C, H, W), gamma (C), beta (C) -> y (batch, C, H, W); mean (batch, G) and rstd (batch, G) are saved for backward.
+/// Backward accumulates into dx, dgamma and dbeta. With x̂ = (x − mean)·rstd and ĝ = dy·gamma_c:
+/// dx += rstd·(ĝ − mean_group(ĝ) − x̂·mean_group(ĝ·x̂)), dgamma_c += Σ_{b, H, W} dy·x̂, dbeta_c += Σ_{b, H, W} dy.
+/// </summary>
+public static class GroupNorm
+{
+    public static void Forward(float[] y, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta,
+        int batch, int channels, int height, int width, int groups, float eps)
+    {
+        int per = Validate(channels, groups), plane = height * width, n = per * plane;
+        Parallel.For(0, batch * groups, bg =>
+        {
+            int g = bg % groups, first = (bg / groups) * channels + g * per;
+            double sum = 0;
+            for (int c = 0; c < per; c++) sum += TensorPrimitives.Sum(x.AsSpan((first + c) * plane, plane));
+            float m = (float)(sum / n);
+            double sq = 0;
+            for (int c = 0; c < per; c++) sq += SquaredDeviation(x.AsSpan((first + c) * plane, plane), m);
+            float s = (float)(1 / Math.Sqrt(sq / n + eps));
+            mean[bg] = m;
+            rstd[bg] = s;
+            for (int c = 0; c < per; c++)
+            {
+                int ch = g * per + c, o = (first + c) * plane;
+                Normalize(y.AsSpan(o, plane), x.AsSpan(o, plane), m, s * gamma[ch], beta[ch]);
+            }
+        });
+    }
+
+    public static void Backward(float[] dx, float[] dgamma, float[] dbeta, float[] dy, float[] x, float[] mean, float[] rstd, float[] gamma,
+        int batch, int channels, int height, int width, int groups)
+    {
+        int per = Validate(channels, groups), plane = height * width, n = per * plane;
+        // Per (sample, channel) sums Σ dy and Σ dy·x̂: dx needs them per group, dgamma/dbeta summed over samples in a fixed order.
+        float[] sums = ArrayPool<float>.Shared.Rent(2 * batch * channels);
+        try
+        {
+            Parallel.For(0, batch * groups, bg =>
+            {
+                int b = bg / groups, g = bg % groups, first = b * channels + g * per;
+                float m = mean[bg], s = rstd[bg];
+                double groupD = 0, groupDN = 0;
+                for (int c = 0; c < per; c++)
+                {
+                    int o = (first + c) * plane;
+                    var (d, dn) = Projections(dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s);
+                    sums[2 * (first + c)] = d;
+                    sums[2 * (first + c) + 1] = dn;
+                    float gc = gamma[g * per + c];
+                    groupD += gc * (double)d;
+                    groupDN += gc * (double)dn;
+                }
+                float meanD = (float)(groupD / n), meanDN = (float)(groupDN / n);
+                for (int c = 0; c < per; c++)
+                {
+                    int o = (first + c) * plane;
+                    InputGradient(dx.AsSpan(o, plane), dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s, gamma[g * per + c], meanD, meanDN);
+                }
+            });
+            for (int c = 0; c < channels; c++)
+            {
+                float d = 0f, dn = 0f;
+                for (int b = 0; b < batch; b++)
+                {
+                    d += sums[2 * (b * channels + c)];
+                    dn += sums[2 * (b * channels + c) + 1];
+                }
+                dgamma[c] += dn;
+                dbeta[c] += d;
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(sums);
+        }
+    }
+
+    static int Validate(int channels, int groups)
+    {
+        if (groups < 1 || channels % groups != 0)
+            throw new ArgumentException($"GroupNorm: {groups} groups do not divide {channels} channels", nameof(groups));
+        return channels / groups;
+    }
+
+    static float SquaredDeviation(ReadOnlySpan<float> x, float m)
+    {
+        int i = 0;
+        float s = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var mv = new Vector<float>(m);
+            var acc = Vector<float>.Zero;
+            for (int k = 0; k < xs.Length; k++)
+            {
+                var d = xs[k] - mv;
+                acc += d * d;
+            }
+            s = Vector.Sum(acc);
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++)
+        {
+            float d = x[i] - m;
+            s += d * d;
+        }
+        return s;
+    }
+
+    /// <summary>y = (x − m)·scale + shift.</summary>
+    static void Normalize(Span<float> y, ReadOnlySpan<float> x, float m, float scale, float shift)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var ys = MemoryMarshal.Cast<float, Vector<float>>(y);
+            var mv = new Vector<float>(m);
+            var sv = new Vector<float>(scale);
+            var bv = new Vector<float>(shift);
+            for (int k = 0; k < xs.Length; k++) ys[k] = (xs[k] - mv) * sv + bv;
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - m) * scale + shift;
+    }
+
+    /// <summary>Σ dy and Σ dy·x̂ over one plane.</summary>
+    static (float SumD, float SumDN) Projections(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float m, float s)
+    {
+        int i = 0;
+        float sd = 0f, sdn = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy);
+            var mv = new Vector<float>(m);
+            var ad = Vector<float>.Zero;
+            var adn = Vector<float>.Zero;
+            for (int k = 0; k < xs.Length; k++)
+            {
+                ad += dys[k];
+                adn += dys[k] * (xs[k] - mv);
+            }
+            sd = Vector.Sum(ad);
+            sdn = Vector.Sum(adn);
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++)
+        {
+            sd += dy[i];
+            sdn += dy[i] * (x[i] - m);
+        }
+        return (sd, sdn * s);
+    }
+
+    /// <summary>dx += (dy·gamma − meanD − x̂·meanDN)·s, x̂ = (x − m)·s.</summary>
+    static void InputGradient(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float m, float s, float gamma, float meanD, float meanDN)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy);
+            var dxs = MemoryMarshal.Cast<float, Vector<float>>(dx);
+            var mv = new Vector<float>(m);
+            var sv = new Vector<float>(s);
+            var gv = new Vector<float>(gamma);
+            var md = new Vector<float>(meanD);
+            var mdn = new Vector<float>(meanDN);
+            for (int k = 0; k < xs.Length; k++) dxs[k] += (dys[k] * gv - md - (xs[k] - mv) * sv * mdn) * sv;
+            i = xs.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++) dx[i] += (dy[i] * gamma - meanD - (x[i] - m) * s * meanDN) * s;
+    }
+
+    /// <summary>Extent: batch * G (one thread takes one sample's group statistics).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardStatsKernel(Index1D i, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
+        int batch, int channels, int height, int width, int groups, float eps)
+    {
+        if (i >= batch * groups) return;
+        int n = channels / groups * height * width;
+        // A group's channels are consecutive, so its values are one contiguous run of n.
+        long o = (long)(int)i * n;
+        float sum = 0f;
+        for (int j = 0; j < n; j++) sum += x[o + j];
+        float m = sum / n;
+        float sq = 0f;
+        for (int j = 0; j < n; j++)
+        {
+            float d = x[o + j] - m;
+            sq += d * d;
+        }
+        mean[i] = m;
+        rstd[i] = 1f / MathF.Sqrt(sq / n + eps);
+    }
+
+    /// <summary>Extent: batch * C * H * W (one thread per element), after ForwardStatsKernel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void NormalizeKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> gamma, ArrayView<float> beta, int batch, int channels, int height, int width, int groups)
+    {
+        int plane = height * width;
+        if (i >= batch * channels * plane) return;
+        int bc = i / plane, c = bc % channels, bg = bc / (channels / groups);
+        y[i] = (x[i] - mean[bg]) * rstd[bg] * gamma[c] + beta[c];
+    }
+
+    /// <summary>
+    /// Extent: batch * G (one thread per sample's group). Writes sums (2·batch·G scratch): mean over the group of dy·gamma at
+    /// [2·bg] and of dy·gamma·x̂ at [2·bg + 1], for BackwardInputKernel, which runs after it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardStatsKernel(Index1D i, ArrayView<float> sums, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
+        ArrayView<float> rstd, ArrayView<float> gamma, int batch, int channels, int height, int width, int groups)
+    {
+        if (i >= batch * groups) return;
+        int per = channels / groups, plane = height * width, n = per * plane;
+        int g = i % groups;
+        long o = (long)(int)i * n;
+        float m = mean[i], s = rstd[i];
+        float sd = 0f, sdn = 0f;
+        for (int c = 0; c < per; c++)
+        {
+            float gc = gamma[g * per + c];
+            for (int p = 0; p < plane; p++)
+            {
+                long k = o + c * plane + p;
+                float d = dy[k] * gc;
+                sd += d;
+                sdn += d * ((x[k] - m) * s);
+            }
+        }
+        sums[2 * i] = sd / n;
+        sums[2 * i + 1] = sdn / n;
+    }
+
+    /// <summary>Extent: batch * C * H * W (one thread per element), after BackwardStatsKernel filled sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
+        ArrayView<float> rstd, ArrayView<float> gamma, ArrayView<float> sums, int batch, int channels, int height, int width, int groups)
+    {
+        int plane = height * width;
+        if (i >= batch * channels * plane) return;
+        int bc = i / plane, c = bc % channels, bg = bc / (channels / groups);
+        float s = rstd[bg];
+        dx[i] += (dy[i] * gamma[c] - sums[2 * bg] - (x[i] - mean[bg]) * s * sums[2 * bg + 1]) * s;
+    }
+
+    /// <summary>Extent: C (one thread per channel). dgamma[c] += Σ_{b, H, W} dy·x̂, dbeta[c] += Σ_{b, H, W} dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardParamsKernel(Index1D i, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy, ArrayView<float> x,
+        ArrayView<float> mean, ArrayView<float> rstd, int batch, int channels, int height, int width, int groups)
+    {
+        if (i >= channels) return;
+        int c = i, plane = height * width, g = c / (channels / groups);
+        float sg = 0f, sb = 0f;
+        for (int b = 0; b < batch; b++)
+        {
+            int bg = b * groups + g, o = (b * channels + c) * plane;
+            float m = mean[bg], s = rstd[bg];
+            for (int p = 0; p < plane; p++)
+            {
+                float d = dy[o + p];
+                sg += d * ((x[o + p] - m) * s);
+                sb += d;
+            }
+        }
+        dgamma[i] += sg;
+        dbeta[i] += sb;
+    }
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""PyTorch reference ("oracle") for ModelGen's convolution, normalization and pooling ops (src/ModelGen/Ops).
+
+Usage:
+    python3 conv_ops_reference.py CONFIG.json INPUTS.safetensors OUT.safetensors
+
+CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot fall back to a default.
+    conv2d         stride, padding                 inputs x, weight, [bias], grad_output
+    batch_norm2d   training, eps, momentum         inputs x, weight, bias, running_mean, running_var, grad_output
+    group_norm     groups, eps                     inputs x, weight, bias, grad_output
+    max_pool2d     kernel, stride                  inputs x, grad_output
+    avg_pool2d     kernel, stride                  inputs x, grad_output
+    global_avg | global_max | channel_mean | channel_max | mean_over_width | mean_over_height
+                                                   inputs x, grad_output
+OUT: "output", "grad.<input>" for x and every parameter, and for batch_norm2d the updated "running_mean" and
+"running_var"; all F32. The computation runs in float64 on the given float32 values.
+
+Only torch and the standard library are used; the safetensors format is read and written by hand.
+"""
+
+import array
+import json
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n].decode("utf-8"))
+    header.pop("__metadata__", None)
+    data = memoryview(blob)[8 + n:]
+    tensors = {}
+    for name, info in header.items():
+        if info["dtype"] != "F32":
+            raise SystemExit("%s: tensor %r is %s, expected F32" % (path, name, info["dtype"]))
+        begin, end = info["data_offsets"]
+        shape = info["shape"]
+        if end == begin:
+            tensors[name] = torch.zeros(shape, dtype=torch.float32)
+        else:
+            tensors[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=torch.float32).clone().reshape(shape)
+    return tensors
+
+
+def write_safetensors(path, tensors):
+    header, chunks, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to(torch.float32).contiguous()
+        b = array.array("f", t.reshape(-1).tolist()).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        chunks.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((-len(h)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for c in chunks:
+            f.write(c)
+
+
+OPS = {
+    "conv2d": {"stride", "padding"},
+    "batch_norm2d": {"training", "eps", "momentum"},
+    "group_norm": {"groups", "eps"},
+    "max_pool2d": {"kernel", "stride"},
+    "avg_pool2d": {"kernel", "stride"},
+    "global_avg": set(),
+    "global_max": set(),
+    "channel_mean": set(),
+    "channel_max": set(),
+    "mean_over_width": set(),
+    "mean_over_height": set(),
+}
+
+
+def leaf(t):
+    return t.to(torch.float64).clone().requires_grad_(True)
+
+
+def run(config, inputs):
+    op = config.pop("op", None)
+    if op not in OPS:
+        raise SystemExit("unknown op %r (known: %s)" % (op, ", ".join(sorted(OPS))))
+    extra = set(config) - OPS[op]
+    missing = OPS[op] - set(config)
+    if extra or missing:
+        raise SystemExit("op %s: unknown keys %s, missing keys %s" % (op, sorted(extra), sorted(missing)))
+    x = leaf(inputs["x"])
+    grads = {"x": x}
+    out = {}
+    if op == "conv2d":
+        w = leaf(inputs["weight"])
+        grads["weight"] = w
+        b = None
+        if "bias" in inputs:
+            b = leaf(inputs["bias"])
+            grads["bias"] = b
+        y = F.conv2d(x, w, b, stride=config["stride"], padding=config["padding"])
+    elif op == "batch_norm2d":
+        m = nn.BatchNorm2d(x.shape[1], eps=config["eps"], momentum=config["momentum"]).double()
+        with torch.no_grad():
+            m.weight.copy_(inputs["weight"])
+            m.bias.copy_(inputs["bias"])
+            m.running_mean.copy_(inputs["running_mean"])
+            m.running_var.copy_(inputs["running_var"])
+        m.train(config["training"])
+        grads["weight"], grads["bias"] = m.weight, m.bias
+        y = m(x)
+        out["running_mean"], out["running_var"] = m.running_mean, m.running_var
+    elif op == "group_norm":
+        w, b = leaf(inputs["weight"]), leaf(inputs["bias"])
+        grads["weight"], grads["bias"] = w, b
+        y = F.group_norm(x, config["groups"], w, b, eps=config["eps"])
+    elif op == "max_pool2d":
+        y = F.max_pool2d(x, config["kernel"], config["stride"])
+    elif op == "avg_pool2d":
+        y = F.avg_pool2d(x, config["kernel"], config["stride"])
+    elif op == "global_avg":
+        y = F.adaptive_avg_pool2d(x, 1)
+    elif op == "global_max":
+        y = F.adaptive_max_pool2d(x, 1)
+    elif op == "channel_mean":
+        y = x.mean(dim=1, keepdim=True)
+    elif op == "channel_max":
+        y = x.max(dim=1, keepdim=True)[0]
+    elif op == "mean_over_width":
+        y = F.adaptive_avg_pool2d(x, (None, 1))
+    else:
+        y = F.adaptive_avg_pool2d(x, (1, None))
+    grad_output = inputs["grad_output"].to(torch.float64)
+    if tuple(grad_output.shape) != tuple(y.shape):
+        raise SystemExit("grad_output has shape %s, output %s" % (list(grad_output.shape), list(y.shape)))
+    y.backward(grad_output)
+    out["output"] = y
+    for name, t in grads.items():
+        out["grad." + name] = t.grad
+    return out
+
+
+def main(argv):
+    if len(argv) != 4:
+        print(__doc__)
+        return 2
+    torch.set_num_threads(1)
+    with open(argv[1]) as f:
+        config = json.load(f)
+    write_safetensors(argv[3], run(config, read_safetensors(argv[2])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
