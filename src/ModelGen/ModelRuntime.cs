@@ -124,6 +124,19 @@ public sealed class ModelRuntime : IDisposable
         return buffer.View;
     }
 
+    /// <summary>After a device forward in training: buffers the kernels update (running statistics) are copied back to
+    /// the host, so checkpoints and the CPU see them; they count as uploaded.</summary>
+    public void DownloadBuffers()
+    {
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            var p = Parameters[i];
+            if (p.Trainable || _uploadedVersion![i] != p.Version) continue;
+            Accelerator.Synchronize();
+            _values![i].CopyToCPU(p.Value);
+        }
+    }
+
     /// <summary>Before a device backward: device gradients start from the host's, since backward accumulates.</summary>
     public void UploadGrads()
     {

@@ -9,13 +9,14 @@ namespace ModelGen;
 /// <summary>A trainable tensor, named like a PyTorch <c>state_dict</c> key, with its gradient.</summary>
 public sealed class Parameter
 {
-    public Parameter(string name, int[] shape, bool decay)
+    public Parameter(string name, int[] shape, bool decay, bool trainable = true)
     {
         Name = name;
         Shape = shape;
         Value = new float[checked((int)Tensor.ElementCount(shape))];
         Grad = new float[Value.Length];
-        Decay = decay;
+        Decay = decay && trainable;
+        Trainable = trainable;
     }
 
     public string Name { get; }
@@ -29,6 +30,10 @@ public sealed class Parameter
 
     /// <summary>Whether weight decay applies (not to biases, norms, tokens or positions).</summary>
     public bool Decay { get; }
+
+    /// <summary>False for a buffer such as BatchNorm's running statistics: saved and loaded with the parameters (a
+    /// PyTorch state_dict holds it too) and written by the forward pass, but never given a gradient or an update.</summary>
+    public bool Trainable { get; }
 
     /// <summary>Bumped whenever <see cref="Value"/> changes through the API, so device copies know to refresh.</summary>
     public int Version { get; private set; }
@@ -61,7 +66,8 @@ public sealed class ParameterSet : IReadOnlyList<Parameter>
     public Parameter this[string name] =>
         _byName.TryGetValue(name, out var p) ? p : throw new KeyNotFoundException($"No parameter named '{name}'.");
 
-    public long ElementCount => _items.Sum(p => (long)p.Value.Length);
+    /// <summary>The number of trainable values (buffers such as running statistics are not counted, as in PyTorch's parameters()).</summary>
+    public long ElementCount => _items.Where(p => p.Trainable).Sum(p => (long)p.Value.Length);
 
     public void ZeroGrad()
     {

@@ -77,6 +77,7 @@ public sealed class AdamW : IOptimizer
         var (step, slots) = OptimizerState.Load(path, Kind, _parameters, Slots);
         for (int i = 0; i < _parameters.Count; i++)
         {
+            if (!_parameters[i].Trainable) continue;
             slots[0][i]!.CopyTo(_m[i], 0);
             slots[1][i]!.CopyTo(_v[i], 0);
         }
@@ -103,7 +104,7 @@ public sealed class AdamW : IOptimizer
                 _v[pi].AsSpan(start, length), p.Decay && anyDecay, decayFactor, b1, oneMinusB1, b2, oneMinusB2,
                 stepSize, bc2Sqrt, eps);
         });
-        foreach (var p in _parameters) p.MarkChanged();
+        foreach (var p in _parameters) if (p.Trainable) p.MarkChanged();
     }
 
     static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, bool decay, float decayFactor,

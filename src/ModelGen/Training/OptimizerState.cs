@@ -9,7 +9,7 @@ namespace ModelGen.Training;
 /// <summary>
 /// An optimizer's state as a safetensors file: one tensor per parameter and slot, named <c>{slot}.{parameter}</c>
 /// (PyTorch's slot names: <c>exp_avg</c>, <c>exp_avg_sq</c>, <c>momentum_buffer</c>), with the optimizer's kind and
-/// step count in the metadata. Loading checks everything before it changes anything.
+/// step count in the metadata; buffers that are not trainable have no state. Loading checks everything before it changes anything.
 /// </summary>
 public static class OptimizerState
 {
@@ -23,7 +23,7 @@ public static class OptimizerState
         var tensors = new List<SafeTensor>();
         foreach (var (slot, values) in slots)
             for (int i = 0; i < parameters.Count; i++)
-                if (values[i] is { } v) tensors.Add(new SafeTensor(slot + "." + parameters[i].Name, parameters[i].Shape, v));
+                if (parameters[i].Trainable && values[i] is { } v) tensors.Add(new SafeTensor(slot + "." + parameters[i].Name, parameters[i].Shape, v));
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [KindKey] = kind,
@@ -56,6 +56,7 @@ public static class OptimizerState
             for (int i = 0; i < parameters.Count; i++)
             {
                 var p = parameters[i];
+                if (!p.Trainable) continue;
                 string name = slots[s] + "." + p.Name;
                 expected.Add(name);
                 if (!tensors.TryGetValue(name, out var t))

@@ -7,6 +7,7 @@ namespace ModelGen.Training;
 /// <summary>
 /// Splits a parameter set into contiguous element ranges so element-wise updates can run in parallel. Every element
 /// is updated by the same arithmetic whichever thread takes its range, so results do not depend on scheduling.
+/// Buffers that are not trainable (running statistics) are left out.
 /// </summary>
 internal sealed class ParameterChunks
 {
@@ -23,6 +24,7 @@ internal sealed class ParameterChunks
         long total = 0;
         for (int p = 0; p < parameters.Count; p++)
         {
+            if (!parameters[p].Trainable) continue;
             int n = parameters[p].Value.Length;
             total += n;
             for (int s = 0; s < n; s += ChunkSize) list.Add((p, s, Math.Min(ChunkSize, n - s)));

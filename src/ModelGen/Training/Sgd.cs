@@ -93,7 +93,7 @@ public sealed class Sgd : IOptimizer
         });
         // As in PyTorch, a buffer starts as the first momentum step's d (momentum 0 keeps no buffer).
         if (mu != 0) Array.Fill(_hasBuffer, true);
-        foreach (var p in _parameters) p.MarkChanged();
+        foreach (var p in _parameters) if (p.Trainable) p.MarkChanged();
     }
 
     static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> buf, float wd, float mu, float oneMinusDampening,
