@@ -77,6 +77,26 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor PositionsDoNotFit = Error("MG2010",
         "Sinusoidal positions do not fit", "Layer '{0}': {1}", Shapes);
 
+    public static readonly DiagnosticDescriptor ChannelsNotDivisible = Error("MG2011",
+        "Channels not divisible", "Layer '{0}': {1} channels are not divisible by {2} {3}", Shapes);
+
+    public static readonly DiagnosticDescriptor UpsamplingMissesResolution = Error("MG2012",
+        "Upsampling does not reach the input resolution",
+        "Layer '{0}': {1} takes the {2} patch grid to {3}, but the image input '{4}' is {5}", Shapes);
+
+    public static readonly DiagnosticDescriptor OutputResolutionMismatch = Error("MG2013",
+        "Decoder output resolution differs from the input",
+        "Layer '{0}' would give per-pixel logits at {1} (from '{2}'), but the image input '{3}' is {4}; upsample the decoder to the input's resolution", Shapes);
+
+    public static readonly DiagnosticDescriptor TokensDoNotFormGrid = Error("MG2014",
+        "Tokens do not form the grid", "Layer '{0}': '{3}' has {1} tokens; without the {2} skipped that leaves {4}, which do not form {5}", Shapes);
+
+    public static readonly DiagnosticDescriptor WindowDoesNotFit = Error("MG2015",
+        "Window larger than the map", "Layer '{0}': a {1}×{1} window with padding {2} does not fit '{3}' of size {4}", Shapes);
+
+    public static readonly DiagnosticDescriptor MaskTokensMismatch = Error("MG2016",
+        "Mask tokens differ from the classes", "Layer '{0}': {1} mask tokens for {2} classes; a mask transformer predicts one mask per class token", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -102,6 +122,12 @@ public static class DiagnosticDescriptors
         [RankMismatch.Id] = RankMismatch,
         [ImageNotDivisibleByPatch.Id] = ImageNotDivisibleByPatch,
         [PositionsDoNotFit.Id] = PositionsDoNotFit,
+        [ChannelsNotDivisible.Id] = ChannelsNotDivisible,
+        [UpsamplingMissesResolution.Id] = UpsamplingMissesResolution,
+        [OutputResolutionMismatch.Id] = OutputResolutionMismatch,
+        [TokensDoNotFormGrid.Id] = TokensDoNotFormGrid,
+        [WindowDoesNotFit.Id] = WindowDoesNotFit,
+        [MaskTokensMismatch.Id] = MaskTokensMismatch,
         [InternalError.Id] = InternalError,
     };
 

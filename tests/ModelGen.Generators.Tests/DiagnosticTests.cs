@@ -182,6 +182,74 @@ public class DiagnosticTests
         Expect(Model("[SinusoidalPositions] public partial Module Pos { get; }", inputs: "[Input(\"x\", 10, 63)]"),
             "MG2010", "SinusoidalPositions", "need an even width, but 'x' gives width 63");
 
+    const string Image64 = "[Input(\"image\", 1, 64, 64)]";
+
+    [Fact]
+    public void MG2011_GroupsDoNotDivideTheChannels() =>
+        Expect(Model("[Conv2d(12)] public partial Module Conv { get; }\n[GroupNorm(5)] public partial Module Gn { get; }", inputs: Image64),
+            "MG2011", "5", "Layer 'gn': 12 channels are not divisible by Groups 5");
+
+    [Fact]
+    public void MG2011_ChannelReductionDoesNotDivide() =>
+        Expect(Model("[Conv2d(48)] public partial Module Conv { get; }\n[SqueezeExcitation(Reduction = 32)] public partial Module Se { get; }", inputs: Image64),
+            "MG2011", "Reduction = 32", "Layer 'se': 48 channels are not divisible by Reduction 32");
+
+    [Fact]
+    public void MG2011_NonLocalReductionDoesNotDivide() =>
+        Expect(Model("[NonLocal(Reduction = 8)] public partial Module Nl { get; }", inputs: "[Input(\"x\", 12, 8, 8)]"),
+            "MG2011", "Reduction = 8", "12 channels are not divisible by Reduction 8");
+
+    const string SetrEncoder = "[PatchEmbedding(8, 32)] public partial Module Embed { get; }\n";
+
+    [Fact]
+    public void MG2012_UpsamplingFactorsMissTheImage() =>
+        Expect(Model(SetrEncoder + "[SetrDecoder(11, Factors = new[] { 2, 2 })] public partial Module Decoder { get; }", inputs: Image64),
+            "MG2012", "Factors = new[] { 2, 2 }", "upsampling by 2·2 = 4 takes the 8×8 patch grid to 32×32, but the image input 'image' is 64×64");
+
+    [Fact]
+    public void MG2012_GridToImageIsNotAPowerOfTwo() =>
+        Expect(Model("[PatchEmbedding(6, 32)] public partial Module Embed { get; }\n[SetrDecoder(5)] public partial Module Decoder { get; }", inputs: "[Input(\"image\", 1, 48, 48)]"),
+            "MG2012", "5", "8×8 patch grid to 64×64, but the image input 'image' is 48×48");
+
+    [Fact]
+    public void MG2013_DecoderStopsShortOfTheInputResolution() =>
+        Expect(Model(SetrEncoder + "[TokensToMap] public partial Module Map { get; }\n[Upsample(4)] public partial Module Up { get; }\n[PixelClassifier(11)] public partial Module Logits { get; }", inputs: Image64),
+            "MG2013", "PixelClassifier(11)", "Layer 'logits' would give per-pixel logits at 32×32 (from 'up'), but the image input 'image' is 64×64");
+
+    [Fact]
+    public void MG2014_ClassTokenLeftInTheGrid() =>
+        Expect(Model(SetrEncoder + "[ClassToken] public partial Module Cls { get; }\n[TokensToMap] public partial Module Map { get; }", inputs: Image64),
+            "MG2014", "TokensToMap", "'cls' has 65 tokens; without the 0 skipped that leaves 65, which do not form a square grid");
+
+    [Fact]
+    public void MG2014_RectangularGridOfTheWrongSize() =>
+        Expect(Model("[TokensToMap(GridHeight = 4, GridWidth = 5)] public partial Module Map { get; }", inputs: "[Input(\"x\", 24, 16)]"),
+            "MG2014", "GridHeight = 4", "a 4×5 grid (20 positions)");
+
+    [Fact]
+    public void MG2015_KernelLargerThanTheMap() =>
+        Expect(Model("[Conv2d(8, 7, Padding = 0)] public partial Module Conv { get; }", inputs: "[Input(\"x\", 8, 4, 4)]"),
+            "MG2015", "7", "a 7×7 window with padding 0 does not fit 'x' of size 4×4");
+
+    [Fact]
+    public void MG2016_MaskTokensDifferFromTheClasses() =>
+        Expect(Model(SetrEncoder + "[MaskTransformer(11, MaskTokens = 10)] public partial Module Decoder { get; }", inputs: Image64),
+            "MG2016", "MaskTokens = 10", "Layer 'decoder': 10 mask tokens for 11 classes");
+
+    [Fact]
+    public void MG2012_MaskHeadGridDoesNotScaleToTheImage() =>
+        Expect(Model("[MaskClassifier(5, Input = \"tokens\")] public partial Module Head { get; }", inputs: "[Input(\"image\", 1, 30, 30)]\n[Input(\"tokens\", 16, 32)]"),
+            "MG2012", "MaskClassifier(5, Input = \"tokens\")", "bilinear upsampling by 7 takes the 4×4 patch grid to 28×28, but the image input 'image' is 30×30");
+
+    [Fact]
+    public void MG2008_ConvolutionOnASequence() =>
+        Expect(Model("[Conv2d(8)] public partial Module Conv { get; }"), "MG2008", "Conv2d(8)", "needs a feature map (B, channels, height, width) but 'x' gives (B, 8, 64)");
+
+    [Fact]
+    public void MG2004_ConvolutionChannelsDisagree() =>
+        Expect(Model("[Conv2d(8, InChannels = 3)] public partial Module Conv { get; }", inputs: Image64),
+            "MG2004", "InChannels = 3", "expects (B, 3, 64, 64) but 'image' gives (B, 1, 64, 64)");
+
     [Fact]
     public void MG2009_BothSidesNamedWhenNeitherDivides() =>
         Expect(Model("[PatchEmbedding(4, 16)] public partial Module Patches { get; }", inputs: "[Input(\"image\", 1, 30, 30)]"),

@@ -84,4 +84,25 @@ public static class SampleModels
             [ClassifierHead(10)] public partial Module Head { get; }
         }
         """;
+
+    public const string Segmentation = """
+        using ModelGen;
+
+        namespace Samples;
+
+        /// <summary>SETR on 32×32 images, with squeeze-and-excitation and CBAM spatial attention on the patch map.</summary>
+        [Model]
+        [Input("image", 1, 32, 32)]
+        public partial class Setr
+        {
+            [PatchEmbedding(8, 32)] public partial Module Embed { get; }
+            [LearnedPositions] public partial Module Pos { get; }
+            [TransformerEncoder(1, 4, FeedForward = 64)] public partial Module Encoder { get; }
+            [TokensToMap] public partial Module Map { get; }
+            [SqueezeExcitation(Reduction = 4)] public partial Module Se { get; }
+            [SpatialAttention] public partial Module Sa { get; }
+            [MapToTokens] public partial Module Tokens { get; }
+            [SetrDecoder(5, StageChannels = new[] { 16, 8, 8 })] public partial Module Decoder { get; }
+        }
+        """;
 }

@@ -12,6 +12,7 @@ public class SnapshotOfGeneratedCodeTests
     [InlineData(nameof(SampleModels.CrossAttention))]
     [InlineData(nameof(SampleModels.ModuleReuse))]
     [InlineData(nameof(SampleModels.VisionTransformer))]
+    [InlineData(nameof(SampleModels.Segmentation))]
     public void GeneratedSource(string sample)
     {
         string source = (string)typeof(SampleModels).GetField(sample)!.GetValue(null)!;

@@ -71,8 +71,12 @@ public sealed partial class ModelGenerator
         ArgKind.ParamGrad => "_runtime.Grad(" + a.Text + ")",
         ArgKind.Absent => "_runtime.Dummy",
         ArgKind.Constant => "_runtime.Constant(" + a.Text + ")",
+        ArgKind.Runtime when IsFlag(a) => "(" + a.Text + " ? 1 : 0)",
         _ => a.Text,
     };
+
+    /// <summary>A run-time flag: kernels cannot take bool parameters, so it travels as an int and is compared with 0 inside.</summary>
+    static bool IsFlag(Arg a) => a.Kind == ArgKind.Runtime && a.Type == "bool";
 
     /// <summary>Buffers and run-time values become kernel parameters; constants are written into the kernel.</summary>
     static bool IsKernelParameter(Arg a) => a.Kind is not (ArgKind.Literal or ArgKind.Batch);
@@ -80,7 +84,7 @@ public sealed partial class ModelGenerator
     static string KernelName(int opIndex, bool forward, int k, KernelLaunch launch) =>
         $"K{opIndex.ToString(CultureInfo.InvariantCulture)}{(forward ? "F" : "B")}{k.ToString(CultureInfo.InvariantCulture)}_{launch.Body.Replace(".", "")}";
 
-    static string ParamType(Arg a) => a.Kind == ArgKind.Runtime ? a.Type : "global::ILGPU.ArrayView<float>";
+    static string ParamType(Arg a) => IsFlag(a) ? "int" : a.Kind == ArgKind.Runtime ? a.Type : "global::ILGPU.ArrayView<float>";
 
     static string KernelTypeArgs(KernelLaunch launch) =>
         string.Join(", ", new[] { "global::ILGPU.Index1D" }.Concat(launch.Args.Where(IsKernelParameter).Select(ParamType)).Concat(new[] { "int" }));
@@ -109,7 +113,7 @@ public sealed partial class ModelGenerator
                             string pn = "p" + p.ToString(CultureInfo.InvariantCulture);
                             p++;
                             parameters.Add(ParamType(a) + " " + pn);
-                            callArgs.Add(pn);
+                            callArgs.Add(IsFlag(a) ? pn + " != 0" : pn);
                         }
                         else callArgs.Add(a.Text);
                     }

@@ -116,7 +116,7 @@ public sealed partial class ModelGenerator
         {
             var p = model.Parameters[i];
             string f = names.ParamFields[i];
-            w.Line($"{f} = new global::ModelGen.Parameter(\"{p.Name}\", new int[] {{ {Dims(p.Shape)} }}, decay: {(p.Decay ? "true" : "false")});");
+            w.Line($"{f} = new global::ModelGen.Parameter(\"{p.Name}\", new int[] {{ {Dims(p.Shape)} }}, decay: {(p.Decay ? "true" : "false")}{(p.Trainable ? "" : ", trainable: false")});");
             if (p.Init == "one") w.Line($"global::ModelGen.Init.Constant({f}, 1f);");
             else if (p.Init == "zero") w.Line($"global::ModelGen.Init.Constant({f}, 0f);");
             else if (p.Init.StartsWith("normal:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Init.Normal({f}, {p.Init.Substring("normal:".Length)}, random);");
@@ -157,6 +157,7 @@ public sealed partial class ModelGenerator
         w.Line("var d = DeviceBuffers(batch);");
         foreach (var e in dataInputs) w.Line($"global::ModelGen.ModelRuntime.Upload(d.{e.Name}, {InputParam(e)}.Data);");
         w.Line("ForwardDevice(d, batch);");
+        if (model.Parameters.Any(p => !p.Trainable)) w.Line("if (_runtime.Training) _runtime.DownloadBuffers();");
         w.Line($"return new global::ModelGen.Tensor(shape, _runtime.Download(d.{output.Name}, batch * {output.PerSample}));");
         w.Close();
         w.Line("var a = CpuBuffers(batch);");

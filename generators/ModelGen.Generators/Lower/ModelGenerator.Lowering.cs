@@ -132,6 +132,56 @@ public sealed partial class ModelGenerator
                     }
                     break;
                 }
+                case "Conv2d":
+                    Conv2d(layer.Path, input, layer.Int("Out"), layer.Int("Kernel"), layer.Int("Stride"), layer.Int("Padding"), layer.Bool("Bias"), layer.Output);
+                    break;
+                case "BatchNorm":
+                    BatchNorm(layer.Path, input, (float)layer.Double("Momentum"), (float)layer.Double("Eps"), layer.Output);
+                    break;
+                case "GroupNorm":
+                    GroupNorm(layer.Path, input, layer.Int("Groups"), (float)layer.Double("Eps"), layer.Output);
+                    break;
+                case "Upsample":
+                    Upsample(layer.Path, input, layer.Int("Factor"), nearest: layer.Int("Mode") == 1, layer.Output);
+                    break;
+                case "MaxPool":
+                case "AvgPool":
+                    Pool(layer.Kind == "MaxPool" ? "Max" : "Avg", layer.Path, input, layer.Int("Kernel"), layer.Int("Stride"), layer.Output);
+                    break;
+                case "Sigmoid":
+                    Sigmoid(layer.Path, input, layer.Output);
+                    break;
+                case "TokensToMap":
+                    TokensToMap(layer.Path, input, layer.Int("Skip"), layer.Int("GridHeight"), layer.Int("GridWidth"), layer.Output);
+                    break;
+                case "MapToTokens":
+                    MapToTokens(layer.Path, input, layer.Output);
+                    break;
+                case "PixelClassifier":
+                    Conv2d(layer.Path, input, layer.Int("Classes"), 1, 1, 0, bias: true, layer.Output);
+                    break;
+                case "SqueezeExcitation":
+                    SqueezeExcitation(layer.Path, input, layer.Int("Reduced"), layer.Output);
+                    break;
+                case "SpatialAttention":
+                    SpatialAttention(layer.Path, input, layer.Int("Kernel"), layer.Output);
+                    break;
+                case "CoordinateAttention":
+                    CoordinateAttention(layer.Path, input, layer.Int("Reduced"), layer.Output);
+                    break;
+                case "NonLocal":
+                    NonLocal(layer.Path, input, layer.Int("Reduced"), layer.Int("Affinity"), layer.Output);
+                    break;
+                case "SetrDecoder":
+                    SetrDecoder(layer.Path, input, layer.Int("Skip"), layer.Int("GridHeight"), layer.Int("GridWidth"), Sizes(layer.Text("Channels")), layer.Int("Classes"),
+                        Sizes(layer.Text("Factors")), layer.Output);
+                    break;
+                case "MaskTransformer":
+                    MaskTransformer(layer.Path, input, layer, layer.Output);
+                    break;
+                case "MaskClassifier":
+                    MaskClassifier(layer.Path, input, layer, layer.Output);
+                    break;
                 default:
                     throw new InvalidOperationException($"no lowering for layer kind '{layer.Kind}'");
             }
@@ -236,6 +286,13 @@ public sealed partial class ModelGenerator
         int Param(string name, int[] shape, string init, bool decay)
         {
             _params.Add(new ParamSpec(name, shape.ToImmutableEquatableArray(), init, decay));
+            return _params.Count - 1;
+        }
+
+        /// <summary>A buffer saved with the parameters but never trained (running statistics).</summary>
+        int Buffer(string name, int[] shape, string init)
+        {
+            _params.Add(new ParamSpec(name, shape.ToImmutableEquatableArray(), init, Decay: false, Trainable: false));
             return _params.Count - 1;
         }
 

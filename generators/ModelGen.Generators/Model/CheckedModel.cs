@@ -51,6 +51,12 @@ public sealed record CheckedLayer(
         throw new System.InvalidOperationException($"layer '{Path}' has no resolved '{name}'");
     }
 
+    public string Text(string name)
+    {
+        foreach (var v in Config) if (v.Name == name) return v.Value;
+        throw new System.InvalidOperationException($"layer '{Path}' has no resolved '{name}'");
+    }
+
     public string? Wire(string name)
     {
         foreach (var v in Wires) if (v.Name == name) return v.Value;

@@ -89,7 +89,7 @@ public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArra
 public sealed record ConstantSpec(string Name, string Initializer, string Comment);
 
 /// <summary>A parameter: state_dict name, shape and PyTorch's default initialisation.</summary>
-public sealed record ParamSpec(string Name, ImmutableEquatableArray<int> Shape, string Init, bool Decay);
+public sealed record ParamSpec(string Name, ImmutableEquatableArray<int> Shape, string Init, bool Decay, bool Trainable = true);
 
 /// <summary>The output of lowering: everything the emitter needs, and nothing it has to work out.</summary>
 public sealed record LoweredModel(

@@ -35,13 +35,15 @@ internal static class Shapes
         return sb.ToString();
     }
 
-    /// <summary>A C# identifier for a dotted path: "encoder.layers.0.attn" → "encoder_layers_0_attn".</summary>
+    /// <summary>A C# identifier for a dotted path: "encoder.layers.0.attn" → "encoder_layers_0_attn"; a keyword ("out") gets a
+    /// trailing underscore.</summary>
     public static string Identifier(string path)
     {
         var sb = new StringBuilder();
         foreach (char c in path) sb.Append(char.IsLetterOrDigit(c) ? c : '_');
         if (sb.Length == 0 || char.IsDigit(sb[0])) sb.Insert(0, '_');
-        return sb.ToString();
+        string id = sb.ToString();
+        return Microsoft.CodeAnalysis.CSharp.SyntaxFacts.GetKeywordKind(id) != Microsoft.CodeAnalysis.CSharp.SyntaxKind.None ? id + "_" : id;
     }
 }
 
@@ -62,7 +64,7 @@ public sealed partial class ModelGenerator
         return checker.Result();
     }
 
-    sealed class ShapeChecker
+    sealed partial class ShapeChecker
     {
         readonly ModelSpec _spec;
         readonly List<Edge> _edges = new();
@@ -159,6 +161,20 @@ public sealed partial class ModelGenerator
                     "PatchEmbedding" => PatchEmbedding(layer, path, input),
                     "MultiHeadAttention" or "TransformerEncoderLayer" or "TransformerEncoder" => AttentionFamily(scope, declared, layer, path, input),
                     "Use" => Use(scope, layer, path, input),
+                    "Conv2d" => Conv2d(layer, path, input),
+                    "BatchNorm" => IsMap(layer, path, input) ? Emit(path, "BatchNorm", Config(("Momentum", layer.Double("Momentum", 0.1)), ("Eps", Positive(layer, path, "Eps", layer.Double("Eps", 1e-5)))), Wires(("input", input)), input.Shape) : null,
+                    "GroupNorm" => GroupNorm(layer, path, input),
+                    "Upsample" => Upsample(layer, path, input),
+                    "MaxPool" or "AvgPool" => Pool(layer, path, input),
+                    "Sigmoid" => Same(layer, path, input, Config()),
+                    "TokensToMap" => TokensToMap(layer, path, input),
+                    "MapToTokens" => IsMap(layer, path, input) ? Emit(path, "MapToTokens", Config(), Wires(("input", input)), new[] { input.Shape[1] * input.Shape[2], input.Shape[0] }) : null,
+                    "PixelClassifier" => PixelClassifier(layer, path, input),
+                    "SqueezeExcitation" or "CoordinateAttention" or "NonLocal" => ReducedChannels(layer, path, input),
+                    "SpatialAttention" => SpatialAttention(layer, path, input),
+                    "SetrDecoder" => SetrDecoder(layer, path, input),
+                    "MaskTransformer" => MaskTransformer(layer, path, input),
+                    "MaskClassifier" => MaskClassifier(layer, path, input),
                     _ => throw new InvalidOperationException($"unknown layer kind '{layer.Kind}'"),
                 };
                 if (output is null) return false;

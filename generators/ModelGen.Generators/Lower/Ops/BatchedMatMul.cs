@@ -1,0 +1,27 @@
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators;
+
+public sealed partial class ModelGenerator
+{
+    internal sealed partial class Lowerer
+    {
+        /// <summary>Per sample C = op(A)·op(B): A (m, k) or, transposed, (k, m); B (k, n) or (n, k); C (m, n), or the same memory
+        /// under <paramref name="shape"/>.</summary>
+        string BatchedMatMul(string path, string a, string b, int m, int n, int k, bool transA, bool transB, int[]? shape = null)
+        {
+            string c = Output(path, null, shape ?? new[] { m, n });
+            Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(m)), Arg.Lit(Int(n)), Arg.Lit(Int(k)), Arg.Lit(Bool(transA)), Arg.Lit(Bool(transB)) };
+            Op(Comment(path, "BatchedMatMul", a, b, c),
+                Call("BatchedMatMul.Forward", Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)),
+                Call("BatchedMatMul.Backward", Join(new[] { Arg.Grad(a), Arg.Grad(b), Arg.Grad(c), Arg.Act(a), Arg.Act(b) }, sizes)),
+                new[] { Kernel("BatchedMatMul.ForwardKernel", "batch * " + Int((long)m * n), Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)) },
+                new[]
+                {
+                    Kernel("BatchedMatMul.BackwardAKernel", "batch * " + Int((long)m * k), Join(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Act(b) }, sizes)),
+                    Kernel("BatchedMatMul.BackwardBKernel", "batch * " + Int((long)k * n), Join(new[] { Arg.Grad(b), Arg.Grad(c), Arg.Act(a) }, sizes)),
+                });
+            return c;
+        }
+    }
+}

@@ -1,0 +1,23 @@
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators;
+
+public sealed partial class ModelGenerator
+{
+    internal sealed partial class Lowerer
+    {
+        /// <summary>Softmax over the last <paramref name="n"/> values of each row; backward reads y.</summary>
+        string Softmax(string path, string x, int n)
+        {
+            string y = Output(path, null, ShapeOf(x));
+            string rows = "batch * " + Int(_shapes[x].PerSample / n);
+            Arg[] sizes = { Arg.Rows(rows), Arg.Lit(Int(n)) };
+            Op(Comment(path, "Softmax", x, y),
+                Call("Softmax.Forward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call("Softmax.Backward", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)),
+                new[] { Kernel("Softmax.ForwardKernel", rows, Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { Kernel("Softmax.BackwardKernel", rows, Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)) });
+            return y;
+        }
+    }
+}
