@@ -53,6 +53,7 @@ public static unsafe class Gemm
         int most = (int)Math.Min(threads * 4L, Math.Max(threads, work / MinTaskWork));
         // Each row slab repacks all of B and each column slab all of A, so the extra packing per multiply-add is
         // tm/m + tn/n. Take the most tasks (for balance) whose repacking stays negligible, else the least repacking.
+        // Task counts are whole multiples of the thread count: 3 equal tasks on 2 threads take as long as 4.
         int tm = 1, tn = 1, bestTasks = 0;
         double bestCost = double.MaxValue;
         for (int i = 1; i <= Math.Min(mPanels, most); i++)
@@ -60,7 +61,7 @@ public static unsafe class Gemm
             for (int j = 1; j <= Math.Min(nPanels, most / i); j++)
             {
                 int tasks = i * j;
-                if (tasks < Math.Min(threads, mPanels * nPanels)) continue;
+                if (tasks < Math.Min(threads, mPanels * nPanels) || (tasks > threads && tasks % threads != 0)) continue;
                 double cost = (double)i / m + (double)j / n;
                 bool cheap = cost <= 0.01, bestCheap = bestCost <= 0.01;
                 bool better = cheap
@@ -179,6 +180,7 @@ public static unsafe class Gemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Macro(int mc, int nc, int kc, float* ap, float* bp, float* c, int ldc, bool add, float* tmp)
     {
         int mr = Mr, nr = Nr;
@@ -222,6 +224,7 @@ public static unsafe class Gemm
     /// Packs <paramref name="width"/> contiguous floats from each of <paramref name="kc"/> rows into panels of
     /// <paramref name="w"/>: panel q holds dst[q·w·kc + p·w + r] = src[p·ld + q·w + r], zero-padded past width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackRows(float* src, int ld, int kc, int width, int w, float* dst)
     {
         for (int q0 = 0; q0 < width; q0 += w)
@@ -264,6 +267,7 @@ public static unsafe class Gemm
     /// <summary>
     /// Packs the transpose: panel q holds dst[q·w·kc + p·w + r] = src[(q·w + r)·ld + p] for r &lt; width, zero past it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackTransposed(float* src, int ld, int kc, int width, int w, float* dst)
     {
         for (int q0 = 0; q0 < width; q0 += w)
@@ -328,6 +332,7 @@ public static unsafe class Gemm
         Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool add)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
@@ -371,6 +376,7 @@ public static unsafe class Gemm
         Vector512.Store(v1, c + 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool add)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -408,6 +414,7 @@ public static unsafe class Gemm
         Vector256.Store(v1, c + 8);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel4x4(int kc, float* a, float* b, float* c, int ldc, bool add)
     {
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;

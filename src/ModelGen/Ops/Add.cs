@@ -12,9 +12,12 @@ namespace ModelGen.Ops;
 /// </summary>
 public static class Add
 {
+    // A sum streams three arrays through memory: below a few chunks one core does it faster than a thread hand-off.
+    const int ParallelMinimum = 4 * Chunks.Size;
+
     public static void Forward(float[] y, float[] a, float[] b, int n)
     {
-        if (n <= Chunks.Size) { TensorPrimitives.Add(a.AsSpan(0, n), b.AsSpan(0, n), y.AsSpan(0, n)); return; }
+        if (n <= ParallelMinimum) { TensorPrimitives.Add(a.AsSpan(0, n), b.AsSpan(0, n), y.AsSpan(0, n)); return; }
         Parallel.For(0, Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
@@ -25,7 +28,7 @@ public static class Add
 
     public static void Backward(float[] da, float[] db, float[] dy, int n)
     {
-        if (n <= Chunks.Size) { BackwardRange(da, db, dy, 0, n); return; }
+        if (n <= ParallelMinimum) { BackwardRange(da, db, dy, 0, n); return; }
         Parallel.For(0, Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
@@ -33,6 +36,7 @@ public static class Add
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void BackwardRange(float[] da, float[] db, float[] dy, int start, int end)
     {
         int len = end - start;

@@ -40,8 +40,16 @@ public static class Attention
         // Scratch: Q·scale (nq×dk), Kᵀ (dk×nkP), V (nk×dvP), S (nq×nkP), O (nq×dvP)
         int offKt = nq * headDimK, offV = offKt + headDimK * nkP, offS = offV + nk * dvP, offO = offS + nq * nkP, total = offO + nq * dvP;
         int group = heads / kvHeads;
-        Parallel.For(0, batch * heads, bh =>
+        // Few (batch, head) pairs (batch 1 with 3 heads on 2 cores) would leave cores idle or unevenly loaded, so each
+        // pair's query rows are split into blocks until there are at least two tasks per core; each block stages its own K and V.
+        int pairs = batch * heads;
+        int rowBlocks = Math.Min(nq, Math.Max(1, (2 * Environment.ProcessorCount + pairs - 1) / pairs));
+        int blockRows = Math.Max(1, (nq + rowBlocks - 1) / Math.Max(1, rowBlocks));
+        if (causal) blockRows = (blockRows + CausalBlock - 1) / CausalBlock * CausalBlock;
+        rowBlocks = Math.Max(1, (nq + blockRows - 1) / blockRows);
+        Parallel.For(0, pairs * rowBlocks, task =>
         {
+            int bh = task / rowBlocks, rowStart = task % rowBlocks * blockRows, rowEnd = Math.Min(nq, rowStart + blockRows);
             int b = bh / heads, h = bh % heads, kv = h / group;
             var s = Scratch(total);
             unsafe
@@ -51,7 +59,7 @@ public static class Attention
                     float* qs = sp, kt = sp + offKt, vs = sp + offV, sc = sp + offS, os = sp + offO;
                     int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
                     float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
-                    for (int i = 0; i < nq; i++)
+                    for (int i = rowStart; i < rowEnd; i++)
                         for (int c = 0; c < headDimK; c++) qs[i * headDimK + c] = qsrc[(long)i * qStride + c] * scale;
                     float* ksrc = kp + (long)b * nk * kStride + kv * headDimK;
                     for (int c = 0; c < headDimK; c++)
@@ -73,9 +81,9 @@ public static class Attention
                         float* pad = padding != null ? padp + (long)b * nk : null;
                         // Causal rows only see keys up to their own index, so each block of rows stops at its last row's keys.
                         int rowsPerBlock = causal ? CausalBlock : nq;
-                        for (int r0 = 0; r0 < nq; r0 += rowsPerBlock)
+                        for (int r0 = rowStart; r0 < rowEnd; r0 += rowsPerBlock)
                         {
-                            int r1 = Math.Min(nq, r0 + rowsPerBlock), cols = causal ? Math.Min(nk, r1) : nk;
+                            int r1 = Math.Min(rowEnd, r0 + rowsPerBlock), cols = causal ? Math.Min(nk, r1) : nk;
                             Gemm(qs + r0 * headDimK, headDimK, 1, kt, nkP, sc + r0 * nkP, nkP, r1 - r0, Pad(cols), headDimK, false);
                             for (int i = r0; i < r1; i++)
                                 SoftmaxRow(sc + i * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad);
@@ -84,7 +92,7 @@ public static class Attention
                     }
 
                     float* odst = op + (long)b * nq * oStride + h * headDimV;
-                    for (int i = 0; i < nq; i++)
+                    for (int i = rowStart; i < rowEnd; i++)
                         new ReadOnlySpan<float>(os + i * dvP, headDimV).CopyTo(new Span<float>(odst + (long)i * oStride, headDimV));
                 }
             }
@@ -92,6 +100,7 @@ public static class Attention
     }
 
     /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad)
     {
         var sp = new Span<float>(s, limit);
@@ -191,6 +200,7 @@ public static class Attention
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void GatherRows(float* dst, int ldDst, float* src, int ldSrc, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)
@@ -277,6 +287,7 @@ public static class Attention
         Store(c, accumulate, c0); Store(c + ldc, accumulate, c1); Store(c + 2 * ldc, accumulate, c2); Store(c + 3 * ldc, accumulate, c3);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Block1xV(float* a, int ts, float* b, int ldb, float* c, int kk, int vecs, bool accumulate)
     {
         for (int v = 0; v < vecs; v++)

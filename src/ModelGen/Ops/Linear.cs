@@ -20,14 +20,16 @@ public static class Linear
             Gemm.Multiply(false, true, rows, outF, inF, x, 0, inF, w, 0, inF, y, 0, outF, accumulate: false);
             return;
         }
-        // Seed every row with the bias and let the product accumulate onto it.
-        int rowsPerChunk = Math.Max(1, Chunks.Size / Math.Max(1, outF));
+        // Seed every row with the bias and let the product accumulate onto it. Filling is a plain memory write, worth a
+        // thread hand-off only for outputs of several chunks.
+        int rowsPerChunk = Math.Max(1, 4 * Chunks.Size / Math.Max(1, outF));
         int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
         if (chunks <= 1) FillBias(y, b, 0, rows, outF);
         else Parallel.For(0, chunks, ch => FillBias(y, b, ch * rowsPerChunk, Math.Min(rows, (ch + 1) * rowsPerChunk), outF));
         Gemm.Multiply(false, true, rows, outF, inF, x, 0, inF, w, 0, inF, y, 0, outF, accumulate: true);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void FillBias(float[] y, float[] b, int start, int end, int outF)
     {
         var bias = b.AsSpan(0, outF);
@@ -57,6 +59,7 @@ public static class Linear
         Parallel.For(0, chunks, ch => SumColumns(db, dy, rows, outF, ch * per, Math.Min(outF, (ch + 1) * per)));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void SumColumns(float[] db, float[] dy, int rows, int outF, int start, int end)
     {
         // Row blocks stay cache-resident while each strip of columns is summed in registers, so dy streams in once.
