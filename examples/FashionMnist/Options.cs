@@ -21,7 +21,7 @@ public sealed record Options
     public string? EvaluateCheckpoint { get; init; }
     public string? DataDirectory { get; init; }
     public bool Embedded { get; init; }
-    public Augmentation Augment { get; init; } = Augmentation.FlipAndShift;
+    public Augmentation Augment { get; init; } = Augmentation.Flip;
 
     public const string Usage = """
         usage: FashionMnist [options]
@@ -33,7 +33,7 @@ public sealed record Options
           --seed N            seeds initialisation, shuffling and dropout (default 0)
           --schedule NAME     cosine (linear warmup over 10%, then cosine) | onecycle (PyTorch's OneCycleLR, pct_start 0.1)
           --clip X            clip the global gradient norm to X; 0 turns clipping off (default 1)
-          --augment NAME      flip-shift (random horizontal flip and shifts of up to 2 pixels) | none (default flip-shift)
+          --augment NAME      flip-shift (random horizontal flip and shifts of up to 2 pixels) | flip | none (default flip)
           --device NAME       cpu | cuda | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
           --resume FILE       continue training from a checkpoint written by this program (and its optimizer.safetensors)
@@ -63,8 +63,9 @@ public sealed record Options
                     Augment = Next() switch
                     {
                         "flip-shift" => Augmentation.FlipAndShift,
+                        "flip" => Augmentation.Flip,
                         "none" => Augmentation.None,
-                        var a => throw new ArgumentException($"--augment expects flip-shift or none but got '{a}'."),
+                        var a => throw new ArgumentException($"--augment expects flip-shift, flip or none but got '{a}'."),
                     },
                 },
                 "--device" => o with { Device = Next() },

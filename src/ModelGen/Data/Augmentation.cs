@@ -24,6 +24,9 @@ public sealed record Augmentation
     /// <summary>Shifts of up to 2 pixels and horizontal flips: the usual recipe for 28×28 garments.</summary>
     public static Augmentation FlipAndShift { get; } = new(2, true);
 
+    /// <summary>Horizontal flips only: the mildest change, for models that underfit under shifts.</summary>
+    public static Augmentation Flip { get; } = new(0, true);
+
     public int MaxShift { get; }
 
     public bool HorizontalFlip { get; }
