@@ -23,7 +23,7 @@ public sealed record Options
 
     public const string Usage = """
         usage: Segmentation [options]
-          --model NAME        setr (default)
+          --model NAME        setr (SETR with a progressive-upsampling decoder, default) | segmenter (mask transformer)
           --epochs N          training epochs (default 3)
           --batch N           batch size (default 32)
           --lr X              peak learning rate of AdamW under a one-cycle schedule (default 1e-3)
@@ -47,7 +47,7 @@ public sealed record Options
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.\n{Usage}");
             o = args[i] switch
             {
-                "--model" => o with { Model = Next() is var m && m is "setr" ? m : throw new ArgumentException($"--model expects setr but got '{m}'.") },
+                "--model" => o with { Model = Next() is var m && m is "setr" or "segmenter" ? m : throw new ArgumentException($"--model expects setr or segmenter but got '{m}'.") },
                 "--epochs" => o with { Epochs = PositiveInt("--epochs", Next()) },
                 "--batch" => o with { Batch = PositiveInt("--batch", Next()) },
                 "--lr" => o with { LearningRate = PositiveFloat("--lr", Next()) },

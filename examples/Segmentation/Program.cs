@@ -44,6 +44,11 @@ public static class Program
 
     static Network Create(string name, Device device, int seed)
     {
+        if (name == "segmenter")
+        {
+            var s = new GarmentSegmenter(device, seed);
+            return new Network(nameof(GarmentSegmenter), s.Forward, g => s.Backward(g), s.Parameters, t => s.Training = t, s);
+        }
         var m = new GarmentSetr(device, seed);
         return new Network(nameof(GarmentSetr), m.Forward, g => m.Backward(g), m.Parameters, t => m.Training = t, m);
     }
@@ -75,7 +80,7 @@ public static class Program
         if (o.Json)
             foreach (var r in history)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"peer\": \"modelgen\", \"case\": \"garment-setr\", \"epoch\": {r.Epoch}, \"median_step_ms\": {r.MedianStepMs:F2}, \"epoch_s\": {r.Seconds:F2}, \"train_loss\": {r.TrainLoss:F5}, \"test_pixel_acc\": {r.PixelAccuracy:F5}, \"test_miou\": {r.MeanIoU:F5}}}"));
+                    $"{{\"peer\": \"modelgen\", \"case\": \"garment-{o.Model}\", \"epoch\": {r.Epoch}, \"median_step_ms\": {r.MedianStepMs:F2}, \"epoch_s\": {r.Seconds:F2}, \"train_loss\": {r.TrainLoss:F5}, \"test_pixel_acc\": {r.PixelAccuracy:F5}, \"test_miou\": {r.MeanIoU:F5}}}"));
         var final = Evaluate(net, test);
         Report(final.Metrics);
         Pictures.Curves(history, o.Output);
