@@ -35,7 +35,7 @@ fi
 OUT="$(mktemp -d -t segmentation-bench.XXXXXX)"
 trap 'rm -rf "$OUT"' EXIT
 LINES=()
-collect() { while IFS= read -r l; do [[ "$l" == \{* ]] && LINES+=("$l"); done <<< "$1"; }
+collect() { while IFS= read -r l; do if [[ "$l" == \{* ]]; then LINES+=("$l"); fi; done <<< "$1"; }
 
 echo "# ModelGen: $EXE --epochs $EPOCHS --train $TRAIN --test $TEST ($THREADS threads)   load: $(uptime)"
 collect "$(CI=true DOTNET_PROCESSOR_COUNT="$THREADS" "$EXE" --epochs "$EPOCHS" --train "$TRAIN" --test "$TEST" --out "$OUT" --json)"

@@ -59,7 +59,7 @@ if [[ $BUILD == 1 ]]; then
 fi
 
 LINES=() NOTES=() LOADS=()
-collect() { while IFS= read -r l; do [[ "$l" == \{* ]] && LINES+=("$l"); done <<< "$1"; }
+collect() { while IFS= read -r l; do if [[ "$l" == \{* ]]; then LINES+=("$l"); fi; done <<< "$1"; }
 load() { LOADS+=("$(printf '%-28s' "$1")$(uptime)"); }
 
 # Can the peer run at all? (file present, interpreter imports torch)
