@@ -37,7 +37,7 @@ public static class BatchNorm2d
                 for (int b = 0; b < batch; b++) sum += TensorPrimitives.Sum(x.AsSpan((b * channels + c) * plane, plane));
                 double dm = sum / n;
                 double sq = 0;
-                for (int b = 0; b < batch; b++) sq += SquaredDeviation(x.AsSpan((b * channels + c) * plane, plane), (float)dm);
+                for (int b = 0; b < batch; b++) sq += Planes.SquaredDeviation(x.AsSpan((b * channels + c) * plane, plane), (float)dm);
                 double variance = sq / n;
                 m = (float)dm;
                 s = (float)(1 / Math.Sqrt(variance + eps));
@@ -55,7 +55,7 @@ public static class BatchNorm2d
             for (int b = 0; b < batch; b++)
             {
                 int o = (b * channels + c) * plane;
-                Normalize(y.AsSpan(o, plane), x.AsSpan(o, plane), m, scale, shift);
+                Planes.Normalize(y.AsSpan(o, plane), x.AsSpan(o, plane), m, scale, shift);
             }
         });
     }
@@ -72,7 +72,7 @@ public static class BatchNorm2d
             for (int b = 0; b < batch; b++)
             {
                 int o = (b * channels + c) * plane;
-                var (d, dn) = Projections(dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s);
+                var (d, dn) = Planes.Projections(dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s);
                 sumD += d;
                 sumDN += dn;
             }
@@ -86,77 +86,6 @@ public static class BatchNorm2d
                 InputGradient(dx.AsSpan(o, plane), dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s, scale, meanD, meanDN);
             }
         });
-    }
-
-    static float SquaredDeviation(ReadOnlySpan<float> x, float m)
-    {
-        int i = 0;
-        float s = 0f;
-        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
-        {
-            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
-            var mv = new Vector<float>(m);
-            var acc = Vector<float>.Zero;
-            for (int k = 0; k < xs.Length; k++)
-            {
-                var d = xs[k] - mv;
-                acc += d * d;
-            }
-            s = Vector.Sum(acc);
-            i = xs.Length * Vector<float>.Count;
-        }
-        for (; i < x.Length; i++)
-        {
-            float d = x[i] - m;
-            s += d * d;
-        }
-        return s;
-    }
-
-    /// <summary>y = (x − m)·scale + shift.</summary>
-    static void Normalize(Span<float> y, ReadOnlySpan<float> x, float m, float scale, float shift)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
-            var ys = MemoryMarshal.Cast<float, Vector<float>>(y);
-            var mv = new Vector<float>(m);
-            var sv = new Vector<float>(scale);
-            var bv = new Vector<float>(shift);
-            for (int k = 0; k < xs.Length; k++) ys[k] = (xs[k] - mv) * sv + bv;
-            i = xs.Length * Vector<float>.Count;
-        }
-        for (; i < x.Length; i++) y[i] = (x[i] - m) * scale + shift;
-    }
-
-    /// <summary>Σ dy and Σ dy·x̂ over one plane.</summary>
-    static (float SumD, float SumDN) Projections(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float m, float s)
-    {
-        int i = 0;
-        float sd = 0f, sdn = 0f;
-        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
-        {
-            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
-            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy);
-            var mv = new Vector<float>(m);
-            var ad = Vector<float>.Zero;
-            var adn = Vector<float>.Zero;
-            for (int k = 0; k < xs.Length; k++)
-            {
-                ad += dys[k];
-                adn += dys[k] * (xs[k] - mv);
-            }
-            sd = Vector.Sum(ad);
-            sdn = Vector.Sum(adn);
-            i = xs.Length * Vector<float>.Count;
-        }
-        for (; i < x.Length; i++)
-        {
-            sd += dy[i];
-            sdn += dy[i] * (x[i] - m);
-        }
-        return (sd, sdn * s);
     }
 
     /// <summary>dx += (dy − meanD − x̂·meanDN)·scale, x̂ = (x − m)·s.</summary>

@@ -30,14 +30,14 @@ public static class GroupNorm
             for (int c = 0; c < per; c++) sum += TensorPrimitives.Sum(x.AsSpan((first + c) * plane, plane));
             float m = (float)(sum / n);
             double sq = 0;
-            for (int c = 0; c < per; c++) sq += SquaredDeviation(x.AsSpan((first + c) * plane, plane), m);
+            for (int c = 0; c < per; c++) sq += Planes.SquaredDeviation(x.AsSpan((first + c) * plane, plane), m);
             float s = (float)(1 / Math.Sqrt(sq / n + eps));
             mean[bg] = m;
             rstd[bg] = s;
             for (int c = 0; c < per; c++)
             {
                 int ch = g * per + c, o = (first + c) * plane;
-                Normalize(y.AsSpan(o, plane), x.AsSpan(o, plane), m, s * gamma[ch], beta[ch]);
+                Planes.Normalize(y.AsSpan(o, plane), x.AsSpan(o, plane), m, s * gamma[ch], beta[ch]);
             }
         });
     }
@@ -58,7 +58,7 @@ public static class GroupNorm
                 for (int c = 0; c < per; c++)
                 {
                     int o = (first + c) * plane;
-                    var (d, dn) = Projections(dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s);
+                    var (d, dn) = Planes.Projections(dy.AsSpan(o, plane), x.AsSpan(o, plane), m, s);
                     sums[2 * (first + c)] = d;
                     sums[2 * (first + c) + 1] = dn;
                     float gc = gamma[g * per + c];
@@ -95,77 +95,6 @@ public static class GroupNorm
         if (groups < 1 || channels % groups != 0)
             throw new ArgumentException($"GroupNorm: {groups} groups do not divide {channels} channels", nameof(groups));
         return channels / groups;
-    }
-
-    static float SquaredDeviation(ReadOnlySpan<float> x, float m)
-    {
-        int i = 0;
-        float s = 0f;
-        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
-        {
-            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
-            var mv = new Vector<float>(m);
-            var acc = Vector<float>.Zero;
-            for (int k = 0; k < xs.Length; k++)
-            {
-                var d = xs[k] - mv;
-                acc += d * d;
-            }
-            s = Vector.Sum(acc);
-            i = xs.Length * Vector<float>.Count;
-        }
-        for (; i < x.Length; i++)
-        {
-            float d = x[i] - m;
-            s += d * d;
-        }
-        return s;
-    }
-
-    /// <summary>y = (x − m)·scale + shift.</summary>
-    static void Normalize(Span<float> y, ReadOnlySpan<float> x, float m, float scale, float shift)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
-            var ys = MemoryMarshal.Cast<float, Vector<float>>(y);
-            var mv = new Vector<float>(m);
-            var sv = new Vector<float>(scale);
-            var bv = new Vector<float>(shift);
-            for (int k = 0; k < xs.Length; k++) ys[k] = (xs[k] - mv) * sv + bv;
-            i = xs.Length * Vector<float>.Count;
-        }
-        for (; i < x.Length; i++) y[i] = (x[i] - m) * scale + shift;
-    }
-
-    /// <summary>Σ dy and Σ dy·x̂ over one plane.</summary>
-    static (float SumD, float SumDN) Projections(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float m, float s)
-    {
-        int i = 0;
-        float sd = 0f, sdn = 0f;
-        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
-        {
-            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
-            var dys = MemoryMarshal.Cast<float, Vector<float>>(dy);
-            var mv = new Vector<float>(m);
-            var ad = Vector<float>.Zero;
-            var adn = Vector<float>.Zero;
-            for (int k = 0; k < xs.Length; k++)
-            {
-                ad += dys[k];
-                adn += dys[k] * (xs[k] - mv);
-            }
-            sd = Vector.Sum(ad);
-            sdn = Vector.Sum(adn);
-            i = xs.Length * Vector<float>.Count;
-        }
-        for (; i < x.Length; i++)
-        {
-            sd += dy[i];
-            sdn += dy[i] * (x[i] - m);
-        }
-        return (sd, sdn * s);
     }
 
     /// <summary>dx += (dy·gamma − meanD − x̂·meanDN)·s, x̂ = (x − m)·s.</summary>
