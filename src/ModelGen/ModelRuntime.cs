@@ -128,12 +128,11 @@ public sealed class ModelRuntime : IDisposable
     /// the host, so checkpoints and the CPU see them; they count as uploaded.</summary>
     public void DownloadBuffers()
     {
+        Accelerator.Synchronize();
         for (int i = 0; i < Parameters.Count; i++)
         {
             var p = Parameters[i];
-            if (p.Trainable || _uploadedVersion![i] != p.Version) continue;
-            Accelerator.Synchronize();
-            _values![i].CopyToCPU(p.Value);
+            if (!p.Trainable && _uploadedVersion![i] == p.Version) _values![i].CopyToCPU(p.Value);
         }
     }
 
