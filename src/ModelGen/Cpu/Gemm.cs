@@ -35,16 +35,18 @@ public static unsafe class Gemm
 
     [ThreadStatic] static float[]? t_scratch;
 
-    /// <summary>C (+)= op(A)·op(B); splits big products over threads, small ones run on the calling thread.</summary>
+    /// <summary>C (+)= op(A)·op(B) (+ <paramref name="bias"/>, one value per column of C, added as the first products are
+    /// stored, so a layer's bias costs no pass of its own); splits big products over threads, small ones run on the calling thread.</summary>
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float[] a, int aOffset, int lda,
-        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate)
+        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, float[]? bias = null)
     {
         Validate(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+        CheckBias(bias, n);
         long work = (long)m * n * k;
         int threads = Environment.ProcessorCount;
         if (threads == 1 || work < ParallelThreshold)
         {
-            MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
+            MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias);
             return;
         }
 
@@ -76,7 +78,7 @@ public static unsafe class Gemm
         tn = (n + colsPer - 1) / colsPer;
         if (tm * tn == 1)
         {
-            MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
+            MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias);
             return;
         }
 
@@ -86,24 +88,37 @@ public static unsafe class Gemm
             int mm = Math.Min(rowsPer, m - i0), nn = Math.Min(colsPer, n - j0);
             int ao = aOffset + (transA ? i0 : i0 * lda);
             int bo = bOffset + (transB ? j0 * ldb : j0);
-            MultiplySerial(transA, transB, mm, nn, k, a, ao, lda, b, bo, ldb, c, cOffset + i0 * ldc + j0, ldc, accumulate);
+            MultiplySerial(transA, transB, mm, nn, k, a, ao, lda, b, bo, ldb, c, cOffset + i0 * ldc + j0, ldc, accumulate, bias, j0);
         });
     }
 
-    /// <summary>Same as <see cref="Multiply"/> but always on the calling thread (for use inside an outer parallel loop).</summary>
+    /// <summary>Same as <see cref="Multiply"/> but always on the calling thread (for use inside an outer parallel loop);
+    /// C's first column takes column <c>biasOffset</c> of the bias.</summary>
     public static void MultiplySerial(bool transA, bool transB, int m, int n, int k, float[] a, int aOffset, int lda,
-        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate)
+        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, float[]? bias = null, int biasOffset = 0)
     {
         Validate(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+        CheckBias(bias, biasOffset + n);
         if (m == 0 || n == 0) return;
         if (k == 0)
         {
-            if (!accumulate)
-                for (int i = 0; i < m; i++) Array.Clear(c, cOffset + i * ldc, n);
+            for (int i = 0; i < m; i++)
+            {
+                var row = c.AsSpan(cOffset + i * ldc, n);
+                if (bias == null) { if (!accumulate) row.Clear(); }
+                else if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(row, bias.AsSpan(biasOffset, n), row);
+                else bias.AsSpan(biasOffset, n).CopyTo(row);
+            }
             return;
         }
-        fixed (float* pa = a, pb = b, pc = c)
-            Run(transA, transB, m, n, k, pa + aOffset, lda, pb + bOffset, ldb, pc + cOffset, ldc, accumulate);
+        fixed (float* pa = a, pb = b, pc = c, pbias = bias)
+            Run(transA, transB, m, n, k, pa + aOffset, lda, pb + bOffset, ldb, pc + cOffset, ldc, accumulate, bias == null ? null : pbias + biasOffset);
+    }
+
+    static void CheckBias(float[]? bias, int columns)
+    {
+        if (bias != null && bias.Length < columns)
+            throw new ArgumentException($"bias has {bias.Length} elements but C has {columns} columns", nameof(bias));
     }
 
     static void Validate(bool transA, bool transB, int m, int n, int k, float[] a, int aOffset, int lda,
@@ -141,7 +156,7 @@ public static unsafe class Gemm
 
     static int RoundUp(int x, int r) => (x + r - 1) / r * r;
 
-    static void Run(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    static void Run(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, float* bias)
     {
         int mr = Mr, nr = Nr;
         // Even block sizes avoid a sliver of a last block (k = 257 would otherwise do a whole pass for one step).
@@ -154,7 +169,7 @@ public static unsafe class Gemm
 
         int aFloats = mcBlock * kcBlock;
         int bFloats = ncBlock * kcBlock;
-        float* ap = Scratch(aFloats + bFloats + mr * nr + 16);
+        float* ap = Scratch(aFloats + bFloats + mr * nr + nr + 64);
         float* bp = ap + RoundUp(aFloats, 16);
         float* tmp = bp + RoundUp(bFloats, 16);
 
@@ -174,14 +189,14 @@ public static unsafe class Gemm
                     // op(A)[i, p]: not transposed -> A[i*lda + p]; transposed -> A[p*lda + i].
                     if (transA) PackRows(a + (long)pc * lda + ic, lda, kc, mc, mr, ap);
                     else PackTransposed(a + (long)ic * lda + pc, lda, kc, mc, mr, ap);
-                    Macro(mc, nc, kc, ap, bp, c + (long)ic * ldc + jc, ldc, add, tmp);
+                    Macro(mc, nc, kc, ap, bp, c + (long)ic * ldc + jc, ldc, add, pc == 0 && bias != null ? bias + jc : null, tmp);
                 }
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Macro(int mc, int nc, int kc, float* ap, float* bp, float* c, int ldc, bool add, float* tmp)
+    static void Macro(int mc, int nc, int kc, float* ap, float* bp, float* c, int ldc, bool add, float* bias, float* tmp)
     {
         int mr = Mr, nr = Nr;
         for (int j = 0; j < nc; j += nr)
@@ -195,11 +210,19 @@ public static unsafe class Gemm
                 float* cTile = c + (long)i * ldc + j;
                 if (mw == mr && nw == nr)
                 {
-                    Kernel(kc, aPanel, bPanel, cTile, ldc, add);
+                    Kernel(kc, aPanel, bPanel, cTile, ldc, add, bias == null ? null : bias + j);
                 }
                 else
                 {
-                    Kernel(kc, aPanel, bPanel, tmp, nr, false);
+                    // Edge tiles start from the bias too (zero-padded past the last column), so every element sums in
+                    // the same order wherever its tile falls and a row's result does not depend on the batch size.
+                    float* tileBias = null;
+                    if (bias != null)
+                    {
+                        tileBias = tmp + RoundUp(mr * nr, 16);
+                        for (int q = 0; q < nr; q++) tileBias[q] = q < nw ? bias[j + q] : 0f;
+                    }
+                    Kernel(kc, aPanel, bPanel, tmp, nr, false, tileBias);
                     for (int r = 0; r < mw; r++)
                     {
                         float* src = tmp + r * nr;
@@ -213,11 +236,11 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Kernel(int kc, float* a, float* b, float* c, int ldc, bool add)
+    static void Kernel(int kc, float* a, float* b, float* c, int ldc, bool add, float* bias)
     {
-        if (Kind == Isa.V512) Kernel8x32(kc, a, b, c, ldc, add);
-        else if (Kind == Isa.V256) Kernel6x16(kc, a, b, c, ldc, add);
-        else Kernel4x4(kc, a, b, c, ldc, add);
+        if (Kind == Isa.V512) Kernel8x32(kc, a, b, c, ldc, add, bias);
+        else if (Kind == Isa.V256) Kernel6x16(kc, a, b, c, ldc, add, bias);
+        else Kernel4x4(kc, a, b, c, ldc, add, bias);
     }
 
     /// <summary>
@@ -333,12 +356,12 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool add)
+    static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool add, float* bias)
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
-        Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
-        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
+        // The accumulators start at the bias (the tile's 32 columns of it) or at zero.
+        Vector512<float> c00 = bias == null ? default : Vector512.Load(bias), c01 = bias == null ? default : Vector512.Load(bias + 16);
+        Vector512<float> c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+        Vector512<float> c40 = c00, c41 = c01, c50 = c00, c51 = c01, c60 = c00, c61 = c01, c70 = c00, c71 = c01;
         for (int p = 0; p < kc; p++)
         {
             Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
@@ -377,10 +400,10 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool add)
+    static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool add, float* bias)
     {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector256<float> c00 = bias == null ? default : Vector256.Load(bias), c01 = bias == null ? default : Vector256.Load(bias + 8);
+        Vector256<float> c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01, c40 = c00, c41 = c01, c50 = c00, c51 = c01;
         for (int p = 0; p < kc; p++)
         {
             Vector256<float> b0 = Avx.LoadVector256(b), b1 = Avx.LoadVector256(b + 8);
@@ -415,10 +438,10 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel4x4(int kc, float* a, float* b, float* c, int ldc, bool add)
+    static void Kernel4x4(int kc, float* a, float* b, float* c, int ldc, bool add, float* bias)
     {
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        float c00 = bias == null ? 0 : bias[0], c01 = bias == null ? 0 : bias[1], c02 = bias == null ? 0 : bias[2], c03 = bias == null ? 0 : bias[3];
+        float c10 = c00, c11 = c01, c12 = c02, c13 = c03, c20 = c00, c21 = c01, c22 = c02, c23 = c03, c30 = c00, c31 = c01, c32 = c02, c33 = c03;
         for (int p = 0; p < kc; p++)
         {
             float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];

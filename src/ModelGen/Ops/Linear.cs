@@ -13,28 +13,8 @@ namespace ModelGen.Ops;
 /// </summary>
 public static class Linear
 {
-    public static void Forward(float[] y, float[] x, float[] w, float[]? b, int rows, int inF, int outF)
-    {
-        if (b == null)
-        {
-            Gemm.Multiply(false, true, rows, outF, inF, x, 0, inF, w, 0, inF, y, 0, outF, accumulate: false);
-            return;
-        }
-        // Seed every row with the bias and let the product accumulate onto it. Filling is a plain memory write, worth a
-        // thread hand-off only for outputs of several chunks.
-        int rowsPerChunk = Math.Max(1, 4 * Chunks.Size / Math.Max(1, outF));
-        int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
-        if (chunks <= 1) FillBias(y, b, 0, rows, outF);
-        else Parallel.For(0, chunks, ch => FillBias(y, b, ch * rowsPerChunk, Math.Min(rows, (ch + 1) * rowsPerChunk), outF));
-        Gemm.Multiply(false, true, rows, outF, inF, x, 0, inF, w, 0, inF, y, 0, outF, accumulate: true);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void FillBias(float[] y, float[] b, int start, int end, int outF)
-    {
-        var bias = b.AsSpan(0, outF);
-        for (int r = start; r < end; r++) bias.CopyTo(y.AsSpan(r * outF, outF));
-    }
+    public static void Forward(float[] y, float[] x, float[] w, float[]? b, int rows, int inF, int outF) =>
+        Gemm.Multiply(false, true, rows, outF, inF, x, 0, inF, w, 0, inF, y, 0, outF, accumulate: false, bias: b);
 
     public static void Backward(float[] dx, float[] dw, float[]? db, float[] dy, float[] x, float[] w, int rows, int inF, int outF)
     {

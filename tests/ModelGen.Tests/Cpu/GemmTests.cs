@@ -9,14 +9,14 @@ public class GemmTests
 {
     /// <summary>C (+)= op(A)·op(B) in double over the stored layouts, touching only the m×n window of C.</summary>
     static double[] Reference(bool transA, bool transB, int m, int n, int k, float[] a, int aOffset, int lda,
-        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate)
+        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, float[]? bias)
     {
         var result = Rng.ToDouble(c);
         for (int i = 0; i < m; i++)
         {
             for (int j = 0; j < n; j++)
             {
-                double s = 0;
+                double s = bias == null ? 0 : bias[j];
                 for (int p = 0; p < k; p++)
                 {
                     double av = transA ? a[aOffset + p * lda + i] : a[aOffset + i * lda + p];
@@ -31,7 +31,7 @@ public class GemmTests
     }
 
     static void Check(bool transA, bool transB, int m, int n, int k, bool accumulate, bool serial,
-        int aPad = 0, int bPad = 0, int cPad = 0, int aOffset = 0, int bOffset = 0, int cOffset = 0, int seed = 1)
+        int aPad = 0, int bPad = 0, int cPad = 0, int aOffset = 0, int bOffset = 0, int cOffset = 0, int seed = 1, bool withBias = false)
     {
         int lda = (transA ? m : k) + aPad;
         int ldb = (transB ? k : n) + bPad;
@@ -40,9 +40,10 @@ public class GemmTests
         var a = Rng.Floats(aOffset + aRows * lda + 3, seed);
         var b = Rng.Floats(bOffset + bRows * ldb + 3, seed + 1);
         var c = Rng.Floats(cOffset + m * ldc + 3, seed + 2);
-        var expected = Reference(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
-        if (serial) Gemm.MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
-        else Gemm.Multiply(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate);
+        var bias = withBias ? Rng.Floats(n, seed + 3) : null;
+        var expected = Reference(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias);
+        if (serial) Gemm.MultiplySerial(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias);
+        else Gemm.Multiply(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias);
         double tol = 1e-5 * Math.Sqrt(Math.Max(1, k));
         Approx.Equal(expected, Rng.ToDouble(c), tol, tol, $"{(transA ? "T" : "N")}{(transB ? "T" : "N")} {m}x{n}x{k} acc={accumulate} serial={serial}");
     }
@@ -97,6 +98,35 @@ public class GemmTests
         Check(transA, transB, 40, 520, 300, accumulate: true, serial: false);
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void BiasIsAddedOncePerColumn(bool transA, bool transB)
+    {
+        // Full and edge tiles, several depth blocks (the bias must enter with the first only), column blocks, both paths.
+        foreach (bool serial in new[] { true, false })
+            foreach (bool accumulate in new[] { false, true })
+            {
+                Check(transA, transB, 3, 5, 7, accumulate, serial, withBias: true);
+                Check(transA, transB, 37, 41, 29, accumulate, serial, withBias: true);
+                Check(transA, transB, 197, 192, 64, accumulate, serial, withBias: true, cPad: 3, cOffset: 5);
+                Check(transA, transB, 200, 70, 600, accumulate, serial, withBias: true);
+                Check(transA, transB, 9, 2100, 20, accumulate, serial, withBias: true);
+            }
+    }
+
+    [Fact]
+    public void BiasWithZeroDepthIsTheBias()
+    {
+        var c = new float[] { 1, 2, 3, 4, 5, 6 };
+        Gemm.Multiply(false, false, 2, 3, 0, new float[1], 0, 1, new float[3], 0, 3, c, 0, 3, accumulate: true, bias: new float[] { 10, 20, 30 });
+        Assert.Equal(new float[] { 11, 22, 33, 14, 25, 36 }, c);
+        Gemm.Multiply(false, false, 2, 2, 0, new float[1], 0, 1, new float[3], 0, 3, c, 0, 3, accumulate: false, bias: new float[] { 7, 8 });
+        Assert.Equal(new float[] { 7, 8, 33, 7, 8, 36 }, c);
+    }
+
     [Fact]
     public void ParallelMatchesSerialOnTransformerShape()
     {
@@ -138,5 +168,7 @@ public class GemmTests
         var c = new float[10];
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 3, 3, 4, a, 0, 4, b, 0, 3, c, 0, 3, false));
         Assert.Throws<ArgumentException>(() => Gemm.MultiplySerial(false, false, 2, 2, 2, a, 0, 2, b, 0, 2, c, 6, 3, false));
+        var e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 3, 2, a, 0, 2, b, 0, 3, c, 0, 3, false, new float[2]));
+        Assert.Contains("bias has 2 elements but C has 3 columns", e.Message);
     }
 }
