@@ -201,13 +201,22 @@ public sealed partial class ModelGenerator
             return Linear(path + ".fc2", h, hidden, dim, bias: true, output);
         }
 
+        /// <summary>Projections initialised as PyTorch's nn.MultiheadAttention: q, k, v weights Xavier-uniform — over the packed
+        /// (3·E, E) in_proj_weight when all three are E×E, else each over its own shape — and every bias zero; out_proj's
+        /// weight keeps nn.Linear's U(±1/√in).</summary>
         string MultiHeadAttention(string path, string x, string key, string value, string? mask, AttentionConfig c, string? output)
         {
-            string q = Linear(path + ".q_proj", x, c.Width, c.Heads * c.KeyDim, c.Bias, null);
-            string k = Linear(path + ".k_proj", key, c.KeyWidth, c.KvHeads * c.KeyDim, c.Bias, null);
-            string v = Linear(path + ".v_proj", value, c.ValueWidth, c.KvHeads * c.ValueDim, c.Bias, null);
+            int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
+            bool packed = c.KeyWidth == c.Width && c.ValueWidth == c.Width && qOut == c.Width && kOut == c.Width && vOut == c.Width;
+            string Xavier(int fanIn, int fanOut) => "uniform:" + System.Math.Sqrt(6.0 / (fanIn + fanOut)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            string q = Linear(path + ".q_proj", x, c.Width, qOut, c.Bias, null,
+                weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, qOut), biasInit: "zero");
+            string k = Linear(path + ".k_proj", key, c.KeyWidth, kOut, c.Bias, null,
+                weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.KeyWidth, kOut), biasInit: "zero");
+            string v = Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null,
+                weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.ValueWidth, vOut), biasInit: "zero");
             string heads = ScaledDotProduct(path + ".heads", q, k, v, mask, c);
-            return Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output);
+            return Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
         }
 
         /// <summary>Pre-norm: x + attn(norm1(x)), then + mlp(norm2(·)). Post-norm: norm1(x + attn(x)), then norm2(· + mlp(·)). As PyTorch's TransformerEncoderLayer.

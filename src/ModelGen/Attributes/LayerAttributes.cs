@@ -95,7 +95,9 @@ public abstract class AttentionOptionsAttribute : LayerAttribute
 }
 
 /// <summary>Multi-head scaled dot-product attention with q/k/v/out projections (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).
-/// Self-attention by default; cross-attention when <see cref="KeyValue"/> (or <see cref="Key"/> and <see cref="Value"/>) names another edge.</summary>
+/// Self-attention by default; cross-attention when <see cref="KeyValue"/> (or <see cref="Key"/> and <see cref="Value"/>) names another edge.
+/// Initialised as PyTorch's nn.MultiheadAttention: q/k/v weights Xavier-uniform (over the packed 3E×E matrix when all are E×E),
+/// biases zero, <c>out_proj</c>'s weight U(±1/√in).</summary>
 public sealed class MultiHeadAttentionAttribute : AttentionOptionsAttribute
 {
     public MultiHeadAttentionAttribute(int heads) : base(heads)

@@ -42,21 +42,21 @@ partial class CrossAttender : global::System.IDisposable
     {
         var random = new global::System.Random(seed);
         _attn_q_proj_weight = new global::ModelGen.Parameter("attn.q_proj.weight", new int[] { 16, 16 }, decay: true);
-        global::ModelGen.Init.Uniform(_attn_q_proj_weight, 0.25, random);
+        global::ModelGen.Init.Uniform(_attn_q_proj_weight, 0.4330127018922193, random);
         _attn_q_proj_bias = new global::ModelGen.Parameter("attn.q_proj.bias", new int[] { 16 }, decay: false);
-        global::ModelGen.Init.Uniform(_attn_q_proj_bias, 0.25, random);
+        global::ModelGen.Init.Constant(_attn_q_proj_bias, 0f);
         _attn_k_proj_weight = new global::ModelGen.Parameter("attn.k_proj.weight", new int[] { 16, 24 }, decay: true);
-        global::ModelGen.Init.Uniform(_attn_k_proj_weight, 0.20412414523193154, random);
+        global::ModelGen.Init.Uniform(_attn_k_proj_weight, 0.3872983346207417, random);
         _attn_k_proj_bias = new global::ModelGen.Parameter("attn.k_proj.bias", new int[] { 16 }, decay: false);
-        global::ModelGen.Init.Uniform(_attn_k_proj_bias, 0.20412414523193154, random);
+        global::ModelGen.Init.Constant(_attn_k_proj_bias, 0f);
         _attn_v_proj_weight = new global::ModelGen.Parameter("attn.v_proj.weight", new int[] { 8, 24 }, decay: true);
-        global::ModelGen.Init.Uniform(_attn_v_proj_weight, 0.20412414523193154, random);
+        global::ModelGen.Init.Uniform(_attn_v_proj_weight, 0.4330127018922193, random);
         _attn_v_proj_bias = new global::ModelGen.Parameter("attn.v_proj.bias", new int[] { 8 }, decay: false);
-        global::ModelGen.Init.Uniform(_attn_v_proj_bias, 0.20412414523193154, random);
+        global::ModelGen.Init.Constant(_attn_v_proj_bias, 0f);
         _attn_out_proj_weight = new global::ModelGen.Parameter("attn.out_proj.weight", new int[] { 16, 8 }, decay: true);
         global::ModelGen.Init.Uniform(_attn_out_proj_weight, 0.35355339059327373, random);
         _attn_out_proj_bias = new global::ModelGen.Parameter("attn.out_proj.bias", new int[] { 16 }, decay: false);
-        global::ModelGen.Init.Uniform(_attn_out_proj_bias, 0.35355339059327373, random);
+        global::ModelGen.Init.Constant(_attn_out_proj_bias, 0f);
         _norm_weight = new global::ModelGen.Parameter("norm.weight", new int[] { 16 }, decay: false);
         global::ModelGen.Init.Constant(_norm_weight, 1f);
         _norm_bias = new global::ModelGen.Parameter("norm.bias", new int[] { 16 }, decay: false);

@@ -6,15 +6,17 @@ public sealed partial class ModelGenerator
 {
     internal sealed partial class Lowerer
     {
-        /// <summary>Linear: x (rows, in) -> y (rows, out); weight (out, in) — or a Conv2d's (out, C, P, P), the same memory — and bias (out), U(±1/√in) as PyTorch.</summary>
-        string Linear(string path, string x, int inFeatures, int outFeatures, bool bias, string? output, int[]? weightShape = null)
+        /// <summary>Linear: x (rows, in) -> y (rows, out); weight (out, in) — or a Conv2d's (out, C, P, P), the same memory — and bias (out),
+        /// U(±1/√in) as PyTorch's nn.Linear unless the caller gives its own initialisations (attention projections do).</summary>
+        string Linear(string path, string x, int inFeatures, int outFeatures, bool bias, string? output, int[]? weightShape = null,
+            string? weightInit = null, string? biasInit = null)
         {
             var shape = new System.Collections.Generic.List<int>(ShapeOf(x));
             shape[shape.Count - 1] = outFeatures;
             string y = Output(path, output, shape);
             string bound = "uniform:" + (1.0 / System.Math.Sqrt(inFeatures)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-            int w = Param(path + ".weight", weightShape ?? new[] { outFeatures, inFeatures }, bound, decay: true);
-            int? b = bias ? Param(path + ".bias", new[] { outFeatures }, bound, decay: false) : null;
+            int w = Param(path + ".weight", weightShape ?? new[] { outFeatures, inFeatures }, weightInit ?? bound, decay: true);
+            int? b = bias ? Param(path + ".bias", new[] { outFeatures }, biasInit ?? bound, decay: false) : null;
             var rows = Arg.Rows(Rows(x));
             Arg i = Arg.Lit(Int(inFeatures)), o = Arg.Lit(Int(outFeatures));
             Arg bv = b is { } bi ? Arg.Param(bi) : Arg.None, bg = b is { } bj ? Arg.ParamGrad(bj) : Arg.None;
