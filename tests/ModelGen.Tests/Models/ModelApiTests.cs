@@ -59,6 +59,29 @@ public class ModelApiTests : IDisposable
     }
 
     [Fact]
+    public void AttentionStartsAsPyTorchsMultiheadAttention()
+    {
+        // Square projections (E = 24): Xavier over the packed (3E, E) in_proj_weight, bound √(6 / 4E) = 0.25.
+        using var square = new PostNormEncoder(Device.Cpu(), seed: 5);
+        AssertUniform(square.Parameters["encoder.layers.0.attn.q_proj.weight"].Value, 0.25);
+        AssertUniform(square.Parameters["encoder.layers.1.attn.v_proj.weight"].Value, 0.25);
+        // nn.Linear's U(±1/√in) stays on out_proj's weight; every projection bias starts at zero.
+        AssertUniform(square.Parameters["encoder.layers.0.attn.out_proj.weight"].Value, 1 / Math.Sqrt(24));
+        foreach (var name in new[] { "q_proj", "k_proj", "v_proj", "out_proj" })
+            Assert.All(square.Parameters[$"encoder.layers.0.attn.{name}.bias"].Value, v => Assert.Equal(0f, v));
+        // Grouped keys and values (E = 32, k/v 16 wide): each matrix Xavier over its own shape.
+        using var grouped = new GqaEncoder(Device.Cpu(), seed: 5);
+        AssertUniform(grouped.Parameters["encoder.layers.0.attn.q_proj.weight"].Value, Math.Sqrt(6.0 / 64));
+        AssertUniform(grouped.Parameters["encoder.layers.0.attn.k_proj.weight"].Value, Math.Sqrt(6.0 / 48));
+
+        static void AssertUniform(float[] w, double bound)
+        {
+            Assert.All(w, v => Assert.InRange(v, -bound, bound));
+            Assert.True(w.Max() > 0.9 * bound && w.Min() < -0.9 * bound, $"max {w.Max()} min {w.Min()} for bound {bound}");
+        }
+    }
+
+    [Fact]
     public void WrongInputShapeNamesExpectedAndActual()
     {
         using var m = new GqaEncoder(Device.Cpu());
