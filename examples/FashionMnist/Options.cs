@@ -22,6 +22,7 @@ public sealed record Options
     public string? DataDirectory { get; init; }
     public bool Embedded { get; init; }
     public Augmentation Augment { get; init; } = Augmentation.Flip;
+    public bool Json { get; init; }
 
     public const string Usage = """
         usage: FashionMnist [options]
@@ -40,6 +41,7 @@ public sealed record Options
           --eval FILE         only evaluate a checkpoint on the test set
           --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)
           --embedded          use the embedded subset even when the full set is installed
+          --json              also print one JSON line per epoch (for bench/fashion-recipe.sh)
         """;
 
     public static Options Parse(string[] args)
@@ -74,6 +76,7 @@ public sealed record Options
                 "--eval" => o with { EvaluateCheckpoint = Next() },
                 "--data" => o with { DataDirectory = Next() },
                 "--embedded" => o with { Embedded = true },
+                "--json" => o with { Json = true },
                 "-h" or "--help" => throw new HelpRequestedException(),
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'.\n{Usage}"),
             };

@@ -70,11 +70,15 @@ public static class Program
         }
         Directory.CreateDirectory(o.Output);
         var history = Train(model, optimizer, data, o, startEpoch);
+        if (o.Json)
+            foreach (var r in history)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"impl\": \"modelgen\", \"seed\": {o.Seed}, \"epoch\": {r.Epoch}, \"train_loss\": {r.TrainLoss:F5}, \"train_acc\": {r.TrainAccuracy:F5}, \"test_acc\": {r.TestAccuracy:F5}, \"train_s\": {r.TrainSeconds:F1}, \"images_per_s\": {r.ImagesPerSecond:F0}}}"));
         var final = Evaluate(model, data.Test);
         Report(final);
         Plots.Curves(history, o.Output);
         DrawAttention(model, data.Test, Path.Combine(o.Output, "attention.png"));
-        AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Accuracy:P2}[/] · checkpoint {Path.Combine(o.Output, "model.safetensors")} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}, {Path.Combine(o.Output, "attention.png")}");
+        AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Accuracy:P2}[/] after {TimeSpan.FromSeconds(history[^1].TrainSeconds):m\\:ss} of training · checkpoint {Path.Combine(o.Output, "model.safetensors")} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}, {Path.Combine(o.Output, "attention.png")}");
         return 0;
     }
 
@@ -95,6 +99,7 @@ public static class Program
         var grad = new float[batch * 10];
         var history = new List<EpochResult>();
         int step = startEpoch * stepsPerEpoch;
+        double trainSeconds = 0;
 
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -131,8 +136,9 @@ public static class Program
                             $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  {seen / clock.Elapsed.TotalSeconds:F0} img/s");
                     }
                     double imagesPerSecond = seen / clock.Elapsed.TotalSeconds;
+                    trainSeconds += clock.Elapsed.TotalSeconds;
                     var test = Evaluate(model, data.Test);
-                    history.Add(new EpochResult(epoch + 1, lossSum / seen, (double)correct / seen, test.Loss, test.Accuracy, imagesPerSecond));
+                    history.Add(new EpochResult(epoch + 1, lossSum / seen, (double)correct / seen, test.Loss, test.Accuracy, imagesPerSecond, trainSeconds));
                     task.Description = string.Create(CultureInfo.InvariantCulture,
                         $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  test {100 * test.Accuracy:F2}%  {imagesPerSecond:F0} img/s");
                     SaveCheckpoint(model, optimizer, o.Output, epoch + 1, test.Accuracy);
