@@ -40,8 +40,10 @@ public sealed class AdamW : IOptimizer
         _v = new float[parameters.Count][];
         for (int i = 0; i < parameters.Count; i++)
         {
-            _m[i] = new float[parameters[i].Value.Length];
-            _v[i] = new float[parameters[i].Value.Length];
+            // Untrainable buffers (running statistics) are never stepped, so they get no moments.
+            int length = parameters[i].Trainable ? parameters[i].Value.Length : 0;
+            _m[i] = new float[length];
+            _v[i] = new float[length];
         }
         _chunks = new ParameterChunks(parameters);
     }
@@ -60,10 +62,10 @@ public sealed class AdamW : IOptimizer
     /// <summary>Steps taken so far (t of the bias corrections after the next step is StepCount + 1).</summary>
     public int StepCount { get; private set; }
 
-    /// <summary>First-moment estimate m of parameter <paramref name="index"/>.</summary>
+    /// <summary>First-moment estimate m of parameter <paramref name="index"/> (empty for an untrainable buffer).</summary>
     public ReadOnlySpan<float> FirstMoment(int index) => _m[index];
 
-    /// <summary>Second-moment estimate v of parameter <paramref name="index"/>.</summary>
+    /// <summary>Second-moment estimate v of parameter <paramref name="index"/> (empty for an untrainable buffer).</summary>
     public ReadOnlySpan<float> SecondMoment(int index) => _v[index];
 
     const string Kind = "AdamW";

@@ -38,7 +38,8 @@ public sealed class Sgd : IOptimizer
         WeightDecay = weightDecay;
         Dampening = dampening;
         _buffers = new float[parameters.Count][];
-        for (int i = 0; i < parameters.Count; i++) _buffers[i] = new float[parameters[i].Value.Length];
+        // Untrainable buffers (running statistics) are never stepped, so they get no momentum.
+        for (int i = 0; i < parameters.Count; i++) _buffers[i] = new float[parameters[i].Trainable ? parameters[i].Value.Length : 0];
         _hasBuffer = new bool[parameters.Count];
         _chunks = new ParameterChunks(parameters);
     }
@@ -56,7 +57,7 @@ public sealed class Sgd : IOptimizer
 
     public int StepCount { get; private set; }
 
-    /// <summary>Momentum buffer b of parameter <paramref name="index"/> (zeros before the first step).</summary>
+    /// <summary>Momentum buffer b of parameter <paramref name="index"/> (zeros before the first step; empty for an untrainable buffer).</summary>
     public ReadOnlySpan<float> MomentumBuffer(int index) => _buffers[index];
 
     const string Kind = "SGD";

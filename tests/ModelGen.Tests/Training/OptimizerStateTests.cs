@@ -102,6 +102,29 @@ public class OptimizerStateTests : IDisposable
     }
 
     [Fact]
+    public void UntrainableBuffers_GetNoState_AndAreNeverStepped()
+    {
+        var w = new Parameter("bn.weight", new[] { 6 }, decay: false);
+        var running = new Parameter("bn.running_mean", new[] { 6 }, decay: false, trainable: false);
+        Rng.Floats(6, 3).CopyTo(running.Value, 0);
+        var set = new ParameterSet(new[] { w, running });
+        var before = running.Value.ToArray();
+        var adam = new AdamW(set, 1e-2f);
+        var sgd = new Sgd(set, 0.05f, momentum: 0.9f);
+        Train(adam, set, 0, 2);
+        Train(sgd, set, 0, 2);
+        Assert.Equal(before, running.Value);
+        Assert.Equal(6, adam.FirstMoment(0).Length);
+        Assert.Equal(0, adam.FirstMoment(1).Length);
+        Assert.Equal(0, adam.SecondMoment(1).Length);
+        Assert.Equal(0, sgd.MomentumBuffer(1).Length);
+        string path = Path.Combine(_dir, "buffers.safetensors");
+        adam.SaveState(path);
+        Assert.DoesNotContain(SafeTensors.LoadWithMetadata(path).Tensors.Keys, k => k.Contains("running_mean", StringComparison.Ordinal));
+        new AdamW(set, 1e-2f).LoadState(path);
+    }
+
+    [Fact]
     public void SgdBeforeItsFirstStep_SavesNoBuffers_AndRestoresThatState()
     {
         var set = MakeSet();
