@@ -63,5 +63,6 @@ for impl, xs in acc.items():
         sd = statistics.stdev(xs) if len(xs) > 1 else float("nan")
         print(f"  {impl:9s} " + "  ".join(f"{x:.2f}" for x in xs) + f"   mean {statistics.mean(xs):.2f} ± {sd:.2f}")
 if acc["modelgen"] and acc["torch"]:
-    print(f"  difference of means (ModelGen - PyTorch): {statistics.mean(acc[\"modelgen\"]) - statistics.mean(acc[\"torch\"]):+.2f} points")
+    diff = statistics.mean(acc["modelgen"]) - statistics.mean(acc["torch"])
+    print(f"  difference of means (ModelGen - PyTorch): {diff:+.2f} points")
 '
