@@ -82,7 +82,7 @@ public static unsafe class Gemm
             return;
         }
 
-        Parallel.For(0, tm * tn, t =>
+        Workers.For(tm * tn, t =>
         {
             int i0 = t / tn * rowsPer, j0 = t % tn * colsPer;
             int mm = Math.Min(rowsPer, m - i0), nn = Math.Min(colsPer, n - j0);

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -18,7 +18,7 @@ public static class Add
     public static void Forward(float[] y, float[] a, float[] b, int n)
     {
         if (n <= ParallelMinimum) { TensorPrimitives.Add(a.AsSpan(0, n), b.AsSpan(0, n), y.AsSpan(0, n)); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             int len = end - start;
@@ -29,7 +29,7 @@ public static class Add
     public static void Backward(float[] da, float[] db, float[] dy, int n)
     {
         if (n <= ParallelMinimum) { BackwardRange(da, db, dy, 0, n); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             BackwardRange(da, db, dy, start, end);

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using System.Numerics.Tensors;
 using ILGPU;
 
@@ -47,7 +47,7 @@ public static class Attention
         int blockRows = Math.Max(1, (nq + rowBlocks - 1) / Math.Max(1, rowBlocks));
         if (causal) blockRows = (blockRows + CausalBlock - 1) / CausalBlock * CausalBlock;
         rowBlocks = Math.Max(1, (nq + blockRows - 1) / blockRows);
-        Parallel.For(0, pairs * rowBlocks, task =>
+        Workers.For(pairs * rowBlocks, task =>
         {
             int bh = task / rowBlocks, rowStart = task % rowBlocks * blockRows, rowEnd = Math.Min(nq, rowStart + blockRows);
             int b = bh / heads, h = bh % heads, kv = h / group;
@@ -131,7 +131,7 @@ public static class Attention
         // Scratch: K (nk×dkP), Vt (dv×nkP), dK acc (nk×dkP), dV acc (nk×dvP), Q (nq×dkP), dO (nq×dvP), dS (nq×nkP), dQ (nq×dkP), D (nq)
         int offVt = nk * dkP, offDk = offVt + headDimV * nkP, offDv = offDk + nk * dkP, offQ = offDv + nk * dvP,
             offDo = offQ + nq * dkP, offDs = offDo + nq * dvP, offDq = offDs + nq * nkP, offD = offDq + nq * dkP, total = offD + nq;
-        Parallel.For(0, batch * kvHeads, bkv =>
+        Workers.For(batch * kvHeads, bkv =>
         {
             int b = bkv / kvHeads, kv = bkv % kvHeads;
             var s = Scratch(total);

@@ -1,9 +1,9 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -28,7 +28,7 @@ public static class BatchNorm2d
         long n = (long)batch * plane;
         if (training && n < 2)
             throw new ArgumentException($"BatchNorm2d: training needs more than one value per channel, got batch {batch} of {height}x{width}", nameof(x));
-        Parallel.For(0, channels, c =>
+        Workers.For(channels, c =>
         {
             float m, s;
             if (training)
@@ -65,7 +65,7 @@ public static class BatchNorm2d
     {
         int plane = height * width;
         long n = (long)batch * plane;
-        Parallel.For(0, channels, c =>
+        Workers.For(channels, c =>
         {
             float m = mean[c], s = rstd[c];
             double sumD = 0, sumDN = 0;

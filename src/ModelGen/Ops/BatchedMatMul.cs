@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 using ModelGen.Cpu;
 
@@ -55,7 +54,7 @@ public static class BatchedMatMul
             for (int item = 0; item < batch; item++) body(item, true);
             return;
         }
-        Parallel.For(0, batch, item => body(item, false));
+        Workers.For(batch, item => body(item, false));
     }
 
     /// <summary>Extent: batch·m·n (one c element each).</summary>

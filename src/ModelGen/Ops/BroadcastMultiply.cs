@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -115,7 +115,7 @@ public static class BroadcastMultiply
         }
         int tasks = pairs * blocks;
         if (tasks == 1 || (long)batch * channels * height * width < Chunks.Size) { for (int t = 0; t < tasks; t++) Run(t); return; }
-        Parallel.For(0, tasks, Run);
+        Workers.For(tasks, Run);
     }
 
     /// <summary>The gate row (index into g in units of gateWidth) that x's row r = (b·channels + c)·height + h reads.</summary>
@@ -138,7 +138,7 @@ public static class BroadcastMultiply
     static void ForChunks(int n, Action<int, int> body)
     {
         if (n <= Chunks.Size) { body(0, n); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             body(start, end);
@@ -150,7 +150,7 @@ public static class BroadcastMultiply
         int per = Math.Max(1, Chunks.Size / Math.Max(1, width));
         int chunks = (rows + per - 1) / per;
         if (chunks <= 1) { body(0, rows); return; }
-        Parallel.For(0, chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
+        Workers.For(chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
     }
 
     /// <summary>Flat index into g of x's element (b, c, h, w).</summary>

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -15,7 +15,7 @@ public static class ClassToken
     public static void Forward(float[] y, float[] x, float[] cls, int batch, int tokens, int dim)
     {
         int n = tokens * dim;
-        Parallel.For(0, batch, b =>
+        Workers.For(batch, b =>
         {
             Array.Copy(cls, 0, y, b * (n + dim), dim);
             Array.Copy(x, b * n, y, b * (n + dim) + dim, n);
@@ -25,7 +25,7 @@ public static class ClassToken
     public static void Backward(float[] dx, float[] dcls, float[] dy, int batch, int tokens, int dim)
     {
         int n = tokens * dim;
-        Parallel.For(0, batch, b =>
+        Workers.For(batch, b =>
         {
             var d = new Span<float>(dx, b * n, n);
             TensorPrimitives.Add(d, new ReadOnlySpan<float>(dy, b * (n + dim) + dim, n), d);

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -47,7 +47,7 @@ public static class Concat
         int per = Math.Max(1, Chunks.Size / Math.Max(1, row));
         int chunks = (outer + per - 1) / per;
         if (chunks <= 1) { body(0, outer); return; }
-        Parallel.For(0, chunks, c => body(c * per, Math.Min(outer, (c + 1) * per)));
+        Workers.For(chunks, c => body(c * per, Math.Min(outer, (c + 1) * per)));
     }
 
     /// <summary>Extent: outer·(a + b)·inner (one output element each).</summary>

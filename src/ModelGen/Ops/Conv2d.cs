@@ -2,7 +2,6 @@ using System;
 using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 using ModelGen.Cpu;
 
@@ -42,7 +41,7 @@ public static class Conv2d
             for (int b = 0; b < batch; b++) ForwardImage(g, y, x, weight, bias, b, parallel: true);
             return;
         }
-        Parallel.For(0, parts, p =>
+        Workers.For(parts, p =>
         {
             var (start, end) = g.Images(p, parts);
             for (int b = start; b < end; b++) ForwardImage(g, y, x, weight, bias, b, parallel: false);
@@ -72,7 +71,7 @@ public static class Conv2d
         try
         {
             Array.Clear(scratch, 0, partial * (parts - 1));
-            Parallel.For(0, parts, p =>
+            Workers.For(parts, p =>
             {
                 var (start, end) = g.Images(p, parts);
                 float[] dw = p == 0 ? dweight : scratch;
@@ -174,7 +173,7 @@ public static class Conv2d
     {
         int n = (oy1 - oy0) * g.OutWidth;
         if (parallel && g.InChannels > 1 && (long)g.Rows * n >= 2L * Chunks.Size)
-            Parallel.For(0, g.InChannels, c => Im2colChannel(g, cols, x, xOffset, oy0, oy1, n, c));
+            Workers.For(g.InChannels, c => Im2colChannel(g, cols, x, xOffset, oy0, oy1, n, c));
         else
             for (int c = 0; c < g.InChannels; c++) Im2colChannel(g, cols, x, xOffset, oy0, oy1, n, c);
     }
@@ -207,7 +206,7 @@ public static class Conv2d
         int n = (oy1 - oy0) * g.OutWidth;
         // Each channel owns its own plane of dx, so channels can run side by side.
         if (parallel && g.InChannels > 1 && (long)g.Rows * n >= 2L * Chunks.Size)
-            Parallel.For(0, g.InChannels, c => Col2imChannel(g, dx, xOffset, dcols, oy0, oy1, n, c));
+            Workers.For(g.InChannels, c => Col2imChannel(g, dx, xOffset, dcols, oy0, oy1, n, c));
         else
             for (int c = 0; c < g.InChannels; c++) Col2imChannel(g, dx, xOffset, dcols, oy0, oy1, n, c);
     }

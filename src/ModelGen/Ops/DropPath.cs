@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -36,7 +36,7 @@ public static class DropPath
             else TensorPrimitives.Multiply(s, mask[b], d);
         }
         if ((long)batch * perSample <= Chunks.Size) { for (int b = 0; b < batch; b++) Sample(b); return; }
-        Parallel.For(0, batch, Sample);
+        Workers.For(batch, Sample);
     }
 
     /// <summary>Extent: batch · perSample. The first element of each sample also records the sample's multiplier.</summary>

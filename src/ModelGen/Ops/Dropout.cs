@@ -1,9 +1,9 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -70,7 +70,7 @@ public static class Dropout
             return;
         }
         if (n <= Chunks.Size) { ForwardRange(y, mask, x, 0, n, p, seed); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             ForwardRange(y, mask, x, start, end, p, seed);
@@ -79,7 +79,7 @@ public static class Dropout
 
     public static void Backward(float[] dx, float[] dy, float[] mask, int n)
     {
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             var d = dx.AsSpan(start, end - start);

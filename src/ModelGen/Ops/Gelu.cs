@@ -1,9 +1,9 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -167,14 +167,14 @@ public static class Gelu
     {
         int per = PartSize(n);
         if (per >= n) { ForwardRange(y, x, 0, n); return; }
-        Parallel.For(0, (n + per - 1) / per, c => ForwardRange(y, x, c * per, Math.Min(n, (c + 1) * per)));
+        Workers.For((n + per - 1) / per, c => ForwardRange(y, x, c * per, Math.Min(n, (c + 1) * per)));
     }
 
     public static void Backward(float[] dx, float[] dy, float[] x, int n)
     {
         int per = PartSize(n);
         if (per >= n) { BackwardRange(dx, dy, x, 0, n); return; }
-        Parallel.For(0, (n + per - 1) / per, c => BackwardRange(dx, dy, x, c * per, Math.Min(n, (c + 1) * per)));
+        Workers.For((n + per - 1) / per, c => BackwardRange(dx, dy, x, c * per, Math.Min(n, (c + 1) * per)));
     }
 
     /// <summary>

@@ -1,10 +1,10 @@
 using System;
+using ModelGen.Cpu;
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -23,7 +23,7 @@ public static class GroupNorm
         int batch, int channels, int height, int width, int groups, float eps)
     {
         int per = Validate(channels, groups), plane = height * width, n = per * plane;
-        Parallel.For(0, batch * groups, bg =>
+        Workers.For(batch * groups, bg =>
         {
             int g = bg % groups, first = (bg / groups) * channels + g * per;
             double sum = 0;
@@ -50,7 +50,7 @@ public static class GroupNorm
         float[] sums = ArrayPool<float>.Shared.Rent(2 * batch * channels);
         try
         {
-            Parallel.For(0, batch * groups, bg =>
+            Workers.For(batch * groups, bg =>
             {
                 int b = bg / groups, g = bg % groups, first = b * channels + g * per;
                 float m = mean[bg], s = rstd[bg];

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -14,7 +14,7 @@ public static class L2Normalize
 {
     public static void Forward(float[] y, float[] x, int rows, int dim, float eps)
     {
-        Parallel.For(0, rows, r =>
+        Workers.For(rows, r =>
         {
             var xr = x.AsSpan(r * dim, dim);
             float norm = MathF.Max(TensorPrimitives.Norm(xr), eps);
@@ -24,7 +24,7 @@ public static class L2Normalize
 
     public static void Backward(float[] dx, float[] dy, float[] x, float[] y, int rows, int dim, float eps)
     {
-        Parallel.For(0, rows, r =>
+        Workers.For(rows, r =>
         {
             var xr = x.AsSpan(r * dim, dim);
             var yr = y.AsSpan(r * dim, dim);

@@ -1,11 +1,11 @@
 using System;
+using ModelGen.Cpu;
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -23,7 +23,7 @@ public static class LayerNorm
         int per = RowsPerChunk(dim);
         int chunks = (rows + per - 1) / per;
         if (chunks <= 1) { ForwardRows(y, mean, rstd, x, gamma, beta, 0, rows, dim, eps); return; }
-        Parallel.For(0, chunks, c =>
+        Workers.For(chunks, c =>
         {
             int start = c * per;
             ForwardRows(y, mean, rstd, x, gamma, beta, start, Math.Min(rows, start + per), dim, eps);
@@ -47,7 +47,7 @@ public static class LayerNorm
         try
         {
             Array.Clear(scratch, 0, 2 * dim * (parts - 1));
-            Parallel.For(0, parts, part =>
+            Workers.For(parts, part =>
             {
                 int start = part * per, end = Math.Min(rows, start + per);
                 if (part == 0) BackwardRows(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, start, end, dim);

@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -27,7 +27,7 @@ public static class LearnedTokens
         int per = (n + k) * d;
         if (n > 0 && dx is not null)
         {
-            Parallel.For(0, batch, b =>
+            Workers.For(batch, b =>
             {
                 var src = dy.AsSpan(b * per, n * d);
                 var dst = dx.AsSpan(b * n * d, n * d);

@@ -1,7 +1,6 @@
 using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 using ModelGen.Cpu;
 
@@ -36,7 +35,7 @@ public static class Linear
         int per = (outF + chunks - 1) / chunks;
         per = (per + 15) & ~15;
         chunks = (outF + per - 1) / per;
-        Parallel.For(0, chunks, ch => SumColumns(db, dy, rows, outF, ch * per, Math.Min(outF, (ch + 1) * per)));
+        Workers.For(chunks, ch => SumColumns(db, dy, rows, outF, ch * per, Math.Min(outF, (ch + 1) * per)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

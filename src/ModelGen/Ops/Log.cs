@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -13,7 +13,7 @@ public static class Log
 {
     public static void Forward(float[] y, float[] x, int n, float eps)
     {
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             for (int i = start; i < end; i++) y[i] = MathF.Log(MathF.Max(x[i], eps));
@@ -22,7 +22,7 @@ public static class Log
 
     public static void Backward(float[] dx, float[] dy, float[] x, int n, float eps)
     {
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             for (int i = start; i < end; i++) if (x[i] > eps) dx[i] += dy[i] / x[i];

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
+using ModelGen.Cpu;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -12,7 +12,7 @@ public static class MeanPool
     public static void Forward(float[] y, float[] x, int batch, int tokens, int dim)
     {
         float inv = 1f / tokens;
-        Parallel.For(0, batch, b =>
+        Workers.For(batch, b =>
         {
             var row = new System.Span<float>(y, b * dim, dim);
             row.Clear();
@@ -25,7 +25,7 @@ public static class MeanPool
     public static void Backward(float[] dx, float[] dy, int batch, int tokens, int dim)
     {
         float inv = 1f / tokens;
-        Parallel.For(0, batch, b =>
+        Workers.For(batch, b =>
         {
             var g = new System.ReadOnlySpan<float>(dy, b * dim, dim);
             for (int t = 0; t < tokens; t++)

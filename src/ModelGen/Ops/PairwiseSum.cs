@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -22,7 +22,7 @@ public static class PairwiseSum
             TensorPrimitives.Add(c.AsSpan(b * n, n), a[row], f.AsSpan(row * n, n));
         }
         if ((long)batch * m * n <= Chunks.Size) { for (int row = 0; row < batch * m; row++) Row(row); return; }
-        Parallel.For(0, batch * m, Row);
+        Workers.For(batch * m, Row);
     }
 
     public static void Backward(float[] da, float[] dc, float[] df, int batch, int m, int n)
@@ -45,7 +45,7 @@ public static class PairwiseSum
             for (int j = 0; j < n; j++) dc[b * n + j] += column[j];
         }
         if ((long)batch * m * n <= Chunks.Size) { for (int b = 0; b < batch; b++) Sample(b); return; }
-        Parallel.For(0, batch, Sample);
+        Workers.For(batch, Sample);
     }
 
     /// <summary>Extent: batch · m · n.</summary>

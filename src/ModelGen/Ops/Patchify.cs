@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -15,7 +15,7 @@ public static class Patchify
     public static void Forward(float[] y, float[] x, int batch, int channels, int height, int width, int patch)
     {
         int gw = width / patch, tokens = (height / patch) * gw, features = channels * patch * patch;
-        Parallel.For(0, batch * tokens, bt =>
+        Workers.For(batch * tokens, bt =>
         {
             int b = bt / tokens, t = bt - b * tokens, py = t / gw, px = t - py * gw;
             int o = bt * features;
@@ -32,7 +32,7 @@ public static class Patchify
     public static void Backward(float[] dx, float[] dy, int batch, int channels, int height, int width, int patch)
     {
         int gw = width / patch, tokens = (height / patch) * gw, features = channels * patch * patch;
-        Parallel.For(0, batch * tokens, bt =>
+        Workers.For(batch * tokens, bt =>
         {
             int b = bt / tokens, t = bt - b * tokens, py = t / gw, px = t - py * gw;
             int o = bt * features;

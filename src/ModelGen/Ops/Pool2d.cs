@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -106,7 +106,7 @@ public static class Pool2d
         int per = Math.Max(1, Chunks.Size / Math.Max(1, planeSize));
         int chunks = (planes + per - 1) / per;
         if (chunks <= 1) { body(0, planes); return; }
-        Parallel.For(0, chunks, ch => body(ch * per, Math.Min(planes, (ch + 1) * per)));
+        Workers.For(chunks, ch => body(ch * per, Math.Min(planes, (ch + 1) * per)));
     }
 
     /// <summary>Index of the first maximum of the K×K window whose top-left element is x[corner], in row-major window order.</summary>

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -15,14 +15,14 @@ public static class Positions
     public static void Forward(float[] y, float[] x, float[] p, int batch, int tokens, int dim)
     {
         int n = tokens * dim;
-        Parallel.For(0, batch, b => TensorPrimitives.Add(new ReadOnlySpan<float>(x, b * n, n), p.AsSpan(0, n), new Span<float>(y, b * n, n)));
+        Workers.For(batch, b => TensorPrimitives.Add(new ReadOnlySpan<float>(x, b * n, n), p.AsSpan(0, n), new Span<float>(y, b * n, n)));
     }
 
     /// <summary>Backward for fixed positions: only dx += dy.</summary>
     public static void BackwardInput(float[] dx, float[] dy, int batch, int tokens, int dim)
     {
         int n = tokens * dim;
-        Parallel.For(0, batch, b =>
+        Workers.For(batch, b =>
         {
             var d = new Span<float>(dx, b * n, n);
             TensorPrimitives.Add(d, new ReadOnlySpan<float>(dy, b * n, n), d);

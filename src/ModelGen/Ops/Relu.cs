@@ -1,8 +1,8 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -16,7 +16,7 @@ public static class Relu
 {
     public static void Forward(float[] y, float[] x, int n)
     {
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             TensorPrimitives.Max(new ReadOnlySpan<float>(x, start, end - start), 0f, new Span<float>(y, start, end - start));
@@ -25,7 +25,7 @@ public static class Relu
 
     public static void Backward(float[] dx, float[] dy, float[] x, int n)
     {
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             int i = start;

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -15,7 +15,7 @@ public static class Scale
     public static void Forward(float[] y, float[] x, int n, float alpha)
     {
         if (n <= Chunks.Size) { TensorPrimitives.Multiply(x.AsSpan(0, n), alpha, y.AsSpan(0, n)); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             int len = end - start;
@@ -26,7 +26,7 @@ public static class Scale
     public static void Backward(float[] dx, float[] dy, int n, float alpha)
     {
         if (n <= Chunks.Size) { BackwardRange(dx, dy, alpha, 0, n); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             BackwardRange(dx, dy, alpha, start, end);

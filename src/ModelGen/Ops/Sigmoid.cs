@@ -1,8 +1,8 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -16,7 +16,7 @@ public static class Sigmoid
     public static void Forward(float[] y, float[] x, int n)
     {
         if (n <= Chunks.Size) { TensorPrimitives.Sigmoid(x.AsSpan(0, n), y.AsSpan(0, n)); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             TensorPrimitives.Sigmoid(new ReadOnlySpan<float>(x, start, end - start), new Span<float>(y, start, end - start));
@@ -26,7 +26,7 @@ public static class Sigmoid
     public static void Backward(float[] dx, float[] dy, float[] y, int n)
     {
         if (n <= Chunks.Size) { BackwardRange(dx, dy, y, 0, n); return; }
-        Parallel.For(0, Chunks.Count(n), c =>
+        Workers.For(Chunks.Count(n), c =>
         {
             var (start, end) = Chunks.Range(c, n);
             BackwardRange(dx, dy, y, start, end);

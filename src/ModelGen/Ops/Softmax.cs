@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -52,7 +52,7 @@ public static class Softmax
         int per = Math.Max(1, Chunks.Size / n);
         int chunks = (rows + per - 1) / per;
         if (chunks <= 1) { body(0, rows); return; }
-        Parallel.For(0, chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
+        Workers.For(chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
     }
 
     /// <summary>Extent: rows (one thread normalizes one row, like LayerNorm's kernel).</summary>

@@ -1,8 +1,8 @@
 using System;
+using ModelGen.Cpu;
 using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -167,7 +167,7 @@ public static class SpatialPool
             for (int r = 0; r < rows; r++) body(r);
             return;
         }
-        Parallel.For(0, chunks, ch =>
+        Workers.For(chunks, ch =>
         {
             int end = Math.Min(rows, (ch + 1) * per);
             for (int r = ch * per; r < end; r++) body(r);

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -22,7 +22,7 @@ public static class Split
             x.AsSpan(o * lx + la, lb).CopyTo(y2.AsSpan(o * lb, lb));
         }
         if ((long)outer * lx <= Chunks.Size) { for (int o = 0; o < outer; o++) Row(o); return; }
-        Parallel.For(0, outer, Row);
+        Workers.For(outer, Row);
     }
 
     public static void Backward(float[] dx, float[] dy1, float[] dy2, int outer, int a, int b, int inner)
@@ -36,7 +36,7 @@ public static class Split
             TensorPrimitives.Add(d2, dy2.AsSpan(o * lb, lb), d2);
         }
         if ((long)outer * lx <= Chunks.Size) { for (int o = 0; o < outer; o++) Row(o); return; }
-        Parallel.For(0, outer, Row);
+        Workers.For(outer, Row);
     }
 
     /// <summary>Extent: outer · (a + b) · inner. Each x element goes to y1 or y2.</summary>

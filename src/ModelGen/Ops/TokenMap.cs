@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -64,7 +64,7 @@ public static class TokenMap
             }
         }
         if (work < Chunks.Size || tasks == 1) { for (int t = 0; t < tasks; t++) Run(t); return; }
-        Parallel.For(0, tasks, Run);
+        Workers.For(tasks, Run);
     }
 
     /// <summary>dst[b] (rows × cols at dstOffset + b·dstBatch) += src[b]ᵀ, src[b] being (cols × rows, packed).</summary>
@@ -89,7 +89,7 @@ public static class TokenMap
             }
         }
         if (work < Chunks.Size || tasks == 1) { for (int t = 0; t < tasks; t++) Run(t); return; }
-        Parallel.For(0, tasks, Run);
+        Workers.For(tasks, Run);
     }
 
     /// <summary>Extent: batch·channels·height·width (one map element each).</summary>

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks;
 using ILGPU;
 
 namespace ModelGen.Ops;
@@ -262,6 +262,6 @@ public static class Upsample
         int per = Math.Max(1, Chunks.Size / Math.Max(1, perPlane));
         int chunks = (planes + per - 1) / per;
         if (chunks <= 1) { body(0, planes); return; }
-        Parallel.For(0, chunks, c => body(c * per, Math.Min(planes, (c + 1) * per)));
+        Workers.For(chunks, c => body(c * per, Math.Min(planes, (c + 1) * per)));
     }
 }

@@ -1,7 +1,7 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 
 namespace ModelGen.Training;
 
@@ -47,7 +47,7 @@ public static class GradientClipping
                 continue;
             }
             var partial = new double[chunks];
-            Parallel.For(0, chunks, c =>
+            Workers.For(chunks, c =>
             {
                 int start = c * chunk;
                 partial[c] = SumOfSquares(g.AsSpan(start, Math.Min(chunk, g.Length - start)));

@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Collections.Generic;
-using System.Threading.Tasks;
 
 namespace ModelGen.Training;
 
@@ -37,7 +37,7 @@ internal sealed class ParameterChunks
     {
         if (_parallel)
         {
-            Parallel.For(0, _chunks.Length, i =>
+            Workers.For(_chunks.Length, i =>
             {
                 var (p, s, n) = _chunks[i];
                 body(p, s, n);

@@ -1,6 +1,6 @@
 using System;
+using ModelGen.Cpu;
 using System.Numerics.Tensors;
-using System.Threading.Tasks;
 
 namespace ModelGen.Training;
 
@@ -113,7 +113,7 @@ public static class PixelCrossEntropy
         var sums = new float[batch * plane];
         var lossSums = new double[batch];
         var weightSums = new double[batch];
-        Parallel.For(0, batch, b =>
+        Workers.For(batch, b =>
         {
             int baseIndex = b * classes * plane;
             var pixelTargets = targets.AsSpan(b * plane, plane);
@@ -164,7 +164,7 @@ public static class PixelCrossEntropy
         {
             // Pass 2: gradLogits holds e; each pixel's column becomes s·e/Σe − s·onehot(t) with s = w[t]/Σw.
             double scale = 1.0 / weightTotal;
-            Parallel.For(0, batch, b =>
+            Workers.For(batch, b =>
             {
                 int baseIndex = b * classes * plane;
                 var pixelTargets = targets.AsSpan(b * plane, plane);
