@@ -198,19 +198,6 @@ public class GeluTests
         Array.Fill(dx, 0.5f);
         Gelu.Backward(dx, r, x, n);
 
-        using var h = new KernelHarness();
-        var fwd = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ForwardK);
-        var bwd = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardK);
-        using var xb = h.Upload(x);
-        using var rb = h.Upload(r);
-        using var yb = h.Zeros(n);
-        var init = new float[n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
-        fwd(n, yb.View, xb.View, n);
-        bwd(n, dxb.View, rb.View, xb.View, n);
-        h.Accelerator.Synchronize();
-        Approx.Equal(y, KernelHarness.Download(yb), 1e-7, 1e-6, "gelu kernel y");
-        Approx.Equal(dx, KernelHarness.Download(dxb), 1e-7, 1e-6, "gelu kernel dx");
+        KernelHarness.CheckActivation("gelu", ForwardK, BackwardK, x, r, x, y, dx, 1e-7, 1e-6);
     }
 }

@@ -28,6 +28,34 @@ public sealed class KernelHarness : IDisposable
 
     public static float[] Download(MemoryBuffer1D<float, Stride1D.Dense> b) => b.GetAsArray1D();
 
+    /// <summary>
+    /// Runs an elementwise activation's kernels and checks them against its CPU results: forward on
+    /// <paramref name="x"/> against <paramref name="cpuY"/>; backward with upstream <paramref name="dy"/> from
+    /// <paramref name="saved"/> (x, or the CPU's y for an op that saves its output, so only the backward formula is
+    /// compared), accumulating onto 0.5 as the CPU's <paramref name="cpuDx"/> must have.
+    /// </summary>
+    public static void CheckActivation(string name, Action<Index1D, ArrayView<float>, ArrayView<float>, int> forward,
+        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> backward,
+        float[] x, float[] dy, float[] saved, float[] cpuY, float[] cpuDx, double atol, double rtol)
+    {
+        int n = x.Length;
+        using var h = new KernelHarness();
+        var fwd = h.Accelerator.LoadAutoGroupedStreamKernel(forward);
+        var bwd = h.Accelerator.LoadAutoGroupedStreamKernel(backward);
+        using var xb = h.Upload(x);
+        using var dyb = h.Upload(dy);
+        using var savedb = h.Upload(saved);
+        using var yb = h.Zeros(n);
+        var init = new float[n];
+        Array.Fill(init, 0.5f);
+        using var dxb = h.Upload(init);
+        fwd(n, yb.View, xb.View, n);
+        bwd(n, dxb.View, dyb.View, savedb.View, n);
+        h.Accelerator.Synchronize();
+        Approx.Equal(cpuY, Download(yb), atol, rtol, name + " kernel y");
+        Approx.Equal(cpuDx, Download(dxb), atol, rtol, name + " kernel dx");
+    }
+
     public void Dispose()
     {
         Accelerator.Dispose();
