@@ -37,16 +37,42 @@ public static class Attention
         int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool causal, float scale)
     {
         int nkP = Pad(nk), dvP = Pad(headDimV);
-        // Scratch: Q·scale (nq×dk), Kᵀ (dk×nkP), V (nk×dvP), S (nq×nkP), O (nq×dvP)
-        int offKt = nq * headDimK, offV = offKt + headDimK * nkP, offS = offV + nk * dvP, offO = offS + nq * nkP, total = offO + nq * dvP;
         int group = heads / kvHeads;
+        // Q is read in place (the scale is folded into the staged Kᵀ). V and O are used in place when a head's width is a
+        // whole number of vectors; otherwise they go through padded scratch rows.
+        bool inPlace = headDimV % W == 0;
+        int kvPairs = batch * kvHeads, ktSize = headDimK * nkP, vSize = inPlace ? 0 : nk * dvP;
         // Few (batch, head) pairs (batch 1 with 3 heads on 2 cores) would leave cores idle or unevenly loaded, so each
-        // pair's query rows are split into blocks until there are at least two tasks per core; each block stages its own K and V.
+        // pair's query rows are split into blocks until there are at least two tasks per core.
         int pairs = batch * heads;
         int rowBlocks = Math.Min(nq, Math.Max(1, (2 * Environment.ProcessorCount + pairs - 1) / pairs));
         int blockRows = Math.Max(1, (nq + rowBlocks - 1) / Math.Max(1, rowBlocks));
         if (causal) blockRows = (blockRows + CausalBlock - 1) / CausalBlock * CausalBlock;
         rowBlocks = Math.Max(1, (nq + blockRows - 1) / blockRows);
+        // Kᵀ·scale (and padded V) per (batch, kv head): staged once into a buffer all tasks read when several tasks share
+        // a kv head (row blocks, grouped queries); otherwise each task stages its own, while it is hot in cache.
+        bool shared = rowBlocks > 1 || group > 1;
+        float[]? staged = null;
+        if (shared)
+        {
+            staged = SharedStage((long)kvPairs * (ktSize + vSize));
+            int chunks = (headDimK + W - 1) / W;
+            Workers.For(kvPairs * chunks, t =>
+            {
+                int bkv = t / chunks, c0 = t % chunks * W, c1 = Math.Min(headDimK, c0 + W);
+                unsafe
+                {
+                    fixed (float* st = staged, kp = k, vp = v)
+                    {
+                        float* dst = st + (long)bkv * (ktSize + vSize);
+                        StageKeys(dst, kp, bkv / kvHeads, bkv % kvHeads, nk, nkP, kvHeads, headDimK, c0, c1, scale);
+                        if (!inPlace && c0 == 0) StageValues(dst + ktSize, vp, bkv / kvHeads, bkv % kvHeads, nk, dvP, kvHeads, headDimV);
+                    }
+                }
+            });
+        }
+        // Private scratch: [Kᵀ (dk×nkP), V (nk×dvP) when not shared], S (rows×nkP), O (rows×dvP) when not in place.
+        int offS = shared ? 0 : ktSize + vSize, offO = offS + blockRows * nkP, total = offO + (inPlace ? 0 : blockRows * dvP);
         Workers.For(pairs * rowBlocks, task =>
         {
             int bh = task / rowBlocks, rowStart = task % rowBlocks * blockRows, rowEnd = Math.Min(nq, rowStart + blockRows);
@@ -54,27 +80,28 @@ public static class Attention
             var s = Scratch(total);
             unsafe
             {
-                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs)
+                fixed (float* sp = s, st = staged, qp = q, kp = k, vp = v, op = o, pp = probs)
                 {
-                    float* qs = sp, kt = sp + offKt, vs = sp + offV, sc = sp + offS, os = sp + offO;
-                    int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
+                    int qStride = heads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
+                    float* kt, vs;
+                    int ldv;
+                    if (shared)
+                    {
+                        kt = st + ((long)b * kvHeads + kv) * (ktSize + vSize);
+                        vs = kt + ktSize;
+                    }
+                    else
+                    {
+                        kt = sp;
+                        vs = sp + ktSize;
+                        StageKeys(kt, kp, b, kv, nk, nkP, kvHeads, headDimK, 0, headDimK, scale);
+                        if (!inPlace) StageValues(vs, vp, b, kv, nk, dvP, kvHeads, headDimV);
+                    }
+                    if (inPlace) { vs = vp + (long)b * nk * vStride + kv * headDimV; ldv = vStride; }
+                    else ldv = dvP;
+                    float* sc = sp + offS, os = sp + offO;
                     float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
-                    for (int i = rowStart; i < rowEnd; i++)
-                        for (int c = 0; c < headDimK; c++) qs[i * headDimK + c] = qsrc[(long)i * qStride + c] * scale;
-                    float* ksrc = kp + (long)b * nk * kStride + kv * headDimK;
-                    for (int c = 0; c < headDimK; c++)
-                    {
-                        float* row = kt + c * nkP;
-                        for (int j = 0; j < nk; j++) row[j] = ksrc[(long)j * kStride + c];
-                        for (int j = nk; j < nkP; j++) row[j] = 0f;
-                    }
-                    float* vsrc = vp + (long)b * nk * vStride + kv * headDimV;
-                    for (int j = 0; j < nk; j++)
-                    {
-                        new ReadOnlySpan<float>(vsrc + (long)j * vStride, headDimV).CopyTo(new Span<float>(vs + j * dvP, headDimV));
-                        for (int c = headDimV; c < dvP; c++) vs[j * dvP + c] = 0f;
-                    }
-
+                    float* odst = op + (long)b * nq * oStride + h * headDimV;
                     float* prow0 = pp + (long)bh * nq * nk;
                     fixed (float* padp = padding)
                     {
@@ -84,39 +111,70 @@ public static class Attention
                         for (int r0 = rowStart; r0 < rowEnd; r0 += rowsPerBlock)
                         {
                             int r1 = Math.Min(rowEnd, r0 + rowsPerBlock), cols = causal ? Math.Min(nk, r1) : nk;
-                            Gemm(qs + r0 * headDimK, headDimK, 1, kt, nkP, sc + r0 * nkP, nkP, r1 - r0, Pad(cols), headDimK, false);
+                            float* s0 = sc + (r0 - rowStart) * nkP;
+                            Gemm(qsrc + (long)r0 * qStride, qStride, 1, kt, nkP, s0, nkP, r1 - r0, Pad(cols), headDimK, false);
                             for (int i = r0; i < r1; i++)
-                                SoftmaxRow(sc + i * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad);
-                            Gemm(prow0 + (long)r0 * nk, nk, 1, vs, dvP, os + r0 * dvP, dvP, r1 - r0, dvP, cols, false);
+                                SoftmaxRow(s0 + (i - r0) * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad);
+                            if (inPlace)
+                                Gemm(prow0 + (long)r0 * nk, nk, 1, vs, ldv, odst + (long)r0 * oStride, oStride, r1 - r0, headDimV, cols, false);
+                            else
+                                Gemm(prow0 + (long)r0 * nk, nk, 1, vs, ldv, os + (r0 - rowStart) * dvP, dvP, r1 - r0, dvP, cols, false);
                         }
                     }
-
-                    float* odst = op + (long)b * nq * oStride + h * headDimV;
-                    for (int i = rowStart; i < rowEnd; i++)
-                        new ReadOnlySpan<float>(os + i * dvP, headDimV).CopyTo(new Span<float>(odst + (long)i * oStride, headDimV));
+                    if (!inPlace)
+                        for (int i = rowStart; i < rowEnd; i++)
+                            new ReadOnlySpan<float>(os + (i - rowStart) * dvP, headDimV).CopyTo(new Span<float>(odst + (long)i * oStride, headDimV));
                 }
             }
         });
     }
 
-    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys.</summary>
+    [ThreadStatic] static float[]? t_shared;
+
+    /// <summary>The calling thread's staging buffer, which the workers of one call read while the caller waits for them.</summary>
+    static float[] SharedStage(long n)
+    {
+        if (n > Array.MaxLength) throw new ArgumentException($"Attention staging needs {n} floats, more than an array holds.");
+        var s = t_shared;
+        if (s == null || s.Length < n) t_shared = s = new float[Math.Max(n, (s?.Length ?? 0) * 3 / 2)];
+        return s;
+    }
+
+    /// <summary>Rows c0..c1 of Kᵀ·scale for (batch b, kv head kv) into dst (row stride nkP, zero past nk).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void StageKeys(float* dst, float* k, int b, int kv, int nk, int nkP, int kvHeads, int headDimK, int c0, int c1, float scale)
+    {
+        int kStride = kvHeads * headDimK;
+        float* ksrc = k + (long)b * nk * kStride + kv * headDimK;
+        for (int c = c0; c < c1; c++)
+        {
+            float* row = dst + c * nkP;
+            for (int j = 0; j < nk; j++) row[j] = ksrc[(long)j * kStride + c] * scale;
+            for (int j = nk; j < nkP; j++) row[j] = 0f;
+        }
+    }
+
+    /// <summary>V of (batch b, kv head kv) into dst as nk rows of dvP floats, zero past headDimV.</summary>
+    static unsafe void StageValues(float* dst, float* v, int b, int kv, int nk, int dvP, int kvHeads, int headDimV)
+    {
+        int vStride = kvHeads * headDimV;
+        float* vsrc = v + (long)b * nk * vStride + kv * headDimV;
+        for (int j = 0; j < nk; j++)
+        {
+            new ReadOnlySpan<float>(vsrc + (long)j * vStride, headDimV).CopyTo(new Span<float>(dst + j * dvP, headDimV));
+            for (int c = headDimV; c < dvP; c++) dst[j * dvP + c] = 0f;
+        }
+    }
+
+    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys.</summary>
     static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad)
     {
-        var sp = new Span<float>(s, limit);
         if (pad != null)
             for (int j = 0; j < limit; j++)
                 if (pad[j] != 0f) s[j] = float.NegativeInfinity;
-        var dst = new Span<float>(p, nk);
-        if (limit == 0) { dst.Clear(); return; }
-        float max = TensorPrimitives.Max(sp);
-        if (float.IsNegativeInfinity(max)) { dst.Clear(); return; }
-        var ps = dst.Slice(0, limit);
-        TensorPrimitives.Subtract(sp, max, ps);
-        TensorPrimitives.Exp(ps, ps);
-        float sum = TensorPrimitives.Sum(ps);
-        TensorPrimitives.Multiply(ps, 1f / sum, ps);
-        dst.Slice(limit).Clear();
+        if (limit == 0 || float.IsNegativeInfinity(VectorMath.Softmax(s, p, limit)))
+            new Span<float>(p, limit).Clear();
+        new Span<float>(p + limit, nk - limit).Clear();
     }
 
     /// <summary>

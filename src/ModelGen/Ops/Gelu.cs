@@ -75,7 +75,7 @@ public static class Gelu
         q = q * v + new Vector<float>(B2);
         q = q * v + new Vector<float>(B1);
         q = q * v + new Vector<float>(B0);
-        var large = Vector<float>.One - ExpNonPositive(-t) * q;
+        var large = Vector<float>.One - VectorMath.ExpNonPositive(-t) * q;
 
         var r = Vector.ConditionalSelect(Vector.LessThan(a, Vector<float>.One), small, large);
         var sign = Vector.AsVectorSingle(new Vector<int>(int.MinValue));
@@ -109,52 +109,11 @@ public static class Gelu
         q = q * v + Vector512.Create(B2);
         q = q * v + Vector512.Create(B1);
         q = q * v + Vector512.Create(B0);
-        var large = Vector512<float>.One - ExpNonPositive(-t) * q;
+        var large = Vector512<float>.One - VectorMath.ExpNonPositive(-t) * q;
 
         var r = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<float>.One), small, large);
         var sign = Vector512.Create(int.MinValue).AsSingle();
         return Vector512.ConditionalSelect(sign, x, r);
-    }
-
-    // exp(x) = 2^n · exp(r), n = round(x·log2 e), r = x − n·ln 2 split in two parts so r is exact; exp(r) on |r| ≤ ln2/2
-    // by a degree-7 polynomial (relative error ~2e-7). On .NET 10 Vector512.Exp for float measured about eight times
-    // slower than this (GELU spent most of its time there), hence this form.
-    const float Log2E = 1.44269504f, Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f, ExpMin = -87f;
-    const float E2 = 0.5f, E3 = 1.6666665459e-1f, E4 = 4.1665795894e-2f, E5 = 8.3334519073e-3f, E6 = 1.3981999507e-3f,
-        E7 = 1.9875691500e-4f;
-
-    /// <summary>exp(x) for x ≤ 0; arguments below −87 give exp(−87) ≈ 1.6e-38 instead of a subnormal or 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> ExpNonPositive(Vector512<float> x)
-    {
-        x = Vector512.Max(x, Vector512.Create(ExpMin));
-        var n = Vector512.Floor(x * Log2E + Vector512.Create(0.5f));
-        var r = x - n * Ln2Hi - n * Ln2Lo;
-        var p = Vector512.Create(E7) * r + Vector512.Create(E6);
-        p = p * r + Vector512.Create(E5);
-        p = p * r + Vector512.Create(E4);
-        p = p * r + Vector512.Create(E3);
-        p = p * r + Vector512.Create(E2);
-        p = p * (r * r) + r + Vector512<float>.One;
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
-        return p * scale;
-    }
-
-    /// <summary><see cref="Vector{T}"/> form of <see cref="ExpNonPositive(Vector512{float})"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector<float> ExpNonPositive(Vector<float> x)
-    {
-        x = Vector.Max(x, new Vector<float>(ExpMin));
-        var n = Vector.Floor(x * Log2E + new Vector<float>(0.5f));
-        var r = x - n * Ln2Hi - n * Ln2Lo;
-        var p = new Vector<float>(E7) * r + new Vector<float>(E6);
-        p = p * r + new Vector<float>(E5);
-        p = p * r + new Vector<float>(E4);
-        p = p * r + new Vector<float>(E3);
-        p = p * r + new Vector<float>(E2);
-        p = p * (r * r) + r + Vector<float>.One;
-        var scale = Vector.AsVectorSingle(Vector.ShiftLeft(Vector.ConvertToInt32(n) + new Vector<int>(127), 23));
-        return p * scale;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -234,7 +193,7 @@ public static class Gelu
             for (int k = 0; k < xs.Length; k++)
             {
                 var v = xs[k];
-                var slope = half * (Vector512<float>.One + Erf(v * InvSqrt2)) + v * ExpNonPositive(-half * v * v) * InvSqrt2Pi;
+                var slope = half * (Vector512<float>.One + Erf(v * InvSqrt2)) + v * VectorMath.ExpNonPositive(-half * v * v) * InvSqrt2Pi;
                 dxs[k] += dys[k] * slope;
             }
             i += xs.Length * Vector512<float>.Count;
@@ -248,7 +207,7 @@ public static class Gelu
             for (int k = 0; k < xs.Length; k++)
             {
                 var v = xs[k];
-                var slope = half * (Vector<float>.One + Erf(v * InvSqrt2)) + v * ExpNonPositive(-half * v * v) * InvSqrt2Pi;
+                var slope = half * (Vector<float>.One + Erf(v * InvSqrt2)) + v * VectorMath.ExpNonPositive(-half * v * v) * InvSqrt2Pi;
                 dxs[k] += dys[k] * slope;
             }
             i += xs.Length * Vector<float>.Count;

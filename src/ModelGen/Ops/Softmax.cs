@@ -17,14 +17,10 @@ public static class Softmax
     {
         ForRows(rows, n, (start, end) =>
         {
-            for (int r = start; r < end; r++)
+            unsafe
             {
-                var xr = new ReadOnlySpan<float>(x, r * n, n);
-                var yr = new Span<float>(y, r * n, n);
-                float max = TensorPrimitives.Max(xr);
-                TensorPrimitives.Subtract(xr, max, yr);
-                TensorPrimitives.Exp(yr, yr);
-                TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
+                fixed (float* xp = x, yp = y)
+                    for (int r = start; r < end; r++) VectorMath.Softmax(xp + (long)r * n, yp + (long)r * n, n);
             }
         });
     }

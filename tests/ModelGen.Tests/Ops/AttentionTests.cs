@@ -146,6 +146,9 @@ public class AttentionTests
         { "cross causal", new Shape(1, 7, 4, 3, 3, 4, 2, true, false) },
         { "simd tails", new Shape(1, 37, 41, 2, 1, 20, 33, true, true) },
         { "wide", new Shape(1, 9, 70, 2, 2, 70, 80, false, false) },
+        // Head widths of whole vectors read V and write O in place: one task per (batch, head), then shared staging.
+        { "in place", new Shape(3, 9, 11, 2, 2, 16, 16, true, true) },
+        { "in place gqa", new Shape(1, 21, 23, 4, 2, 16, 32, true, true) },
     };
 
     [Theory]
@@ -272,6 +275,22 @@ public class AttentionTests
         Approx.Equal(rq, dq, 1e-5, 1e-3, "dq");
         Approx.Equal(rk, dk, 1e-5, 1e-3, "dk");
         Approx.Equal(rv, dv, 1e-5, 1e-3, "dv");
+    }
+
+    [Fact]
+    public void ASample_GetsTheSameBits_AloneOrInABatch()
+    {
+        // Batch 1 splits each head's rows into blocks over staged keys shared by the tasks; batch 8 gives each task a
+        // whole head and its own staging. Both must compute every row the same way.
+        var big = new Shape(8, 197, 197, 3, 3, 64, 64, false, false);
+        var one = big with { B = 1 };
+        var (q, k, v) = Inputs(big, 71);
+        var (o8, p8) = RunForward(big, q, k, v, null);
+        int sample = 5;
+        var (o1, p1) = RunForward(one, q.AsSpan(sample * one.QLen, one.QLen).ToArray(), k.AsSpan(sample * one.KLen, one.KLen).ToArray(),
+            v.AsSpan(sample * one.VLen, one.VLen).ToArray(), null);
+        Assert.Equal(o8.AsSpan(sample * one.OLen, one.OLen).ToArray(), o1);
+        Assert.Equal(p8.AsSpan(sample * one.PLen, one.PLen).ToArray(), p1);
     }
 
     [Fact]
