@@ -482,6 +482,7 @@ partial class Setr : global::System.IDisposable
         public readonly float[] g_decoder_stages_2_act;
         public readonly float[] decoder_stages_2_up; // (B, 8, 32, 32)
         public readonly float[] g_decoder_stages_2_up;
+        readonly float[][] _grads;
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -589,55 +590,11 @@ partial class Setr : global::System.IDisposable
             g_decoder_stages_2_act = new float[batch * 2048];
             decoder_stages_2_up = new float[batch * 8192];
             g_decoder_stages_2_up = new float[batch * 8192];
+            _grads = new float[][] { g_in_image, g_embed, g_pos, g_encoder, g_map, g_se, g_sa, g_tokens, g_decoder, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_se_pool, g_se_fc1, g_se_act, g_se_fc2, g_se_gate, g_sa_avg, g_sa_max, g_sa_cat, g_sa_conv, g_sa_gate, g_decoder_map, g_decoder_stages_0_conv, g_decoder_stages_0_bn, g_decoder_stages_0_act, g_decoder_stages_0_up, g_decoder_stages_1_conv, g_decoder_stages_1_bn, g_decoder_stages_1_act, g_decoder_stages_1_up, g_decoder_stages_2_conv, g_decoder_stages_2_bn, g_decoder_stages_2_act, g_decoder_stages_2_up };
         }
 
-        public void ZeroGrads()
-        {
-            global::System.Array.Clear(g_in_image);
-            global::System.Array.Clear(g_embed);
-            global::System.Array.Clear(g_pos);
-            global::System.Array.Clear(g_encoder);
-            global::System.Array.Clear(g_map);
-            global::System.Array.Clear(g_se);
-            global::System.Array.Clear(g_sa);
-            global::System.Array.Clear(g_tokens);
-            global::System.Array.Clear(g_decoder);
-            global::System.Array.Clear(g_embed_patches);
-            global::System.Array.Clear(g_encoder_layers_0_norm1);
-            global::System.Array.Clear(g_encoder_layers_0_attn_q_proj);
-            global::System.Array.Clear(g_encoder_layers_0_attn_k_proj);
-            global::System.Array.Clear(g_encoder_layers_0_attn_v_proj);
-            global::System.Array.Clear(g_encoder_layers_0_attn_heads);
-            global::System.Array.Clear(g_encoder_layers_0_attn_out_proj);
-            global::System.Array.Clear(g_encoder_layers_0_res1);
-            global::System.Array.Clear(g_encoder_layers_0_norm2);
-            global::System.Array.Clear(g_encoder_layers_0_mlp_fc1);
-            global::System.Array.Clear(g_encoder_layers_0_mlp_act);
-            global::System.Array.Clear(g_encoder_layers_0_mlp_fc2);
-            global::System.Array.Clear(g_se_pool);
-            global::System.Array.Clear(g_se_fc1);
-            global::System.Array.Clear(g_se_act);
-            global::System.Array.Clear(g_se_fc2);
-            global::System.Array.Clear(g_se_gate);
-            global::System.Array.Clear(g_sa_avg);
-            global::System.Array.Clear(g_sa_max);
-            global::System.Array.Clear(g_sa_cat);
-            global::System.Array.Clear(g_sa_conv);
-            global::System.Array.Clear(g_sa_gate);
-            global::System.Array.Clear(g_decoder_map);
-            global::System.Array.Clear(g_decoder_stages_0_conv);
-            global::System.Array.Clear(g_decoder_stages_0_bn);
-            global::System.Array.Clear(g_decoder_stages_0_act);
-            global::System.Array.Clear(g_decoder_stages_0_up);
-            global::System.Array.Clear(g_decoder_stages_1_conv);
-            global::System.Array.Clear(g_decoder_stages_1_bn);
-            global::System.Array.Clear(g_decoder_stages_1_act);
-            global::System.Array.Clear(g_decoder_stages_1_up);
-            global::System.Array.Clear(g_decoder_stages_2_conv);
-            global::System.Array.Clear(g_decoder_stages_2_bn);
-            global::System.Array.Clear(g_decoder_stages_2_act);
-            global::System.Array.Clear(g_decoder_stages_2_up);
-        }
+        /// <summary>Clears every activation gradient, in parallel pieces.</summary>
+        public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);
     }
 
     /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>

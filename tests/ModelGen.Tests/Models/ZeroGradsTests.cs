@@ -1,0 +1,33 @@
+using System;
+using ModelGen.Ops;
+using Xunit;
+
+namespace ModelGen.Tests.Models;
+
+public class ZeroGradsTests
+{
+    [Fact]
+    public void Zero_ClearsEveryBufferWhole_AndNothingElse()
+    {
+        // Empty, tiny, exactly one piece, one piece and a bit, and many pieces: the cut points must cover every element.
+        int[] lengths = { 0, 1, Chunks.Size, Chunks.Size + 1, 5 * Chunks.Size - 3, 17 };
+        var buffers = new float[lengths.Length][];
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            buffers[i] = new float[lengths[i]];
+            Array.Fill(buffers[i], i + 1f);
+        }
+        var bystander = new float[100];
+        Array.Fill(bystander, 9f);
+        ModelRuntime.Zero(buffers);
+        for (int i = 0; i < buffers.Length; i++)
+        {
+            int at = Array.FindIndex(buffers[i], v => v != 0f);
+            Assert.True(at < 0, $"buffer {i} ({lengths[i]} floats) still holds {(at < 0 ? 0 : buffers[i][at])} at {at}");
+        }
+        Assert.All(bystander, v => Assert.Equal(9f, v));
+    }
+
+    [Fact]
+    public void Zero_OfNoBuffers_DoesNothing() => ModelRuntime.Zero(Array.Empty<float[]>());
+}
