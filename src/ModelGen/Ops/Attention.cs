@@ -179,16 +179,21 @@ public static class Attention
 
     /// <summary>
     /// Accumulates dq, dk, dv. Masks need not be passed: masked entries have P = 0 and drop out of every term.
-    /// Parallel over (batch, kvHead) so each group's query heads sum into one private dK/dV accumulator without races.
+    /// Parallel over (batch, kvHead): each task owns its dk/dv rows and its group's dq rows, so it adds into them without
+    /// races. Heads whose width is a whole number of vectors are read and accumulated in place; others go through padded
+    /// scratch rows.
     /// </summary>
     public static void Backward(float[] dq, float[] dk, float[] dv, float[] dO, float[] q, float[] k, float[] v, float[] o,
         float[] probs, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
     {
         int nkP = Pad(nk), dkP = Pad(headDimK), dvP = Pad(headDimV);
         int group = heads / kvHeads;
-        // Scratch: K (nk×dkP), Vt (dv×nkP), dK acc (nk×dkP), dV acc (nk×dvP), Q (nq×dkP), dO (nq×dvP), dS (nq×nkP), dQ (nq×dkP), D (nq)
-        int offVt = nk * dkP, offDk = offVt + headDimV * nkP, offDv = offDk + nk * dkP, offQ = offDv + nk * dvP,
-            offDo = offQ + nq * dkP, offDs = offDo + nq * dvP, offDq = offDs + nq * nkP, offD = offDq + nq * dkP, total = offD + nq;
+        bool kIn = headDimK % W == 0, vIn = headDimV % W == 0;
+        // Scratch: Vt (dv×nkP), dS (nq×nkP), D (nq); when K is not in place K (nk×dkP), Q (nq×dkP), dQ (nq×dkP), dK (nk×dkP);
+        // when V is not in place dO (nq×dvP), dV (nk×dvP).
+        int offDs = headDimV * nkP, offD = offDs + nq * nkP, offK = offD + nq;
+        int offQ = offK + (kIn ? 0 : nk * dkP), offDq = offQ + (kIn ? 0 : nq * dkP), offDk = offDq + (kIn ? 0 : nq * dkP);
+        int offDo = offDk + (kIn ? 0 : nk * dkP), offDv = offDo + (vIn ? 0 : nq * dvP), total = offDv + (vIn ? 0 : nk * dvP);
         Workers.For(batch * kvHeads, bkv =>
         {
             int b = bkv / kvHeads, kv = bkv % kvHeads;
@@ -197,65 +202,98 @@ public static class Attention
             {
                 fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs, dOp = dO, dqp = dq, dkp = dk, dvp = dv)
                 {
-                    float* ks = sp, vt = sp + offVt, dka = sp + offDk, dva = sp + offDv, qs = sp + offQ, dos = sp + offDo,
-                        ds = sp + offDs, dqa = sp + offDq, dd = sp + offD;
+                    float* vt = sp, ds = sp + offDs, dd = sp + offD;
                     int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
                     float* ksrc = kp + (long)b * nk * kStride + kv * headDimK;
                     float* vsrc = vp + (long)b * nk * vStride + kv * headDimV;
-                    GatherRows(ks, dkP, ksrc, kStride, nk, headDimK);
+                    float* dkdst = dkp + (long)b * nk * kStride + kv * headDimK;
+                    float* dvdst = dvp + (long)b * nk * vStride + kv * headDimV;
                     for (int c = 0; c < headDimV; c++)
                     {
                         float* row = vt + c * nkP;
                         for (int j = 0; j < nk; j++) row[j] = vsrc[(long)j * vStride + c];
                         for (int j = nk; j < nkP; j++) row[j] = 0f;
                     }
-                    new Span<float>(dka, nk * dkP + nk * dvP).Clear();
+                    // K, and the dK / dV accumulators: in place, or padded scratch rows.
+                    float* ks = ksrc, dka = dkdst, dva = dvdst;
+                    int ldk = kStride, ldv = vStride;
+                    if (!kIn)
+                    {
+                        ks = sp + offK; dka = sp + offDk; ldk = dkP;
+                        GatherRows(ks, dkP, ksrc, kStride, nk, headDimK);
+                        new Span<float>(dka, nk * dkP).Clear();
+                    }
+                    if (!vIn)
+                    {
+                        dva = sp + offDv; ldv = dvP;
+                        new Span<float>(dva, nk * dvP).Clear();
+                    }
 
                     for (int h = kv * group; h < (kv + 1) * group; h++)
                     {
                         float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
                         float* dosrc = dOp + (long)b * nq * oStride + h * headDimV;
                         float* osrc = op + (long)b * nq * oStride + h * headDimV;
-                        GatherRows(qs, dkP, qsrc, qStride, nq, headDimK);
-                        GatherRows(dos, dvP, dosrc, oStride, nq, headDimV);
+                        float* dqdst = dqp + (long)b * nq * qStride + h * headDimK;
+                        float* qs = qsrc, dos = dosrc, dqa = dqdst;
+                        int ldq = qStride, ldo = oStride;
+                        if (!kIn)
+                        {
+                            qs = sp + offQ; dqa = sp + offDq; ldq = dkP;
+                            GatherRows(qs, dkP, qsrc, qStride, nq, headDimK);
+                        }
+                        if (!vIn)
+                        {
+                            dos = sp + offDo; ldo = dvP;
+                            GatherRows(dos, dvP, dosrc, oStride, nq, headDimV);
+                        }
                         for (int i = 0; i < nq; i++)
                             dd[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dosrc + (long)i * oStride, headDimV),
                                 new ReadOnlySpan<float>(osrc + (long)i * oStride, headDimV));
                         float* P = pp + ((long)b * heads + h) * nq * nk;
 
                         // dP = dO · Vᵀ, then dS' = scale · P ∘ (dP − D)
-                        Gemm(dos, dvP, 1, vt, nkP, ds, nkP, nq, nkP, headDimV, false);
-                        for (int i = 0; i < nq; i++)
-                        {
-                            var row = new Span<float>(ds + i * nkP, nk);
-                            TensorPrimitives.Subtract(row, dd[i], row);
-                            TensorPrimitives.Multiply(row, new ReadOnlySpan<float>(P + (long)i * nk, nk), row);
-                            TensorPrimitives.Multiply(row, scale, row);
-                        }
-                        // dQ = dS'·K ; dK += dS'ᵀ·Q ; dV += Pᵀ·dO
-                        Gemm(ds, nkP, 1, ks, dkP, dqa, dkP, nq, dkP, nk, false);
-                        Gemm(ds, 1, nkP, qs, dkP, dka, dkP, nk, dkP, nq, true);
-                        Gemm(P, 1, nk, dos, dvP, dva, dvP, nk, dvP, nq, true);
+                        Gemm(dosrc, oStride, 1, vt, nkP, ds, nkP, nq, nkP, headDimV, false);
+                        for (int i = 0; i < nq; i++) ScoreGradientRow(ds + i * nkP, P + (long)i * nk, dd[i], scale, nk);
+                        // dQ (+)= dS'·K ; dK += dS'ᵀ·Q ; dV += Pᵀ·dO — straight into dq, dk, dv when in place.
+                        Gemm(ds, nkP, 1, ks, ldk, dqa, kIn ? qStride : dkP, nq, dkP, nk, kIn);
+                        Gemm(ds, 1, nkP, qs, ldq, dka, ldk, nk, dkP, nq, true);
+                        Gemm(P, 1, nk, dos, ldo, dva, ldv, nk, dvP, nq, true);
 
-                        float* dqdst = dqp + (long)b * nq * qStride + h * headDimK;
-                        for (int i = 0; i < nq; i++)
+                        if (!kIn)
+                            for (int i = 0; i < nq; i++)
+                            {
+                                var dst = new Span<float>(dqdst + (long)i * qStride, headDimK);
+                                TensorPrimitives.Add(dst, new ReadOnlySpan<float>(dqa + i * dkP, headDimK), dst);
+                            }
+                    }
+                    if (!kIn)
+                        for (int j = 0; j < nk; j++)
                         {
-                            var dst = new Span<float>(dqdst + (long)i * qStride, headDimK);
-                            TensorPrimitives.Add(dst, new ReadOnlySpan<float>(dqa + i * dkP, headDimK), dst);
+                            var d1 = new Span<float>(dkdst + (long)j * kStride, headDimK);
+                            TensorPrimitives.Add(d1, new ReadOnlySpan<float>(dka + j * dkP, headDimK), d1);
                         }
-                    }
-                    float* dkdst = dkp + (long)b * nk * kStride + kv * headDimK;
-                    float* dvdst = dvp + (long)b * nk * vStride + kv * headDimV;
-                    for (int j = 0; j < nk; j++)
-                    {
-                        var d1 = new Span<float>(dkdst + (long)j * kStride, headDimK);
-                        TensorPrimitives.Add(d1, new ReadOnlySpan<float>(dka + j * dkP, headDimK), d1);
-                        var d2 = new Span<float>(dvdst + (long)j * vStride, headDimV);
-                        TensorPrimitives.Add(d2, new ReadOnlySpan<float>(dva + j * dvP, headDimV), d2);
-                    }
+                    if (!vIn)
+                        for (int j = 0; j < nk; j++)
+                        {
+                            var d2 = new Span<float>(dvdst + (long)j * vStride, headDimV);
+                            TensorPrimitives.Add(d2, new ReadOnlySpan<float>(dva + j * dvP, headDimV), d2);
+                        }
                 }
             }
         });
+    }
+
+    /// <summary>ds[j] = scale · p[j] · (ds[j] − d) for j &lt; n: one row of the score gradient, in one pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void ScoreGradientRow(float* ds, float* p, float d, float scale, int n)
+    {
+        int j = 0;
+        var vd = Vector512.Create(d);
+        var vs = Vector512.Create(scale);
+        for (; j + W <= n; j += W)
+            (vs * Vector512.Load(p + j) * (Vector512.Load(ds + j) - vd)).Store(ds + j);
+        for (; j < n; j++) ds[j] = scale * p[j] * (ds[j] - d);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -174,6 +174,10 @@ public class AttentionTests
         { "mqa", new Shape(1, 5, 5, 3, 1, 2, 3, false, true) },
         { "cross", new Shape(2, 3, 6, 2, 1, 3, 4, true, true) },
         { "simd tails", new Shape(1, 18, 19, 2, 1, 17, 5, true, true) },
+        // Whole-vector head widths are read and accumulated in place; each operand on its own.
+        { "in place", new Shape(2, 9, 11, 4, 2, 16, 32, true, true) },
+        { "k in place", new Shape(1, 7, 9, 2, 1, 16, 5, false, true) },
+        { "v in place", new Shape(1, 7, 9, 2, 2, 3, 16, true, false) },
     };
 
     [Theory]
