@@ -160,7 +160,7 @@ public sealed class ModelRuntime : IDisposable
     {
         ArgumentNullException.ThrowIfNull(buffers);
         int pieces = 0;
-        foreach (var b in buffers) pieces += (b.Length + Ops.Chunks.Size - 1) / Ops.Chunks.Size;
+        foreach (var b in buffers) pieces += (int)(((long)b.Length + Ops.Chunks.Size - 1) / Ops.Chunks.Size);
         if (pieces <= 1 || Environment.ProcessorCount == 1)
         {
             foreach (var b in buffers) Array.Clear(b);
@@ -169,7 +169,7 @@ public sealed class ModelRuntime : IDisposable
         var owner = new int[pieces];
         var start = new int[pieces];
         for (int i = 0, p = 0; i < buffers.Length; i++)
-            for (int s = 0; s < buffers[i].Length; s += Ops.Chunks.Size, p++) { owner[p] = i; start[p] = s; }
+            for (long s = 0; s < buffers[i].Length; s += Ops.Chunks.Size, p++) { owner[p] = i; start[p] = (int)s; }
         Cpu.Workers.For(pieces, p =>
         {
             var b = buffers[owner[p]];

@@ -49,9 +49,9 @@ public static class Attention
         int blockRows = Math.Max(1, (nq + rowBlocks - 1) / Math.Max(1, rowBlocks));
         if (causal) blockRows = (blockRows + CausalBlock - 1) / CausalBlock * CausalBlock;
         rowBlocks = Math.Max(1, (nq + blockRows - 1) / blockRows);
-        // Kᵀ·scale (and padded V) per (batch, kv head): staged once into a buffer all tasks read when several tasks share
-        // a kv head (row blocks, grouped queries); otherwise each task stages its own, while it is hot in cache.
-        bool shared = rowBlocks > 1 || group > 1;
+        // Kᵀ·scale (and padded V) per (batch, kv head): staged once into a buffer all tasks read when a head's rows are
+        // split into blocks (few pairs, so the buffer is small); otherwise each task stages its own, while it is hot in cache.
+        bool shared = rowBlocks > 1;
         float[]? staged = null;
         if (shared)
         {
@@ -167,6 +167,7 @@ public static class Attention
     }
 
     /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad)
     {
         if (pad != null)

@@ -146,9 +146,11 @@ public class AttentionTests
         { "cross causal", new Shape(1, 7, 4, 3, 3, 4, 2, true, false) },
         { "simd tails", new Shape(1, 37, 41, 2, 1, 20, 33, true, true) },
         { "wide", new Shape(1, 9, 70, 2, 2, 70, 80, false, false) },
-        // Head widths of whole vectors read V and write O in place: one task per (batch, head), then shared staging.
+        // Head widths of whole vectors read V and write O in place: one task per (batch, head) with its own staging; few
+        // heads split into row blocks over shared staging (on two or more cores).
         { "in place", new Shape(3, 9, 11, 2, 2, 16, 16, true, true) },
         { "in place gqa", new Shape(1, 21, 23, 4, 2, 16, 32, true, true) },
+        { "in place row blocks", new Shape(1, 21, 23, 2, 1, 16, 32, true, true) },
     };
 
     [Theory]
