@@ -21,7 +21,16 @@ public sealed record Options
     public string? EvaluateCheckpoint { get; init; }
     public string? DataDirectory { get; init; }
     public bool Embedded { get; init; }
-    public Augmentation Augment { get; init; } = Augmentation.Flip;
+    /// <summary>flip-shift, flip or none.</summary>
+    public string AugmentName { get; init; } = "flip";
+    /// <summary>The largest shift of flip-shift, in pixels.</summary>
+    public int Shift { get; init; } = 2;
+    public Augmentation Augment => AugmentName switch
+    {
+        "flip-shift" => new Augmentation(Shift, horizontalFlip: true),
+        "flip" => Augmentation.Flip,
+        _ => Augmentation.None,
+    };
     public bool Json { get; init; }
 
     public const string Usage = """
@@ -34,7 +43,8 @@ public sealed record Options
           --seed N            seeds initialisation, shuffling and dropout (default 0)
           --schedule NAME     cosine (linear warmup over 10%, then cosine) | onecycle (PyTorch's OneCycleLR, pct_start 0.1)
           --clip X            clip the global gradient norm to X; 0 turns clipping off (default 1)
-          --augment NAME      flip-shift (random horizontal flip and shifts of up to 2 pixels) | flip | none (default flip)
+          --augment NAME      flip-shift (random horizontal flip and shifts of up to --shift pixels) | flip | none (default flip)
+          --shift N           the largest shift of flip-shift, 1 to 8 pixels (default 2)
           --device NAME       cpu | cuda | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
           --resume FILE       continue training from a checkpoint written by this program (and its optimizer.safetensors)
@@ -62,13 +72,13 @@ public sealed record Options
                 "--clip" => o with { Clip = Float("--clip", Next()) },
                 "--augment" => o with
                 {
-                    Augment = Next() switch
-                    {
-                        "flip-shift" => Augmentation.FlipAndShift,
-                        "flip" => Augmentation.Flip,
-                        "none" => Augmentation.None,
-                        var a => throw new ArgumentException($"--augment expects flip-shift, flip or none but got '{a}'."),
-                    },
+                    AugmentName = Next() is var a && a is "flip-shift" or "flip" or "none" ? a
+                        : throw new ArgumentException($"--augment expects flip-shift, flip or none but got '{a}'."),
+                },
+                "--shift" => o with
+                {
+                    Shift = PositiveInt("--shift", Next()) is var sh and <= 8 ? sh
+                        : throw new ArgumentException($"--shift must be 1 to 8 pixels (a 28×28 image) but got {args[i]}."),
                 },
                 "--device" => o with { Device = Next() },
                 "--out" => o with { Output = Next() },
