@@ -2,6 +2,7 @@ using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ModelGen.Cpu;
 
@@ -10,6 +11,7 @@ namespace ModelGen.Cpu;
 /// </summary>
 public static class VectorMath
 {
+    const int W = 16; // floats in a Vector512
     // exp(x) = 2^n · exp(r), n = round(x·log2 e), r = x − n·ln 2 split in two parts so r is exact; exp(r) on |r| ≤ ln2/2
     // by a degree-7 polynomial (relative error ~2e-7). On .NET 10 Vector512.Exp for float measured about eight times
     // slower than this (GELU spent most of its time there), hence this form.
@@ -54,13 +56,49 @@ public static class VectorMath
     /// <summary>
     /// y = softmax(x) over <paramref name="n"/> floats in three passes (max; exp and sum; scale) and returns the max.
     /// −∞ entries get exactly 0; a row that is all −∞ returns −∞ and leaves NaN in y (callers that want zeros check
-    /// the returned max). y may be x. Entries are computed as 16-wide vectors, the last partial one through a stack
-    /// copy, so a value does not depend on its position in the row.
+    /// the returned max). y may be x. Entries are computed as 16-wide vectors, the last partial one under a mask
+    /// (AVX-512) or through a stack copy, so a value does not depend on its position in the row and nothing past n is
+    /// touched.
     /// </summary>
+    public static unsafe float Softmax(float* x, float* y, int n) =>
+        Avx512F.IsSupported ? SoftmaxMasked(x, y, n) : SoftmaxCopied(x, y, n);
+
+    static ReadOnlySpan<int> TailMasks => new[] { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+    /// <summary><see cref="Softmax"/> with the partial vector loaded and stored under an AVX-512 mask (a row of 50 costs
+    /// about half of the stack-copy form: short rows are what attention over few tokens runs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe float Softmax(float* x, float* y, int n)
+    internal static unsafe float SoftmaxMasked(float* x, float* y, int n)
     {
-        const int W = 16;
+        int full = n & ~(W - 1), rem = n - full;
+        Vector512<float> mask;
+        fixed (int* masks = TailMasks) mask = Vector512.Load(masks + W - rem).AsSingle();
+        var negInf = Vector512.Create(float.NegativeInfinity);
+        var mv = negInf;
+        for (int j = 0; j < full; j += W) mv = Vector512.Max(mv, Vector512.Load(x + j));
+        var tail = Avx512F.MaskLoad(x + full, mask, negInf); // masked-off lanes are not read
+        mv = Vector512.Max(mv, tail);
+        float max = HorizontalMax(mv);
+        var m = Vector512.Create(max);
+        var sv = Vector512<float>.Zero;
+        for (int j = 0; j < full; j += W)
+        {
+            var e = Exp(Vector512.Load(x + j) - m);
+            e.Store(y + j);
+            sv += e;
+        }
+        var et = Exp(tail - m); // the −∞ lanes give 0
+        sv += et;
+        var inv = Vector512.Create(1f / Vector512.Sum(sv));
+        for (int j = 0; j < full; j += W) (Vector512.Load(y + j) * inv).Store(y + j);
+        Avx512F.MaskStore(y + full, mask, et * inv);
+        return max;
+    }
+
+    /// <summary><see cref="Softmax"/> for machines without AVX-512: the partial vector goes through a stack copy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe float SoftmaxCopied(float* x, float* y, int n)
+    {
         int full = n & ~(W - 1), rem = n - full;
         var tail = stackalloc float[W];
         var negInf = Vector512.Create(float.NegativeInfinity);

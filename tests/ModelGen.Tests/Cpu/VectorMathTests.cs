@@ -60,14 +60,32 @@ public class VectorMathTests
         return y;
     }
 
+    /// <summary>The public entry, and each form it may pick (the masked one only where AVX-512 runs).</summary>
+    static string[] FormNames => System.Runtime.Intrinsics.X86.Avx512F.IsSupported
+        ? new[] { "public", "copied", "masked" }
+        : new[] { "public", "copied" };
+
+    public static TheoryData<string> Forms() => new(FormNames);
+
+    static unsafe float Softmax(string form, float* x, float* y, int n) => form switch
+    {
+        "copied" => VectorMath.SoftmaxCopied(x, y, n),
+        "masked" => VectorMath.SoftmaxMasked(x, y, n),
+        _ => VectorMath.Softmax(x, y, n),
+    };
+
+    public static TheoryData<string, int> FormsAndLengths()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var form in FormNames)
+            foreach (int n in new[] { 0, 1, 15, 16, 17, 50, 197 })
+                data.Add(form, n);
+        return data;
+    }
+
     [Theory]
-    [InlineData(1)]
-    [InlineData(15)]
-    [InlineData(16)]
-    [InlineData(17)]
-    [InlineData(50)]
-    [InlineData(197)]
-    public unsafe void Softmax_MatchesDouble_ForEveryLengthAroundTheVectorWidth(int n)
+    [MemberData(nameof(FormsAndLengths))]
+    public unsafe void Softmax_MatchesDouble_ForEveryLengthAroundTheVectorWidth(string form, int n)
     {
         var rnd = new Random(n);
         var x = new float[n + 1];
@@ -76,23 +94,24 @@ public class VectorMathTests
         var y = new float[n + 1];
         y[n] = -7f;
         float max;
-        fixed (float* xp = x, yp = y) max = VectorMath.Softmax(xp, yp, n);
+        fixed (float* xp = x, yp = y) max = Softmax(form, xp, yp, n);
         var expected = SoftmaxReference(x.AsSpan(0, n).ToArray());
         float trueMax = float.NegativeInfinity;
         for (int j = 0; j < n; j++) trueMax = Math.Max(trueMax, x[j]);
         Assert.Equal(trueMax, max);
         for (int j = 0; j < n; j++)
-            Assert.True(Math.Abs(y[j] - expected[j]) <= 1e-6 + 1e-6 * expected[j], $"n={n} j={j}: {y[j]} vs {expected[j]}");
+            Assert.True(Math.Abs(y[j] - expected[j]) <= 1e-6 + 1e-6 * expected[j], $"{form} n={n} j={j}: {y[j]} vs {expected[j]}");
         Assert.Equal(-7f, y[n]);
     }
 
-    [Fact]
-    public unsafe void Softmax_GivesMinusInfinityExactlyZero_AndWorksInPlace()
+    [Theory]
+    [MemberData(nameof(Forms))]
+    public unsafe void Softmax_GivesMinusInfinityExactlyZero_AndWorksInPlace(string form)
     {
         var x = new float[33];
         for (int j = 0; j < x.Length; j++) x[j] = j % 3 == 0 ? float.NegativeInfinity : 0.25f * j;
         var expected = SoftmaxReference(x);
-        fixed (float* xp = x) VectorMath.Softmax(xp, xp, x.Length);
+        fixed (float* xp = x) Softmax(form, xp, xp, x.Length);
         for (int j = 0; j < x.Length; j++)
         {
             if (j % 3 == 0) Assert.Equal(0f, x[j]);
@@ -100,14 +119,15 @@ public class VectorMathTests
         }
     }
 
-    [Fact]
-    public unsafe void Softmax_OfAnAllMinusInfinityRow_ReturnsMinusInfinity()
+    [Theory]
+    [MemberData(nameof(Forms))]
+    public unsafe void Softmax_OfAnAllMinusInfinityRow_ReturnsMinusInfinity(string form)
     {
         var x = new float[20];
         Array.Fill(x, float.NegativeInfinity);
         var y = new float[20];
         float max;
-        fixed (float* xp = x, yp = y) max = VectorMath.Softmax(xp, yp, x.Length);
+        fixed (float* xp = x, yp = y) max = Softmax(form, xp, yp, x.Length);
         Assert.True(float.IsNegativeInfinity(max));
     }
 }
