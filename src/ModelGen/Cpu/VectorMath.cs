@@ -60,75 +60,54 @@ public static class VectorMath
     /// (AVX-512) or through a stack copy, so a value does not depend on its position in the row and nothing past n is
     /// touched.
     /// </summary>
-    public static unsafe float Softmax(float* x, float* y, int n) =>
-        Avx512F.IsSupported ? SoftmaxMasked(x, y, n) : SoftmaxCopied(x, y, n);
+    public static unsafe float Softmax(float* x, float* y, int n) => Softmax(x, y, n, Avx512F.IsSupported);
 
     static ReadOnlySpan<int> TailMasks => new[] { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 
-    /// <summary><see cref="Softmax"/> with the partial vector loaded and stored under an AVX-512 mask (a row of 50 costs
-    /// about half of the stack-copy form: short rows are what attention over few tokens runs).</summary>
+    /// <summary>
+    /// <see cref="Softmax(float*, float*, int)"/> with the partial last vector loaded and stored under an AVX-512 mask
+    /// (<paramref name="masked"/>; a row of 50 costs about half as much, and short rows are what attention over few tokens
+    /// runs) or through a stack copy (any machine). The tail vector is −∞ past n either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe float SoftmaxMasked(float* x, float* y, int n)
+    internal static unsafe float Softmax(float* x, float* y, int n, bool masked)
     {
         int full = n & ~(W - 1), rem = n - full;
-        Vector512<float> mask;
-        fixed (int* masks = TailMasks) mask = Vector512.Load(masks + W - rem).AsSingle();
         var negInf = Vector512.Create(float.NegativeInfinity);
-        var mv = negInf;
+        var copy = stackalloc float[W];
+        Vector512<float> mask = default, tail;
+        if (masked)
+        {
+            fixed (int* masks = TailMasks) mask = Vector512.Load(masks + W - rem).AsSingle();
+            tail = Avx512F.MaskLoad(x + full, mask, negInf); // masked-off lanes are not read
+        }
+        else
+        {
+            negInf.Store(copy);
+            new ReadOnlySpan<float>(x + full, rem).CopyTo(new Span<float>(copy, rem));
+            tail = Vector512.Load(copy);
+        }
+        var mv = tail;
         for (int j = 0; j < full; j += W) mv = Vector512.Max(mv, Vector512.Load(x + j));
-        var tail = Avx512F.MaskLoad(x + full, mask, negInf); // masked-off lanes are not read
-        mv = Vector512.Max(mv, tail);
         float max = HorizontalMax(mv);
         var m = Vector512.Create(max);
-        var sv = Vector512<float>.Zero;
-        for (int j = 0; j < full; j += W)
-        {
-            var e = Exp(Vector512.Load(x + j) - m);
-            e.Store(y + j);
-            sv += e;
-        }
         var et = Exp(tail - m); // the −∞ lanes give 0
-        sv += et;
-        var inv = Vector512.Create(1f / Vector512.Sum(sv));
-        for (int j = 0; j < full; j += W) (Vector512.Load(y + j) * inv).Store(y + j);
-        Avx512F.MaskStore(y + full, mask, et * inv);
-        return max;
-    }
-
-    /// <summary><see cref="Softmax"/> for machines without AVX-512: the partial vector goes through a stack copy.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe float SoftmaxCopied(float* x, float* y, int n)
-    {
-        int full = n & ~(W - 1), rem = n - full;
-        var tail = stackalloc float[W];
-        var negInf = Vector512.Create(float.NegativeInfinity);
-        var mv = negInf;
-        for (int j = 0; j < full; j += W) mv = Vector512.Max(mv, Vector512.Load(x + j));
-        if (rem > 0)
-        {
-            Vector512.Store(negInf, tail);
-            new ReadOnlySpan<float>(x + full, rem).CopyTo(new Span<float>(tail, rem));
-            mv = Vector512.Max(mv, Vector512.Load(tail));
-        }
-        float max = HorizontalMax(mv);
-        var m = Vector512.Create(max);
-        var sv = Vector512<float>.Zero;
+        var sv = et;
         for (int j = 0; j < full; j += W)
         {
             var e = Exp(Vector512.Load(x + j) - m);
             e.Store(y + j);
             sv += e;
         }
-        if (rem > 0)
-        {
-            var e = Exp(Vector512.Load(tail) - m); // the tail's −∞ padding contributes 0
-            e.Store(tail);
-            sv += e;
-            new ReadOnlySpan<float>(tail, rem).CopyTo(new Span<float>(y + full, rem));
-        }
         var inv = Vector512.Create(1f / Vector512.Sum(sv));
         for (int j = 0; j < full; j += W) (Vector512.Load(y + j) * inv).Store(y + j);
-        for (int j = full; j < n; j++) y[j] *= inv.ToScalar();
+        et *= inv;
+        if (masked) Avx512F.MaskStore(y + full, mask, et);
+        else
+        {
+            et.Store(copy);
+            new ReadOnlySpan<float>(copy, rem).CopyTo(new Span<float>(y + full, rem));
+        }
         return max;
     }
 

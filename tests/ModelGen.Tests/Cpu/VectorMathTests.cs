@@ -69,8 +69,8 @@ public class VectorMathTests
 
     static unsafe float Softmax(string form, float* x, float* y, int n) => form switch
     {
-        "copied" => VectorMath.SoftmaxCopied(x, y, n),
-        "masked" => VectorMath.SoftmaxMasked(x, y, n),
+        "copied" => VectorMath.Softmax(x, y, n, masked: false),
+        "masked" => VectorMath.Softmax(x, y, n, masked: true),
         _ => VectorMath.Softmax(x, y, n),
     };
 
