@@ -126,9 +126,7 @@ public class DropPathTests
         using var rb = h.Upload(r);
         using var yb = h.Zeros(n);
         using var mb = h.Zeros(batch);
-        var init = new float[n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
+        using var dxb = h.Filled(n, 0.5f);
         fwd(n, yb.View, mb.View, xb.View, batch, perSample, p, seed);
         bwd(n, dxb.View, rb.View, mb.View, batch, perSample);
         h.Accelerator.Synchronize();

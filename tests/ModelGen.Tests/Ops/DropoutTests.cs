@@ -189,9 +189,7 @@ public class DropoutTests
         using var rb = h.Upload(r);
         using var yb = h.Zeros(n);
         using var mb = h.Zeros(n);
-        var init = new float[n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
+        using var dxb = h.Filled(n, 0.5f);
         fwd(n, yb.View, mb.View, xb.View, n, p, seed);
         bwd(n, dxb.View, rb.View, mb.View, n);
         h.Accelerator.Synchronize();

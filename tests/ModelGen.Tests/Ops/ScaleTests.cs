@@ -85,9 +85,7 @@ public class ScaleTests
         using var xb = h.Upload(x);
         using var rb = h.Upload(r);
         using var yb = h.Zeros(n);
-        var init = new float[n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
+        using var dxb = h.Filled(n, 0.5f);
         fwd(n, yb.View, xb.View, n, alpha);
         bwd(n, dxb.View, rb.View, n, alpha);
         h.Accelerator.Synchronize();

@@ -123,9 +123,7 @@ public class SoftmaxTests
         using var xb = h.Upload(x);
         using var rb = h.Upload(r);
         using var yb = h.Upload(Rng.Floats(rows * n, 9, 50f));
-        var init = new float[rows * n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
+        using var dxb = h.Filled(rows * n, 0.5f);
         using var ysaved = h.Upload(y);
         fwd(rows, yb.View, xb.View, rows, n);
         bwd(rows, dxb.View, rb.View, ysaved.View, rows, n);

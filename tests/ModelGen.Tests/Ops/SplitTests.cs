@@ -113,9 +113,7 @@ public class SplitTests
         using var r2b = h.Upload(r2);
         using var y1b = h.Zeros(n1);
         using var y2b = h.Zeros(n2);
-        var init = new float[n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
+        using var dxb = h.Filled(n, 0.5f);
         fwd(n, y1b.View, y2b.View, xb.View, outer, a, b, inner);
         bwd(n, dxb.View, r1b.View, r2b.View, outer, a, b, inner);
         h.Accelerator.Synchronize();

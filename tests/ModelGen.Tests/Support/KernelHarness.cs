@@ -26,6 +26,14 @@ public sealed class KernelHarness : IDisposable
         return b;
     }
 
+    /// <summary>A device buffer of n copies of <paramref name="value"/> (gradients that backward kernels accumulate onto).</summary>
+    public MemoryBuffer1D<float, Stride1D.Dense> Filled(int n, float value)
+    {
+        var data = new float[n];
+        Array.Fill(data, value);
+        return Upload(data);
+    }
+
     public static float[] Download(MemoryBuffer1D<float, Stride1D.Dense> b) => b.GetAsArray1D();
 
     /// <summary>
@@ -46,9 +54,7 @@ public sealed class KernelHarness : IDisposable
         using var dyb = h.Upload(dy);
         using var savedb = h.Upload(saved);
         using var yb = h.Zeros(n);
-        var init = new float[n];
-        Array.Fill(init, 0.5f);
-        using var dxb = h.Upload(init);
+        using var dxb = h.Filled(n, 0.5f);
         fwd(n, yb.View, xb.View, n);
         bwd(n, dxb.View, dyb.View, savedb.View, n);
         h.Accelerator.Synchronize();
