@@ -151,32 +151,6 @@ public sealed class ModelRuntime : IDisposable
 
     public static void Zero(MemoryBuffer1D<float, Stride1D.Dense> buffer) => buffer.MemSetToZero();
 
-    /// <summary>
-    /// Clears host buffers (a backward pass's gradient buffers, ~100 MB at batch 128 for a small ViT) on all cores: the
-    /// buffers are cut into <see cref="Ops.Chunks.Size"/>-float pieces handed out together, so one large buffer does not
-    /// leave the other threads idle.
-    /// </summary>
-    public static void Zero(float[][] buffers)
-    {
-        ArgumentNullException.ThrowIfNull(buffers);
-        int pieces = 0;
-        foreach (var b in buffers) pieces += (int)(((long)b.Length + Ops.Chunks.Size - 1) / Ops.Chunks.Size);
-        if (pieces <= 1 || Environment.ProcessorCount == 1)
-        {
-            foreach (var b in buffers) Array.Clear(b);
-            return;
-        }
-        var owner = new int[pieces];
-        var start = new int[pieces];
-        for (int i = 0, p = 0; i < buffers.Length; i++)
-            for (long s = 0; s < buffers[i].Length; s += Ops.Chunks.Size, p++) { owner[p] = i; start[p] = (int)s; }
-        Cpu.Workers.For(pieces, p =>
-        {
-            var b = buffers[owner[p]];
-            Array.Clear(b, start[p], Math.Min(Ops.Chunks.Size, b.Length - start[p]));
-        });
-    }
-
     public static void Upload(MemoryBuffer1D<float, Stride1D.Dense> target, float[] data) => target.View.SubView(0, data.Length).CopyFromCPU(data);
 
     /// <summary>A copy of a model buffer for the user: from the device when the model runs there, else from the host array.</summary>

@@ -246,7 +246,7 @@ public sealed partial class ModelGenerator
             w.Line($"public readonly float[] {b.Name}; // {b.Shape}");
             if (b.HasGrad) w.Line($"public readonly float[] g_{b.Name};");
         }
-        w.Line("readonly float[][] _grads;");
+        w.Line("readonly global::ModelGen.Cpu.ClearSet _grads;");
         w.Line();
         w.Open("public ModelGenCpuBuffers(int batch)");
         w.Line("Batch = batch;");
@@ -255,11 +255,11 @@ public sealed partial class ModelGenerator
             w.Line(b.DeviceOnly ? $"{b.Name} = global::System.Array.Empty<float>(); // device-only scratch" : $"{b.Name} = new float[batch * {b.PerSample}];");
             if (b.HasGrad) w.Line($"g_{b.Name} = new float[batch * {b.PerSample}];");
         }
-        w.Line($"_grads = new float[][] {{ {string.Join(", ", model.Buffers.Where(b => b.HasGrad).Select(b => "g_" + b.Name))} }};");
+        w.Line($"_grads = new global::ModelGen.Cpu.ClearSet({string.Join(", ", model.Buffers.Where(b => b.HasGrad).Select(b => "g_" + b.Name))});");
         w.Close();
         w.Line();
         w.Line("/// <summary>Clears every activation gradient, in parallel pieces.</summary>");
-        w.Line("public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);");
+        w.Line("public void ZeroGrads() => _grads.Clear();");
         w.Close();
         w.Line();
 

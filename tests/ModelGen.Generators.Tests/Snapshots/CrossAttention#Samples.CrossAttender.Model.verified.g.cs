@@ -257,7 +257,7 @@ partial class CrossAttender : global::System.IDisposable
         public readonly float[] g_mlp_drop;
         public readonly float[] mlp_drop_mask; // (B, 6, 32)
         public readonly float[] drop_mask; // (B, 6, 16)
-        readonly float[][] _grads;
+        readonly global::ModelGen.Cpu.ClearSet _grads;
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -296,11 +296,11 @@ partial class CrossAttender : global::System.IDisposable
             g_mlp_drop = new float[batch * 192];
             mlp_drop_mask = new float[batch * 192];
             drop_mask = new float[batch * 96];
-            _grads = new float[][] { g_in_x, g_in_memory, g_attn, g_res, g_norm, g_mlp, g_drop, g_attn_q_proj, g_attn_k_proj, g_attn_v_proj, g_attn_heads, g_mlp_fc1, g_mlp_act, g_mlp_drop };
+            _grads = new global::ModelGen.Cpu.ClearSet(g_in_x, g_in_memory, g_attn, g_res, g_norm, g_mlp, g_drop, g_attn_q_proj, g_attn_k_proj, g_attn_v_proj, g_attn_heads, g_mlp_fc1, g_mlp_act, g_mlp_drop);
         }
 
         /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);
+        public void ZeroGrads() => _grads.Clear();
     }
 
     /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>

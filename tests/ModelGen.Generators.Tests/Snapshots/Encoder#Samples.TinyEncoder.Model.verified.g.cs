@@ -392,7 +392,7 @@ partial class TinyEncoder : global::System.IDisposable
         public readonly float[] g_encoder_layers_1_mlp_fc2;
         public readonly float[] norm_mean; // (B, 8)
         public readonly float[] norm_rstd; // (B, 8)
-        readonly float[][] _grads;
+        readonly global::ModelGen.Cpu.ClearSet _grads;
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -466,11 +466,11 @@ partial class TinyEncoder : global::System.IDisposable
             g_encoder_layers_1_mlp_fc2 = new float[batch * 256];
             norm_mean = new float[batch * 8];
             norm_rstd = new float[batch * 8];
-            _grads = new float[][] { g_in_x, g_encoder, g_norm, g_head, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_encoder_layers_0_res2, g_encoder_layers_1_norm1, g_encoder_layers_1_attn_q_proj, g_encoder_layers_1_attn_k_proj, g_encoder_layers_1_attn_v_proj, g_encoder_layers_1_attn_heads, g_encoder_layers_1_attn_out_proj, g_encoder_layers_1_res1, g_encoder_layers_1_norm2, g_encoder_layers_1_mlp_fc1, g_encoder_layers_1_mlp_act, g_encoder_layers_1_mlp_fc2 };
+            _grads = new global::ModelGen.Cpu.ClearSet(g_in_x, g_encoder, g_norm, g_head, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_encoder_layers_0_res2, g_encoder_layers_1_norm1, g_encoder_layers_1_attn_q_proj, g_encoder_layers_1_attn_k_proj, g_encoder_layers_1_attn_v_proj, g_encoder_layers_1_attn_heads, g_encoder_layers_1_attn_out_proj, g_encoder_layers_1_res1, g_encoder_layers_1_norm2, g_encoder_layers_1_mlp_fc1, g_encoder_layers_1_mlp_act, g_encoder_layers_1_mlp_fc2);
         }
 
         /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);
+        public void ZeroGrads() => _grads.Clear();
     }
 
     /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>

@@ -281,7 +281,7 @@ partial class Stacked : global::System.IDisposable
         public readonly float[] blocks_1_attn_heads_dscores; // (B, 2, 5, 5)
         public readonly float[] blocks_1_norm_mean; // (B, 5)
         public readonly float[] blocks_1_norm_rstd; // (B, 5)
-        readonly float[][] _grads;
+        readonly global::ModelGen.Cpu.ClearSet _grads;
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -328,11 +328,11 @@ partial class Stacked : global::System.IDisposable
             blocks_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
             blocks_1_norm_mean = new float[batch * 5];
             blocks_1_norm_rstd = new float[batch * 5];
-            _grads = new float[][] { g_in_tokens, g_blocks_0_attn, g_blocks_0_res, g_blocks_0_norm, g_blocks_1_attn, g_blocks_1_res, g_blocks_1_norm, g_act, g_head, g_blocks_0_attn_q_proj, g_blocks_0_attn_k_proj, g_blocks_0_attn_v_proj, g_blocks_0_attn_heads, g_blocks_1_attn_q_proj, g_blocks_1_attn_k_proj, g_blocks_1_attn_v_proj, g_blocks_1_attn_heads };
+            _grads = new global::ModelGen.Cpu.ClearSet(g_in_tokens, g_blocks_0_attn, g_blocks_0_res, g_blocks_0_norm, g_blocks_1_attn, g_blocks_1_res, g_blocks_1_norm, g_act, g_head, g_blocks_0_attn_q_proj, g_blocks_0_attn_k_proj, g_blocks_0_attn_v_proj, g_blocks_0_attn_heads, g_blocks_1_attn_q_proj, g_blocks_1_attn_k_proj, g_blocks_1_attn_v_proj, g_blocks_1_attn_heads);
         }
 
         /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);
+        public void ZeroGrads() => _grads.Clear();
     }
 
     /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>

@@ -482,7 +482,7 @@ partial class Setr : global::System.IDisposable
         public readonly float[] g_decoder_stages_2_act;
         public readonly float[] decoder_stages_2_up; // (B, 8, 32, 32)
         public readonly float[] g_decoder_stages_2_up;
-        readonly float[][] _grads;
+        readonly global::ModelGen.Cpu.ClearSet _grads;
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -590,11 +590,11 @@ partial class Setr : global::System.IDisposable
             g_decoder_stages_2_act = new float[batch * 2048];
             decoder_stages_2_up = new float[batch * 8192];
             g_decoder_stages_2_up = new float[batch * 8192];
-            _grads = new float[][] { g_in_image, g_embed, g_pos, g_encoder, g_map, g_se, g_sa, g_tokens, g_decoder, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_se_pool, g_se_fc1, g_se_act, g_se_fc2, g_se_gate, g_sa_avg, g_sa_max, g_sa_cat, g_sa_conv, g_sa_gate, g_decoder_map, g_decoder_stages_0_conv, g_decoder_stages_0_bn, g_decoder_stages_0_act, g_decoder_stages_0_up, g_decoder_stages_1_conv, g_decoder_stages_1_bn, g_decoder_stages_1_act, g_decoder_stages_1_up, g_decoder_stages_2_conv, g_decoder_stages_2_bn, g_decoder_stages_2_act, g_decoder_stages_2_up };
+            _grads = new global::ModelGen.Cpu.ClearSet(g_in_image, g_embed, g_pos, g_encoder, g_map, g_se, g_sa, g_tokens, g_decoder, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_se_pool, g_se_fc1, g_se_act, g_se_fc2, g_se_gate, g_sa_avg, g_sa_max, g_sa_cat, g_sa_conv, g_sa_gate, g_decoder_map, g_decoder_stages_0_conv, g_decoder_stages_0_bn, g_decoder_stages_0_act, g_decoder_stages_0_up, g_decoder_stages_1_conv, g_decoder_stages_1_bn, g_decoder_stages_1_act, g_decoder_stages_1_up, g_decoder_stages_2_conv, g_decoder_stages_2_bn, g_decoder_stages_2_act, g_decoder_stages_2_up);
         }
 
         /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);
+        public void ZeroGrads() => _grads.Clear();
     }
 
     /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>

@@ -438,7 +438,7 @@ partial class Vit : global::System.IDisposable
         public readonly float[] norm_rstd; // (B, 17)
         public readonly float[] head_pool; // (B, 32)
         public readonly float[] g_head_pool;
-        readonly float[][] _grads;
+        readonly global::ModelGen.Cpu.ClearSet _grads;
 
         public ModelGenCpuBuffers(int batch)
         {
@@ -527,11 +527,11 @@ partial class Vit : global::System.IDisposable
             norm_rstd = new float[batch * 17];
             head_pool = new float[batch * 32];
             g_head_pool = new float[batch * 32];
-            _grads = new float[][] { g_in_image, g_embed, g_tokens, g_pos, g_encoder, g_norm, g_head, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_encoder_layers_0_res2, g_encoder_layers_1_norm1, g_encoder_layers_1_attn_q_proj, g_encoder_layers_1_attn_k_proj, g_encoder_layers_1_attn_v_proj, g_encoder_layers_1_attn_heads, g_encoder_layers_1_attn_out_proj, g_encoder_layers_1_drop_path1, g_encoder_layers_1_res1, g_encoder_layers_1_norm2, g_encoder_layers_1_mlp_fc1, g_encoder_layers_1_mlp_act, g_encoder_layers_1_mlp_fc2, g_encoder_layers_1_drop_path2, g_head_pool };
+            _grads = new global::ModelGen.Cpu.ClearSet(g_in_image, g_embed, g_tokens, g_pos, g_encoder, g_norm, g_head, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_encoder_layers_0_res2, g_encoder_layers_1_norm1, g_encoder_layers_1_attn_q_proj, g_encoder_layers_1_attn_k_proj, g_encoder_layers_1_attn_v_proj, g_encoder_layers_1_attn_heads, g_encoder_layers_1_attn_out_proj, g_encoder_layers_1_drop_path1, g_encoder_layers_1_res1, g_encoder_layers_1_norm2, g_encoder_layers_1_mlp_fc1, g_encoder_layers_1_mlp_act, g_encoder_layers_1_mlp_fc2, g_encoder_layers_1_drop_path2, g_head_pool);
         }
 
         /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => global::ModelGen.ModelRuntime.Zero(_grads);
+        public void ZeroGrads() => _grads.Clear();
     }
 
     /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>

@@ -2,12 +2,12 @@ using System;
 using ModelGen.Ops;
 using Xunit;
 
-namespace ModelGen.Tests.Models;
+namespace ModelGen.Tests.Cpu;
 
-public class ZeroGradsTests
+public class ClearSetTests
 {
     [Fact]
-    public void Zero_ClearsEveryBufferWhole_AndNothingElse()
+    public void Clear_ClearsEveryBufferWhole_AndNothingElse()
     {
         // Empty, tiny, exactly one piece, one piece and a bit, and many pieces: the cut points must cover every element.
         int[] lengths = { 0, 1, Chunks.Size, Chunks.Size + 1, 5 * Chunks.Size - 3, 17 };
@@ -19,7 +19,11 @@ public class ZeroGradsTests
         }
         var bystander = new float[100];
         Array.Fill(bystander, 9f);
-        ModelRuntime.Zero(buffers);
+        var set = new ModelGen.Cpu.ClearSet(buffers);
+        set.Clear();
+        // The pieces are cut once: a second clear after the buffers fill again (the next backward pass) covers them too.
+        foreach (var b in buffers) Array.Fill(b, 3f);
+        set.Clear();
         for (int i = 0; i < buffers.Length; i++)
         {
             int at = Array.FindIndex(buffers[i], v => v != 0f);
@@ -29,5 +33,5 @@ public class ZeroGradsTests
     }
 
     [Fact]
-    public void Zero_OfNoBuffers_DoesNothing() => ModelRuntime.Zero(Array.Empty<float[]>());
+    public void Clear_OfNoBuffers_DoesNothing() => new ModelGen.Cpu.ClearSet().Clear();
 }
