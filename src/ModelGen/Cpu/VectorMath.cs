@@ -53,6 +53,19 @@ public static class VectorMath
         return p * scale;
     }
 
+    /// <summary>a·b over n floats for short rows (an attention head of 16 or 64), where TensorPrimitives.Dot's setup costs
+    /// more than the sum itself.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe float Dot(float* a, float* b, int n)
+    {
+        int j = 0;
+        var acc = Vector512<float>.Zero;
+        for (; j + W <= n; j += W) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + j), Vector512.Load(b + j), acc);
+        float sum = Vector512.Sum(acc);
+        for (; j < n; j++) sum += a[j] * b[j];
+        return sum;
+    }
+
     /// <summary>
     /// y = softmax(x) over <paramref name="n"/> floats in three passes (max; exp and sum; scale) and returns the max.
     /// −∞ entries get exactly 0; a row that is all −∞ returns −∞ and leaves NaN in y (callers that want zeros check

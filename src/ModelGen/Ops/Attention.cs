@@ -248,7 +248,7 @@ public static class Attention
                             dos = sp + offDo; ldo = dvP;
                             GatherRows(dos, dvP, dosrc, oStride, nq, headDimV);
                         }
-                        for (int i = 0; i < nq; i++) dd[i] = Dot(dosrc + (long)i * oStride, osrc + (long)i * oStride, headDimV);
+                        for (int i = 0; i < nq; i++) dd[i] = VectorMath.Dot(dosrc + (long)i * oStride, osrc + (long)i * oStride, headDimV);
                         float* P = pp + ((long)b * heads + h) * nq * nk;
 
                         // dP = dO · Vᵀ, then dS' = scale · P ∘ (dP − D)
@@ -281,18 +281,6 @@ public static class Attention
                 }
             }
         });
-    }
-
-    /// <summary>a·b over n floats; a head is a vector or a few, where TensorPrimitives.Dot's setup costs more than the sum.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe float Dot(float* a, float* b, int n)
-    {
-        int j = 0;
-        var acc = Vector512<float>.Zero;
-        for (; j + W <= n; j += W) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + j), Vector512.Load(b + j), acc);
-        float sum = Vector512.Sum(acc);
-        for (; j < n; j++) sum += a[j] * b[j];
-        return sum;
     }
 
     /// <summary>ds[j] = scale · p[j] · (ds[j] − d) for j &lt; n: one row of the score gradient, in one pass.</summary>

@@ -130,4 +130,27 @@ public class VectorMathTests
         fixed (float* xp = x, yp = y) max = Softmax(form, xp, yp, x.Length);
         Assert.True(float.IsNegativeInfinity(max));
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(16)]
+    [InlineData(33)]
+    public unsafe void Dot_MatchesDouble_WithAndWithoutATail(int n)
+    {
+        var rnd = new Random(n + 100);
+        var a = new float[n + 1];
+        var b = new float[n + 1];
+        double expected = 0;
+        for (int j = 0; j < n; j++)
+        {
+            a[j] = (float)(rnd.NextDouble() * 2 - 1);
+            b[j] = (float)(rnd.NextDouble() * 2 - 1);
+            expected += (double)a[j] * b[j];
+        }
+        a[n] = b[n] = 1000f; // past the row: must not be summed
+        float got;
+        fixed (float* ap = a, bp = b) got = VectorMath.Dot(ap, bp, n);
+        Assert.True(Math.Abs(got - expected) <= 1e-5, $"n={n}: {got} vs {expected}");
+    }
 }
