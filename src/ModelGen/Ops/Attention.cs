@@ -318,14 +318,15 @@ public static class Attention
         {
             int r = 0;
             for (; r + 4 <= m; r += 4) Block4x4(a + r * rs, rs, ts, b + col, ldb, c + r * ldc + col, ldc, kk, accumulate);
-            for (; r < m; r++) Block1xV(a + r * rs, ts, b + col, ldb, c + r * ldc + col, kk, 4, accumulate);
+            for (; r < m; r++) Block1x4(a + r * rs, ts, b + col, ldb, c + r * ldc + col, kk, accumulate);
         }
         for (; col < n; col += W)
         {
             int r = 0;
             for (; r + 8 <= m; r += 8) Block8x1(a + r * rs, rs, ts, b + col, ldb, c + r * ldc + col, ldc, kk, accumulate);
             for (; r + 4 <= m; r += 4) Block4x1(a + r * rs, rs, ts, b + col, ldb, c + r * ldc + col, ldc, kk, accumulate);
-            for (; r < m; r++) Block1xV(a + r * rs, ts, b + col, ldb, c + r * ldc + col, kk, 1, accumulate);
+            for (; r + 2 <= m; r += 2) Block2x1(a + r * rs, rs, ts, b + col, ldb, c + r * ldc + col, ldc, kk, accumulate);
+            for (; r < m; r++) Block1x1(a + r * rs, ts, b + col, ldb, c + r * ldc + col, kk, accumulate);
         }
     }
 
@@ -410,16 +411,46 @@ public static class Attention
         Store(c, accumulate, c0); Store(c + ldc, accumulate, c1); Store(c + 2 * ldc, accumulate, c2); Store(c + 3 * ldc, accumulate, c3);
     }
 
+    /// <summary>Two rows × one vector (the rows left over by the 8- and 4-row blocks): two sums in flight instead of one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Block1xV(float* a, int ts, float* b, int ldb, float* c, int kk, int vecs, bool accumulate)
+    static unsafe void Block2x1(float* a, int rs, int ts, float* b, int ldb, float* c, int ldc, int kk, bool accumulate)
     {
-        for (int v = 0; v < vecs; v++)
+        Vector512<float> c0 = default, c1 = default;
+        float* a0 = a, a1 = a + rs;
+        for (int t = 0; t < kk; t++)
         {
-            Vector512<float> acc = default;
-            float* ap = a, bp = b + v * W;
-            for (int t = 0; t < kk; t++) { acc = Vector512.FusedMultiplyAdd(Vector512.Create(*ap), Vector512.Load(bp), acc); ap += ts; bp += ldb; }
-            Store(c + v * W, accumulate, acc);
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(*a0), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(*a1), b0, c1);
+            a0 += ts; a1 += ts; b += ldb;
         }
+        Store(c, accumulate, c0); Store(c + ldc, accumulate, c1);
+    }
+
+    /// <summary>One row × four vectors, their sums side by side; each element is still summed in the order of t, so the
+    /// rows left over by 4-row blocks get the same bits they would inside one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Block1x4(float* a, int ts, float* b, int ldb, float* c, int kk, bool accumulate)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int t = 0; t < kk; t++)
+        {
+            var x = Vector512.Create(*a);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + W), c1);
+            c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 2 * W), c2);
+            c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 3 * W), c3);
+            a += ts; b += ldb;
+        }
+        Store(c, accumulate, c0); Store(c + W, accumulate, c1); Store(c + 2 * W, accumulate, c2); Store(c + 3 * W, accumulate, c3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Block1x1(float* a, int ts, float* b, int ldb, float* c, int kk, bool accumulate)
+    {
+        Vector512<float> acc = default;
+        for (int t = 0; t < kk; t++) { acc = Vector512.FusedMultiplyAdd(Vector512.Create(*a), Vector512.Load(b), acc); a += ts; b += ldb; }
+        Store(c, accumulate, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
