@@ -90,7 +90,18 @@ public sealed class ParameterSet : IReadOnlyList<Parameter>
     /// otherwise nothing is changed and the error lists what differs.</summary>
     public void Load(string path)
     {
-        var tensors = SafeTensors.Load(path);
+        var (tensors, _) = ReadFitting(path);
+        foreach (var p in _items)
+        {
+            tensors[p.Name].Data.CopyTo(p.Value, 0);
+            p.MarkChanged();
+        }
+    }
+
+    /// <summary>Reads a safetensors file that holds exactly these names and shapes (else throws, listing what differs).</summary>
+    internal (IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) ReadFitting(string path)
+    {
+        var (tensors, metadata) = SafeTensors.LoadWithMetadata(path);
         var problems = new List<string>();
         foreach (var p in _items)
         {
@@ -101,11 +112,7 @@ public sealed class ParameterSet : IReadOnlyList<Parameter>
             problems.Add($"unexpected '{name}'");
         if (problems.Count > 0)
             throw new InvalidDataException($"'{path}' does not fit this model: {string.Join("; ", problems.Take(10))}{(problems.Count > 10 ? $"; and {problems.Count - 10} more" : "")}.");
-        foreach (var p in _items)
-        {
-            tensors[p.Name].Data.CopyTo(p.Value, 0);
-            p.MarkChanged();
-        }
+        return (tensors, metadata);
     }
 }
 
