@@ -66,6 +66,24 @@ public sealed record Augmentation
         }
     }
 
+    /// <summary>
+    /// Every rows×cols image of <paramref name="images"/> mirrored left-right into <paramref name="destination"/> (which
+    /// may be the same span): the second view of test-time flip averaging.
+    /// </summary>
+    public static void Mirror(ReadOnlySpan<float> images, Span<float> destination, int rows, int cols)
+    {
+        int size = rows * cols;
+        if (rows <= 0 || cols <= 0 || images.Length % size != 0 || destination.Length != images.Length)
+            throw new ArgumentException(
+                $"Mirroring {rows}×{cols} images needs a whole number of {size}-float images in and the same number of floats out; got {images.Length} in and {destination.Length} out.");
+        for (int r = 0; r < images.Length; r += cols)
+        {
+            var src = images.Slice(r, cols);
+            var dst = destination.Slice(r, cols);
+            for (int c = 0, m = cols - 1; c <= m; c++, m--) (dst[c], dst[m]) = (src[m], src[c]);
+        }
+    }
+
     static uint Mix(uint h)
     {
         h ^= h >> 16;

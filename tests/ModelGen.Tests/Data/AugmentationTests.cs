@@ -80,6 +80,33 @@ public class AugmentationTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Mirror_ReversesEveryRowOfEveryImage_AlsoInPlace(bool inPlace)
+    {
+        // Two 3×5 images (odd width: the middle column stays) with distinct values; the same as Transform's flip.
+        var images = Enumerable.Range(1, 30).Select(v => (float)v).ToArray();
+        var dst = inPlace ? images : new float[30];
+        var expected = new float[30];
+        for (int i = 0; i < 2; i++)
+        {
+            var flipped = new byte[15];
+            Augmentation.Transform(Enumerable.Range(1 + 15 * i, 15).Select(v => (byte)v).ToArray(), flipped, 3, 5, 0, 0, flip: true);
+            for (int k = 0; k < 15; k++) expected[15 * i + k] = flipped[k];
+        }
+        Augmentation.Mirror(images, dst, 3, 5);
+        Assert.Equal(expected, dst);
+    }
+
+    [Fact]
+    public void Mirror_OfPartImages_IsRejectedWithTheNumbers()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Augmentation.Mirror(new float[20], new float[20], 3, 5));
+        Assert.Contains("got 20 in and 20 out", e.Message);
+        Assert.Contains("15-float", e.Message);
+    }
+
+    [Theory]
     [InlineData(-1)]
     [InlineData(9)]
     public void OutOfRangeShift_IsRejectedWithTheNumber(int shift)
