@@ -15,6 +15,8 @@ public sealed record Options
     public int Seed { get; init; }
     public string Schedule { get; init; } = "cosine";
     public float Clip { get; init; } = 1f;
+    /// <summary>Decay of the moving average of the weights that is evaluated and saved; 0 turns it off.</summary>
+    public float Ema { get; init; }
     public string Device { get; init; } = "cpu";
     public string Output { get; init; } = "runs/fashion-mnist";
     public string? Resume { get; init; }
@@ -31,6 +33,8 @@ public sealed record Options
         "flip" => Augmentation.Flip,
         _ => Augmentation.None,
     };
+    /// <summary>Test-time augmentation: flip scores a test image by the mean logits of it and its mirror; none by its own.</summary>
+    public bool FlipAverage { get; init; }
     public bool Json { get; init; }
 
     public const string Usage = """
@@ -43,8 +47,12 @@ public sealed record Options
           --seed N            seeds initialisation, shuffling and dropout (default 0)
           --schedule NAME     cosine (linear warmup over 10%, then cosine) | onecycle (PyTorch's OneCycleLR, pct_start 0.1)
           --clip X            clip the global gradient norm to X; 0 turns clipping off (default 1)
+          --ema X             evaluate, plot and save a moving average of the weights with decay X (0.999 averages
+                              about the last thousand steps), written to model-ema.safetensors; 0 turns it off (default 0)
           --augment NAME      flip-shift (random horizontal flip and shifts of up to --shift pixels) | flip | none (default flip)
           --shift N           the largest shift of flip-shift, 1 to 8 pixels (default 2)
+          --tta NAME          test-time augmentation: flip (score each test image by the mean logits of it and its
+                              mirror; single-view accuracy is reported beside) | none (default none)
           --device NAME       cpu | cuda | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
           --resume FILE       continue training from a checkpoint written by this program (and its optimizer.safetensors)
@@ -70,6 +78,11 @@ public sealed record Options
                 "--seed" => o with { Seed = Int("--seed", Next()) },
                 "--schedule" => o with { Schedule = Next() is var sc && sc is "cosine" or "onecycle" ? sc : throw new ArgumentException($"--schedule expects cosine or onecycle but got '{sc}'.") },
                 "--clip" => o with { Clip = Float("--clip", Next()) },
+                "--ema" => o with
+                {
+                    Ema = Float("--ema", Next()) is var d and < 1 ? d
+                        : throw new ArgumentException($"--ema must be a decay below 1 (0 turns it off) but got {args[i]}."),
+                },
                 "--augment" => o with
                 {
                     AugmentName = Next() is var a && a is "flip-shift" or "flip" or "none" ? a
@@ -79,6 +92,15 @@ public sealed record Options
                 {
                     Shift = PositiveInt("--shift", Next()) is var sh and <= 8 ? sh
                         : throw new ArgumentException($"--shift must be 1 to 8 pixels (a 28×28 image) but got {args[i]}."),
+                },
+                "--tta" => o with
+                {
+                    FlipAverage = Next() switch
+                    {
+                        "flip" => true,
+                        "none" => false,
+                        var t => throw new ArgumentException($"--tta expects flip or none but got '{t}'."),
+                    },
                 },
                 "--device" => o with { Device = Next() },
                 "--out" => o with { Output = Next() },

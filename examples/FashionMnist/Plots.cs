@@ -8,7 +8,7 @@ namespace ModelGen.Examples.FashionMnist;
 /// <summary>What one epoch of training measured.</summary>
 /// <summary>One epoch: <paramref name="TrainSeconds"/> is the training time so far in this run (steps only: no evaluation,
 /// checkpoints or data loading).</summary>
-internal sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, double ImagesPerSecond, double TrainSeconds);
+internal sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, double SingleViewAccuracy, double ImagesPerSecond, double TrainSeconds);
 
 /// <summary>PNG plots of a run.</summary>
 internal static class Plots

@@ -47,8 +47,8 @@ public static class Program
         if (o.EvaluateCheckpoint is { } evalPath)
         {
             int epoch = LoadCheckpoint(model, evalPath);
-            var eval = Evaluate(model, data.Test);
-            AnsiConsole.MarkupLineInterpolated($"checkpoint {evalPath} (epoch {epoch}): test accuracy [bold]{eval.Accuracy:P2}[/], loss {eval.Loss:F4}");
+            var eval = Evaluate(model, data.Test, o.FlipAverage);
+            AnsiConsole.MarkupLineInterpolated($"checkpoint {evalPath} (epoch {epoch}): test accuracy [bold]{eval.Describe()}[/], loss {eval.Loss:F4}");
             Report(eval);
             string maps = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(evalPath))!, "attention.png");
             DrawAttention(model, data.Test, maps);
@@ -63,22 +63,29 @@ public static class Program
             startEpoch = LoadCheckpoint(model, resume);
             ResumeOptimizer(optimizer, resume, startEpoch * StepsPerEpoch(data, o));
         }
+        // Made after resuming, so that without a saved average it starts from the resumed weights.
+        var average = o.Ema > 0 ? new ExponentialMovingAverage(model.Parameters, o.Ema) : null;
+        if (average is not null && o.Resume is { } from) ResumeAverage(average, from, startEpoch * StepsPerEpoch(data, o));
         if (startEpoch >= o.Epochs)
         {
             AnsiConsole.MarkupLineInterpolated($"The checkpoint has already trained {startEpoch} of {o.Epochs} epochs; raise --epochs to continue.");
             return 0;
         }
         Directory.CreateDirectory(o.Output);
-        var history = Train(model, optimizer, data, o, startEpoch);
+        var history = Train(model, optimizer, average, data, o, startEpoch);
         if (o.Json)
             foreach (var r in history)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"impl\": \"modelgen\", \"seed\": {o.Seed}, \"epoch\": {r.Epoch}, \"train_loss\": {r.TrainLoss:F5}, \"train_acc\": {r.TrainAccuracy:F5}, \"test_acc\": {r.TestAccuracy:F5}, \"train_s\": {r.TrainSeconds:F1}, \"images_per_s\": {r.ImagesPerSecond:F0}}}"));
-        var final = Evaluate(model, data.Test);
-        Report(final);
-        Plots.Curves(history, o.Output);
-        DrawAttention(model, data.Test, Path.Combine(o.Output, "attention.png"));
-        AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Accuracy:P2}[/] after {TimeSpan.FromSeconds(history[^1].TrainSeconds):m\\:ss} of training · checkpoint {Path.Combine(o.Output, "model.safetensors")} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}, {Path.Combine(o.Output, "attention.png")}");
+                    $"{{\"impl\": \"modelgen\", \"seed\": {o.Seed}, \"epoch\": {r.Epoch}, \"train_loss\": {r.TrainLoss:F5}, \"train_acc\": {r.TrainAccuracy:F5}, \"test_acc\": {r.TestAccuracy:F5}, \"test_acc_single\": {r.SingleViewAccuracy:F5}, \"train_s\": {r.TrainSeconds:F1}, \"images_per_s\": {r.ImagesPerSecond:F0}}}"));
+        // With --ema, the averaged weights are the model this run delivers: they are evaluated, drawn and reported.
+        using (average?.Apply())
+        {
+            var final = Evaluate(model, data.Test, o.FlipAverage);
+            Report(final);
+            Plots.Curves(history, o.Output);
+            DrawAttention(model, data.Test, Path.Combine(o.Output, "attention.png"));
+            AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Describe()}[/] after {TimeSpan.FromSeconds(history[^1].TrainSeconds):m\\:ss} of training · checkpoint {Path.Combine(o.Output, average is null ? ModelFile : AverageFile)} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}, {Path.Combine(o.Output, "attention.png")}");
+        }
         return 0;
     }
 
@@ -86,7 +93,8 @@ public static class Program
         data.Train.Count / o.Batch is var steps and > 0 ? steps
             : throw new ArgumentException($"--batch {o.Batch} is larger than the {data.Train.Count} training images.");
 
-    static List<EpochResult> Train(FashionVit model, AdamW optimizer, ModelGen.Data.FashionMnist data, Options o, int startEpoch)
+    static List<EpochResult> Train(FashionVit model, AdamW optimizer, ExponentialMovingAverage? average, ModelGen.Data.FashionMnist data,
+        Options o, int startEpoch)
     {
         int batch = o.Batch;
         int stepsPerEpoch = StepsPerEpoch(data, o);
@@ -128,6 +136,7 @@ public static class Program
                         if (schedule is OneCycle cycle) optimizer.Beta1 = cycle.MomentumAt(step);
                         step++;
                         optimizer.Step();
+                        average?.Update();
                         lossSum += loss * batch;
                         correct += CrossEntropy.Correct(logits.Data, labels, batch, 10);
                         seen += batch;
@@ -137,25 +146,33 @@ public static class Program
                     }
                     double imagesPerSecond = seen / clock.Elapsed.TotalSeconds;
                     trainSeconds += clock.Elapsed.TotalSeconds;
-                    var test = Evaluate(model, data.Test);
-                    history.Add(new EpochResult(epoch + 1, lossSum / seen, (double)correct / seen, test.Loss, test.Accuracy, imagesPerSecond, trainSeconds));
+                    Evaluation test;
+                    using (average?.Apply()) test = Evaluate(model, data.Test, o.FlipAverage);
+                    history.Add(new EpochResult(epoch + 1, lossSum / seen, (double)correct / seen, test.Loss, test.Accuracy, test.SingleViewAccuracy, imagesPerSecond, trainSeconds));
                     task.Description = string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  test {100 * test.Accuracy:F2}%  {imagesPerSecond:F0} img/s");
-                    SaveCheckpoint(model, optimizer, o.Output, epoch + 1, test.Accuracy);
+                        $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  acc {100.0 * correct / seen:F1}%  test {test.Describe()}  {imagesPerSecond:F0} img/s");
+                    SaveCheckpoint(model, optimizer, average, o.Output, epoch + 1, test);
                 }
             });
         return history;
     }
 
-    internal sealed record Evaluation(double Loss, double Accuracy, int[,] Confusion);
+    /// <summary>Test loss and accuracy (of the flip-averaged logits when asked), the confusion matrix they come from, and
+    /// the accuracy of each image's own logits.</summary>
+    internal sealed record Evaluation(double Loss, double Accuracy, int[,] Confusion, double SingleViewAccuracy, bool FlipAveraged)
+    {
+        public string Describe() => FlipAveraged
+            ? string.Create(CultureInfo.InvariantCulture, $"{100 * Accuracy:F2}% (flip-averaged; single view {100 * SingleViewAccuracy:F2}%)")
+            : string.Create(CultureInfo.InvariantCulture, $"{100 * Accuracy:F2}%");
+    }
 
-    static Evaluation Evaluate(FashionVit model, Dataset test)
+    static Evaluation Evaluate(FashionVit model, Dataset test, bool flipAverage)
     {
         model.Training = false;
         const int batch = 500;
         var confusion = new int[10, 10];
         double lossSum = 0;
-        int correct = 0;
+        int correct = 0, singleCorrect = 0;
         foreach (var indices in ModelGen.Data.FashionMnist.Batches(test.Count, batch, shuffle: false, seed: 0))
         {
             int n = indices.Length;
@@ -163,12 +180,19 @@ public static class Program
             var labels = new int[n];
             ModelGen.Data.FashionMnist.Normalize(test, indices, x);
             ModelGen.Data.FashionMnist.Labels(test, indices, labels);
-            var logits = model.Forward(new Tensor(new[] { n, 1, 28, 28 }, x));
-            lossSum += CrossEntropy.Forward(logits.Data, labels, n, 10, 0f, null) * n;
-            correct += CrossEntropy.Correct(logits.Data, labels, n, 10);
-            for (int i = 0; i < n; i++) confusion[labels[i], CrossEntropy.ArgMax(logits.Data.AsSpan(i * 10, 10))]++;
+            var logits = model.Forward(new Tensor(new[] { n, 1, 28, 28 }, x)).Data.AsSpan(0, n * 10).ToArray();
+            singleCorrect += CrossEntropy.Correct(logits, labels, n, 10);
+            if (flipAverage)
+            {
+                Augmentation.Mirror(x, x, 28, 28);
+                var mirrored = model.Forward(new Tensor(new[] { n, 1, 28, 28 }, x)).Data;
+                for (int i = 0; i < logits.Length; i++) logits[i] = 0.5f * (logits[i] + mirrored[i]);
+            }
+            lossSum += CrossEntropy.Forward(logits, labels, n, 10, 0f, null) * n;
+            correct += CrossEntropy.Correct(logits, labels, n, 10);
+            for (int i = 0; i < n; i++) confusion[labels[i], CrossEntropy.ArgMax(logits.AsSpan(i * 10, 10))]++;
         }
-        return new Evaluation(lossSum / test.Count, (double)correct / test.Count, confusion);
+        return new Evaluation(lossSum / test.Count, (double)correct / test.Count, confusion, (double)singleCorrect / test.Count, flipAverage);
     }
 
     static void Report(Evaluation eval)
@@ -221,18 +245,44 @@ public static class Program
 
     const int Depth = 4;
 
+    const string ModelFile = "model.safetensors";
     const string OptimizerFile = "optimizer.safetensors";
+    const string AverageFile = "model-ema.safetensors";
 
-    /// <summary>Writes model.safetensors (loadable as a PyTorch state_dict) and, beside it, the optimizer's state.</summary>
-    static void SaveCheckpoint(FashionVit model, AdamW optimizer, string directory, int epoch, double testAccuracy)
+    /// <summary>Writes model.safetensors (loadable as a PyTorch state_dict) and, beside it, the optimizer's state and the
+    /// moving average (also a state_dict). The test accuracy goes with the weights it was measured on.</summary>
+    static void SaveCheckpoint(FashionVit model, AdamW optimizer, ExponentialMovingAverage? average, string directory, int epoch, Evaluation test)
     {
         optimizer.SaveState(Path.Combine(directory, OptimizerFile));
-        model.Parameters.Save(Path.Combine(directory, "model.safetensors"), new Dictionary<string, string>
+        Dictionary<string, string> Metadata(bool evaluated)
         {
-            ["model"] = Architecture,
-            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
-            ["test_accuracy"] = testAccuracy.ToString("F4", CultureInfo.InvariantCulture),
-        });
+            var m = new Dictionary<string, string> { ["model"] = Architecture, ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture) };
+            if (evaluated)
+            {
+                m["test_accuracy"] = test.SingleViewAccuracy.ToString("F4", CultureInfo.InvariantCulture);
+                if (test.FlipAveraged) m["test_accuracy_flip_averaged"] = test.Accuracy.ToString("F4", CultureInfo.InvariantCulture);
+            }
+            return m;
+        }
+        model.Parameters.Save(Path.Combine(directory, ModelFile), Metadata(average is null));
+        average?.Save(Path.Combine(directory, AverageFile), Metadata(true));
+    }
+
+    /// <summary>Restores the moving average from the file beside <paramref name="checkpoint"/>, which must have taken
+    /// exactly <paramref name="expectedSteps"/> updates; without that file the average starts from the resumed weights.</summary>
+    static void ResumeAverage(ExponentialMovingAverage average, string checkpoint, int expectedSteps)
+    {
+        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, AverageFile);
+        if (!File.Exists(path))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] no {AverageFile} beside {checkpoint}; the moving average starts from the resumed weights.");
+            return;
+        }
+        average.Load(path);
+        if (average.UpdateCount != expectedSteps)
+            throw new ModelGen.InvalidDataException(
+                $"'{path}' has averaged {average.UpdateCount} steps but the checkpoint's epochs at --batch of this run make {expectedSteps}; resume with the batch size it was trained with.");
+        AnsiConsole.MarkupLineInterpolated($"resumed the moving average at step {average.UpdateCount} from {path}");
     }
 
     /// <summary>Restores AdamW's moments from the optimizer file beside <paramref name="checkpoint"/>, which must have
