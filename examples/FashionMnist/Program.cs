@@ -61,11 +61,14 @@ public static class Program
         if (o.Resume is { } resume)
         {
             startEpoch = LoadCheckpoint(model, resume);
-            ResumeOptimizer(optimizer, resume, startEpoch * StepsPerEpoch(data, o));
+            ResumeBeside(resume, OptimizerFile, startEpoch * StepsPerEpoch(data, o), "AdamW state", "AdamW's moments start again from zero",
+                path => { optimizer.LoadState(path); return optimizer.StepCount; });
         }
         // Made after resuming, so that without a saved average it starts from the resumed weights.
         var average = o.Ema > 0 ? new ExponentialMovingAverage(model.Parameters, o.Ema) : null;
-        if (average is not null && o.Resume is { } from) ResumeAverage(average, from, startEpoch * StepsPerEpoch(data, o));
+        if (average is not null && o.Resume is { } from)
+            ResumeBeside(from, AverageFile, startEpoch * StepsPerEpoch(data, o), "the moving average", "the moving average starts from the resumed weights",
+                path => { average.Load(path); return average.UpdateCount; });
         if (startEpoch >= o.Epochs)
         {
             AnsiConsole.MarkupLineInterpolated($"The checkpoint has already trained {startEpoch} of {o.Epochs} epochs; raise --epochs to continue.");
@@ -268,38 +271,24 @@ public static class Program
         average?.Save(Path.Combine(directory, AverageFile), Metadata(true));
     }
 
-    /// <summary>Restores the moving average from the file beside <paramref name="checkpoint"/>, which must have taken
-    /// exactly <paramref name="expectedSteps"/> updates; without that file the average starts from the resumed weights.</summary>
-    static void ResumeAverage(ExponentialMovingAverage average, string checkpoint, int expectedSteps)
+    /// <summary>
+    /// Restores state kept in <paramref name="file"/> beside <paramref name="checkpoint"/> with <paramref name="load"/>, which
+    /// returns the steps it has taken: they must be exactly <paramref name="expectedSteps"/>. Without the file, training
+    /// goes on and the warning says what starts afresh.
+    /// </summary>
+    static void ResumeBeside(string checkpoint, string file, int expectedSteps, string what, string afresh, Func<string, int> load)
     {
-        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, AverageFile);
+        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, file);
         if (!File.Exists(path))
         {
-            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] no {AverageFile} beside {checkpoint}; the moving average starts from the resumed weights.");
+            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] no {file} beside {checkpoint}; {afresh}.");
             return;
         }
-        average.Load(path);
-        if (average.UpdateCount != expectedSteps)
+        int steps = load(path);
+        if (steps != expectedSteps)
             throw new ModelGen.InvalidDataException(
-                $"'{path}' has averaged {average.UpdateCount} steps but the checkpoint's epochs at --batch of this run make {expectedSteps}; resume with the batch size it was trained with.");
-        AnsiConsole.MarkupLineInterpolated($"resumed the moving average at step {average.UpdateCount} from {path}");
-    }
-
-    /// <summary>Restores AdamW's moments from the optimizer file beside <paramref name="checkpoint"/>, which must have
-    /// taken exactly <paramref name="expectedSteps"/> steps; without that file training goes on with fresh moments.</summary>
-    static void ResumeOptimizer(AdamW optimizer, string checkpoint, int expectedSteps)
-    {
-        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, OptimizerFile);
-        if (!File.Exists(path))
-        {
-            AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] no {OptimizerFile} beside {checkpoint}; AdamW's moments start again from zero.");
-            return;
-        }
-        optimizer.LoadState(path);
-        if (optimizer.StepCount != expectedSteps)
-            throw new ModelGen.InvalidDataException(
-                $"'{path}' has taken {optimizer.StepCount} steps but the checkpoint's epochs at --batch of this run make {expectedSteps}; resume with the batch size it was trained with.");
-        AnsiConsole.MarkupLineInterpolated($"resumed AdamW state at step {optimizer.StepCount} from {path}");
+                $"'{path}' has taken {steps} steps but the checkpoint's epochs at --batch of this run make {expectedSteps}; resume with the batch size it was trained with.");
+        AnsiConsole.MarkupLineInterpolated($"resumed {what} at step {steps} from {path}");
     }
 
     /// <summary>Loads a checkpoint written by this program and returns how many epochs it had trained.</summary>
