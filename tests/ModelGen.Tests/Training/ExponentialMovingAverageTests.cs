@@ -20,16 +20,7 @@ public class ExponentialMovingAverageTests : IDisposable
 
     /// <summary>A weight (large enough, when <paramref name="weightSize"/> is, to be updated in parallel pieces), a bias
     /// and an untrainable buffer.</summary>
-    static ParameterSet MakeSet(int weightSize = 37)
-    {
-        var w = new Parameter("layer.weight", new[] { weightSize }, decay: true);
-        var b = new Parameter("layer.bias", new[] { 5 }, decay: false);
-        var r = new Parameter("norm.running_mean", new[] { 3 }, decay: false, trainable: false);
-        Rng.Floats(weightSize, 1).CopyTo(w.Value, 0);
-        Rng.Floats(5, 2).CopyTo(b.Value, 0);
-        Rng.Floats(3, 3).CopyTo(r.Value, 0);
-        return new ParameterSet(new[] { w, b, r });
-    }
+    static ParameterSet MakeSet(int weightSize = 37) => LayerParameters.Make(weightSize, withBuffer: true);
 
     /// <summary>Stands in for an optimizer step: new values for every parameter and buffer.</summary>
     static void Perturb(ParameterSet set, int t)

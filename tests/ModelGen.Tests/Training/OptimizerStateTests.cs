@@ -17,14 +17,7 @@ public class OptimizerStateTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    static ParameterSet MakeSet(int weightSize = 37)
-    {
-        var w = new Parameter("layer.weight", new[] { weightSize }, decay: true);
-        var b = new Parameter("layer.bias", new[] { 5 }, decay: false);
-        Rng.Floats(weightSize, 1).CopyTo(w.Value, 0);
-        Rng.Floats(5, 2).CopyTo(b.Value, 0);
-        return new ParameterSet(new[] { w, b });
-    }
+    static ParameterSet MakeSet(int weightSize = 37) => LayerParameters.Make(weightSize);
 
     static void Train(IOptimizer optimizer, ParameterSet set, int from, int steps)
     {
