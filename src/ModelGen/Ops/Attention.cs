@@ -141,17 +141,10 @@ public static class Attention
     }
 
     /// <summary>Rows c0..c1 of Kᵀ·scale for (batch b, kv head kv) into dst (row stride nkP, zero past nk).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void StageKeys(float* dst, float* k, int b, int kv, int nk, int nkP, int kvHeads, int headDimK, int c0, int c1, float scale)
     {
         int kStride = kvHeads * headDimK;
-        float* ksrc = k + (long)b * nk * kStride + kv * headDimK;
-        for (int c = c0; c < c1; c++)
-        {
-            float* row = dst + c * nkP;
-            for (int j = 0; j < nk; j++) row[j] = ksrc[(long)j * kStride + c] * scale;
-            for (int j = nk; j < nkP; j++) row[j] = 0f;
-        }
+        Transpose.Scaled(dst, nkP, k + (long)b * nk * kStride + kv * headDimK, kStride, nk, nkP, c0, c1, scale);
     }
 
     /// <summary>V of (batch b, kv head kv) into dst as nk rows of dvP floats, zero past headDimV.</summary>
@@ -209,12 +202,7 @@ public static class Attention
                     float* vsrc = vp + (long)b * nk * vStride + kv * headDimV;
                     float* dkdst = dkp + (long)b * nk * kStride + kv * headDimK;
                     float* dvdst = dvp + (long)b * nk * vStride + kv * headDimV;
-                    for (int c = 0; c < headDimV; c++)
-                    {
-                        float* row = vt + c * nkP;
-                        for (int j = 0; j < nk; j++) row[j] = vsrc[(long)j * vStride + c];
-                        for (int j = nk; j < nkP; j++) row[j] = 0f;
-                    }
+                    Transpose.Scaled(vt, nkP, vsrc, vStride, nk, nkP, 0, headDimV, 1f);
                     // K, and the dK / dV accumulators: in place, or padded scratch rows.
                     float* ks = ksrc, dka = dkdst, dva = dvdst;
                     int ldk = kStride, ldv = vStride;
