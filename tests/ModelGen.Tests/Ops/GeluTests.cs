@@ -108,6 +108,34 @@ public class GeluTests
         Approx.Equal(Reference(Rng.ToDouble(x)), y, 3e-7, 2e-6, "gelu y");
     }
 
+    /// <summary>
+    /// Every 2⁻¹² from −8 to 8, so each of the 16 polynomial pieces per sign, their joins, and the tails past |x| = 4√2
+    /// (where erfc is taken as 0) are all visited: y within 1e-7 + 1e-6·|y| of double precision, and x·Φ'(x) + Φ(x) the
+    /// same in backward. The far negative tail is held to the same absolute bound although y is tiny there.
+    /// </summary>
+    [Fact]
+    public void ForwardAndBackward_AreWithin1e7OfDouble_OnADenseGridFromMinus8To8()
+    {
+        int n = 16 * 4096 + 1;
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -8f + i / 4096f;
+        var y = new float[n];
+        Gelu.Forward(y, x, n);
+        Approx.Equal(Reference(Rng.ToDouble(x)), y, 1e-7, 1e-6, "gelu y on the grid");
+
+        var ones = new float[n];
+        Array.Fill(ones, 1f);
+        var dx = new float[n];
+        Gelu.Backward(dx, ones, x, n);
+        var slope = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double v = x[i];
+            slope[i] = 0.5 * (1 + ErfReference(v / Math.Sqrt(2))) + v * Math.Exp(-0.5 * v * v) / Math.Sqrt(2 * Math.PI);
+        }
+        Approx.Equal(slope, dx, 2e-7, 1e-6, "gelu slope on the grid");
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(37)]
