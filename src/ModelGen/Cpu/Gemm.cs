@@ -50,6 +50,12 @@ public static unsafe class Gemm
             return;
         }
 
+        if (k >= SplitInnerRatio * ((long)m + n))
+        {
+            MultiplySplitInner(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias, threads);
+            return;
+        }
+
         int mr = Mr, nr = Nr;
         int mPanels = (m + mr - 1) / mr, nPanels = (n + nr - 1) / nr;
         int most = (int)Math.Min(threads * 4L, Math.Max(threads, work / MinTaskWork));
@@ -90,6 +96,43 @@ public static unsafe class Gemm
             int bo = bOffset + (transB ? j0 * ldb : j0);
             MultiplySerial(transA, transB, mm, nn, k, a, ao, lda, b, bo, ldb, c, cOffset + i0 * ldc + j0, ldc, accumulate, bias, j0);
         });
+    }
+
+    // A product whose inner dimension is this many times m + n or more (a weight gradient: 64×64 summed over 6 400 tokens)
+    // is split along k rather than over C's rows and columns.
+    const int SplitInnerRatio = 8;
+
+    [ThreadStatic] static float[]? t_partials;
+
+    /// <summary>
+    /// C (+)= op(A)·op(B) with k cut into one slice per thread: each slice's product goes to its own m×n block of scratch
+    /// (C is small here), then the blocks are added into C in slice order. Splitting C instead would make every task pack
+    /// the whole of the other (k-long) operand again: for a 64×64 weight gradient over 6 400 rows that doubled its time.
+    /// </summary>
+    static void MultiplySplitInner(bool transA, bool transB, int m, int n, int k, float[] a, int aOffset, int lda,
+        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, float[]? bias, int parts)
+    {
+        int block = m * n;
+        var partials = t_partials;
+        if (partials == null || partials.Length < (long)parts * block) t_partials = partials = new float[(long)parts * block];
+        int per = (k + parts - 1) / parts;
+        Workers.For(parts, p =>
+        {
+            int k0 = p * per, kk = Math.Min(per, k - k0);
+            if (kk <= 0) { partials.AsSpan(p * block, block).Clear(); return; }
+            MultiplySerial(transA, transB, m, n, kk, a, aOffset + (transA ? k0 * lda : k0), lda,
+                b, bOffset + (transB ? k0 : k0 * ldb), ldb, partials, p * block, n, accumulate: false);
+        });
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.AsSpan(cOffset + i * ldc, n);
+            var sum = partials.AsSpan(i * n, n);
+            if (!accumulate) sum.CopyTo(row);
+            else System.Numerics.Tensors.TensorPrimitives.Add(row, sum, row);
+            for (int p = 1; p < parts; p++)
+                System.Numerics.Tensors.TensorPrimitives.Add(row, partials.AsSpan(p * block + i * n, n), row);
+            if (bias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, bias.AsSpan(0, n), row);
+        }
     }
 
     /// <summary>Same as <see cref="Multiply"/> but always on the calling thread (for use inside an outer parallel loop);

@@ -117,6 +117,25 @@ public class GemmTests
             }
     }
 
+    /// <summary>
+    /// Weight-gradient shapes (C small, k long) are split along k, one slice per thread, and the slices' sums added into
+    /// C: overwrite and accumulate, the bias, strides and offsets, odd sizes whose k does not divide evenly.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void LongInnerDimensionSplitsAlongK(bool transA, bool transB)
+    {
+        foreach (bool accumulate in new[] { false, true })
+        {
+            Check(transA, transB, 64, 64, 6400, accumulate, serial: false);
+            Check(transA, transB, 33, 17, 5001, accumulate, serial: false, withBias: true);
+            Check(transA, transB, 8, 40, 9000, accumulate, serial: false, aPad: 3, bPad: 5, cPad: 2, aOffset: 7, bOffset: 9, cOffset: 11, withBias: accumulate);
+        }
+    }
+
     [Fact]
     public void BiasWithZeroDepthIsTheBias()
     {
