@@ -11,6 +11,7 @@ public sealed record Options
     public int Batch { get; init; } = 128;
     public float LearningRate { get; init; } = 1e-3f;
     public float WeightDecay { get; init; } = 0.05f;
+    public float Beta2 { get; init; } = 0.999f;
     public float LabelSmoothing { get; init; } = 0.1f;
     public int Seed { get; init; }
     public string Schedule { get; init; } = "cosine";
@@ -43,6 +44,7 @@ public sealed record Options
           --batch N           batch size (default 128)
           --lr X              peak learning rate of AdamW, warmup + cosine (default 1e-3)
           --weight-decay X    AdamW weight decay, not applied to norms, biases, positions (default 0.05)
+          --beta2 X           AdamW's decay of its second-moment average, in (0, 1) (default 0.999)
           --label-smoothing X (default 0.1)
           --seed N            seeds initialisation, shuffling and dropout (default 0)
           --schedule NAME     cosine (linear warmup over 10%, then cosine) | onecycle (PyTorch's OneCycleLR, pct_start 0.1)
@@ -74,6 +76,11 @@ public sealed record Options
                 "--batch" => o with { Batch = PositiveInt("--batch", Next()) },
                 "--lr" => o with { LearningRate = PositiveFloat("--lr", Next()) },
                 "--weight-decay" => o with { WeightDecay = Float("--weight-decay", Next()) },
+                "--beta2" => o with
+                {
+                    Beta2 = Float("--beta2", Next()) is var b2 and > 0 and < 1 ? b2
+                        : throw new ArgumentException($"--beta2 must be between 0 and 1 (exclusive) but got {args[i]}."),
+                },
                 "--label-smoothing" => o with { LabelSmoothing = Float("--label-smoothing", Next()) },
                 "--seed" => o with { Seed = Int("--seed", Next()) },
                 "--schedule" => o with { Schedule = Next() is var sc && sc is "cosine" or "onecycle" ? sc : throw new ArgumentException($"--schedule expects cosine or onecycle but got '{sc}'.") },

@@ -56,7 +56,7 @@ public static class Program
             return 0;
         }
 
-        var optimizer = new AdamW(model.Parameters, o.LearningRate, weightDecay: o.WeightDecay);
+        var optimizer = new AdamW(model.Parameters, o.LearningRate, beta2: o.Beta2, weightDecay: o.WeightDecay);
         int startEpoch = 0;
         if (o.Resume is { } resume)
         {
