@@ -50,7 +50,7 @@ public static unsafe class Gemm
             return;
         }
 
-        if (k >= SplitInnerRatio * ((long)m + n))
+        if (k >= SplitInnerRatio * ((long)m + n) && (long)m * n <= SplitInnerMaxOutput)
         {
             MultiplySplitInner(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc, accumulate, bias, threads);
             return;
@@ -101,6 +101,8 @@ public static unsafe class Gemm
     // A product whose inner dimension is this many times m + n or more (a weight gradient: 64×64 summed over 6 400 tokens)
     // is split along k rather than over C's rows and columns.
     const int SplitInnerRatio = 8;
+    // ... and whose C is at most this many floats (each thread keeps a block of C's size).
+    const int SplitInnerMaxOutput = 1 << 16;
 
     [ThreadStatic] static float[]? t_partials;
 
