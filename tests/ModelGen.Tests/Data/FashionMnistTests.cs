@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using ModelGen.Data;
+using ModelGen.Tests.Support;
 using Xunit;
 
 namespace ModelGen.Tests.Data;
@@ -11,12 +12,9 @@ public sealed class FashionMnistTests : IDisposable
 {
     static readonly Lazy<FashionMnist> s_embedded = new(FashionMnist.LoadEmbedded);
 
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-fmnist-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-fmnist-");
 
-    public void Dispose()
-    {
-        try { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void EmbeddedSubset_HasTheFirstImagesOfTheRealSet()
@@ -71,8 +69,7 @@ public sealed class FashionMnistTests : IDisposable
 
     void WriteSet(int trainImages, int trainLabels, byte label = 1)
     {
-        Directory.CreateDirectory(_dir);
-        void W(string name, byte[] raw) => File.WriteAllBytes(Path.Combine(_dir, name), IdxTests.Gzip(raw));
+        void W(string name, byte[] raw) => File.WriteAllBytes(_temp.File(name), IdxTests.Gzip(raw));
         W(FashionMnist.TrainImagesFile, IdxTests.Concat(IdxTests.Header(2051, trainImages, 28, 28), new byte[trainImages * 784]));
         W(FashionMnist.TrainLabelsFile, IdxTests.Concat(IdxTests.Header(2049, trainLabels), Enumerable.Repeat(label, trainLabels).ToArray()));
         W(FashionMnist.TestImagesFile, IdxTests.Concat(IdxTests.Header(2051, 2, 28, 28), new byte[2 * 784]));
@@ -83,7 +80,7 @@ public sealed class FashionMnistTests : IDisposable
     public void Load_FromDirectory()
     {
         WriteSet(3, 3);
-        var f = FashionMnist.Load(_dir);
+        var f = FashionMnist.Load(_temp.Path);
         Assert.False(f.IsFullSet);
         Assert.Equal(3, f.Train.Count);
         Assert.Equal(2, f.Test.Count);
@@ -94,7 +91,7 @@ public sealed class FashionMnistTests : IDisposable
     public void Load_CountMismatch_NamesBothFilesAndCounts()
     {
         WriteSet(3, 2);
-        var e = Assert.Throws<ModelGen.InvalidDataException>(() => FashionMnist.Load(_dir));
+        var e = Assert.Throws<ModelGen.InvalidDataException>(() => FashionMnist.Load(_temp.Path));
         Assert.Contains("3 images", e.Message);
         Assert.Contains("2 labels", e.Message);
         Assert.Contains(FashionMnist.TrainImagesFile, e.Message);
@@ -105,7 +102,7 @@ public sealed class FashionMnistTests : IDisposable
     public void Load_LabelOutOfRange_Throws()
     {
         WriteSet(2, 2, label: 10);
-        var e = Assert.Throws<ModelGen.InvalidDataException>(() => FashionMnist.Load(_dir));
+        var e = Assert.Throws<ModelGen.InvalidDataException>(() => FashionMnist.Load(_temp.Path));
         Assert.Contains("label 10", e.Message);
     }
 
@@ -113,8 +110,8 @@ public sealed class FashionMnistTests : IDisposable
     public void Load_MissingFile_InNamedDirectory_Throws()
     {
         WriteSet(1, 1);
-        File.Delete(Path.Combine(_dir, FashionMnist.TestLabelsFile));
-        Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(_dir));
+        File.Delete(_temp.File(FashionMnist.TestLabelsFile));
+        Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(_temp.Path));
     }
 
     [Fact]

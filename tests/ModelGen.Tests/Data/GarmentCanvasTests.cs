@@ -16,12 +16,9 @@ public sealed class GarmentCanvasTests : IDisposable
     static readonly Lazy<FashionMnist> s_embedded = new(FashionMnist.LoadEmbedded);
     static readonly Lazy<SegmentationSet> s_train = new(() => GarmentCanvas.Create(s_embedded.Value.Train, 2000, seed: 0));
 
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-canvas-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-canvas-");
 
-    public void Dispose()
-    {
-        try { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     static Dataset Train => s_embedded.Value.Train;
 
@@ -280,8 +277,7 @@ public sealed class GarmentCanvasTests : IDisposable
     (byte[] Image, byte[] Mask, int[][] Garments)[] RunPython(string dataDir, string split, int seed, int size, int min, int max, int[] indices)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "Peers", "garment_canvas.py");
-        string output = Path.Combine(_dir, $"canvases-{split}-{seed}-{size}.bin");
-        Directory.CreateDirectory(_dir);
+        string output = _temp.File($"canvases-{split}-{seed}-{size}.bin");
         var (code, text) = Torch.Run(new[]
         {
             script, "--data", dataDir, "--split", split, "--seed", seed.ToString(CultureInfo.InvariantCulture),
@@ -328,19 +324,18 @@ public sealed class GarmentCanvasTests : IDisposable
     {
         RequirePython();
         // The embedded files, extracted as the IDX files Python reads.
-        Directory.CreateDirectory(_dir);
         var asm = typeof(FashionMnist).Assembly;
         foreach (var f in new[] { FashionMnist.TrainImagesFile, FashionMnist.TrainLabelsFile, FashionMnist.TestImagesFile, FashionMnist.TestLabelsFile })
         {
             using var s = asm.GetManifestResourceStream("ModelGen.Data.Embedded." + f)!;
-            using var o = File.Create(Path.Combine(_dir, f));
+            using var o = File.Create(_temp.File(f));
             s.CopyTo(o);
         }
         var data = s_embedded.Value;
-        AssertSameAsPython(data.Train, _dir, "train", 0, 64, 2, 4, new[] { 0, 1, 2, 17, 999, 5999, 123456 });
-        AssertSameAsPython(data.Test, _dir, "test", GarmentCanvas.TestSeed(0), 64, 2, 4, new[] { 0, 3, 998 });
-        AssertSameAsPython(data.Train, _dir, "train", -123456789, 45, 1, 6, new[] { 0, 7, 42 });
-        AssertSameAsPython(data.Train, _dir, "train", int.MaxValue, 28, 3, 3, new[] { 5, int.MaxValue });
+        AssertSameAsPython(data.Train, _temp.Path, "train", 0, 64, 2, 4, new[] { 0, 1, 2, 17, 999, 5999, 123456 });
+        AssertSameAsPython(data.Test, _temp.Path, "test", GarmentCanvas.TestSeed(0), 64, 2, 4, new[] { 0, 3, 998 });
+        AssertSameAsPython(data.Train, _temp.Path, "train", -123456789, 45, 1, 6, new[] { 0, 7, 42 });
+        AssertSameAsPython(data.Train, _temp.Path, "train", int.MaxValue, 28, 3, 3, new[] { 5, int.MaxValue });
     }
 
     [SkippableFact]

@@ -3,20 +3,16 @@ using System.Buffers.Binary;
 using System.IO;
 using System.IO.Compression;
 using ModelGen.Data;
+using ModelGen.Tests.Support;
 using Xunit;
 
 namespace ModelGen.Tests.Data;
 
 public sealed class IdxTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-idx-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-idx-");
 
-    public IdxTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     internal static byte[] Header(params int[] words)
     {
@@ -42,7 +38,7 @@ public sealed class IdxTests : IDisposable
 
     string Write(string name, byte[] bytes)
     {
-        string path = Path.Combine(_dir, name);
+        string path = _temp.File(name);
         File.WriteAllBytes(path, bytes);
         return path;
     }

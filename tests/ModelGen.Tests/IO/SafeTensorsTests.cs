@@ -14,17 +14,11 @@ namespace ModelGen.Tests.IO;
 
 public sealed class SafeTensorsTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-safetensors-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-safetensors-");
 
-    public SafeTensorsTests() => Directory.CreateDirectory(_dir);
+    public void Dispose() => _temp.Dispose();
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_dir, recursive: true); }
-        catch (IOException) { }
-    }
-
-    string PathOf(string name) => Path.Combine(_dir, name);
+    string PathOf(string name) => _temp.File(name);
 
     static float[] Ramp(int n, float scale = 0.25f, int offset = 8)
     {
@@ -498,7 +492,7 @@ public sealed class SafeTensorsTests : IDisposable
         string missing = PathOf("no-such-dir");
         Assert.ThrowsAny<IOException>(() => SafeTensors.Save(Path.Combine(missing, "m.safetensors"), Sample()));
         Assert.False(Directory.Exists(missing));
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_temp.Path));
     }
 
     [Fact]
@@ -515,7 +509,7 @@ public sealed class SafeTensorsTests : IDisposable
         Assert.Contains("6 elements", ex.Message);
 
         Assert.Equal(before, File.ReadAllBytes(path));
-        Assert.Equal([path], Directory.GetFiles(_dir));
+        Assert.Equal([path], Directory.GetFiles(_temp.Path));
     }
 
     [Theory]
@@ -543,7 +537,7 @@ public sealed class SafeTensorsTests : IDisposable
         };
         Assert.ThrowsAny<Exception>(() => SafeTensors.Save(path, input));
         Assert.Equal(before, File.ReadAllBytes(path));
-        Assert.Equal([path], Directory.GetFiles(_dir));
+        Assert.Equal([path], Directory.GetFiles(_temp.Path));
     }
 
     [Fact]
@@ -553,7 +547,7 @@ public sealed class SafeTensorsTests : IDisposable
         string target = PathOf("a-directory");
         Directory.CreateDirectory(target);
         Assert.ThrowsAny<Exception>(() => SafeTensors.Save(target, Sample()));
-        Assert.Empty(Directory.GetFiles(_dir));
+        Assert.Empty(Directory.GetFiles(_temp.Path));
         Assert.Empty(Directory.EnumerateFileSystemEntries(target));
     }
 
@@ -564,7 +558,7 @@ public sealed class SafeTensorsTests : IDisposable
         SafeTensors.Save(path, Sample());
         SafeTensors.Save(path, [new SafeTensor("only", [1], [7f])]);
         Assert.Equal(["only"], SafeTensors.Load(path).Keys);
-        Assert.Equal([path], Directory.GetFiles(_dir));
+        Assert.Equal([path], Directory.GetFiles(_temp.Path));
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using ModelGen;
 using ModelGen.IO;
+using ModelGen.Tests.Support;
 using Xunit;
 
 namespace ModelGen.Tests.Models;
@@ -10,11 +11,9 @@ namespace ModelGen.Tests.Models;
 /// <summary>What a user of a generated model sees: parameters, modules, shape errors, checkpoints.</summary>
 public class ModelApiTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-api-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-api-");
 
-    public ModelApiTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void ParametersAreNamedLikeAPyTorchStateDict()
@@ -149,7 +148,7 @@ public class ModelApiTests : IDisposable
     [Fact]
     public void CheckpointRoundTripsAndRestoresOutputs()
     {
-        string path = Path.Combine(_dir, "model.safetensors");
+        string path = _temp.File("model.safetensors");
         var x = ModelData.Random(1, 1f, 2, 12, 32);
         var pad = ModelData.Padding(12, 1, 2);
         using var a = new GqaEncoder(Device.Cpu(), seed: 1);
@@ -158,13 +157,13 @@ public class ModelApiTests : IDisposable
         Assert.NotEqual(a.Forward(x, pad).Data, b.Forward(x, pad).Data);
         b.Parameters.Load(path);
         Assert.Equal(a.Forward(x, pad).Data, b.Forward(x, pad).Data);
-        Assert.DoesNotContain(Directory.GetFiles(_dir), f => f != path);
+        Assert.DoesNotContain(Directory.GetFiles(_temp.Path), f => f != path);
     }
 
     [Fact]
     public void CheckpointOfAnotherArchitectureIsRefusedAndChangesNothing()
     {
-        string path = Path.Combine(_dir, "other.safetensors");
+        string path = _temp.File("other.safetensors");
         using (var other = new MqaEncoder(Device.Cpu())) other.Parameters.Save(path);
         using var m = new GqaEncoder(Device.Cpu(), seed: 5);
         var before = m.Parameters.Select(p => p.Value.ToArray()).ToArray();
@@ -177,7 +176,7 @@ public class ModelApiTests : IDisposable
     [Fact]
     public void TruncatedCheckpointGivesAFormatErrorAndChangesNothing()
     {
-        string path = Path.Combine(_dir, "cut.safetensors");
+        string path = _temp.File("cut.safetensors");
         using var m = new GqaEncoder(Device.Cpu(), seed: 5);
         m.Parameters.Save(path);
         var bytes = File.ReadAllBytes(path);
@@ -185,7 +184,7 @@ public class ModelApiTests : IDisposable
         var before = m.Parameters[0].Value.ToArray();
         Assert.Throws<SafeTensorsFormatException>(() => m.Parameters.Load(path));
         Assert.Equal(before, m.Parameters[0].Value);
-        Assert.Throws<FileNotFoundException>(() => m.Parameters.Load(Path.Combine(_dir, "absent.safetensors")));
+        Assert.Throws<FileNotFoundException>(() => m.Parameters.Load(_temp.File("absent.safetensors")));
     }
 
     [Fact]

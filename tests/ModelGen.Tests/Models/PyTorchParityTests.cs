@@ -17,16 +17,12 @@ namespace ModelGen.Tests.Models;
 public class PyTorchParityTests : IDisposable
 {
     const double MaxRelativeError = 1e-4;
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-torch-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-torch-");
     readonly ITestOutputHelper _log;
 
-    public PyTorchParityTests(ITestOutputHelper log)
-    {
-        _log = log;
-        Directory.CreateDirectory(_dir);
-    }
+    public PyTorchParityTests(ITestOutputHelper log) => _log = log;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [SkippableFact]
     public void GqaCausalPaddedPreNormEncoder_AgreesWithPyTorch()
@@ -98,8 +94,8 @@ public class PyTorchParityTests : IDisposable
     void Compare(string config, ParameterSet parameters, Tensor x, Tensor? padding, Tensor y, Tensor dy, Tensor dx,
         string script = "encoder_reference.py", string input = "x")
     {
-        string configPath = Path.Combine(_dir, "config.json"), weights = Path.Combine(_dir, "weights.safetensors");
-        string inputs = Path.Combine(_dir, "inputs.safetensors"), outputs = Path.Combine(_dir, "outputs.safetensors");
+        string configPath = _temp.File("config.json"), weights = _temp.File("weights.safetensors");
+        string inputs = _temp.File("inputs.safetensors"), outputs = _temp.File("outputs.safetensors");
         File.WriteAllText(configPath, config);
         parameters.Save(weights);
         var feed = new List<SafeTensor> { new(input, x.Shape, x.Data), new("grad_output", dy.Shape, dy.Data) };

@@ -19,16 +19,12 @@ public class SegmentationParityTests : IDisposable
 {
     const double MaxRelativeError = 1e-4;
     const string Script = "segmentation_reference.py";
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-torch-seg-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-torch-seg-");
     readonly ITestOutputHelper _log;
 
-    public SegmentationParityTests(ITestOutputHelper log)
-    {
-        _log = log;
-        Directory.CreateDirectory(_dir);
-    }
+    public SegmentationParityTests(ITestOutputHelper log) => _log = log;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [SkippableFact]
     public void TinySetrTraining_AgreesWithPyTorch()
@@ -109,8 +105,8 @@ public class SegmentationParityTests : IDisposable
         Action<Tensor> backward, Func<Tensor> inputGradient, int seed)
     {
         Perturb(parameters, seed);
-        string configPath = Path.Combine(_dir, "config.json"), weights = Path.Combine(_dir, "weights.safetensors");
-        string inputs = Path.Combine(_dir, "inputs.safetensors"), outputs = Path.Combine(_dir, "outputs.safetensors");
+        string configPath = _temp.File("config.json"), weights = _temp.File("weights.safetensors");
+        string inputs = _temp.File("inputs.safetensors"), outputs = _temp.File("outputs.safetensors");
         File.WriteAllText(configPath, $$"""{"model": "{{model}}", "training": {{(training ? "true" : "false")}}}""");
         parameters.Save(weights); // before the forward pass, which moves the running statistics in training
         var before = parameters.Where(p => !p.Trainable).ToDictionary(p => p.Name, p => (float[])p.Value.Clone());

@@ -311,29 +311,21 @@ public class UpsampleTests
             Upsample.NearestBackward(dx, dy, batch, channels, height, width, scale);
         }
 
-        string dir = Path.Combine(Path.GetTempPath(), "modelgen-torch-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
+        using var temp = new TempDirectory("modelgen-torch-");
+        string config = temp.File("config.json"), inputs = temp.File("inputs.safetensors"), outputs = temp.File("outputs.safetensors");
+        File.WriteAllText(config, $$"""{"mode": "{{mode}}", "size": [{{outHeight}}, {{outWidth}}], "dtype": "float32"}""");
+        SafeTensors.Save(inputs, new List<SafeTensor>
         {
-            string config = Path.Combine(dir, "config.json"), inputs = Path.Combine(dir, "inputs.safetensors"), outputs = Path.Combine(dir, "outputs.safetensors");
-            File.WriteAllText(config, $$"""{"mode": "{{mode}}", "size": [{{outHeight}}, {{outWidth}}], "dtype": "float32"}""");
-            SafeTensors.Save(inputs, new List<SafeTensor>
-            {
-                new("x", new[] { batch, channels, height, width }, x),
-                new("grad_output", new[] { batch, channels, outHeight, outWidth }, dy),
-            });
-            string script = Path.Combine(AppContext.BaseDirectory, "Peers", "upsample_reference.py");
-            var (code, output) = Torch.Run(new[] { script, config, inputs, outputs }, TimeSpan.FromMinutes(3));
-            Assert.True(code == 0, $"upsample_reference.py exited with {code}:\n{output}");
-            var reference = SafeTensors.Load(outputs);
-            Assert.Equal(new[] { batch, channels, outHeight, outWidth }, reference["output"].Shape);
-            Assert.Equal(new[] { batch, channels, height, width }, reference["grad.x"].Shape);
-            Approx.Equal(reference["output"].Data, y, 1e-6, 1e-5, $"{mode} y vs PyTorch");
-            Approx.Equal(reference["grad.x"].Data, dx, 1e-5, 1e-5, $"{mode} dx vs PyTorch");
-        }
-        finally
-        {
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-        }
+            new("x", new[] { batch, channels, height, width }, x),
+            new("grad_output", new[] { batch, channels, outHeight, outWidth }, dy),
+        });
+        string script = Path.Combine(AppContext.BaseDirectory, "Peers", "upsample_reference.py");
+        var (code, output) = Torch.Run(new[] { script, config, inputs, outputs }, TimeSpan.FromMinutes(3));
+        Assert.True(code == 0, $"upsample_reference.py exited with {code}:\n{output}");
+        var reference = SafeTensors.Load(outputs);
+        Assert.Equal(new[] { batch, channels, outHeight, outWidth }, reference["output"].Shape);
+        Assert.Equal(new[] { batch, channels, height, width }, reference["grad.x"].Shape);
+        Approx.Equal(reference["output"].Data, y, 1e-6, 1e-5, $"{mode} y vs PyTorch");
+        Approx.Equal(reference["grad.x"].Data, dx, 1e-5, 1e-5, $"{mode} dx vs PyTorch");
     }
 }

@@ -16,23 +16,15 @@ public static class TorchOps
     public static IReadOnlyDictionary<string, SafeTensor> Run(object config, params SafeTensor[] inputs)
     {
         Torch.RequireOrSkip();
-        string dir = Path.Combine(Path.GetTempPath(), "modelgen-torch-ops-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            string configPath = Path.Combine(dir, "config.json"), inputPath = Path.Combine(dir, "inputs.safetensors");
-            string outputPath = Path.Combine(dir, "outputs.safetensors");
-            File.WriteAllText(configPath, JsonSerializer.Serialize(config));
-            SafeTensors.Save(inputPath, inputs);
-            string script = Path.Combine(AppContext.BaseDirectory, "Peers", "conv_ops_reference.py");
-            var (code, output) = Torch.Run(new[] { script, configPath, inputPath, outputPath }, TimeSpan.FromMinutes(3));
-            Assert.True(code == 0, $"conv_ops_reference.py exited with {code}:\n{output}");
-            return SafeTensors.Load(outputPath);
-        }
-        finally
-        {
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-        }
+        using var temp = new TempDirectory("modelgen-torch-ops-");
+        string configPath = temp.File("config.json"), inputPath = temp.File("inputs.safetensors");
+        string outputPath = temp.File("outputs.safetensors");
+        File.WriteAllText(configPath, JsonSerializer.Serialize(config));
+        SafeTensors.Save(inputPath, inputs);
+        string script = Path.Combine(AppContext.BaseDirectory, "Peers", "conv_ops_reference.py");
+        var (code, output) = Torch.Run(new[] { script, configPath, inputPath, outputPath }, TimeSpan.FromMinutes(3));
+        Assert.True(code == 0, $"conv_ops_reference.py exited with {code}:\n{output}");
+        return SafeTensors.Load(outputPath);
     }
 
     /// <summary>Asserts max|expected − actual| ≤ tolerance·max(max|expected|, floor), the measure used against PyTorch.</summary>

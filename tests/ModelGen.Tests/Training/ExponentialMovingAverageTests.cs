@@ -1,5 +1,4 @@
 using System;
-using System.IO;
 using System.Linq;
 using ModelGen.IO;
 using ModelGen.Tests.Support;
@@ -12,11 +11,9 @@ namespace ModelGen.Tests.Training;
 /// and saving and restoring it.</summary>
 public class ExponentialMovingAverageTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-ema-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-ema-");
 
-    public ExponentialMovingAverageTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>A weight (large enough, when <paramref name="weightSize"/> is, to be updated in parallel pieces), a bias
     /// and an untrainable buffer.</summary>
@@ -87,7 +84,7 @@ public class ExponentialMovingAverageTests : IDisposable
         var straight = MakeSet();
         var a = new ExponentialMovingAverage(straight, 0.8f);
         for (int t = 0; t < 3; t++) { Perturb(straight, t); a.Update(); }
-        string path = Path.Combine(_dir, "ema.safetensors");
+        string path = _temp.File("ema.safetensors");
         a.Save(path, new System.Collections.Generic.Dictionary<string, string> { ["model"] = "Test" });
 
         // The file loads as the model's own weights: the averages, and the model's buffer.
@@ -120,12 +117,12 @@ public class ExponentialMovingAverageTests : IDisposable
         ema.Update();
         var before = ema.Average(0).ToArray();
 
-        string plain = Path.Combine(_dir, "model.safetensors");
+        string plain = _temp.File("model.safetensors");
         set.Save(plain);
         var e1 = Assert.Throws<ModelGen.InvalidDataException>(() => ema.Load(plain));
         Assert.Contains("ema_updates", e1.Message);
 
-        string other = Path.Combine(_dir, "other.safetensors");
+        string other = _temp.File("other.safetensors");
         new ExponentialMovingAverage(MakeSet(40), 0.9f).Save(other);
         var e2 = Assert.Throws<ModelGen.InvalidDataException>(() => ema.Load(other));
         Assert.Contains("'layer.weight' is (40) in the file but (37) in the model", e2.Message);

@@ -11,11 +11,9 @@ namespace ModelGen.Tests.Training;
 /// <summary>Saving and restoring optimizer state: a resumed run continues bit for bit, and a wrong file changes nothing.</summary>
 public class OptimizerStateTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgen-optstate-" + Guid.NewGuid().ToString("N"));
+    readonly TempDirectory _temp = new("modelgen-optstate-");
 
-    public OptimizerStateTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     static ParameterSet MakeSet(int weightSize = 37) => LayerParameters.Make(weightSize);
 
@@ -51,7 +49,7 @@ public class OptimizerStateTests : IDisposable
         var straight = MakeSet();
         var a = Make(kind, straight);
         Train(a, straight, 0, 3);
-        string path = Path.Combine(_dir, kind + ".safetensors");
+        string path = _temp.File(kind + ".safetensors");
         a.SaveState(path);
         var resumed = CopyOf(straight);
         Train(a, straight, 3, 4);
@@ -84,7 +82,7 @@ public class OptimizerStateTests : IDisposable
         var set = MakeSet();
         var adam = new AdamW(set);
         Train(adam, set, 0, 2);
-        string path = Path.Combine(_dir, "adam.safetensors");
+        string path = _temp.File("adam.safetensors");
         adam.SaveState(path);
         var (tensors, metadata) = SafeTensors.LoadWithMetadata(path);
         Assert.Equal(new[] { "exp_avg.layer.bias", "exp_avg.layer.weight", "exp_avg_sq.layer.bias", "exp_avg_sq.layer.weight" },
@@ -111,7 +109,7 @@ public class OptimizerStateTests : IDisposable
         Assert.Equal(0, adam.FirstMoment(1).Length);
         Assert.Equal(0, adam.SecondMoment(1).Length);
         Assert.Equal(0, sgd.MomentumBuffer(1).Length);
-        string path = Path.Combine(_dir, "buffers.safetensors");
+        string path = _temp.File("buffers.safetensors");
         adam.SaveState(path);
         Assert.DoesNotContain(SafeTensors.LoadWithMetadata(path).Tensors.Keys, k => k.Contains("running_mean", StringComparison.Ordinal));
         new AdamW(set, 1e-2f).LoadState(path);
@@ -122,7 +120,7 @@ public class OptimizerStateTests : IDisposable
     {
         var set = MakeSet();
         var sgd = new Sgd(set, 0.1f, momentum: 0.9f);
-        string path = Path.Combine(_dir, "sgd0.safetensors");
+        string path = _temp.File("sgd0.safetensors");
         sgd.SaveState(path);
         Assert.Empty(SafeTensors.Load(path));
         var trained = MakeSet();
@@ -139,7 +137,7 @@ public class OptimizerStateTests : IDisposable
         var set = MakeSet();
         var sgd = new Sgd(set, 0.1f, momentum: 0.9f);
         Train(sgd, set, 0, 1);
-        string path = Path.Combine(_dir, "sgd.safetensors");
+        string path = _temp.File("sgd.safetensors");
         sgd.SaveState(path);
         var adam = new AdamW(set);
         Train(adam, set, 0, 2);
@@ -156,7 +154,7 @@ public class OptimizerStateTests : IDisposable
         var small = MakeSet(weightSize: 10);
         var adamSmall = new AdamW(small);
         Train(adamSmall, small, 0, 1);
-        string path = Path.Combine(_dir, "small.safetensors");
+        string path = _temp.File("small.safetensors");
         adamSmall.SaveState(path);
 
         var set = MakeSet(weightSize: 37);
@@ -174,8 +172,8 @@ public class OptimizerStateTests : IDisposable
     public void AMissingOrCorruptFile_GivesAClearError()
     {
         var adam = new AdamW(MakeSet());
-        Assert.Throws<FileNotFoundException>(() => adam.LoadState(Path.Combine(_dir, "none.safetensors")));
-        string bad = Path.Combine(_dir, "bad.safetensors");
+        Assert.Throws<FileNotFoundException>(() => adam.LoadState(_temp.File("none.safetensors")));
+        string bad = _temp.File("bad.safetensors");
         File.WriteAllBytes(bad, new byte[] { 1, 2, 3 });
         Assert.Throws<SafeTensorsFormatException>(() => adam.LoadState(bad));
     }

@@ -12,25 +12,17 @@ internal static class TorchOracle
     public static JsonElement Run(string script, object input)
     {
         Torch.RequireOrSkip();
-        string dir = Path.Combine(Path.GetTempPath(), "modelgen-torch-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            string scriptPath = Path.Combine(dir, "oracle.py");
-            string inputPath = Path.Combine(dir, "input.json");
-            File.WriteAllText(scriptPath, "import json, math, sys, torch\ntorch.set_num_threads(1)\ninp = json.load(open(sys.argv[1]))\n" + script);
-            File.WriteAllText(inputPath, JsonSerializer.Serialize(input));
-            var (code, output) = Torch.Run(new[] { scriptPath, inputPath }, TimeSpan.FromMinutes(3));
-            if (code != 0) throw new XunitException($"The PyTorch oracle failed (exit {code}):\n{output}");
-            int start = output.IndexOf('{');
-            if (start < 0) throw new XunitException($"The PyTorch oracle printed no JSON:\n{output}");
-            using var doc = JsonDocument.Parse(output[start..]);
-            return doc.RootElement.Clone();
-        }
-        finally
-        {
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-        }
+        using var temp = new TempDirectory("modelgen-torch-");
+        string scriptPath = temp.File("oracle.py");
+        string inputPath = temp.File("input.json");
+        File.WriteAllText(scriptPath, "import json, math, sys, torch\ntorch.set_num_threads(1)\ninp = json.load(open(sys.argv[1]))\n" + script);
+        File.WriteAllText(inputPath, JsonSerializer.Serialize(input));
+        var (code, output) = Torch.Run(new[] { scriptPath, inputPath }, TimeSpan.FromMinutes(3));
+        if (code != 0) throw new XunitException($"The PyTorch oracle failed (exit {code}):\n{output}");
+        int start = output.IndexOf('{');
+        if (start < 0) throw new XunitException($"The PyTorch oracle printed no JSON:\n{output}");
+        using var doc = JsonDocument.Parse(output[start..]);
+        return doc.RootElement.Clone();
     }
 
     public static float[] Floats(JsonElement array)
