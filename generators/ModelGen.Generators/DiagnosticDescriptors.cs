@@ -23,22 +23,22 @@ public static class DiagnosticDescriptors
         "Layer '{0}' must be declared as 'public partial Module {0} {{ get; }}'", Declaration);
 
     public static readonly DiagnosticDescriptor UnknownWiring = Error("MG1003",
-        "Unknown wiring name", "Layer '{0}' reads '{1}', which is neither an input nor a layer of '{2}' (known: {3})", Declaration);
+        "Unknown wiring name", "Layer {0} reads '{1}', which is neither an input nor a layer of '{2}' (known: {3})", Declaration);
 
     public static readonly DiagnosticDescriptor WiringCycle = Error("MG1004",
-        "Wiring forms a cycle", "Layer '{0}' reads '{1}', which is computed {2}: data flows in declaration order, so this would be a cycle", Declaration);
+        "Wiring forms a cycle", "Layer {0} reads '{1}', which is computed {2}: data flows in declaration order, so this would be a cycle", Declaration);
 
     public static readonly DiagnosticDescriptor ModuleCycle = Error("MG1005",
         "Modules use each other in a cycle", "Module use forms a cycle: {0}", Declaration);
 
     public static readonly DiagnosticDescriptor NoInput = Error("MG1006",
-        "Model declares no input", "'{0}' declares no [Input]; the first layer has nothing to read", Declaration);
+        "Model declares no input", "'{0}' declares no data [Input]{1}; the first layer has nothing to read", Declaration);
 
     public static readonly DiagnosticDescriptor NoLayers = Error("MG1007",
         "Model declares no layers", "'{0}' declares no layer properties", Declaration);
 
     public static readonly DiagnosticDescriptor DuplicateName = Error("MG1008",
-        "Duplicate edge name", "'{0}' names both an input and a layer, or two inputs", Declaration);
+        "Duplicate edge name", "'{0}' is already used by {1}", Declaration);
 
     public static readonly DiagnosticDescriptor NotAModule = Error("MG1009",
         "Used type is not a [Module]", "[Use(typeof({0}))] needs a class marked [Module]", Declaration);
@@ -46,8 +46,15 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor MultipleLayerAttributes = Error("MG1010",
         "A property has more than one layer attribute", "Layer '{0}' has {1} layer attributes; give each layer its own property", Declaration);
 
+    public static readonly DiagnosticDescriptor InputNameNotIdentifier = Error("MG1011",
+        "Input name is not an identifier", "Input name '{0}' is not a C# identifier; it becomes a parameter of Forward", Declaration);
+
+    public static readonly DiagnosticDescriptor ReservedLayerName = Error("MG1012",
+        "Layer name is taken by the generated class",
+        "Layer '{0}' has the name of a member ModelGen generates (Forward, Backward, Parameters, Device, Training, Intermediate, InputGradient, OutputShape, Dispose, or a name starting with '_', 's_' or 'K' and a digit); rename the property", Declaration);
+
     public static readonly DiagnosticDescriptor NonPositiveSize = Error("MG2001",
-        "Size must be positive", "{0} of layer '{1}' is {2}; it must be {3}", Shapes);
+        "Size or rate out of range", "{0} of {1} is {2}; it must be {3}", Shapes);
 
     public static readonly DiagnosticDescriptor DimNotDivisibleByHeads = Error("MG2002",
         "Width not divisible by heads", "Layer '{0}': width {1} is not divisible by Heads {2}", Shapes);
@@ -112,6 +119,8 @@ public static class DiagnosticDescriptors
         [DuplicateName.Id] = DuplicateName,
         [NotAModule.Id] = NotAModule,
         [MultipleLayerAttributes.Id] = MultipleLayerAttributes,
+        [InputNameNotIdentifier.Id] = InputNameNotIdentifier,
+        [ReservedLayerName.Id] = ReservedLayerName,
         [NonPositiveSize.Id] = NonPositiveSize,
         [DimNotDivisibleByHeads.Id] = DimNotDivisibleByHeads,
         [HeadsNotDivisibleByKvHeads.Id] = HeadsNotDivisibleByKvHeads,

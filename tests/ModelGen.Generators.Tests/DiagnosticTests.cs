@@ -66,14 +66,36 @@ public class DiagnosticTests
 
     [Fact]
     public void MG1006_NoInput() =>
-        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: ""), "MG1006", "M", "declares no [Input]");
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: ""), "MG1006", "M", "'M' declares no data [Input]; the first layer");
+
+    [Fact]
+    public void MG1006_OnlyAMaskInput() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"padding\", 8, Kind = InputKind.KeyPaddingMask)]"), "MG1006", "M",
+            "declares no data [Input] (only the key padding mask 'padding')");
 
     [Fact]
     public void MG1007_NoLayers() => Expect(Model(""), "MG1007", "M", "no layer properties");
 
     [Fact]
     public void MG1008_DuplicateName() =>
-        Expect(Model("[Linear(4)] public partial Module x { get; }"), "MG1008", "Linear(4)", "'x'");
+        Expect(Model("[Linear(4)] public partial Module x { get; }"), "MG1008", "Linear(4)", "'x' is already used by an earlier input or layer");
+
+    [Fact]
+    public void MG1008_NamesThatMeetInSnakeCase() =>
+        Expect(Model("[Linear(4)] public partial Module Gn { get; }\n[Linear(4)] public partial Module GN { get; }"), "MG1008", "Linear(4)",
+            "'GN' is already used by 'Gn' (both are 'gn' in parameter and activation names)");
+
+    [Fact]
+    public void MG1008_LayerMeetsAnInputInSnakeCase() =>
+        Expect(Model("[Linear(4)] public partial Module X { get; }"), "MG1008", "Linear(4)", "'X' is already used by 'x'");
+
+    [Fact]
+    public void MG1011_InputNameNotAnIdentifier() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"my input\", 8, 64)]"), "MG1011", "\"my input\"", "'my input' is not a C# identifier");
+
+    [Fact]
+    public void MG1012_LayerNamedLikeAGeneratedMember() =>
+        Expect(Model("[Linear(4)] public partial Module Parameters { get; }"), "MG1012", "Linear(4)", "Layer 'Parameters' has the name of a member ModelGen generates");
 
     [Fact]
     public void MG1009_UseOfNonModule() => Expect("""
@@ -93,7 +115,19 @@ public class DiagnosticTests
 
     [Fact]
     public void MG2001_NonPositiveInputDimension() =>
-        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"x\", 8, -3)]"), "MG2001", "Input(\"x\", 8, -3)", "(8, -3)");
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"x\", 8, -3)]"), "MG2001", "-3", "Dimension 2 of input 'x' is -3; it must be positive");
+
+    [Fact]
+    public void MG2001_ZeroTokensUnderlinesTheZero() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"tokens\", 0, 32)]"), "MG2001", "0", "Dimension 1 of input 'tokens' is 0");
+
+    [Fact]
+    public void MG2001_EvenSpatialAttentionKernel()
+    {
+        Expect(Model("[SpatialAttention(Kernel = 4)] public partial Module Attn { get; }", inputs: "[Input(\"x\", 8, 16, 16)]"), "MG2001", "Kernel = 4",
+            "Kernel of layer 'attn' is 4; it must be odd");
+        Assert.Equal("Size or rate out of range", DiagnosticDescriptors.NonPositiveSize.Title.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
 
     [Fact]
     public void MG2001_DropoutOutOfRange() =>
@@ -209,7 +243,7 @@ public class DiagnosticTests
     [Fact]
     public void MG2012_GridToImageIsNotAPowerOfTwo() =>
         Expect(Model("[PatchEmbedding(6, 32)] public partial Module Embed { get; }\n[SetrDecoder(5)] public partial Module Decoder { get; }", inputs: "[Input(\"image\", 1, 48, 48)]"),
-            "MG2012", "5", "8×8 patch grid to 64×64, but the image input 'image' is 48×48");
+            "MG2012", "SetrDecoder(5)", "8×8 patch grid to 64×64, but the image input 'image' is 48×48");
 
     [Fact]
     public void MG2013_DecoderStopsShortOfTheInputResolution() =>
@@ -260,7 +294,8 @@ public class DiagnosticTests
     {
         var root = RepoRoot();
         var tests = System.IO.File.ReadAllText(System.IO.Path.Combine(root, "tests/ModelGen.Generators.Tests/DiagnosticTests.cs"));
-        var shipped = System.IO.File.ReadAllText(System.IO.Path.Combine(root, "generators/ModelGen.Generators/AnalyzerReleases.Shipped.md"));
+        var shipped = System.IO.File.ReadAllText(System.IO.Path.Combine(root, "generators/ModelGen.Generators/AnalyzerReleases.Shipped.md"))
+            + System.IO.File.ReadAllText(System.IO.Path.Combine(root, "generators/ModelGen.Generators/AnalyzerReleases.Unshipped.md"));
         foreach (var d in DiagnosticDescriptors.All)
         {
             if (d.Id != "MG9001") Assert.Contains($"{d.Id}_", tests);

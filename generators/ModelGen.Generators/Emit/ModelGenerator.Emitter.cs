@@ -15,9 +15,9 @@ public sealed partial class ModelGenerator
     internal static IEnumerable<(string HintName, string Source)> Emit(LoweredModel model)
     {
         string hint = model.Spec.FullName.Replace('<', '[').Replace('>', ']');
-        if (model.Spec.IsModule)
+        if (model.Spec.IsModule || model.Incomplete)
         {
-            yield return (hint + ".Module.g.cs", EmitModuleTemplate(model.Spec));
+            yield return (hint + (model.Spec.IsModule ? ".Module.g.cs" : ".Model.g.cs"), EmitModuleTemplate(model.Spec));
             yield break;
         }
         if (model.Diagnostics.Count > 0 || model.Output is null) yield break;
@@ -28,15 +28,29 @@ public sealed partial class ModelGenerator
         yield return (hint + ".Kernels.g.cs", EmitKernels(model, names));
     }
 
-    /// <summary>Stable C# names for parameters and kernels.</summary>
+    /// <summary>Stable C# names for parameters: "_" and the state_dict name as an identifier, numbered when two names differ only
+    /// by '.' and '_' ("attn.q_proj.weight" beside a layer AttnQProj's "attn_q_proj.weight").</summary>
     internal sealed class Names
     {
         public Names(LoweredModel model)
         {
-            ParamFields = model.Parameters.Select(p => "_" + Shapes.Identifier(p.Name)).ToArray();
+            var taken = new HashSet<string>(System.StringComparer.Ordinal);
+            ParamFields = model.Parameters.Select(p =>
+            {
+                string name = "_" + Shapes.Identifier(p.Name), candidate = name;
+                for (int n = 2; !taken.Add(candidate); n++) candidate = name + "_" + n.ToString(CultureInfo.InvariantCulture);
+                return candidate;
+            }).ToArray();
         }
 
         public string[] ParamFields { get; }
+    }
+
+    /// <summary>A local of Forward that no input parameter shadows: "batch", or "batch_" beside an input named batch.</summary>
+    static string Local(LoweredModel model, string name)
+    {
+        while (model.Inputs.Any(e => InputName(e) == name)) name += "_";
+        return name;
     }
 
     static SourceWriter Begin(ModelSpec spec, string? baseList = null)
@@ -66,7 +80,9 @@ public sealed partial class ModelGenerator
     static string EmitModuleTemplate(ModelSpec spec)
     {
         var w = Begin(spec);
-        w.Line("// A [Module] is a template: its layers get parameters in the models that [Use] it.");
+        w.Line(spec.IsModule
+            ? "// A [Module] is a template: its layers get parameters in the models that [Use] it."
+            : "// Not compiled: an argument of this model has a compile error of its own (see the compiler's message); only its properties are here.");
         foreach (var layer in spec.Layers.Where(l => l.IsValidProperty))
         {
             w.Line($"{layer.Modifiers} partial global::ModelGen.Module {layer.Property} => s_{layer.Property} ??= new global::ModelGen.Module(\"{Shapes.SnakeCase(layer.Property)}\", \"{layer.Kind}\", global::System.Array.Empty<global::ModelGen.Parameter>());");
@@ -76,6 +92,9 @@ public sealed partial class ModelGenerator
     }
 
     static string Dims(IEnumerable<int> shape) => string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>", 4, 16" after a leading argument; nothing for a per-sample scalar (a norm's statistics of a pooled vector).</summary>
+    static string TrailingDims(IEnumerable<int> shape) => string.Concat(shape.Select(d => ", " + d.ToString(CultureInfo.InvariantCulture)));
 
     static string InputParam(Edge e) => "@" + e.Name.Substring(3);
 
@@ -147,23 +166,24 @@ public sealed partial class ModelGenerator
         string signature = string.Join(", ", dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e)));
         w.Line($"/// <summary>Runs the model. Inputs are batched: {string.Join(", ", dataInputs.Select(e => InputName(e) + " " + e.Display))}. Returns {output.Display}.</summary>");
         w.Open($"public global::ModelGen.Tensor Forward({signature})");
-        w.Line($"int batch = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
+        string batch = Local(model, "batch"), shape = Local(model, "shape"), d = Local(model, "d"), a = Local(model, "a");
+        w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
         foreach (var e in dataInputs.Skip(1))
-            w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, batch);");
+            w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
         w.Line("_runtime.BeginForward();");
-        w.Line("_lastBatch = batch;");
-        w.Line($"var shape = new int[] {{ batch, {Dims(output.Shape)} }};");
+        w.Line($"_lastBatch = {batch};");
+        w.Line($"var {shape} = new int[] {{ {batch}, {Dims(output.Shape)} }};");
         w.Open("if (_runtime.OnAccelerator)");
-        w.Line("var d = DeviceBuffers(batch);");
-        foreach (var e in dataInputs) w.Line($"global::ModelGen.ModelRuntime.Upload(d.{e.Name}, {InputParam(e)}.Data);");
-        w.Line("ForwardDevice(d, batch);");
+        w.Line($"var {d} = DeviceBuffers({batch});");
+        foreach (var e in dataInputs) w.Line($"global::ModelGen.ModelRuntime.Upload({d}.{e.Name}, {InputParam(e)}.Data);");
+        w.Line($"ForwardDevice({d}, {batch});");
         if (model.Parameters.Any(p => !p.Trainable)) w.Line("if (_runtime.Training) _runtime.DownloadBuffers();");
-        w.Line($"return new global::ModelGen.Tensor(shape, _runtime.Download(d.{output.Name}, batch * {output.PerSample}));");
+        w.Line($"return new global::ModelGen.Tensor({shape}, _runtime.Download({d}.{output.Name}, {batch} * {output.PerSample}));");
         w.Close();
-        w.Line("var a = CpuBuffers(batch);");
-        foreach (var e in dataInputs) w.Line($"global::System.Array.Copy({InputParam(e)}.Data, a.{e.Name}, a.{e.Name}.Length);");
-        w.Line("ForwardCpu(a, batch);");
-        w.Line($"return new global::ModelGen.Tensor(shape, (float[])a.{output.Name}.Clone());");
+        w.Line($"var {a} = CpuBuffers({batch});");
+        foreach (var e in dataInputs) w.Line($"global::System.Array.Copy({InputParam(e)}.Data, {a}.{e.Name}, {a}.{e.Name}.Length);");
+        w.Line($"ForwardCpu({a}, {batch});");
+        w.Line($"return new global::ModelGen.Tensor({shape}, (float[]){a}.{output.Name}.Clone());");
         w.Close();
         w.Line();
 
@@ -197,7 +217,7 @@ public sealed partial class ModelGenerator
         foreach (var e in gradInputs)
         {
             w.Line($"case \"{InputName(e)}\":");
-            w.Line($"    return _runtime.Read(batch, _cpu?.g_{e.Name}, _device?.g_{e.Name}, {Dims(e.Shape)});");
+            w.Line($"    return _runtime.Read(batch, _cpu?.g_{e.Name}, _device?.g_{e.Name}{TrailingDims(e.Shape)});");
         }
         w.Line("default:");
         w.Line($"    throw new global::System.ArgumentException($\"'{{input}}' is not a data input of {spec.ClassName} (inputs: {string.Join(", ", gradInputs.Select(InputName))}).\", nameof(input));");
@@ -214,7 +234,7 @@ public sealed partial class ModelGenerator
         foreach (var b in model.Buffers.Where(b => !b.DeviceOnly))
         {
             w.Line($"case \"{b.Path}\":");
-            w.Line($"    return _runtime.Read(batch, _cpu?.{b.Name}, _device?.{b.Name}, {Dims(b.Dims)});");
+            w.Line($"    return _runtime.Read(batch, _cpu?.{b.Name}, _device?.{b.Name}{TrailingDims(b.Dims)});");
         }
         w.Line("default:");
         w.Line("    return null;");

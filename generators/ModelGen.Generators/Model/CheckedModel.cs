@@ -1,4 +1,3 @@
-using System.Globalization;
 using ModelGen.Generators.Helpers;
 
 namespace ModelGen.Generators.Model;
@@ -22,47 +21,9 @@ public sealed record Edge(string Name, ImmutableEquatableArray<int> Shape, bool 
     public string Display => Shapes.Format(Shape, batch: true);
 }
 
-/// <summary>A resolved number or flag of a checked layer.</summary>
-public sealed record NamedValue(string Name, string Value);
-
-/// <summary>A layer after shape checking: every size resolved, every wire bound to an edge. Modules are inlined.</summary>
-public sealed record CheckedLayer(
-    string Path,
-    string Kind,
-    ImmutableEquatableArray<NamedValue> Config,
-    ImmutableEquatableArray<NamedValue> Wires,
-    string Output)
-{
-    public int Int(string name)
-    {
-        foreach (var v in Config) if (v.Name == name) return int.Parse(v.Value, CultureInfo.InvariantCulture);
-        throw new System.InvalidOperationException($"layer '{Path}' has no resolved '{name}'");
-    }
-
-    public double Double(string name)
-    {
-        foreach (var v in Config) if (v.Name == name) return double.Parse(v.Value, CultureInfo.InvariantCulture);
-        throw new System.InvalidOperationException($"layer '{Path}' has no resolved '{name}'");
-    }
-
-    public bool Bool(string name)
-    {
-        foreach (var v in Config) if (v.Name == name) return v.Value == "true";
-        throw new System.InvalidOperationException($"layer '{Path}' has no resolved '{name}'");
-    }
-
-    public string Text(string name)
-    {
-        foreach (var v in Config) if (v.Name == name) return v.Value;
-        throw new System.InvalidOperationException($"layer '{Path}' has no resolved '{name}'");
-    }
-
-    public string? Wire(string name)
-    {
-        foreach (var v in Wires) if (v.Name == name) return v.Value;
-        return null;
-    }
-}
+/// <summary>A layer after shape checking: its kind's typed configuration (every size resolved, every wire bound to an edge's buffer),
+/// the buffer it reads and the buffer it writes. Modules are inlined.</summary>
+public sealed record CheckedLayer(string Path, string Kind, Layers.LayerConfig Config, string Input, string Output);
 
 /// <summary>A user-facing layer property (top level of a model) and the state_dict prefix of its parameters.</summary>
 public sealed record PropertySpec(string Name, string Modifiers, string Kind, string Prefix);
@@ -74,7 +35,8 @@ public sealed record CheckedModel(
     ImmutableEquatableArray<CheckedLayer> Layers,
     ImmutableEquatableArray<PropertySpec> Properties,
     string Output,
-    ImmutableEquatableArray<DiagnosticInfo> Diagnostics)
+    ImmutableEquatableArray<DiagnosticInfo> Diagnostics,
+    bool Incomplete = false)
 {
     public Edge EdgeNamed(string name)
     {

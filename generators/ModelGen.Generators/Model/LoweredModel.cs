@@ -101,4 +101,5 @@ public sealed record LoweredModel(
     ImmutableEquatableArray<ParamSpec> Parameters,
     ImmutableEquatableArray<ConstantSpec> Constants,
     ImmutableEquatableArray<LoweredOp> Ops,
-    ImmutableEquatableArray<DiagnosticInfo> Diagnostics);
+    ImmutableEquatableArray<DiagnosticInfo> Diagnostics,
+    bool Incomplete = false);

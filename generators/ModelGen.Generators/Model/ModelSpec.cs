@@ -1,5 +1,3 @@
-using System;
-using System.Globalization;
 using ModelGen.Generators.Helpers;
 
 namespace ModelGen.Generators.Model;
@@ -16,24 +14,33 @@ public sealed record ModelSpec(
     ImmutableEquatableArray<LayerSpec> Layers,
     LocationSpec Location);
 
-/// <summary>An [Input]: its per-sample shape (the batch is chosen at run time).</summary>
-public sealed record InputSpec(string Name, ImmutableEquatableArray<int> Shape, int Kind, LocationSpec Location)
+/// <summary>An [Input]: its per-sample shape (the batch is chosen at run time), where each dimension is written, and whether every
+/// argument compiled (an argument with an error of the user's own is left to the compiler to report).</summary>
+public sealed record InputSpec(string Name, ImmutableEquatableArray<int> Shape, int Kind, LocationSpec Location,
+    ImmutableEquatableArray<LocationSpec> DimensionLocations, LocationSpec NameLocation, bool Resolved = true)
 {
+    /// <summary>Where dimension <paramref name="index"/> is written, else the attribute.</summary>
+    public LocationSpec DimensionAt(int index) => index < DimensionLocations.Count ? DimensionLocations[index] : Location;
+
     public const int TensorKind = 0;
     public const int MaskKind = 1;
 }
 
-/// <summary>A layer property: its attribute (by short name) and arguments, and for [Use] the module's own spec.</summary>
+/// <summary>A layer property: its attribute (short name and metadata name) and arguments, and for [Use] the module's own spec.
+/// The attribute is read as its real type when shapes are checked (<see cref="AttributeReader"/>); <see cref="Resolved"/> is false
+/// when an argument does not compile, which the compiler reports.</summary>
 public sealed record LayerSpec(
     string Property,
     string Modifiers,
     bool IsValidProperty,
     string Kind,
+    string AttributeName,
     int AttributeCount,
     ImmutableEquatableArray<ArgSpec> Args,
     LocationSpec Location,
     ModelSpec? Module,
-    string? ModuleError)
+    string? ModuleError,
+    bool Resolved = true)
 {
     public ArgSpec? Arg(string name)
     {
@@ -41,19 +48,10 @@ public sealed record LayerSpec(
         return null;
     }
 
-    public int Int(string name, int fallback) =>
-        Arg(name) is { } a ? int.Parse(a.Value, CultureInfo.InvariantCulture) : fallback;
-
-    public double Double(string name, double fallback) =>
-        Arg(name) is { } a ? double.Parse(a.Value, CultureInfo.InvariantCulture) : fallback;
-
-    public bool Bool(string name, bool fallback) => Arg(name) is { } a ? a.Value == "true" : fallback;
-
-    public string? String(string name) => Arg(name)?.Value;
-
     /// <summary>Where to point a diagnostic about an argument: the argument itself, else the attribute.</summary>
     public LocationSpec At(string name) => Arg(name)?.Location ?? Location;
 }
 
-/// <summary>One attribute argument (constructor or named), its value as an invariant string, and where it is written.</summary>
-public sealed record ArgSpec(string Name, string Value, LocationSpec Location);
+/// <summary>One attribute argument: its name (a constructor parameter's, capitalized, or a property's), its value as an invariant
+/// string (null for null), its position among the constructor's parameters (−1 for a named argument), and where it is written.</summary>
+public sealed record ArgSpec(string Name, string? Value, LocationSpec Location, int Position = -1);

@@ -41,8 +41,17 @@ public sealed partial class ModelGenerator
             var shape = args.Length > 1 && args[1].Kind == TypedConstantKind.Array
                 ? args[1].Values.Select(v => v.Value is int i ? i : 0).ToArray()
                 : Array.Empty<int>();
-            int kind = attr.NamedArguments.FirstOrDefault(n => n.Key == "Kind").Value.Value is int k ? k : 0;
-            inputs.Add(new InputSpec(name, shape.ToImmutableEquatableArray(), kind, LocationOf(attr, ct)));
+            var kindArg = attr.NamedArguments.FirstOrDefault(n => n.Key == "Kind").Value;
+            int kind = kindArg.Value is int k ? k : 0;
+            bool resolved = attr.AttributeConstructor is not null && args.All(Compiles) && (kindArg.IsNull || Compiles(kindArg));
+            var attrSyntax = attr.ApplicationSyntaxReference?.GetSyntax(ct) as AttributeSyntax;
+            var positional = attrSyntax?.ArgumentList?.Arguments.Where(a => a.NameEquals is null).ToArray() ?? Array.Empty<AttributeArgumentSyntax>();
+            var attrLocation = LocationOf(attr, ct);
+            // [Input("x", 12, 32)] writes one argument per dimension; [Input("x", new[] { 12, 32 })] one for them all.
+            var dimensions = shape.Select((_, i) => LocationSpec.From((positional.Length == shape.Length + 1 ? positional[i + 1] : positional.Length == 2 ? positional[1] : (SyntaxNode?)attrSyntax)?.GetLocation()))
+                .Select(l => l.FilePath.Length > 0 ? l : attrLocation).ToImmutableEquatableArray<LocationSpec>();
+            var nameLocation = positional.Length > 0 ? LocationSpec.From(positional[0].GetLocation()) : attrLocation;
+            inputs.Add(new InputSpec(name, shape.ToImmutableEquatableArray(), kind, attrLocation, dimensions, nameLocation, resolved));
         }
 
         var layers = new List<LayerSpec>();
@@ -80,9 +89,10 @@ public sealed partial class ModelGenerator
                 }
             }
 
-            layers.Add(new LayerSpec(member.Name, modifiers, valid, kind, layerAttributes.Length,
+            bool resolved = attr.AttributeConstructor is not null && attr.ConstructorArguments.All(Compiles) && attr.NamedArguments.All(n => Compiles(n.Value));
+            layers.Add(new LayerSpec(member.Name, modifiers, valid, kind, attr.AttributeClass.ToDisplayString(), layerAttributes.Length,
                 args.ToImmutableEquatableArray(), LocationOf(attr, ct) is { FilePath.Length: > 0 } l ? l : LocationSpec.From(member.Locations.FirstOrDefault()),
-                module, moduleError));
+                module, moduleError, resolved));
         }
 
         var containing = new List<string>();
@@ -122,7 +132,7 @@ public sealed partial class ModelGenerator
         {
             string name = Capitalize(ctorParams[i].Name);
             var location = FindArgument(argSyntax, ctorParams[i].Name, i) ?? attrLocation;
-            result.Add(new ArgSpec(name, Format(attr.ConstructorArguments[i]), location));
+            result.Add(new ArgSpec(name, Format(attr.ConstructorArguments[i]), location, i));
         }
         foreach (var named in attr.NamedArguments)
         {
@@ -144,15 +154,20 @@ public sealed partial class ModelGenerator
         return null;
     }
 
+    /// <summary>False for an argument the compiler could not evaluate (a name that does not resolve, a non-constant): the user
+    /// sees the compiler's own error, and the generator reports nothing of its own about that model.</summary>
+    static bool Compiles(TypedConstant c) =>
+        c.Kind != TypedConstantKind.Error && (c.Kind != TypedConstantKind.Array || c.IsNull || c.Values.All(Compiles));
+
     static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s.Substring(1);
 
-    static string Format(TypedConstant c) => c.Kind switch
+    static string? Format(TypedConstant c) => c.Kind switch
     {
         TypedConstantKind.Type => (c.Value as ITypeSymbol)?.ToDisplayString() ?? "",
-        TypedConstantKind.Array => string.Join(",", c.Values.Select(Format)),
+        TypedConstantKind.Array => c.IsNull ? null : string.Join(",", c.Values.Select(Format)),
         _ => c.Value switch
         {
-            null => "",
+            null => null,
             bool b => b ? "true" : "false",
             double d => d.ToString("R", CultureInfo.InvariantCulture),
             float f => f.ToString("R", CultureInfo.InvariantCulture),

@@ -7,12 +7,12 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>GELU (exact): x -> y, element-wise.</summary>
-        string Gelu(string path, string x, string? output) => Elementwise("Gelu", path, x, output);
+        internal string Gelu(string path, string x, string? output) => Elementwise("Gelu", path, x, output);
 
         /// <summary>ReLU: x -> y, element-wise.</summary>
-        string Relu(string path, string x, string? output) => Elementwise("Relu", path, x, output);
+        internal string Relu(string path, string x, string? output) => Elementwise("Relu", path, x, output);
 
-        string Elementwise(string op, string path, string x, string? output)
+        internal string Elementwise(string op, string path, string x, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
             var n = Arg.Rows(Elements(x));

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Residual sum: a + b -> y; backward sends dy to both.</summary>
-        string Add(string path, string a, string b, string? output)
+        internal string Add(string path, string a, string b, string? output)
         {
             string y = Output(path, output, ShapeOf(a));
             var n = Arg.Rows(Elements(a));

@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>Scaled dot-product attention core: q (Nq, H·dk), k (Nk, KvH·dk), v (Nk, KvH·dv) -> o (Nq, H·dv);
         /// keeps the probabilities (H, Nq, Nk) for backward, and on devices a scratch for the score gradients.</summary>
-        string ScaledDotProduct(string path, string q, string k, string v, string? mask, AttentionConfig c)
+        internal string ScaledDotProduct(string path, string q, string k, string v, string? mask, AttentionConfig c)
         {
             string o = Output(path, null, new[] { c.Queries, c.Heads * c.ValueDim });
             string probs = Saved(path, "probs", c.Heads, c.Queries, c.Keys);

@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>BatchNorm2d: x (C, H, W) -> y; batch statistics while training (updating the running buffers), running ones in
         /// evaluation. weight 1, bias 0, running_mean 0, running_var 1 as PyTorch; <paramref name="gammaInit"/> overrides the weight's.</summary>
-        string BatchNorm(string path, string x, float momentum, float eps, string? output, string gammaInit = "one")
+        internal string BatchNorm(string path, string x, float momentum, float eps, string? output, string gammaInit = "one")
         {
             var s = ShapeOf(x);
             int c = s[0], h = s[1], w = s[2];

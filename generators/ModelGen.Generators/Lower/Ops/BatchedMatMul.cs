@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>Per sample C = op(A)·op(B): A (m, k) or, transposed, (k, m); B (k, n) or (n, k); C (m, n), or the same memory
         /// under <paramref name="shape"/>.</summary>
-        string BatchedMatMul(string path, string a, string b, int m, int n, int k, bool transA, bool transB, int[]? shape = null)
+        internal string BatchedMatMul(string path, string a, string b, int m, int n, int k, bool transA, bool transB, int[]? shape = null)
         {
             string c = Output(path, null, shape ?? new[] { m, n });
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(m)), Arg.Lit(Int(n)), Arg.Lit(Int(k)), Arg.Lit(Bool(transA)), Arg.Lit(Bool(transB)) };

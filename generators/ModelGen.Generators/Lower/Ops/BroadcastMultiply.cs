@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>y = x ⊙ g for a map x (C, H, W) and a gate g whose dims are each x's or 1 (per channel, per position, per row or column).</summary>
-        string BroadcastMultiply(string path, string x, string gate, string? output)
+        internal string BroadcastMultiply(string path, string x, string gate, string? output)
         {
             var s = ShapeOf(x);
             var g = ShapeOf(gate);
@@ -30,7 +30,7 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>Concatenation along one axis of two buffers viewed as (outer, a, inner) and (outer, b, inner); <paramref name="shape"/> is y's per-sample shape.</summary>
-        string Concat(string path, string x1, string x2, string outer, int a, int b, int inner, int[] shape)
+        internal string Concat(string path, string x1, string x2, string outer, int a, int b, int inner, int[] shape)
         {
             string y = Output(path, null, shape);
             Arg[] sizes = { Arg.Rows(outer), Arg.Lit(Int(a)), Arg.Lit(Int(b)), Arg.Lit(Int(inner)) };

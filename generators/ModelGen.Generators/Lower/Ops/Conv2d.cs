@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>Conv2d: x (Cin, H, W) -> y (Cout, Ho, Wo); weight (Cout, Cin, K, K) and bias (Cout), U(±1/√(Cin·K·K)) as PyTorch.
         /// <paramref name="init"/> overrides the weight's initialisation (e.g. "zero").</summary>
-        string Conv2d(string path, string x, int cout, int kernel, int stride, int padding, bool bias, string? output, string? init = null)
+        internal string Conv2d(string path, string x, int cout, int kernel, int stride, int padding, bool bias, string? output, string? init = null)
         {
             var s = ShapeOf(x);
             int cin = s[0], h = s[1], w = s[2];

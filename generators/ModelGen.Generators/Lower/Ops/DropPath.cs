@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>Drop path on a residual branch: rate p per sample while training, a copy in evaluation; each sample's
         /// multiplier is kept for backward.</summary>
-        string DropPath(string path, string x, float p, string? output)
+        internal string DropPath(string path, string x, float p, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
             string mask = Saved(path, "mask", 1);

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Dropout: rate p while training, 0 (a copy) in evaluation; the multiplier mask is kept for backward.</summary>
-        string Dropout(string path, string x, float p, string? output)
+        internal string Dropout(string path, string x, float p, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
             string mask = Saved(path, "mask", System.Linq.Enumerable.ToArray(ShapeOf(x)));

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>GroupNorm: x (C, H, W) -> y with statistics per sample and group of C/G channels; weight 1 and bias 0 per channel.</summary>
-        string GroupNorm(string path, string x, int groups, float eps, string? output)
+        internal string GroupNorm(string path, string x, int groups, float eps, string? output)
         {
             var s = ShapeOf(x);
             int c = s[0], h = s[1], w = s[2];

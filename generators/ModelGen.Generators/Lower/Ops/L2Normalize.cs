@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Rows scaled to unit length over the last dimension (eps 1e-12, as F.normalize).</summary>
-        string L2Normalize(string path, string x)
+        internal string L2Normalize(string path, string x)
         {
             var s = ShapeOf(x);
             string y = Output(path, null, s);

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>LayerNorm over the last dim: x (rows, dim) -> y; keeps mean and rstd per row for backward.</summary>
-        string LayerNorm(string path, string x, float eps, string? output)
+        internal string LayerNorm(string path, string x, float eps, string? output)
         {
             var s = ShapeOf(x);
             int dim = s[s.Count - 1];

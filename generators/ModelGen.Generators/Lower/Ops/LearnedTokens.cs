@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>Appends k learned tokens (parameter (1, k, d), N(0, 0.02²)) after each sample's tokens: (n, d) -> (n + k, d);
         /// with no input (x null) the tokens alone, repeated per sample: (k, d).</summary>
-        string LearnedTokens(string path, string? x, int k, int d)
+        internal string LearnedTokens(string path, string? x, int k, int d)
         {
             int n = x is null ? 0 : ShapeOf(x)[0];
             string y = Output(path, null, new[] { n + k, d });

@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>Linear: x (rows, in) -> y (rows, out); weight (out, in) — or a Conv2d's (out, C, P, P), the same memory — and bias (out),
         /// U(±1/√in) as PyTorch's nn.Linear unless the caller gives its own initialisations (attention projections do).</summary>
-        string Linear(string path, string x, int inFeatures, int outFeatures, bool bias, string? output, int[]? weightShape = null,
+        internal string Linear(string path, string x, int inFeatures, int outFeatures, bool bias, string? output, int[]? weightShape = null,
             string? weightInit = null, string? biasInit = null)
         {
             var shape = new System.Collections.Generic.List<int>(ShapeOf(x));

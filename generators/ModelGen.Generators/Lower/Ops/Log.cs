@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>y = log(max(x, eps)) element-wise.</summary>
-        string Log(string path, string x, float eps, string? output)
+        internal string Log(string path, string x, float eps, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
             var n = Arg.Rows(Elements(x));

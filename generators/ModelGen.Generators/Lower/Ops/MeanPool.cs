@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Mean over tokens: x (tokens, dim) -> y (dim).</summary>
-        string MeanPool(string path, string x, string? output)
+        internal string MeanPool(string path, string x, string? output)
         {
             var s = ShapeOf(x);
             int tokens = s[0], dim = s[1];

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>f[i, j] = a[i] + c[j] per sample: a (m values) and c (n values) -> f (m, n).</summary>
-        string PairwiseSum(string path, string a, string c, int m, int n)
+        internal string PairwiseSum(string path, string a, string c, int m, int n)
         {
             string f = Output(path, null, new[] { m, n });
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(m)), Arg.Lit(Int(n)) };

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Max or average pooling ("Max" / "Avg"): x (C, H, W) -> y (C, Ho, Wo) over K×K windows moved by the stride, no padding.</summary>
-        string Pool(string kind, string path, string x, int kernel, int stride, string? output)
+        internal string Pool(string kind, string path, string x, int kernel, int stride, string? output)
         {
             var s = ShapeOf(x);
             int c = s[0], h = s[1], w = s[2];
@@ -25,7 +25,7 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>A reduction of a map from SpatialPool ("GlobalAvg", "ChannelMax", "MeanOverWidth", ...) into <paramref name="shape"/>.</summary>
-        string SpatialPool(string op, string path, string x, int[] shape, bool backwardReadsInput)
+        internal string SpatialPool(string op, string path, string x, int[] shape, bool backwardReadsInput)
         {
             var s = ShapeOf(x);
             string y = Output(path, null, shape);

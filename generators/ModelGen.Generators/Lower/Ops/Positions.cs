@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Learned positions: x (tokens, dim) + weight (tokens, dim) -> y, weight ~ N(0, 0.02²), no weight decay.</summary>
-        string LearnedPositions(string path, string x, string? output)
+        internal string LearnedPositions(string path, string x, string? output)
         {
             var s = ShapeOf(x);
             string y = Output(path, output, s);

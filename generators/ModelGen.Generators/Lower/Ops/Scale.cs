@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>y = alpha·x for a constant alpha.</summary>
-        string Scale(string path, string x, float alpha)
+        internal string Scale(string path, string x, float alpha)
         {
             string y = Output(path, null, ShapeOf(x));
             var n = Arg.Rows(Elements(x));

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Sigmoid: x -> y element-wise; backward reads y.</summary>
-        string Sigmoid(string path, string x, string? output)
+        internal string Sigmoid(string path, string x, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
             var n = Arg.Rows(Elements(x));

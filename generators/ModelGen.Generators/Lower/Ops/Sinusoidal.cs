@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Fixed sine-cosine positions: x (tokens, dim) + table -> y; the table is a static constant of the model.</summary>
-        string SinusoidalPositions(string path, string x, int gridHeight, int gridWidth, string? output)
+        internal string SinusoidalPositions(string path, string x, int gridHeight, int gridWidth, string? output)
         {
             var s = ShapeOf(x);
             string y = Output(path, output, s);

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Softmax over the last <paramref name="n"/> values of each row; backward reads y.</summary>
-        string Softmax(string path, string x, int n)
+        internal string Softmax(string path, string x, int n)
         {
             string y = Output(path, null, ShapeOf(x));
             string rows = "batch * " + Int(_shapes[x].PerSample / n);

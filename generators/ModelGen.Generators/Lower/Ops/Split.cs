@@ -8,7 +8,7 @@ public sealed partial class ModelGenerator
     {
         /// <summary>The inverse of <see cref="Concat"/>: x viewed as (outer, a + b, inner) into (outer, a, inner) and (outer, b, inner),
         /// given per-sample shapes <paramref name="shape1"/> and <paramref name="shape2"/>.</summary>
-        (string First, string Second) Split(string path, string x, string outer, int a, int b, int inner, int[] shape1, int[] shape2)
+        internal (string First, string Second) Split(string path, string x, string outer, int a, int b, int inner, int[] shape1, int[] shape2)
         {
             string y1 = Output(path + ".first", null, shape1);
             string y2 = Output(path + ".second", null, shape2);

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Tokens (skip + H·W, C) -> map (C, H, W); the skipped leading tokens get no gradient from here.</summary>
-        string TokensToMap(string path, string x, int skip, int height, int width, string? output)
+        internal string TokensToMap(string path, string x, int skip, int height, int width, string? output)
         {
             int c = ShapeOf(x)[1];
             string y = Output(path, output, new[] { c, height, width });
@@ -21,7 +21,7 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>Map (C, H, W) -> tokens (H·W, C).</summary>
-        string MapToTokens(string path, string x, string? output)
+        internal string MapToTokens(string path, string x, string? output)
         {
             var s = ShapeOf(x);
             string y = Output(path, output, new[] { s[1] * s[2], s[0] });

@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Class token: x (tokens, dim) -> y (tokens + 1, dim) with a learned first token, zeros at start, no weight decay.</summary>
-        string ClassToken(string path, string x, string? output)
+        internal string ClassToken(string path, string x, string? output)
         {
             var s = ShapeOf(x);
             string y = Output(path, output, new[] { s[0] + 1, s[1] });
@@ -26,7 +26,7 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>Token pooling: x (tokens, dim) -> y (dim) = x[index].</summary>
-        string SelectToken(string path, string x, int index, string? output)
+        internal string SelectToken(string path, string x, int index, string? output)
         {
             var s = ShapeOf(x);
             string y = Output(path, output, new[] { s[1] });
@@ -40,7 +40,7 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>Patches: x (C, H, W) -> y (H/P · W/P, C·P·P), each patch in a Conv2d weight's (c, ky, kx) order.</summary>
-        string Patchify(string path, string x, int channels, int height, int width, int patch)
+        internal string Patchify(string path, string x, int channels, int height, int width, int patch)
         {
             string y = Output(path, null, new[] { (height / patch) * (width / patch), channels * patch * patch });
             var sizes = new[] { Arg.Rows("batch"), Arg.Lit(Int(channels)), Arg.Lit(Int(height)), Arg.Lit(Int(width)), Arg.Lit(Int(patch)) };

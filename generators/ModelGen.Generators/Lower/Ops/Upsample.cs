@@ -7,7 +7,7 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Upsampling by an integer factor: x (C, H, W) -> y (C, H·f, W·f), bilinear (align_corners=False) or nearest.</summary>
-        string Upsample(string path, string x, int factor, bool nearest, string? output)
+        internal string Upsample(string path, string x, int factor, bool nearest, string? output)
         {
             var s = ShapeOf(x);
             int c = s[0], h = s[1], w = s[2];

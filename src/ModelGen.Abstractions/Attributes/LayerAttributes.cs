@@ -6,6 +6,11 @@ namespace ModelGen;
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public abstract class LayerAttribute : Attribute
 {
+    /// <summary>Only ModelGen's own layer kinds: each has a rule in the generator.</summary>
+    private protected LayerAttribute()
+    {
+    }
+
     /// <summary>The edge this layer reads: an input name or an earlier layer's property name.</summary>
     public string? Input { get; set; }
 }
@@ -70,7 +75,7 @@ public sealed class FeedForwardAttribute : LayerAttribute
 /// <summary>Options shared by attention and the Transformer layers that contain it.</summary>
 public abstract class AttentionOptionsAttribute : LayerAttribute
 {
-    protected AttentionOptionsAttribute(int heads) => Heads = heads;
+    private protected AttentionOptionsAttribute(int heads) => Heads = heads;
 
     /// <summary>Query heads.</summary>
     public int Heads { get; }

@@ -1,0 +1,107 @@
+using ModelGen.Generators.Model;
+using AttentionConfig = ModelGen.Generators.ModelGenerator.Lowerer.AttentionConfig;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>[MultiHeadAttention(heads)]: self-attention, or cross-attention to <c>KeyValue</c> (or <c>Key</c> and <c>Value</c>); grouped-query
+/// heads, key and value head widths, causal and key-padding masks. (Nq, width) -> (Nq, width).</summary>
+internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttribute>
+{
+    internal sealed record Config(AttentionConfig Attention, string Key, string Value, string? Mask) : LayerConfig
+    {
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
+            MultiHeadAttentionRule.Lower(lower, layer.Path, layer.Input, Key, Value, Mask, Attention, layer.Output);
+    }
+
+    /// <summary>Projections initialised as PyTorch's nn.MultiheadAttention: q, k, v weights Xavier-uniform — over the packed
+    /// (3·E, E) in_proj_weight when all three are E×E, else each over its own shape — and every bias zero; out_proj's
+    /// weight keeps nn.Linear's U(±1/√in).</summary>
+    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, string key, string value, string? mask, AttentionConfig c, string? output)
+    {
+        int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
+        bool packed = c.KeyWidth == c.Width && c.ValueWidth == c.Width && qOut == c.Width && kOut == c.Width && vOut == c.Width;
+        static string Xavier(int fanIn, int fanOut) => "uniform:" + System.Math.Sqrt(6.0 / (fanIn + fanOut)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        string q = l.Linear(path + ".q_proj", x, c.Width, qOut, c.Bias, null,
+            weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, qOut), biasInit: "zero");
+        string k = l.Linear(path + ".k_proj", key, c.KeyWidth, kOut, c.Bias, null,
+            weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.KeyWidth, kOut), biasInit: "zero");
+        string v = l.Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null,
+            weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.ValueWidth, vOut), biasInit: "zero");
+        string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c);
+        return l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
+    }
+
+    protected override Edge? Check(MultiHeadAttentionAttribute a, LayerContext c)
+    {
+        if (!c.IsSequence()) return null;
+        if (Heads(a, c) is not { } h) return null;
+        Edge key = c.Input, value = c.Input;
+        string keyArg = a.Key is not null ? "Key" : "KeyValue", valueArg = a.Value is not null ? "Value" : "KeyValue";
+        string? k = a.Key ?? a.KeyValue, v = a.Value ?? a.KeyValue;
+        if (k is not null)
+        {
+            if (c.Resolve(keyArg, k) is not { } ke) return null;
+            key = ke;
+        }
+        if (v is not null)
+        {
+            if (c.Resolve(valueArg, v) is not { } ve) return null;
+            value = ve;
+        }
+        foreach (var (edge, arg, name) in new[] { (key, keyArg, k), (value, valueArg, v) })
+        {
+            if (edge.IsMask) { c.Report(DiagnosticDescriptors.NotAMask, arg, c.Path, name ?? "", "keys or values", "a key padding mask"); return null; }
+            if (edge.Shape.Count != 2) { c.Report(DiagnosticDescriptors.RankMismatch, arg, c.Path, "keys and values as (B, tokens, width)", name ?? "", edge.Display); return null; }
+        }
+        if (key.Shape[0] != value.Shape[0])
+        {
+            c.Report(DiagnosticDescriptors.KeyValueLengthMismatch, a.Value is not null ? "Value" : "Key", c.Path,
+                k ?? LayerContext.NameOf(c.Input), key.Display, v ?? LayerContext.NameOf(c.Input), value.Display);
+            return null;
+        }
+        if (!Mask(a, c, key.Shape[0], out var mask)) return null;
+        var attention = h with { Keys = key.Shape[0], KeyWidth = key.Last, ValueWidth = value.Last };
+        return c.Same(new Config(attention, key.Name, value.Name, mask));
+    }
+
+    /// <summary>The head layout every attention kind checks: Heads divides the width (unless KeyDim is set), KvHeads divides Heads.
+    /// Keys and values are the input itself until a caller says otherwise.</summary>
+    internal static AttentionConfig? Heads(AttentionOptionsAttribute a, LayerContext c)
+    {
+        int width = c.Input.Last;
+        if (c.Positive("Heads", a.Heads) is not { } heads) return null;
+        if (c.AtLeast("KvHeads", a.KvHeads, 0, "positive (or 0 for Heads)") is not { } kvHeadsArg) return null;
+        int kvHeads = kvHeadsArg == 0 ? heads : kvHeadsArg;
+        if (c.AtLeast("KeyDim", a.KeyDim, 0, "positive (or 0 for width / Heads)") is not { } keyDimArg) return null;
+        if (keyDimArg == 0 && width % heads != 0)
+        {
+            c.Report(DiagnosticDescriptors.DimNotDivisibleByHeads, "Heads", c.Path, width, heads);
+            return null;
+        }
+        int keyDim = keyDimArg == 0 ? width / heads : keyDimArg;
+        if (c.AtLeast("ValueDim", a.ValueDim, 0, "positive (or 0 for KeyDim)") is not { } valueDimArg) return null;
+        if (heads % kvHeads != 0)
+        {
+            c.Report(DiagnosticDescriptors.HeadsNotDivisibleByKvHeads, "KvHeads", c.Path, heads, kvHeads);
+            return null;
+        }
+        int tokens = c.Input.Shape[0];
+        return new AttentionConfig(width, heads, kvHeads, keyDim, valueDimArg == 0 ? keyDim : valueDimArg, a.Causal, a.Bias, tokens, tokens, width, width);
+    }
+
+    /// <summary>The key padding mask input, when named: a mask input as long as the keys.</summary>
+    internal static bool Mask(AttentionOptionsAttribute a, LayerContext c, int keys, out string? mask)
+    {
+        mask = null;
+        if (a.KeyPaddingMask is not { } name) return true;
+        if (c.Resolve("KeyPaddingMask", name) is not { } m) return false;
+        if (!m.IsMask) { c.Report(DiagnosticDescriptors.NotAMask, "KeyPaddingMask", c.Path, name, "a key padding mask", "data (declare it with Kind = InputKind.KeyPaddingMask)"); return false; }
+        if (m.Shape[0] != keys)
+        {
+            c.Report(DiagnosticDescriptors.MaskLengthMismatch, "KeyPaddingMask", c.Path, name, m.Shape[0], keys);
+            return false;
+        }
+        mask = m.Name;
+        return true;
+    }
+}

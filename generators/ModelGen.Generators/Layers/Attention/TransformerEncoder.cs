@@ -1,0 +1,29 @@
+using ModelGen.Generators.Model;
+using AttentionConfig = ModelGen.Generators.ModelGenerator.Lowerer.AttentionConfig;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>[TransformerEncoder(depth, heads)]: Depth encoder layers (<c>layers.{i}</c>), stochastic depth rising linearly to DropPath.</summary>
+internal sealed class TransformerEncoderRule : LayerRule<TransformerEncoderAttribute>
+{
+    internal sealed record Config(AttentionConfig Attention, EncoderOptions Options, string? Mask, int Depth) : LayerConfig
+    {
+        /// <summary>Stochastic depth grows linearly from 0 in the first layer to DropPath in the last, as timm's ViT.</summary>
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer)
+        {
+            string x = layer.Input;
+            for (int i = 0; i < Depth; i++)
+            {
+                float rate = Depth == 1 ? 0f : (float)(Options.DropPath * i / (Depth - 1));
+                x = TransformerEncoderLayerRule.Lower(lower, $"{layer.Path}.layers.{i}", x, Mask, Attention, Options, rate, i == Depth - 1 ? layer.Output : null);
+            }
+        }
+    }
+
+    protected override Edge? Check(TransformerEncoderAttribute a, LayerContext c)
+    {
+        if (TransformerEncoderLayerRule.Check(a, c, a.FeedForward, a.Norm, a.Activation, a.Dropout, a.DropPath, a.Eps) is not { } layer) return null;
+        if (c.Positive("Depth", a.Depth) is not { } depth) return null;
+        return c.Same(new Config(layer.Attention, layer.Options, layer.Mask, depth));
+    }
+}

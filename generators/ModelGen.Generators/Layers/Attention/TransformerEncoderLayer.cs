@@ -1,0 +1,68 @@
+using ModelGen.Generators.Model;
+using AttentionConfig = ModelGen.Generators.ModelGenerator.Lowerer.AttentionConfig;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>What a Transformer layer adds to its attention: the MLP's width and activation, where the norms sit, dropout, drop path, eps.</summary>
+internal sealed record EncoderOptions(int FeedForward, NormPlacement Norm, Activation Activation, double Dropout, double DropPath, double Eps)
+{
+    /// <summary>As PyTorch's TransformerEncoderLayer defaults with a 4× MLP: what heads built of encoder layers use.</summary>
+    public static EncoderOptions Default(int width) => new(4 * width, NormPlacement.Pre, Activation.Gelu, 0, 0, 1e-5);
+}
+
+/// <summary>[TransformerEncoderLayer(heads)]: self-attention and an MLP, each with a residual and a layer norm (pre or post);
+/// (tokens, width) -> (tokens, width).</summary>
+internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoderLayerAttribute>
+{
+    internal sealed record Config(AttentionConfig Attention, EncoderOptions Options, string? Mask) : LayerConfig
+    {
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
+            TransformerEncoderLayerRule.Lower(lower, layer.Path, layer.Input, Mask, Attention, Options, (float)Options.DropPath, layer.Output);
+    }
+
+    /// <summary>Pre-norm: x + attn(norm1(x)), then + mlp(norm2(·)). Post-norm: norm1(x + attn(x)), then norm2(· + mlp(·)). As PyTorch's
+    /// TransformerEncoderLayer. A drop path rate drops each branch per sample before its residual sum, as timm's Block.</summary>
+    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, string? mask, AttentionConfig attention, EncoderOptions o, float dropPath, string? output)
+    {
+        int tokens = l.ShapeOf(x)[0];
+        var c = attention with { Queries = tokens, Keys = tokens, KeyWidth = attention.Width, ValueWidth = attention.Width };
+        float dropout = (float)o.Dropout, eps = (float)o.Eps;
+        string Branch(string y, int index)
+        {
+            if (dropout > 0) y = l.Dropout($"{path}.drop{index}", y, dropout, null);
+            if (dropPath > 0) y = l.DropPath($"{path}.drop_path{index}", y, dropPath, null);
+            return y;
+        }
+        if (o.Norm == NormPlacement.Pre)
+        {
+            string n1 = l.LayerNorm(path + ".norm1", x, eps, null);
+            string r1 = l.Add(path + ".res1", x, Branch(MultiHeadAttentionRule.Lower(l, path + ".attn", n1, n1, n1, mask, c, null), 1), null);
+            string n2 = l.LayerNorm(path + ".norm2", r1, eps, null);
+            string f = FeedForwardRule.Lower(l, path + ".mlp", n2, c.Width, o.FeedForward, o.Activation, dropout, null);
+            return l.Add(path + ".res2", r1, Branch(f, 2), output);
+        }
+        string a = Branch(MultiHeadAttentionRule.Lower(l, path + ".attn", x, x, x, mask, c, null), 1);
+        string p1 = l.LayerNorm(path + ".norm1", l.Add(path + ".res1", x, a, null), eps, null);
+        string g = Branch(FeedForwardRule.Lower(l, path + ".mlp", p1, c.Width, o.FeedForward, o.Activation, dropout, null), 2);
+        return l.LayerNorm(path + ".norm2", l.Add(path + ".res2", p1, g, null), eps, output);
+    }
+
+    protected override Edge? Check(TransformerEncoderLayerAttribute a, LayerContext c) =>
+        Check(a, c, a.FeedForward, a.Norm, a.Activation, a.Dropout, a.DropPath, a.Eps) is { } checkedLayer
+            ? c.Same(new Config(checkedLayer.Attention, checkedLayer.Options, checkedLayer.Mask))
+            : null;
+
+    /// <summary>The checks an encoder layer and a stack of them share.</summary>
+    internal static (AttentionConfig Attention, EncoderOptions Options, string? Mask)? Check(AttentionOptionsAttribute a, LayerContext c,
+        int feedForward, NormPlacement norm, Activation activation, double dropout, double dropPath, double eps)
+    {
+        if (!c.IsSequence()) return null;
+        if (MultiHeadAttentionRule.Heads(a, c) is not { } attention) return null;
+        if (!MultiHeadAttentionRule.Mask(a, c, c.Input.Shape[0], out var mask)) return null;
+        if (c.AtLeast("FeedForward", feedForward, 0, "positive (or 0 for 4 × width)") is not { } ff) return null;
+        if (c.Probability("Dropout", dropout) is not { } p) return null;
+        if (c.Probability("DropPath", dropPath) is not { } dp) return null;
+        if (c.Positive("Eps", eps) is not { } e) return null;
+        return (attention, new EncoderOptions(ff == 0 ? 4 * attention.Width : ff, norm, activation, p, dp, e), mask);
+    }
+}

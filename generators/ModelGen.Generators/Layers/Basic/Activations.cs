@@ -1,0 +1,24 @@
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>An element-wise activation whose backward reads its input: any shape, same shape out, no parameters.</summary>
+internal abstract class ActivationRule<TAttribute> : LayerRule<TAttribute> where TAttribute : LayerAttribute
+{
+    internal sealed record Config(string Op) : LayerConfig
+    {
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) => lower.Elementwise(Op, layer.Path, layer.Input, layer.Output);
+    }
+
+    protected override Edge? Check(TAttribute a, LayerContext c) => c.Same(new Config(LayerRule.KindOf(typeof(TAttribute))));
+}
+
+/// <summary>[Gelu]: exact (erf) GELU.</summary>
+internal sealed class GeluRule : ActivationRule<GeluAttribute>
+{
+}
+
+/// <summary>[Relu].</summary>
+internal sealed class ReluRule : ActivationRule<ReluAttribute>
+{
+}

@@ -1,0 +1,29 @@
+using ModelGen.Generators.Model;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>[FeedForward(hidden)]: Linear(D→hidden), activation, dropout, Linear(hidden→D) over the last dimension.</summary>
+internal sealed class FeedForwardRule : LayerRule<FeedForwardAttribute>
+{
+    internal sealed record Config(int Dim, int Hidden, Activation Activation, double Dropout) : LayerConfig
+    {
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
+            FeedForwardRule.Lower(lower, layer.Path, layer.Input, Dim, Hidden, Activation, (float)Dropout, layer.Output);
+    }
+
+    /// <summary>fc1 → act → (drop) → fc2; also the MLP of every Transformer layer.</summary>
+    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, int dim, int hidden, Activation activation, float dropout, string? output)
+    {
+        string h = l.Linear(path + ".fc1", x, dim, hidden, bias: true, null);
+        h = activation == Activation.Relu ? l.Relu(path + ".act", h, null) : l.Gelu(path + ".act", h, null);
+        if (dropout > 0) h = l.Dropout(path + ".drop", h, dropout, null);
+        return l.Linear(path + ".fc2", h, hidden, dim, bias: true, output);
+    }
+
+    protected override Edge? Check(FeedForwardAttribute a, LayerContext c)
+    {
+        if (c.Positive("Hidden", a.Hidden) is not { } hidden) return null;
+        if (c.Probability("Dropout", a.Dropout) is not { } dropout) return null;
+        return c.Same(new Config(c.Input.Last, hidden, a.Activation, dropout));
+    }
+}

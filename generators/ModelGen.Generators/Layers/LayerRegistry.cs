@@ -1,0 +1,66 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>Every layer kind the generator knows, one rule each (Mapperly's builder table, for layers). A new layer kind is an
+/// attribute in ModelGen.Abstractions, a rule file beside these, and one line here.</summary>
+internal static class LayerRegistry
+{
+    public static readonly IReadOnlyList<LayerRule> Rules = new LayerRule[]
+    {
+        // Basic: any shape
+        new LinearRule(),
+        new LayerNormRule(),
+        new GeluRule(),
+        new ReluRule(),
+        new SigmoidRule(),
+        new DropoutRule(),
+        new ResidualRule(),
+        new FeedForwardRule(),
+        // Sequence: tokens (tokens, width)
+        new PatchEmbeddingRule(),
+        new ClassTokenRule(),
+        new LearnedPositionsRule(),
+        new SinusoidalPositionsRule(),
+        new MeanPoolRule(),
+        new TokensToMapRule(),
+        new MapToTokensRule(),
+        // Attention
+        new MultiHeadAttentionRule(),
+        new TransformerEncoderLayerRule(),
+        new TransformerEncoderRule(),
+        // Maps: feature maps (C, H, W)
+        new Conv2dRule(),
+        new BatchNormRule(),
+        new GroupNormRule(),
+        new UpsampleRule(),
+        new MaxPoolRule(),
+        new AvgPoolRule(),
+        new SqueezeExcitationRule(),
+        new SpatialAttentionRule(),
+        new CoordinateAttentionRule(),
+        new NonLocalRule(),
+        // Heads
+        new ClassifierHeadRule(),
+        new PixelClassifierRule(),
+        new SetrDecoderRule(),
+        new MaskTransformerRule(),
+        new MaskClassifierRule(),
+        // Composition: [Use(typeof(Block))] inlines a [Module]; the shape checker expands it.
+        new UseRule(),
+    };
+
+    static readonly Dictionary<string, LayerRule> s_byAttribute = Rules.ToDictionary(r => r.Attribute.FullName!, StringComparer.Ordinal);
+
+    /// <summary>The rule for an attribute's full name ("ModelGen.LinearAttribute"), or null.</summary>
+    public static LayerRule? Find(string attributeName) => s_byAttribute.TryGetValue(attributeName, out var rule) ? rule : null;
+}
+
+/// <summary>[Use(typeof(Block), Depth = n)]: not a layer of its own. The shape checker inlines the module's layers, Depth times.</summary>
+internal sealed class UseRule : LayerRule<UseAttribute>
+{
+    protected override Model.Edge? Check(UseAttribute attribute, LayerContext context) =>
+        throw new InvalidOperationException("[Use] is expanded by the shape checker");
+}
