@@ -34,6 +34,40 @@ public class IncrementalTests
             o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"output re-ran: {o.Reason}"));
     }
 
+    /// <summary>A comment above the model moves every location in it: the shape check re-runs (diagnostics carry locations) but the
+    /// checked model is equal, so Lower and every generated source stay cached.</summary>
+    [Fact]
+    public void MovingAModelLeavesLowerAndEmitCached()
+    {
+        var compilation = GeneratorHarness.Compile(SampleModels.Encoder);
+        var driver = GeneratorHarness.Driver().RunGenerators(compilation);
+        var moved = SampleModels.Encoder.Replace("[Model]", "// a comment that moves the model down a line\n[Model]");
+        var edited = compilation.ReplaceSyntaxTree(compilation.SyntaxTrees.Single(),
+            CSharpSyntaxTree.ParseText(moved, (CSharpParseOptions)compilation.SyntaxTrees.Single().Options, path: "Model0.cs"));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        Assert.Equal(IncrementalStepRunReason.Modified, result.TrackedSteps[StepNames.ParseModels].SelectMany(s => s.Outputs).Single().Reason);
+        Assert.Equal(IncrementalStepRunReason.Cached, result.TrackedSteps[StepNames.Lower].SelectMany(s => s.Outputs).Single().Reason);
+        // The shape check ran on the moved spec and produced an equal result.
+        Assert.Equal(IncrementalStepRunReason.Unchanged, result.TrackedSteps[StepNames.CheckShapes].SelectMany(s => s.Outputs).Single().Reason);
+        Assert.All(result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs),
+            o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"an output re-ran: {o.Reason}"));
+    }
+
+    /// <summary>A diagnostic follows the model when it moves: diagnostics are not cached with the generated code.</summary>
+    [Fact]
+    public void MovingAModelWithAnErrorMovesTheDiagnostic()
+    {
+        const string model = "using ModelGen; [Model] [Input(\"x\", 8, 64)] public partial class M { [TransformerEncoder(1, 5)] public partial Module E { get; } }";
+        var compilation = GeneratorHarness.Compile(model);
+        var driver = GeneratorHarness.Driver().RunGeneratorsAndUpdateCompilation(compilation, out _, out var before);
+        var edited = compilation.ReplaceSyntaxTree(compilation.SyntaxTrees.Single(),
+            CSharpSyntaxTree.ParseText("\n\n" + model, (CSharpParseOptions)compilation.SyntaxTrees.Single().Options, path: "Model0.cs"));
+        driver.RunGeneratorsAndUpdateCompilation(edited, out _, out var after);
+        Assert.Equal(0, Assert.Single(before).Location.GetLineSpan().StartLinePosition.Line);
+        Assert.Equal(2, Assert.Single(after).Location.GetLineSpan().StartLinePosition.Line);
+    }
+
     [Fact]
     public void EditingTheModelRegeneratesIt()
     {

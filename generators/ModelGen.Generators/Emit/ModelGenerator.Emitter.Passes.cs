@@ -11,7 +11,7 @@ public sealed partial class ModelGenerator
     /// <summary>Forward (ops in order) or backward (ops reversed) on the CPU backend and on the ILGPU device.</summary>
     static string EmitPass(LoweredModel model, Names names, bool forward)
     {
-        var w = Begin(model.Spec);
+        var w = Begin(model.Header);
         string pass = forward ? "Forward" : "Backward";
         var order = forward ? model.Ops.Select((op, i) => (op, i)) : model.Ops.Select((op, i) => (op, i)).Reverse();
 
@@ -50,7 +50,7 @@ public sealed partial class ModelGenerator
             }
         }
         w.Close();
-        return End(model.Spec, w);
+        return End(model.Header, w);
     }
 
     static string CpuArg(Arg a, Names names) => a.Kind switch
@@ -92,7 +92,7 @@ public sealed partial class ModelGenerator
     /// <summary>One tiny kernel per launch: the runtime's kernel body with this model's sizes written in as literals.</summary>
     static string EmitKernels(LoweredModel model, Names names)
     {
-        var w = Begin(model.Spec);
+        var w = Begin(model.Header);
         w.Line("// Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized.");
         for (int index = 0; index < model.Ops.Count; index++)
         {
@@ -126,6 +126,6 @@ public sealed partial class ModelGenerator
                 }
             }
         }
-        return End(model.Spec, w);
+        return End(model.Header, w);
     }
 }

@@ -14,13 +14,13 @@ public sealed partial class ModelGenerator
     /// <summary>Emit: the model's class (parameters, API, buffers), its forward and backward on both paths, and its kernels.</summary>
     internal static IEnumerable<(string HintName, string Source)> Emit(LoweredModel model)
     {
-        string hint = model.Spec.FullName.Replace('<', '[').Replace('>', ']');
-        if (model.Spec.IsModule || model.Incomplete)
+        string hint = model.Header.FullName.Replace('<', '[').Replace('>', ']');
+        if (!model.Header.IsPartial) yield break; // MG1001: a partial declaration here would only add CS0260
+        if (model.Header.IsModule || model.Output is null)
         {
-            yield return (hint + (model.Spec.IsModule ? ".Module.g.cs" : ".Model.g.cs"), EmitModuleTemplate(model.Spec));
+            yield return (hint + (model.Header.IsModule ? ".Module.g.cs" : ".Model.g.cs"), EmitPropertiesOnly(model));
             yield break;
         }
-        if (model.Diagnostics.Count > 0 || model.Output is null) yield break;
         var names = new Names(model);
         yield return (hint + ".Model.g.cs", EmitModel(model, names));
         yield return (hint + ".Forward.g.cs", EmitPass(model, names, forward: true));
@@ -53,7 +53,7 @@ public sealed partial class ModelGenerator
         return name;
     }
 
-    static SourceWriter Begin(ModelSpec spec, string? baseList = null)
+    static SourceWriter Begin(ModelHeader spec, string? baseList = null)
     {
         var w = new SourceWriter();
         w.Line(Header);
@@ -70,20 +70,23 @@ public sealed partial class ModelGenerator
         return w;
     }
 
-    static string End(ModelSpec spec, SourceWriter w)
+    static string End(ModelHeader spec, SourceWriter w)
     {
         w.Close();
         foreach (var _ in spec.ContainingTypes) w.Close();
         return w.ToString();
     }
 
-    static string EmitModuleTemplate(ModelSpec spec)
+    /// <summary>A [Module] (a template: its layers get parameters where it is used), or a model that is not compiled because of an
+    /// error (ModelGen's, or the compiler's own in an argument): its properties are implemented, so that error is the only one.</summary>
+    static string EmitPropertiesOnly(LoweredModel model)
     {
+        var spec = model.Header;
         var w = Begin(spec);
-        w.Line(spec.IsModule
-            ? "// A [Module] is a template: its layers get parameters in the models that [Use] it."
-            : "// Not compiled: an argument of this model has a compile error of its own (see the compiler's message); only its properties are here.");
-        foreach (var layer in spec.Layers.Where(l => l.IsValidProperty))
+        w.Line(spec.IsModule ? "// A [Module] is a template: its layers get parameters in the models that [Use] it."
+            : model.Incomplete ? "// Not compiled: an argument of this model has a compile error of its own (see the compiler's message); only its properties are here."
+            : "// Not compiled: the model has errors (see ModelGen's diagnostics); only its properties are here.");
+        foreach (var layer in spec.Layers)
         {
             w.Line($"{layer.Modifiers} partial global::ModelGen.Module {layer.Property} => s_{layer.Property} ??= new global::ModelGen.Module(\"{Shapes.SnakeCase(layer.Property)}\", \"{layer.Kind}\", global::System.Array.Empty<global::ModelGen.Parameter>());");
             w.Line($"static global::ModelGen.Module? s_{layer.Property};");
@@ -102,7 +105,7 @@ public sealed partial class ModelGenerator
 
     static string EmitModel(LoweredModel model, Names names)
     {
-        var spec = model.Spec;
+        var spec = model.Header;
         var output = model.Output!;
         var w = Begin(spec, " : global::System.IDisposable");
 

@@ -12,12 +12,7 @@ public sealed partial class ModelGenerator
     /// <summary>Lower: every checked layer into primitive ops with constant sizes, plus the buffers and parameters they use.</summary>
     internal static LoweredModel Lower(CheckedModel model)
     {
-        var inputs = model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray();
-        if (model.Diagnostics.Count > 0 || model.Output.Length == 0)
-        {
-            return new LoweredModel(model.Spec, inputs, null, model.Properties, ImmutableEquatableArray<BufferSpec>.Empty,
-                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, model.Diagnostics, model.Incomplete);
-        }
+        if (model.HasErrors || model.Incomplete || model.Output.Length == 0) return LoweredModel.PropertiesOnly(model.Header, model.Incomplete);
         try
         {
             var lowerer = new Lowerer(model);
@@ -26,9 +21,7 @@ public sealed partial class ModelGenerator
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var d = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, model.Spec.Location, model.Spec.ClassName, e.GetType().Name + ": " + e.Message);
-            return new LoweredModel(model.Spec, inputs, null, model.Properties, ImmutableEquatableArray<BufferSpec>.Empty,
-                ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, ImmutableEquatableArray.Create(d));
+            return LoweredModel.PropertiesOnly(model.Header, incomplete: false, e.GetType().Name + ": " + e.Message);
         }
     }
 
@@ -60,9 +53,9 @@ public sealed partial class ModelGenerator
             }
         }
 
-        public LoweredModel Result() => new(_model.Spec, _model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray(),
+        public LoweredModel Result() => new(_model.Header, _model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray(),
             _model.EdgeNamed(_model.Output), _model.Properties, _buffers.ToImmutableEquatableArray(), _params.ToImmutableEquatableArray(),
-            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray(), ImmutableEquatableArray<DiagnosticInfo>.Empty);
+            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray());
 
         /// <summary>Each layer kind lowers itself: its rule's config (Layers/) calls the primitive ops below and in Lower/Ops.</summary>
         public void Layer(CheckedLayer layer) => layer.Config.Lower(this, layer);

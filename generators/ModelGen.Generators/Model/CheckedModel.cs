@@ -28,14 +28,19 @@ public sealed record CheckedLayer(string Path, string Kind, Layers.LayerConfig C
 /// <summary>A user-facing layer property (top level of a model) and the state_dict prefix of its parameters.</summary>
 public sealed record PropertySpec(string Name, string Modifiers, string Kind, string Prefix);
 
-/// <summary>The output of the shape stage.</summary>
+/// <summary>The output of the shape stage: the checked model (location-free, what Lower reads) and the diagnostics (reported
+/// through their own output).</summary>
+public sealed record CheckResult(CheckedModel Model, ImmutableEquatableArray<DiagnosticInfo> Diagnostics);
+
+/// <summary>A model after shape checking. <see cref="HasErrors"/>: a diagnostic was reported, nothing is generated but its properties;
+/// <see cref="Incomplete"/>: an argument does not compile, which the compiler reports.</summary>
 public sealed record CheckedModel(
-    ModelSpec Spec,
+    ModelHeader Header,
     ImmutableEquatableArray<Edge> Edges,
     ImmutableEquatableArray<CheckedLayer> Layers,
     ImmutableEquatableArray<PropertySpec> Properties,
     string Output,
-    ImmutableEquatableArray<DiagnosticInfo> Diagnostics,
+    bool HasErrors,
     bool Incomplete = false)
 {
     public Edge EdgeNamed(string name)

@@ -93,7 +93,7 @@ public sealed record ParamSpec(string Name, ImmutableEquatableArray<int> Shape, 
 
 /// <summary>The output of lowering: everything the emitter needs, and nothing it has to work out.</summary>
 public sealed record LoweredModel(
-    ModelSpec Spec,
+    ModelHeader Header,
     ImmutableEquatableArray<Edge> Inputs,
     Edge? Output,
     ImmutableEquatableArray<PropertySpec> Properties,
@@ -101,5 +101,11 @@ public sealed record LoweredModel(
     ImmutableEquatableArray<ParamSpec> Parameters,
     ImmutableEquatableArray<ConstantSpec> Constants,
     ImmutableEquatableArray<LoweredOp> Ops,
-    ImmutableEquatableArray<DiagnosticInfo> Diagnostics,
-    bool Incomplete = false);
+    string? InternalError = null,
+    bool Incomplete = false)
+{
+    /// <summary>Nothing to run: the model has errors (reported at shape checking), an argument that does not compile, or is a module.</summary>
+    public static LoweredModel PropertiesOnly(ModelHeader header, bool incomplete, string? internalError = null) =>
+        new(header, ImmutableEquatableArray<Edge>.Empty, null, ImmutableEquatableArray<PropertySpec>.Empty, ImmutableEquatableArray<BufferSpec>.Empty,
+            ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, internalError, incomplete);
+}

@@ -1,3 +1,4 @@
+using System.Linq;
 using ModelGen.Generators.Helpers;
 
 namespace ModelGen.Generators.Model;
@@ -55,3 +56,22 @@ public sealed record LayerSpec(
 /// <summary>One attribute argument: its name (a constructor parameter's, capitalized, or a property's), its value as an invariant
 /// string (null for null), its position among the constructor's parameters (−1 for a named argument), and where it is written.</summary>
 public sealed record ArgSpec(string Name, string? Value, LocationSpec Location, int Position = -1);
+
+/// <summary>What Lower and Emit need of a model's declaration: names and properties, no locations. A model moved in its file (a
+/// comment added above it) keeps an equal header, so every step after shape checking stays cached; diagnostics, which do need
+/// locations, leave through their own output.</summary>
+public sealed record ModelHeader(
+    string? Namespace,
+    string ClassName,
+    string FullName,
+    ImmutableEquatableArray<string> ContainingTypes,
+    bool IsModule,
+    bool IsPartial,
+    ImmutableEquatableArray<LayerHeader> Layers)
+{
+    public static ModelHeader From(ModelSpec spec) => new(spec.Namespace, spec.ClassName, spec.FullName, spec.ContainingTypes, spec.IsModule, spec.IsPartial,
+        spec.Layers.Where(l => l.IsValidProperty).Select(l => new LayerHeader(l.Property, l.Modifiers, l.Kind)).ToImmutableEquatableArray());
+}
+
+/// <summary>A layer property as the generated class implements it.</summary>
+public sealed record LayerHeader(string Property, string Modifiers, string Kind);

@@ -52,12 +52,15 @@ public sealed partial class ModelGenerator
 {
     /// <summary>Check shapes: infer every edge's static shape, bind every wire, resolve every size; report what does not fit.
     /// Each layer kind's own rule lives in Layers/ and is found through <see cref="LayerRegistry"/>.</summary>
-    internal static CheckedModel CheckShapes(ModelSpec spec)
+    internal static CheckResult CheckShapes(ModelSpec spec)
     {
         var checker = new ShapeChecker(spec);
         try
         {
-            checker.Run();
+            // A parse that failed carries its exception in place of the class name (SafeParse).
+            if (spec.FullName.StartsWith("!", StringComparison.Ordinal))
+                checker.Diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, spec.Location, spec.ClassName, spec.FullName.Substring(1)));
+            else checker.Run();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -81,9 +84,14 @@ public sealed partial class ModelGenerator
         /// <summary>The model being checked (the top level, not a module inlined into it).</summary>
         public ModelSpec Model { get; }
 
-        public CheckedModel Result() => new(Model, _edges.ToImmutableEquatableArray(), _layers.ToImmutableEquatableArray(),
-            _properties.ToImmutableEquatableArray(), _incomplete ? "" : _output, _incomplete ? ImmutableEquatableArray<DiagnosticInfo>.Empty : Diagnostics.ToImmutableEquatableArray(),
-            _incomplete);
+        /// <summary>The checked model and its diagnostics; a model with an argument that does not compile reports nothing of its own.</summary>
+        public CheckResult Result()
+        {
+            var diagnostics = _incomplete ? ImmutableEquatableArray<DiagnosticInfo>.Empty : Diagnostics.ToImmutableEquatableArray();
+            var model = new CheckedModel(ModelHeader.From(Model), _edges.ToImmutableEquatableArray(), _layers.ToImmutableEquatableArray(),
+                _properties.ToImmutableEquatableArray(), _incomplete ? "" : _output, HasErrors: Diagnostics.Count > 0, _incomplete);
+            return new CheckResult(model, diagnostics);
+        }
 
         void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor d, LocationSpec at, params object[] args) =>
             Diagnostics.Add(DiagnosticInfo.Create(d, at, args));
