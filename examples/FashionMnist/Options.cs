@@ -37,6 +37,8 @@ public sealed record Options
     /// <summary>Test-time augmentation: flip scores a test image by the mean logits of it and its mirror; none by its own.</summary>
     public bool FlipAverage { get; init; }
     public bool Json { get; init; }
+    /// <summary>Print the model's layers, parameters, FLOPs and activation memory (known at compile time) and exit.</summary>
+    public bool Summary { get; init; }
 
     public const string Usage = """
         usage: FashionMnist [options]
@@ -62,6 +64,8 @@ public sealed record Options
           --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)
           --embedded          use the embedded subset even when the full set is installed
           --json              also print one JSON line per epoch (for bench/fashion-recipe.sh)
+          --summary           print the model's layers with output shapes, parameters, FLOPs and activation bytes
+                              per sample (computed by the generator, no forward pass) and exit
         """;
 
     public static Options Parse(string[] args)
@@ -116,6 +120,7 @@ public sealed record Options
                 "--data" => o with { DataDirectory = Next() },
                 "--embedded" => o with { Embedded = true },
                 "--json" => o with { Json = true },
+                "--summary" => o with { Summary = true },
                 "-h" or "--help" => throw new HelpRequestedException(),
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'.\n{Usage}"),
             };

@@ -38,6 +38,11 @@ public static class Program
 
     static int Run(Options o)
     {
+        if (o.Summary)
+        {
+            Console.Write(FashionVit.Summary);
+            return 0;
+        }
         var data = o.Embedded ? ModelGen.Data.FashionMnist.LoadEmbedded() : ModelGen.Data.FashionMnist.Load(o.DataDirectory);
         using var device = Device.Parse(o.Device);
         using var model = new FashionVit(device, o.Seed);

@@ -20,6 +20,8 @@ public sealed record Options
     public string? DataDirectory { get; init; }
     public bool Embedded { get; init; }
     public bool Json { get; init; }
+    /// <summary>Print the model's layers, parameters, FLOPs and activation memory (known at compile time) and exit.</summary>
+    public bool Summary { get; init; }
 
     public const string Usage = """
         usage: Segmentation [options]
@@ -37,6 +39,8 @@ public sealed record Options
           --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)
           --embedded          use the embedded subset even when the full set is installed
           --json              also print one JSON line per epoch (for bench/segmentation.sh)
+          --summary           print the model's layers with output shapes, parameters, FLOPs and activation bytes
+                              per sample (computed by the generator, no forward pass) and exit
         """;
 
     public static Options Parse(string[] args)
@@ -61,6 +65,7 @@ public sealed record Options
                 "--data" => o with { DataDirectory = Next() },
                 "--embedded" => o with { Embedded = true },
                 "--json" => o with { Json = true },
+                "--summary" => o with { Summary = true },
                 "-h" or "--help" => throw new HelpRequestedException(),
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'.\n{Usage}"),
             };

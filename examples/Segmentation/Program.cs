@@ -55,6 +55,11 @@ public static class Program
 
     static int Run(Options o)
     {
+        if (o.Summary)
+        {
+            Console.Write(o.Model == "segmenter" ? GarmentSegmenter.Summary : GarmentSetr.Summary);
+            return 0;
+        }
         var fashion = o.Embedded ? FashionMnist.LoadEmbedded() : FashionMnist.Load(o.DataDirectory);
         var (train, test) = GarmentCanvas.CreateSplits(fashion, o.Train, o.Test, o.Seed);
         using var device = Device.Parse(o.Device);

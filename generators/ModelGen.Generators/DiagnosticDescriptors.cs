@@ -51,7 +51,7 @@ public static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor ReservedLayerName = Error("MG1012",
         "Layer name is taken by the generated class",
-        "Layer '{0}' has the name of a member ModelGen generates (Forward, Backward, Parameters, Device, Training, Intermediate, InputGradient, OutputShape, Dispose, or a name starting with '_', 's_' or 'K' and a digit); rename the property", Declaration);
+        "Layer '{0}' has the name of a member ModelGen generates (Forward, Backward, Parameters, Device, Training, Intermediate, InputGradient, OutputShape, Summary, Dispose, or a name starting with '_', 's_' or 'K' and a digit); rename the property", Declaration);
 
     public static readonly DiagnosticDescriptor NonPositiveSize = Error("MG2001",
         "Size or rate out of range", "{0} of {1} is {2}; it must be {3}", Shapes);

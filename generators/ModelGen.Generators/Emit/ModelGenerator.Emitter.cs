@@ -94,6 +94,8 @@ public sealed partial class ModelGenerator
         return End(spec, w);
     }
 
+    static string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
+
     static string Dims(IEnumerable<int> shape) => string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>", 4, 16" after a leading argument; nothing for a per-sample scalar (a norm's statistics of a pooled vector).</summary>
@@ -111,6 +113,11 @@ public sealed partial class ModelGenerator
 
         w.Line($"/// <summary>Per-sample output shape {output.Display}.</summary>");
         w.Line($"public static global::System.Collections.Generic.IReadOnlyList<int> OutputShape {{ get; }} = new int[] {{ {Dims(output.Shape)} }};");
+        w.Line("/// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>");
+        w.Open($"public static global::ModelGen.ModelSummary Summary {{ get; }} = new global::ModelGen.ModelSummary(\"{spec.ClassName}\", new global::ModelGen.LayerSummary[]");
+        foreach (var l in model.Summary)
+            w.Line($"new(\"{l.Path}\", \"{l.Kind}\", new int[] {{ {Dims(l.Shape)} }}, Parameters: {Number(l.Parameters)}, Flops: {Number(l.Flops)}, ActivationBytes: {Number(l.ActivationBytes)}),");
+        w.Close(");");
         foreach (var input in model.Inputs)
         {
             w.Line($"/// <summary>Per-sample shape of input '{InputName(input)}' {input.Display}.</summary>");

@@ -35,6 +35,8 @@ public sealed partial class ModelGenerator
         readonly List<ConstantSpec> _constants = new();
         readonly List<LoweredOp> _ops = new();
         readonly HashSet<string> _names = new(StringComparer.Ordinal);
+        readonly List<LayerSummary> _summary = new();
+        long _flops;
         int _dropoutSites;
 
         public Lowerer(CheckedModel model)
@@ -55,10 +57,20 @@ public sealed partial class ModelGenerator
 
         public LoweredModel Result() => new(_model.Header, _model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray(),
             _model.EdgeNamed(_model.Output), _model.Properties, _buffers.ToImmutableEquatableArray(), _params.ToImmutableEquatableArray(),
-            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray());
+            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray(), _summary.ToImmutableEquatableArray());
 
         /// <summary>Each layer kind lowers itself: its rule's config (Layers/) calls the primitive ops below and in Lower/Ops.</summary>
-        public void Layer(CheckedLayer layer) => layer.Config.Lower(this, layer);
+        public void Layer(CheckedLayer layer)
+        {
+            int buffers = _buffers.Count, parameters = _params.Count;
+            _flops = 0;
+            layer.Config.Lower(this, layer);
+            // The layer's own output buffer was made from its edge before lowering began; the rest it made itself.
+            long activations = _buffers.Skip(buffers).Where(b => !b.DeviceOnly).Sum(b => b.PerSample);
+            if (!_buffers.Skip(buffers).Any(b => b.Name == layer.Output)) activations += PerSampleOf(layer.Output);
+            long weights = _params.Skip(parameters).Where(p => p.Trainable).Sum(p => p.Shape.Aggregate(1L, (n, d) => n * d));
+            _summary.Add(new LayerSummary(layer.Path, layer.Kind, _shapes[layer.Output].Shape, weights, _flops, 4 * activations));
+        }
 
         /// <summary>The sizes of one scaled dot-product attention: the op's own configuration.</summary>
         internal sealed record AttentionConfig(int Width, int Heads, int KvHeads, int KeyDim, int ValueDim, bool Causal, bool Bias,
@@ -135,8 +147,17 @@ public sealed partial class ModelGenerator
 
         int NextDropoutSite() => _dropoutSites++;
 
-        void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels) =>
+        /// <summary>Adds a primitive op. <paramref name="flops"/>: its forward FLOPs per sample — 2 per multiply-add for matmuls,
+        /// convolutions and attention, 0 for ops that only move data; by default one per element of its output (the first buffer
+        /// its forward writes).</summary>
+        void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels, long? flops = null)
+        {
+            long perSample = flops ?? forward.Args.Where(a => a.Kind == ArgKind.Act).Select(a => PerSampleOf(a.Text)).FirstOrDefault();
             _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray()));
+            _flops += perSample;
+        }
+
+        long PerSampleOf(string buffer) => _buffers.First(b => b.Name == buffer).PerSample;
 
         static Call Call(string method, params Arg[] args) => new(method, args.ToImmutableEquatableArray());
 

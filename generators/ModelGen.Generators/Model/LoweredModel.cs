@@ -85,6 +85,11 @@ public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArra
     public string Shape => Shapes.Format(Dims, batch: true);
 }
 
+/// <summary>What one declared layer costs, known at compile time: its output shape, trainable parameters, forward FLOPs per sample
+/// (2 per multiply-add in matmuls, convolutions and attention; 1 per output element of other ops; 0 for ops that only move data)
+/// and the bytes of the activations it keeps per sample (float32, saved statistics included).</summary>
+public sealed record LayerSummary(string Path, string Kind, ImmutableEquatableArray<int> Shape, long Parameters, long Flops, long ActivationBytes);
+
 /// <summary>A fixed table: a static field initialised with a call into the runtime.</summary>
 public sealed record ConstantSpec(string Name, string Initializer, string Comment);
 
@@ -101,11 +106,13 @@ public sealed record LoweredModel(
     ImmutableEquatableArray<ParamSpec> Parameters,
     ImmutableEquatableArray<ConstantSpec> Constants,
     ImmutableEquatableArray<LoweredOp> Ops,
+    ImmutableEquatableArray<LayerSummary> Summary,
     string? InternalError = null,
     bool Incomplete = false)
 {
     /// <summary>Nothing to run: the model has errors (reported at shape checking), an argument that does not compile, or is a module.</summary>
     public static LoweredModel PropertiesOnly(ModelHeader header, bool incomplete, string? internalError = null) =>
         new(header, ImmutableEquatableArray<Edge>.Empty, null, ImmutableEquatableArray<PropertySpec>.Empty, ImmutableEquatableArray<BufferSpec>.Empty,
-            ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty, internalError, incomplete);
+            ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty,
+            ImmutableEquatableArray<LayerSummary>.Empty, internalError, incomplete);
 }

@@ -99,7 +99,7 @@ public sealed partial class ModelGenerator
         /// <summary>Members the generated class declares itself: a layer property of the same name would not compile.</summary>
         static readonly HashSet<string> s_generatedMembers = new(StringComparer.Ordinal)
         {
-            "OutputShape", "Parameters", "Device", "Training", "Forward", "Backward", "InputGradient", "Intermediate", "Dispose",
+            "OutputShape", "Summary", "Parameters", "Device", "Training", "Forward", "Backward", "InputGradient", "Intermediate", "Dispose",
             "CpuBuffers", "DeviceBuffers", "ForwardCpu", "BackwardCpu", "ForwardDevice", "BackwardDevice", "ModelGenCpuBuffers", "ModelGenDeviceBuffers",
         };
 

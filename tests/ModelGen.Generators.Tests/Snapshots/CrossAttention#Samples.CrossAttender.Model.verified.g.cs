@@ -8,6 +8,15 @@ partial class CrossAttender : global::System.IDisposable
 {
     /// <summary>Per-sample output shape (B, 6, 16).</summary>
     public static global::System.Collections.Generic.IReadOnlyList<int> OutputShape { get; } = new int[] { 6, 16 };
+    /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
+    public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("CrossAttender", new global::ModelGen.LayerSummary[]
+    {
+        new("attn", "MultiHeadAttention", new int[] { 6, 16 }, Parameters: 1016, Flops: 19008, ActivationBytes: 2400),
+        new("res", "Residual", new int[] { 6, 16 }, Parameters: 0, Flops: 96, ActivationBytes: 384),
+        new("norm", "LayerNorm", new int[] { 6, 16 }, Parameters: 32, Flops: 96, ActivationBytes: 432),
+        new("mlp", "FeedForward", new int[] { 6, 16 }, Parameters: 1072, Flops: 12672, ActivationBytes: 3456),
+        new("drop", "Dropout", new int[] { 6, 16 }, Parameters: 0, Flops: 96, ActivationBytes: 768),
+    });
     /// <summary>Per-sample shape of input 'x' (B, 6, 16).</summary>
     static readonly int[] s_shape_in_x = new int[] { 6, 16 };
     /// <summary>Per-sample shape of input 'memory' (B, 10, 24).</summary>

@@ -8,6 +8,13 @@ partial class TinyEncoder : global::System.IDisposable
 {
     /// <summary>Per-sample output shape (B, 8, 10).</summary>
     public static global::System.Collections.Generic.IReadOnlyList<int> OutputShape { get; } = new int[] { 8, 10 };
+    /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
+    public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("TinyEncoder", new global::ModelGen.LayerSummary[]
+    {
+        new("encoder", "TransformerEncoder", new int[] { 8, 32 }, Parameters: 14976, Flops: 248832, ActivationBytes: 28928),
+        new("norm", "LayerNorm", new int[] { 8, 32 }, Parameters: 64, Flops: 256, ActivationBytes: 1088),
+        new("head", "Linear", new int[] { 8, 10 }, Parameters: 330, Flops: 5120, ActivationBytes: 320),
+    });
     /// <summary>Per-sample shape of input 'x' (B, 8, 32).</summary>
     static readonly int[] s_shape_in_x = new int[] { 8, 32 };
     /// <summary>Per-sample shape of input 'padding' (B, 8).</summary>

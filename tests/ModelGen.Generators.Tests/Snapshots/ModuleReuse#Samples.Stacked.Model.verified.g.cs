@@ -8,6 +8,18 @@ partial class Stacked : global::System.IDisposable
 {
     /// <summary>Per-sample output shape (B, 5, 4).</summary>
     public static global::System.Collections.Generic.IReadOnlyList<int> OutputShape { get; } = new int[] { 5, 4 };
+    /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
+    public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("Stacked", new global::ModelGen.LayerSummary[]
+    {
+        new("blocks.0.attn", "MultiHeadAttention", new int[] { 5, 16 }, Parameters: 1088, Flops: 11840, ActivationBytes: 1800),
+        new("blocks.0.res", "Residual", new int[] { 5, 16 }, Parameters: 0, Flops: 80, ActivationBytes: 320),
+        new("blocks.0.norm", "LayerNorm", new int[] { 5, 16 }, Parameters: 32, Flops: 80, ActivationBytes: 360),
+        new("blocks.1.attn", "MultiHeadAttention", new int[] { 5, 16 }, Parameters: 1088, Flops: 11840, ActivationBytes: 1800),
+        new("blocks.1.res", "Residual", new int[] { 5, 16 }, Parameters: 0, Flops: 80, ActivationBytes: 320),
+        new("blocks.1.norm", "LayerNorm", new int[] { 5, 16 }, Parameters: 32, Flops: 80, ActivationBytes: 360),
+        new("act", "Gelu", new int[] { 5, 16 }, Parameters: 0, Flops: 80, ActivationBytes: 320),
+        new("head", "Linear", new int[] { 5, 4 }, Parameters: 64, Flops: 640, ActivationBytes: 80),
+    });
     /// <summary>Per-sample shape of input 'tokens' (B, 5, 16).</summary>
     static readonly int[] s_shape_in_tokens = new int[] { 5, 16 };
 

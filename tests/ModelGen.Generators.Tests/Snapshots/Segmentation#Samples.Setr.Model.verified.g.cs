@@ -8,6 +8,18 @@ partial class Setr : global::System.IDisposable
 {
     /// <summary>Per-sample output shape (B, 5, 32, 32).</summary>
     public static global::System.Collections.Generic.IReadOnlyList<int> OutputShape { get; } = new int[] { 5, 32, 32 };
+    /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
+    public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("Setr", new global::ModelGen.LayerSummary[]
+    {
+        new("embed", "PatchEmbedding", new int[] { 16, 32 }, Parameters: 2080, Flops: 65536, ActivationBytes: 6144),
+        new("pos", "LearnedPositions", new int[] { 16, 32 }, Parameters: 512, Flops: 512, ActivationBytes: 2048),
+        new("encoder", "TransformerEncoder", new int[] { 16, 32 }, Parameters: 8544, Flops: 297984, ActivationBytes: 33024),
+        new("map", "TokensToMap", new int[] { 32, 4, 4 }, Parameters: 0, Flops: 0, ActivationBytes: 2048),
+        new("se", "SqueezeExcitation", new int[] { 32, 4, 4 }, Parameters: 552, Flops: 2088, ActivationBytes: 2496),
+        new("sa", "SpatialAttention", new int[] { 32, 4, 4 }, Parameters: 98, Flops: 4688, ActivationBytes: 2432),
+        new("tokens", "MapToTokens", new int[] { 16, 32 }, Parameters: 0, Flops: 0, ActivationBytes: 2048),
+        new("decoder", "SetrDecoder", new int[] { 5, 32, 32 }, Parameters: 6445, Flops: 688640, ActivationBytes: 101632),
+    });
     /// <summary>Per-sample shape of input 'image' (B, 1, 32, 32).</summary>
     static readonly int[] s_shape_in_image = new int[] { 1, 32, 32 };
 

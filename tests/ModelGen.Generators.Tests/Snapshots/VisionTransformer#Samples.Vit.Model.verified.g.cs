@@ -8,6 +8,16 @@ partial class Vit : global::System.IDisposable
 {
     /// <summary>Per-sample output shape (B, 10).</summary>
     public static global::System.Collections.Generic.IReadOnlyList<int> OutputShape { get; } = new int[] { 10 };
+    /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
+    public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("Vit", new global::ModelGen.LayerSummary[]
+    {
+        new("embed", "PatchEmbedding", new int[] { 16, 32 }, Parameters: 6176, Flops: 196608, ActivationBytes: 14336),
+        new("tokens", "ClassToken", new int[] { 17, 32 }, Parameters: 32, Flops: 0, ActivationBytes: 2176),
+        new("pos", "SinusoidalPositions", new int[] { 17, 32 }, Parameters: 0, Flops: 544, ActivationBytes: 2176),
+        new("encoder", "TransformerEncoder", new int[] { 17, 32 }, Parameters: 17088, Flops: 638656, ActivationBytes: 75080),
+        new("norm", "LayerNorm", new int[] { 17, 32 }, Parameters: 64, Flops: 544, ActivationBytes: 2312),
+        new("head", "ClassifierHead", new int[] { 10 }, Parameters: 330, Flops: 640, ActivationBytes: 168),
+    });
     /// <summary>Per-sample shape of input 'image' (B, 3, 32, 32).</summary>
     static readonly int[] s_shape_in_image = new int[] { 3, 32, 32 };
     /// <summary>2-D sine-cosine positions of 'pos' over a 4×4 grid.</summary>

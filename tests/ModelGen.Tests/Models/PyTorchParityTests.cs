@@ -35,7 +35,7 @@ public class PyTorchParityTests : IDisposable
         var dy = ModelData.Random(2, 1f, y.Shape);
         m.Backward(dy);
         Compare("""{"width": 32, "depth": 2, "heads": 4, "kv_heads": 2, "key_dim": 8, "value_dim": 8, "ff": 64, "norm": "pre", "causal": true, "final_norm": true, "head_classes": 10}""",
-            m.Parameters, x, padding, y, dy, m.InputGradient("x"));
+            m.Parameters, GqaEncoder.Summary, x, padding, y, dy, m.InputGradient("x"));
     }
 
     [SkippableFact]
@@ -49,7 +49,7 @@ public class PyTorchParityTests : IDisposable
         var dy = ModelData.Random(4, 1f, y.Shape);
         m.Backward(dy);
         Compare("""{"width": 24, "depth": 2, "heads": 4, "kv_heads": 4, "key_dim": 6, "value_dim": 6, "ff": 48, "norm": "post", "activation": "relu", "final_norm": false, "head_classes": 0}""",
-            m.Parameters, x, padding, y, dy, m.InputGradient("x"));
+            m.Parameters, PostNormEncoder.Summary, x, padding, y, dy, m.InputGradient("x"));
     }
 
     [SkippableFact]
@@ -62,7 +62,7 @@ public class PyTorchParityTests : IDisposable
         var dy = ModelData.Random(6, 1f, y.Shape);
         m.Backward(dy);
         Compare("""{"width": 16, "depth": 3, "heads": 4, "kv_heads": 1, "key_dim": 6, "value_dim": 5, "ff": 40, "norm": "pre", "causal": true, "bias": false, "final_norm": true, "head_classes": 0}""",
-            m.Parameters, x, null, y, dy, m.InputGradient("x"));
+            m.Parameters, MqaEncoder.Summary, x, null, y, dy, m.InputGradient("x"));
     }
 
     [SkippableFact]
@@ -75,7 +75,7 @@ public class PyTorchParityTests : IDisposable
         var dy = ModelData.Random(8, 1f, y.Shape);
         m.Backward(dy);
         Compare("""{"image": [2, 12, 8], "patch": 4, "width": 16, "depth": 2, "heads": 2, "ff": 32, "norm": "pre", "class_token": true, "positions": "learned", "final_norm": true, "classes": 5, "pool": "class_token"}""",
-            m.Parameters, image, null, y, dy, m.InputGradient("image"), script: "vit_reference.py", input: "image");
+            m.Parameters, TinyVit.Summary, image, null, y, dy, m.InputGradient("image"), script: "vit_reference.py", input: "image");
     }
 
     [SkippableFact]
@@ -88,10 +88,10 @@ public class PyTorchParityTests : IDisposable
         var dy = ModelData.Random(10, 1f, y.Shape);
         m.Backward(dy);
         Compare("""{"image": [1, 8, 8], "patch": 2, "width": 8, "depth": 1, "heads": 2, "ff": 16, "norm": "post", "class_token": false, "positions": "learned", "final_norm": false, "classes": 3, "pool": "mean"}""",
-            m.Parameters, image, null, y, dy, m.InputGradient("image"), script: "vit_reference.py", input: "image");
+            m.Parameters, MeanPoolVit.Summary, image, null, y, dy, m.InputGradient("image"), script: "vit_reference.py", input: "image");
     }
 
-    void Compare(string config, ParameterSet parameters, Tensor x, Tensor? padding, Tensor y, Tensor dy, Tensor dx,
+    void Compare(string config, ParameterSet parameters, ModelSummary summary, Tensor x, Tensor? padding, Tensor y, Tensor dy, Tensor dx,
         string script = "encoder_reference.py", string input = "x")
     {
         string configPath = _temp.File("config.json"), weights = _temp.File("weights.safetensors");
@@ -130,6 +130,8 @@ public class PyTorchParityTests : IDisposable
         double largest = parameters.Max(p => reference["grad." + p.Name].Data.Max(Math.Abs));
         foreach (var p in parameters) Check("grad." + p.Name, reference["grad." + p.Name].Data, p.Grad, 1e-3 * largest);
         Assert.Equal(parameters.Count + 2, reference.Count);
+        // The generated summary counts what PyTorch's named_parameters() holds, without running anything.
+        Assert.Equal(reference.Where(r => r.Key.StartsWith("grad.", StringComparison.Ordinal) && r.Key != "grad." + input).Sum(r => (long)r.Value.Data.Length), summary.Parameters);
         _log.WriteLine(string.Join("\n", report));
     }
 }

@@ -31,7 +31,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new TinySetr(Device.Cpu(), seed: 31) { Training = true };
-        Compare("tiny_setr", true, m.Parameters, "image", ModelData.Random(32, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 33);
+        Compare("tiny_setr", true, m.Parameters, TinySetr.Summary, "image", ModelData.Random(32, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 33);
     }
 
     [SkippableFact]
@@ -39,7 +39,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new TinySetr(Device.Cpu(), seed: 34) { Training = false };
-        Compare("tiny_setr", false, m.Parameters, "image", ModelData.Random(35, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 36);
+        Compare("tiny_setr", false, m.Parameters, TinySetr.Summary, "image", ModelData.Random(35, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 36);
     }
 
     [SkippableFact]
@@ -47,7 +47,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new TinySegmenter(Device.Cpu(), seed: 37);
-        Compare("tiny_segmenter", false, m.Parameters, "image", ModelData.Random(38, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 39);
+        Compare("tiny_segmenter", false, m.Parameters, TinySegmenter.Summary, "image", ModelData.Random(38, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 39);
     }
 
     [SkippableFact]
@@ -55,7 +55,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new TinyMaskFormer(Device.Cpu(), seed: 40);
-        Compare("tiny_maskformer", false, m.Parameters, "image", ModelData.Random(41, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 42);
+        Compare("tiny_maskformer", false, m.Parameters, TinyMaskFormer.Summary, "image", ModelData.Random(41, 1f, 2, 1, 16, 16), m.Forward, m.Backward, () => m.InputGradient("image"), 42);
     }
 
     [SkippableFact]
@@ -63,7 +63,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new SpatialBlocks(Device.Cpu(), seed: 43) { Training = true };
-        Compare("spatial_blocks", true, m.Parameters, "x", ModelData.Random(44, 1f, 2, 4, 6, 5), m.Forward, m.Backward, () => m.InputGradient("x"), 45);
+        Compare("spatial_blocks", true, m.Parameters, SpatialBlocks.Summary, "x", ModelData.Random(44, 1f, 2, 4, 6, 5), m.Forward, m.Backward, () => m.InputGradient("x"), 45);
     }
 
     [SkippableFact]
@@ -71,7 +71,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new SpatialBlocks(Device.Cpu(), seed: 46) { Training = false };
-        Compare("spatial_blocks", false, m.Parameters, "x", ModelData.Random(47, 1f, 2, 4, 6, 5), m.Forward, m.Backward, () => m.InputGradient("x"), 48);
+        Compare("spatial_blocks", false, m.Parameters, SpatialBlocks.Summary, "x", ModelData.Random(47, 1f, 2, 4, 6, 5), m.Forward, m.Backward, () => m.InputGradient("x"), 48);
     }
 
     [SkippableFact]
@@ -79,7 +79,7 @@ public class SegmentationParityTests : IDisposable
     {
         Torch.RequireOrSkip();
         using var m = new NonLocalVariants(Device.Cpu(), seed: 49) { Training = true };
-        Compare("nonlocal_variants", true, m.Parameters, "x", ModelData.Random(50, 1f, 2, 6, 4, 3), m.Forward, m.Backward, () => m.InputGradient("x"), 51);
+        Compare("nonlocal_variants", true, m.Parameters, NonLocalVariants.Summary, "x", ModelData.Random(50, 1f, 2, 6, 4, 3), m.Forward, m.Backward, () => m.InputGradient("x"), 51);
     }
 
     /// <summary>
@@ -101,7 +101,7 @@ public class SegmentationParityTests : IDisposable
         }
     }
 
-    void Compare(string model, bool training, ParameterSet parameters, string input, Tensor x, Func<Tensor, Tensor> forward,
+    void Compare(string model, bool training, ParameterSet parameters, ModelSummary summary, string input, Tensor x, Func<Tensor, Tensor> forward,
         Action<Tensor> backward, Func<Tensor> inputGradient, int seed)
     {
         Perturb(parameters, seed);
@@ -143,6 +143,9 @@ public class SegmentationParityTests : IDisposable
 
         Check("output", y.Data, 0);
         Check("grad." + input, dx.Data, 0);
+        // The generated summary counts what PyTorch's named_parameters() holds, without running anything.
+        long torchParameters = reference.Where(r => r.Key.StartsWith("grad.", StringComparison.Ordinal) && r.Key != "grad." + input).Sum(r => (long)r.Value.Data.Length);
+        if (torchParameters != summary.Parameters) failures.Add($"parameters: PyTorch has {torchParameters}, the generated summary {summary.Parameters}");
         // Where a gradient is small, the error is measured against a thousandth of the largest gradient in the model rather
         // than against rounding noise. Some gradients are zero in exact arithmetic: a key-projection bias and the φ bias of
         // a softmax affinity (softmax ignores a shift of a whole row of scores), the class token that TokensToMap skips and,

@@ -32,7 +32,9 @@ public sealed partial class ModelGenerator
                         Concat(new[] { Arg.Act(scores), Arg.Grad(q), Arg.Grad(o), Arg.Act(q), Arg.Act(k), Arg.Act(v), Arg.Act(o), Arg.Act(probs) }, sizes, new[] { scale })),
                     Kernel("Attention.BackwardKeyValueKernel", $"batch * {Int((long)c.KvHeads * c.Keys)}",
                         Concat(new[] { Arg.Grad(k), Arg.Grad(v), Arg.Act(scores), Arg.Grad(o), Arg.Act(q), Arg.Act(probs) }, sizes, new[] { scale })),
-                });
+                },
+                // QKᵀ and PV: 2·H·Nq·Nk·(dk + dv); the softmax is small beside them.
+                flops: 2L * c.Heads * c.Queries * c.Keys * (c.KeyDim + c.ValueDim));
             return o;
         }
 

@@ -20,7 +20,8 @@ public sealed partial class ModelGenerator
                 {
                     Kernel("BatchedMatMul.BackwardAKernel", "batch * " + Int((long)m * k), Join(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Act(b) }, sizes)),
                     Kernel("BatchedMatMul.BackwardBKernel", "batch * " + Int((long)k * n), Join(new[] { Arg.Grad(b), Arg.Grad(c), Arg.Act(a) }, sizes)),
-                });
+                },
+                flops: 2L * m * n * k);
             return c;
         }
     }

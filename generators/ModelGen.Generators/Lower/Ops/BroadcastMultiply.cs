@@ -38,7 +38,7 @@ public sealed partial class ModelGenerator
                 Call("Concat.Forward", Join(new[] { Arg.Act(y), Arg.Act(x1), Arg.Act(x2) }, sizes)),
                 Call("Concat.Backward", Join(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)),
                 new[] { Kernel("Concat.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x1), Arg.Act(x2) }, sizes)) },
-                new[] { Kernel("Concat.BackwardKernel", Elements(y), Join(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)) });
+                new[] { Kernel("Concat.BackwardKernel", Elements(y), Join(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
     }

@@ -31,7 +31,8 @@ public sealed partial class ModelGenerator
                 Call("Conv2d.Forward", Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Param(wi), bv, batch }, sizes)),
                 Call("Conv2d.Backward", Join(new[] { Arg.Grad(x), Arg.ParamGrad(wi), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(wi), batch }, sizes)),
                 new[] { Kernel("Conv2d.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Param(wi), bv, batch }, sizes, new[] { Arg.Lit(Bool(b is not null)) })) },
-                backwardKernels.ToArray());
+                backwardKernels.ToArray(),
+                flops: 2L * cout * ho * wo * cin * kernel * kernel);
             return y;
         }
 

@@ -25,7 +25,7 @@ public sealed partial class ModelGenerator
                 Call("LearnedTokens.Forward", Join(new[] { Arg.Act(y), input, Arg.Param(tokens) }, sizes)),
                 Call("LearnedTokens.Backward", Join(new[] { inputGrad, Arg.ParamGrad(tokens), Arg.Grad(y) }, sizes)),
                 new[] { Kernel("LearnedTokens.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), input, Arg.Param(tokens) }, sizes)) },
-                backward.ToArray());
+                backward.ToArray(), flops: 0);
             return y;
         }
     }

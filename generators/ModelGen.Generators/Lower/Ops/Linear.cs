@@ -30,7 +30,8 @@ public sealed partial class ModelGenerator
                 Call("Linear.Forward", Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o),
                 Call("Linear.Backward", Arg.Grad(x), Arg.ParamGrad(w), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(w), rows, i, o),
                 new[] { Kernel("Linear.ForwardKernel", Rows(x) + " * " + Int(outFeatures), Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o, Arg.Lit(Bool(b is not null))) },
-                backwardKernels.ToArray());
+                backwardKernels.ToArray(),
+                flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures);
             return y;
         }
     }

@@ -20,7 +20,8 @@ public sealed partial class ModelGenerator
                 Call($"Pool2d.{kind}Forward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
                 Call($"Pool2d.{kind}Backward", backward),
                 new[] { Kernel($"Pool2d.{kind}ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel($"Pool2d.{kind}BackwardKernel", Elements(x), backward) });
+                new[] { Kernel($"Pool2d.{kind}BackwardKernel", Elements(x), backward) },
+                flops: (long)c * ((h - kernel) / stride + 1) * ((w - kernel) / stride + 1) * kernel * kernel);
             return y;
         }
 
@@ -36,7 +37,8 @@ public sealed partial class ModelGenerator
                 Call($"SpatialPool.{op}Backward", backward),
                 new[] { Kernel($"SpatialPool.{op}ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
                 // A max's backward has one thread per output (it finds the first maximum); a mean's one per input element.
-                new[] { Kernel($"SpatialPool.{op}BackwardKernel", backwardReadsInput ? Elements(y) : Elements(x), backward) });
+                new[] { Kernel($"SpatialPool.{op}BackwardKernel", backwardReadsInput ? Elements(y) : Elements(x), backward) },
+                flops: (long)s[0] * s[1] * s[2]);
             return y;
         }
     }

@@ -17,7 +17,7 @@ public sealed partial class ModelGenerator
                 Call("Split.Forward", Join(new[] { Arg.Act(y1), Arg.Act(y2), Arg.Act(x) }, sizes)),
                 Call("Split.Backward", Join(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)),
                 new[] { Kernel("Split.ForwardKernel", Elements(x), Join(new[] { Arg.Act(y1), Arg.Act(y2), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("Split.BackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)) });
+                new[] { Kernel("Split.BackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)) }, flops: 0);
             return (y1, y2);
         }
     }

@@ -16,7 +16,7 @@ public sealed partial class ModelGenerator
                 Call("TokenMap.ToMapForward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
                 Call("TokenMap.ToMapBackward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
                 new[] { Kernel("TokenMap.ToMapForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) });
+                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
 
@@ -30,7 +30,7 @@ public sealed partial class ModelGenerator
                 Call("TokenMap.ToTokensForward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
                 Call("TokenMap.ToTokensBackward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
                 new[] { Kernel("TokenMap.ToTokensForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("TokenMap.ToTokensBackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) });
+                new[] { Kernel("TokenMap.ToTokensBackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
     }

@@ -21,7 +21,8 @@ public sealed partial class ModelGenerator
                 {
                     Kernel("ClassToken.BackwardInputKernel", "batch * " + Int((long)s[0] * s[1]), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
                     Kernel("ClassToken.BackwardTokenKernel", Int(s[1]), Concat(new[] { Arg.ParamGrad(cls), Arg.Grad(y) }, sizes)),
-                });
+                },
+                flops: 0);
             return y;
         }
 
@@ -35,7 +36,7 @@ public sealed partial class ModelGenerator
                 Call("SelectToken.Forward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
                 Call("SelectToken.Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
                 new[] { Kernel("SelectToken.ForwardKernel", "batch * " + Int(s[1]), Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("SelectToken.BackwardKernel", "batch * " + Int(s[1]), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) });
+                new[] { Kernel("SelectToken.BackwardKernel", "batch * " + Int(s[1]), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
 
@@ -49,7 +50,7 @@ public sealed partial class ModelGenerator
                 Call("Patchify.Forward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
                 Call("Patchify.Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
                 new[] { Kernel("Patchify.ForwardKernel", all, Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("Patchify.BackwardKernel", all, Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) });
+                new[] { Kernel("Patchify.BackwardKernel", all, Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
     }
