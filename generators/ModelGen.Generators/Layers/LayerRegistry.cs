@@ -33,6 +33,7 @@ internal static class LayerRegistry
         new TransformerEncoderRule(),
         // Maps: feature maps (C, H, W)
         new Conv2dRule(),
+        new ConvBnReluRule(),
         new BatchNormRule(),
         new GroupNormRule(),
         new UpsampleRule(),
@@ -56,11 +57,4 @@ internal static class LayerRegistry
 
     /// <summary>The rule for an attribute's full name ("ModelGen.LinearAttribute"), or null.</summary>
     public static LayerRule? Find(string attributeName) => s_byAttribute.TryGetValue(attributeName, out var rule) ? rule : null;
-}
-
-/// <summary>[Use(typeof(Block), Depth = n)]: not a layer of its own. The shape checker inlines the module's layers, Depth times.</summary>
-internal sealed class UseRule : LayerRule<UseAttribute>
-{
-    protected override Model.Edge? Check(UseAttribute attribute, LayerContext context) =>
-        throw new InvalidOperationException("[Use] is expanded by the shape checker");
 }

@@ -118,3 +118,29 @@ public sealed class PixelClassifierAttribute : LayerAttribute
 
     public int Classes { get; }
 }
+
+/// <summary>Convolution, batch normalization and ReLU in one layer, the block of most convolutional decoders (mmseg's ConvModule):
+/// a Conv2d without bias (the BatchNorm's shift replaces it) to <see cref="OutChannels"/>, BatchNorm2d, ReLU.
+/// (Cin, H, W) -> (OutChannels, Ho, Wo) as <see cref="Conv2dAttribute"/>. Parameters <c>conv.weight</c>, <c>bn.weight</c>,
+/// <c>bn.bias</c>; buffers <c>bn.running_mean</c>, <c>bn.running_var</c>.</summary>
+public sealed class ConvBnReluAttribute : LayerAttribute
+{
+    public ConvBnReluAttribute(int outChannels, int kernel = 3)
+    {
+        OutChannels = outChannels;
+        Kernel = kernel;
+    }
+
+    public int OutChannels { get; }
+
+    public int Kernel { get; }
+
+    public int Stride { get; set; } = 1;
+
+    /// <summary>Zero padding on every side; −1 (the default) means (Kernel − 1)/2.</summary>
+    public int Padding { get; set; } = -1;
+
+    public double Momentum { get; set; } = 0.1;
+
+    public double Eps { get; set; } = 1e-5;
+}

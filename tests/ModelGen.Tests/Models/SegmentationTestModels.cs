@@ -71,3 +71,21 @@ public partial class NonLocalVariants
     [TokensToMap(Skip = 1, GridHeight = 4, GridWidth = 3)] public partial Module Map { get; }
     [Conv2d(2, 1)] public partial Module Head { get; }
 }
+
+/// <summary>One [ConvBnRelu], strided.</summary>
+[Model]
+[Input("x", 3, 9, 7)]
+public partial class ConvBnReluBlock
+{
+    [ConvBnRelu(5, Stride = 2)] public partial Module Block { get; }
+}
+
+/// <summary>The same as three layers.</summary>
+[Model]
+[Input("x", 3, 9, 7)]
+public partial class ConvBnReluChain
+{
+    [Conv2d(5, Stride = 2, Bias = false)] public partial Module Conv { get; }
+    [BatchNorm] public partial Module Bn { get; }
+    [Relu] public partial Module Act { get; }
+}

@@ -11,10 +11,13 @@ internal sealed class BatchNormRule : LayerRule<BatchNormAttribute>
             lower.BatchNorm(layer.Path, layer.Input, (float)Momentum, (float)Eps, layer.Output);
     }
 
-    protected override Edge? Check(BatchNormAttribute a, LayerContext c)
+    protected override Edge? Check(BatchNormAttribute a, LayerContext c) =>
+        c.IsMap() && Check(c, a.Momentum, a.Eps) is { } config ? c.Same(config) : null;
+
+    /// <summary>A momentum in [0, 1] and a positive eps; shared with the layers that end in a BatchNorm.</summary>
+    internal static Config? Check(LayerContext c, double momentum, double eps)
     {
-        if (!c.IsMap()) return null;
-        if (a.Momentum < 0 || a.Momentum > 1) { c.Report(DiagnosticDescriptors.NonPositiveSize, "Momentum", "Momentum", c.Subject, a.Momentum, "in [0, 1]"); return null; }
-        return c.Positive("Eps", a.Eps) is { } eps ? c.Same(new Config(a.Momentum, eps)) : null;
+        if (momentum < 0 || momentum > 1) { c.Report(DiagnosticDescriptors.NonPositiveSize, "Momentum", "Momentum", c.Subject, momentum, "in [0, 1]"); return null; }
+        return c.Positive("Eps", eps) is { } e ? new Config(momentum, e) : null;
     }
 }

@@ -12,13 +12,3 @@ internal abstract class ActivationRule<TAttribute> : LayerRule<TAttribute> where
 
     protected override Edge? Check(TAttribute a, LayerContext c) => c.Same(new Config(LayerRule.KindOf(typeof(TAttribute))));
 }
-
-/// <summary>[Gelu]: exact (erf) GELU.</summary>
-internal sealed class GeluRule : ActivationRule<GeluAttribute>
-{
-}
-
-/// <summary>[Relu].</summary>
-internal sealed class ReluRule : ActivationRule<ReluAttribute>
-{
-}

@@ -23,19 +23,3 @@ internal abstract class PoolRule<TAttribute> : LayerRule<TAttribute> where TAttr
         return c.Emit(new Config(Op, kernel, stride), new[] { c.Input.Shape[0], o.H, o.W });
     }
 }
-
-/// <summary>[MaxPool(kernel)].</summary>
-internal sealed class MaxPoolRule : PoolRule<MaxPoolAttribute>
-{
-    protected override string Op => "Max";
-
-    protected override Edge? Check(MaxPoolAttribute a, LayerContext c) => Check(c, a.Kernel, a.Stride);
-}
-
-/// <summary>[AvgPool(kernel)].</summary>
-internal sealed class AvgPoolRule : PoolRule<AvgPoolAttribute>
-{
-    protected override string Op => "Avg";
-
-    protected override Edge? Check(AvgPoolAttribute a, LayerContext c) => Check(c, a.Kernel, a.Stride);
-}

@@ -1,0 +1,71 @@
+using System.Linq;
+using Xunit;
+
+namespace ModelGen.Generators.Tests;
+
+/// <summary>One small valid declaration per layer kind: accepted without a diagnostic, and the user's code with the generated code
+/// compiles without an error.</summary>
+public class EveryLayerCompilesTests
+{
+    const string Sequence = "[Input(\"x\", 10, 16)]";
+    const string Map = "[Input(\"x\", 4, 8, 6)]";
+    const string Image = "[Input(\"image\", 1, 16, 16)]";
+    const string Encoded = "[PatchEmbedding(4, 16)] public partial Module Embed { get; }\n[TransformerEncoder(1, 2)] public partial Module Encoder { get; }\n";
+
+    [Theory]
+    [InlineData(Sequence, "[Linear(8, Bias = false)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[LayerNorm(Eps = 1e-6)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[Gelu] public partial Module L { get; }")]
+    [InlineData(Sequence, "[Relu] public partial Module L { get; }")]
+    [InlineData(Sequence, "[Sigmoid] public partial Module L { get; }")]
+    [InlineData(Sequence, "[Dropout(0.2)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[Linear(16)] public partial Module A { get; }\n[Residual(\"x\")] public partial Module L { get; }")]
+    [InlineData(Sequence, "[FeedForward(32, Activation = Activation.Relu)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[MeanPool] public partial Module L { get; }")]
+    [InlineData(Sequence, "[LearnedPositions] public partial Module L { get; }")]
+    [InlineData(Sequence, "[SinusoidalPositions] public partial Module L { get; }")]
+    [InlineData(Sequence, "[ClassToken] public partial Module L { get; }")]
+    [InlineData(Sequence, "[ClassifierHead(3, Pool = Pool.Mean)] public partial Module L { get; }")]
+    [InlineData(Image, "[PatchEmbedding(4, 16)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[MultiHeadAttention(4, KvHeads = 2, Causal = true)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[TransformerEncoderLayer(2, Norm = NormPlacement.Post)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[TransformerEncoder(2, 4, DropPath = 0.1)] public partial Module L { get; }")]
+    [InlineData(Map, "[Conv2d(5, 3, Stride = 2)] public partial Module L { get; }")]
+    [InlineData(Map, "[ConvBnRelu(5, Stride = 2)] public partial Module L { get; }")]
+    [InlineData(Map, "[BatchNorm] public partial Module L { get; }")]
+    [InlineData(Map, "[GroupNorm(2)] public partial Module L { get; }")]
+    [InlineData(Map, "[Upsample(2, Mode = UpsampleMode.Nearest)] public partial Module L { get; }")]
+    [InlineData(Map, "[MaxPool(2)] public partial Module L { get; }")]
+    [InlineData(Map, "[AvgPool(3, Stride = 1)] public partial Module L { get; }")]
+    [InlineData("[Input(\"x\", 12, 16)]", "[TokensToMap(GridHeight = 3, GridWidth = 4)] public partial Module L { get; }")]
+    [InlineData(Map, "[MapToTokens] public partial Module L { get; }")]
+    [InlineData("[Input(\"image\", 4, 8, 6)]", "[PixelClassifier(3)] public partial Module L { get; }")]
+    [InlineData(Map, "[SqueezeExcitation(Reduction = 2)] public partial Module L { get; }")]
+    [InlineData(Map, "[SpatialAttention(Kernel = 3)] public partial Module L { get; }")]
+    [InlineData(Map, "[CoordinateAttention(Reduction = 2)] public partial Module L { get; }")]
+    [InlineData(Map, "[NonLocal(Affinity = Affinity.Concatenation)] public partial Module L { get; }")]
+    [InlineData(Image, Encoded + "[SetrDecoder(3, Channels = 8)] public partial Module L { get; }")]
+    [InlineData(Image, Encoded + "[MaskTransformer(3, Depth = 1)] public partial Module L { get; }")]
+    [InlineData(Image, Encoded + "[MaskClassifier(3, Depth = 1)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[Use(typeof(Block), Depth = 2)] public partial Module L { get; }")]
+    public void Compiles(string input, string layers)
+    {
+        var source = $$"""
+            using ModelGen;
+            namespace T;
+            [Module]
+            [Input("h", 16)]
+            public partial class Block { [Linear(16)] public partial Module Fc { get; } }
+            [Model]
+            {{input}}
+            public partial class M
+            {
+            {{layers}}
+            }
+            """;
+        var result = GeneratorHarness.Run(source);
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.True(result.CompileErrors.IsEmpty, string.Join("\n", result.CompileErrors.Select(d => d.ToString())));
+        Assert.Contains(result.Sources, s => s.Hint == "T.M.Forward.g.cs");
+    }
+}
