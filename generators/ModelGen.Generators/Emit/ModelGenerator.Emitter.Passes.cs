@@ -16,7 +16,7 @@ public sealed partial class ModelGenerator
         var order = forward ? model.Ops.Select((op, i) => (op, i)) : model.Ops.Select((op, i) => (op, i)).Reverse();
 
         w.Line($"/// <summary>{pass} on the CPU backend: a flat list of op calls, every size a constant.</summary>");
-        w.Open($"void {pass}Cpu(ModelGenCpuBuffers a, int batch)");
+        w.Open($"void {pass}Cpu(global::ModelGen.ActivationArena a, int batch)");
         bool first = true;
         foreach (var (op, _) in order)
         {
@@ -24,14 +24,13 @@ public sealed partial class ModelGenerator
             first = false;
             w.Line("// " + op.Comment);
             var call = forward ? op.Forward : op.Backward;
-            w.Line($"global::ModelGen.Ops.{call.Method}({string.Join(", ", call.Args.Select(a => CpuArg(a, names)))});");
+            w.Call($"global::ModelGen.Ops.{call.Method}", Arguments(call.Method, call.Args, call.Args.Select(a => CpuArg(a, names)).ToList(), leading: 0), ";");
         }
         w.Close();
         w.Line();
 
         w.Line($"/// <summary>{pass} on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>");
-        w.Open($"void {pass}Device(ModelGenDeviceBuffers d, int batch)");
-        w.Line("var accelerator = _runtime.Accelerator;");
+        w.Open($"void {pass}Device(global::ModelGen.ActivationArena a, int batch)");
         first = true;
         foreach (var (op, index) in order)
         {
@@ -39,24 +38,34 @@ public sealed partial class ModelGenerator
             first = false;
             w.Line("// " + op.Comment);
             var kernels = forward ? op.ForwardKernels : op.BackwardKernels;
-            for (int k = 0; k < kernels.Count; k++)
+            foreach (var launch in kernels)
             {
-                var launch = kernels[k];
-                string name = KernelName(index, forward, k, launch);
-                var args = new List<string> { "(int)(" + launch.Extent + ")" };
-                args.AddRange(launch.Args.Where(IsKernelParameter).Select(a => DeviceArg(a)));
+                var args = new List<string> { launch.Extent };
+                args.AddRange(launch.Args.Where(IsKernelParameter).Select(DeviceArg));
                 args.Add("batch");
-                w.Line($"({name}Loaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<{KernelTypeArgs(launch)}>(accelerator, {name}))({string.Join(", ", args)});");
+                w.Call(names.Kernel(launch).Name, args, ";");
             }
         }
         w.Close();
         return End(model.Header, w);
     }
 
+    /// <summary>Call arguments; sizes and flags (the literal and batch arguments) are named by the runtime op's parameters
+    /// (<see cref="OpSignatures"/>), so a reader sees <c>rows: batch * 16, inF: 192</c> rather than a row of numbers.</summary>
+    static List<string> Arguments(string method, IReadOnlyList<Arg> args, IReadOnlyList<string> rendered, int leading)
+    {
+        OpSignatures.Parameters.TryGetValue(method, out var parameters);
+        bool named = parameters is not null && parameters.Length == args.Count + leading;
+        var result = new List<string>(args.Count);
+        for (int i = 0; i < args.Count; i++)
+            result.Add(named && args[i].Kind is ArgKind.Literal or ArgKind.Batch && parameters![i + leading] != rendered[i] ? parameters[i + leading] + ": " + rendered[i] : rendered[i]);
+        return result;
+    }
+
     static string CpuArg(Arg a, Names names) => a.Kind switch
     {
-        ArgKind.Act => "a." + a.Text,
-        ArgKind.Grad => "a.g_" + a.Text,
+        ArgKind.Act => $"a[Buf.{a.Text}]",
+        ArgKind.Grad => $"a.Grad(Buf.{a.Text})",
         ArgKind.Param => names.ParamFields[int.Parse(a.Text, CultureInfo.InvariantCulture)] + ".Value",
         ArgKind.ParamGrad => names.ParamFields[int.Parse(a.Text, CultureInfo.InvariantCulture)] + ".Grad",
         ArgKind.Absent => "null",
@@ -65,8 +74,8 @@ public sealed partial class ModelGenerator
 
     static string DeviceArg(Arg a) => a.Kind switch
     {
-        ArgKind.Act => "d." + a.Text + ".View",
-        ArgKind.Grad => "d.g_" + a.Text + ".View",
+        ArgKind.Act => $"a.View(Buf.{a.Text})",
+        ArgKind.Grad => $"a.GradView(Buf.{a.Text})",
         ArgKind.Param => "_runtime.Value(" + a.Text + ")",
         ArgKind.ParamGrad => "_runtime.Grad(" + a.Text + ")",
         ArgKind.Absent => "_runtime.Dummy",
@@ -81,50 +90,62 @@ public sealed partial class ModelGenerator
     /// <summary>Buffers and run-time values become kernel parameters; constants are written into the kernel.</summary>
     static bool IsKernelParameter(Arg a) => a.Kind is not (ArgKind.Literal or ArgKind.Batch);
 
-    static string KernelName(int opIndex, bool forward, int k, KernelLaunch launch) =>
-        $"K{opIndex.ToString(CultureInfo.InvariantCulture)}{(forward ? "F" : "B")}{k.ToString(CultureInfo.InvariantCulture)}_{launch.Body.Replace(".", "")}";
+    /// <summary>A kernel parameter's type; buffers are <c>ILGPU.ArrayView&lt;float&gt;</c>, aliased in Kernels.g.cs.</summary>
+    static string ParamType(Arg a) => IsFlag(a) ? "int" : a.Kind == ArgKind.Runtime ? a.Type : ViewAlias;
 
-    static string ParamType(Arg a) => IsFlag(a) ? "int" : a.Kind == ArgKind.Runtime ? a.Type : "global::ILGPU.ArrayView<float>";
+    const string ViewAlias = "ModelGenView";
 
-    static string KernelTypeArgs(KernelLaunch launch) =>
-        string.Join(", ", new[] { "global::ILGPU.Index1D" }.Concat(launch.Args.Where(IsKernelParameter).Select(ParamType)).Concat(new[] { "int" }));
+    /// <summary>One distinct kernel: the runtime body with one set of literal sizes. Every launch with those sizes shares it, so
+    /// the four identical layers of an encoder compile one LayerNorm kernel, not four.</summary>
+    internal sealed record KernelInfo(int Index, string Body, ImmutableEquatableArray<Arg> Args, string Name, List<string> Users);
 
-    /// <summary>One tiny kernel per launch: the runtime's kernel body with this model's sizes written in as literals.</summary>
+    static string KernelKey(KernelLaunch launch) =>
+        launch.Body + "(" + string.Join(", ", launch.Args.Select(a => IsKernelParameter(a) ? ParamType(a) : a.Text)) + ")";
+
+    static List<string> KernelTypeArgs(KernelInfo k) =>
+        new[] { "ModelGenIndex" }.Concat(k.Args.Where(IsKernelParameter).Select(ParamType)).Concat(new[] { "int" }).ToList();
+
+    /// <summary>Each distinct kernel once: a static body with this model's sizes as literals (so ILGPU compiles it specialised), the
+    /// loaded delegate, and a launcher the passes call.</summary>
     static string EmitKernels(LoweredModel model, Names names)
     {
-        var w = Begin(model.Header);
-        w.Line("// Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized.");
-        for (int index = 0; index < model.Ops.Count; index++)
+        var w = Begin(model.Header, usings: $"using {ViewAlias} = global::ILGPU.ArrayView<float>;\nusing ModelGenIndex = global::ILGPU.Index1D;");
+        w.Line("// Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;");
+        w.Line("// launches with the same sizes share one kernel.");
+        foreach (var k in names.Kernels)
         {
-            var op = model.Ops[index];
-            foreach (var (kernels, forward) in new[] { (op.ForwardKernels, true), (op.BackwardKernels, false) })
+            var parameters = new List<string> { "ModelGenIndex i" };
+            var launcherParameters = new List<string> { "int extent" };
+            var rendered = new List<string>();
+            var forwarded = new List<string> { "extent" };
+            int p = 0;
+            foreach (var a in k.Args)
             {
-                for (int k = 0; k < kernels.Count; k++)
+                if (IsKernelParameter(a))
                 {
-                    var launch = kernels[k];
-                    string name = KernelName(index, forward, k, launch);
-                    var parameters = new List<string> { "global::ILGPU.Index1D i" };
-                    var callArgs = new List<string> { "i" };
-                    int p = 0;
-                    foreach (var a in launch.Args)
-                    {
-                        if (IsKernelParameter(a))
-                        {
-                            string pn = "p" + p.ToString(CultureInfo.InvariantCulture);
-                            p++;
-                            parameters.Add(ParamType(a) + " " + pn);
-                            callArgs.Add(IsFlag(a) ? pn + " != 0" : pn);
-                        }
-                        else callArgs.Add(a.Text);
-                    }
-                    parameters.Add("int batch");
-                    w.Line();
-                    w.Line($"// {(forward ? "forward" : "backward")}: {op.Comment}");
-                    w.Line($"static void {name}({string.Join(", ", parameters)}) =>");
-                    w.Line($"    global::ModelGen.Ops.{launch.Body}({string.Join(", ", callArgs)});");
-                    w.Line($"global::System.Action<{KernelTypeArgs(launch)}>? {name}Loaded;");
+                    string pn = "p" + p.ToString(CultureInfo.InvariantCulture);
+                    p++;
+                    parameters.Add(ParamType(a) + " " + pn);
+                    launcherParameters.Add(ParamType(a) + " " + pn);
+                    forwarded.Add(pn);
+                    rendered.Add(IsFlag(a) ? pn + " != 0" : pn);
                 }
+                else rendered.Add(a.Text);
             }
+            parameters.Add("int batch");
+            launcherParameters.Add("int batch");
+            forwarded.Add("batch");
+            var named = Arguments(k.Body, k.Args, rendered, leading: 1);
+            w.Line();
+            string users = k.Users.Count == 1 ? k.Users[0] : $"{k.Users[0]} and {k.Users.Count - 1} more";
+            w.Line($"// {k.Body}: {users}");
+            w.Call($"static void {k.Name}Body", parameters, " =>");
+            w.Call($"    global::ModelGen.Ops.{k.Body}", new[] { "i" }.Concat(named).ToList(), ";");
+            string field = "_k" + k.Index.ToString(CultureInfo.InvariantCulture);
+            w.Wrap("global::System.Action", "<", KernelTypeArgs(k), ">", $"? {field};");
+            w.Call($"void {k.Name}", launcherParameters, " =>");
+            w.Wrap($"    ({field} ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel", "<", KernelTypeArgs(k), ">(", "");
+            w.Call($"        _runtime.Accelerator, {k.Name}Body))", forwarded, ";");
         }
         return End(model.Header, w);
     }

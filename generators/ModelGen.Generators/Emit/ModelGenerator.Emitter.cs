@@ -41,9 +41,35 @@ public sealed partial class ModelGenerator
                 for (int n = 2; !taken.Add(candidate); n++) candidate = name + "_" + n.ToString(CultureInfo.InvariantCulture);
                 return candidate;
             }).ToArray();
+            var byKey = new Dictionary<string, KernelInfo>(System.StringComparer.Ordinal);
+            foreach (var op in model.Ops)
+            {
+                string user = op.Comment.Substring(0, System.Math.Max(0, op.Comment.IndexOf(" (", System.StringComparison.Ordinal)));
+                foreach (var launch in op.ForwardKernels.Concat(op.BackwardKernels))
+                {
+                    string key = KernelKey(launch);
+                    if (!byKey.TryGetValue(key, out var kernel))
+                    {
+                        int index = Kernels.Count;
+                        kernel = new KernelInfo(index, launch.Body, launch.Args, $"K{index.ToString(CultureInfo.InvariantCulture)}_{launch.Body.Replace(".", "")}", new List<string>());
+                        byKey[key] = kernel;
+                        Kernels.Add(kernel);
+                    }
+                    if (!kernel.Users.Contains(user)) kernel.Users.Add(user);
+                    _launches[launch] = kernel;
+                }
+            }
         }
 
+        readonly Dictionary<KernelLaunch, KernelInfo> _launches = new();
+
         public string[] ParamFields { get; }
+
+        /// <summary>Every distinct kernel, in order of first use.</summary>
+        public List<KernelInfo> Kernels { get; } = new();
+
+        /// <summary>The kernel a launch uses (launches with equal bodies and sizes share it).</summary>
+        public KernelInfo Kernel(KernelLaunch launch) => _launches[launch];
     }
 
     /// <summary>A local of Forward that no input parameter shadows: "batch", or "batch_" beside an input named batch.</summary>
@@ -53,13 +79,18 @@ public sealed partial class ModelGenerator
         return name;
     }
 
-    static SourceWriter Begin(ModelHeader spec, string? baseList = null)
+    static SourceWriter Begin(ModelHeader spec, string? baseList = null, string? usings = null)
     {
         var w = new SourceWriter();
         w.Line(Header);
         w.Line("#nullable enable");
         w.Line("#pragma warning disable CS1591");
         w.Line();
+        if (usings is not null)
+        {
+            w.Line(usings);
+            w.Line();
+        }
         if (spec.Namespace is not null)
         {
             w.Line($"namespace {spec.Namespace};");
@@ -133,8 +164,7 @@ public sealed partial class ModelGenerator
         for (int i = 0; i < model.Parameters.Count; i++)
             w.Line($"readonly global::ModelGen.Parameter {names.ParamFields[i]};");
         foreach (var p in model.Properties) w.Line($"readonly global::ModelGen.Module _module_{p.Name};");
-        w.Line("ModelGenCpuBuffers? _cpu;");
-        w.Line("ModelGenDeviceBuffers? _device;");
+        w.Line("global::ModelGen.ActivationArena? _arena;");
         w.Line("int _lastBatch;");
         w.Line();
 
@@ -151,11 +181,12 @@ public sealed partial class ModelGenerator
             else if (p.Init.StartsWith("normal:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Init.Normal({f}, {p.Init.Substring("normal:".Length)}, random);");
             else w.Line($"global::ModelGen.Init.Uniform({f}, {p.Init.Substring("uniform:".Length)}, random);");
         }
-        w.Line($"_runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {{ {string.Join(", ", names.ParamFields)} }}), seed);");
+        w.Items("var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] ", names.ParamFields, ");");
+        w.Line("_runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);");
         foreach (var prop in model.Properties)
         {
             var owned = Enumerable.Range(0, model.Parameters.Count).Where(i => model.Parameters[i].Name.StartsWith(prop.Prefix + ".", System.StringComparison.Ordinal)).Select(i => names.ParamFields[i]);
-            w.Line($"_module_{prop.Name} = new global::ModelGen.Module(\"{prop.Prefix}\", \"{prop.Kind}\", new global::ModelGen.Parameter[] {{ {string.Join(", ", owned)} }});");
+            w.Items($"_module_{prop.Name} = new global::ModelGen.Module(\"{prop.Prefix}\", \"{prop.Kind}\", new global::ModelGen.Parameter[] ", owned.ToList(), ");");
         }
         w.Close();
         w.Line();
@@ -174,47 +205,39 @@ public sealed partial class ModelGenerator
 
         var dataInputs = model.Inputs.ToArray();
         string signature = string.Join(", ", dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e)));
+        string batch = Local(model, "batch"), a = Local(model, "a");
         w.Line($"/// <summary>Runs the model. Inputs are batched: {string.Join(", ", dataInputs.Select(e => InputName(e) + " " + e.Display))}. Returns {output.Display}.</summary>");
         w.Open($"public global::ModelGen.Tensor Forward({signature})");
-        string batch = Local(model, "batch"), shape = Local(model, "shape"), d = Local(model, "d"), a = Local(model, "a");
         w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
         foreach (var e in dataInputs.Skip(1))
             w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
         w.Line("_runtime.BeginForward();");
         w.Line($"_lastBatch = {batch};");
-        w.Line($"var {shape} = new int[] {{ {batch}, {Dims(output.Shape)} }};");
+        w.Line($"var {a} = Arena({batch});");
+        foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
         w.Open("if (_runtime.OnAccelerator)");
-        w.Line($"var {d} = DeviceBuffers({batch});");
-        foreach (var e in dataInputs) w.Line($"global::ModelGen.ModelRuntime.Upload({d}.{e.Name}, {InputParam(e)}.Data);");
-        w.Line($"ForwardDevice({d}, {batch});");
+        w.Line($"ForwardDevice({a}, {batch});");
         if (model.Parameters.Any(p => !p.Trainable)) w.Line("if (_runtime.Training) _runtime.DownloadBuffers();");
-        w.Line($"return new global::ModelGen.Tensor({shape}, _runtime.Download({d}.{output.Name}, {batch} * {output.PerSample}));");
         w.Close();
-        w.Line($"var {a} = CpuBuffers({batch});");
-        foreach (var e in dataInputs) w.Line($"global::System.Array.Copy({InputParam(e)}.Data, {a}.{e.Name}, {a}.{e.Name}.Length);");
-        w.Line($"ForwardCpu({a}, {batch});");
-        w.Line($"return new global::ModelGen.Tensor({shape}, (float[]){a}.{output.Name}.Clone());");
+        w.Line($"else ForwardCpu({a}, {batch});");
+        w.Line($"return {a}.Read(Buf.{output.Name});");
         w.Close();
         w.Line();
 
-        w.Line("/// <summary>Backpropagates <paramref name=\"outputGrad\"/> through the last Forward: parameter gradients accumulate (+=) into Parameters[i].Grad; input gradients are replaced.</summary>");
+        w.Line("/// <summary>Backpropagates <paramref name=\"outputGrad\"/> through the last Forward: parameter gradients accumulate (+=)");
+        w.Line("/// into Parameters[i].Grad; input gradients are replaced.</summary>");
         w.Open("public void Backward(global::ModelGen.Tensor outputGrad)");
         w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"Backward needs a Forward first.\");");
         w.Line($"global::ModelGen.ModelRuntime.CheckInput(outputGrad, \"outputGrad\", (int[])OutputShape, _lastBatch);");
-        w.Line("int batch = _lastBatch;");
-        w.Open("if (_runtime.OnAccelerator)");
-        w.Line("var d = _device!;");
-        w.Line("d.ZeroGrads();");
-        w.Line("_runtime.UploadGrads();");
-        w.Line($"global::ModelGen.ModelRuntime.Upload(d.g_{output.Name}, outputGrad.Data);");
-        w.Line("BackwardDevice(d, batch);");
-        w.Line("_runtime.DownloadGrads();");
-        w.Line("return;");
-        w.Close();
-        w.Line("var a = _cpu!;");
+        w.Line("var a = _arena!;");
         w.Line("a.ZeroGrads();");
-        w.Line($"global::System.Array.Copy(outputGrad.Data, a.g_{output.Name}, a.g_{output.Name}.Length);");
-        w.Line("BackwardCpu(a, batch);");
+        w.Line($"a.Upload(Buf.{output.Name}, outputGrad.Data, gradient: true);");
+        w.Open("if (_runtime.OnAccelerator)");
+        w.Line("_runtime.UploadGrads();");
+        w.Line("BackwardDevice(a, _lastBatch);");
+        w.Line("_runtime.DownloadGrads();");
+        w.Close();
+        w.Line("else BackwardCpu(a, _lastBatch);");
         w.Close();
         w.Line();
 
@@ -222,107 +245,46 @@ public sealed partial class ModelGenerator
         w.Line("/// <summary>The gradient of an input after the last Backward.</summary>");
         w.Open("public global::ModelGen.Tensor InputGradient(string input)");
         w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"InputGradient needs a Forward and a Backward first.\");");
-        w.Line("int batch = _lastBatch;");
-        w.Open("switch (input)");
-        foreach (var e in gradInputs)
-        {
-            w.Line($"case \"{InputName(e)}\":");
-            w.Line($"    return _runtime.Read(batch, _cpu?.g_{e.Name}, _device?.g_{e.Name}{TrailingDims(e.Shape)});");
-        }
-        w.Line("default:");
-        w.Line($"    throw new global::System.ArgumentException($\"'{{input}}' is not a data input of {spec.ClassName} (inputs: {string.Join(", ", gradInputs.Select(InputName))}).\", nameof(input));");
-        w.Close();
+        w.Open("return input switch");
+        foreach (var e in gradInputs) w.Line($"\"{InputName(e)}\" => _arena!.Read(Buf.{e.Name}, gradient: true),");
+        w.Line($"_ => throw new global::System.ArgumentException($\"'{{input}}' is not a data input of {spec.ClassName} (inputs: {string.Join(", ", gradInputs.Select(InputName))}).\", nameof(input)),");
+        w.Close(";");
         w.Close();
         w.Line();
 
         w.Line("/// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities");
         w.Line("/// \"encoder.layers.0.attn.heads.probs\" (B, heads, queries, keys)); null for a name the model does not have.</summary>");
-        w.Open("public global::ModelGen.Tensor? Intermediate(string path)");
-        w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\");");
-        w.Line("int batch = _lastBatch;");
-        w.Open("switch (path)");
-        foreach (var b in model.Buffers.Where(b => !b.DeviceOnly))
-        {
-            w.Line($"case \"{b.Path}\":");
-            w.Line($"    return _runtime.Read(batch, _cpu?.{b.Name}, _device?.{b.Name}{TrailingDims(b.Dims)});");
-        }
-        w.Line("default:");
-        w.Line("    return null;");
-        w.Close();
-        w.Close();
+        w.Line("public global::ModelGen.Tensor? Intermediate(string path) =>");
+        w.Line("    _lastBatch == 0 ? throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\") : _arena!.Read(path);");
         w.Line();
 
-        w.Line("ModelGenCpuBuffers CpuBuffers(int batch) => _cpu is { } c && c.Batch == batch ? c : _cpu = new ModelGenCpuBuffers(batch);");
-        w.Line();
-        w.Open("ModelGenDeviceBuffers DeviceBuffers(int batch)");
-        w.Line("if (_device is { } d && d.Batch == batch) return d;");
-        w.Line("_device?.Dispose();");
-        w.Line("return _device = new ModelGenDeviceBuffers(_runtime, batch);");
+        w.Open("global::ModelGen.ActivationArena Arena(int batch)");
+        w.Line("if (_arena is { } a && a.Batch == batch) return a;");
+        w.Line("_arena?.Dispose();");
+        w.Line("return _arena = new global::ModelGen.ActivationArena(_runtime, s_activations, batch);");
         w.Close();
         w.Line();
         w.Open("public void Dispose()");
-        w.Line("_device?.Dispose();");
-        w.Line("_device = null;");
+        w.Line("_arena?.Dispose();");
+        w.Line("_arena = null;");
         w.Line("_runtime.Dispose();");
         w.Close();
         w.Line();
 
-        // Buffers: every activation and saved value, sized for one batch.
-        w.Line("/// <summary>Activations (and their gradients) of one batch size on the CPU.</summary>");
-        w.Open("sealed class ModelGenCpuBuffers");
-        w.Line("public readonly int Batch;");
+        // The size table: every activation once, as llm.c's act_sizes; the arena lays them out for a batch.
+        w.Line("/// <summary>Every activation and saved value per sample, in the order of <see cref=\"Buf\"/>; the arena allocates them for a batch.</summary>");
+        w.Open("static readonly global::ModelGen.ActivationInfo[] s_activations =");
         foreach (var b in model.Buffers)
         {
-            w.Line($"public readonly float[] {b.Name}; // {b.Shape}");
-            if (b.HasGrad) w.Line($"public readonly float[] g_{b.Name};");
+            string flags = (b.HasGrad ? "" : ", Grad: false") + (b.DeviceOnly ? ", DeviceOnly: true" : "");
+            w.Line($"new(\"{b.Path}\", new int[] {{ {Dims(b.Dims)} }}{flags}),");
         }
-        w.Line("readonly global::ModelGen.Cpu.ClearSet _grads;");
+        w.Close(";");
         w.Line();
-        w.Open("public ModelGenCpuBuffers(int batch)");
-        w.Line("Batch = batch;");
-        foreach (var b in model.Buffers)
-        {
-            w.Line(b.DeviceOnly ? $"{b.Name} = global::System.Array.Empty<float>(); // device-only scratch" : $"{b.Name} = new float[batch * {b.PerSample}];");
-            if (b.HasGrad) w.Line($"g_{b.Name} = new float[batch * {b.PerSample}];");
-        }
-        w.Line($"_grads = new global::ModelGen.Cpu.ClearSet({string.Join(", ", model.Buffers.Where(b => b.HasGrad).Select(b => "g_" + b.Name))});");
-        w.Close();
-        w.Line();
-        w.Line("/// <summary>Clears every activation gradient, in parallel pieces.</summary>");
-        w.Line("public void ZeroGrads() => _grads.Clear();");
-        w.Close();
-        w.Line();
-
-        const string Buffer = "global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense>";
-        w.Line("/// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>");
-        w.Open("sealed class ModelGenDeviceBuffers : global::System.IDisposable");
-        w.Line("public readonly int Batch;");
-        foreach (var b in model.Buffers)
-        {
-            w.Line($"public readonly {Buffer} {b.Name}; // {b.Shape}");
-            if (b.HasGrad) w.Line($"public readonly {Buffer} g_{b.Name};");
-        }
-        w.Line();
-        w.Open("public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)");
-        w.Line("Batch = batch;");
-        foreach (var b in model.Buffers)
-        {
-            w.Line($"{b.Name} = runtime.Allocate(batch * {b.PerSample}L);");
-            if (b.HasGrad) w.Line($"g_{b.Name} = runtime.Allocate(batch * {b.PerSample}L);");
-        }
-        w.Close();
-        w.Line();
-        w.Open("public void ZeroGrads()");
-        foreach (var b in model.Buffers.Where(b => b.HasGrad)) w.Line($"global::ModelGen.ModelRuntime.Zero(g_{b.Name});");
-        w.Close();
-        w.Line();
-        w.Open("public void Dispose()");
-        foreach (var b in model.Buffers)
-        {
-            w.Line($"{b.Name}.Dispose();");
-            if (b.HasGrad) w.Line($"g_{b.Name}.Dispose();");
-        }
-        w.Close();
+        w.Line("/// <summary>Where each activation sits in <see cref=\"s_activations\"/>: the passes index the arena with these.</summary>");
+        w.Open("static class Buf");
+        for (int i = 0; i < model.Buffers.Count; i++)
+            w.Line($"public const int {model.Buffers[i].Name} = {i.ToString(CultureInfo.InvariantCulture)}; // {model.Buffers[i].Shape}");
         w.Close();
         return End(spec, w);
     }

@@ -100,7 +100,7 @@ public sealed partial class ModelGenerator
         static readonly HashSet<string> s_generatedMembers = new(StringComparer.Ordinal)
         {
             "OutputShape", "Summary", "Parameters", "Device", "Training", "Forward", "Backward", "InputGradient", "Intermediate", "Dispose",
-            "CpuBuffers", "DeviceBuffers", "ForwardCpu", "BackwardCpu", "ForwardDevice", "BackwardDevice", "ModelGenCpuBuffers", "ModelGenDeviceBuffers",
+            "Arena", "Buf", "ForwardCpu", "BackwardCpu", "ForwardDevice", "BackwardDevice",
         };
 
         public void Run()

@@ -7,97 +7,121 @@ namespace Samples;
 partial class CrossAttender
 {
     /// <summary>Backward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void BackwardCpu(ModelGenCpuBuffers a, int batch)
+    void BackwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.Dropout.Backward(a.g_mlp, a.g_drop, a.drop_mask, batch * 96);
+        global::ModelGen.Ops.Dropout.Backward(a.Grad(Buf.mlp), a.Grad(Buf.drop), a[Buf.drop_mask], n: batch * 96);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_mlp_drop, _mlp_fc2_weight.Grad, _mlp_fc2_bias.Grad, a.g_mlp, a.mlp_drop, _mlp_fc2_weight.Value, batch * 6, 32, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.mlp_drop), _mlp_fc2_weight.Grad, _mlp_fc2_bias.Grad, a.Grad(Buf.mlp), a[Buf.mlp_drop], _mlp_fc2_weight.Value,
+            rows: batch * 6, inF: 32, outF: 16);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-        global::ModelGen.Ops.Dropout.Backward(a.g_mlp_act, a.g_mlp_drop, a.mlp_drop_mask, batch * 192);
+        global::ModelGen.Ops.Dropout.Backward(a.Grad(Buf.mlp_act), a.Grad(Buf.mlp_drop), a[Buf.mlp_drop_mask], n: batch * 192);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        global::ModelGen.Ops.Relu.Backward(a.g_mlp_fc1, a.g_mlp_act, a.mlp_fc1, batch * 192);
+        global::ModelGen.Ops.Relu.Backward(a.Grad(Buf.mlp_fc1), a.Grad(Buf.mlp_act), a[Buf.mlp_fc1], n: batch * 192);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_norm, _mlp_fc1_weight.Grad, _mlp_fc1_bias.Grad, a.g_mlp_fc1, a.norm, _mlp_fc1_weight.Value, batch * 6, 16, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.norm), _mlp_fc1_weight.Grad, _mlp_fc1_bias.Grad, a.Grad(Buf.mlp_fc1), a[Buf.norm], _mlp_fc1_weight.Value,
+            rows: batch * 6, inF: 16, outF: 32);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_res, _norm_weight.Grad, _norm_bias.Grad, a.g_norm, a.res, a.norm_mean, a.norm_rstd, _norm_weight.Value, batch * 6, 16);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.res), _norm_weight.Grad, _norm_bias.Grad, a.Grad(Buf.norm), a[Buf.res], a[Buf.norm_mean], a[Buf.norm_rstd],
+            _norm_weight.Value, rows: batch * 6, dim: 16);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.Add.Backward(a.g_attn, a.g_in_x, a.g_res, batch * 96);
+        global::ModelGen.Ops.Add.Backward(a.Grad(Buf.attn), a.Grad(Buf.in_x), a.Grad(Buf.res), n: batch * 96);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_attn_heads, _attn_out_proj_weight.Grad, _attn_out_proj_bias.Grad, a.g_attn, a.attn_heads, _attn_out_proj_weight.Value, batch * 6, 8, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.attn_heads), _attn_out_proj_weight.Grad, _attn_out_proj_bias.Grad, a.Grad(Buf.attn), a[Buf.attn_heads],
+            _attn_out_proj_weight.Value, rows: batch * 6, inF: 8, outF: 16);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-        global::ModelGen.Ops.Attention.Backward(a.g_attn_q_proj, a.g_attn_k_proj, a.g_attn_v_proj, a.g_attn_heads, a.attn_q_proj, a.attn_k_proj, a.attn_v_proj, a.attn_heads, a.attn_heads_probs, batch, 6, 10, 2, 2, 8, 4, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.attn_q_proj), a.Grad(Buf.attn_k_proj), a.Grad(Buf.attn_v_proj), a.Grad(Buf.attn_heads), a[Buf.attn_q_proj],
+            a[Buf.attn_k_proj], a[Buf.attn_v_proj], a[Buf.attn_heads], a[Buf.attn_heads_probs], batch, nq: 6, nk: 10, heads: 2, kvHeads: 2,
+            headDimK: 8, headDimV: 4, scale: 0.35355338f);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-        global::ModelGen.Ops.Linear.Backward(a.g_in_memory, _attn_v_proj_weight.Grad, _attn_v_proj_bias.Grad, a.g_attn_v_proj, a.in_memory, _attn_v_proj_weight.Value, batch * 10, 24, 8);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.in_memory), _attn_v_proj_weight.Grad, _attn_v_proj_bias.Grad, a.Grad(Buf.attn_v_proj), a[Buf.in_memory],
+            _attn_v_proj_weight.Value, rows: batch * 10, inF: 24, outF: 8);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_in_memory, _attn_k_proj_weight.Grad, _attn_k_proj_bias.Grad, a.g_attn_k_proj, a.in_memory, _attn_k_proj_weight.Value, batch * 10, 24, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.in_memory), _attn_k_proj_weight.Grad, _attn_k_proj_bias.Grad, a.Grad(Buf.attn_k_proj), a[Buf.in_memory],
+            _attn_k_proj_weight.Value, rows: batch * 10, inF: 24, outF: 16);
 
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_in_x, _attn_q_proj_weight.Grad, _attn_q_proj_bias.Grad, a.g_attn_q_proj, a.in_x, _attn_q_proj_weight.Value, batch * 6, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.in_x), _attn_q_proj_weight.Grad, _attn_q_proj_bias.Grad, a.Grad(Buf.attn_q_proj), a[Buf.in_x],
+            _attn_q_proj_weight.Value, rows: batch * 6, inF: 16, outF: 16);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void BackwardDevice(ModelGenDeviceBuffers d, int batch)
+    void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-        (K11B0_DropoutBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B0_DropoutBackwardKernel))((int)(batch * 96), d.g_mlp.View, d.g_drop.View, d.drop_mask.View, batch);
+        K35_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        (K10B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B0_LinearBackwardInputKernel))((int)(batch * 6 * 32), d.g_mlp_drop.View, d.g_mlp.View, _runtime.Value(12), batch);
-        (K10B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B1_LinearBackwardWeightKernel))((int)(512), _runtime.Grad(12), d.g_mlp.View, d.mlp_drop.View, batch);
-        (K10B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(13), d.g_mlp.View, batch);
+        K32_LinearBackwardInputKernel(batch * 6 * 32, a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
+        K33_LinearBackwardWeightKernel(512, _runtime.Grad(12), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(13), a.GradView(Buf.mlp), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-        (K9B0_DropoutBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B0_DropoutBackwardKernel))((int)(batch * 192), d.g_mlp_act.View, d.g_mlp_drop.View, d.mlp_drop_mask.View, batch);
+        K30_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        (K8B0_ReluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B0_ReluBackwardKernel))((int)(batch * 192), d.g_mlp_fc1.View, d.g_mlp_act.View, d.mlp_fc1.View, batch);
+        K28_ReluBackwardKernel(batch * 192, a.GradView(Buf.mlp_fc1), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        (K7B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B0_LinearBackwardInputKernel))((int)(batch * 6 * 16), d.g_norm.View, d.g_mlp_fc1.View, _runtime.Value(10), batch);
-        (K7B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B1_LinearBackwardWeightKernel))((int)(512), _runtime.Grad(10), d.g_mlp_fc1.View, d.norm.View, batch);
-        (K7B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(11), d.g_mlp_fc1.View, batch);
+        K24_LinearBackwardInputKernel(batch * 6 * 16, a.GradView(Buf.norm), a.GradView(Buf.mlp_fc1), _runtime.Value(10), batch);
+        K25_LinearBackwardWeightKernel(512, _runtime.Grad(10), a.GradView(Buf.mlp_fc1), a.View(Buf.norm), batch);
+        K26_LinearBackwardBiasKernel(32, _runtime.Grad(11), a.GradView(Buf.mlp_fc1), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-        (K6B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B0_LayerNormBackwardInputKernel))((int)(batch * 6), d.g_res.View, d.g_norm.View, d.res.View, d.norm_mean.View, d.norm_rstd.View, _runtime.Value(8), batch);
-        (K6B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B1_LayerNormBackwardParamsKernel))((int)(16), _runtime.Grad(8), _runtime.Grad(9), d.g_norm.View, d.res.View, d.norm_mean.View, d.norm_rstd.View, batch);
+        K21_LayerNormBackwardInputKernel(
+            batch * 6, a.GradView(Buf.res), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            _runtime.Value(8), batch);
+        K22_LayerNormBackwardParamsKernel(
+            16, _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
-        (K5B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B0_AddBackwardKernel))((int)(batch * 96), d.g_attn.View, d.g_in_x.View, d.g_res.View, batch);
+        K19_AddBackwardKernel(batch * 96, a.GradView(Buf.attn), a.GradView(Buf.in_x), a.GradView(Buf.res), batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-        (K4B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B0_LinearBackwardInputKernel))((int)(batch * 6 * 8), d.g_attn_heads.View, d.g_attn.View, _runtime.Value(6), batch);
-        (K4B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B1_LinearBackwardWeightKernel))((int)(128), _runtime.Grad(6), d.g_attn.View, d.attn_heads.View, batch);
-        (K4B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(7), d.g_attn.View, batch);
+        K16_LinearBackwardInputKernel(batch * 6 * 8, a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
+        K17_LinearBackwardWeightKernel(128, _runtime.Grad(6), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(7), a.GradView(Buf.attn), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-        (K3B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B0_AttentionBackwardScoresKernel))((int)(batch * 12), d.attn_heads_dscores.View, d.g_attn_q_proj.View, d.g_attn_heads.View, d.attn_q_proj.View, d.attn_k_proj.View, d.attn_v_proj.View, d.attn_heads.View, d.attn_heads_probs.View, batch);
-        (K3B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B1_AttentionBackwardKeyValueKernel))((int)(batch * 20), d.g_attn_k_proj.View, d.g_attn_v_proj.View, d.attn_heads_dscores.View, d.g_attn_heads.View, d.attn_q_proj.View, d.attn_heads_probs.View, batch);
+        K13_AttentionBackwardScoresKernel(
+            batch * 12, a.View(Buf.attn_heads_dscores), a.GradView(Buf.attn_q_proj), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
+            a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads), a.View(Buf.attn_heads_probs), batch);
+        K14_AttentionBackwardKeyValueKernel(
+            batch * 20, a.GradView(Buf.attn_k_proj), a.GradView(Buf.attn_v_proj), a.View(Buf.attn_heads_dscores),
+            a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj), a.View(Buf.attn_heads_probs), batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-        (K2B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B0_LinearBackwardInputKernel))((int)(batch * 10 * 24), d.g_in_memory.View, d.g_attn_v_proj.View, _runtime.Value(4), batch);
-        (K2B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B1_LinearBackwardWeightKernel))((int)(192), _runtime.Grad(4), d.g_attn_v_proj.View, d.in_memory.View, batch);
-        (K2B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B2_LinearBackwardBiasKernel))((int)(8), _runtime.Grad(5), d.g_attn_v_proj.View, batch);
+        K9_LinearBackwardInputKernel(batch * 10 * 24, a.GradView(Buf.in_memory), a.GradView(Buf.attn_v_proj), _runtime.Value(4), batch);
+        K10_LinearBackwardWeightKernel(192, _runtime.Grad(4), a.GradView(Buf.attn_v_proj), a.View(Buf.in_memory), batch);
+        K11_LinearBackwardBiasKernel(8, _runtime.Grad(5), a.GradView(Buf.attn_v_proj), batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-        (K1B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B0_LinearBackwardInputKernel))((int)(batch * 10 * 24), d.g_in_memory.View, d.g_attn_k_proj.View, _runtime.Value(2), batch);
-        (K1B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B1_LinearBackwardWeightKernel))((int)(384), _runtime.Grad(2), d.g_attn_k_proj.View, d.in_memory.View, batch);
-        (K1B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(3), d.g_attn_k_proj.View, batch);
+        K5_LinearBackwardInputKernel(batch * 10 * 24, a.GradView(Buf.in_memory), a.GradView(Buf.attn_k_proj), _runtime.Value(2), batch);
+        K6_LinearBackwardWeightKernel(384, _runtime.Grad(2), a.GradView(Buf.attn_k_proj), a.View(Buf.in_memory), batch);
+        K7_LinearBackwardBiasKernel(16, _runtime.Grad(3), a.GradView(Buf.attn_k_proj), batch);
 
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-        (K0B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B0_LinearBackwardInputKernel))((int)(batch * 6 * 16), d.g_in_x.View, d.g_attn_q_proj.View, _runtime.Value(0), batch);
-        (K0B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(0), d.g_attn_q_proj.View, d.in_x.View, batch);
-        (K0B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(1), d.g_attn_q_proj.View, batch);
+        K1_LinearBackwardInputKernel(batch * 6 * 16, a.GradView(Buf.in_x), a.GradView(Buf.attn_q_proj), _runtime.Value(0), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(0), a.GradView(Buf.attn_q_proj), a.View(Buf.in_x), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(1), a.GradView(Buf.attn_q_proj), batch);
     }
 }

@@ -7,83 +7,104 @@ namespace Samples;
 partial class CrossAttender
 {
     /// <summary>Forward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void ForwardCpu(ModelGenCpuBuffers a, int batch)
+    void ForwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.Linear.Forward(a.attn_q_proj, a.in_x, _attn_q_proj_weight.Value, _attn_q_proj_bias.Value, batch * 6, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.attn_q_proj], a[Buf.in_x], _attn_q_proj_weight.Value, _attn_q_proj_bias.Value, rows: batch * 6, inF: 16, outF: 16);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-        global::ModelGen.Ops.Linear.Forward(a.attn_k_proj, a.in_memory, _attn_k_proj_weight.Value, _attn_k_proj_bias.Value, batch * 10, 24, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.attn_k_proj], a[Buf.in_memory], _attn_k_proj_weight.Value, _attn_k_proj_bias.Value, rows: batch * 10, inF: 24, outF: 16);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-        global::ModelGen.Ops.Linear.Forward(a.attn_v_proj, a.in_memory, _attn_v_proj_weight.Value, _attn_v_proj_bias.Value, batch * 10, 24, 8);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.attn_v_proj], a[Buf.in_memory], _attn_v_proj_weight.Value, _attn_v_proj_bias.Value, rows: batch * 10, inF: 24, outF: 8);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-        global::ModelGen.Ops.Attention.Forward(a.attn_heads, a.attn_heads_probs, a.attn_q_proj, a.attn_k_proj, a.attn_v_proj, null, batch, 6, 10, 2, 2, 8, 4, false, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.attn_heads], a[Buf.attn_heads_probs], a[Buf.attn_q_proj], a[Buf.attn_k_proj], a[Buf.attn_v_proj], null, batch, nq: 6,
+            nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false, scale: 0.35355338f);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-        global::ModelGen.Ops.Linear.Forward(a.attn, a.attn_heads, _attn_out_proj_weight.Value, _attn_out_proj_bias.Value, batch * 6, 8, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.attn], a[Buf.attn_heads], _attn_out_proj_weight.Value, _attn_out_proj_bias.Value, rows: batch * 6, inF: 8, outF: 16);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.Add.Forward(a.res, a.attn, a.in_x, batch * 96);
+        global::ModelGen.Ops.Add.Forward(a[Buf.res], a[Buf.attn], a[Buf.in_x], n: batch * 96);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.LayerNorm.Forward(a.norm, a.norm_mean, a.norm_rstd, a.res, _norm_weight.Value, _norm_bias.Value, batch * 6, 16, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.norm], a[Buf.norm_mean], a[Buf.norm_rstd], a[Buf.res], _norm_weight.Value, _norm_bias.Value, rows: batch * 6, dim: 16,
+            eps: 1E-05f);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        global::ModelGen.Ops.Linear.Forward(a.mlp_fc1, a.norm, _mlp_fc1_weight.Value, _mlp_fc1_bias.Value, batch * 6, 16, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.mlp_fc1], a[Buf.norm], _mlp_fc1_weight.Value, _mlp_fc1_bias.Value, rows: batch * 6, inF: 16, outF: 32);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        global::ModelGen.Ops.Relu.Forward(a.mlp_act, a.mlp_fc1, batch * 192);
+        global::ModelGen.Ops.Relu.Forward(a[Buf.mlp_act], a[Buf.mlp_fc1], n: batch * 192);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-        global::ModelGen.Ops.Dropout.Forward(a.mlp_drop, a.mlp_drop_mask, a.mlp_act, batch * 192, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0));
+        global::ModelGen.Ops.Dropout.Forward(
+            a[Buf.mlp_drop], a[Buf.mlp_drop_mask], a[Buf.mlp_act], n: batch * 192, (_runtime.Training ? 0.1f : 0f),
+            _runtime.DropoutSeed(0));
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        global::ModelGen.Ops.Linear.Forward(a.mlp, a.mlp_drop, _mlp_fc2_weight.Value, _mlp_fc2_bias.Value, batch * 6, 32, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.mlp], a[Buf.mlp_drop], _mlp_fc2_weight.Value, _mlp_fc2_bias.Value, rows: batch * 6, inF: 32, outF: 16);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-        global::ModelGen.Ops.Dropout.Forward(a.drop, a.drop_mask, a.mlp, batch * 96, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1));
+        global::ModelGen.Ops.Dropout.Forward(
+            a[Buf.drop], a[Buf.drop_mask], a[Buf.mlp], n: batch * 96, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1));
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void ForwardDevice(ModelGenDeviceBuffers d, int batch)
+    void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-        (K0F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0F0_LinearForwardKernel))((int)(batch * 6 * 16), d.attn_q_proj.View, d.in_x.View, _runtime.Value(0), _runtime.Value(1), batch);
+        K0_LinearForwardKernel(batch * 6 * 16, a.View(Buf.attn_q_proj), a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-        (K1F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1F0_LinearForwardKernel))((int)(batch * 10 * 16), d.attn_k_proj.View, d.in_memory.View, _runtime.Value(2), _runtime.Value(3), batch);
+        K4_LinearForwardKernel(
+            batch * 10 * 16, a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-        (K2F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2F0_LinearForwardKernel))((int)(batch * 10 * 8), d.attn_v_proj.View, d.in_memory.View, _runtime.Value(4), _runtime.Value(5), batch);
+        K8_LinearForwardKernel(batch * 10 * 8, a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-        (K3F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3F0_AttentionForwardKernel))((int)(batch * 12), d.attn_heads.View, d.attn_heads_probs.View, d.attn_q_proj.View, d.attn_k_proj.View, d.attn_v_proj.View, _runtime.Dummy, batch);
+        K12_AttentionForwardKernel(
+            batch * 12, a.View(Buf.attn_heads), a.View(Buf.attn_heads_probs), a.View(Buf.attn_q_proj), a.View(Buf.attn_k_proj),
+            a.View(Buf.attn_v_proj), _runtime.Dummy, batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-        (K4F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4F0_LinearForwardKernel))((int)(batch * 6 * 16), d.attn.View, d.attn_heads.View, _runtime.Value(6), _runtime.Value(7), batch);
+        K15_LinearForwardKernel(batch * 6 * 16, a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
-        (K5F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5F0_AddForwardKernel))((int)(batch * 96), d.res.View, d.attn.View, d.in_x.View, batch);
+        K18_AddForwardKernel(batch * 96, a.View(Buf.res), a.View(Buf.attn), a.View(Buf.in_x), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-        (K6F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6F0_LayerNormForwardKernel))((int)(batch * 6), d.norm.View, d.norm_mean.View, d.norm_rstd.View, d.res.View, _runtime.Value(8), _runtime.Value(9), batch);
+        K20_LayerNormForwardKernel(
+            batch * 6, a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.res), _runtime.Value(8),
+            _runtime.Value(9), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        (K7F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7F0_LinearForwardKernel))((int)(batch * 6 * 32), d.mlp_fc1.View, d.norm.View, _runtime.Value(10), _runtime.Value(11), batch);
+        K23_LinearForwardKernel(batch * 6 * 32, a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        (K8F0_ReluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8F0_ReluForwardKernel))((int)(batch * 192), d.mlp_act.View, d.mlp_fc1.View, batch);
+        K27_ReluForwardKernel(batch * 192, a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-        (K9F0_DropoutForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>(accelerator, K9F0_DropoutForwardKernel))((int)(batch * 192), d.mlp_drop.View, d.mlp_drop_mask.View, d.mlp_act.View, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
+        K29_DropoutForwardKernel(
+            batch * 192, a.View(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), a.View(Buf.mlp_act), (_runtime.Training ? 0.1f : 0f),
+            _runtime.DropoutSeed(0), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        (K10F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10F0_LinearForwardKernel))((int)(batch * 6 * 16), d.mlp.View, d.mlp_drop.View, _runtime.Value(12), _runtime.Value(13), batch);
+        K31_LinearForwardKernel(batch * 6 * 16, a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-        (K11F0_DropoutForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>(accelerator, K11F0_DropoutForwardKernel))((int)(batch * 96), d.drop.View, d.drop_mask.View, d.mlp.View, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
+        K34_DropoutForwardKernel(
+            batch * 96, a.View(Buf.drop), a.View(Buf.drop_mask), a.View(Buf.mlp), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1),
+            batch);
     }
 }

@@ -2,199 +2,360 @@
 #nullable enable
 #pragma warning disable CS1591
 
+using ModelGenView = global::ILGPU.ArrayView<float>;
+using ModelGenIndex = global::ILGPU.Index1D;
+
 namespace Samples;
 
 partial class CrossAttender
 {
-    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized.
+    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;
+    // launches with the same sizes share one kernel.
 
-    // forward: attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-    static void K0F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 6, 16, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0F0_LinearForwardKernelLoaded;
+    // Linear.ForwardKernel: attn.q_proj
+    static void K0_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 16, outF: 16, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+    void K0_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
-    // backward: attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-    static void K0B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 6, 16, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B0_LinearBackwardInputKernelLoaded;
+    // Linear.BackwardInputKernel: attn.q_proj
+    static void K1_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
+    void K1_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-    static void K0B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 6, 16, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B1_LinearBackwardWeightKernelLoaded;
+    // Linear.BackwardWeightKernel: attn.q_proj
+    static void K2_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-    static void K0B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 6, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B2_LinearBackwardBiasKernelLoaded;
+    // Linear.BackwardBiasKernel: attn.q_proj and 2 more
+    static void K3_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
 
-    // forward: attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-    static void K1F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 10, 24, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1F0_LinearForwardKernelLoaded;
+    // Linear.ForwardKernel: attn.k_proj
+    static void K4_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inF: 24, outF: 16, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
-    // backward: attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-    static void K1B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 10, 24, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B0_LinearBackwardInputKernelLoaded;
+    // Linear.BackwardInputKernel: attn.k_proj
+    static void K5_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-    static void K1B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 10, 24, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B1_LinearBackwardWeightKernelLoaded;
+    // Linear.BackwardWeightKernel: attn.k_proj
+    static void K6_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
+    void K6_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-    static void K1B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 10, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B2_LinearBackwardBiasKernelLoaded;
+    // Linear.BackwardBiasKernel: attn.k_proj
+    static void K7_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
+    void K7_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
 
-    // forward: attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-    static void K2F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 10, 24, 8, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2F0_LinearForwardKernelLoaded;
+    // Linear.ForwardKernel: attn.v_proj
+    static void K8_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inF: 24, outF: 8, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
+    void K8_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
-    // backward: attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-    static void K2B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 10, 24, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B0_LinearBackwardInputKernelLoaded;
+    // Linear.BackwardInputKernel: attn.v_proj
+    static void K9_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-    static void K2B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 10, 24, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B1_LinearBackwardWeightKernelLoaded;
+    // Linear.BackwardWeightKernel: attn.v_proj
+    static void K10_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-    static void K2B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 10, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B2_LinearBackwardBiasKernelLoaded;
+    // Linear.BackwardBiasKernel: attn.v_proj
+    static void K11_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outF: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k11;
+    void K11_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
 
-    // forward: attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-    static void K3F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 6, 10, 2, 2, 8, 4, false, false, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3F0_AttentionForwardKernelLoaded;
+    // Attention.ForwardKernel: attn.heads
+    static void K12_AttentionForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.ForwardKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false, hasPadding: false,
+        scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_AttentionForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
-    // backward: attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-    static void K3B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 6, 10, 2, 2, 8, 4, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B0_AttentionBackwardScoresKernelLoaded;
+    // Attention.BackwardScoresKernel: attn.heads
+    static void K13_AttentionBackwardScoresKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardScoresKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k13;
+    void K13_AttentionBackwardScoresKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, int batch) =>
+        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
-    // backward: attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
-    static void K3B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 6, 10, 2, 2, 8, 4, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B1_AttentionBackwardKeyValueKernelLoaded;
+    // Attention.BackwardKeyValueKernel: attn.heads
+    static void K14_AttentionBackwardKeyValueKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_AttentionBackwardKeyValueKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
-    // forward: attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-    static void K4F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 6, 8, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4F0_LinearForwardKernelLoaded;
+    // Linear.ForwardKernel: attn.out_proj
+    static void K15_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 8, outF: 16, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
-    // backward: attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-    static void K4B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 6, 8, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B0_LinearBackwardInputKernelLoaded;
+    // Linear.BackwardInputKernel: attn.out_proj
+    static void K16_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 8, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-    static void K4B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 6, 8, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B1_LinearBackwardWeightKernelLoaded;
+    // Linear.BackwardWeightKernel: attn.out_proj
+    static void K17_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 8, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-    static void K4B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 6, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B2_LinearBackwardBiasKernelLoaded;
+    // Add.ForwardKernel: res
+    static void K18_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 96);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // forward: res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
-    static void K5F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 96);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5F0_AddForwardKernelLoaded;
+    // Add.BackwardKernel: res
+    static void K19_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 96);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
+    void K19_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
-    static void K5B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 96);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B0_AddBackwardKernelLoaded;
+    // LayerNorm.ForwardKernel: norm
+    static void K20_LayerNormForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16, eps: 1E-05f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_LayerNormForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
-    // forward: norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-    static void K6F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 6, 16, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6F0_LayerNormForwardKernelLoaded;
+    // LayerNorm.BackwardInputKernel: norm
+    static void K21_LayerNormBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_LayerNormBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
-    // backward: norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-    static void K6B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 6, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B0_LayerNormBackwardInputKernelLoaded;
+    // LayerNorm.BackwardParamsKernel: norm
+    static void K22_LayerNormBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LayerNormBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
-    // backward: norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
-    static void K6B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 6, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B1_LayerNormBackwardParamsKernelLoaded;
+    // Linear.ForwardKernel: mlp.fc1
+    static void K23_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 16, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
-    // forward: mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-    static void K7F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 6, 16, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7F0_LinearForwardKernelLoaded;
+    // Linear.BackwardInputKernel: mlp.fc1
+    static void K24_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-    static void K7B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 6, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B0_LinearBackwardInputKernelLoaded;
+    // Linear.BackwardWeightKernel: mlp.fc1
+    static void K25_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-    static void K7B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 6, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B1_LinearBackwardWeightKernelLoaded;
+    // Linear.BackwardBiasKernel: mlp.fc1
+    static void K26_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
 
-    // backward: mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-    static void K7B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 6, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B2_LinearBackwardBiasKernelLoaded;
+    // Relu.ForwardKernel: mlp.act
+    static void K27_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 192);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
+    void K27_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_ReluForwardKernelBody))(extent, p0, p1, batch);
 
-    // forward: mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-    static void K8F0_ReluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, batch * 192);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8F0_ReluForwardKernelLoaded;
+    // Relu.BackwardKernel: mlp.act
+    static void K28_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 192);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-    static void K8B0_ReluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, batch * 192);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B0_ReluBackwardKernelLoaded;
+    // Dropout.ForwardKernel: mlp.drop
+    static void K29_DropoutForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 192, p3, p4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k29;
+    void K29_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
+            _runtime.Accelerator, K29_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
-    // forward: mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-    static void K9F0_DropoutForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, float p3, uint p4, int batch) =>
-        global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, batch * 192, p3, p4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>? K9F0_DropoutForwardKernelLoaded;
+    // Dropout.BackwardKernel: mlp.drop
+    static void K30_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 192);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K30_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-    static void K9B0_DropoutBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, batch * 192);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9B0_DropoutBackwardKernelLoaded;
+    // Linear.ForwardKernel: mlp.fc2
+    static void K31_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 32, outF: 16, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
-    // forward: mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-    static void K10F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 6, 32, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10F0_LinearForwardKernelLoaded;
+    // Linear.BackwardInputKernel: mlp.fc2
+    static void K32_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 32, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-    static void K10B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 6, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B0_LinearBackwardInputKernelLoaded;
+    // Linear.BackwardWeightKernel: mlp.fc2
+    static void K33_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 32, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
+    void K33_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K33_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
-    // backward: mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-    static void K10B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 6, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B1_LinearBackwardWeightKernelLoaded;
+    // Dropout.ForwardKernel: drop
+    static void K34_DropoutForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 96, p3, p4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k34;
+    void K34_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        (_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
+            _runtime.Accelerator, K34_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
-    // backward: mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-    static void K10B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 6, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-    static void K11F0_DropoutForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, float p3, uint p4, int batch) =>
-        global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, batch * 96, p3, p4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>? K11F0_DropoutForwardKernelLoaded;
-
-    // backward: drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-    static void K11B0_DropoutBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, batch * 96);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B0_DropoutBackwardKernelLoaded;
+    // Dropout.BackwardKernel: drop
+    static void K35_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 96);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
+    void K35_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K35_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 }

@@ -42,8 +42,7 @@ partial class CrossAttender : global::System.IDisposable
     readonly global::ModelGen.Module _module_Norm;
     readonly global::ModelGen.Module _module_Mlp;
     readonly global::ModelGen.Module _module_Drop;
-    ModelGenCpuBuffers? _cpu;
-    ModelGenDeviceBuffers? _device;
+    global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
 
     /// <summary>Creates the model on <paramref name="device"/> with PyTorch's default initialisation drawn from <paramref name="seed"/>.</summary>
@@ -78,11 +77,21 @@ partial class CrossAttender : global::System.IDisposable
         global::ModelGen.Init.Uniform(_mlp_fc2_weight, 0.17677669529663687, random);
         _mlp_fc2_bias = new global::ModelGen.Parameter("mlp.fc2.bias", new int[] { 16 }, decay: false);
         global::ModelGen.Init.Uniform(_mlp_fc2_bias, 0.17677669529663687, random);
-        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias, _attn_out_proj_weight, _attn_out_proj_bias, _norm_weight, _norm_bias, _mlp_fc1_weight, _mlp_fc1_bias, _mlp_fc2_weight, _mlp_fc2_bias }), seed);
-        _module_Attn = new global::ModelGen.Module("attn", "MultiHeadAttention", new global::ModelGen.Parameter[] { _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias, _attn_out_proj_weight, _attn_out_proj_bias });
+        var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {
+            _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias,
+            _attn_out_proj_weight, _attn_out_proj_bias, _norm_weight, _norm_bias, _mlp_fc1_weight, _mlp_fc1_bias, _mlp_fc2_weight,
+            _mlp_fc2_bias
+        });
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _module_Attn = new global::ModelGen.Module("attn", "MultiHeadAttention", new global::ModelGen.Parameter[] {
+            _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias,
+            _attn_out_proj_weight, _attn_out_proj_bias
+        });
         _module_Res = new global::ModelGen.Module("res", "Residual", new global::ModelGen.Parameter[] {  });
         _module_Norm = new global::ModelGen.Module("norm", "LayerNorm", new global::ModelGen.Parameter[] { _norm_weight, _norm_bias });
-        _module_Mlp = new global::ModelGen.Module("mlp", "FeedForward", new global::ModelGen.Parameter[] { _mlp_fc1_weight, _mlp_fc1_bias, _mlp_fc2_weight, _mlp_fc2_bias });
+        _module_Mlp = new global::ModelGen.Module("mlp", "FeedForward", new global::ModelGen.Parameter[] {
+            _mlp_fc1_weight, _mlp_fc1_bias, _mlp_fc2_weight, _mlp_fc2_bias
+        });
         _module_Drop = new global::ModelGen.Module("drop", "Dropout", new global::ModelGen.Parameter[] {  });
     }
 
@@ -107,343 +116,113 @@ partial class CrossAttender : global::System.IDisposable
         global::ModelGen.ModelRuntime.CheckInput(@memory, "memory", s_shape_in_memory, batch);
         _runtime.BeginForward();
         _lastBatch = batch;
-        var shape = new int[] { batch, 6, 16 };
+        var a = Arena(batch);
+        a.Upload(Buf.in_x, @x.Data);
+        a.Upload(Buf.in_memory, @memory.Data);
         if (_runtime.OnAccelerator)
         {
-            var d = DeviceBuffers(batch);
-            global::ModelGen.ModelRuntime.Upload(d.in_x, @x.Data);
-            global::ModelGen.ModelRuntime.Upload(d.in_memory, @memory.Data);
-            ForwardDevice(d, batch);
-            return new global::ModelGen.Tensor(shape, _runtime.Download(d.drop, batch * 96));
+            ForwardDevice(a, batch);
         }
-        var a = CpuBuffers(batch);
-        global::System.Array.Copy(@x.Data, a.in_x, a.in_x.Length);
-        global::System.Array.Copy(@memory.Data, a.in_memory, a.in_memory.Length);
-        ForwardCpu(a, batch);
-        return new global::ModelGen.Tensor(shape, (float[])a.drop.Clone());
+        else ForwardCpu(a, batch);
+        return a.Read(Buf.drop);
     }
 
-    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=) into Parameters[i].Grad; input gradients are replaced.</summary>
+    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=)
+    /// into Parameters[i].Grad; input gradients are replaced.</summary>
     public void Backward(global::ModelGen.Tensor outputGrad)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("Backward needs a Forward first.");
         global::ModelGen.ModelRuntime.CheckInput(outputGrad, "outputGrad", (int[])OutputShape, _lastBatch);
-        int batch = _lastBatch;
+        var a = _arena!;
+        a.ZeroGrads();
+        a.Upload(Buf.drop, outputGrad.Data, gradient: true);
         if (_runtime.OnAccelerator)
         {
-            var d = _device!;
-            d.ZeroGrads();
             _runtime.UploadGrads();
-            global::ModelGen.ModelRuntime.Upload(d.g_drop, outputGrad.Data);
-            BackwardDevice(d, batch);
+            BackwardDevice(a, _lastBatch);
             _runtime.DownloadGrads();
-            return;
         }
-        var a = _cpu!;
-        a.ZeroGrads();
-        global::System.Array.Copy(outputGrad.Data, a.g_drop, a.g_drop.Length);
-        BackwardCpu(a, batch);
+        else BackwardCpu(a, _lastBatch);
     }
 
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("InputGradient needs a Forward and a Backward first.");
-        int batch = _lastBatch;
-        switch (input)
+        return input switch
         {
-            case "x":
-                return _runtime.Read(batch, _cpu?.g_in_x, _device?.g_in_x, 6, 16);
-            case "memory":
-                return _runtime.Read(batch, _cpu?.g_in_memory, _device?.g_in_memory, 10, 24);
-            default:
-                throw new global::System.ArgumentException($"'{input}' is not a data input of CrossAttender (inputs: x, memory).", nameof(input));
-        }
+            "x" => _arena!.Read(Buf.in_x, gradient: true),
+            "memory" => _arena!.Read(Buf.in_memory, gradient: true),
+            _ => throw new global::System.ArgumentException($"'{input}' is not a data input of CrossAttender (inputs: x, memory).", nameof(input)),
+        };
     }
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path)
-    {
-        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
-        int batch = _lastBatch;
-        switch (path)
-        {
-            case "x":
-                return _runtime.Read(batch, _cpu?.in_x, _device?.in_x, 6, 16);
-            case "memory":
-                return _runtime.Read(batch, _cpu?.in_memory, _device?.in_memory, 10, 24);
-            case "attn":
-                return _runtime.Read(batch, _cpu?.attn, _device?.attn, 6, 16);
-            case "res":
-                return _runtime.Read(batch, _cpu?.res, _device?.res, 6, 16);
-            case "norm":
-                return _runtime.Read(batch, _cpu?.norm, _device?.norm, 6, 16);
-            case "mlp":
-                return _runtime.Read(batch, _cpu?.mlp, _device?.mlp, 6, 16);
-            case "drop":
-                return _runtime.Read(batch, _cpu?.drop, _device?.drop, 6, 16);
-            case "attn.q_proj":
-                return _runtime.Read(batch, _cpu?.attn_q_proj, _device?.attn_q_proj, 6, 16);
-            case "attn.k_proj":
-                return _runtime.Read(batch, _cpu?.attn_k_proj, _device?.attn_k_proj, 10, 16);
-            case "attn.v_proj":
-                return _runtime.Read(batch, _cpu?.attn_v_proj, _device?.attn_v_proj, 10, 8);
-            case "attn.heads":
-                return _runtime.Read(batch, _cpu?.attn_heads, _device?.attn_heads, 6, 8);
-            case "attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.attn_heads_probs, _device?.attn_heads_probs, 2, 6, 10);
-            case "norm.mean":
-                return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 6);
-            case "norm.rstd":
-                return _runtime.Read(batch, _cpu?.norm_rstd, _device?.norm_rstd, 6);
-            case "mlp.fc1":
-                return _runtime.Read(batch, _cpu?.mlp_fc1, _device?.mlp_fc1, 6, 32);
-            case "mlp.act":
-                return _runtime.Read(batch, _cpu?.mlp_act, _device?.mlp_act, 6, 32);
-            case "mlp.drop":
-                return _runtime.Read(batch, _cpu?.mlp_drop, _device?.mlp_drop, 6, 32);
-            case "mlp.drop.mask":
-                return _runtime.Read(batch, _cpu?.mlp_drop_mask, _device?.mlp_drop_mask, 6, 32);
-            case "drop.mask":
-                return _runtime.Read(batch, _cpu?.drop_mask, _device?.drop_mask, 6, 16);
-            default:
-                return null;
-        }
-    }
+    public global::ModelGen.Tensor? Intermediate(string path) =>
+        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
 
-    ModelGenCpuBuffers CpuBuffers(int batch) => _cpu is { } c && c.Batch == batch ? c : _cpu = new ModelGenCpuBuffers(batch);
-
-    ModelGenDeviceBuffers DeviceBuffers(int batch)
+    global::ModelGen.ActivationArena Arena(int batch)
     {
-        if (_device is { } d && d.Batch == batch) return d;
-        _device?.Dispose();
-        return _device = new ModelGenDeviceBuffers(_runtime, batch);
+        if (_arena is { } a && a.Batch == batch) return a;
+        _arena?.Dispose();
+        return _arena = new global::ModelGen.ActivationArena(_runtime, s_activations, batch);
     }
 
     public void Dispose()
     {
-        _device?.Dispose();
-        _device = null;
+        _arena?.Dispose();
+        _arena = null;
         _runtime.Dispose();
     }
 
-    /// <summary>Activations (and their gradients) of one batch size on the CPU.</summary>
-    sealed class ModelGenCpuBuffers
+    /// <summary>Every activation and saved value per sample, in the order of <see cref="Buf"/>; the arena allocates them for a batch.</summary>
+    static readonly global::ModelGen.ActivationInfo[] s_activations =
     {
-        public readonly int Batch;
-        public readonly float[] in_x; // (B, 6, 16)
-        public readonly float[] g_in_x;
-        public readonly float[] in_memory; // (B, 10, 24)
-        public readonly float[] g_in_memory;
-        public readonly float[] attn; // (B, 6, 16)
-        public readonly float[] g_attn;
-        public readonly float[] res; // (B, 6, 16)
-        public readonly float[] g_res;
-        public readonly float[] norm; // (B, 6, 16)
-        public readonly float[] g_norm;
-        public readonly float[] mlp; // (B, 6, 16)
-        public readonly float[] g_mlp;
-        public readonly float[] drop; // (B, 6, 16)
-        public readonly float[] g_drop;
-        public readonly float[] attn_q_proj; // (B, 6, 16)
-        public readonly float[] g_attn_q_proj;
-        public readonly float[] attn_k_proj; // (B, 10, 16)
-        public readonly float[] g_attn_k_proj;
-        public readonly float[] attn_v_proj; // (B, 10, 8)
-        public readonly float[] g_attn_v_proj;
-        public readonly float[] attn_heads; // (B, 6, 8)
-        public readonly float[] g_attn_heads;
-        public readonly float[] attn_heads_probs; // (B, 2, 6, 10)
-        public readonly float[] attn_heads_dscores; // (B, 2, 6, 10)
-        public readonly float[] norm_mean; // (B, 6)
-        public readonly float[] norm_rstd; // (B, 6)
-        public readonly float[] mlp_fc1; // (B, 6, 32)
-        public readonly float[] g_mlp_fc1;
-        public readonly float[] mlp_act; // (B, 6, 32)
-        public readonly float[] g_mlp_act;
-        public readonly float[] mlp_drop; // (B, 6, 32)
-        public readonly float[] g_mlp_drop;
-        public readonly float[] mlp_drop_mask; // (B, 6, 32)
-        public readonly float[] drop_mask; // (B, 6, 16)
-        readonly global::ModelGen.Cpu.ClearSet _grads;
+        new("x", new int[] { 6, 16 }),
+        new("memory", new int[] { 10, 24 }),
+        new("attn", new int[] { 6, 16 }),
+        new("res", new int[] { 6, 16 }),
+        new("norm", new int[] { 6, 16 }),
+        new("mlp", new int[] { 6, 16 }),
+        new("drop", new int[] { 6, 16 }),
+        new("attn.q_proj", new int[] { 6, 16 }),
+        new("attn.k_proj", new int[] { 10, 16 }),
+        new("attn.v_proj", new int[] { 10, 8 }),
+        new("attn.heads", new int[] { 6, 8 }),
+        new("attn.heads.probs", new int[] { 2, 6, 10 }, Grad: false),
+        new("attn.heads.dscores", new int[] { 2, 6, 10 }, Grad: false, DeviceOnly: true),
+        new("norm.mean", new int[] { 6 }, Grad: false),
+        new("norm.rstd", new int[] { 6 }, Grad: false),
+        new("mlp.fc1", new int[] { 6, 32 }),
+        new("mlp.act", new int[] { 6, 32 }),
+        new("mlp.drop", new int[] { 6, 32 }),
+        new("mlp.drop.mask", new int[] { 6, 32 }, Grad: false),
+        new("drop.mask", new int[] { 6, 16 }, Grad: false),
+    };
 
-        public ModelGenCpuBuffers(int batch)
-        {
-            Batch = batch;
-            in_x = new float[batch * 96];
-            g_in_x = new float[batch * 96];
-            in_memory = new float[batch * 240];
-            g_in_memory = new float[batch * 240];
-            attn = new float[batch * 96];
-            g_attn = new float[batch * 96];
-            res = new float[batch * 96];
-            g_res = new float[batch * 96];
-            norm = new float[batch * 96];
-            g_norm = new float[batch * 96];
-            mlp = new float[batch * 96];
-            g_mlp = new float[batch * 96];
-            drop = new float[batch * 96];
-            g_drop = new float[batch * 96];
-            attn_q_proj = new float[batch * 96];
-            g_attn_q_proj = new float[batch * 96];
-            attn_k_proj = new float[batch * 160];
-            g_attn_k_proj = new float[batch * 160];
-            attn_v_proj = new float[batch * 80];
-            g_attn_v_proj = new float[batch * 80];
-            attn_heads = new float[batch * 48];
-            g_attn_heads = new float[batch * 48];
-            attn_heads_probs = new float[batch * 120];
-            attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            norm_mean = new float[batch * 6];
-            norm_rstd = new float[batch * 6];
-            mlp_fc1 = new float[batch * 192];
-            g_mlp_fc1 = new float[batch * 192];
-            mlp_act = new float[batch * 192];
-            g_mlp_act = new float[batch * 192];
-            mlp_drop = new float[batch * 192];
-            g_mlp_drop = new float[batch * 192];
-            mlp_drop_mask = new float[batch * 192];
-            drop_mask = new float[batch * 96];
-            _grads = new global::ModelGen.Cpu.ClearSet(g_in_x, g_in_memory, g_attn, g_res, g_norm, g_mlp, g_drop, g_attn_q_proj, g_attn_k_proj, g_attn_v_proj, g_attn_heads, g_mlp_fc1, g_mlp_act, g_mlp_drop);
-        }
-
-        /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => _grads.Clear();
-    }
-
-    /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>
-    sealed class ModelGenDeviceBuffers : global::System.IDisposable
+    /// <summary>Where each activation sits in <see cref="s_activations"/>: the passes index the arena with these.</summary>
+    static class Buf
     {
-        public readonly int Batch;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_x; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_in_x;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_memory; // (B, 10, 24)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_in_memory;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_attn;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> res; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_res;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_norm;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_mlp;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> drop; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_drop;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_q_proj; // (B, 6, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_k_proj; // (B, 10, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_v_proj; // (B, 10, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_heads; // (B, 6, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_heads_probs; // (B, 2, 6, 10)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> attn_heads_dscores; // (B, 2, 6, 10)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 6)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 6)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp_fc1; // (B, 6, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_mlp_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp_act; // (B, 6, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_mlp_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp_drop; // (B, 6, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_mlp_drop;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> mlp_drop_mask; // (B, 6, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> drop_mask; // (B, 6, 16)
-
-        public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
-        {
-            Batch = batch;
-            in_x = runtime.Allocate(batch * 96L);
-            g_in_x = runtime.Allocate(batch * 96L);
-            in_memory = runtime.Allocate(batch * 240L);
-            g_in_memory = runtime.Allocate(batch * 240L);
-            attn = runtime.Allocate(batch * 96L);
-            g_attn = runtime.Allocate(batch * 96L);
-            res = runtime.Allocate(batch * 96L);
-            g_res = runtime.Allocate(batch * 96L);
-            norm = runtime.Allocate(batch * 96L);
-            g_norm = runtime.Allocate(batch * 96L);
-            mlp = runtime.Allocate(batch * 96L);
-            g_mlp = runtime.Allocate(batch * 96L);
-            drop = runtime.Allocate(batch * 96L);
-            g_drop = runtime.Allocate(batch * 96L);
-            attn_q_proj = runtime.Allocate(batch * 96L);
-            g_attn_q_proj = runtime.Allocate(batch * 96L);
-            attn_k_proj = runtime.Allocate(batch * 160L);
-            g_attn_k_proj = runtime.Allocate(batch * 160L);
-            attn_v_proj = runtime.Allocate(batch * 80L);
-            g_attn_v_proj = runtime.Allocate(batch * 80L);
-            attn_heads = runtime.Allocate(batch * 48L);
-            g_attn_heads = runtime.Allocate(batch * 48L);
-            attn_heads_probs = runtime.Allocate(batch * 120L);
-            attn_heads_dscores = runtime.Allocate(batch * 120L);
-            norm_mean = runtime.Allocate(batch * 6L);
-            norm_rstd = runtime.Allocate(batch * 6L);
-            mlp_fc1 = runtime.Allocate(batch * 192L);
-            g_mlp_fc1 = runtime.Allocate(batch * 192L);
-            mlp_act = runtime.Allocate(batch * 192L);
-            g_mlp_act = runtime.Allocate(batch * 192L);
-            mlp_drop = runtime.Allocate(batch * 192L);
-            g_mlp_drop = runtime.Allocate(batch * 192L);
-            mlp_drop_mask = runtime.Allocate(batch * 192L);
-            drop_mask = runtime.Allocate(batch * 96L);
-        }
-
-        public void ZeroGrads()
-        {
-            global::ModelGen.ModelRuntime.Zero(g_in_x);
-            global::ModelGen.ModelRuntime.Zero(g_in_memory);
-            global::ModelGen.ModelRuntime.Zero(g_attn);
-            global::ModelGen.ModelRuntime.Zero(g_res);
-            global::ModelGen.ModelRuntime.Zero(g_norm);
-            global::ModelGen.ModelRuntime.Zero(g_mlp);
-            global::ModelGen.ModelRuntime.Zero(g_drop);
-            global::ModelGen.ModelRuntime.Zero(g_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_mlp_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_mlp_act);
-            global::ModelGen.ModelRuntime.Zero(g_mlp_drop);
-        }
-
-        public void Dispose()
-        {
-            in_x.Dispose();
-            g_in_x.Dispose();
-            in_memory.Dispose();
-            g_in_memory.Dispose();
-            attn.Dispose();
-            g_attn.Dispose();
-            res.Dispose();
-            g_res.Dispose();
-            norm.Dispose();
-            g_norm.Dispose();
-            mlp.Dispose();
-            g_mlp.Dispose();
-            drop.Dispose();
-            g_drop.Dispose();
-            attn_q_proj.Dispose();
-            g_attn_q_proj.Dispose();
-            attn_k_proj.Dispose();
-            g_attn_k_proj.Dispose();
-            attn_v_proj.Dispose();
-            g_attn_v_proj.Dispose();
-            attn_heads.Dispose();
-            g_attn_heads.Dispose();
-            attn_heads_probs.Dispose();
-            attn_heads_dscores.Dispose();
-            norm_mean.Dispose();
-            norm_rstd.Dispose();
-            mlp_fc1.Dispose();
-            g_mlp_fc1.Dispose();
-            mlp_act.Dispose();
-            g_mlp_act.Dispose();
-            mlp_drop.Dispose();
-            g_mlp_drop.Dispose();
-            mlp_drop_mask.Dispose();
-            drop_mask.Dispose();
-        }
+        public const int in_x = 0; // (B, 6, 16)
+        public const int in_memory = 1; // (B, 10, 24)
+        public const int attn = 2; // (B, 6, 16)
+        public const int res = 3; // (B, 6, 16)
+        public const int norm = 4; // (B, 6, 16)
+        public const int mlp = 5; // (B, 6, 16)
+        public const int drop = 6; // (B, 6, 16)
+        public const int attn_q_proj = 7; // (B, 6, 16)
+        public const int attn_k_proj = 8; // (B, 10, 16)
+        public const int attn_v_proj = 9; // (B, 10, 8)
+        public const int attn_heads = 10; // (B, 6, 8)
+        public const int attn_heads_probs = 11; // (B, 2, 6, 10)
+        public const int attn_heads_dscores = 12; // (B, 2, 6, 10)
+        public const int norm_mean = 13; // (B, 6)
+        public const int norm_rstd = 14; // (B, 6)
+        public const int mlp_fc1 = 15; // (B, 6, 32)
+        public const int mlp_act = 16; // (B, 6, 32)
+        public const int mlp_drop = 17; // (B, 6, 32)
+        public const int mlp_drop_mask = 18; // (B, 6, 32)
+        public const int drop_mask = 19; // (B, 6, 16)
     }
 }

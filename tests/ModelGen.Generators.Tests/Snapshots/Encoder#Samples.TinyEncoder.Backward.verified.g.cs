@@ -7,200 +7,340 @@ namespace Samples;
 partial class TinyEncoder
 {
     /// <summary>Backward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void BackwardCpu(ModelGenCpuBuffers a, int batch)
+    void BackwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        global::ModelGen.Ops.Linear.Backward(a.g_norm, _head_weight.Grad, _head_bias.Grad, a.g_head, a.norm, _head_weight.Value, batch * 8, 32, 10);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.norm), _head_weight.Grad, _head_bias.Grad, a.Grad(Buf.head), a[Buf.norm], _head_weight.Value, rows: batch * 8,
+            inF: 32, outF: 10);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder, _norm_weight.Grad, _norm_bias.Grad, a.g_norm, a.encoder, a.norm_mean, a.norm_rstd, _norm_weight.Value, batch * 8, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder), _norm_weight.Grad, _norm_bias.Grad, a.Grad(Buf.norm), a[Buf.encoder], a[Buf.norm_mean], a[Buf.norm_rstd],
+            _norm_weight.Value, rows: batch * 8, dim: 32);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_1_res1, a.g_encoder_layers_1_mlp_fc2, a.g_encoder, batch * 256);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_1_res1), a.Grad(Buf.encoder_layers_1_mlp_fc2), a.Grad(Buf.encoder), n: batch * 256);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad, a.g_encoder_layers_1_mlp_fc2, a.encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Value, batch * 8, 64, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_mlp_act), _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 8,
+            inF: 64, outF: 32);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Backward(a.g_encoder_layers_1_mlp_fc1, a.g_encoder_layers_1_mlp_act, a.encoder_layers_1_mlp_fc1, batch * 512);
+        global::ModelGen.Ops.Gelu.Backward(
+            a.Grad(Buf.encoder_layers_1_mlp_fc1), a.Grad(Buf.encoder_layers_1_mlp_act), a[Buf.encoder_layers_1_mlp_fc1], n: batch * 512);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad, a.g_encoder_layers_1_mlp_fc1, a.encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Value, batch * 8, 32, 64);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm2), _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_mlp_fc1), a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 8,
+            inF: 32, outF: 64);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_1_res1, _encoder_layers_1_norm2_weight.Grad, _encoder_layers_1_norm2_bias.Grad, a.g_encoder_layers_1_norm2, a.encoder_layers_1_res1, a.encoder_layers_1_norm2_mean, a.encoder_layers_1_norm2_rstd, _encoder_layers_1_norm2_weight.Value, batch * 8, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_1_res1), _encoder_layers_1_norm2_weight.Grad, _encoder_layers_1_norm2_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_norm2), a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_norm2_mean],
+            a[Buf.encoder_layers_1_norm2_rstd], _encoder_layers_1_norm2_weight.Value, rows: batch * 8, dim: 32);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res2, a.g_encoder_layers_1_attn_out_proj, a.g_encoder_layers_1_res1, batch * 256);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_0_res2), a.Grad(Buf.encoder_layers_1_attn_out_proj), a.Grad(Buf.encoder_layers_1_res1),
+            n: batch * 256);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad, a.g_encoder_layers_1_attn_out_proj, a.encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_attn_heads), _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_out_proj), a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        global::ModelGen.Ops.Attention.Backward(a.g_encoder_layers_1_attn_q_proj, a.g_encoder_layers_1_attn_k_proj, a.g_encoder_layers_1_attn_v_proj, a.g_encoder_layers_1_attn_heads, a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_attn_v_proj, a.encoder_layers_1_attn_heads, a.encoder_layers_1_attn_heads_probs, batch, 8, 8, 4, 2, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.encoder_layers_1_attn_q_proj), a.Grad(Buf.encoder_layers_1_attn_k_proj), a.Grad(Buf.encoder_layers_1_attn_v_proj),
+            a.Grad(Buf.encoder_layers_1_attn_heads), a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj],
+            a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], batch, nq: 8,
+            nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad, a.g_encoder_layers_1_attn_v_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad, a.g_encoder_layers_1_attn_k_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_k_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad, a.g_encoder_layers_1_attn_q_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_q_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_0_res2, _encoder_layers_1_norm1_weight.Grad, _encoder_layers_1_norm1_bias.Grad, a.g_encoder_layers_1_norm1, a.encoder_layers_0_res2, a.encoder_layers_1_norm1_mean, a.encoder_layers_1_norm1_rstd, _encoder_layers_1_norm1_weight.Value, batch * 8, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_0_res2), _encoder_layers_1_norm1_weight.Grad, _encoder_layers_1_norm1_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_norm1), a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_norm1_mean],
+            a[Buf.encoder_layers_1_norm1_rstd], _encoder_layers_1_norm1_weight.Value, rows: batch * 8, dim: 32);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res1, a.g_encoder_layers_0_mlp_fc2, a.g_encoder_layers_0_res2, batch * 256);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res2), n: batch * 256);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad, a.g_encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, batch * 8, 64, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 8,
+            inF: 64, outF: 32);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Backward(a.g_encoder_layers_0_mlp_fc1, a.g_encoder_layers_0_mlp_act, a.encoder_layers_0_mlp_fc1, batch * 512);
+        global::ModelGen.Ops.Gelu.Backward(
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1], n: batch * 512);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad, a.g_encoder_layers_0_mlp_fc1, a.encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Value, batch * 8, 32, 64);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 8,
+            inF: 32, outF: 64);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_0_res1, _encoder_layers_0_norm2_weight.Grad, _encoder_layers_0_norm2_bias.Grad, a.g_encoder_layers_0_norm2, a.encoder_layers_0_res1, a.encoder_layers_0_norm2_mean, a.encoder_layers_0_norm2_rstd, _encoder_layers_0_norm2_weight.Value, batch * 8, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_0_res1), _encoder_layers_0_norm2_weight.Grad, _encoder_layers_0_norm2_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_norm2), a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_norm2_mean],
+            a[Buf.encoder_layers_0_norm2_rstd], _encoder_layers_0_norm2_weight.Value, rows: batch * 8, dim: 32);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_in_x, a.g_encoder_layers_0_attn_out_proj, a.g_encoder_layers_0_res1, batch * 256);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.in_x), a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.encoder_layers_0_res1), n: batch * 256);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad, a.g_encoder_layers_0_attn_out_proj, a.encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        global::ModelGen.Ops.Attention.Backward(a.g_encoder_layers_0_attn_q_proj, a.g_encoder_layers_0_attn_k_proj, a.g_encoder_layers_0_attn_v_proj, a.g_encoder_layers_0_attn_heads, a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_attn_v_proj, a.encoder_layers_0_attn_heads, a.encoder_layers_0_attn_heads_probs, batch, 8, 8, 4, 2, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj), a.Grad(Buf.encoder_layers_0_attn_v_proj),
+            a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
+            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch, nq: 8,
+            nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad, a.g_encoder_layers_0_attn_v_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad, a.g_encoder_layers_0_attn_k_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad, a.g_encoder_layers_0_attn_q_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_in_x, _encoder_layers_0_norm1_weight.Grad, _encoder_layers_0_norm1_bias.Grad, a.g_encoder_layers_0_norm1, a.in_x, a.encoder_layers_0_norm1_mean, a.encoder_layers_0_norm1_rstd, _encoder_layers_0_norm1_weight.Value, batch * 8, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.in_x), _encoder_layers_0_norm1_weight.Grad, _encoder_layers_0_norm1_bias.Grad, a.Grad(Buf.encoder_layers_0_norm1),
+            a[Buf.in_x], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], _encoder_layers_0_norm1_weight.Value,
+            rows: batch * 8, dim: 32);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void BackwardDevice(ModelGenDeviceBuffers d, int batch)
+    void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        (K25B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_norm.View, d.g_head.View, _runtime.Value(34), batch);
-        (K25B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B1_LinearBackwardWeightKernel))((int)(320), _runtime.Grad(34), d.g_head.View, d.norm.View, batch);
-        (K25B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B2_LinearBackwardBiasKernel))((int)(10), _runtime.Grad(35), d.g_head.View, batch);
+        K26_LinearBackwardInputKernel(batch * 8 * 32, a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K27_LinearBackwardWeightKernel(320, _runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
+        K28_LinearBackwardBiasKernel(10, _runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K24B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B0_LayerNormBackwardInputKernel))((int)(batch * 8), d.g_encoder.View, d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, _runtime.Value(32), batch);
-        (K24B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(32), _runtime.Grad(33), d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, batch);
+        K1_LayerNormBackwardInputKernel(
+            batch * 8, a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            _runtime.Value(32), batch);
+        K2_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(32), _runtime.Grad(33), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean),
+            a.View(Buf.norm_rstd), batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K23B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23B0_AddBackwardKernel))((int)(batch * 256), d.g_encoder_layers_1_res1.View, d.g_encoder_layers_1_mlp_fc2.View, d.g_encoder.View, batch);
+        K15_AddBackwardKernel(
+            batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        (K22B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22B0_LinearBackwardInputKernel))((int)(batch * 8 * 64), d.g_encoder_layers_1_mlp_act.View, d.g_encoder_layers_1_mlp_fc2.View, _runtime.Value(30), batch);
-        (K22B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(30), d.g_encoder_layers_1_mlp_fc2.View, d.encoder_layers_1_mlp_act.View, batch);
-        (K22B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(31), d.g_encoder_layers_1_mlp_fc2.View, batch);
+        K23_LinearBackwardInputKernel(
+            batch * 8 * 64, a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
+        K24_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
+        K6_LinearBackwardBiasKernel(32, _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        (K21B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B0_GeluBackwardKernel))((int)(batch * 512), d.g_encoder_layers_1_mlp_fc1.View, d.g_encoder_layers_1_mlp_act.View, d.encoder_layers_1_mlp_fc1.View, batch);
+        K21_GeluBackwardKernel(
+            batch * 512, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
+            a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        (K20B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_1_norm2.View, d.g_encoder_layers_1_mlp_fc1.View, _runtime.Value(28), batch);
-        (K20B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(28), d.g_encoder_layers_1_mlp_fc1.View, d.encoder_layers_1_norm2.View, batch);
-        (K20B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B2_LinearBackwardBiasKernel))((int)(64), _runtime.Grad(29), d.g_encoder_layers_1_mlp_fc1.View, batch);
+        K17_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
+        K18_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+        K19_LinearBackwardBiasKernel(64, _runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K19B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B0_LayerNormBackwardInputKernel))((int)(batch * 8), d.g_encoder_layers_1_res1.View, d.g_encoder_layers_1_norm2.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, _runtime.Value(26), batch);
-        (K19B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(26), _runtime.Grad(27), d.g_encoder_layers_1_norm2.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, batch);
+        K1_LayerNormBackwardInputKernel(
+            batch * 8, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(26), batch);
+        K2_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(26), _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K18B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B0_AddBackwardKernel))((int)(batch * 256), d.g_encoder_layers_0_res2.View, d.g_encoder_layers_1_attn_out_proj.View, d.g_encoder_layers_1_res1.View, batch);
+        K15_AddBackwardKernel(
+            batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_attn_out_proj),
+            a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K17B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_1_attn_heads.View, d.g_encoder_layers_1_attn_out_proj.View, _runtime.Value(24), batch);
-        (K17B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(24), d.g_encoder_layers_1_attn_out_proj.View, d.encoder_layers_1_attn_heads.View, batch);
-        (K17B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(25), d.g_encoder_layers_1_attn_out_proj.View, batch);
+        K4_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24),
+            batch);
+        K5_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
+        K6_LinearBackwardBiasKernel(32, _runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        (K16B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B0_AttentionBackwardScoresKernel))((int)(batch * 32), d.encoder_layers_1_attn_heads_dscores.View, d.g_encoder_layers_1_attn_q_proj.View, d.g_encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_heads_probs.View, batch);
-        (K16B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B1_AttentionBackwardKeyValueKernel))((int)(batch * 16), d.g_encoder_layers_1_attn_k_proj.View, d.g_encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_attn_heads_dscores.View, d.g_encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_heads_probs.View, batch);
+        K12_AttentionBackwardScoresKernel(
+            batch * 32, a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads),
+            a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
+        K13_AttentionBackwardKeyValueKernel(
+            batch * 16, a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_heads),
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K15B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_v_proj.View, _runtime.Value(22), batch);
-        (K15B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B1_LinearBackwardWeightKernel))((int)(512), _runtime.Grad(22), d.g_encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_norm1.View, batch);
-        (K15B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(23), d.g_encoder_layers_1_attn_v_proj.View, batch);
+        K8_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(22),
+            batch);
+        K9_LinearBackwardWeightKernel(
+            512, _runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K10_LinearBackwardBiasKernel(16, _runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K14B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_k_proj.View, _runtime.Value(20), batch);
-        (K14B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B1_LinearBackwardWeightKernel))((int)(512), _runtime.Grad(20), d.g_encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_norm1.View, batch);
-        (K14B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(21), d.g_encoder_layers_1_attn_k_proj.View, batch);
+        K8_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(20),
+            batch);
+        K9_LinearBackwardWeightKernel(
+            512, _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K10_LinearBackwardBiasKernel(16, _runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K13B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_q_proj.View, _runtime.Value(18), batch);
-        (K13B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(18), d.g_encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_norm1.View, batch);
-        (K13B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(19), d.g_encoder_layers_1_attn_q_proj.View, batch);
+        K4_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(18),
+            batch);
+        K5_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(18), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K6_LinearBackwardBiasKernel(32, _runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K12B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B0_LayerNormBackwardInputKernel))((int)(batch * 8), d.g_encoder_layers_0_res2.View, d.g_encoder_layers_1_norm1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, _runtime.Value(16), batch);
-        (K12B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(16), _runtime.Grad(17), d.g_encoder_layers_1_norm1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, batch);
+        K1_LayerNormBackwardInputKernel(
+            batch * 8, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(16), batch);
+        K2_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(16), _runtime.Grad(17), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K11B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B0_AddBackwardKernel))((int)(batch * 256), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_mlp_fc2.View, d.g_encoder_layers_0_res2.View, batch);
+        K15_AddBackwardKernel(
+            batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
+            a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        (K10B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B0_LinearBackwardInputKernel))((int)(batch * 8 * 64), d.g_encoder_layers_0_mlp_act.View, d.g_encoder_layers_0_mlp_fc2.View, _runtime.Value(14), batch);
-        (K10B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(14), d.g_encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, batch);
-        (K10B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(15), d.g_encoder_layers_0_mlp_fc2.View, batch);
+        K23_LinearBackwardInputKernel(
+            batch * 8 * 64, a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
+        K24_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K6_LinearBackwardBiasKernel(32, _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        (K9B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B0_GeluBackwardKernel))((int)(batch * 512), d.g_encoder_layers_0_mlp_fc1.View, d.g_encoder_layers_0_mlp_act.View, d.encoder_layers_0_mlp_fc1.View, batch);
+        K21_GeluBackwardKernel(
+            batch * 512, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
+            a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        (K8B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_0_norm2.View, d.g_encoder_layers_0_mlp_fc1.View, _runtime.Value(12), batch);
-        (K8B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(12), d.g_encoder_layers_0_mlp_fc1.View, d.encoder_layers_0_norm2.View, batch);
-        (K8B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B2_LinearBackwardBiasKernel))((int)(64), _runtime.Grad(13), d.g_encoder_layers_0_mlp_fc1.View, batch);
+        K17_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
+        K18_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K19_LinearBackwardBiasKernel(64, _runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K7B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B0_LayerNormBackwardInputKernel))((int)(batch * 8), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_norm2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, _runtime.Value(10), batch);
-        (K7B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(10), _runtime.Grad(11), d.g_encoder_layers_0_norm2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, batch);
+        K1_LayerNormBackwardInputKernel(
+            batch * 8, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(10), batch);
+        K2_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(10), _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K6B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B0_AddBackwardKernel))((int)(batch * 256), d.g_in_x.View, d.g_encoder_layers_0_attn_out_proj.View, d.g_encoder_layers_0_res1.View, batch);
+        K15_AddBackwardKernel(
+            batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1),
+            batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K5B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_0_attn_heads.View, d.g_encoder_layers_0_attn_out_proj.View, _runtime.Value(8), batch);
-        (K5B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(8), d.g_encoder_layers_0_attn_out_proj.View, d.encoder_layers_0_attn_heads.View, batch);
-        (K5B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(9), d.g_encoder_layers_0_attn_out_proj.View, batch);
+        K4_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8),
+            batch);
+        K5_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K6_LinearBackwardBiasKernel(32, _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        (K4B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B0_AttentionBackwardScoresKernel))((int)(batch * 32), d.encoder_layers_0_attn_heads_dscores.View, d.g_encoder_layers_0_attn_q_proj.View, d.g_encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_heads_probs.View, batch);
-        (K4B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B1_AttentionBackwardKeyValueKernel))((int)(batch * 16), d.g_encoder_layers_0_attn_k_proj.View, d.g_encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_attn_heads_dscores.View, d.g_encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_heads_probs.View, batch);
+        K12_AttentionBackwardScoresKernel(
+            batch * 32, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads),
+            a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
+        K13_AttentionBackwardKeyValueKernel(
+            batch * 16, a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_heads),
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K3B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_v_proj.View, _runtime.Value(6), batch);
-        (K3B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B1_LinearBackwardWeightKernel))((int)(512), _runtime.Grad(6), d.g_encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K3B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(7), d.g_encoder_layers_0_attn_v_proj.View, batch);
+        K8_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(6), batch);
+        K9_LinearBackwardWeightKernel(
+            512, _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K10_LinearBackwardBiasKernel(16, _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K2B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_k_proj.View, _runtime.Value(4), batch);
-        (K2B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B1_LinearBackwardWeightKernel))((int)(512), _runtime.Grad(4), d.g_encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K2B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(5), d.g_encoder_layers_0_attn_k_proj.View, batch);
+        K8_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(4), batch);
+        K9_LinearBackwardWeightKernel(
+            512, _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K10_LinearBackwardBiasKernel(16, _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K1B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B0_LinearBackwardInputKernel))((int)(batch * 8 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_q_proj.View, _runtime.Value(2), batch);
-        (K1B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(2), d.g_encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K1B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(3), d.g_encoder_layers_0_attn_q_proj.View, batch);
+        K4_LinearBackwardInputKernel(
+            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(2), batch);
+        K5_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(2), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K6_LinearBackwardBiasKernel(32, _runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K0B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B0_LayerNormBackwardInputKernel))((int)(batch * 8), d.g_in_x.View, d.g_encoder_layers_0_norm1.View, d.in_x.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, _runtime.Value(0), batch);
-        (K0B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(0), _runtime.Grad(1), d.g_encoder_layers_0_norm1.View, d.in_x.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, batch);
+        K1_LayerNormBackwardInputKernel(
+            batch * 8, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x),
+            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(0), batch);
+        K2_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(0), _runtime.Grad(1), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x),
+            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
     }
 }

@@ -7,167 +7,257 @@ namespace Samples;
 partial class TinyEncoder
 {
     /// <summary>Forward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void ForwardCpu(ModelGenCpuBuffers a, int batch)
+    void ForwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_0_norm1, a.encoder_layers_0_norm1_mean, a.encoder_layers_0_norm1_rstd, a.in_x, _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, batch * 8, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_0_norm1], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], a[Buf.in_x],
+            _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, rows: batch * 8, dim: 32, eps: 1E-05f);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Value, _encoder_layers_0_attn_q_proj_bias.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Value, _encoder_layers_0_attn_k_proj_bias.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
+            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_v_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Value, _encoder_layers_0_attn_v_proj_bias.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        global::ModelGen.Ops.Attention.Forward(a.encoder_layers_0_attn_heads, a.encoder_layers_0_attn_heads_probs, a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_attn_v_proj, a.in_padding, batch, 8, 8, 4, 2, 8, 8, true, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], a[Buf.encoder_layers_0_attn_q_proj],
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], a[Buf.in_padding], batch, nq: 8, nk: 8, heads: 4,
+            kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, scale: 0.35355338f);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_out_proj, a.encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Value, _encoder_layers_0_attn_out_proj_bias.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
+            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_0_res1, a.in_x, a.encoder_layers_0_attn_out_proj, batch * 256);
+        global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.in_x], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 256);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_0_norm2, a.encoder_layers_0_norm2_mean, a.encoder_layers_0_norm2_rstd, a.encoder_layers_0_res1, _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, batch * 8, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_0_norm2], a[Buf.encoder_layers_0_norm2_mean], a[Buf.encoder_layers_0_norm2_rstd],
+            a[Buf.encoder_layers_0_res1], _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, rows: batch * 8,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc1, a.encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, batch * 8, 32, 64);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
+            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 8, inF: 32, outF: 64);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Forward(a.encoder_layers_0_mlp_act, a.encoder_layers_0_mlp_fc1, batch * 512);
+        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 512);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, _encoder_layers_0_mlp_fc2_bias.Value, batch * 8, 64, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
+            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 8, inF: 64, outF: 32);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_0_res2, a.encoder_layers_0_res1, a.encoder_layers_0_mlp_fc2, batch * 256);
+        global::ModelGen.Ops.Add.Forward(
+            a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 256);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_1_norm1, a.encoder_layers_1_norm1_mean, a.encoder_layers_1_norm1_rstd, a.encoder_layers_0_res2, _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, batch * 8, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_1_norm1], a[Buf.encoder_layers_1_norm1_mean], a[Buf.encoder_layers_1_norm1_rstd],
+            a[Buf.encoder_layers_0_res2], _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, rows: batch * 8,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Value, _encoder_layers_1_attn_q_proj_bias.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
+            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Value, _encoder_layers_1_attn_k_proj_bias.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
+            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_v_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Value, _encoder_layers_1_attn_v_proj_bias.Value, batch * 8, 32, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
+            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        global::ModelGen.Ops.Attention.Forward(a.encoder_layers_1_attn_heads, a.encoder_layers_1_attn_heads_probs, a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_attn_v_proj, a.in_padding, batch, 8, 8, 4, 2, 8, 8, true, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], a[Buf.encoder_layers_1_attn_q_proj],
+            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], a[Buf.in_padding], batch, nq: 8, nk: 8, heads: 4,
+            kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, scale: 0.35355338f);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_out_proj, a.encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Value, _encoder_layers_1_attn_out_proj_bias.Value, batch * 8, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_out_proj], a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
+            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_1_res1, a.encoder_layers_0_res2, a.encoder_layers_1_attn_out_proj, batch * 256);
+        global::ModelGen.Ops.Add.Forward(
+            a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_attn_out_proj], n: batch * 256);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_1_norm2, a.encoder_layers_1_norm2_mean, a.encoder_layers_1_norm2_rstd, a.encoder_layers_1_res1, _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, batch * 8, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_1_norm2], a[Buf.encoder_layers_1_norm2_mean], a[Buf.encoder_layers_1_norm2_rstd],
+            a[Buf.encoder_layers_1_res1], _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, rows: batch * 8,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_mlp_fc1, a.encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Value, _encoder_layers_1_mlp_fc1_bias.Value, batch * 8, 32, 64);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value,
+            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 8, inF: 32, outF: 64);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Forward(a.encoder_layers_1_mlp_act, a.encoder_layers_1_mlp_fc1, batch * 512);
+        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], n: batch * 512);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_mlp_fc2, a.encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Value, _encoder_layers_1_mlp_fc2_bias.Value, batch * 8, 64, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_mlp_fc2], a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value,
+            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 8, inF: 64, outF: 32);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder, a.encoder_layers_1_res1, a.encoder_layers_1_mlp_fc2, batch * 256);
+        global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_mlp_fc2], n: batch * 256);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.norm, a.norm_mean, a.norm_rstd, a.encoder, _norm_weight.Value, _norm_bias.Value, batch * 8, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.norm], a[Buf.norm_mean], a[Buf.norm_rstd], a[Buf.encoder], _norm_weight.Value, _norm_bias.Value, rows: batch * 8, dim: 32,
+            eps: 1E-05f);
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        global::ModelGen.Ops.Linear.Forward(a.head, a.norm, _head_weight.Value, _head_bias.Value, batch * 8, 32, 10);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.head], a[Buf.norm], _head_weight.Value, _head_bias.Value, rows: batch * 8, inF: 32, outF: 10);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void ForwardDevice(ModelGenDeviceBuffers d, int batch)
+    void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K0F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0F0_LayerNormForwardKernel))((int)(batch * 8), d.encoder_layers_0_norm1.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, d.in_x.View, _runtime.Value(0), _runtime.Value(1), batch);
+        K0_LayerNormForwardKernel(
+            batch * 8, a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
+            a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K1F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1F0_LinearForwardKernel))((int)(batch * 8 * 32), d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(2), _runtime.Value(3), batch);
+        K3_LinearForwardKernel(
+            batch * 8 * 32, a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(2),
+            _runtime.Value(3), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K2F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2F0_LinearForwardKernel))((int)(batch * 8 * 16), d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(4), _runtime.Value(5), batch);
+        K7_LinearForwardKernel(
+            batch * 8 * 16, a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(4),
+            _runtime.Value(5), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K3F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3F0_LinearForwardKernel))((int)(batch * 8 * 16), d.encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(6), _runtime.Value(7), batch);
+        K7_LinearForwardKernel(
+            batch * 8 * 16, a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(6),
+            _runtime.Value(7), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        (K4F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4F0_AttentionForwardKernel))((int)(batch * 32), d.encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_heads_probs.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_attn_v_proj.View, d.in_padding.View, batch);
+        K11_AttentionForwardKernel(
+            batch * 32, a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_probs),
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.in_padding), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K5F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5F0_LinearForwardKernel))((int)(batch * 8 * 32), d.encoder_layers_0_attn_out_proj.View, d.encoder_layers_0_attn_heads.View, _runtime.Value(8), _runtime.Value(9), batch);
+        K3_LinearForwardKernel(
+            batch * 8 * 32, a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(8),
+            _runtime.Value(9), batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K6F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6F0_AddForwardKernel))((int)(batch * 256), d.encoder_layers_0_res1.View, d.in_x.View, d.encoder_layers_0_attn_out_proj.View, batch);
+        K14_AddForwardKernel(
+            batch * 256, a.View(Buf.encoder_layers_0_res1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K7F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7F0_LayerNormForwardKernel))((int)(batch * 8), d.encoder_layers_0_norm2.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, d.encoder_layers_0_res1.View, _runtime.Value(10), _runtime.Value(11), batch);
+        K0_LayerNormForwardKernel(
+            batch * 8, a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
+            a.View(Buf.encoder_layers_0_res1), _runtime.Value(10), _runtime.Value(11), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        (K8F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8F0_LinearForwardKernel))((int)(batch * 8 * 64), d.encoder_layers_0_mlp_fc1.View, d.encoder_layers_0_norm2.View, _runtime.Value(12), _runtime.Value(13), batch);
+        K16_LinearForwardKernel(
+            batch * 8 * 64, a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(12),
+            _runtime.Value(13), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        (K9F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9F0_GeluForwardKernel))((int)(batch * 512), d.encoder_layers_0_mlp_act.View, d.encoder_layers_0_mlp_fc1.View, batch);
+        K20_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        (K10F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10F0_LinearForwardKernel))((int)(batch * 8 * 32), d.encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, _runtime.Value(14), _runtime.Value(15), batch);
+        K22_LinearForwardKernel(
+            batch * 8 * 32, a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14),
+            _runtime.Value(15), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K11F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11F0_AddForwardKernel))((int)(batch * 256), d.encoder_layers_0_res2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_mlp_fc2.View, batch);
+        K14_AddForwardKernel(
+            batch * 256, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K12F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12F0_LayerNormForwardKernel))((int)(batch * 8), d.encoder_layers_1_norm1.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, d.encoder_layers_0_res2.View, _runtime.Value(16), _runtime.Value(17), batch);
+        K0_LayerNormForwardKernel(
+            batch * 8, a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
+            a.View(Buf.encoder_layers_0_res2), _runtime.Value(16), _runtime.Value(17), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K13F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13F0_LinearForwardKernel))((int)(batch * 8 * 32), d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(18), _runtime.Value(19), batch);
+        K3_LinearForwardKernel(
+            batch * 8 * 32, a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18),
+            _runtime.Value(19), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K14F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14F0_LinearForwardKernel))((int)(batch * 8 * 16), d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(20), _runtime.Value(21), batch);
+        K7_LinearForwardKernel(
+            batch * 8 * 16, a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(20),
+            _runtime.Value(21), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        (K15F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15F0_LinearForwardKernel))((int)(batch * 8 * 16), d.encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(22), _runtime.Value(23), batch);
+        K7_LinearForwardKernel(
+            batch * 8 * 16, a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(22),
+            _runtime.Value(23), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        (K16F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16F0_AttentionForwardKernel))((int)(batch * 32), d.encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_heads_probs.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_attn_v_proj.View, d.in_padding.View, batch);
+        K11_AttentionForwardKernel(
+            batch * 32, a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_probs),
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.in_padding), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        (K17F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17F0_LinearForwardKernel))((int)(batch * 8 * 32), d.encoder_layers_1_attn_out_proj.View, d.encoder_layers_1_attn_heads.View, _runtime.Value(24), _runtime.Value(25), batch);
+        K3_LinearForwardKernel(
+            batch * 8 * 32, a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(24),
+            _runtime.Value(25), batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K18F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18F0_AddForwardKernel))((int)(batch * 256), d.encoder_layers_1_res1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_attn_out_proj.View, batch);
+        K14_AddForwardKernel(
+            batch * 256, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_attn_out_proj),
+            batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K19F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19F0_LayerNormForwardKernel))((int)(batch * 8), d.encoder_layers_1_norm2.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, d.encoder_layers_1_res1.View, _runtime.Value(26), _runtime.Value(27), batch);
+        K0_LayerNormForwardKernel(
+            batch * 8, a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
+            a.View(Buf.encoder_layers_1_res1), _runtime.Value(26), _runtime.Value(27), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        (K20F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20F0_LinearForwardKernel))((int)(batch * 8 * 64), d.encoder_layers_1_mlp_fc1.View, d.encoder_layers_1_norm2.View, _runtime.Value(28), _runtime.Value(29), batch);
+        K16_LinearForwardKernel(
+            batch * 8 * 64, a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(28),
+            _runtime.Value(29), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        (K21F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21F0_GeluForwardKernel))((int)(batch * 512), d.encoder_layers_1_mlp_act.View, d.encoder_layers_1_mlp_fc1.View, batch);
+        K20_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        (K22F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22F0_LinearForwardKernel))((int)(batch * 8 * 32), d.encoder_layers_1_mlp_fc2.View, d.encoder_layers_1_mlp_act.View, _runtime.Value(30), _runtime.Value(31), batch);
+        K22_LinearForwardKernel(
+            batch * 8 * 32, a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30),
+            _runtime.Value(31), batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        (K23F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23F0_AddForwardKernel))((int)(batch * 256), d.encoder.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_mlp_fc2.View, batch);
+        K14_AddForwardKernel(
+            batch * 256, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        (K24F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24F0_LayerNormForwardKernel))((int)(batch * 8), d.norm.View, d.norm_mean.View, d.norm_rstd.View, d.encoder.View, _runtime.Value(32), _runtime.Value(33), batch);
+        K0_LayerNormForwardKernel(
+            batch * 8, a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(32),
+            _runtime.Value(33), batch);
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        (K25F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25F0_LinearForwardKernel))((int)(batch * 8 * 10), d.head.View, d.norm.View, _runtime.Value(34), _runtime.Value(35), batch);
+        K25_LinearForwardKernel(batch * 8 * 10, a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
     }
 }

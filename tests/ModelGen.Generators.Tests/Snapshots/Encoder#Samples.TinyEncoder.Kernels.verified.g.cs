@@ -2,434 +2,294 @@
 #nullable enable
 #pragma warning disable CS1591
 
+using ModelGenView = global::ILGPU.ArrayView<float>;
+using ModelGenIndex = global::ILGPU.Index1D;
+
 namespace Samples;
 
 partial class TinyEncoder
 {
-    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized.
-
-    // forward: encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K0F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K0B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K0B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K1F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K1B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K1B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K1B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K2F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K2B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K2B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K2B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K3F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K3B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K3B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K3B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-    static void K4F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 8, 8, 4, 2, 8, 8, true, true, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4F0_AttentionForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-    static void K4B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 8, 8, 4, 2, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B0_AttentionBackwardScoresKernelLoaded;
-
-    // backward: encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-    static void K4B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 8, 8, 4, 2, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B1_AttentionBackwardKeyValueKernelLoaded;
-
-    // forward: encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K5F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K5B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K5B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K5B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K6F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K6B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K7F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K7B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K7B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K8F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 64, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K8B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K8B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K8B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-    static void K9F0_GeluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9F0_GeluForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-    static void K9B0_GeluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9B0_GeluBackwardKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K10F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 64, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K10B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K10B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K10B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K11F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K11B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K12F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K12B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K12B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K13F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K13B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K13B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K13B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K14F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K14B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K14B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K14B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K15F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 16, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K15B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K15B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-    static void K15B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-    static void K16F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 8, 8, 4, 2, 8, 8, true, true, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16F0_AttentionForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-    static void K16B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 8, 8, 4, 2, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B0_AttentionBackwardScoresKernelLoaded;
-
-    // backward: encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-    static void K16B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 8, 8, 4, 2, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B1_AttentionBackwardKeyValueKernelLoaded;
-
-    // forward: encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K17F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K17B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K17B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-    static void K17B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K18F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K18B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K19F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K19B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K19B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K20F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 64, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K20B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K20B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-    static void K20B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-    static void K21F0_GeluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21F0_GeluForwardKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-    static void K21B0_GeluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B0_GeluBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K22F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 64, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K22B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K22B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-    static void K22B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K23F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-    static void K23B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23B0_AddBackwardKernelLoaded;
-
-    // forward: norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K24F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24F0_LayerNormForwardKernelLoaded;
-
-    // backward: norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K24B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-    static void K24B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 8, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: head (Linear): (B, 8, 32) -> (B, 8, 10)
-    static void K25F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 8, 32, 10, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25F0_LinearForwardKernelLoaded;
-
-    // backward: head (Linear): (B, 8, 32) -> (B, 8, 10)
-    static void K25B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 8, 32, 10);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B0_LinearBackwardInputKernelLoaded;
-
-    // backward: head (Linear): (B, 8, 32) -> (B, 8, 10)
-    static void K25B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 8, 32, 10);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: head (Linear): (B, 8, 32) -> (B, 8, 10)
-    static void K25B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 8, 10);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B2_LinearBackwardBiasKernelLoaded;
+    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;
+    // launches with the same sizes share one kernel.
+
+    // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 4 more
+    static void K0_LayerNormForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32, eps: 1E-05f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+    void K0_LayerNormForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 4 more
+    static void K1_LayerNormBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
+    void K1_LayerNormBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 4 more
+    static void K2_LayerNormBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LayerNormBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K3_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K4_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K5_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 5 more
+    static void K6_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k6;
+    void K6_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.attn.k_proj and 3 more
+    static void K7_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 16, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
+    void K7_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.k_proj and 3 more
+    static void K8_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
+    void K8_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn.k_proj and 3 more
+    static void K9_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: encoder.layers.0.attn.k_proj and 3 more
+    static void K10_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Attention.ForwardKernel: encoder.layers.0.attn.heads and 1 more
+    static void K11_AttentionForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.ForwardKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, hasPadding: true,
+        scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+    void K11_AttentionForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Attention.BackwardScoresKernel: encoder.layers.0.attn.heads and 1 more
+    static void K12_AttentionBackwardScoresKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardScoresKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k12;
+    void K12_AttentionBackwardScoresKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, int batch) =>
+        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+
+    // Attention.BackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
+    static void K13_AttentionBackwardKeyValueKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+    void K13_AttentionBackwardKeyValueKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
+    static void K14_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 256);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
+    static void K15_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 256);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K16_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 64, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K17_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K18_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K19_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k19;
+    void K19_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
+    static void K20_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k20;
+    void K20_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_GeluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
+    static void K21_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
+    static void K22_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 64, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
+    static void K23_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 64, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
+    static void K24_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 64, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.ForwardKernel: head
+    static void K25_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 10, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: head
+    static void K26_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 10);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: head
+    static void K27_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 10);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: head
+    static void K28_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 10);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
 }

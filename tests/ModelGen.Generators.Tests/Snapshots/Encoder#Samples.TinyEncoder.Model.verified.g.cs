@@ -60,8 +60,7 @@ partial class TinyEncoder : global::System.IDisposable
     readonly global::ModelGen.Module _module_Encoder;
     readonly global::ModelGen.Module _module_Norm;
     readonly global::ModelGen.Module _module_Head;
-    ModelGenCpuBuffers? _cpu;
-    ModelGenDeviceBuffers? _device;
+    global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
 
     /// <summary>Creates the model on <paramref name="device"/> with PyTorch's default initialisation drawn from <paramref name="seed"/>.</summary>
@@ -140,8 +139,33 @@ partial class TinyEncoder : global::System.IDisposable
         global::ModelGen.Init.Uniform(_head_weight, 0.17677669529663687, random);
         _head_bias = new global::ModelGen.Parameter("head.bias", new int[] { 10 }, decay: false);
         global::ModelGen.Init.Uniform(_head_bias, 0.17677669529663687, random);
-        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias, _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight, _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias, _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight, _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias, _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias }), seed);
-        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] { _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias, _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight, _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias, _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight, _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias, _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias });
+        var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {
+            _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight,
+            _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias,
+            _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight,
+            _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias,
+            _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight,
+            _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias,
+            _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight,
+            _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias,
+            _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight,
+            _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias,
+            _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias
+        });
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] {
+            _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight,
+            _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias,
+            _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight,
+            _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias,
+            _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight,
+            _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias,
+            _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight,
+            _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias,
+            _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight,
+            _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias,
+            _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias
+        });
         _module_Norm = new global::ModelGen.Module("norm", "LayerNorm", new global::ModelGen.Parameter[] { _norm_weight, _norm_bias });
         _module_Head = new global::ModelGen.Module("head", "Linear", new global::ModelGen.Parameter[] { _head_weight, _head_bias });
     }
@@ -165,571 +189,156 @@ partial class TinyEncoder : global::System.IDisposable
         global::ModelGen.ModelRuntime.CheckInput(@padding, "padding", s_shape_in_padding, batch);
         _runtime.BeginForward();
         _lastBatch = batch;
-        var shape = new int[] { batch, 8, 10 };
+        var a = Arena(batch);
+        a.Upload(Buf.in_x, @x.Data);
+        a.Upload(Buf.in_padding, @padding.Data);
         if (_runtime.OnAccelerator)
         {
-            var d = DeviceBuffers(batch);
-            global::ModelGen.ModelRuntime.Upload(d.in_x, @x.Data);
-            global::ModelGen.ModelRuntime.Upload(d.in_padding, @padding.Data);
-            ForwardDevice(d, batch);
-            return new global::ModelGen.Tensor(shape, _runtime.Download(d.head, batch * 80));
+            ForwardDevice(a, batch);
         }
-        var a = CpuBuffers(batch);
-        global::System.Array.Copy(@x.Data, a.in_x, a.in_x.Length);
-        global::System.Array.Copy(@padding.Data, a.in_padding, a.in_padding.Length);
-        ForwardCpu(a, batch);
-        return new global::ModelGen.Tensor(shape, (float[])a.head.Clone());
+        else ForwardCpu(a, batch);
+        return a.Read(Buf.head);
     }
 
-    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=) into Parameters[i].Grad; input gradients are replaced.</summary>
+    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=)
+    /// into Parameters[i].Grad; input gradients are replaced.</summary>
     public void Backward(global::ModelGen.Tensor outputGrad)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("Backward needs a Forward first.");
         global::ModelGen.ModelRuntime.CheckInput(outputGrad, "outputGrad", (int[])OutputShape, _lastBatch);
-        int batch = _lastBatch;
+        var a = _arena!;
+        a.ZeroGrads();
+        a.Upload(Buf.head, outputGrad.Data, gradient: true);
         if (_runtime.OnAccelerator)
         {
-            var d = _device!;
-            d.ZeroGrads();
             _runtime.UploadGrads();
-            global::ModelGen.ModelRuntime.Upload(d.g_head, outputGrad.Data);
-            BackwardDevice(d, batch);
+            BackwardDevice(a, _lastBatch);
             _runtime.DownloadGrads();
-            return;
         }
-        var a = _cpu!;
-        a.ZeroGrads();
-        global::System.Array.Copy(outputGrad.Data, a.g_head, a.g_head.Length);
-        BackwardCpu(a, batch);
+        else BackwardCpu(a, _lastBatch);
     }
 
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("InputGradient needs a Forward and a Backward first.");
-        int batch = _lastBatch;
-        switch (input)
+        return input switch
         {
-            case "x":
-                return _runtime.Read(batch, _cpu?.g_in_x, _device?.g_in_x, 8, 32);
-            default:
-                throw new global::System.ArgumentException($"'{input}' is not a data input of TinyEncoder (inputs: x).", nameof(input));
-        }
+            "x" => _arena!.Read(Buf.in_x, gradient: true),
+            _ => throw new global::System.ArgumentException($"'{input}' is not a data input of TinyEncoder (inputs: x).", nameof(input)),
+        };
     }
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path)
-    {
-        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
-        int batch = _lastBatch;
-        switch (path)
-        {
-            case "x":
-                return _runtime.Read(batch, _cpu?.in_x, _device?.in_x, 8, 32);
-            case "padding":
-                return _runtime.Read(batch, _cpu?.in_padding, _device?.in_padding, 8);
-            case "encoder":
-                return _runtime.Read(batch, _cpu?.encoder, _device?.encoder, 8, 32);
-            case "norm":
-                return _runtime.Read(batch, _cpu?.norm, _device?.norm, 8, 32);
-            case "head":
-                return _runtime.Read(batch, _cpu?.head, _device?.head, 8, 10);
-            case "encoder.layers.0.norm1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1, _device?.encoder_layers_0_norm1, 8, 32);
-            case "encoder.layers.0.norm1.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_mean, _device?.encoder_layers_0_norm1_mean, 8);
-            case "encoder.layers.0.norm1.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_rstd, _device?.encoder_layers_0_norm1_rstd, 8);
-            case "encoder.layers.0.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_q_proj, _device?.encoder_layers_0_attn_q_proj, 8, 32);
-            case "encoder.layers.0.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_k_proj, _device?.encoder_layers_0_attn_k_proj, 8, 16);
-            case "encoder.layers.0.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_v_proj, _device?.encoder_layers_0_attn_v_proj, 8, 16);
-            case "encoder.layers.0.attn.heads":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads, _device?.encoder_layers_0_attn_heads, 8, 32);
-            case "encoder.layers.0.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads_probs, _device?.encoder_layers_0_attn_heads_probs, 4, 8, 8);
-            case "encoder.layers.0.attn.out_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_out_proj, _device?.encoder_layers_0_attn_out_proj, 8, 32);
-            case "encoder.layers.0.res1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_res1, _device?.encoder_layers_0_res1, 8, 32);
-            case "encoder.layers.0.norm2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2, _device?.encoder_layers_0_norm2, 8, 32);
-            case "encoder.layers.0.norm2.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_mean, _device?.encoder_layers_0_norm2_mean, 8);
-            case "encoder.layers.0.norm2.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_rstd, _device?.encoder_layers_0_norm2_rstd, 8);
-            case "encoder.layers.0.mlp.fc1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc1, _device?.encoder_layers_0_mlp_fc1, 8, 64);
-            case "encoder.layers.0.mlp.act":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_act, _device?.encoder_layers_0_mlp_act, 8, 64);
-            case "encoder.layers.0.mlp.fc2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc2, _device?.encoder_layers_0_mlp_fc2, 8, 32);
-            case "encoder.layers.0.res2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_res2, _device?.encoder_layers_0_res2, 8, 32);
-            case "encoder.layers.1.norm1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1, _device?.encoder_layers_1_norm1, 8, 32);
-            case "encoder.layers.1.norm1.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_mean, _device?.encoder_layers_1_norm1_mean, 8);
-            case "encoder.layers.1.norm1.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_rstd, _device?.encoder_layers_1_norm1_rstd, 8);
-            case "encoder.layers.1.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_q_proj, _device?.encoder_layers_1_attn_q_proj, 8, 32);
-            case "encoder.layers.1.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_k_proj, _device?.encoder_layers_1_attn_k_proj, 8, 16);
-            case "encoder.layers.1.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_v_proj, _device?.encoder_layers_1_attn_v_proj, 8, 16);
-            case "encoder.layers.1.attn.heads":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads, _device?.encoder_layers_1_attn_heads, 8, 32);
-            case "encoder.layers.1.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads_probs, _device?.encoder_layers_1_attn_heads_probs, 4, 8, 8);
-            case "encoder.layers.1.attn.out_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_out_proj, _device?.encoder_layers_1_attn_out_proj, 8, 32);
-            case "encoder.layers.1.res1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_res1, _device?.encoder_layers_1_res1, 8, 32);
-            case "encoder.layers.1.norm2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2, _device?.encoder_layers_1_norm2, 8, 32);
-            case "encoder.layers.1.norm2.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_mean, _device?.encoder_layers_1_norm2_mean, 8);
-            case "encoder.layers.1.norm2.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_rstd, _device?.encoder_layers_1_norm2_rstd, 8);
-            case "encoder.layers.1.mlp.fc1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc1, _device?.encoder_layers_1_mlp_fc1, 8, 64);
-            case "encoder.layers.1.mlp.act":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_act, _device?.encoder_layers_1_mlp_act, 8, 64);
-            case "encoder.layers.1.mlp.fc2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc2, _device?.encoder_layers_1_mlp_fc2, 8, 32);
-            case "norm.mean":
-                return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 8);
-            case "norm.rstd":
-                return _runtime.Read(batch, _cpu?.norm_rstd, _device?.norm_rstd, 8);
-            default:
-                return null;
-        }
-    }
+    public global::ModelGen.Tensor? Intermediate(string path) =>
+        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
 
-    ModelGenCpuBuffers CpuBuffers(int batch) => _cpu is { } c && c.Batch == batch ? c : _cpu = new ModelGenCpuBuffers(batch);
-
-    ModelGenDeviceBuffers DeviceBuffers(int batch)
+    global::ModelGen.ActivationArena Arena(int batch)
     {
-        if (_device is { } d && d.Batch == batch) return d;
-        _device?.Dispose();
-        return _device = new ModelGenDeviceBuffers(_runtime, batch);
+        if (_arena is { } a && a.Batch == batch) return a;
+        _arena?.Dispose();
+        return _arena = new global::ModelGen.ActivationArena(_runtime, s_activations, batch);
     }
 
     public void Dispose()
     {
-        _device?.Dispose();
-        _device = null;
+        _arena?.Dispose();
+        _arena = null;
         _runtime.Dispose();
     }
 
-    /// <summary>Activations (and their gradients) of one batch size on the CPU.</summary>
-    sealed class ModelGenCpuBuffers
+    /// <summary>Every activation and saved value per sample, in the order of <see cref="Buf"/>; the arena allocates them for a batch.</summary>
+    static readonly global::ModelGen.ActivationInfo[] s_activations =
     {
-        public readonly int Batch;
-        public readonly float[] in_x; // (B, 8, 32)
-        public readonly float[] g_in_x;
-        public readonly float[] in_padding; // (B, 8)
-        public readonly float[] encoder; // (B, 8, 32)
-        public readonly float[] g_encoder;
-        public readonly float[] norm; // (B, 8, 32)
-        public readonly float[] g_norm;
-        public readonly float[] head; // (B, 8, 10)
-        public readonly float[] g_head;
-        public readonly float[] encoder_layers_0_norm1; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_norm1;
-        public readonly float[] encoder_layers_0_norm1_mean; // (B, 8)
-        public readonly float[] encoder_layers_0_norm1_rstd; // (B, 8)
-        public readonly float[] encoder_layers_0_attn_q_proj; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_attn_q_proj;
-        public readonly float[] encoder_layers_0_attn_k_proj; // (B, 8, 16)
-        public readonly float[] g_encoder_layers_0_attn_k_proj;
-        public readonly float[] encoder_layers_0_attn_v_proj; // (B, 8, 16)
-        public readonly float[] g_encoder_layers_0_attn_v_proj;
-        public readonly float[] encoder_layers_0_attn_heads; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_attn_heads;
-        public readonly float[] encoder_layers_0_attn_heads_probs; // (B, 4, 8, 8)
-        public readonly float[] encoder_layers_0_attn_heads_dscores; // (B, 4, 8, 8)
-        public readonly float[] encoder_layers_0_attn_out_proj; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_attn_out_proj;
-        public readonly float[] encoder_layers_0_res1; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_res1;
-        public readonly float[] encoder_layers_0_norm2; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_norm2;
-        public readonly float[] encoder_layers_0_norm2_mean; // (B, 8)
-        public readonly float[] encoder_layers_0_norm2_rstd; // (B, 8)
-        public readonly float[] encoder_layers_0_mlp_fc1; // (B, 8, 64)
-        public readonly float[] g_encoder_layers_0_mlp_fc1;
-        public readonly float[] encoder_layers_0_mlp_act; // (B, 8, 64)
-        public readonly float[] g_encoder_layers_0_mlp_act;
-        public readonly float[] encoder_layers_0_mlp_fc2; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_mlp_fc2;
-        public readonly float[] encoder_layers_0_res2; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_0_res2;
-        public readonly float[] encoder_layers_1_norm1; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_norm1;
-        public readonly float[] encoder_layers_1_norm1_mean; // (B, 8)
-        public readonly float[] encoder_layers_1_norm1_rstd; // (B, 8)
-        public readonly float[] encoder_layers_1_attn_q_proj; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_attn_q_proj;
-        public readonly float[] encoder_layers_1_attn_k_proj; // (B, 8, 16)
-        public readonly float[] g_encoder_layers_1_attn_k_proj;
-        public readonly float[] encoder_layers_1_attn_v_proj; // (B, 8, 16)
-        public readonly float[] g_encoder_layers_1_attn_v_proj;
-        public readonly float[] encoder_layers_1_attn_heads; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_attn_heads;
-        public readonly float[] encoder_layers_1_attn_heads_probs; // (B, 4, 8, 8)
-        public readonly float[] encoder_layers_1_attn_heads_dscores; // (B, 4, 8, 8)
-        public readonly float[] encoder_layers_1_attn_out_proj; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_attn_out_proj;
-        public readonly float[] encoder_layers_1_res1; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_res1;
-        public readonly float[] encoder_layers_1_norm2; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_norm2;
-        public readonly float[] encoder_layers_1_norm2_mean; // (B, 8)
-        public readonly float[] encoder_layers_1_norm2_rstd; // (B, 8)
-        public readonly float[] encoder_layers_1_mlp_fc1; // (B, 8, 64)
-        public readonly float[] g_encoder_layers_1_mlp_fc1;
-        public readonly float[] encoder_layers_1_mlp_act; // (B, 8, 64)
-        public readonly float[] g_encoder_layers_1_mlp_act;
-        public readonly float[] encoder_layers_1_mlp_fc2; // (B, 8, 32)
-        public readonly float[] g_encoder_layers_1_mlp_fc2;
-        public readonly float[] norm_mean; // (B, 8)
-        public readonly float[] norm_rstd; // (B, 8)
-        readonly global::ModelGen.Cpu.ClearSet _grads;
+        new("x", new int[] { 8, 32 }),
+        new("padding", new int[] { 8 }, Grad: false),
+        new("encoder", new int[] { 8, 32 }),
+        new("norm", new int[] { 8, 32 }),
+        new("head", new int[] { 8, 10 }),
+        new("encoder.layers.0.norm1", new int[] { 8, 32 }),
+        new("encoder.layers.0.norm1.mean", new int[] { 8 }, Grad: false),
+        new("encoder.layers.0.norm1.rstd", new int[] { 8 }, Grad: false),
+        new("encoder.layers.0.attn.q_proj", new int[] { 8, 32 }),
+        new("encoder.layers.0.attn.k_proj", new int[] { 8, 16 }),
+        new("encoder.layers.0.attn.v_proj", new int[] { 8, 16 }),
+        new("encoder.layers.0.attn.heads", new int[] { 8, 32 }),
+        new("encoder.layers.0.attn.heads.probs", new int[] { 4, 8, 8 }, Grad: false),
+        new("encoder.layers.0.attn.heads.dscores", new int[] { 4, 8, 8 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.out_proj", new int[] { 8, 32 }),
+        new("encoder.layers.0.res1", new int[] { 8, 32 }),
+        new("encoder.layers.0.norm2", new int[] { 8, 32 }),
+        new("encoder.layers.0.norm2.mean", new int[] { 8 }, Grad: false),
+        new("encoder.layers.0.norm2.rstd", new int[] { 8 }, Grad: false),
+        new("encoder.layers.0.mlp.fc1", new int[] { 8, 64 }),
+        new("encoder.layers.0.mlp.act", new int[] { 8, 64 }),
+        new("encoder.layers.0.mlp.fc2", new int[] { 8, 32 }),
+        new("encoder.layers.0.res2", new int[] { 8, 32 }),
+        new("encoder.layers.1.norm1", new int[] { 8, 32 }),
+        new("encoder.layers.1.norm1.mean", new int[] { 8 }, Grad: false),
+        new("encoder.layers.1.norm1.rstd", new int[] { 8 }, Grad: false),
+        new("encoder.layers.1.attn.q_proj", new int[] { 8, 32 }),
+        new("encoder.layers.1.attn.k_proj", new int[] { 8, 16 }),
+        new("encoder.layers.1.attn.v_proj", new int[] { 8, 16 }),
+        new("encoder.layers.1.attn.heads", new int[] { 8, 32 }),
+        new("encoder.layers.1.attn.heads.probs", new int[] { 4, 8, 8 }, Grad: false),
+        new("encoder.layers.1.attn.heads.dscores", new int[] { 4, 8, 8 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.1.attn.out_proj", new int[] { 8, 32 }),
+        new("encoder.layers.1.res1", new int[] { 8, 32 }),
+        new("encoder.layers.1.norm2", new int[] { 8, 32 }),
+        new("encoder.layers.1.norm2.mean", new int[] { 8 }, Grad: false),
+        new("encoder.layers.1.norm2.rstd", new int[] { 8 }, Grad: false),
+        new("encoder.layers.1.mlp.fc1", new int[] { 8, 64 }),
+        new("encoder.layers.1.mlp.act", new int[] { 8, 64 }),
+        new("encoder.layers.1.mlp.fc2", new int[] { 8, 32 }),
+        new("norm.mean", new int[] { 8 }, Grad: false),
+        new("norm.rstd", new int[] { 8 }, Grad: false),
+    };
 
-        public ModelGenCpuBuffers(int batch)
-        {
-            Batch = batch;
-            in_x = new float[batch * 256];
-            g_in_x = new float[batch * 256];
-            in_padding = new float[batch * 8];
-            encoder = new float[batch * 256];
-            g_encoder = new float[batch * 256];
-            norm = new float[batch * 256];
-            g_norm = new float[batch * 256];
-            head = new float[batch * 80];
-            g_head = new float[batch * 80];
-            encoder_layers_0_norm1 = new float[batch * 256];
-            g_encoder_layers_0_norm1 = new float[batch * 256];
-            encoder_layers_0_norm1_mean = new float[batch * 8];
-            encoder_layers_0_norm1_rstd = new float[batch * 8];
-            encoder_layers_0_attn_q_proj = new float[batch * 256];
-            g_encoder_layers_0_attn_q_proj = new float[batch * 256];
-            encoder_layers_0_attn_k_proj = new float[batch * 128];
-            g_encoder_layers_0_attn_k_proj = new float[batch * 128];
-            encoder_layers_0_attn_v_proj = new float[batch * 128];
-            g_encoder_layers_0_attn_v_proj = new float[batch * 128];
-            encoder_layers_0_attn_heads = new float[batch * 256];
-            g_encoder_layers_0_attn_heads = new float[batch * 256];
-            encoder_layers_0_attn_heads_probs = new float[batch * 256];
-            encoder_layers_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            encoder_layers_0_attn_out_proj = new float[batch * 256];
-            g_encoder_layers_0_attn_out_proj = new float[batch * 256];
-            encoder_layers_0_res1 = new float[batch * 256];
-            g_encoder_layers_0_res1 = new float[batch * 256];
-            encoder_layers_0_norm2 = new float[batch * 256];
-            g_encoder_layers_0_norm2 = new float[batch * 256];
-            encoder_layers_0_norm2_mean = new float[batch * 8];
-            encoder_layers_0_norm2_rstd = new float[batch * 8];
-            encoder_layers_0_mlp_fc1 = new float[batch * 512];
-            g_encoder_layers_0_mlp_fc1 = new float[batch * 512];
-            encoder_layers_0_mlp_act = new float[batch * 512];
-            g_encoder_layers_0_mlp_act = new float[batch * 512];
-            encoder_layers_0_mlp_fc2 = new float[batch * 256];
-            g_encoder_layers_0_mlp_fc2 = new float[batch * 256];
-            encoder_layers_0_res2 = new float[batch * 256];
-            g_encoder_layers_0_res2 = new float[batch * 256];
-            encoder_layers_1_norm1 = new float[batch * 256];
-            g_encoder_layers_1_norm1 = new float[batch * 256];
-            encoder_layers_1_norm1_mean = new float[batch * 8];
-            encoder_layers_1_norm1_rstd = new float[batch * 8];
-            encoder_layers_1_attn_q_proj = new float[batch * 256];
-            g_encoder_layers_1_attn_q_proj = new float[batch * 256];
-            encoder_layers_1_attn_k_proj = new float[batch * 128];
-            g_encoder_layers_1_attn_k_proj = new float[batch * 128];
-            encoder_layers_1_attn_v_proj = new float[batch * 128];
-            g_encoder_layers_1_attn_v_proj = new float[batch * 128];
-            encoder_layers_1_attn_heads = new float[batch * 256];
-            g_encoder_layers_1_attn_heads = new float[batch * 256];
-            encoder_layers_1_attn_heads_probs = new float[batch * 256];
-            encoder_layers_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            encoder_layers_1_attn_out_proj = new float[batch * 256];
-            g_encoder_layers_1_attn_out_proj = new float[batch * 256];
-            encoder_layers_1_res1 = new float[batch * 256];
-            g_encoder_layers_1_res1 = new float[batch * 256];
-            encoder_layers_1_norm2 = new float[batch * 256];
-            g_encoder_layers_1_norm2 = new float[batch * 256];
-            encoder_layers_1_norm2_mean = new float[batch * 8];
-            encoder_layers_1_norm2_rstd = new float[batch * 8];
-            encoder_layers_1_mlp_fc1 = new float[batch * 512];
-            g_encoder_layers_1_mlp_fc1 = new float[batch * 512];
-            encoder_layers_1_mlp_act = new float[batch * 512];
-            g_encoder_layers_1_mlp_act = new float[batch * 512];
-            encoder_layers_1_mlp_fc2 = new float[batch * 256];
-            g_encoder_layers_1_mlp_fc2 = new float[batch * 256];
-            norm_mean = new float[batch * 8];
-            norm_rstd = new float[batch * 8];
-            _grads = new global::ModelGen.Cpu.ClearSet(g_in_x, g_encoder, g_norm, g_head, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_encoder_layers_0_res2, g_encoder_layers_1_norm1, g_encoder_layers_1_attn_q_proj, g_encoder_layers_1_attn_k_proj, g_encoder_layers_1_attn_v_proj, g_encoder_layers_1_attn_heads, g_encoder_layers_1_attn_out_proj, g_encoder_layers_1_res1, g_encoder_layers_1_norm2, g_encoder_layers_1_mlp_fc1, g_encoder_layers_1_mlp_act, g_encoder_layers_1_mlp_fc2);
-        }
-
-        /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => _grads.Clear();
-    }
-
-    /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>
-    sealed class ModelGenDeviceBuffers : global::System.IDisposable
+    /// <summary>Where each activation sits in <see cref="s_activations"/>: the passes index the arena with these.</summary>
+    static class Buf
     {
-        public readonly int Batch;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_x; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_in_x;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_padding; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_norm;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> head; // (B, 8, 10)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_head;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_q_proj; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_k_proj; // (B, 8, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_v_proj; // (B, 8, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads_probs; // (B, 4, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads_dscores; // (B, 4, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_out_proj; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_out_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_res1; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc1; // (B, 8, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_act; // (B, 8, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc2; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_res2; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_rstd; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_q_proj; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_k_proj; // (B, 8, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_v_proj; // (B, 8, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads_probs; // (B, 4, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads_dscores; // (B, 4, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_out_proj; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_out_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_res1; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_res1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_rstd; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc1; // (B, 8, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_act; // (B, 8, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc2; // (B, 8, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 8)
-
-        public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
-        {
-            Batch = batch;
-            in_x = runtime.Allocate(batch * 256L);
-            g_in_x = runtime.Allocate(batch * 256L);
-            in_padding = runtime.Allocate(batch * 8L);
-            encoder = runtime.Allocate(batch * 256L);
-            g_encoder = runtime.Allocate(batch * 256L);
-            norm = runtime.Allocate(batch * 256L);
-            g_norm = runtime.Allocate(batch * 256L);
-            head = runtime.Allocate(batch * 80L);
-            g_head = runtime.Allocate(batch * 80L);
-            encoder_layers_0_norm1 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_norm1 = runtime.Allocate(batch * 256L);
-            encoder_layers_0_norm1_mean = runtime.Allocate(batch * 8L);
-            encoder_layers_0_norm1_rstd = runtime.Allocate(batch * 8L);
-            encoder_layers_0_attn_q_proj = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_attn_q_proj = runtime.Allocate(batch * 256L);
-            encoder_layers_0_attn_k_proj = runtime.Allocate(batch * 128L);
-            g_encoder_layers_0_attn_k_proj = runtime.Allocate(batch * 128L);
-            encoder_layers_0_attn_v_proj = runtime.Allocate(batch * 128L);
-            g_encoder_layers_0_attn_v_proj = runtime.Allocate(batch * 128L);
-            encoder_layers_0_attn_heads = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_attn_heads = runtime.Allocate(batch * 256L);
-            encoder_layers_0_attn_heads_probs = runtime.Allocate(batch * 256L);
-            encoder_layers_0_attn_heads_dscores = runtime.Allocate(batch * 256L);
-            encoder_layers_0_attn_out_proj = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_attn_out_proj = runtime.Allocate(batch * 256L);
-            encoder_layers_0_res1 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_res1 = runtime.Allocate(batch * 256L);
-            encoder_layers_0_norm2 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_norm2 = runtime.Allocate(batch * 256L);
-            encoder_layers_0_norm2_mean = runtime.Allocate(batch * 8L);
-            encoder_layers_0_norm2_rstd = runtime.Allocate(batch * 8L);
-            encoder_layers_0_mlp_fc1 = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_mlp_fc1 = runtime.Allocate(batch * 512L);
-            encoder_layers_0_mlp_act = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_mlp_act = runtime.Allocate(batch * 512L);
-            encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 256L);
-            encoder_layers_0_res2 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_0_res2 = runtime.Allocate(batch * 256L);
-            encoder_layers_1_norm1 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_norm1 = runtime.Allocate(batch * 256L);
-            encoder_layers_1_norm1_mean = runtime.Allocate(batch * 8L);
-            encoder_layers_1_norm1_rstd = runtime.Allocate(batch * 8L);
-            encoder_layers_1_attn_q_proj = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_attn_q_proj = runtime.Allocate(batch * 256L);
-            encoder_layers_1_attn_k_proj = runtime.Allocate(batch * 128L);
-            g_encoder_layers_1_attn_k_proj = runtime.Allocate(batch * 128L);
-            encoder_layers_1_attn_v_proj = runtime.Allocate(batch * 128L);
-            g_encoder_layers_1_attn_v_proj = runtime.Allocate(batch * 128L);
-            encoder_layers_1_attn_heads = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_attn_heads = runtime.Allocate(batch * 256L);
-            encoder_layers_1_attn_heads_probs = runtime.Allocate(batch * 256L);
-            encoder_layers_1_attn_heads_dscores = runtime.Allocate(batch * 256L);
-            encoder_layers_1_attn_out_proj = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_attn_out_proj = runtime.Allocate(batch * 256L);
-            encoder_layers_1_res1 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_res1 = runtime.Allocate(batch * 256L);
-            encoder_layers_1_norm2 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_norm2 = runtime.Allocate(batch * 256L);
-            encoder_layers_1_norm2_mean = runtime.Allocate(batch * 8L);
-            encoder_layers_1_norm2_rstd = runtime.Allocate(batch * 8L);
-            encoder_layers_1_mlp_fc1 = runtime.Allocate(batch * 512L);
-            g_encoder_layers_1_mlp_fc1 = runtime.Allocate(batch * 512L);
-            encoder_layers_1_mlp_act = runtime.Allocate(batch * 512L);
-            g_encoder_layers_1_mlp_act = runtime.Allocate(batch * 512L);
-            encoder_layers_1_mlp_fc2 = runtime.Allocate(batch * 256L);
-            g_encoder_layers_1_mlp_fc2 = runtime.Allocate(batch * 256L);
-            norm_mean = runtime.Allocate(batch * 8L);
-            norm_rstd = runtime.Allocate(batch * 8L);
-        }
-
-        public void ZeroGrads()
-        {
-            global::ModelGen.ModelRuntime.Zero(g_in_x);
-            global::ModelGen.ModelRuntime.Zero(g_encoder);
-            global::ModelGen.ModelRuntime.Zero(g_norm);
-            global::ModelGen.ModelRuntime.Zero(g_head);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_norm1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_out_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_res1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_norm2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_act);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_res2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_norm1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_out_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_res1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_norm2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_act);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_fc2);
-        }
-
-        public void Dispose()
-        {
-            in_x.Dispose();
-            g_in_x.Dispose();
-            in_padding.Dispose();
-            encoder.Dispose();
-            g_encoder.Dispose();
-            norm.Dispose();
-            g_norm.Dispose();
-            head.Dispose();
-            g_head.Dispose();
-            encoder_layers_0_norm1.Dispose();
-            g_encoder_layers_0_norm1.Dispose();
-            encoder_layers_0_norm1_mean.Dispose();
-            encoder_layers_0_norm1_rstd.Dispose();
-            encoder_layers_0_attn_q_proj.Dispose();
-            g_encoder_layers_0_attn_q_proj.Dispose();
-            encoder_layers_0_attn_k_proj.Dispose();
-            g_encoder_layers_0_attn_k_proj.Dispose();
-            encoder_layers_0_attn_v_proj.Dispose();
-            g_encoder_layers_0_attn_v_proj.Dispose();
-            encoder_layers_0_attn_heads.Dispose();
-            g_encoder_layers_0_attn_heads.Dispose();
-            encoder_layers_0_attn_heads_probs.Dispose();
-            encoder_layers_0_attn_heads_dscores.Dispose();
-            encoder_layers_0_attn_out_proj.Dispose();
-            g_encoder_layers_0_attn_out_proj.Dispose();
-            encoder_layers_0_res1.Dispose();
-            g_encoder_layers_0_res1.Dispose();
-            encoder_layers_0_norm2.Dispose();
-            g_encoder_layers_0_norm2.Dispose();
-            encoder_layers_0_norm2_mean.Dispose();
-            encoder_layers_0_norm2_rstd.Dispose();
-            encoder_layers_0_mlp_fc1.Dispose();
-            g_encoder_layers_0_mlp_fc1.Dispose();
-            encoder_layers_0_mlp_act.Dispose();
-            g_encoder_layers_0_mlp_act.Dispose();
-            encoder_layers_0_mlp_fc2.Dispose();
-            g_encoder_layers_0_mlp_fc2.Dispose();
-            encoder_layers_0_res2.Dispose();
-            g_encoder_layers_0_res2.Dispose();
-            encoder_layers_1_norm1.Dispose();
-            g_encoder_layers_1_norm1.Dispose();
-            encoder_layers_1_norm1_mean.Dispose();
-            encoder_layers_1_norm1_rstd.Dispose();
-            encoder_layers_1_attn_q_proj.Dispose();
-            g_encoder_layers_1_attn_q_proj.Dispose();
-            encoder_layers_1_attn_k_proj.Dispose();
-            g_encoder_layers_1_attn_k_proj.Dispose();
-            encoder_layers_1_attn_v_proj.Dispose();
-            g_encoder_layers_1_attn_v_proj.Dispose();
-            encoder_layers_1_attn_heads.Dispose();
-            g_encoder_layers_1_attn_heads.Dispose();
-            encoder_layers_1_attn_heads_probs.Dispose();
-            encoder_layers_1_attn_heads_dscores.Dispose();
-            encoder_layers_1_attn_out_proj.Dispose();
-            g_encoder_layers_1_attn_out_proj.Dispose();
-            encoder_layers_1_res1.Dispose();
-            g_encoder_layers_1_res1.Dispose();
-            encoder_layers_1_norm2.Dispose();
-            g_encoder_layers_1_norm2.Dispose();
-            encoder_layers_1_norm2_mean.Dispose();
-            encoder_layers_1_norm2_rstd.Dispose();
-            encoder_layers_1_mlp_fc1.Dispose();
-            g_encoder_layers_1_mlp_fc1.Dispose();
-            encoder_layers_1_mlp_act.Dispose();
-            g_encoder_layers_1_mlp_act.Dispose();
-            encoder_layers_1_mlp_fc2.Dispose();
-            g_encoder_layers_1_mlp_fc2.Dispose();
-            norm_mean.Dispose();
-            norm_rstd.Dispose();
-        }
+        public const int in_x = 0; // (B, 8, 32)
+        public const int in_padding = 1; // (B, 8)
+        public const int encoder = 2; // (B, 8, 32)
+        public const int norm = 3; // (B, 8, 32)
+        public const int head = 4; // (B, 8, 10)
+        public const int encoder_layers_0_norm1 = 5; // (B, 8, 32)
+        public const int encoder_layers_0_norm1_mean = 6; // (B, 8)
+        public const int encoder_layers_0_norm1_rstd = 7; // (B, 8)
+        public const int encoder_layers_0_attn_q_proj = 8; // (B, 8, 32)
+        public const int encoder_layers_0_attn_k_proj = 9; // (B, 8, 16)
+        public const int encoder_layers_0_attn_v_proj = 10; // (B, 8, 16)
+        public const int encoder_layers_0_attn_heads = 11; // (B, 8, 32)
+        public const int encoder_layers_0_attn_heads_probs = 12; // (B, 4, 8, 8)
+        public const int encoder_layers_0_attn_heads_dscores = 13; // (B, 4, 8, 8)
+        public const int encoder_layers_0_attn_out_proj = 14; // (B, 8, 32)
+        public const int encoder_layers_0_res1 = 15; // (B, 8, 32)
+        public const int encoder_layers_0_norm2 = 16; // (B, 8, 32)
+        public const int encoder_layers_0_norm2_mean = 17; // (B, 8)
+        public const int encoder_layers_0_norm2_rstd = 18; // (B, 8)
+        public const int encoder_layers_0_mlp_fc1 = 19; // (B, 8, 64)
+        public const int encoder_layers_0_mlp_act = 20; // (B, 8, 64)
+        public const int encoder_layers_0_mlp_fc2 = 21; // (B, 8, 32)
+        public const int encoder_layers_0_res2 = 22; // (B, 8, 32)
+        public const int encoder_layers_1_norm1 = 23; // (B, 8, 32)
+        public const int encoder_layers_1_norm1_mean = 24; // (B, 8)
+        public const int encoder_layers_1_norm1_rstd = 25; // (B, 8)
+        public const int encoder_layers_1_attn_q_proj = 26; // (B, 8, 32)
+        public const int encoder_layers_1_attn_k_proj = 27; // (B, 8, 16)
+        public const int encoder_layers_1_attn_v_proj = 28; // (B, 8, 16)
+        public const int encoder_layers_1_attn_heads = 29; // (B, 8, 32)
+        public const int encoder_layers_1_attn_heads_probs = 30; // (B, 4, 8, 8)
+        public const int encoder_layers_1_attn_heads_dscores = 31; // (B, 4, 8, 8)
+        public const int encoder_layers_1_attn_out_proj = 32; // (B, 8, 32)
+        public const int encoder_layers_1_res1 = 33; // (B, 8, 32)
+        public const int encoder_layers_1_norm2 = 34; // (B, 8, 32)
+        public const int encoder_layers_1_norm2_mean = 35; // (B, 8)
+        public const int encoder_layers_1_norm2_rstd = 36; // (B, 8)
+        public const int encoder_layers_1_mlp_fc1 = 37; // (B, 8, 64)
+        public const int encoder_layers_1_mlp_act = 38; // (B, 8, 64)
+        public const int encoder_layers_1_mlp_fc2 = 39; // (B, 8, 32)
+        public const int norm_mean = 40; // (B, 8)
+        public const int norm_rstd = 41; // (B, 8)
     }
 }

@@ -7,128 +7,184 @@ namespace Samples;
 partial class Stacked
 {
     /// <summary>Backward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void BackwardCpu(ModelGenCpuBuffers a, int batch)
+    void BackwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        global::ModelGen.Ops.Linear.Backward(a.g_act, _head_weight.Grad, null, a.g_head, a.act, _head_weight.Value, batch * 5, 16, 4);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.act), _head_weight.Grad, null, a.Grad(Buf.head), a[Buf.act], _head_weight.Value, rows: batch * 5, inF: 16, outF: 4);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Gelu.Backward(a.g_blocks_1_norm, a.g_act, a.blocks_1_norm, batch * 80);
+        global::ModelGen.Ops.Gelu.Backward(a.Grad(Buf.blocks_1_norm), a.Grad(Buf.act), a[Buf.blocks_1_norm], n: batch * 80);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_blocks_1_res, _blocks_1_norm_weight.Grad, _blocks_1_norm_bias.Grad, a.g_blocks_1_norm, a.blocks_1_res, a.blocks_1_norm_mean, a.blocks_1_norm_rstd, _blocks_1_norm_weight.Value, batch * 5, 16);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.blocks_1_res), _blocks_1_norm_weight.Grad, _blocks_1_norm_bias.Grad, a.Grad(Buf.blocks_1_norm), a[Buf.blocks_1_res],
+            a[Buf.blocks_1_norm_mean], a[Buf.blocks_1_norm_rstd], _blocks_1_norm_weight.Value, rows: batch * 5, dim: 16);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Add.Backward(a.g_blocks_1_attn, a.g_blocks_0_norm, a.g_blocks_1_res, batch * 80);
+        global::ModelGen.Ops.Add.Backward(a.Grad(Buf.blocks_1_attn), a.Grad(Buf.blocks_0_norm), a.Grad(Buf.blocks_1_res), n: batch * 80);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_blocks_1_attn_heads, _blocks_1_attn_out_proj_weight.Grad, _blocks_1_attn_out_proj_bias.Grad, a.g_blocks_1_attn, a.blocks_1_attn_heads, _blocks_1_attn_out_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.blocks_1_attn_heads), _blocks_1_attn_out_proj_weight.Grad, _blocks_1_attn_out_proj_bias.Grad,
+            a.Grad(Buf.blocks_1_attn), a[Buf.blocks_1_attn_heads], _blocks_1_attn_out_proj_weight.Value, rows: batch * 5, inF: 16,
+            outF: 16);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Attention.Backward(a.g_blocks_1_attn_q_proj, a.g_blocks_1_attn_k_proj, a.g_blocks_1_attn_v_proj, a.g_blocks_1_attn_heads, a.blocks_1_attn_q_proj, a.blocks_1_attn_k_proj, a.blocks_1_attn_v_proj, a.blocks_1_attn_heads, a.blocks_1_attn_heads_probs, batch, 5, 5, 2, 2, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.blocks_1_attn_q_proj), a.Grad(Buf.blocks_1_attn_k_proj), a.Grad(Buf.blocks_1_attn_v_proj),
+            a.Grad(Buf.blocks_1_attn_heads), a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_1_attn_k_proj], a[Buf.blocks_1_attn_v_proj],
+            a[Buf.blocks_1_attn_heads], a[Buf.blocks_1_attn_heads_probs], batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8,
+            headDimV: 8, scale: 0.35355338f);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_blocks_0_norm, _blocks_1_attn_v_proj_weight.Grad, _blocks_1_attn_v_proj_bias.Grad, a.g_blocks_1_attn_v_proj, a.blocks_0_norm, _blocks_1_attn_v_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_v_proj_weight.Grad, _blocks_1_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_v_proj),
+            a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_blocks_0_norm, _blocks_1_attn_k_proj_weight.Grad, _blocks_1_attn_k_proj_bias.Grad, a.g_blocks_1_attn_k_proj, a.blocks_0_norm, _blocks_1_attn_k_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_k_proj_weight.Grad, _blocks_1_attn_k_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_k_proj),
+            a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_blocks_0_norm, _blocks_1_attn_q_proj_weight.Grad, _blocks_1_attn_q_proj_bias.Grad, a.g_blocks_1_attn_q_proj, a.blocks_0_norm, _blocks_1_attn_q_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_q_proj_weight.Grad, _blocks_1_attn_q_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_q_proj),
+            a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_blocks_0_res, _blocks_0_norm_weight.Grad, _blocks_0_norm_bias.Grad, a.g_blocks_0_norm, a.blocks_0_res, a.blocks_0_norm_mean, a.blocks_0_norm_rstd, _blocks_0_norm_weight.Value, batch * 5, 16);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.blocks_0_res), _blocks_0_norm_weight.Grad, _blocks_0_norm_bias.Grad, a.Grad(Buf.blocks_0_norm), a[Buf.blocks_0_res],
+            a[Buf.blocks_0_norm_mean], a[Buf.blocks_0_norm_rstd], _blocks_0_norm_weight.Value, rows: batch * 5, dim: 16);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Add.Backward(a.g_blocks_0_attn, a.g_in_tokens, a.g_blocks_0_res, batch * 80);
+        global::ModelGen.Ops.Add.Backward(a.Grad(Buf.blocks_0_attn), a.Grad(Buf.in_tokens), a.Grad(Buf.blocks_0_res), n: batch * 80);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_blocks_0_attn_heads, _blocks_0_attn_out_proj_weight.Grad, _blocks_0_attn_out_proj_bias.Grad, a.g_blocks_0_attn, a.blocks_0_attn_heads, _blocks_0_attn_out_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.blocks_0_attn_heads), _blocks_0_attn_out_proj_weight.Grad, _blocks_0_attn_out_proj_bias.Grad,
+            a.Grad(Buf.blocks_0_attn), a[Buf.blocks_0_attn_heads], _blocks_0_attn_out_proj_weight.Value, rows: batch * 5, inF: 16,
+            outF: 16);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Attention.Backward(a.g_blocks_0_attn_q_proj, a.g_blocks_0_attn_k_proj, a.g_blocks_0_attn_v_proj, a.g_blocks_0_attn_heads, a.blocks_0_attn_q_proj, a.blocks_0_attn_k_proj, a.blocks_0_attn_v_proj, a.blocks_0_attn_heads, a.blocks_0_attn_heads_probs, batch, 5, 5, 2, 2, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.blocks_0_attn_q_proj), a.Grad(Buf.blocks_0_attn_k_proj), a.Grad(Buf.blocks_0_attn_v_proj),
+            a.Grad(Buf.blocks_0_attn_heads), a[Buf.blocks_0_attn_q_proj], a[Buf.blocks_0_attn_k_proj], a[Buf.blocks_0_attn_v_proj],
+            a[Buf.blocks_0_attn_heads], a[Buf.blocks_0_attn_heads_probs], batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8,
+            headDimV: 8, scale: 0.35355338f);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_in_tokens, _blocks_0_attn_v_proj_weight.Grad, _blocks_0_attn_v_proj_bias.Grad, a.g_blocks_0_attn_v_proj, a.in_tokens, _blocks_0_attn_v_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.in_tokens), _blocks_0_attn_v_proj_weight.Grad, _blocks_0_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_v_proj),
+            a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_in_tokens, _blocks_0_attn_k_proj_weight.Grad, _blocks_0_attn_k_proj_bias.Grad, a.g_blocks_0_attn_k_proj, a.in_tokens, _blocks_0_attn_k_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.in_tokens), _blocks_0_attn_k_proj_weight.Grad, _blocks_0_attn_k_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_k_proj),
+            a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(a.g_in_tokens, _blocks_0_attn_q_proj_weight.Grad, _blocks_0_attn_q_proj_bias.Grad, a.g_blocks_0_attn_q_proj, a.in_tokens, _blocks_0_attn_q_proj_weight.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.in_tokens), _blocks_0_attn_q_proj_weight.Grad, _blocks_0_attn_q_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_q_proj),
+            a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void BackwardDevice(ModelGenDeviceBuffers d, int batch)
+    void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        (K15B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_act.View, d.g_head.View, _runtime.Value(20), batch);
-        (K15B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B1_LinearBackwardWeightKernel))((int)(64), _runtime.Grad(20), d.g_head.View, d.act.View, batch);
+        K15_LinearBackwardInputKernel(batch * 5 * 16, a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
+        K16_LinearBackwardWeightKernel(64, _runtime.Grad(20), a.GradView(Buf.head), a.View(Buf.act), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
-        (K14B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B0_GeluBackwardKernel))((int)(batch * 80), d.g_blocks_1_norm.View, d.g_act.View, d.blocks_1_norm.View, batch);
+        K13_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        (K13B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B0_LayerNormBackwardInputKernel))((int)(batch * 5), d.g_blocks_1_res.View, d.g_blocks_1_norm.View, d.blocks_1_res.View, d.blocks_1_norm_mean.View, d.blocks_1_norm_rstd.View, _runtime.Value(18), batch);
-        (K13B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B1_LayerNormBackwardParamsKernel))((int)(16), _runtime.Grad(18), _runtime.Grad(19), d.g_blocks_1_norm.View, d.blocks_1_res.View, d.blocks_1_norm_mean.View, d.blocks_1_norm_rstd.View, batch);
+        K10_LayerNormBackwardInputKernel(
+            batch * 5, a.GradView(Buf.blocks_1_res), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res),
+            a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), _runtime.Value(18), batch);
+        K11_LayerNormBackwardParamsKernel(
+            16, _runtime.Grad(18), _runtime.Grad(19), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res),
+            a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K12B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B0_AddBackwardKernel))((int)(batch * 80), d.g_blocks_1_attn.View, d.g_blocks_0_norm.View, d.g_blocks_1_res.View, batch);
+        K8_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K11B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_blocks_1_attn_heads.View, d.g_blocks_1_attn.View, _runtime.Value(16), batch);
-        (K11B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(16), d.g_blocks_1_attn.View, d.blocks_1_attn_heads.View, batch);
-        (K11B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(17), d.g_blocks_1_attn.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.blocks_1_attn_heads), a.GradView(Buf.blocks_1_attn), _runtime.Value(16), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(16), a.GradView(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(17), a.GradView(Buf.blocks_1_attn), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K10B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B0_AttentionBackwardScoresKernel))((int)(batch * 10), d.blocks_1_attn_heads_dscores.View, d.g_blocks_1_attn_q_proj.View, d.g_blocks_1_attn_heads.View, d.blocks_1_attn_q_proj.View, d.blocks_1_attn_k_proj.View, d.blocks_1_attn_v_proj.View, d.blocks_1_attn_heads.View, d.blocks_1_attn_heads_probs.View, batch);
-        (K10B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B1_AttentionBackwardKeyValueKernel))((int)(batch * 10), d.g_blocks_1_attn_k_proj.View, d.g_blocks_1_attn_v_proj.View, d.blocks_1_attn_heads_dscores.View, d.g_blocks_1_attn_heads.View, d.blocks_1_attn_q_proj.View, d.blocks_1_attn_heads_probs.View, batch);
+        K5_AttentionBackwardScoresKernel(
+            batch * 10, a.View(Buf.blocks_1_attn_heads_dscores), a.GradView(Buf.blocks_1_attn_q_proj), a.GradView(Buf.blocks_1_attn_heads),
+            a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
+            a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_probs), batch);
+        K6_AttentionBackwardKeyValueKernel(
+            batch * 10, a.GradView(Buf.blocks_1_attn_k_proj), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_1_attn_heads_dscores),
+            a.GradView(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_probs), batch);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K9B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_blocks_0_norm.View, d.g_blocks_1_attn_v_proj.View, _runtime.Value(14), batch);
-        (K9B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(14), d.g_blocks_1_attn_v_proj.View, d.blocks_0_norm.View, batch);
-        (K9B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(15), d.g_blocks_1_attn_v_proj.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_v_proj), _runtime.Value(14), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(14), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(15), a.GradView(Buf.blocks_1_attn_v_proj), batch);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K8B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_blocks_0_norm.View, d.g_blocks_1_attn_k_proj.View, _runtime.Value(12), batch);
-        (K8B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(12), d.g_blocks_1_attn_k_proj.View, d.blocks_0_norm.View, batch);
-        (K8B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(13), d.g_blocks_1_attn_k_proj.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_k_proj), _runtime.Value(12), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(12), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K7B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_blocks_0_norm.View, d.g_blocks_1_attn_q_proj.View, _runtime.Value(10), batch);
-        (K7B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(10), d.g_blocks_1_attn_q_proj.View, d.blocks_0_norm.View, batch);
-        (K7B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(11), d.g_blocks_1_attn_q_proj.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_q_proj), _runtime.Value(10), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(10), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        (K6B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B0_LayerNormBackwardInputKernel))((int)(batch * 5), d.g_blocks_0_res.View, d.g_blocks_0_norm.View, d.blocks_0_res.View, d.blocks_0_norm_mean.View, d.blocks_0_norm_rstd.View, _runtime.Value(8), batch);
-        (K6B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B1_LayerNormBackwardParamsKernel))((int)(16), _runtime.Grad(8), _runtime.Grad(9), d.g_blocks_0_norm.View, d.blocks_0_res.View, d.blocks_0_norm_mean.View, d.blocks_0_norm_rstd.View, batch);
+        K10_LayerNormBackwardInputKernel(
+            batch * 5, a.GradView(Buf.blocks_0_res), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res),
+            a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), _runtime.Value(8), batch);
+        K11_LayerNormBackwardParamsKernel(
+            16, _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
+            a.View(Buf.blocks_0_norm_rstd), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K5B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B0_AddBackwardKernel))((int)(batch * 80), d.g_blocks_0_attn.View, d.g_in_tokens.View, d.g_blocks_0_res.View, batch);
+        K8_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K4B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_blocks_0_attn_heads.View, d.g_blocks_0_attn.View, _runtime.Value(6), batch);
-        (K4B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(6), d.g_blocks_0_attn.View, d.blocks_0_attn_heads.View, batch);
-        (K4B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(7), d.g_blocks_0_attn.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.blocks_0_attn_heads), a.GradView(Buf.blocks_0_attn), _runtime.Value(6), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(6), a.GradView(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(7), a.GradView(Buf.blocks_0_attn), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K3B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B0_AttentionBackwardScoresKernel))((int)(batch * 10), d.blocks_0_attn_heads_dscores.View, d.g_blocks_0_attn_q_proj.View, d.g_blocks_0_attn_heads.View, d.blocks_0_attn_q_proj.View, d.blocks_0_attn_k_proj.View, d.blocks_0_attn_v_proj.View, d.blocks_0_attn_heads.View, d.blocks_0_attn_heads_probs.View, batch);
-        (K3B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B1_AttentionBackwardKeyValueKernel))((int)(batch * 10), d.g_blocks_0_attn_k_proj.View, d.g_blocks_0_attn_v_proj.View, d.blocks_0_attn_heads_dscores.View, d.g_blocks_0_attn_heads.View, d.blocks_0_attn_q_proj.View, d.blocks_0_attn_heads_probs.View, batch);
+        K5_AttentionBackwardScoresKernel(
+            batch * 10, a.View(Buf.blocks_0_attn_heads_dscores), a.GradView(Buf.blocks_0_attn_q_proj), a.GradView(Buf.blocks_0_attn_heads),
+            a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
+            a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_probs), batch);
+        K6_AttentionBackwardKeyValueKernel(
+            batch * 10, a.GradView(Buf.blocks_0_attn_k_proj), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.blocks_0_attn_heads_dscores),
+            a.GradView(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_probs), batch);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K2B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_in_tokens.View, d.g_blocks_0_attn_v_proj.View, _runtime.Value(4), batch);
-        (K2B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(4), d.g_blocks_0_attn_v_proj.View, d.in_tokens.View, batch);
-        (K2B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(5), d.g_blocks_0_attn_v_proj.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_v_proj), _runtime.Value(4), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(4), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K1B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_in_tokens.View, d.g_blocks_0_attn_k_proj.View, _runtime.Value(2), batch);
-        (K1B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(2), d.g_blocks_0_attn_k_proj.View, d.in_tokens.View, batch);
-        (K1B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(3), d.g_blocks_0_attn_k_proj.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_k_proj), _runtime.Value(2), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(2), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
 
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K0B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B0_LinearBackwardInputKernel))((int)(batch * 5 * 16), d.g_in_tokens.View, d.g_blocks_0_attn_q_proj.View, _runtime.Value(0), batch);
-        (K0B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B1_LinearBackwardWeightKernel))((int)(256), _runtime.Grad(0), d.g_blocks_0_attn_q_proj.View, d.in_tokens.View, batch);
-        (K0B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B2_LinearBackwardBiasKernel))((int)(16), _runtime.Grad(1), d.g_blocks_0_attn_q_proj.View, batch);
+        K1_LinearBackwardInputKernel(
+            batch * 5 * 16, a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_q_proj), _runtime.Value(0), batch);
+        K2_LinearBackwardWeightKernel(256, _runtime.Grad(0), a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), batch);
+        K3_LinearBackwardBiasKernel(16, _runtime.Grad(1), a.GradView(Buf.blocks_0_attn_q_proj), batch);
     }
 }

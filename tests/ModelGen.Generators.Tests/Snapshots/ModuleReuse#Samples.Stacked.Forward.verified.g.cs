@@ -7,107 +7,148 @@ namespace Samples;
 partial class Stacked
 {
     /// <summary>Forward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void ForwardCpu(ModelGenCpuBuffers a, int batch)
+    void ForwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_0_attn_q_proj, a.in_tokens, _blocks_0_attn_q_proj_weight.Value, _blocks_0_attn_q_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_0_attn_q_proj], a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, _blocks_0_attn_q_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_0_attn_k_proj, a.in_tokens, _blocks_0_attn_k_proj_weight.Value, _blocks_0_attn_k_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_0_attn_k_proj], a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, _blocks_0_attn_k_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_0_attn_v_proj, a.in_tokens, _blocks_0_attn_v_proj_weight.Value, _blocks_0_attn_v_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_0_attn_v_proj], a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, _blocks_0_attn_v_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Attention.Forward(a.blocks_0_attn_heads, a.blocks_0_attn_heads_probs, a.blocks_0_attn_q_proj, a.blocks_0_attn_k_proj, a.blocks_0_attn_v_proj, null, batch, 5, 5, 2, 2, 8, 8, false, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.blocks_0_attn_heads], a[Buf.blocks_0_attn_heads_probs], a[Buf.blocks_0_attn_q_proj], a[Buf.blocks_0_attn_k_proj],
+            a[Buf.blocks_0_attn_v_proj], null, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
+            scale: 0.35355338f);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_0_attn, a.blocks_0_attn_heads, _blocks_0_attn_out_proj_weight.Value, _blocks_0_attn_out_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_0_attn], a[Buf.blocks_0_attn_heads], _blocks_0_attn_out_proj_weight.Value, _blocks_0_attn_out_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Add.Forward(a.blocks_0_res, a.blocks_0_attn, a.in_tokens, batch * 80);
+        global::ModelGen.Ops.Add.Forward(a[Buf.blocks_0_res], a[Buf.blocks_0_attn], a[Buf.in_tokens], n: batch * 80);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.LayerNorm.Forward(a.blocks_0_norm, a.blocks_0_norm_mean, a.blocks_0_norm_rstd, a.blocks_0_res, _blocks_0_norm_weight.Value, _blocks_0_norm_bias.Value, batch * 5, 16, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.blocks_0_norm], a[Buf.blocks_0_norm_mean], a[Buf.blocks_0_norm_rstd], a[Buf.blocks_0_res], _blocks_0_norm_weight.Value,
+            _blocks_0_norm_bias.Value, rows: batch * 5, dim: 16, eps: 1E-05f);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_1_attn_q_proj, a.blocks_0_norm, _blocks_1_attn_q_proj_weight.Value, _blocks_1_attn_q_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, _blocks_1_attn_q_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_1_attn_k_proj, a.blocks_0_norm, _blocks_1_attn_k_proj_weight.Value, _blocks_1_attn_k_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_1_attn_k_proj], a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, _blocks_1_attn_k_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_1_attn_v_proj, a.blocks_0_norm, _blocks_1_attn_v_proj_weight.Value, _blocks_1_attn_v_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_1_attn_v_proj], a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, _blocks_1_attn_v_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Attention.Forward(a.blocks_1_attn_heads, a.blocks_1_attn_heads_probs, a.blocks_1_attn_q_proj, a.blocks_1_attn_k_proj, a.blocks_1_attn_v_proj, null, batch, 5, 5, 2, 2, 8, 8, false, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.blocks_1_attn_heads], a[Buf.blocks_1_attn_heads_probs], a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_1_attn_k_proj],
+            a[Buf.blocks_1_attn_v_proj], null, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
+            scale: 0.35355338f);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(a.blocks_1_attn, a.blocks_1_attn_heads, _blocks_1_attn_out_proj_weight.Value, _blocks_1_attn_out_proj_bias.Value, batch * 5, 16, 16);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.blocks_1_attn], a[Buf.blocks_1_attn_heads], _blocks_1_attn_out_proj_weight.Value, _blocks_1_attn_out_proj_bias.Value,
+            rows: batch * 5, inF: 16, outF: 16);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Add.Forward(a.blocks_1_res, a.blocks_1_attn, a.blocks_0_norm, batch * 80);
+        global::ModelGen.Ops.Add.Forward(a[Buf.blocks_1_res], a[Buf.blocks_1_attn], a[Buf.blocks_0_norm], n: batch * 80);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.LayerNorm.Forward(a.blocks_1_norm, a.blocks_1_norm_mean, a.blocks_1_norm_rstd, a.blocks_1_res, _blocks_1_norm_weight.Value, _blocks_1_norm_bias.Value, batch * 5, 16, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.blocks_1_norm], a[Buf.blocks_1_norm_mean], a[Buf.blocks_1_norm_rstd], a[Buf.blocks_1_res], _blocks_1_norm_weight.Value,
+            _blocks_1_norm_bias.Value, rows: batch * 5, dim: 16, eps: 1E-05f);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Gelu.Forward(a.act, a.blocks_1_norm, batch * 80);
+        global::ModelGen.Ops.Gelu.Forward(a[Buf.act], a[Buf.blocks_1_norm], n: batch * 80);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        global::ModelGen.Ops.Linear.Forward(a.head, a.act, _head_weight.Value, null, batch * 5, 16, 4);
+        global::ModelGen.Ops.Linear.Forward(a[Buf.head], a[Buf.act], _head_weight.Value, null, rows: batch * 5, inF: 16, outF: 4);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void ForwardDevice(ModelGenDeviceBuffers d, int batch)
+    void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K0F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_0_attn_q_proj.View, d.in_tokens.View, _runtime.Value(0), _runtime.Value(1), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), _runtime.Value(0), _runtime.Value(1), batch);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K1F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_0_attn_k_proj.View, d.in_tokens.View, _runtime.Value(2), _runtime.Value(3), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), _runtime.Value(2), _runtime.Value(3), batch);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K2F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_0_attn_v_proj.View, d.in_tokens.View, _runtime.Value(4), _runtime.Value(5), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), _runtime.Value(4), _runtime.Value(5), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K3F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3F0_AttentionForwardKernel))((int)(batch * 10), d.blocks_0_attn_heads.View, d.blocks_0_attn_heads_probs.View, d.blocks_0_attn_q_proj.View, d.blocks_0_attn_k_proj.View, d.blocks_0_attn_v_proj.View, _runtime.Dummy, batch);
+        K4_AttentionForwardKernel(
+            batch * 10, a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_probs), a.View(Buf.blocks_0_attn_q_proj),
+            a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K4F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_0_attn.View, d.blocks_0_attn_heads.View, _runtime.Value(6), _runtime.Value(7), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K5F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5F0_AddForwardKernel))((int)(batch * 80), d.blocks_0_res.View, d.blocks_0_attn.View, d.in_tokens.View, batch);
+        K7_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        (K6F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6F0_LayerNormForwardKernel))((int)(batch * 5), d.blocks_0_norm.View, d.blocks_0_norm_mean.View, d.blocks_0_norm_rstd.View, d.blocks_0_res.View, _runtime.Value(8), _runtime.Value(9), batch);
+        K9_LayerNormForwardKernel(
+            batch * 5, a.View(Buf.blocks_0_norm), a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), a.View(Buf.blocks_0_res),
+            _runtime.Value(8), _runtime.Value(9), batch);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K7F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_1_attn_q_proj.View, d.blocks_0_norm.View, _runtime.Value(10), _runtime.Value(11), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K8F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_1_attn_k_proj.View, d.blocks_0_norm.View, _runtime.Value(12), _runtime.Value(13), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), _runtime.Value(12), _runtime.Value(13), batch);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K9F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_1_attn_v_proj.View, d.blocks_0_norm.View, _runtime.Value(14), _runtime.Value(15), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), _runtime.Value(14), _runtime.Value(15), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K10F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10F0_AttentionForwardKernel))((int)(batch * 10), d.blocks_1_attn_heads.View, d.blocks_1_attn_heads_probs.View, d.blocks_1_attn_q_proj.View, d.blocks_1_attn_k_proj.View, d.blocks_1_attn_v_proj.View, _runtime.Dummy, batch);
+        K4_AttentionForwardKernel(
+            batch * 10, a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_probs), a.View(Buf.blocks_1_attn_q_proj),
+            a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        (K11F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11F0_LinearForwardKernel))((int)(batch * 5 * 16), d.blocks_1_attn.View, d.blocks_1_attn_heads.View, _runtime.Value(16), _runtime.Value(17), batch);
+        K0_LinearForwardKernel(
+            batch * 5 * 16, a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        (K12F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12F0_AddForwardKernel))((int)(batch * 80), d.blocks_1_res.View, d.blocks_1_attn.View, d.blocks_0_norm.View, batch);
+        K7_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        (K13F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13F0_LayerNormForwardKernel))((int)(batch * 5), d.blocks_1_norm.View, d.blocks_1_norm_mean.View, d.blocks_1_norm_rstd.View, d.blocks_1_res.View, _runtime.Value(18), _runtime.Value(19), batch);
+        K9_LayerNormForwardKernel(
+            batch * 5, a.View(Buf.blocks_1_norm), a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), a.View(Buf.blocks_1_res),
+            _runtime.Value(18), _runtime.Value(19), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
-        (K14F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14F0_GeluForwardKernel))((int)(batch * 80), d.act.View, d.blocks_1_norm.View, batch);
+        K12_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        (K15F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15F0_LinearForwardKernel))((int)(batch * 5 * 4), d.head.View, d.act.View, _runtime.Value(20), _runtime.Dummy, batch);
+        K14_LinearForwardKernel(batch * 5 * 4, a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
     }
 }

@@ -48,8 +48,7 @@ partial class Stacked : global::System.IDisposable
     readonly global::ModelGen.Module _module_Blocks;
     readonly global::ModelGen.Module _module_Act;
     readonly global::ModelGen.Module _module_Head;
-    ModelGenCpuBuffers? _cpu;
-    ModelGenDeviceBuffers? _device;
+    global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
 
     /// <summary>Creates the model on <paramref name="device"/> with PyTorch's default initialisation drawn from <paramref name="seed"/>.</summary>
@@ -98,8 +97,21 @@ partial class Stacked : global::System.IDisposable
         global::ModelGen.Init.Constant(_blocks_1_norm_bias, 0f);
         _head_weight = new global::ModelGen.Parameter("head.weight", new int[] { 4, 16 }, decay: true);
         global::ModelGen.Init.Uniform(_head_weight, 0.25, random);
-        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _blocks_0_attn_q_proj_weight, _blocks_0_attn_q_proj_bias, _blocks_0_attn_k_proj_weight, _blocks_0_attn_k_proj_bias, _blocks_0_attn_v_proj_weight, _blocks_0_attn_v_proj_bias, _blocks_0_attn_out_proj_weight, _blocks_0_attn_out_proj_bias, _blocks_0_norm_weight, _blocks_0_norm_bias, _blocks_1_attn_q_proj_weight, _blocks_1_attn_q_proj_bias, _blocks_1_attn_k_proj_weight, _blocks_1_attn_k_proj_bias, _blocks_1_attn_v_proj_weight, _blocks_1_attn_v_proj_bias, _blocks_1_attn_out_proj_weight, _blocks_1_attn_out_proj_bias, _blocks_1_norm_weight, _blocks_1_norm_bias, _head_weight }), seed);
-        _module_Blocks = new global::ModelGen.Module("blocks", "Use", new global::ModelGen.Parameter[] { _blocks_0_attn_q_proj_weight, _blocks_0_attn_q_proj_bias, _blocks_0_attn_k_proj_weight, _blocks_0_attn_k_proj_bias, _blocks_0_attn_v_proj_weight, _blocks_0_attn_v_proj_bias, _blocks_0_attn_out_proj_weight, _blocks_0_attn_out_proj_bias, _blocks_0_norm_weight, _blocks_0_norm_bias, _blocks_1_attn_q_proj_weight, _blocks_1_attn_q_proj_bias, _blocks_1_attn_k_proj_weight, _blocks_1_attn_k_proj_bias, _blocks_1_attn_v_proj_weight, _blocks_1_attn_v_proj_bias, _blocks_1_attn_out_proj_weight, _blocks_1_attn_out_proj_bias, _blocks_1_norm_weight, _blocks_1_norm_bias });
+        var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {
+            _blocks_0_attn_q_proj_weight, _blocks_0_attn_q_proj_bias, _blocks_0_attn_k_proj_weight, _blocks_0_attn_k_proj_bias,
+            _blocks_0_attn_v_proj_weight, _blocks_0_attn_v_proj_bias, _blocks_0_attn_out_proj_weight, _blocks_0_attn_out_proj_bias,
+            _blocks_0_norm_weight, _blocks_0_norm_bias, _blocks_1_attn_q_proj_weight, _blocks_1_attn_q_proj_bias,
+            _blocks_1_attn_k_proj_weight, _blocks_1_attn_k_proj_bias, _blocks_1_attn_v_proj_weight, _blocks_1_attn_v_proj_bias,
+            _blocks_1_attn_out_proj_weight, _blocks_1_attn_out_proj_bias, _blocks_1_norm_weight, _blocks_1_norm_bias, _head_weight
+        });
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _module_Blocks = new global::ModelGen.Module("blocks", "Use", new global::ModelGen.Parameter[] {
+            _blocks_0_attn_q_proj_weight, _blocks_0_attn_q_proj_bias, _blocks_0_attn_k_proj_weight, _blocks_0_attn_k_proj_bias,
+            _blocks_0_attn_v_proj_weight, _blocks_0_attn_v_proj_bias, _blocks_0_attn_out_proj_weight, _blocks_0_attn_out_proj_bias,
+            _blocks_0_norm_weight, _blocks_0_norm_bias, _blocks_1_attn_q_proj_weight, _blocks_1_attn_q_proj_bias,
+            _blocks_1_attn_k_proj_weight, _blocks_1_attn_k_proj_bias, _blocks_1_attn_v_proj_weight, _blocks_1_attn_v_proj_bias,
+            _blocks_1_attn_out_proj_weight, _blocks_1_attn_out_proj_bias, _blocks_1_norm_weight, _blocks_1_norm_bias
+        });
         _module_Act = new global::ModelGen.Module("act", "Gelu", new global::ModelGen.Parameter[] {  });
         _module_Head = new global::ModelGen.Module("head", "Linear", new global::ModelGen.Parameter[] { _head_weight });
     }
@@ -122,390 +134,121 @@ partial class Stacked : global::System.IDisposable
         int batch = global::ModelGen.ModelRuntime.BatchOf(@tokens, "tokens", s_shape_in_tokens);
         _runtime.BeginForward();
         _lastBatch = batch;
-        var shape = new int[] { batch, 5, 4 };
+        var a = Arena(batch);
+        a.Upload(Buf.in_tokens, @tokens.Data);
         if (_runtime.OnAccelerator)
         {
-            var d = DeviceBuffers(batch);
-            global::ModelGen.ModelRuntime.Upload(d.in_tokens, @tokens.Data);
-            ForwardDevice(d, batch);
-            return new global::ModelGen.Tensor(shape, _runtime.Download(d.head, batch * 20));
+            ForwardDevice(a, batch);
         }
-        var a = CpuBuffers(batch);
-        global::System.Array.Copy(@tokens.Data, a.in_tokens, a.in_tokens.Length);
-        ForwardCpu(a, batch);
-        return new global::ModelGen.Tensor(shape, (float[])a.head.Clone());
+        else ForwardCpu(a, batch);
+        return a.Read(Buf.head);
     }
 
-    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=) into Parameters[i].Grad; input gradients are replaced.</summary>
+    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=)
+    /// into Parameters[i].Grad; input gradients are replaced.</summary>
     public void Backward(global::ModelGen.Tensor outputGrad)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("Backward needs a Forward first.");
         global::ModelGen.ModelRuntime.CheckInput(outputGrad, "outputGrad", (int[])OutputShape, _lastBatch);
-        int batch = _lastBatch;
+        var a = _arena!;
+        a.ZeroGrads();
+        a.Upload(Buf.head, outputGrad.Data, gradient: true);
         if (_runtime.OnAccelerator)
         {
-            var d = _device!;
-            d.ZeroGrads();
             _runtime.UploadGrads();
-            global::ModelGen.ModelRuntime.Upload(d.g_head, outputGrad.Data);
-            BackwardDevice(d, batch);
+            BackwardDevice(a, _lastBatch);
             _runtime.DownloadGrads();
-            return;
         }
-        var a = _cpu!;
-        a.ZeroGrads();
-        global::System.Array.Copy(outputGrad.Data, a.g_head, a.g_head.Length);
-        BackwardCpu(a, batch);
+        else BackwardCpu(a, _lastBatch);
     }
 
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("InputGradient needs a Forward and a Backward first.");
-        int batch = _lastBatch;
-        switch (input)
+        return input switch
         {
-            case "tokens":
-                return _runtime.Read(batch, _cpu?.g_in_tokens, _device?.g_in_tokens, 5, 16);
-            default:
-                throw new global::System.ArgumentException($"'{input}' is not a data input of Stacked (inputs: tokens).", nameof(input));
-        }
+            "tokens" => _arena!.Read(Buf.in_tokens, gradient: true),
+            _ => throw new global::System.ArgumentException($"'{input}' is not a data input of Stacked (inputs: tokens).", nameof(input)),
+        };
     }
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path)
-    {
-        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
-        int batch = _lastBatch;
-        switch (path)
-        {
-            case "tokens":
-                return _runtime.Read(batch, _cpu?.in_tokens, _device?.in_tokens, 5, 16);
-            case "blocks.0.attn":
-                return _runtime.Read(batch, _cpu?.blocks_0_attn, _device?.blocks_0_attn, 5, 16);
-            case "blocks.0.res":
-                return _runtime.Read(batch, _cpu?.blocks_0_res, _device?.blocks_0_res, 5, 16);
-            case "blocks.0.norm":
-                return _runtime.Read(batch, _cpu?.blocks_0_norm, _device?.blocks_0_norm, 5, 16);
-            case "blocks.1.attn":
-                return _runtime.Read(batch, _cpu?.blocks_1_attn, _device?.blocks_1_attn, 5, 16);
-            case "blocks.1.res":
-                return _runtime.Read(batch, _cpu?.blocks_1_res, _device?.blocks_1_res, 5, 16);
-            case "blocks.1.norm":
-                return _runtime.Read(batch, _cpu?.blocks_1_norm, _device?.blocks_1_norm, 5, 16);
-            case "act":
-                return _runtime.Read(batch, _cpu?.act, _device?.act, 5, 16);
-            case "head":
-                return _runtime.Read(batch, _cpu?.head, _device?.head, 5, 4);
-            case "blocks.0.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.blocks_0_attn_q_proj, _device?.blocks_0_attn_q_proj, 5, 16);
-            case "blocks.0.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.blocks_0_attn_k_proj, _device?.blocks_0_attn_k_proj, 5, 16);
-            case "blocks.0.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.blocks_0_attn_v_proj, _device?.blocks_0_attn_v_proj, 5, 16);
-            case "blocks.0.attn.heads":
-                return _runtime.Read(batch, _cpu?.blocks_0_attn_heads, _device?.blocks_0_attn_heads, 5, 16);
-            case "blocks.0.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.blocks_0_attn_heads_probs, _device?.blocks_0_attn_heads_probs, 2, 5, 5);
-            case "blocks.0.norm.mean":
-                return _runtime.Read(batch, _cpu?.blocks_0_norm_mean, _device?.blocks_0_norm_mean, 5);
-            case "blocks.0.norm.rstd":
-                return _runtime.Read(batch, _cpu?.blocks_0_norm_rstd, _device?.blocks_0_norm_rstd, 5);
-            case "blocks.1.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.blocks_1_attn_q_proj, _device?.blocks_1_attn_q_proj, 5, 16);
-            case "blocks.1.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.blocks_1_attn_k_proj, _device?.blocks_1_attn_k_proj, 5, 16);
-            case "blocks.1.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.blocks_1_attn_v_proj, _device?.blocks_1_attn_v_proj, 5, 16);
-            case "blocks.1.attn.heads":
-                return _runtime.Read(batch, _cpu?.blocks_1_attn_heads, _device?.blocks_1_attn_heads, 5, 16);
-            case "blocks.1.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.blocks_1_attn_heads_probs, _device?.blocks_1_attn_heads_probs, 2, 5, 5);
-            case "blocks.1.norm.mean":
-                return _runtime.Read(batch, _cpu?.blocks_1_norm_mean, _device?.blocks_1_norm_mean, 5);
-            case "blocks.1.norm.rstd":
-                return _runtime.Read(batch, _cpu?.blocks_1_norm_rstd, _device?.blocks_1_norm_rstd, 5);
-            default:
-                return null;
-        }
-    }
+    public global::ModelGen.Tensor? Intermediate(string path) =>
+        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
 
-    ModelGenCpuBuffers CpuBuffers(int batch) => _cpu is { } c && c.Batch == batch ? c : _cpu = new ModelGenCpuBuffers(batch);
-
-    ModelGenDeviceBuffers DeviceBuffers(int batch)
+    global::ModelGen.ActivationArena Arena(int batch)
     {
-        if (_device is { } d && d.Batch == batch) return d;
-        _device?.Dispose();
-        return _device = new ModelGenDeviceBuffers(_runtime, batch);
+        if (_arena is { } a && a.Batch == batch) return a;
+        _arena?.Dispose();
+        return _arena = new global::ModelGen.ActivationArena(_runtime, s_activations, batch);
     }
 
     public void Dispose()
     {
-        _device?.Dispose();
-        _device = null;
+        _arena?.Dispose();
+        _arena = null;
         _runtime.Dispose();
     }
 
-    /// <summary>Activations (and their gradients) of one batch size on the CPU.</summary>
-    sealed class ModelGenCpuBuffers
+    /// <summary>Every activation and saved value per sample, in the order of <see cref="Buf"/>; the arena allocates them for a batch.</summary>
+    static readonly global::ModelGen.ActivationInfo[] s_activations =
     {
-        public readonly int Batch;
-        public readonly float[] in_tokens; // (B, 5, 16)
-        public readonly float[] g_in_tokens;
-        public readonly float[] blocks_0_attn; // (B, 5, 16)
-        public readonly float[] g_blocks_0_attn;
-        public readonly float[] blocks_0_res; // (B, 5, 16)
-        public readonly float[] g_blocks_0_res;
-        public readonly float[] blocks_0_norm; // (B, 5, 16)
-        public readonly float[] g_blocks_0_norm;
-        public readonly float[] blocks_1_attn; // (B, 5, 16)
-        public readonly float[] g_blocks_1_attn;
-        public readonly float[] blocks_1_res; // (B, 5, 16)
-        public readonly float[] g_blocks_1_res;
-        public readonly float[] blocks_1_norm; // (B, 5, 16)
-        public readonly float[] g_blocks_1_norm;
-        public readonly float[] act; // (B, 5, 16)
-        public readonly float[] g_act;
-        public readonly float[] head; // (B, 5, 4)
-        public readonly float[] g_head;
-        public readonly float[] blocks_0_attn_q_proj; // (B, 5, 16)
-        public readonly float[] g_blocks_0_attn_q_proj;
-        public readonly float[] blocks_0_attn_k_proj; // (B, 5, 16)
-        public readonly float[] g_blocks_0_attn_k_proj;
-        public readonly float[] blocks_0_attn_v_proj; // (B, 5, 16)
-        public readonly float[] g_blocks_0_attn_v_proj;
-        public readonly float[] blocks_0_attn_heads; // (B, 5, 16)
-        public readonly float[] g_blocks_0_attn_heads;
-        public readonly float[] blocks_0_attn_heads_probs; // (B, 2, 5, 5)
-        public readonly float[] blocks_0_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly float[] blocks_0_norm_mean; // (B, 5)
-        public readonly float[] blocks_0_norm_rstd; // (B, 5)
-        public readonly float[] blocks_1_attn_q_proj; // (B, 5, 16)
-        public readonly float[] g_blocks_1_attn_q_proj;
-        public readonly float[] blocks_1_attn_k_proj; // (B, 5, 16)
-        public readonly float[] g_blocks_1_attn_k_proj;
-        public readonly float[] blocks_1_attn_v_proj; // (B, 5, 16)
-        public readonly float[] g_blocks_1_attn_v_proj;
-        public readonly float[] blocks_1_attn_heads; // (B, 5, 16)
-        public readonly float[] g_blocks_1_attn_heads;
-        public readonly float[] blocks_1_attn_heads_probs; // (B, 2, 5, 5)
-        public readonly float[] blocks_1_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly float[] blocks_1_norm_mean; // (B, 5)
-        public readonly float[] blocks_1_norm_rstd; // (B, 5)
-        readonly global::ModelGen.Cpu.ClearSet _grads;
+        new("tokens", new int[] { 5, 16 }),
+        new("blocks.0.attn", new int[] { 5, 16 }),
+        new("blocks.0.res", new int[] { 5, 16 }),
+        new("blocks.0.norm", new int[] { 5, 16 }),
+        new("blocks.1.attn", new int[] { 5, 16 }),
+        new("blocks.1.res", new int[] { 5, 16 }),
+        new("blocks.1.norm", new int[] { 5, 16 }),
+        new("act", new int[] { 5, 16 }),
+        new("head", new int[] { 5, 4 }),
+        new("blocks.0.attn.q_proj", new int[] { 5, 16 }),
+        new("blocks.0.attn.k_proj", new int[] { 5, 16 }),
+        new("blocks.0.attn.v_proj", new int[] { 5, 16 }),
+        new("blocks.0.attn.heads", new int[] { 5, 16 }),
+        new("blocks.0.attn.heads.probs", new int[] { 2, 5, 5 }, Grad: false),
+        new("blocks.0.attn.heads.dscores", new int[] { 2, 5, 5 }, Grad: false, DeviceOnly: true),
+        new("blocks.0.norm.mean", new int[] { 5 }, Grad: false),
+        new("blocks.0.norm.rstd", new int[] { 5 }, Grad: false),
+        new("blocks.1.attn.q_proj", new int[] { 5, 16 }),
+        new("blocks.1.attn.k_proj", new int[] { 5, 16 }),
+        new("blocks.1.attn.v_proj", new int[] { 5, 16 }),
+        new("blocks.1.attn.heads", new int[] { 5, 16 }),
+        new("blocks.1.attn.heads.probs", new int[] { 2, 5, 5 }, Grad: false),
+        new("blocks.1.attn.heads.dscores", new int[] { 2, 5, 5 }, Grad: false, DeviceOnly: true),
+        new("blocks.1.norm.mean", new int[] { 5 }, Grad: false),
+        new("blocks.1.norm.rstd", new int[] { 5 }, Grad: false),
+    };
 
-        public ModelGenCpuBuffers(int batch)
-        {
-            Batch = batch;
-            in_tokens = new float[batch * 80];
-            g_in_tokens = new float[batch * 80];
-            blocks_0_attn = new float[batch * 80];
-            g_blocks_0_attn = new float[batch * 80];
-            blocks_0_res = new float[batch * 80];
-            g_blocks_0_res = new float[batch * 80];
-            blocks_0_norm = new float[batch * 80];
-            g_blocks_0_norm = new float[batch * 80];
-            blocks_1_attn = new float[batch * 80];
-            g_blocks_1_attn = new float[batch * 80];
-            blocks_1_res = new float[batch * 80];
-            g_blocks_1_res = new float[batch * 80];
-            blocks_1_norm = new float[batch * 80];
-            g_blocks_1_norm = new float[batch * 80];
-            act = new float[batch * 80];
-            g_act = new float[batch * 80];
-            head = new float[batch * 20];
-            g_head = new float[batch * 20];
-            blocks_0_attn_q_proj = new float[batch * 80];
-            g_blocks_0_attn_q_proj = new float[batch * 80];
-            blocks_0_attn_k_proj = new float[batch * 80];
-            g_blocks_0_attn_k_proj = new float[batch * 80];
-            blocks_0_attn_v_proj = new float[batch * 80];
-            g_blocks_0_attn_v_proj = new float[batch * 80];
-            blocks_0_attn_heads = new float[batch * 80];
-            g_blocks_0_attn_heads = new float[batch * 80];
-            blocks_0_attn_heads_probs = new float[batch * 50];
-            blocks_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            blocks_0_norm_mean = new float[batch * 5];
-            blocks_0_norm_rstd = new float[batch * 5];
-            blocks_1_attn_q_proj = new float[batch * 80];
-            g_blocks_1_attn_q_proj = new float[batch * 80];
-            blocks_1_attn_k_proj = new float[batch * 80];
-            g_blocks_1_attn_k_proj = new float[batch * 80];
-            blocks_1_attn_v_proj = new float[batch * 80];
-            g_blocks_1_attn_v_proj = new float[batch * 80];
-            blocks_1_attn_heads = new float[batch * 80];
-            g_blocks_1_attn_heads = new float[batch * 80];
-            blocks_1_attn_heads_probs = new float[batch * 50];
-            blocks_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            blocks_1_norm_mean = new float[batch * 5];
-            blocks_1_norm_rstd = new float[batch * 5];
-            _grads = new global::ModelGen.Cpu.ClearSet(g_in_tokens, g_blocks_0_attn, g_blocks_0_res, g_blocks_0_norm, g_blocks_1_attn, g_blocks_1_res, g_blocks_1_norm, g_act, g_head, g_blocks_0_attn_q_proj, g_blocks_0_attn_k_proj, g_blocks_0_attn_v_proj, g_blocks_0_attn_heads, g_blocks_1_attn_q_proj, g_blocks_1_attn_k_proj, g_blocks_1_attn_v_proj, g_blocks_1_attn_heads);
-        }
-
-        /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => _grads.Clear();
-    }
-
-    /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>
-    sealed class ModelGenDeviceBuffers : global::System.IDisposable
+    /// <summary>Where each activation sits in <see cref="s_activations"/>: the passes index the arena with these.</summary>
+    static class Buf
     {
-        public readonly int Batch;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_tokens; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_in_tokens;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_attn;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_res; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_res;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_norm;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_res; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_res;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_norm;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> act; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> head; // (B, 5, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_head;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_q_proj; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_k_proj; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_v_proj; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_heads; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_0_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_heads_probs; // (B, 2, 5, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm_mean; // (B, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_0_norm_rstd; // (B, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_q_proj; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_k_proj; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_v_proj; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_heads; // (B, 5, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_blocks_1_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_heads_probs; // (B, 2, 5, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_attn_heads_dscores; // (B, 2, 5, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm_mean; // (B, 5)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> blocks_1_norm_rstd; // (B, 5)
-
-        public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
-        {
-            Batch = batch;
-            in_tokens = runtime.Allocate(batch * 80L);
-            g_in_tokens = runtime.Allocate(batch * 80L);
-            blocks_0_attn = runtime.Allocate(batch * 80L);
-            g_blocks_0_attn = runtime.Allocate(batch * 80L);
-            blocks_0_res = runtime.Allocate(batch * 80L);
-            g_blocks_0_res = runtime.Allocate(batch * 80L);
-            blocks_0_norm = runtime.Allocate(batch * 80L);
-            g_blocks_0_norm = runtime.Allocate(batch * 80L);
-            blocks_1_attn = runtime.Allocate(batch * 80L);
-            g_blocks_1_attn = runtime.Allocate(batch * 80L);
-            blocks_1_res = runtime.Allocate(batch * 80L);
-            g_blocks_1_res = runtime.Allocate(batch * 80L);
-            blocks_1_norm = runtime.Allocate(batch * 80L);
-            g_blocks_1_norm = runtime.Allocate(batch * 80L);
-            act = runtime.Allocate(batch * 80L);
-            g_act = runtime.Allocate(batch * 80L);
-            head = runtime.Allocate(batch * 20L);
-            g_head = runtime.Allocate(batch * 20L);
-            blocks_0_attn_q_proj = runtime.Allocate(batch * 80L);
-            g_blocks_0_attn_q_proj = runtime.Allocate(batch * 80L);
-            blocks_0_attn_k_proj = runtime.Allocate(batch * 80L);
-            g_blocks_0_attn_k_proj = runtime.Allocate(batch * 80L);
-            blocks_0_attn_v_proj = runtime.Allocate(batch * 80L);
-            g_blocks_0_attn_v_proj = runtime.Allocate(batch * 80L);
-            blocks_0_attn_heads = runtime.Allocate(batch * 80L);
-            g_blocks_0_attn_heads = runtime.Allocate(batch * 80L);
-            blocks_0_attn_heads_probs = runtime.Allocate(batch * 50L);
-            blocks_0_attn_heads_dscores = runtime.Allocate(batch * 50L);
-            blocks_0_norm_mean = runtime.Allocate(batch * 5L);
-            blocks_0_norm_rstd = runtime.Allocate(batch * 5L);
-            blocks_1_attn_q_proj = runtime.Allocate(batch * 80L);
-            g_blocks_1_attn_q_proj = runtime.Allocate(batch * 80L);
-            blocks_1_attn_k_proj = runtime.Allocate(batch * 80L);
-            g_blocks_1_attn_k_proj = runtime.Allocate(batch * 80L);
-            blocks_1_attn_v_proj = runtime.Allocate(batch * 80L);
-            g_blocks_1_attn_v_proj = runtime.Allocate(batch * 80L);
-            blocks_1_attn_heads = runtime.Allocate(batch * 80L);
-            g_blocks_1_attn_heads = runtime.Allocate(batch * 80L);
-            blocks_1_attn_heads_probs = runtime.Allocate(batch * 50L);
-            blocks_1_attn_heads_dscores = runtime.Allocate(batch * 50L);
-            blocks_1_norm_mean = runtime.Allocate(batch * 5L);
-            blocks_1_norm_rstd = runtime.Allocate(batch * 5L);
-        }
-
-        public void ZeroGrads()
-        {
-            global::ModelGen.ModelRuntime.Zero(g_in_tokens);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_attn);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_res);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_norm);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_attn);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_res);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_norm);
-            global::ModelGen.ModelRuntime.Zero(g_act);
-            global::ModelGen.ModelRuntime.Zero(g_head);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_0_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_blocks_1_attn_heads);
-        }
-
-        public void Dispose()
-        {
-            in_tokens.Dispose();
-            g_in_tokens.Dispose();
-            blocks_0_attn.Dispose();
-            g_blocks_0_attn.Dispose();
-            blocks_0_res.Dispose();
-            g_blocks_0_res.Dispose();
-            blocks_0_norm.Dispose();
-            g_blocks_0_norm.Dispose();
-            blocks_1_attn.Dispose();
-            g_blocks_1_attn.Dispose();
-            blocks_1_res.Dispose();
-            g_blocks_1_res.Dispose();
-            blocks_1_norm.Dispose();
-            g_blocks_1_norm.Dispose();
-            act.Dispose();
-            g_act.Dispose();
-            head.Dispose();
-            g_head.Dispose();
-            blocks_0_attn_q_proj.Dispose();
-            g_blocks_0_attn_q_proj.Dispose();
-            blocks_0_attn_k_proj.Dispose();
-            g_blocks_0_attn_k_proj.Dispose();
-            blocks_0_attn_v_proj.Dispose();
-            g_blocks_0_attn_v_proj.Dispose();
-            blocks_0_attn_heads.Dispose();
-            g_blocks_0_attn_heads.Dispose();
-            blocks_0_attn_heads_probs.Dispose();
-            blocks_0_attn_heads_dscores.Dispose();
-            blocks_0_norm_mean.Dispose();
-            blocks_0_norm_rstd.Dispose();
-            blocks_1_attn_q_proj.Dispose();
-            g_blocks_1_attn_q_proj.Dispose();
-            blocks_1_attn_k_proj.Dispose();
-            g_blocks_1_attn_k_proj.Dispose();
-            blocks_1_attn_v_proj.Dispose();
-            g_blocks_1_attn_v_proj.Dispose();
-            blocks_1_attn_heads.Dispose();
-            g_blocks_1_attn_heads.Dispose();
-            blocks_1_attn_heads_probs.Dispose();
-            blocks_1_attn_heads_dscores.Dispose();
-            blocks_1_norm_mean.Dispose();
-            blocks_1_norm_rstd.Dispose();
-        }
+        public const int in_tokens = 0; // (B, 5, 16)
+        public const int blocks_0_attn = 1; // (B, 5, 16)
+        public const int blocks_0_res = 2; // (B, 5, 16)
+        public const int blocks_0_norm = 3; // (B, 5, 16)
+        public const int blocks_1_attn = 4; // (B, 5, 16)
+        public const int blocks_1_res = 5; // (B, 5, 16)
+        public const int blocks_1_norm = 6; // (B, 5, 16)
+        public const int act = 7; // (B, 5, 16)
+        public const int head = 8; // (B, 5, 4)
+        public const int blocks_0_attn_q_proj = 9; // (B, 5, 16)
+        public const int blocks_0_attn_k_proj = 10; // (B, 5, 16)
+        public const int blocks_0_attn_v_proj = 11; // (B, 5, 16)
+        public const int blocks_0_attn_heads = 12; // (B, 5, 16)
+        public const int blocks_0_attn_heads_probs = 13; // (B, 2, 5, 5)
+        public const int blocks_0_attn_heads_dscores = 14; // (B, 2, 5, 5)
+        public const int blocks_0_norm_mean = 15; // (B, 5)
+        public const int blocks_0_norm_rstd = 16; // (B, 5)
+        public const int blocks_1_attn_q_proj = 17; // (B, 5, 16)
+        public const int blocks_1_attn_k_proj = 18; // (B, 5, 16)
+        public const int blocks_1_attn_v_proj = 19; // (B, 5, 16)
+        public const int blocks_1_attn_heads = 20; // (B, 5, 16)
+        public const int blocks_1_attn_heads_probs = 21; // (B, 2, 5, 5)
+        public const int blocks_1_attn_heads_dscores = 22; // (B, 2, 5, 5)
+        public const int blocks_1_norm_mean = 23; // (B, 5)
+        public const int blocks_1_norm_rstd = 24; // (B, 5)
     }
 }

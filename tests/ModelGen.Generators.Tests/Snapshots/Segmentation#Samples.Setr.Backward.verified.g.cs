@@ -7,302 +7,439 @@ namespace Samples;
 partial class Setr
 {
     /// <summary>Backward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void BackwardCpu(ModelGenCpuBuffers a, int batch)
+    void BackwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_decoder_stages_2_up, _decoder_classifier_weight.Grad, _decoder_classifier_bias.Grad, a.g_decoder, a.decoder_stages_2_up, _decoder_classifier_weight.Value, batch, 8, 32, 32, 5, 1, 1, 0);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.decoder_stages_2_up), _decoder_classifier_weight.Grad, _decoder_classifier_bias.Grad, a.Grad(Buf.decoder),
+            a[Buf.decoder_stages_2_up], _decoder_classifier_weight.Value, batch, inChannels: 8, height: 32, width: 32, outChannels: 5,
+            kernel: 1, stride: 1, padding: 0);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-        global::ModelGen.Ops.Upsample.BilinearBackward(a.g_decoder_stages_2_act, a.g_decoder_stages_2_up, batch, 8, 16, 16, 32, 32);
+        global::ModelGen.Ops.Upsample.BilinearBackward(
+            a.Grad(Buf.decoder_stages_2_act), a.Grad(Buf.decoder_stages_2_up), batch, channels: 8, height: 16, width: 16, outHeight: 32,
+            outWidth: 32);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.Relu.Backward(a.g_decoder_stages_2_bn, a.g_decoder_stages_2_act, a.decoder_stages_2_bn, batch * 2048);
+        global::ModelGen.Ops.Relu.Backward(
+            a.Grad(Buf.decoder_stages_2_bn), a.Grad(Buf.decoder_stages_2_act), a[Buf.decoder_stages_2_bn], n: batch * 2048);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.BatchNorm2d.Backward(a.g_decoder_stages_2_conv, _decoder_stages_2_bn_weight.Grad, _decoder_stages_2_bn_bias.Grad, a.g_decoder_stages_2_bn, a.decoder_stages_2_conv, a.decoder_stages_2_bn_mean, a.decoder_stages_2_bn_rstd, _decoder_stages_2_bn_weight.Value, batch, 8, 16, 16, _runtime.Training);
+        global::ModelGen.Ops.BatchNorm2d.Backward(
+            a.Grad(Buf.decoder_stages_2_conv), _decoder_stages_2_bn_weight.Grad, _decoder_stages_2_bn_bias.Grad,
+            a.Grad(Buf.decoder_stages_2_bn), a[Buf.decoder_stages_2_conv], a[Buf.decoder_stages_2_bn_mean], a[Buf.decoder_stages_2_bn_rstd],
+            _decoder_stages_2_bn_weight.Value, batch, channels: 8, height: 16, width: 16, _runtime.Training);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_decoder_stages_1_up, _decoder_stages_2_conv_weight.Grad, null, a.g_decoder_stages_2_conv, a.decoder_stages_1_up, _decoder_stages_2_conv_weight.Value, batch, 8, 16, 16, 8, 3, 1, 1);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.decoder_stages_1_up), _decoder_stages_2_conv_weight.Grad, null, a.Grad(Buf.decoder_stages_2_conv),
+            a[Buf.decoder_stages_1_up], _decoder_stages_2_conv_weight.Value, batch, inChannels: 8, height: 16, width: 16, outChannels: 8,
+            kernel: 3, stride: 1, padding: 1);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.Upsample.BilinearBackward(a.g_decoder_stages_1_act, a.g_decoder_stages_1_up, batch, 8, 8, 8, 16, 16);
+        global::ModelGen.Ops.Upsample.BilinearBackward(
+            a.Grad(Buf.decoder_stages_1_act), a.Grad(Buf.decoder_stages_1_up), batch, channels: 8, height: 8, width: 8, outHeight: 16,
+            outWidth: 16);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        global::ModelGen.Ops.Relu.Backward(a.g_decoder_stages_1_bn, a.g_decoder_stages_1_act, a.decoder_stages_1_bn, batch * 512);
+        global::ModelGen.Ops.Relu.Backward(
+            a.Grad(Buf.decoder_stages_1_bn), a.Grad(Buf.decoder_stages_1_act), a[Buf.decoder_stages_1_bn], n: batch * 512);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        global::ModelGen.Ops.BatchNorm2d.Backward(a.g_decoder_stages_1_conv, _decoder_stages_1_bn_weight.Grad, _decoder_stages_1_bn_bias.Grad, a.g_decoder_stages_1_bn, a.decoder_stages_1_conv, a.decoder_stages_1_bn_mean, a.decoder_stages_1_bn_rstd, _decoder_stages_1_bn_weight.Value, batch, 8, 8, 8, _runtime.Training);
+        global::ModelGen.Ops.BatchNorm2d.Backward(
+            a.Grad(Buf.decoder_stages_1_conv), _decoder_stages_1_bn_weight.Grad, _decoder_stages_1_bn_bias.Grad,
+            a.Grad(Buf.decoder_stages_1_bn), a[Buf.decoder_stages_1_conv], a[Buf.decoder_stages_1_bn_mean], a[Buf.decoder_stages_1_bn_rstd],
+            _decoder_stages_1_bn_weight.Value, batch, channels: 8, height: 8, width: 8, _runtime.Training);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_decoder_stages_0_up, _decoder_stages_1_conv_weight.Grad, null, a.g_decoder_stages_1_conv, a.decoder_stages_0_up, _decoder_stages_1_conv_weight.Value, batch, 16, 8, 8, 8, 3, 1, 1);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.decoder_stages_0_up), _decoder_stages_1_conv_weight.Grad, null, a.Grad(Buf.decoder_stages_1_conv),
+            a[Buf.decoder_stages_0_up], _decoder_stages_1_conv_weight.Value, batch, inChannels: 16, height: 8, width: 8, outChannels: 8,
+            kernel: 3, stride: 1, padding: 1);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-        global::ModelGen.Ops.Upsample.BilinearBackward(a.g_decoder_stages_0_act, a.g_decoder_stages_0_up, batch, 16, 4, 4, 8, 8);
+        global::ModelGen.Ops.Upsample.BilinearBackward(
+            a.Grad(Buf.decoder_stages_0_act), a.Grad(Buf.decoder_stages_0_up), batch, channels: 16, height: 4, width: 4, outHeight: 8,
+            outWidth: 8);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        global::ModelGen.Ops.Relu.Backward(a.g_decoder_stages_0_bn, a.g_decoder_stages_0_act, a.decoder_stages_0_bn, batch * 256);
+        global::ModelGen.Ops.Relu.Backward(
+            a.Grad(Buf.decoder_stages_0_bn), a.Grad(Buf.decoder_stages_0_act), a[Buf.decoder_stages_0_bn], n: batch * 256);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        global::ModelGen.Ops.BatchNorm2d.Backward(a.g_decoder_stages_0_conv, _decoder_stages_0_bn_weight.Grad, _decoder_stages_0_bn_bias.Grad, a.g_decoder_stages_0_bn, a.decoder_stages_0_conv, a.decoder_stages_0_bn_mean, a.decoder_stages_0_bn_rstd, _decoder_stages_0_bn_weight.Value, batch, 16, 4, 4, _runtime.Training);
+        global::ModelGen.Ops.BatchNorm2d.Backward(
+            a.Grad(Buf.decoder_stages_0_conv), _decoder_stages_0_bn_weight.Grad, _decoder_stages_0_bn_bias.Grad,
+            a.Grad(Buf.decoder_stages_0_bn), a[Buf.decoder_stages_0_conv], a[Buf.decoder_stages_0_bn_mean], a[Buf.decoder_stages_0_bn_rstd],
+            _decoder_stages_0_bn_weight.Value, batch, channels: 16, height: 4, width: 4, _runtime.Training);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_decoder_map, _decoder_stages_0_conv_weight.Grad, null, a.g_decoder_stages_0_conv, a.decoder_map, _decoder_stages_0_conv_weight.Value, batch, 32, 4, 4, 16, 3, 1, 1);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.decoder_map), _decoder_stages_0_conv_weight.Grad, null, a.Grad(Buf.decoder_stages_0_conv), a[Buf.decoder_map],
+            _decoder_stages_0_conv_weight.Value, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1,
+            padding: 1);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.TokenMap.ToMapBackward(a.g_tokens, a.g_decoder_map, batch, 0, 32, 4, 4);
+        global::ModelGen.Ops.TokenMap.ToMapBackward(
+            a.Grad(Buf.tokens), a.Grad(Buf.decoder_map), batch, skip: 0, channels: 32, height: 4, width: 4);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-        global::ModelGen.Ops.TokenMap.ToTokensBackward(a.g_sa, a.g_tokens, batch, 32, 4, 4);
+        global::ModelGen.Ops.TokenMap.ToTokensBackward(a.Grad(Buf.sa), a.Grad(Buf.tokens), batch, channels: 32, height: 4, width: 4);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.BroadcastMultiply.Backward(a.g_se, a.g_sa_gate, a.g_sa, a.se, a.sa_gate, batch, 32, 4, 4, batch, 1, 4, 4);
+        global::ModelGen.Ops.BroadcastMultiply.Backward(
+            a.Grad(Buf.se), a.Grad(Buf.sa_gate), a.Grad(Buf.sa), a[Buf.se], a[Buf.sa_gate], batch, channels: 32, height: 4, width: 4,
+            gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.Sigmoid.Backward(a.g_sa_conv, a.g_sa_gate, a.sa_gate, batch * 16);
+        global::ModelGen.Ops.Sigmoid.Backward(a.Grad(Buf.sa_conv), a.Grad(Buf.sa_gate), a[Buf.sa_gate], n: batch * 16);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_sa_cat, _sa_conv_weight.Grad, null, a.g_sa_conv, a.sa_cat, _sa_conv_weight.Value, batch, 2, 4, 4, 1, 7, 1, 3);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.sa_cat), _sa_conv_weight.Grad, null, a.Grad(Buf.sa_conv), a[Buf.sa_cat], _sa_conv_weight.Value, batch, inChannels: 2,
+            height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-        global::ModelGen.Ops.Concat.Backward(a.g_sa_avg, a.g_sa_max, a.g_sa_cat, batch, 1, 1, 16);
+        global::ModelGen.Ops.Concat.Backward(
+            a.Grad(Buf.sa_avg), a.Grad(Buf.sa_max), a.Grad(Buf.sa_cat), outer: batch, a: 1, b: 1, inner: 16);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.SpatialPool.ChannelMaxBackward(a.g_se, a.g_sa_max, a.se, batch, 32, 4, 4);
+        global::ModelGen.Ops.SpatialPool.ChannelMaxBackward(
+            a.Grad(Buf.se), a.Grad(Buf.sa_max), a[Buf.se], batch, channels: 32, height: 4, width: 4);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.SpatialPool.ChannelMeanBackward(a.g_se, a.g_sa_avg, batch, 32, 4, 4);
+        global::ModelGen.Ops.SpatialPool.ChannelMeanBackward(a.Grad(Buf.se), a.Grad(Buf.sa_avg), batch, channels: 32, height: 4, width: 4);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.BroadcastMultiply.Backward(a.g_map, a.g_se_gate, a.g_se, a.map, a.se_gate, batch, 32, 4, 4, batch, 32, 1, 1);
+        global::ModelGen.Ops.BroadcastMultiply.Backward(
+            a.Grad(Buf.map), a.Grad(Buf.se_gate), a.Grad(Buf.se), a[Buf.map], a[Buf.se_gate], batch, channels: 32, height: 4, width: 4,
+            gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-        global::ModelGen.Ops.Sigmoid.Backward(a.g_se_fc2, a.g_se_gate, a.se_gate, batch * 32);
+        global::ModelGen.Ops.Sigmoid.Backward(a.Grad(Buf.se_fc2), a.Grad(Buf.se_gate), a[Buf.se_gate], n: batch * 32);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_se_act, _se_fc2_weight.Grad, _se_fc2_bias.Grad, a.g_se_fc2, a.se_act, _se_fc2_weight.Value, batch, 8, 1, 1, 32, 1, 1, 0);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.se_act), _se_fc2_weight.Grad, _se_fc2_bias.Grad, a.Grad(Buf.se_fc2), a[Buf.se_act], _se_fc2_weight.Value, batch,
+            inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-        global::ModelGen.Ops.Relu.Backward(a.g_se_fc1, a.g_se_act, a.se_fc1, batch * 8);
+        global::ModelGen.Ops.Relu.Backward(a.Grad(Buf.se_fc1), a.Grad(Buf.se_act), a[Buf.se_fc1], n: batch * 8);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-        global::ModelGen.Ops.Conv2d.Backward(a.g_se_pool, _se_fc1_weight.Grad, _se_fc1_bias.Grad, a.g_se_fc1, a.se_pool, _se_fc1_weight.Value, batch, 32, 1, 1, 8, 1, 1, 0);
+        global::ModelGen.Ops.Conv2d.Backward(
+            a.Grad(Buf.se_pool), _se_fc1_weight.Grad, _se_fc1_bias.Grad, a.Grad(Buf.se_fc1), a[Buf.se_pool], _se_fc1_weight.Value, batch,
+            inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-        global::ModelGen.Ops.SpatialPool.GlobalAvgBackward(a.g_map, a.g_se_pool, batch, 32, 4, 4);
+        global::ModelGen.Ops.SpatialPool.GlobalAvgBackward(a.Grad(Buf.map), a.Grad(Buf.se_pool), batch, channels: 32, height: 4, width: 4);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.TokenMap.ToMapBackward(a.g_encoder, a.g_map, batch, 0, 32, 4, 4);
+        global::ModelGen.Ops.TokenMap.ToMapBackward(
+            a.Grad(Buf.encoder), a.Grad(Buf.map), batch, skip: 0, channels: 32, height: 4, width: 4);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res1, a.g_encoder_layers_0_mlp_fc2, a.g_encoder, batch * 512);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder), n: batch * 512);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad, a.g_encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, batch * 16, 64, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 16,
+            inF: 64, outF: 32);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
-        global::ModelGen.Ops.Gelu.Backward(a.g_encoder_layers_0_mlp_fc1, a.g_encoder_layers_0_mlp_act, a.encoder_layers_0_mlp_fc1, batch * 1024);
+        global::ModelGen.Ops.Gelu.Backward(
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1024);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad, a.g_encoder_layers_0_mlp_fc1, a.encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Value, batch * 16, 32, 64);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 16,
+            inF: 32, outF: 64);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_0_res1, _encoder_layers_0_norm2_weight.Grad, _encoder_layers_0_norm2_bias.Grad, a.g_encoder_layers_0_norm2, a.encoder_layers_0_res1, a.encoder_layers_0_norm2_mean, a.encoder_layers_0_norm2_rstd, _encoder_layers_0_norm2_weight.Value, batch * 16, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_0_res1), _encoder_layers_0_norm2_weight.Grad, _encoder_layers_0_norm2_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_norm2), a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_norm2_mean],
+            a[Buf.encoder_layers_0_norm2_rstd], _encoder_layers_0_norm2_weight.Value, rows: batch * 16, dim: 32);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_pos, a.g_encoder_layers_0_attn_out_proj, a.g_encoder_layers_0_res1, batch * 512);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.pos), a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.encoder_layers_0_res1), n: batch * 512);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad, a.g_encoder_layers_0_attn_out_proj, a.encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
+            rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Attention.Backward(a.g_encoder_layers_0_attn_q_proj, a.g_encoder_layers_0_attn_k_proj, a.g_encoder_layers_0_attn_v_proj, a.g_encoder_layers_0_attn_heads, a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_attn_v_proj, a.encoder_layers_0_attn_heads, a.encoder_layers_0_attn_heads_probs, batch, 16, 16, 4, 4, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj), a.Grad(Buf.encoder_layers_0_attn_v_proj),
+            a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
+            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch,
+            nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad, a.g_encoder_layers_0_attn_v_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
+            rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad, a.g_encoder_layers_0_attn_k_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
+            rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad, a.g_encoder_layers_0_attn_q_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_pos, _encoder_layers_0_norm1_weight.Grad, _encoder_layers_0_norm1_bias.Grad, a.g_encoder_layers_0_norm1, a.pos, a.encoder_layers_0_norm1_mean, a.encoder_layers_0_norm1_rstd, _encoder_layers_0_norm1_weight.Value, batch * 16, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.pos), _encoder_layers_0_norm1_weight.Grad, _encoder_layers_0_norm1_bias.Grad, a.Grad(Buf.encoder_layers_0_norm1),
+            a[Buf.pos], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], _encoder_layers_0_norm1_weight.Value,
+            rows: batch * 16, dim: 32);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Positions.Backward(a.g_embed, _pos_weight.Grad, a.g_pos, batch, 16, 32);
+        global::ModelGen.Ops.Positions.Backward(a.Grad(Buf.embed), _pos_weight.Grad, a.Grad(Buf.pos), batch, tokens: 16, dim: 32);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_embed_patches, _embed_proj_weight.Grad, _embed_proj_bias.Grad, a.g_embed, a.embed_patches, _embed_proj_weight.Value, batch * 16, 64, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.embed_patches), _embed_proj_weight.Grad, _embed_proj_bias.Grad, a.Grad(Buf.embed), a[Buf.embed_patches],
+            _embed_proj_weight.Value, rows: batch * 16, inF: 64, outF: 32);
 
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
-        global::ModelGen.Ops.Patchify.Backward(a.g_in_image, a.g_embed_patches, batch, 1, 32, 32, 8);
+        global::ModelGen.Ops.Patchify.Backward(
+            a.Grad(Buf.in_image), a.Grad(Buf.embed_patches), batch, channels: 1, height: 32, width: 32, patch: 8);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void BackwardDevice(ModelGenDeviceBuffers d, int batch)
+    void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-        (K42B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K42B0_Conv2dBackwardInputKernel))((int)(batch * 8192), d.g_decoder_stages_2_up.View, d.g_decoder.View, _runtime.Value(39), batch);
-        (K42B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K42B1_Conv2dBackwardWeightKernel))((int)(40), _runtime.Grad(39), d.g_decoder.View, d.decoder_stages_2_up.View, batch);
-        (K42B2_Conv2dBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K42B2_Conv2dBackwardBiasKernel))((int)(5), _runtime.Grad(40), d.g_decoder.View, batch);
+        K95_Conv2dBackwardInputKernel(
+            batch * 8192, a.GradView(Buf.decoder_stages_2_up), a.GradView(Buf.decoder), _runtime.Value(39), batch);
+        K96_Conv2dBackwardWeightKernel(40, _runtime.Grad(39), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up), batch);
+        K97_Conv2dBackwardBiasKernel(5, _runtime.Grad(40), a.GradView(Buf.decoder), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-        (K41B0_UpsampleBilinearBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K41B0_UpsampleBilinearBackwardKernel))((int)(batch * 2048), d.g_decoder_stages_2_act.View, d.g_decoder_stages_2_up.View, batch);
+        K93_UpsampleBilinearBackwardKernel(batch * 2048, a.GradView(Buf.decoder_stages_2_act), a.GradView(Buf.decoder_stages_2_up), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        (K40B0_ReluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K40B0_ReluBackwardKernel))((int)(batch * 2048), d.g_decoder_stages_2_bn.View, d.g_decoder_stages_2_act.View, d.decoder_stages_2_bn.View, batch);
+        K91_ReluBackwardKernel(
+            batch * 2048, a.GradView(Buf.decoder_stages_2_bn), a.GradView(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn),
+            batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        (K39B0_BatchNorm2dBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K39B0_BatchNorm2dBackwardParamsKernel))((int)(8), _runtime.Grad(35), _runtime.Grad(36), d.decoder_stages_2_bn_sums.View, d.g_decoder_stages_2_bn.View, d.decoder_stages_2_conv.View, d.decoder_stages_2_bn_mean.View, d.decoder_stages_2_bn_rstd.View, batch);
-        (K39B1_BatchNorm2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>(accelerator, K39B1_BatchNorm2dBackwardInputKernel))((int)(batch * 2048), d.g_decoder_stages_2_conv.View, d.g_decoder_stages_2_bn.View, d.decoder_stages_2_conv.View, d.decoder_stages_2_bn_mean.View, d.decoder_stages_2_bn_rstd.View, _runtime.Value(35), d.decoder_stages_2_bn_sums.View, (_runtime.Training ? 1 : 0), batch);
+        K88_BatchNorm2dBackwardParamsKernel(
+            8, _runtime.Grad(35), _runtime.Grad(36), a.View(Buf.decoder_stages_2_bn_sums), a.GradView(Buf.decoder_stages_2_bn),
+            a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), batch);
+        K89_BatchNorm2dBackwardInputKernel(
+            batch * 2048, a.GradView(Buf.decoder_stages_2_conv), a.GradView(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv),
+            a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(35),
+            a.View(Buf.decoder_stages_2_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        (K38B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K38B0_Conv2dBackwardInputKernel))((int)(batch * 2048), d.g_decoder_stages_1_up.View, d.g_decoder_stages_2_conv.View, _runtime.Value(34), batch);
-        (K38B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K38B1_Conv2dBackwardWeightKernel))((int)(576), _runtime.Grad(34), d.g_decoder_stages_2_conv.View, d.decoder_stages_1_up.View, batch);
+        K84_Conv2dBackwardInputKernel(
+            batch * 2048, a.GradView(Buf.decoder_stages_1_up), a.GradView(Buf.decoder_stages_2_conv), _runtime.Value(34), batch);
+        K85_Conv2dBackwardWeightKernel(
+            576, _runtime.Grad(34), a.GradView(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-        (K37B0_UpsampleBilinearBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K37B0_UpsampleBilinearBackwardKernel))((int)(batch * 512), d.g_decoder_stages_1_act.View, d.g_decoder_stages_1_up.View, batch);
+        K82_UpsampleBilinearBackwardKernel(batch * 512, a.GradView(Buf.decoder_stages_1_act), a.GradView(Buf.decoder_stages_1_up), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        (K36B0_ReluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K36B0_ReluBackwardKernel))((int)(batch * 512), d.g_decoder_stages_1_bn.View, d.g_decoder_stages_1_act.View, d.decoder_stages_1_bn.View, batch);
+        K80_ReluBackwardKernel(
+            batch * 512, a.GradView(Buf.decoder_stages_1_bn), a.GradView(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        (K35B0_BatchNorm2dBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K35B0_BatchNorm2dBackwardParamsKernel))((int)(8), _runtime.Grad(30), _runtime.Grad(31), d.decoder_stages_1_bn_sums.View, d.g_decoder_stages_1_bn.View, d.decoder_stages_1_conv.View, d.decoder_stages_1_bn_mean.View, d.decoder_stages_1_bn_rstd.View, batch);
-        (K35B1_BatchNorm2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>(accelerator, K35B1_BatchNorm2dBackwardInputKernel))((int)(batch * 512), d.g_decoder_stages_1_conv.View, d.g_decoder_stages_1_bn.View, d.decoder_stages_1_conv.View, d.decoder_stages_1_bn_mean.View, d.decoder_stages_1_bn_rstd.View, _runtime.Value(30), d.decoder_stages_1_bn_sums.View, (_runtime.Training ? 1 : 0), batch);
+        K77_BatchNorm2dBackwardParamsKernel(
+            8, _runtime.Grad(30), _runtime.Grad(31), a.View(Buf.decoder_stages_1_bn_sums), a.GradView(Buf.decoder_stages_1_bn),
+            a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), batch);
+        K78_BatchNorm2dBackwardInputKernel(
+            batch * 512, a.GradView(Buf.decoder_stages_1_conv), a.GradView(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv),
+            a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(30),
+            a.View(Buf.decoder_stages_1_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-        (K34B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K34B0_Conv2dBackwardInputKernel))((int)(batch * 1024), d.g_decoder_stages_0_up.View, d.g_decoder_stages_1_conv.View, _runtime.Value(29), batch);
-        (K34B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K34B1_Conv2dBackwardWeightKernel))((int)(1152), _runtime.Grad(29), d.g_decoder_stages_1_conv.View, d.decoder_stages_0_up.View, batch);
+        K73_Conv2dBackwardInputKernel(
+            batch * 1024, a.GradView(Buf.decoder_stages_0_up), a.GradView(Buf.decoder_stages_1_conv), _runtime.Value(29), batch);
+        K74_Conv2dBackwardWeightKernel(
+            1152, _runtime.Grad(29), a.GradView(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-        (K33B0_UpsampleBilinearBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K33B0_UpsampleBilinearBackwardKernel))((int)(batch * 256), d.g_decoder_stages_0_act.View, d.g_decoder_stages_0_up.View, batch);
+        K71_UpsampleBilinearBackwardKernel(batch * 256, a.GradView(Buf.decoder_stages_0_act), a.GradView(Buf.decoder_stages_0_up), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        (K32B0_ReluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B0_ReluBackwardKernel))((int)(batch * 256), d.g_decoder_stages_0_bn.View, d.g_decoder_stages_0_act.View, d.decoder_stages_0_bn.View, batch);
+        K69_ReluBackwardKernel(
+            batch * 256, a.GradView(Buf.decoder_stages_0_bn), a.GradView(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        (K31B0_BatchNorm2dBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K31B0_BatchNorm2dBackwardParamsKernel))((int)(16), _runtime.Grad(25), _runtime.Grad(26), d.decoder_stages_0_bn_sums.View, d.g_decoder_stages_0_bn.View, d.decoder_stages_0_conv.View, d.decoder_stages_0_bn_mean.View, d.decoder_stages_0_bn_rstd.View, batch);
-        (K31B1_BatchNorm2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>(accelerator, K31B1_BatchNorm2dBackwardInputKernel))((int)(batch * 256), d.g_decoder_stages_0_conv.View, d.g_decoder_stages_0_bn.View, d.decoder_stages_0_conv.View, d.decoder_stages_0_bn_mean.View, d.decoder_stages_0_bn_rstd.View, _runtime.Value(25), d.decoder_stages_0_bn_sums.View, (_runtime.Training ? 1 : 0), batch);
+        K66_BatchNorm2dBackwardParamsKernel(
+            16, _runtime.Grad(25), _runtime.Grad(26), a.View(Buf.decoder_stages_0_bn_sums), a.GradView(Buf.decoder_stages_0_bn),
+            a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), batch);
+        K67_BatchNorm2dBackwardInputKernel(
+            batch * 256, a.GradView(Buf.decoder_stages_0_conv), a.GradView(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv),
+            a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(25),
+            a.View(Buf.decoder_stages_0_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-        (K30B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30B0_Conv2dBackwardInputKernel))((int)(batch * 512), d.g_decoder_map.View, d.g_decoder_stages_0_conv.View, _runtime.Value(24), batch);
-        (K30B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30B1_Conv2dBackwardWeightKernel))((int)(4608), _runtime.Grad(24), d.g_decoder_stages_0_conv.View, d.decoder_map.View, batch);
+        K62_Conv2dBackwardInputKernel(
+            batch * 512, a.GradView(Buf.decoder_map), a.GradView(Buf.decoder_stages_0_conv), _runtime.Value(24), batch);
+        K63_Conv2dBackwardWeightKernel(4608, _runtime.Grad(24), a.GradView(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        (K29B0_TokenMapToMapBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K29B0_TokenMapToMapBackwardKernel))((int)(batch * 512), d.g_tokens.View, d.g_decoder_map.View, batch);
+        K27_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.tokens), a.GradView(Buf.decoder_map), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-        (K28B0_TokenMapToTokensBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K28B0_TokenMapToTokensBackwardKernel))((int)(batch * 512), d.g_sa.View, d.g_tokens.View, batch);
+        K60_TokenMapToTokensBackwardKernel(batch * 512, a.GradView(Buf.sa), a.GradView(Buf.tokens), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-        (K27B0_BroadcastMultiplyBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B0_BroadcastMultiplyBackwardInputKernel))((int)(batch * 512), d.g_se.View, d.g_sa.View, d.sa_gate.View, batch);
-        (K27B1_BroadcastMultiplyBackwardGateKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B1_BroadcastMultiplyBackwardGateKernel))((int)(batch * 16), d.g_sa_gate.View, d.g_sa.View, d.se.View, batch);
+        K57_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa), a.View(Buf.sa_gate), batch);
+        K58_BroadcastMultiplyBackwardGateKernel(batch * 16, a.GradView(Buf.sa_gate), a.GradView(Buf.sa), a.View(Buf.se), batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-        (K26B0_SigmoidBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K26B0_SigmoidBackwardKernel))((int)(batch * 16), d.g_sa_conv.View, d.g_sa_gate.View, d.sa_gate.View, batch);
+        K55_SigmoidBackwardKernel(batch * 16, a.GradView(Buf.sa_conv), a.GradView(Buf.sa_gate), a.View(Buf.sa_gate), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-        (K25B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B0_Conv2dBackwardInputKernel))((int)(batch * 32), d.g_sa_cat.View, d.g_sa_conv.View, _runtime.Value(23), batch);
-        (K25B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B1_Conv2dBackwardWeightKernel))((int)(98), _runtime.Grad(23), d.g_sa_conv.View, d.sa_cat.View, batch);
+        K52_Conv2dBackwardInputKernel(batch * 32, a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), batch);
+        K53_Conv2dBackwardWeightKernel(98, _runtime.Grad(23), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-        (K24B0_ConcatBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B0_ConcatBackwardKernel))((int)(batch * 32), d.g_sa_avg.View, d.g_sa_max.View, d.g_sa_cat.View, batch);
+        K50_ConcatBackwardKernel(batch * 32, a.GradView(Buf.sa_avg), a.GradView(Buf.sa_max), a.GradView(Buf.sa_cat), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        (K23B0_SpatialPoolChannelMaxBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23B0_SpatialPoolChannelMaxBackwardKernel))((int)(batch * 16), d.g_se.View, d.g_sa_max.View, d.se.View, batch);
+        K48_SpatialPoolChannelMaxBackwardKernel(batch * 16, a.GradView(Buf.se), a.GradView(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        (K22B0_SpatialPoolChannelMeanBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22B0_SpatialPoolChannelMeanBackwardKernel))((int)(batch * 512), d.g_se.View, d.g_sa_avg.View, batch);
+        K46_SpatialPoolChannelMeanBackwardKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa_avg), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-        (K21B0_BroadcastMultiplyBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B0_BroadcastMultiplyBackwardInputKernel))((int)(batch * 512), d.g_map.View, d.g_se.View, d.se_gate.View, batch);
-        (K21B1_BroadcastMultiplyBackwardGateKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B1_BroadcastMultiplyBackwardGateKernel))((int)(batch * 32), d.g_se_gate.View, d.g_se.View, d.map.View, batch);
+        K43_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se), a.View(Buf.se_gate), batch);
+        K44_BroadcastMultiplyBackwardGateKernel(batch * 32, a.GradView(Buf.se_gate), a.GradView(Buf.se), a.View(Buf.map), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-        (K20B0_SigmoidBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B0_SigmoidBackwardKernel))((int)(batch * 32), d.g_se_fc2.View, d.g_se_gate.View, d.se_gate.View, batch);
+        K41_SigmoidBackwardKernel(batch * 32, a.GradView(Buf.se_fc2), a.GradView(Buf.se_gate), a.View(Buf.se_gate), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-        (K19B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B0_Conv2dBackwardInputKernel))((int)(batch * 8), d.g_se_act.View, d.g_se_fc2.View, _runtime.Value(21), batch);
-        (K19B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B1_Conv2dBackwardWeightKernel))((int)(256), _runtime.Grad(21), d.g_se_fc2.View, d.se_act.View, batch);
-        (K19B2_Conv2dBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B2_Conv2dBackwardBiasKernel))((int)(32), _runtime.Grad(22), d.g_se_fc2.View, batch);
+        K37_Conv2dBackwardInputKernel(batch * 8, a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), batch);
+        K38_Conv2dBackwardWeightKernel(256, _runtime.Grad(21), a.GradView(Buf.se_fc2), a.View(Buf.se_act), batch);
+        K39_Conv2dBackwardBiasKernel(32, _runtime.Grad(22), a.GradView(Buf.se_fc2), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-        (K18B0_ReluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B0_ReluBackwardKernel))((int)(batch * 8), d.g_se_fc1.View, d.g_se_act.View, d.se_fc1.View, batch);
+        K35_ReluBackwardKernel(batch * 8, a.GradView(Buf.se_fc1), a.GradView(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-        (K17B0_Conv2dBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B0_Conv2dBackwardInputKernel))((int)(batch * 32), d.g_se_pool.View, d.g_se_fc1.View, _runtime.Value(19), batch);
-        (K17B1_Conv2dBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B1_Conv2dBackwardWeightKernel))((int)(256), _runtime.Grad(19), d.g_se_fc1.View, d.se_pool.View, batch);
-        (K17B2_Conv2dBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B2_Conv2dBackwardBiasKernel))((int)(8), _runtime.Grad(20), d.g_se_fc1.View, batch);
+        K31_Conv2dBackwardInputKernel(batch * 32, a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), batch);
+        K32_Conv2dBackwardWeightKernel(256, _runtime.Grad(19), a.GradView(Buf.se_fc1), a.View(Buf.se_pool), batch);
+        K33_Conv2dBackwardBiasKernel(8, _runtime.Grad(20), a.GradView(Buf.se_fc1), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-        (K16B0_SpatialPoolGlobalAvgBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B0_SpatialPoolGlobalAvgBackwardKernel))((int)(batch * 512), d.g_map.View, d.g_se_pool.View, batch);
+        K29_SpatialPoolGlobalAvgBackwardKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se_pool), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        (K15B0_TokenMapToMapBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B0_TokenMapToMapBackwardKernel))((int)(batch * 512), d.g_encoder.View, d.g_map.View, batch);
+        K27_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.encoder), a.GradView(Buf.map), batch);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        (K14B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B0_AddBackwardKernel))((int)(batch * 512), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_mlp_fc2.View, d.g_encoder.View, batch);
+        K19_AddBackwardKernel(
+            batch * 512, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        (K13B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B0_LinearBackwardInputKernel))((int)(batch * 16 * 64), d.g_encoder_layers_0_mlp_act.View, d.g_encoder_layers_0_mlp_fc2.View, _runtime.Value(17), batch);
-        (K13B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(17), d.g_encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, batch);
-        (K13B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(18), d.g_encoder_layers_0_mlp_fc2.View, batch);
+        K3_LinearBackwardInputKernel(
+            batch * 16 * 64, a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
+        K4_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
-        (K12B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B0_GeluBackwardKernel))((int)(batch * 1024), d.g_encoder_layers_0_mlp_fc1.View, d.g_encoder_layers_0_mlp_act.View, d.encoder_layers_0_mlp_fc1.View, batch);
+        K25_GeluBackwardKernel(
+            batch * 1024, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
+            a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-        (K11B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B0_LinearBackwardInputKernel))((int)(batch * 16 * 32), d.g_encoder_layers_0_norm2.View, d.g_encoder_layers_0_mlp_fc1.View, _runtime.Value(15), batch);
-        (K11B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(15), d.g_encoder_layers_0_mlp_fc1.View, d.encoder_layers_0_norm2.View, batch);
-        (K11B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B2_LinearBackwardBiasKernel))((int)(64), _runtime.Grad(16), d.g_encoder_layers_0_mlp_fc1.View, batch);
+        K21_LinearBackwardInputKernel(
+            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
+        K22_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K23_LinearBackwardBiasKernel(64, _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        (K10B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B0_LayerNormBackwardInputKernel))((int)(batch * 16), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_norm2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, _runtime.Value(13), batch);
-        (K10B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(13), _runtime.Grad(14), d.g_encoder_layers_0_norm2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, batch);
+        K10_LayerNormBackwardInputKernel(
+            batch * 16, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
+        K11_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        (K9B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B0_AddBackwardKernel))((int)(batch * 512), d.g_pos.View, d.g_encoder_layers_0_attn_out_proj.View, d.g_encoder_layers_0_res1.View, batch);
+        K19_AddBackwardKernel(
+            batch * 512, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K8B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B0_LinearBackwardInputKernel))((int)(batch * 16 * 32), d.g_encoder_layers_0_attn_heads.View, d.g_encoder_layers_0_attn_out_proj.View, _runtime.Value(11), batch);
-        (K8B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(11), d.g_encoder_layers_0_attn_out_proj.View, d.encoder_layers_0_attn_heads.View, batch);
-        (K8B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(12), d.g_encoder_layers_0_attn_out_proj.View, batch);
+        K13_LinearBackwardInputKernel(
+            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            _runtime.Value(11), batch);
+        K14_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        (K7B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B0_AttentionBackwardScoresKernel))((int)(batch * 64), d.encoder_layers_0_attn_heads_dscores.View, d.g_encoder_layers_0_attn_q_proj.View, d.g_encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_heads_probs.View, batch);
-        (K7B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B1_AttentionBackwardKeyValueKernel))((int)(batch * 64), d.g_encoder_layers_0_attn_k_proj.View, d.g_encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_attn_heads_dscores.View, d.g_encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_heads_probs.View, batch);
+        K16_AttentionBackwardScoresKernel(
+            batch * 64, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads),
+            a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
+        K17_AttentionBackwardKeyValueKernel(
+            batch * 64, a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_heads),
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K6B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B0_LinearBackwardInputKernel))((int)(batch * 16 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_v_proj.View, _runtime.Value(9), batch);
-        (K6B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(9), d.g_encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K6B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(10), d.g_encoder_layers_0_attn_v_proj.View, batch);
+        K13_LinearBackwardInputKernel(
+            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9),
+            batch);
+        K14_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K5B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B0_LinearBackwardInputKernel))((int)(batch * 16 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_k_proj.View, _runtime.Value(7), batch);
-        (K5B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(7), d.g_encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K5B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(8), d.g_encoder_layers_0_attn_k_proj.View, batch);
+        K13_LinearBackwardInputKernel(
+            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7),
+            batch);
+        K14_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K4B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B0_LinearBackwardInputKernel))((int)(batch * 16 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_q_proj.View, _runtime.Value(5), batch);
-        (K4B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(5), d.g_encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K4B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(6), d.g_encoder_layers_0_attn_q_proj.View, batch);
+        K13_LinearBackwardInputKernel(
+            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5),
+            batch);
+        K14_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        (K3B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B0_LayerNormBackwardInputKernel))((int)(batch * 16), d.g_pos.View, d.g_encoder_layers_0_norm1.View, d.pos.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, _runtime.Value(3), batch);
-        (K3B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(3), _runtime.Grad(4), d.g_encoder_layers_0_norm1.View, d.pos.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, batch);
+        K10_LayerNormBackwardInputKernel(
+            batch * 16, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
+            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
+        K11_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
+            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-        (K2B0_PositionsBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B0_PositionsBackwardInputKernel))((int)(batch * 512), d.g_embed.View, d.g_pos.View, batch);
-        (K2B1_PositionsBackwardPositionsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B1_PositionsBackwardPositionsKernel))((int)(512), _runtime.Grad(2), d.g_pos.View, batch);
+        K7_PositionsBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.pos), batch);
+        K8_PositionsBackwardPositionsKernel(512, _runtime.Grad(2), a.GradView(Buf.pos), batch);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-        (K1B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B0_LinearBackwardInputKernel))((int)(batch * 16 * 64), d.g_embed_patches.View, d.g_embed.View, _runtime.Value(0), batch);
-        (K1B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(0), d.g_embed.View, d.embed_patches.View, batch);
-        (K1B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(1), d.g_embed.View, batch);
+        K3_LinearBackwardInputKernel(batch * 16 * 64, a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
+        K4_LinearBackwardWeightKernel(2048, _runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
-        (K0B0_PatchifyBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B0_PatchifyBackwardKernel))((int)(batch * 1024), d.g_in_image.View, d.g_embed_patches.View, batch);
+        K1_PatchifyBackwardKernel(batch * 1024, a.GradView(Buf.in_image), a.GradView(Buf.embed_patches), batch);
     }
 }

@@ -7,272 +7,363 @@ namespace Samples;
 partial class Setr
 {
     /// <summary>Forward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void ForwardCpu(ModelGenCpuBuffers a, int batch)
+    void ForwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
-        global::ModelGen.Ops.Patchify.Forward(a.embed_patches, a.in_image, batch, 1, 32, 32, 8);
+        global::ModelGen.Ops.Patchify.Forward(a[Buf.embed_patches], a[Buf.in_image], batch, channels: 1, height: 32, width: 32, patch: 8);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.embed, a.embed_patches, _embed_proj_weight.Value, _embed_proj_bias.Value, batch * 16, 64, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.embed], a[Buf.embed_patches], _embed_proj_weight.Value, _embed_proj_bias.Value, rows: batch * 16, inF: 64, outF: 32);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Positions.Forward(a.pos, a.embed, _pos_weight.Value, batch, 16, 32);
+        global::ModelGen.Ops.Positions.Forward(a[Buf.pos], a[Buf.embed], _pos_weight.Value, batch, tokens: 16, dim: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_0_norm1, a.encoder_layers_0_norm1_mean, a.encoder_layers_0_norm1_rstd, a.pos, _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, batch * 16, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_0_norm1], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], a[Buf.pos],
+            _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, rows: batch * 16, dim: 32, eps: 1E-05f);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Value, _encoder_layers_0_attn_q_proj_bias.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Value, _encoder_layers_0_attn_k_proj_bias.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
+            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_v_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Value, _encoder_layers_0_attn_v_proj_bias.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Attention.Forward(a.encoder_layers_0_attn_heads, a.encoder_layers_0_attn_heads_probs, a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_attn_v_proj, null, batch, 16, 16, 4, 4, 8, 8, false, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], a[Buf.encoder_layers_0_attn_q_proj],
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4,
+            headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_out_proj, a.encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Value, _encoder_layers_0_attn_out_proj_bias.Value, batch * 16, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
+            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_0_res1, a.pos, a.encoder_layers_0_attn_out_proj, batch * 512);
+        global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.pos], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 512);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_0_norm2, a.encoder_layers_0_norm2_mean, a.encoder_layers_0_norm2_rstd, a.encoder_layers_0_res1, _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, batch * 16, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_0_norm2], a[Buf.encoder_layers_0_norm2_mean], a[Buf.encoder_layers_0_norm2_rstd],
+            a[Buf.encoder_layers_0_res1], _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, rows: batch * 16,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc1, a.encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, batch * 16, 32, 64);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
+            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 16, inF: 32, outF: 64);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
-        global::ModelGen.Ops.Gelu.Forward(a.encoder_layers_0_mlp_act, a.encoder_layers_0_mlp_fc1, batch * 1024);
+        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1024);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, _encoder_layers_0_mlp_fc2_bias.Value, batch * 16, 64, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
+            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 16, inF: 64, outF: 32);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder, a.encoder_layers_0_res1, a.encoder_layers_0_mlp_fc2, batch * 512);
+        global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 512);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.TokenMap.ToMapForward(a.map, a.encoder, batch, 0, 32, 4, 4);
+        global::ModelGen.Ops.TokenMap.ToMapForward(a[Buf.map], a[Buf.encoder], batch, skip: 0, channels: 32, height: 4, width: 4);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-        global::ModelGen.Ops.SpatialPool.GlobalAvgForward(a.se_pool, a.map, batch, 32, 4, 4);
+        global::ModelGen.Ops.SpatialPool.GlobalAvgForward(a[Buf.se_pool], a[Buf.map], batch, channels: 32, height: 4, width: 4);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-        global::ModelGen.Ops.Conv2d.Forward(a.se_fc1, a.se_pool, _se_fc1_weight.Value, _se_fc1_bias.Value, batch, 32, 1, 1, 8, 1, 1, 0);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.se_fc1], a[Buf.se_pool], _se_fc1_weight.Value, _se_fc1_bias.Value, batch, inChannels: 32, height: 1, width: 1,
+            outChannels: 8, kernel: 1, stride: 1, padding: 0);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-        global::ModelGen.Ops.Relu.Forward(a.se_act, a.se_fc1, batch * 8);
+        global::ModelGen.Ops.Relu.Forward(a[Buf.se_act], a[Buf.se_fc1], n: batch * 8);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-        global::ModelGen.Ops.Conv2d.Forward(a.se_fc2, a.se_act, _se_fc2_weight.Value, _se_fc2_bias.Value, batch, 8, 1, 1, 32, 1, 1, 0);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.se_fc2], a[Buf.se_act], _se_fc2_weight.Value, _se_fc2_bias.Value, batch, inChannels: 8, height: 1, width: 1,
+            outChannels: 32, kernel: 1, stride: 1, padding: 0);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-        global::ModelGen.Ops.Sigmoid.Forward(a.se_gate, a.se_fc2, batch * 32);
+        global::ModelGen.Ops.Sigmoid.Forward(a[Buf.se_gate], a[Buf.se_fc2], n: batch * 32);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.BroadcastMultiply.Forward(a.se, a.map, a.se_gate, batch, 32, 4, 4, batch, 32, 1, 1);
+        global::ModelGen.Ops.BroadcastMultiply.Forward(
+            a[Buf.se], a[Buf.map], a[Buf.se_gate], batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32,
+            gateHeight: 1, gateWidth: 1);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.SpatialPool.ChannelMeanForward(a.sa_avg, a.se, batch, 32, 4, 4);
+        global::ModelGen.Ops.SpatialPool.ChannelMeanForward(a[Buf.sa_avg], a[Buf.se], batch, channels: 32, height: 4, width: 4);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.SpatialPool.ChannelMaxForward(a.sa_max, a.se, batch, 32, 4, 4);
+        global::ModelGen.Ops.SpatialPool.ChannelMaxForward(a[Buf.sa_max], a[Buf.se], batch, channels: 32, height: 4, width: 4);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-        global::ModelGen.Ops.Concat.Forward(a.sa_cat, a.sa_avg, a.sa_max, batch, 1, 1, 16);
+        global::ModelGen.Ops.Concat.Forward(a[Buf.sa_cat], a[Buf.sa_avg], a[Buf.sa_max], outer: batch, a: 1, b: 1, inner: 16);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.Conv2d.Forward(a.sa_conv, a.sa_cat, _sa_conv_weight.Value, null, batch, 2, 4, 4, 1, 7, 1, 3);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.sa_conv], a[Buf.sa_cat], _sa_conv_weight.Value, null, batch, inChannels: 2, height: 4, width: 4, outChannels: 1,
+            kernel: 7, stride: 1, padding: 3);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-        global::ModelGen.Ops.Sigmoid.Forward(a.sa_gate, a.sa_conv, batch * 16);
+        global::ModelGen.Ops.Sigmoid.Forward(a[Buf.sa_gate], a[Buf.sa_conv], n: batch * 16);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.BroadcastMultiply.Forward(a.sa, a.se, a.sa_gate, batch, 32, 4, 4, batch, 1, 4, 4);
+        global::ModelGen.Ops.BroadcastMultiply.Forward(
+            a[Buf.sa], a[Buf.se], a[Buf.sa_gate], batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1,
+            gateHeight: 4, gateWidth: 4);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-        global::ModelGen.Ops.TokenMap.ToTokensForward(a.tokens, a.sa, batch, 32, 4, 4);
+        global::ModelGen.Ops.TokenMap.ToTokensForward(a[Buf.tokens], a[Buf.sa], batch, channels: 32, height: 4, width: 4);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        global::ModelGen.Ops.TokenMap.ToMapForward(a.decoder_map, a.tokens, batch, 0, 32, 4, 4);
+        global::ModelGen.Ops.TokenMap.ToMapForward(a[Buf.decoder_map], a[Buf.tokens], batch, skip: 0, channels: 32, height: 4, width: 4);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-        global::ModelGen.Ops.Conv2d.Forward(a.decoder_stages_0_conv, a.decoder_map, _decoder_stages_0_conv_weight.Value, null, batch, 32, 4, 4, 16, 3, 1, 1);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.decoder_stages_0_conv], a[Buf.decoder_map], _decoder_stages_0_conv_weight.Value, null, batch, inChannels: 32, height: 4,
+            width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        global::ModelGen.Ops.BatchNorm2d.Forward(a.decoder_stages_0_bn, a.decoder_stages_0_bn_mean, a.decoder_stages_0_bn_rstd, _decoder_stages_0_bn_running_mean.Value, _decoder_stages_0_bn_running_var.Value, a.decoder_stages_0_conv, _decoder_stages_0_bn_weight.Value, _decoder_stages_0_bn_bias.Value, batch, 16, 4, 4, 1E-05f, 0.1f, _runtime.Training);
+        global::ModelGen.Ops.BatchNorm2d.Forward(
+            a[Buf.decoder_stages_0_bn], a[Buf.decoder_stages_0_bn_mean], a[Buf.decoder_stages_0_bn_rstd],
+            _decoder_stages_0_bn_running_mean.Value, _decoder_stages_0_bn_running_var.Value, a[Buf.decoder_stages_0_conv],
+            _decoder_stages_0_bn_weight.Value, _decoder_stages_0_bn_bias.Value, batch, channels: 16, height: 4, width: 4, eps: 1E-05f,
+            momentum: 0.1f, _runtime.Training);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        global::ModelGen.Ops.Relu.Forward(a.decoder_stages_0_act, a.decoder_stages_0_bn, batch * 256);
+        global::ModelGen.Ops.Relu.Forward(a[Buf.decoder_stages_0_act], a[Buf.decoder_stages_0_bn], n: batch * 256);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-        global::ModelGen.Ops.Upsample.BilinearForward(a.decoder_stages_0_up, a.decoder_stages_0_act, batch, 16, 4, 4, 8, 8);
+        global::ModelGen.Ops.Upsample.BilinearForward(
+            a[Buf.decoder_stages_0_up], a[Buf.decoder_stages_0_act], batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-        global::ModelGen.Ops.Conv2d.Forward(a.decoder_stages_1_conv, a.decoder_stages_0_up, _decoder_stages_1_conv_weight.Value, null, batch, 16, 8, 8, 8, 3, 1, 1);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.decoder_stages_1_conv], a[Buf.decoder_stages_0_up], _decoder_stages_1_conv_weight.Value, null, batch, inChannels: 16,
+            height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        global::ModelGen.Ops.BatchNorm2d.Forward(a.decoder_stages_1_bn, a.decoder_stages_1_bn_mean, a.decoder_stages_1_bn_rstd, _decoder_stages_1_bn_running_mean.Value, _decoder_stages_1_bn_running_var.Value, a.decoder_stages_1_conv, _decoder_stages_1_bn_weight.Value, _decoder_stages_1_bn_bias.Value, batch, 8, 8, 8, 1E-05f, 0.1f, _runtime.Training);
+        global::ModelGen.Ops.BatchNorm2d.Forward(
+            a[Buf.decoder_stages_1_bn], a[Buf.decoder_stages_1_bn_mean], a[Buf.decoder_stages_1_bn_rstd],
+            _decoder_stages_1_bn_running_mean.Value, _decoder_stages_1_bn_running_var.Value, a[Buf.decoder_stages_1_conv],
+            _decoder_stages_1_bn_weight.Value, _decoder_stages_1_bn_bias.Value, batch, channels: 8, height: 8, width: 8, eps: 1E-05f,
+            momentum: 0.1f, _runtime.Training);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        global::ModelGen.Ops.Relu.Forward(a.decoder_stages_1_act, a.decoder_stages_1_bn, batch * 512);
+        global::ModelGen.Ops.Relu.Forward(a[Buf.decoder_stages_1_act], a[Buf.decoder_stages_1_bn], n: batch * 512);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.Upsample.BilinearForward(a.decoder_stages_1_up, a.decoder_stages_1_act, batch, 8, 8, 8, 16, 16);
+        global::ModelGen.Ops.Upsample.BilinearForward(
+            a[Buf.decoder_stages_1_up], a[Buf.decoder_stages_1_act], batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.Conv2d.Forward(a.decoder_stages_2_conv, a.decoder_stages_1_up, _decoder_stages_2_conv_weight.Value, null, batch, 8, 16, 16, 8, 3, 1, 1);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.decoder_stages_2_conv], a[Buf.decoder_stages_1_up], _decoder_stages_2_conv_weight.Value, null, batch, inChannels: 8,
+            height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.BatchNorm2d.Forward(a.decoder_stages_2_bn, a.decoder_stages_2_bn_mean, a.decoder_stages_2_bn_rstd, _decoder_stages_2_bn_running_mean.Value, _decoder_stages_2_bn_running_var.Value, a.decoder_stages_2_conv, _decoder_stages_2_bn_weight.Value, _decoder_stages_2_bn_bias.Value, batch, 8, 16, 16, 1E-05f, 0.1f, _runtime.Training);
+        global::ModelGen.Ops.BatchNorm2d.Forward(
+            a[Buf.decoder_stages_2_bn], a[Buf.decoder_stages_2_bn_mean], a[Buf.decoder_stages_2_bn_rstd],
+            _decoder_stages_2_bn_running_mean.Value, _decoder_stages_2_bn_running_var.Value, a[Buf.decoder_stages_2_conv],
+            _decoder_stages_2_bn_weight.Value, _decoder_stages_2_bn_bias.Value, batch, channels: 8, height: 16, width: 16, eps: 1E-05f,
+            momentum: 0.1f, _runtime.Training);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        global::ModelGen.Ops.Relu.Forward(a.decoder_stages_2_act, a.decoder_stages_2_bn, batch * 2048);
+        global::ModelGen.Ops.Relu.Forward(a[Buf.decoder_stages_2_act], a[Buf.decoder_stages_2_bn], n: batch * 2048);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-        global::ModelGen.Ops.Upsample.BilinearForward(a.decoder_stages_2_up, a.decoder_stages_2_act, batch, 8, 16, 16, 32, 32);
+        global::ModelGen.Ops.Upsample.BilinearForward(
+            a[Buf.decoder_stages_2_up], a[Buf.decoder_stages_2_act], batch, channels: 8, height: 16, width: 16, outHeight: 32,
+            outWidth: 32);
 
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-        global::ModelGen.Ops.Conv2d.Forward(a.decoder, a.decoder_stages_2_up, _decoder_classifier_weight.Value, _decoder_classifier_bias.Value, batch, 8, 32, 32, 5, 1, 1, 0);
+        global::ModelGen.Ops.Conv2d.Forward(
+            a[Buf.decoder], a[Buf.decoder_stages_2_up], _decoder_classifier_weight.Value, _decoder_classifier_bias.Value, batch,
+            inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void ForwardDevice(ModelGenDeviceBuffers d, int batch)
+    void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
-        (K0F0_PatchifyForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0F0_PatchifyForwardKernel))((int)(batch * 1024), d.embed_patches.View, d.in_image.View, batch);
+        K0_PatchifyForwardKernel(batch * 1024, a.View(Buf.embed_patches), a.View(Buf.in_image), batch);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-        (K1F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1F0_LinearForwardKernel))((int)(batch * 16 * 32), d.embed.View, d.embed_patches.View, _runtime.Value(0), _runtime.Value(1), batch);
+        K2_LinearForwardKernel(batch * 16 * 32, a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-        (K2F0_PositionsForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2F0_PositionsForwardKernel))((int)(batch * 512), d.pos.View, d.embed.View, _runtime.Value(2), batch);
+        K6_PositionsForwardKernel(batch * 512, a.View(Buf.pos), a.View(Buf.embed), _runtime.Value(2), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        (K3F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3F0_LayerNormForwardKernel))((int)(batch * 16), d.encoder_layers_0_norm1.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, d.pos.View, _runtime.Value(3), _runtime.Value(4), batch);
+        K9_LayerNormForwardKernel(
+            batch * 16, a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean),
+            a.View(Buf.encoder_layers_0_norm1_rstd), a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K4F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4F0_LinearForwardKernel))((int)(batch * 16 * 32), d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(5), _runtime.Value(6), batch);
+        K12_LinearForwardKernel(
+            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5),
+            _runtime.Value(6), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K5F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5F0_LinearForwardKernel))((int)(batch * 16 * 32), d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(7), _runtime.Value(8), batch);
+        K12_LinearForwardKernel(
+            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7),
+            _runtime.Value(8), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K6F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6F0_LinearForwardKernel))((int)(batch * 16 * 32), d.encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(9), _runtime.Value(10), batch);
+        K12_LinearForwardKernel(
+            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9),
+            _runtime.Value(10), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        (K7F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7F0_AttentionForwardKernel))((int)(batch * 64), d.encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_heads_probs.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_attn_v_proj.View, _runtime.Dummy, batch);
+        K15_AttentionForwardKernel(
+            batch * 64, a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_probs),
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
+            _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        (K8F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8F0_LinearForwardKernel))((int)(batch * 16 * 32), d.encoder_layers_0_attn_out_proj.View, d.encoder_layers_0_attn_heads.View, _runtime.Value(11), _runtime.Value(12), batch);
+        K12_LinearForwardKernel(
+            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11),
+            _runtime.Value(12), batch);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        (K9F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9F0_AddForwardKernel))((int)(batch * 512), d.encoder_layers_0_res1.View, d.pos.View, d.encoder_layers_0_attn_out_proj.View, batch);
+        K18_AddForwardKernel(
+            batch * 512, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        (K10F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10F0_LayerNormForwardKernel))((int)(batch * 16), d.encoder_layers_0_norm2.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, d.encoder_layers_0_res1.View, _runtime.Value(13), _runtime.Value(14), batch);
+        K9_LayerNormForwardKernel(
+            batch * 16, a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean),
+            a.View(Buf.encoder_layers_0_norm2_rstd), a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-        (K11F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11F0_LinearForwardKernel))((int)(batch * 16 * 64), d.encoder_layers_0_mlp_fc1.View, d.encoder_layers_0_norm2.View, _runtime.Value(15), _runtime.Value(16), batch);
+        K20_LinearForwardKernel(
+            batch * 16 * 64, a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15),
+            _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
-        (K12F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12F0_GeluForwardKernel))((int)(batch * 1024), d.encoder_layers_0_mlp_act.View, d.encoder_layers_0_mlp_fc1.View, batch);
+        K24_GeluForwardKernel(batch * 1024, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        (K13F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13F0_LinearForwardKernel))((int)(batch * 16 * 32), d.encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, _runtime.Value(17), _runtime.Value(18), batch);
+        K2_LinearForwardKernel(
+            batch * 16 * 32, a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17),
+            _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        (K14F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14F0_AddForwardKernel))((int)(batch * 512), d.encoder.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_mlp_fc2.View, batch);
+        K18_AddForwardKernel(
+            batch * 512, a.View(Buf.encoder), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        (K15F0_TokenMapToMapForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15F0_TokenMapToMapForwardKernel))((int)(batch * 512), d.map.View, d.encoder.View, batch);
+        K26_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.map), a.View(Buf.encoder), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-        (K16F0_SpatialPoolGlobalAvgForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16F0_SpatialPoolGlobalAvgForwardKernel))((int)(batch * 32), d.se_pool.View, d.map.View, batch);
+        K28_SpatialPoolGlobalAvgForwardKernel(batch * 32, a.View(Buf.se_pool), a.View(Buf.map), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-        (K17F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17F0_Conv2dForwardKernel))((int)(batch * 8), d.se_fc1.View, d.se_pool.View, _runtime.Value(19), _runtime.Value(20), batch);
+        K30_Conv2dForwardKernel(batch * 8, a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-        (K18F0_ReluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18F0_ReluForwardKernel))((int)(batch * 8), d.se_act.View, d.se_fc1.View, batch);
+        K34_ReluForwardKernel(batch * 8, a.View(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-        (K19F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19F0_Conv2dForwardKernel))((int)(batch * 32), d.se_fc2.View, d.se_act.View, _runtime.Value(21), _runtime.Value(22), batch);
+        K36_Conv2dForwardKernel(batch * 32, a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-        (K20F0_SigmoidForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20F0_SigmoidForwardKernel))((int)(batch * 32), d.se_gate.View, d.se_fc2.View, batch);
+        K40_SigmoidForwardKernel(batch * 32, a.View(Buf.se_gate), a.View(Buf.se_fc2), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-        (K21F0_BroadcastMultiplyForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21F0_BroadcastMultiplyForwardKernel))((int)(batch * 512), d.se.View, d.map.View, d.se_gate.View, batch);
+        K42_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.se), a.View(Buf.map), a.View(Buf.se_gate), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        (K22F0_SpatialPoolChannelMeanForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22F0_SpatialPoolChannelMeanForwardKernel))((int)(batch * 16), d.sa_avg.View, d.se.View, batch);
+        K45_SpatialPoolChannelMeanForwardKernel(batch * 16, a.View(Buf.sa_avg), a.View(Buf.se), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        (K23F0_SpatialPoolChannelMaxForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23F0_SpatialPoolChannelMaxForwardKernel))((int)(batch * 16), d.sa_max.View, d.se.View, batch);
+        K47_SpatialPoolChannelMaxForwardKernel(batch * 16, a.View(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-        (K24F0_ConcatForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24F0_ConcatForwardKernel))((int)(batch * 32), d.sa_cat.View, d.sa_avg.View, d.sa_max.View, batch);
+        K49_ConcatForwardKernel(batch * 32, a.View(Buf.sa_cat), a.View(Buf.sa_avg), a.View(Buf.sa_max), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-        (K25F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25F0_Conv2dForwardKernel))((int)(batch * 16), d.sa_conv.View, d.sa_cat.View, _runtime.Value(23), _runtime.Dummy, batch);
+        K51_Conv2dForwardKernel(batch * 16, a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-        (K26F0_SigmoidForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K26F0_SigmoidForwardKernel))((int)(batch * 16), d.sa_gate.View, d.sa_conv.View, batch);
+        K54_SigmoidForwardKernel(batch * 16, a.View(Buf.sa_gate), a.View(Buf.sa_conv), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-        (K27F0_BroadcastMultiplyForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27F0_BroadcastMultiplyForwardKernel))((int)(batch * 512), d.sa.View, d.se.View, d.sa_gate.View, batch);
+        K56_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.sa), a.View(Buf.se), a.View(Buf.sa_gate), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-        (K28F0_TokenMapToTokensForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K28F0_TokenMapToTokensForwardKernel))((int)(batch * 512), d.tokens.View, d.sa.View, batch);
+        K59_TokenMapToTokensForwardKernel(batch * 512, a.View(Buf.tokens), a.View(Buf.sa), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        (K29F0_TokenMapToMapForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K29F0_TokenMapToMapForwardKernel))((int)(batch * 512), d.decoder_map.View, d.tokens.View, batch);
+        K26_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.decoder_map), a.View(Buf.tokens), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-        (K30F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30F0_Conv2dForwardKernel))((int)(batch * 256), d.decoder_stages_0_conv.View, d.decoder_map.View, _runtime.Value(24), _runtime.Dummy, batch);
+        K61_Conv2dForwardKernel(
+            batch * 256, a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        (K31F0_BatchNorm2dStatsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>(accelerator, K31F0_BatchNorm2dStatsKernel))((int)(16), d.decoder_stages_0_bn_mean.View, d.decoder_stages_0_bn_rstd.View, _runtime.Value(27), _runtime.Value(28), d.decoder_stages_0_conv.View, (_runtime.Training ? 1 : 0), batch);
-        (K31F1_BatchNorm2dNormalizeKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K31F1_BatchNorm2dNormalizeKernel))((int)(batch * 256), d.decoder_stages_0_bn.View, d.decoder_stages_0_conv.View, d.decoder_stages_0_bn_mean.View, d.decoder_stages_0_bn_rstd.View, _runtime.Value(25), _runtime.Value(26), batch);
+        K64_BatchNorm2dStatsKernel(
+            16, a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(27), _runtime.Value(28),
+            a.View(Buf.decoder_stages_0_conv), (_runtime.Training ? 1 : 0), batch);
+        K65_BatchNorm2dNormalizeKernel(
+            batch * 256, a.View(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean),
+            a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(25), _runtime.Value(26), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        (K32F0_ReluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32F0_ReluForwardKernel))((int)(batch * 256), d.decoder_stages_0_act.View, d.decoder_stages_0_bn.View, batch);
+        K68_ReluForwardKernel(batch * 256, a.View(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-        (K33F0_UpsampleBilinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K33F0_UpsampleBilinearForwardKernel))((int)(batch * 1024), d.decoder_stages_0_up.View, d.decoder_stages_0_act.View, batch);
+        K70_UpsampleBilinearForwardKernel(batch * 1024, a.View(Buf.decoder_stages_0_up), a.View(Buf.decoder_stages_0_act), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-        (K34F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K34F0_Conv2dForwardKernel))((int)(batch * 512), d.decoder_stages_1_conv.View, d.decoder_stages_0_up.View, _runtime.Value(29), _runtime.Dummy, batch);
+        K72_Conv2dForwardKernel(
+            batch * 512, a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy, batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        (K35F0_BatchNorm2dStatsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>(accelerator, K35F0_BatchNorm2dStatsKernel))((int)(8), d.decoder_stages_1_bn_mean.View, d.decoder_stages_1_bn_rstd.View, _runtime.Value(32), _runtime.Value(33), d.decoder_stages_1_conv.View, (_runtime.Training ? 1 : 0), batch);
-        (K35F1_BatchNorm2dNormalizeKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K35F1_BatchNorm2dNormalizeKernel))((int)(batch * 512), d.decoder_stages_1_bn.View, d.decoder_stages_1_conv.View, d.decoder_stages_1_bn_mean.View, d.decoder_stages_1_bn_rstd.View, _runtime.Value(30), _runtime.Value(31), batch);
+        K75_BatchNorm2dStatsKernel(
+            8, a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(32), _runtime.Value(33),
+            a.View(Buf.decoder_stages_1_conv), (_runtime.Training ? 1 : 0), batch);
+        K76_BatchNorm2dNormalizeKernel(
+            batch * 512, a.View(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean),
+            a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(30), _runtime.Value(31), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        (K36F0_ReluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K36F0_ReluForwardKernel))((int)(batch * 512), d.decoder_stages_1_act.View, d.decoder_stages_1_bn.View, batch);
+        K79_ReluForwardKernel(batch * 512, a.View(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-        (K37F0_UpsampleBilinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K37F0_UpsampleBilinearForwardKernel))((int)(batch * 2048), d.decoder_stages_1_up.View, d.decoder_stages_1_act.View, batch);
+        K81_UpsampleBilinearForwardKernel(batch * 2048, a.View(Buf.decoder_stages_1_up), a.View(Buf.decoder_stages_1_act), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        (K38F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K38F0_Conv2dForwardKernel))((int)(batch * 2048), d.decoder_stages_2_conv.View, d.decoder_stages_1_up.View, _runtime.Value(34), _runtime.Dummy, batch);
+        K83_Conv2dForwardKernel(
+            batch * 2048, a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy, batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        (K39F0_BatchNorm2dStatsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>(accelerator, K39F0_BatchNorm2dStatsKernel))((int)(8), d.decoder_stages_2_bn_mean.View, d.decoder_stages_2_bn_rstd.View, _runtime.Value(37), _runtime.Value(38), d.decoder_stages_2_conv.View, (_runtime.Training ? 1 : 0), batch);
-        (K39F1_BatchNorm2dNormalizeKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K39F1_BatchNorm2dNormalizeKernel))((int)(batch * 2048), d.decoder_stages_2_bn.View, d.decoder_stages_2_conv.View, d.decoder_stages_2_bn_mean.View, d.decoder_stages_2_bn_rstd.View, _runtime.Value(35), _runtime.Value(36), batch);
+        K86_BatchNorm2dStatsKernel(
+            8, a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(37), _runtime.Value(38),
+            a.View(Buf.decoder_stages_2_conv), (_runtime.Training ? 1 : 0), batch);
+        K87_BatchNorm2dNormalizeKernel(
+            batch * 2048, a.View(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean),
+            a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(35), _runtime.Value(36), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        (K40F0_ReluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K40F0_ReluForwardKernel))((int)(batch * 2048), d.decoder_stages_2_act.View, d.decoder_stages_2_bn.View, batch);
+        K90_ReluForwardKernel(batch * 2048, a.View(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-        (K41F0_UpsampleBilinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K41F0_UpsampleBilinearForwardKernel))((int)(batch * 8192), d.decoder_stages_2_up.View, d.decoder_stages_2_act.View, batch);
+        K92_UpsampleBilinearForwardKernel(batch * 8192, a.View(Buf.decoder_stages_2_up), a.View(Buf.decoder_stages_2_act), batch);
 
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-        (K42F0_Conv2dForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K42F0_Conv2dForwardKernel))((int)(batch * 5120), d.decoder.View, d.decoder_stages_2_up.View, _runtime.Value(39), _runtime.Value(40), batch);
+        K94_Conv2dForwardKernel(
+            batch * 5120, a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), batch);
     }
 }

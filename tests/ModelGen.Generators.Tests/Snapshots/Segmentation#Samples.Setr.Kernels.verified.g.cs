@@ -2,619 +2,979 @@
 #nullable enable
 #pragma warning disable CS1591
 
+using ModelGenView = global::ILGPU.ArrayView<float>;
+using ModelGenIndex = global::ILGPU.Index1D;
+
 namespace Samples;
 
 partial class Setr
 {
-    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized.
-
-    // forward: embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
-    static void K0F0_PatchifyForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, 1, 32, 32, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0F0_PatchifyForwardKernelLoaded;
-
-    // backward: embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
-    static void K0B0_PatchifyBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Patchify.BackwardKernel(i, p0, p1, batch, 1, 32, 32, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B0_PatchifyBackwardKernelLoaded;
-
-    // forward: embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K1F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 64, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1F0_LinearForwardKernelLoaded;
-
-    // backward: embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K1B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B0_LinearBackwardInputKernelLoaded;
-
-    // backward: embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K1B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K1B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-    static void K2F0_PositionsForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2F0_PositionsForwardKernelLoaded;
-
-    // backward: pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-    static void K2B0_PositionsBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B0_PositionsBackwardInputKernelLoaded;
-
-    // backward: pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
-    static void K2B1_PositionsBackwardPositionsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Positions.BackwardPositionsKernel(i, p0, p1, batch, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B1_PositionsBackwardPositionsKernelLoaded;
-
-    // forward: encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-    static void K3F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 16, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-    static void K3B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-    static void K3B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K4F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K4B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K4B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K4B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K5F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K5B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K5B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K5B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K6F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K6B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K6B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K6B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K7F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 16, 16, 4, 4, 8, 8, false, false, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7F0_AttentionForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K7B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 16, 16, 4, 4, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B0_AttentionBackwardScoresKernelLoaded;
-
-    // backward: encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K7B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 16, 16, 4, 4, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B1_AttentionBackwardKeyValueKernelLoaded;
-
-    // forward: encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K8F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K8B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K8B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-    static void K8B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K9F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K9B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-    static void K10F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 16, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-    static void K10B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-    static void K10B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-    static void K11F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 32, 64, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-    static void K11B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-    static void K11B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
-    static void K11B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
-    static void K12F0_GeluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, batch * 1024);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12F0_GeluForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
-    static void K12B0_GeluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, batch * 1024);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12B0_GeluBackwardKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K13F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 64, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K13B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K13B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-    static void K13B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K14F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-    static void K14B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B0_AddBackwardKernelLoaded;
-
-    // forward: map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-    static void K15F0_TokenMapToMapForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToMapForwardKernel(i, p0, p1, batch, 0, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15F0_TokenMapToMapForwardKernelLoaded;
-
-    // backward: map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-    static void K15B0_TokenMapToMapBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToMapBackwardKernel(i, p0, p1, batch, 0, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15B0_TokenMapToMapBackwardKernelLoaded;
-
-    // forward: se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-    static void K16F0_SpatialPoolGlobalAvgForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16F0_SpatialPoolGlobalAvgForwardKernelLoaded;
-
-    // backward: se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-    static void K16B0_SpatialPoolGlobalAvgBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.GlobalAvgBackwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B0_SpatialPoolGlobalAvgBackwardKernelLoaded;
-
-    // forward: se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-    static void K17F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 32, 1, 1, 8, 1, 1, 0, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17F0_Conv2dForwardKernelLoaded;
-
-    // backward: se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-    static void K17B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 32, 1, 1, 8, 1, 1, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-    static void K17B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 32, 1, 1, 8, 1, 1, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B1_Conv2dBackwardWeightKernelLoaded;
-
-    // backward: se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-    static void K17B2_Conv2dBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, 8, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B2_Conv2dBackwardBiasKernelLoaded;
-
-    // forward: se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-    static void K18F0_ReluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, batch * 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18F0_ReluForwardKernelLoaded;
-
-    // backward: se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-    static void K18B0_ReluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, batch * 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B0_ReluBackwardKernelLoaded;
-
-    // forward: se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-    static void K19F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 8, 1, 1, 32, 1, 1, 0, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19F0_Conv2dForwardKernelLoaded;
-
-    // backward: se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-    static void K19B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 8, 1, 1, 32, 1, 1, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-    static void K19B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 8, 1, 1, 32, 1, 1, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B1_Conv2dBackwardWeightKernelLoaded;
-
-    // backward: se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-    static void K19B2_Conv2dBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, 32, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B2_Conv2dBackwardBiasKernelLoaded;
-
-    // forward: se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-    static void K20F0_SigmoidForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, batch * 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20F0_SigmoidForwardKernelLoaded;
-
-    // backward: se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-    static void K20B0_SigmoidBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, batch * 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B0_SigmoidBackwardKernelLoaded;
-
-    // forward: se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-    static void K21F0_BroadcastMultiplyForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(i, p0, p1, p2, batch, 32, 4, 4, batch, 32, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21F0_BroadcastMultiplyForwardKernelLoaded;
-
-    // backward: se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-    static void K21B0_BroadcastMultiplyBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(i, p0, p1, p2, batch, 32, 4, 4, batch, 32, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B0_BroadcastMultiplyBackwardInputKernelLoaded;
-
-    // backward: se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-    static void K21B1_BroadcastMultiplyBackwardGateKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(i, p0, p1, p2, batch, 32, 4, 4, batch, 32, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B1_BroadcastMultiplyBackwardGateKernelLoaded;
-
-    // forward: sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-    static void K22F0_SpatialPoolChannelMeanForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMeanForwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22F0_SpatialPoolChannelMeanForwardKernelLoaded;
-
-    // backward: sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-    static void K22B0_SpatialPoolChannelMeanBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMeanBackwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22B0_SpatialPoolChannelMeanBackwardKernelLoaded;
-
-    // forward: sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-    static void K23F0_SpatialPoolChannelMaxForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMaxForwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23F0_SpatialPoolChannelMaxForwardKernelLoaded;
-
-    // backward: sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-    static void K23B0_SpatialPoolChannelMaxBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMaxBackwardKernel(i, p0, p1, p2, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23B0_SpatialPoolChannelMaxBackwardKernelLoaded;
-
-    // forward: sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-    static void K24F0_ConcatForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Concat.ForwardKernel(i, p0, p1, p2, batch, 1, 1, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24F0_ConcatForwardKernelLoaded;
-
-    // backward: sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-    static void K24B0_ConcatBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Concat.BackwardKernel(i, p0, p1, p2, batch, 1, 1, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B0_ConcatBackwardKernelLoaded;
-
-    // forward: sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-    static void K25F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 2, 4, 4, 1, 7, 1, 3, false);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25F0_Conv2dForwardKernelLoaded;
-
-    // backward: sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-    static void K25B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 2, 4, 4, 1, 7, 1, 3);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-    static void K25B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 2, 4, 4, 1, 7, 1, 3);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B1_Conv2dBackwardWeightKernelLoaded;
-
-    // forward: sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-    static void K26F0_SigmoidForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, batch * 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K26F0_SigmoidForwardKernelLoaded;
-
-    // backward: sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-    static void K26B0_SigmoidBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, batch * 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K26B0_SigmoidBackwardKernelLoaded;
-
-    // forward: sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-    static void K27F0_BroadcastMultiplyForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(i, p0, p1, p2, batch, 32, 4, 4, batch, 1, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27F0_BroadcastMultiplyForwardKernelLoaded;
-
-    // backward: sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-    static void K27B0_BroadcastMultiplyBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(i, p0, p1, p2, batch, 32, 4, 4, batch, 1, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B0_BroadcastMultiplyBackwardInputKernelLoaded;
-
-    // backward: sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-    static void K27B1_BroadcastMultiplyBackwardGateKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(i, p0, p1, p2, batch, 32, 4, 4, batch, 1, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B1_BroadcastMultiplyBackwardGateKernelLoaded;
-
-    // forward: tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-    static void K28F0_TokenMapToTokensForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToTokensForwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K28F0_TokenMapToTokensForwardKernelLoaded;
-
-    // backward: tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-    static void K28B0_TokenMapToTokensBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToTokensBackwardKernel(i, p0, p1, batch, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K28B0_TokenMapToTokensBackwardKernelLoaded;
-
-    // forward: decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-    static void K29F0_TokenMapToMapForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToMapForwardKernel(i, p0, p1, batch, 0, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K29F0_TokenMapToMapForwardKernelLoaded;
-
-    // backward: decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-    static void K29B0_TokenMapToMapBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToMapBackwardKernel(i, p0, p1, batch, 0, 32, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K29B0_TokenMapToMapBackwardKernelLoaded;
-
-    // forward: decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-    static void K30F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 32, 4, 4, 16, 3, 1, 1, false);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30F0_Conv2dForwardKernelLoaded;
-
-    // backward: decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-    static void K30B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 32, 4, 4, 16, 3, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-    static void K30B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 32, 4, 4, 16, 3, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30B1_Conv2dBackwardWeightKernelLoaded;
-
-    // forward: decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-    static void K31F0_BatchNorm2dStatsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, int p5, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.StatsKernel(i, p0, p1, p2, p3, p4, batch, 16, 4, 4, 1E-05f, 0.1f, p5 != 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>? K31F0_BatchNorm2dStatsKernelLoaded;
-
-    // forward: decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-    static void K31F1_BatchNorm2dNormalizeKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, 16, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K31F1_BatchNorm2dNormalizeKernelLoaded;
-
-    // backward: decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-    static void K31B0_BatchNorm2dBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, 16, 4, 4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K31B0_BatchNorm2dBackwardParamsKernelLoaded;
-
-    // backward: decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-    static void K31B1_BatchNorm2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, int p7, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, 16, 4, 4, p7 != 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>? K31B1_BatchNorm2dBackwardInputKernelLoaded;
-
-    // forward: decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-    static void K32F0_ReluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32F0_ReluForwardKernelLoaded;
-
-    // backward: decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-    static void K32B0_ReluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, batch * 256);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B0_ReluBackwardKernelLoaded;
-
-    // forward: decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-    static void K33F0_UpsampleBilinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Upsample.BilinearForwardKernel(i, p0, p1, batch, 16, 4, 4, 8, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K33F0_UpsampleBilinearForwardKernelLoaded;
-
-    // backward: decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-    static void K33B0_UpsampleBilinearBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Upsample.BilinearBackwardKernel(i, p0, p1, batch, 16, 4, 4, 8, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K33B0_UpsampleBilinearBackwardKernelLoaded;
-
-    // forward: decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-    static void K34F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 16, 8, 8, 8, 3, 1, 1, false);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K34F0_Conv2dForwardKernelLoaded;
-
-    // backward: decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-    static void K34B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 16, 8, 8, 8, 3, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K34B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-    static void K34B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 16, 8, 8, 8, 3, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K34B1_Conv2dBackwardWeightKernelLoaded;
-
-    // forward: decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-    static void K35F0_BatchNorm2dStatsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, int p5, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.StatsKernel(i, p0, p1, p2, p3, p4, batch, 8, 8, 8, 1E-05f, 0.1f, p5 != 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>? K35F0_BatchNorm2dStatsKernelLoaded;
-
-    // forward: decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-    static void K35F1_BatchNorm2dNormalizeKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, 8, 8, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K35F1_BatchNorm2dNormalizeKernelLoaded;
-
-    // backward: decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-    static void K35B0_BatchNorm2dBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, 8, 8, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K35B0_BatchNorm2dBackwardParamsKernelLoaded;
-
-    // backward: decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-    static void K35B1_BatchNorm2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, int p7, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, 8, 8, 8, p7 != 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>? K35B1_BatchNorm2dBackwardInputKernelLoaded;
-
-    // forward: decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-    static void K36F0_ReluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K36F0_ReluForwardKernelLoaded;
-
-    // backward: decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-    static void K36B0_ReluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, batch * 512);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K36B0_ReluBackwardKernelLoaded;
-
-    // forward: decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-    static void K37F0_UpsampleBilinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Upsample.BilinearForwardKernel(i, p0, p1, batch, 8, 8, 8, 16, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K37F0_UpsampleBilinearForwardKernelLoaded;
-
-    // backward: decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-    static void K37B0_UpsampleBilinearBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Upsample.BilinearBackwardKernel(i, p0, p1, batch, 8, 8, 8, 16, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K37B0_UpsampleBilinearBackwardKernelLoaded;
-
-    // forward: decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K38F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 8, 16, 16, 8, 3, 1, 1, false);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K38F0_Conv2dForwardKernelLoaded;
-
-    // backward: decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K38B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 8, 16, 16, 8, 3, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K38B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K38B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 8, 16, 16, 8, 3, 1, 1);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K38B1_Conv2dBackwardWeightKernelLoaded;
-
-    // forward: decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K39F0_BatchNorm2dStatsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, int p5, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.StatsKernel(i, p0, p1, p2, p3, p4, batch, 8, 16, 16, 1E-05f, 0.1f, p5 != 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>? K39F0_BatchNorm2dStatsKernelLoaded;
-
-    // forward: decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K39F1_BatchNorm2dNormalizeKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, 8, 16, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K39F1_BatchNorm2dNormalizeKernelLoaded;
-
-    // backward: decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K39B0_BatchNorm2dBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, 8, 16, 16);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K39B0_BatchNorm2dBackwardParamsKernelLoaded;
-
-    // backward: decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K39B1_BatchNorm2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, int p7, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, 8, 16, 16, p7 != 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int, int>? K39B1_BatchNorm2dBackwardInputKernelLoaded;
-
-    // forward: decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K40F0_ReluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, batch * 2048);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K40F0_ReluForwardKernelLoaded;
-
-    // backward: decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-    static void K40B0_ReluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, batch * 2048);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K40B0_ReluBackwardKernelLoaded;
-
-    // forward: decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-    static void K41F0_UpsampleBilinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Upsample.BilinearForwardKernel(i, p0, p1, batch, 8, 16, 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K41F0_UpsampleBilinearForwardKernelLoaded;
-
-    // backward: decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-    static void K41B0_UpsampleBilinearBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Upsample.BilinearBackwardKernel(i, p0, p1, batch, 8, 16, 16, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K41B0_UpsampleBilinearBackwardKernelLoaded;
-
-    // forward: decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-    static void K42F0_Conv2dForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(i, p0, p1, p2, p3, batch, 8, 32, 32, 5, 1, 1, 0, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K42F0_Conv2dForwardKernelLoaded;
-
-    // backward: decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-    static void K42B0_Conv2dBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(i, p0, p1, p2, batch, 8, 32, 32, 5, 1, 1, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K42B0_Conv2dBackwardInputKernelLoaded;
-
-    // backward: decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-    static void K42B1_Conv2dBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(i, p0, p1, p2, batch, 8, 32, 32, 5, 1, 1, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K42B1_Conv2dBackwardWeightKernelLoaded;
-
-    // backward: decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-    static void K42B2_Conv2dBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, 5, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K42B2_Conv2dBackwardBiasKernelLoaded;
+    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;
+    // launches with the same sizes share one kernel.
+
+    // Patchify.ForwardKernel: embed.patches
+    static void K0_PatchifyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, channels: 1, height: 32, width: 32, patch: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k0;
+    void K0_PatchifyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_PatchifyForwardKernelBody))(extent, p0, p1, batch);
+
+    // Patchify.BackwardKernel: embed.patches
+    static void K1_PatchifyBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Patchify.BackwardKernel(i, p0, p1, batch, channels: 1, height: 32, width: 32, patch: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k1;
+    void K1_PatchifyBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Linear.ForwardKernel: embed.proj and 1 more
+    static void K2_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 64, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: embed.proj and 1 more
+    static void K3_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 64, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: embed.proj and 1 more
+    static void K4_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 64, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: embed.proj and 5 more
+    static void K5_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Positions.ForwardKernel: pos
+    static void K6_PositionsForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
+    void K6_PositionsForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_PositionsForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Positions.BackwardInputKernel: pos
+    static void K7_PositionsBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
+    void K7_PositionsBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
+
+    // Positions.BackwardPositionsKernel: pos
+    static void K8_PositionsBackwardPositionsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Positions.BackwardPositionsKernel(i, p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k8;
+    void K8_PositionsBackwardPositionsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_PositionsBackwardPositionsKernelBody))(extent, p0, p1, batch);
+
+    // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 1 more
+    static void K9_LayerNormForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32, eps: 1E-05f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_LayerNormForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 1 more
+    static void K10_LayerNormBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LayerNormBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 1 more
+    static void K11_LayerNormBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+    void K11_LayerNormBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K12_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 32, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K13_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+    void K13_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K14_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Attention.ForwardKernel: encoder.layers.0.attn.heads
+    static void K15_AttentionForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.ForwardKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
+        scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_AttentionForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Attention.BackwardScoresKernel: encoder.layers.0.attn.heads
+    static void K16_AttentionBackwardScoresKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardScoresKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k16;
+    void K16_AttentionBackwardScoresKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+
+    // Attention.BackwardKeyValueKernel: encoder.layers.0.attn.heads
+    static void K17_AttentionBackwardKeyValueKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_AttentionBackwardKeyValueKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Add.ForwardKernel: encoder.layers.0.res1 and 1 more
+    static void K18_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 1 more
+    static void K19_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
+    void K19_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.mlp.fc1
+    static void K20_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 32, outF: 64, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1
+    static void K21_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1
+    static void K22_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1
+    static void K23_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Gelu.ForwardKernel: encoder.layers.0.mlp.act
+    static void K24_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1024);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k24;
+    void K24_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_GeluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Gelu.BackwardKernel: encoder.layers.0.mlp.act
+    static void K25_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1024);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // TokenMap.ToMapForwardKernel: map and 1 more
+    static void K26_TokenMapToMapForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TokenMap.ToMapForwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
+    void K26_TokenMapToMapForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_TokenMapToMapForwardKernelBody))(extent, p0, p1, batch);
+
+    // TokenMap.ToMapBackwardKernel: map and 1 more
+    static void K27_TokenMapToMapBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TokenMap.ToMapBackwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
+    void K27_TokenMapToMapBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_TokenMapToMapBackwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.GlobalAvgForwardKernel: se.pool
+    static void K28_SpatialPoolGlobalAvgForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
+    void K28_SpatialPoolGlobalAvgForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_SpatialPoolGlobalAvgForwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.GlobalAvgBackwardKernel: se.pool
+    static void K29_SpatialPoolGlobalAvgBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.GlobalAvgBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k29;
+    void K29_SpatialPoolGlobalAvgBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_SpatialPoolGlobalAvgBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Conv2d.ForwardKernel: se.fc1
+    static void K30_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K30_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: se.fc1
+    static void K31_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: se.fc1
+    static void K32_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardBiasKernel: se.fc1
+    static void K33_Conv2dBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 8, outHeight: 1, outWidth: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k33;
+    void K33_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K33_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Relu.ForwardKernel: se.act
+    static void K34_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k34;
+    void K34_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K34_ReluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Relu.BackwardKernel: se.act
+    static void K35_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
+    void K35_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K35_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.ForwardKernel: se.fc2
+    static void K36_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: se.fc2
+    static void K37_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
+    void K37_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K37_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: se.fc2
+    static void K38_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
+    void K38_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K38_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardBiasKernel: se.fc2
+    static void K39_Conv2dBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 32, outHeight: 1, outWidth: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k39;
+    void K39_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K39_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Sigmoid.ForwardKernel: se.gate
+    static void K40_SigmoidForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k40;
+    void K40_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K40_SigmoidForwardKernelBody))(extent, p0, p1, batch);
+
+    // Sigmoid.BackwardKernel: se.gate
+    static void K41_SigmoidBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k41;
+    void K41_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K41_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // BroadcastMultiply.ForwardKernel: se
+    static void K42_BroadcastMultiplyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
+    void K42_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K42_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // BroadcastMultiply.BackwardInputKernel: se
+    static void K43_BroadcastMultiplyBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k43;
+    void K43_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K43_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // BroadcastMultiply.BackwardGateKernel: se
+    static void K44_BroadcastMultiplyBackwardGateKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k44;
+    void K44_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K44_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
+
+    // SpatialPool.ChannelMeanForwardKernel: sa.avg
+    static void K45_SpatialPoolChannelMeanForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMeanForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k45;
+    void K45_SpatialPoolChannelMeanForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K45_SpatialPoolChannelMeanForwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.ChannelMeanBackwardKernel: sa.avg
+    static void K46_SpatialPoolChannelMeanBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMeanBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k46;
+    void K46_SpatialPoolChannelMeanBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k46 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K46_SpatialPoolChannelMeanBackwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.ChannelMaxForwardKernel: sa.max
+    static void K47_SpatialPoolChannelMaxForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMaxForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k47;
+    void K47_SpatialPoolChannelMaxForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k47 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K47_SpatialPoolChannelMaxForwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.ChannelMaxBackwardKernel: sa.max
+    static void K48_SpatialPoolChannelMaxBackwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMaxBackwardKernel(i, p0, p1, p2, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k48;
+    void K48_SpatialPoolChannelMaxBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k48 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K48_SpatialPoolChannelMaxBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Concat.ForwardKernel: sa.cat
+    static void K49_ConcatForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Concat.ForwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k49;
+    void K49_ConcatForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k49 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K49_ConcatForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Concat.BackwardKernel: sa.cat
+    static void K50_ConcatBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Concat.BackwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k50;
+    void K50_ConcatBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k50 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K50_ConcatBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.ForwardKernel: sa.conv
+    static void K51_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3, hasBias: false);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k51;
+    void K51_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k51 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K51_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: sa.conv
+    static void K52_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k52;
+    void K52_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k52 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K52_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: sa.conv
+    static void K53_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k53;
+    void K53_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k53 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K53_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Sigmoid.ForwardKernel: sa.gate
+    static void K54_SigmoidForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k54;
+    void K54_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k54 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K54_SigmoidForwardKernelBody))(extent, p0, p1, batch);
+
+    // Sigmoid.BackwardKernel: sa.gate
+    static void K55_SigmoidBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k55;
+    void K55_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k55 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K55_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // BroadcastMultiply.ForwardKernel: sa
+    static void K56_BroadcastMultiplyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k56;
+    void K56_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k56 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K56_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // BroadcastMultiply.BackwardInputKernel: sa
+    static void K57_BroadcastMultiplyBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k57;
+    void K57_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k57 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K57_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // BroadcastMultiply.BackwardGateKernel: sa
+    static void K58_BroadcastMultiplyBackwardGateKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k58;
+    void K58_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K58_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
+
+    // TokenMap.ToTokensForwardKernel: tokens
+    static void K59_TokenMapToTokensForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TokenMap.ToTokensForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k59;
+    void K59_TokenMapToTokensForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k59 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K59_TokenMapToTokensForwardKernelBody))(extent, p0, p1, batch);
+
+    // TokenMap.ToTokensBackwardKernel: tokens
+    static void K60_TokenMapToTokensBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TokenMap.ToTokensBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k60;
+    void K60_TokenMapToTokensBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k60 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K60_TokenMapToTokensBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Conv2d.ForwardKernel: decoder.stages.0.conv
+    static void K61_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1, hasBias: false);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k61;
+    void K61_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k61 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K61_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: decoder.stages.0.conv
+    static void K62_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k62;
+    void K62_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k62 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K62_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: decoder.stages.0.conv
+    static void K63_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k63;
+    void K63_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k63 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K63_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // BatchNorm2d.StatsKernel: decoder.stages.0.bn
+    static void K64_BatchNorm2dStatsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.StatsKernel(
+        i, p0, p1, p2, p3, p4, batch, channels: 16, height: 4, width: 4, eps: 1E-05f, momentum: 0.1f, p5 != 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k64;
+    void K64_BatchNorm2dStatsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        (_k64 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K64_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BatchNorm2d.NormalizeKernel: decoder.stages.0.bn
+    static void K65_BatchNorm2dNormalizeKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, channels: 16, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k65;
+    void K65_BatchNorm2dNormalizeKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K65_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BatchNorm2d.BackwardParamsKernel: decoder.stages.0.bn
+    static void K66_BatchNorm2dBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 16, height: 4, width: 4);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k66;
+    void K66_BatchNorm2dBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int batch) =>
+        (_k66 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K66_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
+
+    // BatchNorm2d.BackwardInputKernel: decoder.stages.0.bn
+    static void K67_BatchNorm2dBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int p7, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 16, height: 4, width: 4, p7 != 0);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k67;
+    void K67_BatchNorm2dBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int p7, int batch) =>
+        (_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K67_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+
+    // Relu.ForwardKernel: decoder.stages.0.act
+    static void K68_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 256);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k68;
+    void K68_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k68 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K68_ReluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Relu.BackwardKernel: decoder.stages.0.act
+    static void K69_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 256);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k69;
+    void K69_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K69_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Upsample.BilinearForwardKernel: decoder.stages.0.up
+    static void K70_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Upsample.BilinearForwardKernel(i, p0, p1, batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k70;
+    void K70_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k70 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K70_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
+
+    // Upsample.BilinearBackwardKernel: decoder.stages.0.up
+    static void K71_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Upsample.BilinearBackwardKernel(
+        i, p0, p1, batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k71;
+    void K71_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k71 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K71_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Conv2d.ForwardKernel: decoder.stages.1.conv
+    static void K72_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k72;
+    void K72_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k72 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K72_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: decoder.stages.1.conv
+    static void K73_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k73;
+    void K73_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k73 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K73_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: decoder.stages.1.conv
+    static void K74_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k74;
+    void K74_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k74 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K74_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // BatchNorm2d.StatsKernel: decoder.stages.1.bn
+    static void K75_BatchNorm2dStatsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.StatsKernel(
+        i, p0, p1, p2, p3, p4, batch, channels: 8, height: 8, width: 8, eps: 1E-05f, momentum: 0.1f, p5 != 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k75;
+    void K75_BatchNorm2dStatsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        (_k75 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K75_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BatchNorm2d.NormalizeKernel: decoder.stages.1.bn
+    static void K76_BatchNorm2dNormalizeKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, channels: 8, height: 8, width: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k76;
+    void K76_BatchNorm2dNormalizeKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K76_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BatchNorm2d.BackwardParamsKernel: decoder.stages.1.bn
+    static void K77_BatchNorm2dBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 8, width: 8);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k77;
+    void K77_BatchNorm2dBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int batch) =>
+        (_k77 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K77_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
+
+    // BatchNorm2d.BackwardInputKernel: decoder.stages.1.bn
+    static void K78_BatchNorm2dBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int p7, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 8, width: 8, p7 != 0);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k78;
+    void K78_BatchNorm2dBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int p7, int batch) =>
+        (_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K78_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+
+    // Relu.ForwardKernel: decoder.stages.1.act
+    static void K79_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k79;
+    void K79_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k79 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K79_ReluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Relu.BackwardKernel: decoder.stages.1.act
+    static void K80_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k80;
+    void K80_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k80 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K80_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Upsample.BilinearForwardKernel: decoder.stages.1.up
+    static void K81_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Upsample.BilinearForwardKernel(
+        i, p0, p1, batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k81;
+    void K81_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K81_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
+
+    // Upsample.BilinearBackwardKernel: decoder.stages.1.up
+    static void K82_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Upsample.BilinearBackwardKernel(
+        i, p0, p1, batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k82;
+    void K82_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k82 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K82_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Conv2d.ForwardKernel: decoder.stages.2.conv
+    static void K83_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k83;
+    void K83_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k83 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K83_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: decoder.stages.2.conv
+    static void K84_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k84;
+    void K84_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k84 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K84_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: decoder.stages.2.conv
+    static void K85_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k85;
+    void K85_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k85 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K85_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // BatchNorm2d.StatsKernel: decoder.stages.2.bn
+    static void K86_BatchNorm2dStatsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.StatsKernel(
+        i, p0, p1, p2, p3, p4, batch, channels: 8, height: 16, width: 16, eps: 1E-05f, momentum: 0.1f, p5 != 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k86;
+    void K86_BatchNorm2dStatsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        (_k86 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K86_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BatchNorm2d.NormalizeKernel: decoder.stages.2.bn
+    static void K87_BatchNorm2dNormalizeKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, channels: 8, height: 16, width: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k87;
+    void K87_BatchNorm2dNormalizeKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K87_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BatchNorm2d.BackwardParamsKernel: decoder.stages.2.bn
+    static void K88_BatchNorm2dBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 16, width: 16);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k88;
+    void K88_BatchNorm2dBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int batch) =>
+        (_k88 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K88_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
+
+    // BatchNorm2d.BackwardInputKernel: decoder.stages.2.bn
+    static void K89_BatchNorm2dBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int p7, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 16, width: 16, p7 != 0);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k89;
+    void K89_BatchNorm2dBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int p7, int batch) =>
+        (_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K89_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+
+    // Relu.ForwardKernel: decoder.stages.2.act
+    static void K90_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 2048);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k90;
+    void K90_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k90 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K90_ReluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Relu.BackwardKernel: decoder.stages.2.act
+    static void K91_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 2048);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k91;
+    void K91_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k91 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K91_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Upsample.BilinearForwardKernel: decoder.stages.2.up
+    static void K92_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Upsample.BilinearForwardKernel(
+        i, p0, p1, batch, channels: 8, height: 16, width: 16, outHeight: 32, outWidth: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k92;
+    void K92_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k92 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K92_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
+
+    // Upsample.BilinearBackwardKernel: decoder.stages.2.up
+    static void K93_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Upsample.BilinearBackwardKernel(
+        i, p0, p1, batch, channels: 8, height: 16, width: 16, outHeight: 32, outWidth: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k93;
+    void K93_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K93_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Conv2d.ForwardKernel: decoder.classifier
+    static void K94_Conv2dForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        i, p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k94;
+    void K94_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k94 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K94_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: decoder.classifier
+    static void K95_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        i, p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k95;
+    void K95_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k95 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K95_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: decoder.classifier
+    static void K96_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        i, p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k96;
+    void K96_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k96 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K96_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.BackwardBiasKernel: decoder.classifier
+    static void K97_Conv2dBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 5, outHeight: 32, outWidth: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k97;
+    void K97_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k97 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K97_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
 }

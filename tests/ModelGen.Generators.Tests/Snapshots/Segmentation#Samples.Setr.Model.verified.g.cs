@@ -73,8 +73,7 @@ partial class Setr : global::System.IDisposable
     readonly global::ModelGen.Module _module_Sa;
     readonly global::ModelGen.Module _module_Tokens;
     readonly global::ModelGen.Module _module_Decoder;
-    ModelGenCpuBuffers? _cpu;
-    ModelGenDeviceBuffers? _device;
+    global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
 
     /// <summary>Creates the model on <paramref name="device"/> with PyTorch's default initialisation drawn from <paramref name="seed"/>.</summary>
@@ -163,15 +162,45 @@ partial class Setr : global::System.IDisposable
         global::ModelGen.Init.Uniform(_decoder_classifier_weight, 0.35355339059327373, random);
         _decoder_classifier_bias = new global::ModelGen.Parameter("decoder.classifier.bias", new int[] { 5 }, decay: false);
         global::ModelGen.Init.Uniform(_decoder_classifier_bias, 0.35355339059327373, random);
-        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias, _pos_weight, _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _se_fc1_weight, _se_fc1_bias, _se_fc2_weight, _se_fc2_bias, _sa_conv_weight, _decoder_stages_0_conv_weight, _decoder_stages_0_bn_weight, _decoder_stages_0_bn_bias, _decoder_stages_0_bn_running_mean, _decoder_stages_0_bn_running_var, _decoder_stages_1_conv_weight, _decoder_stages_1_bn_weight, _decoder_stages_1_bn_bias, _decoder_stages_1_bn_running_mean, _decoder_stages_1_bn_running_var, _decoder_stages_2_conv_weight, _decoder_stages_2_bn_weight, _decoder_stages_2_bn_bias, _decoder_stages_2_bn_running_mean, _decoder_stages_2_bn_running_var, _decoder_classifier_weight, _decoder_classifier_bias }), seed);
-        _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias });
+        var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {
+            _embed_proj_weight, _embed_proj_bias, _pos_weight, _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias,
+            _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight,
+            _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias,
+            _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight,
+            _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias,
+            _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _se_fc1_weight, _se_fc1_bias, _se_fc2_weight, _se_fc2_bias,
+            _sa_conv_weight, _decoder_stages_0_conv_weight, _decoder_stages_0_bn_weight, _decoder_stages_0_bn_bias,
+            _decoder_stages_0_bn_running_mean, _decoder_stages_0_bn_running_var, _decoder_stages_1_conv_weight, _decoder_stages_1_bn_weight,
+            _decoder_stages_1_bn_bias, _decoder_stages_1_bn_running_mean, _decoder_stages_1_bn_running_var, _decoder_stages_2_conv_weight,
+            _decoder_stages_2_bn_weight, _decoder_stages_2_bn_bias, _decoder_stages_2_bn_running_mean, _decoder_stages_2_bn_running_var,
+            _decoder_classifier_weight, _decoder_classifier_bias
+        });
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] {
+            _embed_proj_weight, _embed_proj_bias
+        });
         _module_Pos = new global::ModelGen.Module("pos", "LearnedPositions", new global::ModelGen.Parameter[] { _pos_weight });
-        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] { _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias });
+        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] {
+            _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight,
+            _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias,
+            _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight,
+            _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias,
+            _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight,
+            _encoder_layers_0_mlp_fc2_bias
+        });
         _module_Map = new global::ModelGen.Module("map", "TokensToMap", new global::ModelGen.Parameter[] {  });
-        _module_Se = new global::ModelGen.Module("se", "SqueezeExcitation", new global::ModelGen.Parameter[] { _se_fc1_weight, _se_fc1_bias, _se_fc2_weight, _se_fc2_bias });
+        _module_Se = new global::ModelGen.Module("se", "SqueezeExcitation", new global::ModelGen.Parameter[] {
+            _se_fc1_weight, _se_fc1_bias, _se_fc2_weight, _se_fc2_bias
+        });
         _module_Sa = new global::ModelGen.Module("sa", "SpatialAttention", new global::ModelGen.Parameter[] { _sa_conv_weight });
         _module_Tokens = new global::ModelGen.Module("tokens", "MapToTokens", new global::ModelGen.Parameter[] {  });
-        _module_Decoder = new global::ModelGen.Module("decoder", "SetrDecoder", new global::ModelGen.Parameter[] { _decoder_stages_0_conv_weight, _decoder_stages_0_bn_weight, _decoder_stages_0_bn_bias, _decoder_stages_0_bn_running_mean, _decoder_stages_0_bn_running_var, _decoder_stages_1_conv_weight, _decoder_stages_1_bn_weight, _decoder_stages_1_bn_bias, _decoder_stages_1_bn_running_mean, _decoder_stages_1_bn_running_var, _decoder_stages_2_conv_weight, _decoder_stages_2_bn_weight, _decoder_stages_2_bn_bias, _decoder_stages_2_bn_running_mean, _decoder_stages_2_bn_running_var, _decoder_classifier_weight, _decoder_classifier_bias });
+        _module_Decoder = new global::ModelGen.Module("decoder", "SetrDecoder", new global::ModelGen.Parameter[] {
+            _decoder_stages_0_conv_weight, _decoder_stages_0_bn_weight, _decoder_stages_0_bn_bias, _decoder_stages_0_bn_running_mean,
+            _decoder_stages_0_bn_running_var, _decoder_stages_1_conv_weight, _decoder_stages_1_bn_weight, _decoder_stages_1_bn_bias,
+            _decoder_stages_1_bn_running_mean, _decoder_stages_1_bn_running_var, _decoder_stages_2_conv_weight, _decoder_stages_2_bn_weight,
+            _decoder_stages_2_bn_bias, _decoder_stages_2_bn_running_mean, _decoder_stages_2_bn_running_var, _decoder_classifier_weight,
+            _decoder_classifier_bias
+        });
     }
 
     public partial global::ModelGen.Module Embed => _module_Embed;
@@ -197,787 +226,190 @@ partial class Setr : global::System.IDisposable
         int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
         _runtime.BeginForward();
         _lastBatch = batch;
-        var shape = new int[] { batch, 5, 32, 32 };
+        var a = Arena(batch);
+        a.Upload(Buf.in_image, @image.Data);
         if (_runtime.OnAccelerator)
         {
-            var d = DeviceBuffers(batch);
-            global::ModelGen.ModelRuntime.Upload(d.in_image, @image.Data);
-            ForwardDevice(d, batch);
+            ForwardDevice(a, batch);
             if (_runtime.Training) _runtime.DownloadBuffers();
-            return new global::ModelGen.Tensor(shape, _runtime.Download(d.decoder, batch * 5120));
         }
-        var a = CpuBuffers(batch);
-        global::System.Array.Copy(@image.Data, a.in_image, a.in_image.Length);
-        ForwardCpu(a, batch);
-        return new global::ModelGen.Tensor(shape, (float[])a.decoder.Clone());
+        else ForwardCpu(a, batch);
+        return a.Read(Buf.decoder);
     }
 
-    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=) into Parameters[i].Grad; input gradients are replaced.</summary>
+    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=)
+    /// into Parameters[i].Grad; input gradients are replaced.</summary>
     public void Backward(global::ModelGen.Tensor outputGrad)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("Backward needs a Forward first.");
         global::ModelGen.ModelRuntime.CheckInput(outputGrad, "outputGrad", (int[])OutputShape, _lastBatch);
-        int batch = _lastBatch;
+        var a = _arena!;
+        a.ZeroGrads();
+        a.Upload(Buf.decoder, outputGrad.Data, gradient: true);
         if (_runtime.OnAccelerator)
         {
-            var d = _device!;
-            d.ZeroGrads();
             _runtime.UploadGrads();
-            global::ModelGen.ModelRuntime.Upload(d.g_decoder, outputGrad.Data);
-            BackwardDevice(d, batch);
+            BackwardDevice(a, _lastBatch);
             _runtime.DownloadGrads();
-            return;
         }
-        var a = _cpu!;
-        a.ZeroGrads();
-        global::System.Array.Copy(outputGrad.Data, a.g_decoder, a.g_decoder.Length);
-        BackwardCpu(a, batch);
+        else BackwardCpu(a, _lastBatch);
     }
 
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("InputGradient needs a Forward and a Backward first.");
-        int batch = _lastBatch;
-        switch (input)
+        return input switch
         {
-            case "image":
-                return _runtime.Read(batch, _cpu?.g_in_image, _device?.g_in_image, 1, 32, 32);
-            default:
-                throw new global::System.ArgumentException($"'{input}' is not a data input of Setr (inputs: image).", nameof(input));
-        }
+            "image" => _arena!.Read(Buf.in_image, gradient: true),
+            _ => throw new global::System.ArgumentException($"'{input}' is not a data input of Setr (inputs: image).", nameof(input)),
+        };
     }
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path)
-    {
-        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
-        int batch = _lastBatch;
-        switch (path)
-        {
-            case "image":
-                return _runtime.Read(batch, _cpu?.in_image, _device?.in_image, 1, 32, 32);
-            case "embed":
-                return _runtime.Read(batch, _cpu?.embed, _device?.embed, 16, 32);
-            case "pos":
-                return _runtime.Read(batch, _cpu?.pos, _device?.pos, 16, 32);
-            case "encoder":
-                return _runtime.Read(batch, _cpu?.encoder, _device?.encoder, 16, 32);
-            case "map":
-                return _runtime.Read(batch, _cpu?.map, _device?.map, 32, 4, 4);
-            case "se":
-                return _runtime.Read(batch, _cpu?.se, _device?.se, 32, 4, 4);
-            case "sa":
-                return _runtime.Read(batch, _cpu?.sa, _device?.sa, 32, 4, 4);
-            case "tokens":
-                return _runtime.Read(batch, _cpu?.tokens, _device?.tokens, 16, 32);
-            case "decoder":
-                return _runtime.Read(batch, _cpu?.decoder, _device?.decoder, 5, 32, 32);
-            case "embed.patches":
-                return _runtime.Read(batch, _cpu?.embed_patches, _device?.embed_patches, 16, 64);
-            case "encoder.layers.0.norm1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1, _device?.encoder_layers_0_norm1, 16, 32);
-            case "encoder.layers.0.norm1.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_mean, _device?.encoder_layers_0_norm1_mean, 16);
-            case "encoder.layers.0.norm1.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_rstd, _device?.encoder_layers_0_norm1_rstd, 16);
-            case "encoder.layers.0.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_q_proj, _device?.encoder_layers_0_attn_q_proj, 16, 32);
-            case "encoder.layers.0.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_k_proj, _device?.encoder_layers_0_attn_k_proj, 16, 32);
-            case "encoder.layers.0.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_v_proj, _device?.encoder_layers_0_attn_v_proj, 16, 32);
-            case "encoder.layers.0.attn.heads":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads, _device?.encoder_layers_0_attn_heads, 16, 32);
-            case "encoder.layers.0.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads_probs, _device?.encoder_layers_0_attn_heads_probs, 4, 16, 16);
-            case "encoder.layers.0.attn.out_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_out_proj, _device?.encoder_layers_0_attn_out_proj, 16, 32);
-            case "encoder.layers.0.res1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_res1, _device?.encoder_layers_0_res1, 16, 32);
-            case "encoder.layers.0.norm2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2, _device?.encoder_layers_0_norm2, 16, 32);
-            case "encoder.layers.0.norm2.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_mean, _device?.encoder_layers_0_norm2_mean, 16);
-            case "encoder.layers.0.norm2.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_rstd, _device?.encoder_layers_0_norm2_rstd, 16);
-            case "encoder.layers.0.mlp.fc1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc1, _device?.encoder_layers_0_mlp_fc1, 16, 64);
-            case "encoder.layers.0.mlp.act":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_act, _device?.encoder_layers_0_mlp_act, 16, 64);
-            case "encoder.layers.0.mlp.fc2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc2, _device?.encoder_layers_0_mlp_fc2, 16, 32);
-            case "se.pool":
-                return _runtime.Read(batch, _cpu?.se_pool, _device?.se_pool, 32, 1, 1);
-            case "se.fc1":
-                return _runtime.Read(batch, _cpu?.se_fc1, _device?.se_fc1, 8, 1, 1);
-            case "se.act":
-                return _runtime.Read(batch, _cpu?.se_act, _device?.se_act, 8, 1, 1);
-            case "se.fc2":
-                return _runtime.Read(batch, _cpu?.se_fc2, _device?.se_fc2, 32, 1, 1);
-            case "se.gate":
-                return _runtime.Read(batch, _cpu?.se_gate, _device?.se_gate, 32, 1, 1);
-            case "sa.avg":
-                return _runtime.Read(batch, _cpu?.sa_avg, _device?.sa_avg, 1, 4, 4);
-            case "sa.max":
-                return _runtime.Read(batch, _cpu?.sa_max, _device?.sa_max, 1, 4, 4);
-            case "sa.cat":
-                return _runtime.Read(batch, _cpu?.sa_cat, _device?.sa_cat, 2, 4, 4);
-            case "sa.conv":
-                return _runtime.Read(batch, _cpu?.sa_conv, _device?.sa_conv, 1, 4, 4);
-            case "sa.gate":
-                return _runtime.Read(batch, _cpu?.sa_gate, _device?.sa_gate, 1, 4, 4);
-            case "decoder.map":
-                return _runtime.Read(batch, _cpu?.decoder_map, _device?.decoder_map, 32, 4, 4);
-            case "decoder.stages.0.conv":
-                return _runtime.Read(batch, _cpu?.decoder_stages_0_conv, _device?.decoder_stages_0_conv, 16, 4, 4);
-            case "decoder.stages.0.bn":
-                return _runtime.Read(batch, _cpu?.decoder_stages_0_bn, _device?.decoder_stages_0_bn, 16, 4, 4);
-            case "decoder.stages.0.bn.mean":
-                return _runtime.Read(batch, _cpu?.decoder_stages_0_bn_mean, _device?.decoder_stages_0_bn_mean, 16);
-            case "decoder.stages.0.bn.rstd":
-                return _runtime.Read(batch, _cpu?.decoder_stages_0_bn_rstd, _device?.decoder_stages_0_bn_rstd, 16);
-            case "decoder.stages.0.act":
-                return _runtime.Read(batch, _cpu?.decoder_stages_0_act, _device?.decoder_stages_0_act, 16, 4, 4);
-            case "decoder.stages.0.up":
-                return _runtime.Read(batch, _cpu?.decoder_stages_0_up, _device?.decoder_stages_0_up, 16, 8, 8);
-            case "decoder.stages.1.conv":
-                return _runtime.Read(batch, _cpu?.decoder_stages_1_conv, _device?.decoder_stages_1_conv, 8, 8, 8);
-            case "decoder.stages.1.bn":
-                return _runtime.Read(batch, _cpu?.decoder_stages_1_bn, _device?.decoder_stages_1_bn, 8, 8, 8);
-            case "decoder.stages.1.bn.mean":
-                return _runtime.Read(batch, _cpu?.decoder_stages_1_bn_mean, _device?.decoder_stages_1_bn_mean, 8);
-            case "decoder.stages.1.bn.rstd":
-                return _runtime.Read(batch, _cpu?.decoder_stages_1_bn_rstd, _device?.decoder_stages_1_bn_rstd, 8);
-            case "decoder.stages.1.act":
-                return _runtime.Read(batch, _cpu?.decoder_stages_1_act, _device?.decoder_stages_1_act, 8, 8, 8);
-            case "decoder.stages.1.up":
-                return _runtime.Read(batch, _cpu?.decoder_stages_1_up, _device?.decoder_stages_1_up, 8, 16, 16);
-            case "decoder.stages.2.conv":
-                return _runtime.Read(batch, _cpu?.decoder_stages_2_conv, _device?.decoder_stages_2_conv, 8, 16, 16);
-            case "decoder.stages.2.bn":
-                return _runtime.Read(batch, _cpu?.decoder_stages_2_bn, _device?.decoder_stages_2_bn, 8, 16, 16);
-            case "decoder.stages.2.bn.mean":
-                return _runtime.Read(batch, _cpu?.decoder_stages_2_bn_mean, _device?.decoder_stages_2_bn_mean, 8);
-            case "decoder.stages.2.bn.rstd":
-                return _runtime.Read(batch, _cpu?.decoder_stages_2_bn_rstd, _device?.decoder_stages_2_bn_rstd, 8);
-            case "decoder.stages.2.act":
-                return _runtime.Read(batch, _cpu?.decoder_stages_2_act, _device?.decoder_stages_2_act, 8, 16, 16);
-            case "decoder.stages.2.up":
-                return _runtime.Read(batch, _cpu?.decoder_stages_2_up, _device?.decoder_stages_2_up, 8, 32, 32);
-            default:
-                return null;
-        }
-    }
+    public global::ModelGen.Tensor? Intermediate(string path) =>
+        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
 
-    ModelGenCpuBuffers CpuBuffers(int batch) => _cpu is { } c && c.Batch == batch ? c : _cpu = new ModelGenCpuBuffers(batch);
-
-    ModelGenDeviceBuffers DeviceBuffers(int batch)
+    global::ModelGen.ActivationArena Arena(int batch)
     {
-        if (_device is { } d && d.Batch == batch) return d;
-        _device?.Dispose();
-        return _device = new ModelGenDeviceBuffers(_runtime, batch);
+        if (_arena is { } a && a.Batch == batch) return a;
+        _arena?.Dispose();
+        return _arena = new global::ModelGen.ActivationArena(_runtime, s_activations, batch);
     }
 
     public void Dispose()
     {
-        _device?.Dispose();
-        _device = null;
+        _arena?.Dispose();
+        _arena = null;
         _runtime.Dispose();
     }
 
-    /// <summary>Activations (and their gradients) of one batch size on the CPU.</summary>
-    sealed class ModelGenCpuBuffers
+    /// <summary>Every activation and saved value per sample, in the order of <see cref="Buf"/>; the arena allocates them for a batch.</summary>
+    static readonly global::ModelGen.ActivationInfo[] s_activations =
     {
-        public readonly int Batch;
-        public readonly float[] in_image; // (B, 1, 32, 32)
-        public readonly float[] g_in_image;
-        public readonly float[] embed; // (B, 16, 32)
-        public readonly float[] g_embed;
-        public readonly float[] pos; // (B, 16, 32)
-        public readonly float[] g_pos;
-        public readonly float[] encoder; // (B, 16, 32)
-        public readonly float[] g_encoder;
-        public readonly float[] map; // (B, 32, 4, 4)
-        public readonly float[] g_map;
-        public readonly float[] se; // (B, 32, 4, 4)
-        public readonly float[] g_se;
-        public readonly float[] sa; // (B, 32, 4, 4)
-        public readonly float[] g_sa;
-        public readonly float[] tokens; // (B, 16, 32)
-        public readonly float[] g_tokens;
-        public readonly float[] decoder; // (B, 5, 32, 32)
-        public readonly float[] g_decoder;
-        public readonly float[] embed_patches; // (B, 16, 64)
-        public readonly float[] g_embed_patches;
-        public readonly float[] encoder_layers_0_norm1; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_norm1;
-        public readonly float[] encoder_layers_0_norm1_mean; // (B, 16)
-        public readonly float[] encoder_layers_0_norm1_rstd; // (B, 16)
-        public readonly float[] encoder_layers_0_attn_q_proj; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_attn_q_proj;
-        public readonly float[] encoder_layers_0_attn_k_proj; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_attn_k_proj;
-        public readonly float[] encoder_layers_0_attn_v_proj; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_attn_v_proj;
-        public readonly float[] encoder_layers_0_attn_heads; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_attn_heads;
-        public readonly float[] encoder_layers_0_attn_heads_probs; // (B, 4, 16, 16)
-        public readonly float[] encoder_layers_0_attn_heads_dscores; // (B, 4, 16, 16)
-        public readonly float[] encoder_layers_0_attn_out_proj; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_attn_out_proj;
-        public readonly float[] encoder_layers_0_res1; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_res1;
-        public readonly float[] encoder_layers_0_norm2; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_norm2;
-        public readonly float[] encoder_layers_0_norm2_mean; // (B, 16)
-        public readonly float[] encoder_layers_0_norm2_rstd; // (B, 16)
-        public readonly float[] encoder_layers_0_mlp_fc1; // (B, 16, 64)
-        public readonly float[] g_encoder_layers_0_mlp_fc1;
-        public readonly float[] encoder_layers_0_mlp_act; // (B, 16, 64)
-        public readonly float[] g_encoder_layers_0_mlp_act;
-        public readonly float[] encoder_layers_0_mlp_fc2; // (B, 16, 32)
-        public readonly float[] g_encoder_layers_0_mlp_fc2;
-        public readonly float[] se_pool; // (B, 32, 1, 1)
-        public readonly float[] g_se_pool;
-        public readonly float[] se_fc1; // (B, 8, 1, 1)
-        public readonly float[] g_se_fc1;
-        public readonly float[] se_act; // (B, 8, 1, 1)
-        public readonly float[] g_se_act;
-        public readonly float[] se_fc2; // (B, 32, 1, 1)
-        public readonly float[] g_se_fc2;
-        public readonly float[] se_gate; // (B, 32, 1, 1)
-        public readonly float[] g_se_gate;
-        public readonly float[] sa_avg; // (B, 1, 4, 4)
-        public readonly float[] g_sa_avg;
-        public readonly float[] sa_max; // (B, 1, 4, 4)
-        public readonly float[] g_sa_max;
-        public readonly float[] sa_cat; // (B, 2, 4, 4)
-        public readonly float[] g_sa_cat;
-        public readonly float[] sa_conv; // (B, 1, 4, 4)
-        public readonly float[] g_sa_conv;
-        public readonly float[] sa_gate; // (B, 1, 4, 4)
-        public readonly float[] g_sa_gate;
-        public readonly float[] decoder_map; // (B, 32, 4, 4)
-        public readonly float[] g_decoder_map;
-        public readonly float[] decoder_stages_0_conv; // (B, 16, 4, 4)
-        public readonly float[] g_decoder_stages_0_conv;
-        public readonly float[] decoder_stages_0_bn; // (B, 16, 4, 4)
-        public readonly float[] g_decoder_stages_0_bn;
-        public readonly float[] decoder_stages_0_bn_mean; // (B, 16)
-        public readonly float[] decoder_stages_0_bn_rstd; // (B, 16)
-        public readonly float[] decoder_stages_0_bn_sums; // (B, 32)
-        public readonly float[] decoder_stages_0_act; // (B, 16, 4, 4)
-        public readonly float[] g_decoder_stages_0_act;
-        public readonly float[] decoder_stages_0_up; // (B, 16, 8, 8)
-        public readonly float[] g_decoder_stages_0_up;
-        public readonly float[] decoder_stages_1_conv; // (B, 8, 8, 8)
-        public readonly float[] g_decoder_stages_1_conv;
-        public readonly float[] decoder_stages_1_bn; // (B, 8, 8, 8)
-        public readonly float[] g_decoder_stages_1_bn;
-        public readonly float[] decoder_stages_1_bn_mean; // (B, 8)
-        public readonly float[] decoder_stages_1_bn_rstd; // (B, 8)
-        public readonly float[] decoder_stages_1_bn_sums; // (B, 16)
-        public readonly float[] decoder_stages_1_act; // (B, 8, 8, 8)
-        public readonly float[] g_decoder_stages_1_act;
-        public readonly float[] decoder_stages_1_up; // (B, 8, 16, 16)
-        public readonly float[] g_decoder_stages_1_up;
-        public readonly float[] decoder_stages_2_conv; // (B, 8, 16, 16)
-        public readonly float[] g_decoder_stages_2_conv;
-        public readonly float[] decoder_stages_2_bn; // (B, 8, 16, 16)
-        public readonly float[] g_decoder_stages_2_bn;
-        public readonly float[] decoder_stages_2_bn_mean; // (B, 8)
-        public readonly float[] decoder_stages_2_bn_rstd; // (B, 8)
-        public readonly float[] decoder_stages_2_bn_sums; // (B, 16)
-        public readonly float[] decoder_stages_2_act; // (B, 8, 16, 16)
-        public readonly float[] g_decoder_stages_2_act;
-        public readonly float[] decoder_stages_2_up; // (B, 8, 32, 32)
-        public readonly float[] g_decoder_stages_2_up;
-        readonly global::ModelGen.Cpu.ClearSet _grads;
+        new("image", new int[] { 1, 32, 32 }),
+        new("embed", new int[] { 16, 32 }),
+        new("pos", new int[] { 16, 32 }),
+        new("encoder", new int[] { 16, 32 }),
+        new("map", new int[] { 32, 4, 4 }),
+        new("se", new int[] { 32, 4, 4 }),
+        new("sa", new int[] { 32, 4, 4 }),
+        new("tokens", new int[] { 16, 32 }),
+        new("decoder", new int[] { 5, 32, 32 }),
+        new("embed.patches", new int[] { 16, 64 }),
+        new("encoder.layers.0.norm1", new int[] { 16, 32 }),
+        new("encoder.layers.0.norm1.mean", new int[] { 16 }, Grad: false),
+        new("encoder.layers.0.norm1.rstd", new int[] { 16 }, Grad: false),
+        new("encoder.layers.0.attn.q_proj", new int[] { 16, 32 }),
+        new("encoder.layers.0.attn.k_proj", new int[] { 16, 32 }),
+        new("encoder.layers.0.attn.v_proj", new int[] { 16, 32 }),
+        new("encoder.layers.0.attn.heads", new int[] { 16, 32 }),
+        new("encoder.layers.0.attn.heads.probs", new int[] { 4, 16, 16 }, Grad: false),
+        new("encoder.layers.0.attn.heads.dscores", new int[] { 4, 16, 16 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.out_proj", new int[] { 16, 32 }),
+        new("encoder.layers.0.res1", new int[] { 16, 32 }),
+        new("encoder.layers.0.norm2", new int[] { 16, 32 }),
+        new("encoder.layers.0.norm2.mean", new int[] { 16 }, Grad: false),
+        new("encoder.layers.0.norm2.rstd", new int[] { 16 }, Grad: false),
+        new("encoder.layers.0.mlp.fc1", new int[] { 16, 64 }),
+        new("encoder.layers.0.mlp.act", new int[] { 16, 64 }),
+        new("encoder.layers.0.mlp.fc2", new int[] { 16, 32 }),
+        new("se.pool", new int[] { 32, 1, 1 }),
+        new("se.fc1", new int[] { 8, 1, 1 }),
+        new("se.act", new int[] { 8, 1, 1 }),
+        new("se.fc2", new int[] { 32, 1, 1 }),
+        new("se.gate", new int[] { 32, 1, 1 }),
+        new("sa.avg", new int[] { 1, 4, 4 }),
+        new("sa.max", new int[] { 1, 4, 4 }),
+        new("sa.cat", new int[] { 2, 4, 4 }),
+        new("sa.conv", new int[] { 1, 4, 4 }),
+        new("sa.gate", new int[] { 1, 4, 4 }),
+        new("decoder.map", new int[] { 32, 4, 4 }),
+        new("decoder.stages.0.conv", new int[] { 16, 4, 4 }),
+        new("decoder.stages.0.bn", new int[] { 16, 4, 4 }),
+        new("decoder.stages.0.bn.mean", new int[] { 16 }, Grad: false),
+        new("decoder.stages.0.bn.rstd", new int[] { 16 }, Grad: false),
+        new("decoder.stages.0.bn.sums", new int[] { 32 }, Grad: false, DeviceOnly: true),
+        new("decoder.stages.0.act", new int[] { 16, 4, 4 }),
+        new("decoder.stages.0.up", new int[] { 16, 8, 8 }),
+        new("decoder.stages.1.conv", new int[] { 8, 8, 8 }),
+        new("decoder.stages.1.bn", new int[] { 8, 8, 8 }),
+        new("decoder.stages.1.bn.mean", new int[] { 8 }, Grad: false),
+        new("decoder.stages.1.bn.rstd", new int[] { 8 }, Grad: false),
+        new("decoder.stages.1.bn.sums", new int[] { 16 }, Grad: false, DeviceOnly: true),
+        new("decoder.stages.1.act", new int[] { 8, 8, 8 }),
+        new("decoder.stages.1.up", new int[] { 8, 16, 16 }),
+        new("decoder.stages.2.conv", new int[] { 8, 16, 16 }),
+        new("decoder.stages.2.bn", new int[] { 8, 16, 16 }),
+        new("decoder.stages.2.bn.mean", new int[] { 8 }, Grad: false),
+        new("decoder.stages.2.bn.rstd", new int[] { 8 }, Grad: false),
+        new("decoder.stages.2.bn.sums", new int[] { 16 }, Grad: false, DeviceOnly: true),
+        new("decoder.stages.2.act", new int[] { 8, 16, 16 }),
+        new("decoder.stages.2.up", new int[] { 8, 32, 32 }),
+    };
 
-        public ModelGenCpuBuffers(int batch)
-        {
-            Batch = batch;
-            in_image = new float[batch * 1024];
-            g_in_image = new float[batch * 1024];
-            embed = new float[batch * 512];
-            g_embed = new float[batch * 512];
-            pos = new float[batch * 512];
-            g_pos = new float[batch * 512];
-            encoder = new float[batch * 512];
-            g_encoder = new float[batch * 512];
-            map = new float[batch * 512];
-            g_map = new float[batch * 512];
-            se = new float[batch * 512];
-            g_se = new float[batch * 512];
-            sa = new float[batch * 512];
-            g_sa = new float[batch * 512];
-            tokens = new float[batch * 512];
-            g_tokens = new float[batch * 512];
-            decoder = new float[batch * 5120];
-            g_decoder = new float[batch * 5120];
-            embed_patches = new float[batch * 1024];
-            g_embed_patches = new float[batch * 1024];
-            encoder_layers_0_norm1 = new float[batch * 512];
-            g_encoder_layers_0_norm1 = new float[batch * 512];
-            encoder_layers_0_norm1_mean = new float[batch * 16];
-            encoder_layers_0_norm1_rstd = new float[batch * 16];
-            encoder_layers_0_attn_q_proj = new float[batch * 512];
-            g_encoder_layers_0_attn_q_proj = new float[batch * 512];
-            encoder_layers_0_attn_k_proj = new float[batch * 512];
-            g_encoder_layers_0_attn_k_proj = new float[batch * 512];
-            encoder_layers_0_attn_v_proj = new float[batch * 512];
-            g_encoder_layers_0_attn_v_proj = new float[batch * 512];
-            encoder_layers_0_attn_heads = new float[batch * 512];
-            g_encoder_layers_0_attn_heads = new float[batch * 512];
-            encoder_layers_0_attn_heads_probs = new float[batch * 1024];
-            encoder_layers_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            encoder_layers_0_attn_out_proj = new float[batch * 512];
-            g_encoder_layers_0_attn_out_proj = new float[batch * 512];
-            encoder_layers_0_res1 = new float[batch * 512];
-            g_encoder_layers_0_res1 = new float[batch * 512];
-            encoder_layers_0_norm2 = new float[batch * 512];
-            g_encoder_layers_0_norm2 = new float[batch * 512];
-            encoder_layers_0_norm2_mean = new float[batch * 16];
-            encoder_layers_0_norm2_rstd = new float[batch * 16];
-            encoder_layers_0_mlp_fc1 = new float[batch * 1024];
-            g_encoder_layers_0_mlp_fc1 = new float[batch * 1024];
-            encoder_layers_0_mlp_act = new float[batch * 1024];
-            g_encoder_layers_0_mlp_act = new float[batch * 1024];
-            encoder_layers_0_mlp_fc2 = new float[batch * 512];
-            g_encoder_layers_0_mlp_fc2 = new float[batch * 512];
-            se_pool = new float[batch * 32];
-            g_se_pool = new float[batch * 32];
-            se_fc1 = new float[batch * 8];
-            g_se_fc1 = new float[batch * 8];
-            se_act = new float[batch * 8];
-            g_se_act = new float[batch * 8];
-            se_fc2 = new float[batch * 32];
-            g_se_fc2 = new float[batch * 32];
-            se_gate = new float[batch * 32];
-            g_se_gate = new float[batch * 32];
-            sa_avg = new float[batch * 16];
-            g_sa_avg = new float[batch * 16];
-            sa_max = new float[batch * 16];
-            g_sa_max = new float[batch * 16];
-            sa_cat = new float[batch * 32];
-            g_sa_cat = new float[batch * 32];
-            sa_conv = new float[batch * 16];
-            g_sa_conv = new float[batch * 16];
-            sa_gate = new float[batch * 16];
-            g_sa_gate = new float[batch * 16];
-            decoder_map = new float[batch * 512];
-            g_decoder_map = new float[batch * 512];
-            decoder_stages_0_conv = new float[batch * 256];
-            g_decoder_stages_0_conv = new float[batch * 256];
-            decoder_stages_0_bn = new float[batch * 256];
-            g_decoder_stages_0_bn = new float[batch * 256];
-            decoder_stages_0_bn_mean = new float[batch * 16];
-            decoder_stages_0_bn_rstd = new float[batch * 16];
-            decoder_stages_0_bn_sums = global::System.Array.Empty<float>(); // device-only scratch
-            decoder_stages_0_act = new float[batch * 256];
-            g_decoder_stages_0_act = new float[batch * 256];
-            decoder_stages_0_up = new float[batch * 1024];
-            g_decoder_stages_0_up = new float[batch * 1024];
-            decoder_stages_1_conv = new float[batch * 512];
-            g_decoder_stages_1_conv = new float[batch * 512];
-            decoder_stages_1_bn = new float[batch * 512];
-            g_decoder_stages_1_bn = new float[batch * 512];
-            decoder_stages_1_bn_mean = new float[batch * 8];
-            decoder_stages_1_bn_rstd = new float[batch * 8];
-            decoder_stages_1_bn_sums = global::System.Array.Empty<float>(); // device-only scratch
-            decoder_stages_1_act = new float[batch * 512];
-            g_decoder_stages_1_act = new float[batch * 512];
-            decoder_stages_1_up = new float[batch * 2048];
-            g_decoder_stages_1_up = new float[batch * 2048];
-            decoder_stages_2_conv = new float[batch * 2048];
-            g_decoder_stages_2_conv = new float[batch * 2048];
-            decoder_stages_2_bn = new float[batch * 2048];
-            g_decoder_stages_2_bn = new float[batch * 2048];
-            decoder_stages_2_bn_mean = new float[batch * 8];
-            decoder_stages_2_bn_rstd = new float[batch * 8];
-            decoder_stages_2_bn_sums = global::System.Array.Empty<float>(); // device-only scratch
-            decoder_stages_2_act = new float[batch * 2048];
-            g_decoder_stages_2_act = new float[batch * 2048];
-            decoder_stages_2_up = new float[batch * 8192];
-            g_decoder_stages_2_up = new float[batch * 8192];
-            _grads = new global::ModelGen.Cpu.ClearSet(g_in_image, g_embed, g_pos, g_encoder, g_map, g_se, g_sa, g_tokens, g_decoder, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_se_pool, g_se_fc1, g_se_act, g_se_fc2, g_se_gate, g_sa_avg, g_sa_max, g_sa_cat, g_sa_conv, g_sa_gate, g_decoder_map, g_decoder_stages_0_conv, g_decoder_stages_0_bn, g_decoder_stages_0_act, g_decoder_stages_0_up, g_decoder_stages_1_conv, g_decoder_stages_1_bn, g_decoder_stages_1_act, g_decoder_stages_1_up, g_decoder_stages_2_conv, g_decoder_stages_2_bn, g_decoder_stages_2_act, g_decoder_stages_2_up);
-        }
-
-        /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => _grads.Clear();
-    }
-
-    /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>
-    sealed class ModelGenDeviceBuffers : global::System.IDisposable
+    /// <summary>Where each activation sits in <see cref="s_activations"/>: the passes index the arena with these.</summary>
+    static class Buf
     {
-        public readonly int Batch;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_image; // (B, 1, 32, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_in_image;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> embed; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_embed;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> pos; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_pos;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> map; // (B, 32, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_map;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> se; // (B, 32, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_se;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> sa; // (B, 32, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_sa;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> tokens; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_tokens;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder; // (B, 5, 32, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> embed_patches; // (B, 16, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_embed_patches;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_q_proj; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_k_proj; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_v_proj; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads_probs; // (B, 4, 16, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads_dscores; // (B, 4, 16, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_out_proj; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_out_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_res1; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc1; // (B, 16, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_act; // (B, 16, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc2; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> se_pool; // (B, 32, 1, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_se_pool;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> se_fc1; // (B, 8, 1, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_se_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> se_act; // (B, 8, 1, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_se_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> se_fc2; // (B, 32, 1, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_se_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> se_gate; // (B, 32, 1, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_se_gate;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> sa_avg; // (B, 1, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_sa_avg;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> sa_max; // (B, 1, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_sa_max;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> sa_cat; // (B, 2, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_sa_cat;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> sa_conv; // (B, 1, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_sa_conv;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> sa_gate; // (B, 1, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_sa_gate;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_map; // (B, 32, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_map;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_conv; // (B, 16, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_0_conv;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_bn; // (B, 16, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_0_bn;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_bn_mean; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_bn_rstd; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_bn_sums; // (B, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_act; // (B, 16, 4, 4)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_0_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_0_up; // (B, 16, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_0_up;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_conv; // (B, 8, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_1_conv;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_bn; // (B, 8, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_1_bn;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_bn_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_bn_rstd; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_bn_sums; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_act; // (B, 8, 8, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_1_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_1_up; // (B, 8, 16, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_1_up;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_conv; // (B, 8, 16, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_2_conv;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_bn; // (B, 8, 16, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_2_bn;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_bn_mean; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_bn_rstd; // (B, 8)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_bn_sums; // (B, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_act; // (B, 8, 16, 16)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_2_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> decoder_stages_2_up; // (B, 8, 32, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_decoder_stages_2_up;
-
-        public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
-        {
-            Batch = batch;
-            in_image = runtime.Allocate(batch * 1024L);
-            g_in_image = runtime.Allocate(batch * 1024L);
-            embed = runtime.Allocate(batch * 512L);
-            g_embed = runtime.Allocate(batch * 512L);
-            pos = runtime.Allocate(batch * 512L);
-            g_pos = runtime.Allocate(batch * 512L);
-            encoder = runtime.Allocate(batch * 512L);
-            g_encoder = runtime.Allocate(batch * 512L);
-            map = runtime.Allocate(batch * 512L);
-            g_map = runtime.Allocate(batch * 512L);
-            se = runtime.Allocate(batch * 512L);
-            g_se = runtime.Allocate(batch * 512L);
-            sa = runtime.Allocate(batch * 512L);
-            g_sa = runtime.Allocate(batch * 512L);
-            tokens = runtime.Allocate(batch * 512L);
-            g_tokens = runtime.Allocate(batch * 512L);
-            decoder = runtime.Allocate(batch * 5120L);
-            g_decoder = runtime.Allocate(batch * 5120L);
-            embed_patches = runtime.Allocate(batch * 1024L);
-            g_embed_patches = runtime.Allocate(batch * 1024L);
-            encoder_layers_0_norm1 = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_norm1 = runtime.Allocate(batch * 512L);
-            encoder_layers_0_norm1_mean = runtime.Allocate(batch * 16L);
-            encoder_layers_0_norm1_rstd = runtime.Allocate(batch * 16L);
-            encoder_layers_0_attn_q_proj = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_attn_q_proj = runtime.Allocate(batch * 512L);
-            encoder_layers_0_attn_k_proj = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_attn_k_proj = runtime.Allocate(batch * 512L);
-            encoder_layers_0_attn_v_proj = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_attn_v_proj = runtime.Allocate(batch * 512L);
-            encoder_layers_0_attn_heads = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_attn_heads = runtime.Allocate(batch * 512L);
-            encoder_layers_0_attn_heads_probs = runtime.Allocate(batch * 1024L);
-            encoder_layers_0_attn_heads_dscores = runtime.Allocate(batch * 1024L);
-            encoder_layers_0_attn_out_proj = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_attn_out_proj = runtime.Allocate(batch * 512L);
-            encoder_layers_0_res1 = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_res1 = runtime.Allocate(batch * 512L);
-            encoder_layers_0_norm2 = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_norm2 = runtime.Allocate(batch * 512L);
-            encoder_layers_0_norm2_mean = runtime.Allocate(batch * 16L);
-            encoder_layers_0_norm2_rstd = runtime.Allocate(batch * 16L);
-            encoder_layers_0_mlp_fc1 = runtime.Allocate(batch * 1024L);
-            g_encoder_layers_0_mlp_fc1 = runtime.Allocate(batch * 1024L);
-            encoder_layers_0_mlp_act = runtime.Allocate(batch * 1024L);
-            g_encoder_layers_0_mlp_act = runtime.Allocate(batch * 1024L);
-            encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 512L);
-            g_encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 512L);
-            se_pool = runtime.Allocate(batch * 32L);
-            g_se_pool = runtime.Allocate(batch * 32L);
-            se_fc1 = runtime.Allocate(batch * 8L);
-            g_se_fc1 = runtime.Allocate(batch * 8L);
-            se_act = runtime.Allocate(batch * 8L);
-            g_se_act = runtime.Allocate(batch * 8L);
-            se_fc2 = runtime.Allocate(batch * 32L);
-            g_se_fc2 = runtime.Allocate(batch * 32L);
-            se_gate = runtime.Allocate(batch * 32L);
-            g_se_gate = runtime.Allocate(batch * 32L);
-            sa_avg = runtime.Allocate(batch * 16L);
-            g_sa_avg = runtime.Allocate(batch * 16L);
-            sa_max = runtime.Allocate(batch * 16L);
-            g_sa_max = runtime.Allocate(batch * 16L);
-            sa_cat = runtime.Allocate(batch * 32L);
-            g_sa_cat = runtime.Allocate(batch * 32L);
-            sa_conv = runtime.Allocate(batch * 16L);
-            g_sa_conv = runtime.Allocate(batch * 16L);
-            sa_gate = runtime.Allocate(batch * 16L);
-            g_sa_gate = runtime.Allocate(batch * 16L);
-            decoder_map = runtime.Allocate(batch * 512L);
-            g_decoder_map = runtime.Allocate(batch * 512L);
-            decoder_stages_0_conv = runtime.Allocate(batch * 256L);
-            g_decoder_stages_0_conv = runtime.Allocate(batch * 256L);
-            decoder_stages_0_bn = runtime.Allocate(batch * 256L);
-            g_decoder_stages_0_bn = runtime.Allocate(batch * 256L);
-            decoder_stages_0_bn_mean = runtime.Allocate(batch * 16L);
-            decoder_stages_0_bn_rstd = runtime.Allocate(batch * 16L);
-            decoder_stages_0_bn_sums = runtime.Allocate(batch * 32L);
-            decoder_stages_0_act = runtime.Allocate(batch * 256L);
-            g_decoder_stages_0_act = runtime.Allocate(batch * 256L);
-            decoder_stages_0_up = runtime.Allocate(batch * 1024L);
-            g_decoder_stages_0_up = runtime.Allocate(batch * 1024L);
-            decoder_stages_1_conv = runtime.Allocate(batch * 512L);
-            g_decoder_stages_1_conv = runtime.Allocate(batch * 512L);
-            decoder_stages_1_bn = runtime.Allocate(batch * 512L);
-            g_decoder_stages_1_bn = runtime.Allocate(batch * 512L);
-            decoder_stages_1_bn_mean = runtime.Allocate(batch * 8L);
-            decoder_stages_1_bn_rstd = runtime.Allocate(batch * 8L);
-            decoder_stages_1_bn_sums = runtime.Allocate(batch * 16L);
-            decoder_stages_1_act = runtime.Allocate(batch * 512L);
-            g_decoder_stages_1_act = runtime.Allocate(batch * 512L);
-            decoder_stages_1_up = runtime.Allocate(batch * 2048L);
-            g_decoder_stages_1_up = runtime.Allocate(batch * 2048L);
-            decoder_stages_2_conv = runtime.Allocate(batch * 2048L);
-            g_decoder_stages_2_conv = runtime.Allocate(batch * 2048L);
-            decoder_stages_2_bn = runtime.Allocate(batch * 2048L);
-            g_decoder_stages_2_bn = runtime.Allocate(batch * 2048L);
-            decoder_stages_2_bn_mean = runtime.Allocate(batch * 8L);
-            decoder_stages_2_bn_rstd = runtime.Allocate(batch * 8L);
-            decoder_stages_2_bn_sums = runtime.Allocate(batch * 16L);
-            decoder_stages_2_act = runtime.Allocate(batch * 2048L);
-            g_decoder_stages_2_act = runtime.Allocate(batch * 2048L);
-            decoder_stages_2_up = runtime.Allocate(batch * 8192L);
-            g_decoder_stages_2_up = runtime.Allocate(batch * 8192L);
-        }
-
-        public void ZeroGrads()
-        {
-            global::ModelGen.ModelRuntime.Zero(g_in_image);
-            global::ModelGen.ModelRuntime.Zero(g_embed);
-            global::ModelGen.ModelRuntime.Zero(g_pos);
-            global::ModelGen.ModelRuntime.Zero(g_encoder);
-            global::ModelGen.ModelRuntime.Zero(g_map);
-            global::ModelGen.ModelRuntime.Zero(g_se);
-            global::ModelGen.ModelRuntime.Zero(g_sa);
-            global::ModelGen.ModelRuntime.Zero(g_tokens);
-            global::ModelGen.ModelRuntime.Zero(g_decoder);
-            global::ModelGen.ModelRuntime.Zero(g_embed_patches);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_norm1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_out_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_res1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_norm2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_act);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc2);
-            global::ModelGen.ModelRuntime.Zero(g_se_pool);
-            global::ModelGen.ModelRuntime.Zero(g_se_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_se_act);
-            global::ModelGen.ModelRuntime.Zero(g_se_fc2);
-            global::ModelGen.ModelRuntime.Zero(g_se_gate);
-            global::ModelGen.ModelRuntime.Zero(g_sa_avg);
-            global::ModelGen.ModelRuntime.Zero(g_sa_max);
-            global::ModelGen.ModelRuntime.Zero(g_sa_cat);
-            global::ModelGen.ModelRuntime.Zero(g_sa_conv);
-            global::ModelGen.ModelRuntime.Zero(g_sa_gate);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_map);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_0_conv);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_0_bn);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_0_act);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_0_up);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_1_conv);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_1_bn);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_1_act);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_1_up);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_2_conv);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_2_bn);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_2_act);
-            global::ModelGen.ModelRuntime.Zero(g_decoder_stages_2_up);
-        }
-
-        public void Dispose()
-        {
-            in_image.Dispose();
-            g_in_image.Dispose();
-            embed.Dispose();
-            g_embed.Dispose();
-            pos.Dispose();
-            g_pos.Dispose();
-            encoder.Dispose();
-            g_encoder.Dispose();
-            map.Dispose();
-            g_map.Dispose();
-            se.Dispose();
-            g_se.Dispose();
-            sa.Dispose();
-            g_sa.Dispose();
-            tokens.Dispose();
-            g_tokens.Dispose();
-            decoder.Dispose();
-            g_decoder.Dispose();
-            embed_patches.Dispose();
-            g_embed_patches.Dispose();
-            encoder_layers_0_norm1.Dispose();
-            g_encoder_layers_0_norm1.Dispose();
-            encoder_layers_0_norm1_mean.Dispose();
-            encoder_layers_0_norm1_rstd.Dispose();
-            encoder_layers_0_attn_q_proj.Dispose();
-            g_encoder_layers_0_attn_q_proj.Dispose();
-            encoder_layers_0_attn_k_proj.Dispose();
-            g_encoder_layers_0_attn_k_proj.Dispose();
-            encoder_layers_0_attn_v_proj.Dispose();
-            g_encoder_layers_0_attn_v_proj.Dispose();
-            encoder_layers_0_attn_heads.Dispose();
-            g_encoder_layers_0_attn_heads.Dispose();
-            encoder_layers_0_attn_heads_probs.Dispose();
-            encoder_layers_0_attn_heads_dscores.Dispose();
-            encoder_layers_0_attn_out_proj.Dispose();
-            g_encoder_layers_0_attn_out_proj.Dispose();
-            encoder_layers_0_res1.Dispose();
-            g_encoder_layers_0_res1.Dispose();
-            encoder_layers_0_norm2.Dispose();
-            g_encoder_layers_0_norm2.Dispose();
-            encoder_layers_0_norm2_mean.Dispose();
-            encoder_layers_0_norm2_rstd.Dispose();
-            encoder_layers_0_mlp_fc1.Dispose();
-            g_encoder_layers_0_mlp_fc1.Dispose();
-            encoder_layers_0_mlp_act.Dispose();
-            g_encoder_layers_0_mlp_act.Dispose();
-            encoder_layers_0_mlp_fc2.Dispose();
-            g_encoder_layers_0_mlp_fc2.Dispose();
-            se_pool.Dispose();
-            g_se_pool.Dispose();
-            se_fc1.Dispose();
-            g_se_fc1.Dispose();
-            se_act.Dispose();
-            g_se_act.Dispose();
-            se_fc2.Dispose();
-            g_se_fc2.Dispose();
-            se_gate.Dispose();
-            g_se_gate.Dispose();
-            sa_avg.Dispose();
-            g_sa_avg.Dispose();
-            sa_max.Dispose();
-            g_sa_max.Dispose();
-            sa_cat.Dispose();
-            g_sa_cat.Dispose();
-            sa_conv.Dispose();
-            g_sa_conv.Dispose();
-            sa_gate.Dispose();
-            g_sa_gate.Dispose();
-            decoder_map.Dispose();
-            g_decoder_map.Dispose();
-            decoder_stages_0_conv.Dispose();
-            g_decoder_stages_0_conv.Dispose();
-            decoder_stages_0_bn.Dispose();
-            g_decoder_stages_0_bn.Dispose();
-            decoder_stages_0_bn_mean.Dispose();
-            decoder_stages_0_bn_rstd.Dispose();
-            decoder_stages_0_bn_sums.Dispose();
-            decoder_stages_0_act.Dispose();
-            g_decoder_stages_0_act.Dispose();
-            decoder_stages_0_up.Dispose();
-            g_decoder_stages_0_up.Dispose();
-            decoder_stages_1_conv.Dispose();
-            g_decoder_stages_1_conv.Dispose();
-            decoder_stages_1_bn.Dispose();
-            g_decoder_stages_1_bn.Dispose();
-            decoder_stages_1_bn_mean.Dispose();
-            decoder_stages_1_bn_rstd.Dispose();
-            decoder_stages_1_bn_sums.Dispose();
-            decoder_stages_1_act.Dispose();
-            g_decoder_stages_1_act.Dispose();
-            decoder_stages_1_up.Dispose();
-            g_decoder_stages_1_up.Dispose();
-            decoder_stages_2_conv.Dispose();
-            g_decoder_stages_2_conv.Dispose();
-            decoder_stages_2_bn.Dispose();
-            g_decoder_stages_2_bn.Dispose();
-            decoder_stages_2_bn_mean.Dispose();
-            decoder_stages_2_bn_rstd.Dispose();
-            decoder_stages_2_bn_sums.Dispose();
-            decoder_stages_2_act.Dispose();
-            g_decoder_stages_2_act.Dispose();
-            decoder_stages_2_up.Dispose();
-            g_decoder_stages_2_up.Dispose();
-        }
+        public const int in_image = 0; // (B, 1, 32, 32)
+        public const int embed = 1; // (B, 16, 32)
+        public const int pos = 2; // (B, 16, 32)
+        public const int encoder = 3; // (B, 16, 32)
+        public const int map = 4; // (B, 32, 4, 4)
+        public const int se = 5; // (B, 32, 4, 4)
+        public const int sa = 6; // (B, 32, 4, 4)
+        public const int tokens = 7; // (B, 16, 32)
+        public const int decoder = 8; // (B, 5, 32, 32)
+        public const int embed_patches = 9; // (B, 16, 64)
+        public const int encoder_layers_0_norm1 = 10; // (B, 16, 32)
+        public const int encoder_layers_0_norm1_mean = 11; // (B, 16)
+        public const int encoder_layers_0_norm1_rstd = 12; // (B, 16)
+        public const int encoder_layers_0_attn_q_proj = 13; // (B, 16, 32)
+        public const int encoder_layers_0_attn_k_proj = 14; // (B, 16, 32)
+        public const int encoder_layers_0_attn_v_proj = 15; // (B, 16, 32)
+        public const int encoder_layers_0_attn_heads = 16; // (B, 16, 32)
+        public const int encoder_layers_0_attn_heads_probs = 17; // (B, 4, 16, 16)
+        public const int encoder_layers_0_attn_heads_dscores = 18; // (B, 4, 16, 16)
+        public const int encoder_layers_0_attn_out_proj = 19; // (B, 16, 32)
+        public const int encoder_layers_0_res1 = 20; // (B, 16, 32)
+        public const int encoder_layers_0_norm2 = 21; // (B, 16, 32)
+        public const int encoder_layers_0_norm2_mean = 22; // (B, 16)
+        public const int encoder_layers_0_norm2_rstd = 23; // (B, 16)
+        public const int encoder_layers_0_mlp_fc1 = 24; // (B, 16, 64)
+        public const int encoder_layers_0_mlp_act = 25; // (B, 16, 64)
+        public const int encoder_layers_0_mlp_fc2 = 26; // (B, 16, 32)
+        public const int se_pool = 27; // (B, 32, 1, 1)
+        public const int se_fc1 = 28; // (B, 8, 1, 1)
+        public const int se_act = 29; // (B, 8, 1, 1)
+        public const int se_fc2 = 30; // (B, 32, 1, 1)
+        public const int se_gate = 31; // (B, 32, 1, 1)
+        public const int sa_avg = 32; // (B, 1, 4, 4)
+        public const int sa_max = 33; // (B, 1, 4, 4)
+        public const int sa_cat = 34; // (B, 2, 4, 4)
+        public const int sa_conv = 35; // (B, 1, 4, 4)
+        public const int sa_gate = 36; // (B, 1, 4, 4)
+        public const int decoder_map = 37; // (B, 32, 4, 4)
+        public const int decoder_stages_0_conv = 38; // (B, 16, 4, 4)
+        public const int decoder_stages_0_bn = 39; // (B, 16, 4, 4)
+        public const int decoder_stages_0_bn_mean = 40; // (B, 16)
+        public const int decoder_stages_0_bn_rstd = 41; // (B, 16)
+        public const int decoder_stages_0_bn_sums = 42; // (B, 32)
+        public const int decoder_stages_0_act = 43; // (B, 16, 4, 4)
+        public const int decoder_stages_0_up = 44; // (B, 16, 8, 8)
+        public const int decoder_stages_1_conv = 45; // (B, 8, 8, 8)
+        public const int decoder_stages_1_bn = 46; // (B, 8, 8, 8)
+        public const int decoder_stages_1_bn_mean = 47; // (B, 8)
+        public const int decoder_stages_1_bn_rstd = 48; // (B, 8)
+        public const int decoder_stages_1_bn_sums = 49; // (B, 16)
+        public const int decoder_stages_1_act = 50; // (B, 8, 8, 8)
+        public const int decoder_stages_1_up = 51; // (B, 8, 16, 16)
+        public const int decoder_stages_2_conv = 52; // (B, 8, 16, 16)
+        public const int decoder_stages_2_bn = 53; // (B, 8, 16, 16)
+        public const int decoder_stages_2_bn_mean = 54; // (B, 8)
+        public const int decoder_stages_2_bn_rstd = 55; // (B, 8)
+        public const int decoder_stages_2_bn_sums = 56; // (B, 16)
+        public const int decoder_stages_2_act = 57; // (B, 8, 16, 16)
+        public const int decoder_stages_2_up = 58; // (B, 8, 32, 32)
     }
 }

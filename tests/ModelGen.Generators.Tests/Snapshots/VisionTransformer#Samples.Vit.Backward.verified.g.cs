@@ -7,245 +7,398 @@ namespace Samples;
 partial class Vit
 {
     /// <summary>Backward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void BackwardCpu(ModelGenCpuBuffers a, int batch)
+    void BackwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 32) -> (B, 10)
-        global::ModelGen.Ops.Linear.Backward(a.g_head_pool, _head_weight.Grad, _head_bias.Grad, a.g_head, a.head_pool, _head_weight.Value, batch, 32, 10);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.head_pool), _head_weight.Grad, _head_bias.Grad, a.Grad(Buf.head), a[Buf.head_pool], _head_weight.Value, rows: batch,
+            inF: 32, outF: 10);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        global::ModelGen.Ops.SelectToken.Backward(a.g_norm, a.g_head_pool, batch, 17, 32, 0);
+        global::ModelGen.Ops.SelectToken.Backward(a.Grad(Buf.norm), a.Grad(Buf.head_pool), batch, tokens: 17, dim: 32, index: 0);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder, _norm_weight.Grad, _norm_bias.Grad, a.g_norm, a.encoder, a.norm_mean, a.norm_rstd, _norm_weight.Value, batch * 17, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder), _norm_weight.Grad, _norm_bias.Grad, a.Grad(Buf.norm), a[Buf.encoder], a[Buf.norm_mean], a[Buf.norm_rstd],
+            _norm_weight.Value, rows: batch * 17, dim: 32);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_1_res1, a.g_encoder_layers_1_drop_path2, a.g_encoder, batch * 544);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_1_res1), a.Grad(Buf.encoder_layers_1_drop_path2), a.Grad(Buf.encoder), n: batch * 544);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.DropPath.Backward(a.g_encoder_layers_1_mlp_fc2, a.g_encoder_layers_1_drop_path2, a.encoder_layers_1_drop_path2_mask, batch, 544);
+        global::ModelGen.Ops.DropPath.Backward(
+            a.Grad(Buf.encoder_layers_1_mlp_fc2), a.Grad(Buf.encoder_layers_1_drop_path2), a[Buf.encoder_layers_1_drop_path2_mask], batch,
+            perSample: 544);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad, a.g_encoder_layers_1_mlp_fc2, a.encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Value, batch * 17, 64, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_mlp_act), _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 17,
+            inF: 64, outF: 32);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Backward(a.g_encoder_layers_1_mlp_fc1, a.g_encoder_layers_1_mlp_act, a.encoder_layers_1_mlp_fc1, batch * 1088);
+        global::ModelGen.Ops.Gelu.Backward(
+            a.Grad(Buf.encoder_layers_1_mlp_fc1), a.Grad(Buf.encoder_layers_1_mlp_act), a[Buf.encoder_layers_1_mlp_fc1], n: batch * 1088);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad, a.g_encoder_layers_1_mlp_fc1, a.encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Value, batch * 17, 32, 64);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm2), _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_mlp_fc1), a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 17,
+            inF: 32, outF: 64);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_1_res1, _encoder_layers_1_norm2_weight.Grad, _encoder_layers_1_norm2_bias.Grad, a.g_encoder_layers_1_norm2, a.encoder_layers_1_res1, a.encoder_layers_1_norm2_mean, a.encoder_layers_1_norm2_rstd, _encoder_layers_1_norm2_weight.Value, batch * 17, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_1_res1), _encoder_layers_1_norm2_weight.Grad, _encoder_layers_1_norm2_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_norm2), a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_norm2_mean],
+            a[Buf.encoder_layers_1_norm2_rstd], _encoder_layers_1_norm2_weight.Value, rows: batch * 17, dim: 32);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res2, a.g_encoder_layers_1_drop_path1, a.g_encoder_layers_1_res1, batch * 544);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_0_res2), a.Grad(Buf.encoder_layers_1_drop_path1), a.Grad(Buf.encoder_layers_1_res1), n: batch * 544);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.DropPath.Backward(a.g_encoder_layers_1_attn_out_proj, a.g_encoder_layers_1_drop_path1, a.encoder_layers_1_drop_path1_mask, batch, 544);
+        global::ModelGen.Ops.DropPath.Backward(
+            a.Grad(Buf.encoder_layers_1_attn_out_proj), a.Grad(Buf.encoder_layers_1_drop_path1), a[Buf.encoder_layers_1_drop_path1_mask],
+            batch, perSample: 544);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad, a.g_encoder_layers_1_attn_out_proj, a.encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_attn_heads), _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_out_proj), a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Attention.Backward(a.g_encoder_layers_1_attn_q_proj, a.g_encoder_layers_1_attn_k_proj, a.g_encoder_layers_1_attn_v_proj, a.g_encoder_layers_1_attn_heads, a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_attn_v_proj, a.encoder_layers_1_attn_heads, a.encoder_layers_1_attn_heads_probs, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.encoder_layers_1_attn_q_proj), a.Grad(Buf.encoder_layers_1_attn_k_proj), a.Grad(Buf.encoder_layers_1_attn_v_proj),
+            a.Grad(Buf.encoder_layers_1_attn_heads), a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj],
+            a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], batch,
+            nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad, a.g_encoder_layers_1_attn_v_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad, a.g_encoder_layers_1_attn_k_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_k_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad, a.g_encoder_layers_1_attn_q_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_attn_q_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_0_res2, _encoder_layers_1_norm1_weight.Grad, _encoder_layers_1_norm1_bias.Grad, a.g_encoder_layers_1_norm1, a.encoder_layers_0_res2, a.encoder_layers_1_norm1_mean, a.encoder_layers_1_norm1_rstd, _encoder_layers_1_norm1_weight.Value, batch * 17, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_0_res2), _encoder_layers_1_norm1_weight.Grad, _encoder_layers_1_norm1_bias.Grad,
+            a.Grad(Buf.encoder_layers_1_norm1), a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_norm1_mean],
+            a[Buf.encoder_layers_1_norm1_rstd], _encoder_layers_1_norm1_weight.Value, rows: batch * 17, dim: 32);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_encoder_layers_0_res1, a.g_encoder_layers_0_mlp_fc2, a.g_encoder_layers_0_res2, batch * 544);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res2), n: batch * 544);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad, a.g_encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, batch * 17, 64, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 17,
+            inF: 64, outF: 32);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Backward(a.g_encoder_layers_0_mlp_fc1, a.g_encoder_layers_0_mlp_act, a.encoder_layers_0_mlp_fc1, batch * 1088);
+        global::ModelGen.Ops.Gelu.Backward(
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1088);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad, a.g_encoder_layers_0_mlp_fc1, a.encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Value, batch * 17, 32, 64);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 17,
+            inF: 32, outF: 64);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_encoder_layers_0_res1, _encoder_layers_0_norm2_weight.Grad, _encoder_layers_0_norm2_bias.Grad, a.g_encoder_layers_0_norm2, a.encoder_layers_0_res1, a.encoder_layers_0_norm2_mean, a.encoder_layers_0_norm2_rstd, _encoder_layers_0_norm2_weight.Value, batch * 17, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.encoder_layers_0_res1), _encoder_layers_0_norm2_weight.Grad, _encoder_layers_0_norm2_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_norm2), a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_norm2_mean],
+            a[Buf.encoder_layers_0_norm2_rstd], _encoder_layers_0_norm2_weight.Value, rows: batch * 17, dim: 32);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(a.g_pos, a.g_encoder_layers_0_attn_out_proj, a.g_encoder_layers_0_res1, batch * 544);
+        global::ModelGen.Ops.Add.Backward(
+            a.Grad(Buf.pos), a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.encoder_layers_0_res1), n: batch * 544);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad, a.g_encoder_layers_0_attn_out_proj, a.encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Attention.Backward(a.g_encoder_layers_0_attn_q_proj, a.g_encoder_layers_0_attn_k_proj, a.g_encoder_layers_0_attn_v_proj, a.g_encoder_layers_0_attn_heads, a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_attn_v_proj, a.encoder_layers_0_attn_heads, a.encoder_layers_0_attn_heads_probs, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
+        global::ModelGen.Ops.Attention.Backward(
+            a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj), a.Grad(Buf.encoder_layers_0_attn_v_proj),
+            a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
+            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch,
+            nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad, a.g_encoder_layers_0_attn_v_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad, a.g_encoder_layers_0_attn_k_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad, a.g_encoder_layers_0_attn_q_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
+            a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Backward(a.g_pos, _encoder_layers_0_norm1_weight.Grad, _encoder_layers_0_norm1_bias.Grad, a.g_encoder_layers_0_norm1, a.pos, a.encoder_layers_0_norm1_mean, a.encoder_layers_0_norm1_rstd, _encoder_layers_0_norm1_weight.Value, batch * 17, 32);
+        global::ModelGen.Ops.LayerNorm.Backward(
+            a.Grad(Buf.pos), _encoder_layers_0_norm1_weight.Grad, _encoder_layers_0_norm1_bias.Grad, a.Grad(Buf.encoder_layers_0_norm1),
+            a[Buf.pos], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], _encoder_layers_0_norm1_weight.Value,
+            rows: batch * 17, dim: 32);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Positions.BackwardInput(a.g_tokens, a.g_pos, batch, 17, 32);
+        global::ModelGen.Ops.Positions.BackwardInput(a.Grad(Buf.tokens), a.Grad(Buf.pos), batch, tokens: 17, dim: 32);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.ClassToken.Backward(a.g_embed, _tokens_cls.Grad, a.g_tokens, batch, 16, 32);
+        global::ModelGen.Ops.ClassToken.Backward(a.Grad(Buf.embed), _tokens_cls.Grad, a.Grad(Buf.tokens), batch, tokens: 16, dim: 32);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(a.g_embed_patches, _embed_proj_weight.Grad, _embed_proj_bias.Grad, a.g_embed, a.embed_patches, _embed_proj_weight.Value, batch * 16, 192, 32);
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.embed_patches), _embed_proj_weight.Grad, _embed_proj_bias.Grad, a.Grad(Buf.embed), a[Buf.embed_patches],
+            _embed_proj_weight.Value, rows: batch * 16, inF: 192, outF: 32);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
-        global::ModelGen.Ops.Patchify.Backward(a.g_in_image, a.g_embed_patches, batch, 3, 32, 32, 8);
+        global::ModelGen.Ops.Patchify.Backward(
+            a.Grad(Buf.in_image), a.Grad(Buf.embed_patches), batch, channels: 3, height: 32, width: 32, patch: 8);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void BackwardDevice(ModelGenDeviceBuffers d, int batch)
+    void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // head (Linear): (B, 32) -> (B, 10)
-        (K32B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B0_LinearBackwardInputKernel))((int)(batch * 32), d.g_head_pool.View, d.g_head.View, _runtime.Value(37), batch);
-        (K32B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B1_LinearBackwardWeightKernel))((int)(320), _runtime.Grad(37), d.g_head.View, d.head_pool.View, batch);
-        (K32B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32B2_LinearBackwardBiasKernel))((int)(10), _runtime.Grad(38), d.g_head.View, batch);
+        K37_LinearBackwardInputKernel(batch * 32, a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
+        K38_LinearBackwardWeightKernel(320, _runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
+        K39_LinearBackwardBiasKernel(10, _runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        (K31B0_SelectTokenBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K31B0_SelectTokenBackwardKernel))((int)(batch * 32), d.g_norm.View, d.g_head_pool.View, batch);
+        K35_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K30B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder.View, d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, _runtime.Value(35), batch);
-        (K30B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(35), _runtime.Grad(36), d.g_norm.View, d.encoder.View, d.norm_mean.View, d.norm_rstd.View, batch);
+        K12_LayerNormBackwardInputKernel(
+            batch * 17, a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            _runtime.Value(35), batch);
+        K13_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(35), _runtime.Grad(36), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean),
+            a.View(Buf.norm_rstd), batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K29B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K29B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_1_res1.View, d.g_encoder_layers_1_drop_path2.View, d.g_encoder.View, batch);
+        K22_AddBackwardKernel(
+            batch * 544, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_drop_path2), a.GradView(Buf.encoder),
+            batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        (K28B0_DropPathBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K28B0_DropPathBackwardKernel))((int)(batch * 544), d.g_encoder_layers_1_mlp_fc2.View, d.g_encoder_layers_1_drop_path2.View, d.encoder_layers_1_drop_path2_mask.View, batch);
+        K33_DropPathBackwardKernel(
+            batch * 544, a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder_layers_1_drop_path2),
+            a.View(Buf.encoder_layers_1_drop_path2_mask), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        (K27B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B0_LinearBackwardInputKernel))((int)(batch * 17 * 64), d.g_encoder_layers_1_mlp_act.View, d.g_encoder_layers_1_mlp_fc2.View, _runtime.Value(33), batch);
-        (K27B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(33), d.g_encoder_layers_1_mlp_fc2.View, d.encoder_layers_1_mlp_act.View, batch);
-        (K27B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(34), d.g_encoder_layers_1_mlp_fc2.View, batch);
+        K30_LinearBackwardInputKernel(
+            batch * 17 * 64, a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
+        K31_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(33), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        (K26B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K26B0_GeluBackwardKernel))((int)(batch * 1088), d.g_encoder_layers_1_mlp_fc1.View, d.g_encoder_layers_1_mlp_act.View, d.encoder_layers_1_mlp_fc1.View, batch);
+        K28_GeluBackwardKernel(
+            batch * 1088, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
+            a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        (K25B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm2.View, d.g_encoder_layers_1_mlp_fc1.View, _runtime.Value(31), batch);
-        (K25B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(31), d.g_encoder_layers_1_mlp_fc1.View, d.encoder_layers_1_norm2.View, batch);
-        (K25B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25B2_LinearBackwardBiasKernel))((int)(64), _runtime.Grad(32), d.g_encoder_layers_1_mlp_fc1.View, batch);
+        K24_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
+        K25_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+        K26_LinearBackwardBiasKernel(64, _runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K24B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder_layers_1_res1.View, d.g_encoder_layers_1_norm2.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, _runtime.Value(29), batch);
-        (K24B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(29), _runtime.Grad(30), d.g_encoder_layers_1_norm2.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, batch);
+        K12_LayerNormBackwardInputKernel(
+            batch * 17, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(29), batch);
+        K13_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(29), _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K23B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_0_res2.View, d.g_encoder_layers_1_drop_path1.View, d.g_encoder_layers_1_res1.View, batch);
+        K22_AddBackwardKernel(
+            batch * 544, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_drop_path1),
+            a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        (K22B0_DropPathBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K22B0_DropPathBackwardKernel))((int)(batch * 544), d.g_encoder_layers_1_attn_out_proj.View, d.g_encoder_layers_1_drop_path1.View, d.encoder_layers_1_drop_path1_mask.View, batch);
+        K33_DropPathBackwardKernel(
+            batch * 544, a.GradView(Buf.encoder_layers_1_attn_out_proj), a.GradView(Buf.encoder_layers_1_drop_path1),
+            a.View(Buf.encoder_layers_1_drop_path1_mask), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K21B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_attn_heads.View, d.g_encoder_layers_1_attn_out_proj.View, _runtime.Value(27), batch);
-        (K21B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(27), d.g_encoder_layers_1_attn_out_proj.View, d.encoder_layers_1_attn_heads.View, batch);
-        (K21B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(28), d.g_encoder_layers_1_attn_out_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj),
+            _runtime.Value(27), batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K20B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B0_AttentionBackwardScoresKernel))((int)(batch * 68), d.encoder_layers_1_attn_heads_dscores.View, d.g_encoder_layers_1_attn_q_proj.View, d.g_encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_heads_probs.View, batch);
-        (K20B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20B1_AttentionBackwardKeyValueKernel))((int)(batch * 68), d.g_encoder_layers_1_attn_k_proj.View, d.g_encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_attn_heads_dscores.View, d.g_encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_heads_probs.View, batch);
+        K19_AttentionBackwardScoresKernel(
+            batch * 68, a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads),
+            a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
+        K20_AttentionBackwardKeyValueKernel(
+            batch * 68, a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_heads),
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K19B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_v_proj.View, _runtime.Value(25), batch);
-        (K19B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(25), d.g_encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_norm1.View, batch);
-        (K19B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(26), d.g_encoder_layers_1_attn_v_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(25),
+            batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K18B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_k_proj.View, _runtime.Value(23), batch);
-        (K18B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(23), d.g_encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_norm1.View, batch);
-        (K18B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(24), d.g_encoder_layers_1_attn_k_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(23),
+            batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K17B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_1_norm1.View, d.g_encoder_layers_1_attn_q_proj.View, _runtime.Value(21), batch);
-        (K17B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(21), d.g_encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_norm1.View, batch);
-        (K17B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(22), d.g_encoder_layers_1_attn_q_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(21),
+            batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K16B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder_layers_0_res2.View, d.g_encoder_layers_1_norm1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, _runtime.Value(19), batch);
-        (K16B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(19), _runtime.Grad(20), d.g_encoder_layers_1_norm1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, batch);
+        K12_LayerNormBackwardInputKernel(
+            batch * 17, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(19), batch);
+        K13_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(19), _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K15B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15B0_AddBackwardKernel))((int)(batch * 544), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_mlp_fc2.View, d.g_encoder_layers_0_res2.View, batch);
+        K22_AddBackwardKernel(
+            batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
+            a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        (K14B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B0_LinearBackwardInputKernel))((int)(batch * 17 * 64), d.g_encoder_layers_0_mlp_act.View, d.g_encoder_layers_0_mlp_fc2.View, _runtime.Value(17), batch);
-        (K14B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(17), d.g_encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, batch);
-        (K14B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(18), d.g_encoder_layers_0_mlp_fc2.View, batch);
+        K30_LinearBackwardInputKernel(
+            batch * 17 * 64, a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
+        K31_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        (K13B0_GeluBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13B0_GeluBackwardKernel))((int)(batch * 1088), d.g_encoder_layers_0_mlp_fc1.View, d.g_encoder_layers_0_mlp_act.View, d.encoder_layers_0_mlp_fc1.View, batch);
+        K28_GeluBackwardKernel(
+            batch * 1088, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
+            a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        (K12B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_0_norm2.View, d.g_encoder_layers_0_mlp_fc1.View, _runtime.Value(15), batch);
-        (K12B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B1_LinearBackwardWeightKernel))((int)(2048), _runtime.Grad(15), d.g_encoder_layers_0_mlp_fc1.View, d.encoder_layers_0_norm2.View, batch);
-        (K12B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12B2_LinearBackwardBiasKernel))((int)(64), _runtime.Grad(16), d.g_encoder_layers_0_mlp_fc1.View, batch);
+        K24_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
+        K25_LinearBackwardWeightKernel(
+            2048, _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K26_LinearBackwardBiasKernel(64, _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K11B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_encoder_layers_0_res1.View, d.g_encoder_layers_0_norm2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, _runtime.Value(13), batch);
-        (K11B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(13), _runtime.Grad(14), d.g_encoder_layers_0_norm2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, batch);
+        K12_LayerNormBackwardInputKernel(
+            batch * 17, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
+        K13_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K10B0_AddBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10B0_AddBackwardKernel))((int)(batch * 544), d.g_pos.View, d.g_encoder_layers_0_attn_out_proj.View, d.g_encoder_layers_0_res1.View, batch);
+        K22_AddBackwardKernel(
+            batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K9B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_0_attn_heads.View, d.g_encoder_layers_0_attn_out_proj.View, _runtime.Value(11), batch);
-        (K9B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(11), d.g_encoder_layers_0_attn_out_proj.View, d.encoder_layers_0_attn_heads.View, batch);
-        (K9B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(12), d.g_encoder_layers_0_attn_out_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            _runtime.Value(11), batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K8B0_AttentionBackwardScoresKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B0_AttentionBackwardScoresKernel))((int)(batch * 68), d.encoder_layers_0_attn_heads_dscores.View, d.g_encoder_layers_0_attn_q_proj.View, d.g_encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_heads_probs.View, batch);
-        (K8B1_AttentionBackwardKeyValueKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8B1_AttentionBackwardKeyValueKernel))((int)(batch * 68), d.g_encoder_layers_0_attn_k_proj.View, d.g_encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_attn_heads_dscores.View, d.g_encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_heads_probs.View, batch);
+        K19_AttentionBackwardScoresKernel(
+            batch * 68, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads),
+            a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
+        K20_AttentionBackwardKeyValueKernel(
+            batch * 68, a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_heads),
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K7B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_v_proj.View, _runtime.Value(9), batch);
-        (K7B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(9), d.g_encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K7B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(10), d.g_encoder_layers_0_attn_v_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9),
+            batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K6B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_k_proj.View, _runtime.Value(7), batch);
-        (K6B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(7), d.g_encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K6B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(8), d.g_encoder_layers_0_attn_k_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7),
+            batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K5B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B0_LinearBackwardInputKernel))((int)(batch * 17 * 32), d.g_encoder_layers_0_norm1.View, d.g_encoder_layers_0_attn_q_proj.View, _runtime.Value(5), batch);
-        (K5B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B1_LinearBackwardWeightKernel))((int)(1024), _runtime.Grad(5), d.g_encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_norm1.View, batch);
-        (K5B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(6), d.g_encoder_layers_0_attn_q_proj.View, batch);
+        K15_LinearBackwardInputKernel(
+            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5),
+            batch);
+        K16_LinearBackwardWeightKernel(
+            1024, _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K17_LinearBackwardBiasKernel(32, _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K4B0_LayerNormBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B0_LayerNormBackwardInputKernel))((int)(batch * 17), d.g_pos.View, d.g_encoder_layers_0_norm1.View, d.pos.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, _runtime.Value(3), batch);
-        (K4B1_LayerNormBackwardParamsKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4B1_LayerNormBackwardParamsKernel))((int)(32), _runtime.Grad(3), _runtime.Grad(4), d.g_encoder_layers_0_norm1.View, d.pos.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, batch);
+        K12_LayerNormBackwardInputKernel(
+            batch * 17, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
+            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
+        K13_LayerNormBackwardParamsKernel(
+            32, _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
+            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
-        (K3B0_PositionsBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3B0_PositionsBackwardInputKernel))((int)(batch * 544), d.g_tokens.View, d.g_pos.View, batch);
+        K10_PositionsBackwardInputKernel(batch * 544, a.GradView(Buf.tokens), a.GradView(Buf.pos), batch);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-        (K2B0_ClassTokenBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B0_ClassTokenBackwardInputKernel))((int)(batch * 512), d.g_embed.View, d.g_tokens.View, batch);
-        (K2B1_ClassTokenBackwardTokenKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2B1_ClassTokenBackwardTokenKernel))((int)(32), _runtime.Grad(2), d.g_tokens.View, batch);
+        K7_ClassTokenBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.tokens), batch);
+        K8_ClassTokenBackwardTokenKernel(32, _runtime.Grad(2), a.GradView(Buf.tokens), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-        (K1B0_LinearBackwardInputKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B0_LinearBackwardInputKernel))((int)(batch * 16 * 192), d.g_embed_patches.View, d.g_embed.View, _runtime.Value(0), batch);
-        (K1B1_LinearBackwardWeightKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B1_LinearBackwardWeightKernel))((int)(6144), _runtime.Grad(0), d.g_embed.View, d.embed_patches.View, batch);
-        (K1B2_LinearBackwardBiasKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1B2_LinearBackwardBiasKernel))((int)(32), _runtime.Grad(1), d.g_embed.View, batch);
+        K3_LinearBackwardInputKernel(batch * 16 * 192, a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
+        K4_LinearBackwardWeightKernel(6144, _runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+        K5_LinearBackwardBiasKernel(32, _runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
-        (K0B0_PatchifyBackwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0B0_PatchifyBackwardKernel))((int)(batch * 3072), d.g_in_image.View, d.g_embed_patches.View, batch);
+        K1_PatchifyBackwardKernel(batch * 3072, a.GradView(Buf.in_image), a.GradView(Buf.embed_patches), batch);
     }
 }

@@ -7,209 +7,308 @@ namespace Samples;
 partial class Vit
 {
     /// <summary>Forward on the CPU backend: a flat list of op calls, every size a constant.</summary>
-    void ForwardCpu(ModelGenCpuBuffers a, int batch)
+    void ForwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
-        global::ModelGen.Ops.Patchify.Forward(a.embed_patches, a.in_image, batch, 3, 32, 32, 8);
+        global::ModelGen.Ops.Patchify.Forward(a[Buf.embed_patches], a[Buf.in_image], batch, channels: 3, height: 32, width: 32, patch: 8);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(a.embed, a.embed_patches, _embed_proj_weight.Value, _embed_proj_bias.Value, batch * 16, 192, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.embed], a[Buf.embed_patches], _embed_proj_weight.Value, _embed_proj_bias.Value, rows: batch * 16, inF: 192, outF: 32);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.ClassToken.Forward(a.tokens, a.embed, _tokens_cls.Value, batch, 16, 32);
+        global::ModelGen.Ops.ClassToken.Forward(a[Buf.tokens], a[Buf.embed], _tokens_cls.Value, batch, tokens: 16, dim: 32);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Positions.Forward(a.pos, a.tokens, s_pos, batch, 17, 32);
+        global::ModelGen.Ops.Positions.Forward(a[Buf.pos], a[Buf.tokens], s_pos, batch, tokens: 17, dim: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_0_norm1, a.encoder_layers_0_norm1_mean, a.encoder_layers_0_norm1_rstd, a.pos, _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, batch * 17, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_0_norm1], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], a[Buf.pos],
+            _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, rows: batch * 17, dim: 32, eps: 1E-05f);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_q_proj_weight.Value, _encoder_layers_0_attn_q_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_k_proj_weight.Value, _encoder_layers_0_attn_k_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
+            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_v_proj, a.encoder_layers_0_norm1, _encoder_layers_0_attn_v_proj_weight.Value, _encoder_layers_0_attn_v_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Attention.Forward(a.encoder_layers_0_attn_heads, a.encoder_layers_0_attn_heads_probs, a.encoder_layers_0_attn_q_proj, a.encoder_layers_0_attn_k_proj, a.encoder_layers_0_attn_v_proj, null, batch, 17, 17, 4, 4, 8, 8, false, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], a[Buf.encoder_layers_0_attn_q_proj],
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4,
+            headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_attn_out_proj, a.encoder_layers_0_attn_heads, _encoder_layers_0_attn_out_proj_weight.Value, _encoder_layers_0_attn_out_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
+            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_0_res1, a.pos, a.encoder_layers_0_attn_out_proj, batch * 544);
+        global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.pos], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 544);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_0_norm2, a.encoder_layers_0_norm2_mean, a.encoder_layers_0_norm2_rstd, a.encoder_layers_0_res1, _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, batch * 17, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_0_norm2], a[Buf.encoder_layers_0_norm2_mean], a[Buf.encoder_layers_0_norm2_rstd],
+            a[Buf.encoder_layers_0_res1], _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, rows: batch * 17,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc1, a.encoder_layers_0_norm2, _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, batch * 17, 32, 64);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
+            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 17, inF: 32, outF: 64);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Forward(a.encoder_layers_0_mlp_act, a.encoder_layers_0_mlp_fc1, batch * 1088);
+        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1088);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_0_mlp_fc2, a.encoder_layers_0_mlp_act, _encoder_layers_0_mlp_fc2_weight.Value, _encoder_layers_0_mlp_fc2_bias.Value, batch * 17, 64, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
+            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 17, inF: 64, outF: 32);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_0_res2, a.encoder_layers_0_res1, a.encoder_layers_0_mlp_fc2, batch * 544);
+        global::ModelGen.Ops.Add.Forward(
+            a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 544);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_1_norm1, a.encoder_layers_1_norm1_mean, a.encoder_layers_1_norm1_rstd, a.encoder_layers_0_res2, _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, batch * 17, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_1_norm1], a[Buf.encoder_layers_1_norm1_mean], a[Buf.encoder_layers_1_norm1_rstd],
+            a[Buf.encoder_layers_0_res2], _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, rows: batch * 17,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_q_proj_weight.Value, _encoder_layers_1_attn_q_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
+            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_k_proj_weight.Value, _encoder_layers_1_attn_k_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
+            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_v_proj, a.encoder_layers_1_norm1, _encoder_layers_1_attn_v_proj_weight.Value, _encoder_layers_1_attn_v_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
+            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Attention.Forward(a.encoder_layers_1_attn_heads, a.encoder_layers_1_attn_heads_probs, a.encoder_layers_1_attn_q_proj, a.encoder_layers_1_attn_k_proj, a.encoder_layers_1_attn_v_proj, null, batch, 17, 17, 4, 4, 8, 8, false, 0.35355338f);
+        global::ModelGen.Ops.Attention.Forward(
+            a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], a[Buf.encoder_layers_1_attn_q_proj],
+            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], null, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4,
+            headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_attn_out_proj, a.encoder_layers_1_attn_heads, _encoder_layers_1_attn_out_proj_weight.Value, _encoder_layers_1_attn_out_proj_bias.Value, batch * 17, 32, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_attn_out_proj], a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
+            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.DropPath.Forward(a.encoder_layers_1_drop_path1, a.encoder_layers_1_drop_path1_mask, a.encoder_layers_1_attn_out_proj, batch, 544, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0));
+        global::ModelGen.Ops.DropPath.Forward(
+            a[Buf.encoder_layers_1_drop_path1], a[Buf.encoder_layers_1_drop_path1_mask], a[Buf.encoder_layers_1_attn_out_proj], batch,
+            perSample: 544, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0));
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder_layers_1_res1, a.encoder_layers_0_res2, a.encoder_layers_1_drop_path1, batch * 544);
+        global::ModelGen.Ops.Add.Forward(
+            a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_drop_path1], n: batch * 544);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.encoder_layers_1_norm2, a.encoder_layers_1_norm2_mean, a.encoder_layers_1_norm2_rstd, a.encoder_layers_1_res1, _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, batch * 17, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.encoder_layers_1_norm2], a[Buf.encoder_layers_1_norm2_mean], a[Buf.encoder_layers_1_norm2_rstd],
+            a[Buf.encoder_layers_1_res1], _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, rows: batch * 17,
+            dim: 32, eps: 1E-05f);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_mlp_fc1, a.encoder_layers_1_norm2, _encoder_layers_1_mlp_fc1_weight.Value, _encoder_layers_1_mlp_fc1_bias.Value, batch * 17, 32, 64);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value,
+            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 17, inF: 32, outF: 64);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Forward(a.encoder_layers_1_mlp_act, a.encoder_layers_1_mlp_fc1, batch * 1088);
+        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], n: batch * 1088);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(a.encoder_layers_1_mlp_fc2, a.encoder_layers_1_mlp_act, _encoder_layers_1_mlp_fc2_weight.Value, _encoder_layers_1_mlp_fc2_bias.Value, batch * 17, 64, 32);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.encoder_layers_1_mlp_fc2], a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value,
+            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 17, inF: 64, outF: 32);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.DropPath.Forward(a.encoder_layers_1_drop_path2, a.encoder_layers_1_drop_path2_mask, a.encoder_layers_1_mlp_fc2, batch, 544, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1));
+        global::ModelGen.Ops.DropPath.Forward(
+            a[Buf.encoder_layers_1_drop_path2], a[Buf.encoder_layers_1_drop_path2_mask], a[Buf.encoder_layers_1_mlp_fc2], batch,
+            perSample: 544, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1));
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(a.encoder, a.encoder_layers_1_res1, a.encoder_layers_1_drop_path2, batch * 544);
+        global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_drop_path2], n: batch * 544);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.LayerNorm.Forward(a.norm, a.norm_mean, a.norm_rstd, a.encoder, _norm_weight.Value, _norm_bias.Value, batch * 17, 32, 1E-05f);
+        global::ModelGen.Ops.LayerNorm.Forward(
+            a[Buf.norm], a[Buf.norm_mean], a[Buf.norm_rstd], a[Buf.encoder], _norm_weight.Value, _norm_bias.Value, rows: batch * 17,
+            dim: 32, eps: 1E-05f);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        global::ModelGen.Ops.SelectToken.Forward(a.head_pool, a.norm, batch, 17, 32, 0);
+        global::ModelGen.Ops.SelectToken.Forward(a[Buf.head_pool], a[Buf.norm], batch, tokens: 17, dim: 32, index: 0);
 
         // head (Linear): (B, 32) -> (B, 10)
-        global::ModelGen.Ops.Linear.Forward(a.head, a.head_pool, _head_weight.Value, _head_bias.Value, batch, 32, 10);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.head], a[Buf.head_pool], _head_weight.Value, _head_bias.Value, rows: batch, inF: 32, outF: 10);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
-    void ForwardDevice(ModelGenDeviceBuffers d, int batch)
+    void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        var accelerator = _runtime.Accelerator;
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
-        (K0F0_PatchifyForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K0F0_PatchifyForwardKernel))((int)(batch * 3072), d.embed_patches.View, d.in_image.View, batch);
+        K0_PatchifyForwardKernel(batch * 3072, a.View(Buf.embed_patches), a.View(Buf.in_image), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-        (K1F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K1F0_LinearForwardKernel))((int)(batch * 16 * 32), d.embed.View, d.embed_patches.View, _runtime.Value(0), _runtime.Value(1), batch);
+        K2_LinearForwardKernel(batch * 16 * 32, a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-        (K2F0_ClassTokenForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K2F0_ClassTokenForwardKernel))((int)(batch * 544), d.tokens.View, d.embed.View, _runtime.Value(2), batch);
+        K6_ClassTokenForwardKernel(batch * 544, a.View(Buf.tokens), a.View(Buf.embed), _runtime.Value(2), batch);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
-        (K3F0_PositionsForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K3F0_PositionsForwardKernel))((int)(batch * 544), d.pos.View, d.tokens.View, _runtime.Constant(s_pos), batch);
+        K9_PositionsForwardKernel(batch * 544, a.View(Buf.pos), a.View(Buf.tokens), _runtime.Constant(s_pos), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K4F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K4F0_LayerNormForwardKernel))((int)(batch * 17), d.encoder_layers_0_norm1.View, d.encoder_layers_0_norm1_mean.View, d.encoder_layers_0_norm1_rstd.View, d.pos.View, _runtime.Value(3), _runtime.Value(4), batch);
+        K11_LayerNormForwardKernel(
+            batch * 17, a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean),
+            a.View(Buf.encoder_layers_0_norm1_rstd), a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K5F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K5F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(5), _runtime.Value(6), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5),
+            _runtime.Value(6), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K6F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K6F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(7), _runtime.Value(8), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7),
+            _runtime.Value(8), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K7F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K7F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_0_attn_v_proj.View, d.encoder_layers_0_norm1.View, _runtime.Value(9), _runtime.Value(10), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9),
+            _runtime.Value(10), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K8F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K8F0_AttentionForwardKernel))((int)(batch * 68), d.encoder_layers_0_attn_heads.View, d.encoder_layers_0_attn_heads_probs.View, d.encoder_layers_0_attn_q_proj.View, d.encoder_layers_0_attn_k_proj.View, d.encoder_layers_0_attn_v_proj.View, _runtime.Dummy, batch);
+        K18_AttentionForwardKernel(
+            batch * 68, a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_probs),
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
+            _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K9F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K9F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_0_attn_out_proj.View, d.encoder_layers_0_attn_heads.View, _runtime.Value(11), _runtime.Value(12), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11),
+            _runtime.Value(12), batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K10F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K10F0_AddForwardKernel))((int)(batch * 544), d.encoder_layers_0_res1.View, d.pos.View, d.encoder_layers_0_attn_out_proj.View, batch);
+        K21_AddForwardKernel(
+            batch * 544, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K11F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K11F0_LayerNormForwardKernel))((int)(batch * 17), d.encoder_layers_0_norm2.View, d.encoder_layers_0_norm2_mean.View, d.encoder_layers_0_norm2_rstd.View, d.encoder_layers_0_res1.View, _runtime.Value(13), _runtime.Value(14), batch);
+        K11_LayerNormForwardKernel(
+            batch * 17, a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean),
+            a.View(Buf.encoder_layers_0_norm2_rstd), a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        (K12F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K12F0_LinearForwardKernel))((int)(batch * 17 * 64), d.encoder_layers_0_mlp_fc1.View, d.encoder_layers_0_norm2.View, _runtime.Value(15), _runtime.Value(16), batch);
+        K23_LinearForwardKernel(
+            batch * 17 * 64, a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15),
+            _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        (K13F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K13F0_GeluForwardKernel))((int)(batch * 1088), d.encoder_layers_0_mlp_act.View, d.encoder_layers_0_mlp_fc1.View, batch);
+        K27_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        (K14F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K14F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_0_mlp_fc2.View, d.encoder_layers_0_mlp_act.View, _runtime.Value(17), _runtime.Value(18), batch);
+        K29_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17),
+            _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K15F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K15F0_AddForwardKernel))((int)(batch * 544), d.encoder_layers_0_res2.View, d.encoder_layers_0_res1.View, d.encoder_layers_0_mlp_fc2.View, batch);
+        K21_AddForwardKernel(
+            batch * 544, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K16F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K16F0_LayerNormForwardKernel))((int)(batch * 17), d.encoder_layers_1_norm1.View, d.encoder_layers_1_norm1_mean.View, d.encoder_layers_1_norm1_rstd.View, d.encoder_layers_0_res2.View, _runtime.Value(19), _runtime.Value(20), batch);
+        K11_LayerNormForwardKernel(
+            batch * 17, a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean),
+            a.View(Buf.encoder_layers_1_norm1_rstd), a.View(Buf.encoder_layers_0_res2), _runtime.Value(19), _runtime.Value(20), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K17F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K17F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(21), _runtime.Value(22), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21),
+            _runtime.Value(22), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K18F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K18F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(23), _runtime.Value(24), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(23),
+            _runtime.Value(24), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K19F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K19F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_v_proj.View, d.encoder_layers_1_norm1.View, _runtime.Value(25), _runtime.Value(26), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(25),
+            _runtime.Value(26), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K20F0_AttentionForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K20F0_AttentionForwardKernel))((int)(batch * 68), d.encoder_layers_1_attn_heads.View, d.encoder_layers_1_attn_heads_probs.View, d.encoder_layers_1_attn_q_proj.View, d.encoder_layers_1_attn_k_proj.View, d.encoder_layers_1_attn_v_proj.View, _runtime.Dummy, batch);
+        K18_AttentionForwardKernel(
+            batch * 68, a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_probs),
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
+            _runtime.Dummy, batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        (K21F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K21F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_attn_out_proj.View, d.encoder_layers_1_attn_heads.View, _runtime.Value(27), _runtime.Value(28), batch);
+        K14_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(27),
+            _runtime.Value(28), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        (K22F0_DropPathForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>(accelerator, K22F0_DropPathForwardKernel))((int)(batch * 544), d.encoder_layers_1_drop_path1.View, d.encoder_layers_1_drop_path1_mask.View, d.encoder_layers_1_attn_out_proj.View, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
+        K32_DropPathForwardKernel(
+            batch * 544, a.View(Buf.encoder_layers_1_drop_path1), a.View(Buf.encoder_layers_1_drop_path1_mask),
+            a.View(Buf.encoder_layers_1_attn_out_proj), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K23F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K23F0_AddForwardKernel))((int)(batch * 544), d.encoder_layers_1_res1.View, d.encoder_layers_0_res2.View, d.encoder_layers_1_drop_path1.View, batch);
+        K21_AddForwardKernel(
+            batch * 544, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_drop_path1),
+            batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K24F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K24F0_LayerNormForwardKernel))((int)(batch * 17), d.encoder_layers_1_norm2.View, d.encoder_layers_1_norm2_mean.View, d.encoder_layers_1_norm2_rstd.View, d.encoder_layers_1_res1.View, _runtime.Value(29), _runtime.Value(30), batch);
+        K11_LayerNormForwardKernel(
+            batch * 17, a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean),
+            a.View(Buf.encoder_layers_1_norm2_rstd), a.View(Buf.encoder_layers_1_res1), _runtime.Value(29), _runtime.Value(30), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        (K25F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K25F0_LinearForwardKernel))((int)(batch * 17 * 64), d.encoder_layers_1_mlp_fc1.View, d.encoder_layers_1_norm2.View, _runtime.Value(31), _runtime.Value(32), batch);
+        K23_LinearForwardKernel(
+            batch * 17 * 64, a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(31),
+            _runtime.Value(32), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        (K26F0_GeluForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K26F0_GeluForwardKernel))((int)(batch * 1088), d.encoder_layers_1_mlp_act.View, d.encoder_layers_1_mlp_fc1.View, batch);
+        K27_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        (K27F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K27F0_LinearForwardKernel))((int)(batch * 17 * 32), d.encoder_layers_1_mlp_fc2.View, d.encoder_layers_1_mlp_act.View, _runtime.Value(33), _runtime.Value(34), batch);
+        K29_LinearForwardKernel(
+            batch * 17 * 32, a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33),
+            _runtime.Value(34), batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        (K28F0_DropPathForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>(accelerator, K28F0_DropPathForwardKernel))((int)(batch * 544), d.encoder_layers_1_drop_path2.View, d.encoder_layers_1_drop_path2_mask.View, d.encoder_layers_1_mlp_fc2.View, (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
+        K32_DropPathForwardKernel(
+            batch * 544, a.View(Buf.encoder_layers_1_drop_path2), a.View(Buf.encoder_layers_1_drop_path2_mask),
+            a.View(Buf.encoder_layers_1_mlp_fc2), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        (K29F0_AddForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K29F0_AddForwardKernel))((int)(batch * 544), d.encoder.View, d.encoder_layers_1_res1.View, d.encoder_layers_1_drop_path2.View, batch);
+        K21_AddForwardKernel(
+            batch * 544, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_drop_path2), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        (K30F0_LayerNormForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K30F0_LayerNormForwardKernel))((int)(batch * 17), d.norm.View, d.norm_mean.View, d.norm_rstd.View, d.encoder.View, _runtime.Value(35), _runtime.Value(36), batch);
+        K11_LayerNormForwardKernel(
+            batch * 17, a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(35),
+            _runtime.Value(36), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        (K31F0_SelectTokenForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K31F0_SelectTokenForwardKernel))((int)(batch * 32), d.head_pool.View, d.norm.View, batch);
+        K34_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
 
         // head (Linear): (B, 32) -> (B, 10)
-        (K32F0_LinearForwardKernelLoaded ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>(accelerator, K32F0_LinearForwardKernel))((int)(batch * 10), d.head.View, d.head_pool.View, _runtime.Value(37), _runtime.Value(38), batch);
+        K36_LinearForwardKernel(batch * 10, a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
     }
 }

@@ -2,519 +2,387 @@
 #nullable enable
 #pragma warning disable CS1591
 
+using ModelGenView = global::ILGPU.ArrayView<float>;
+using ModelGenIndex = global::ILGPU.Index1D;
+
 namespace Samples;
 
 partial class Vit
 {
-    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized.
-
-    // forward: embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
-    static void K0F0_PatchifyForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, 3, 32, 32, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0F0_PatchifyForwardKernelLoaded;
-
-    // backward: embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
-    static void K0B0_PatchifyBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Patchify.BackwardKernel(i, p0, p1, batch, 3, 32, 32, 8);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K0B0_PatchifyBackwardKernelLoaded;
-
-    // forward: embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-    static void K1F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 16, 192, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1F0_LinearForwardKernelLoaded;
-
-    // backward: embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-    static void K1B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 16, 192, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B0_LinearBackwardInputKernelLoaded;
-
-    // backward: embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-    static void K1B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 16, 192, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-    static void K1B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K1B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-    static void K2F0_ClassTokenForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.ClassToken.ForwardKernel(i, p0, p1, p2, batch, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2F0_ClassTokenForwardKernelLoaded;
-
-    // backward: tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-    static void K2B0_ClassTokenBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.ClassToken.BackwardInputKernel(i, p0, p1, batch, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B0_ClassTokenBackwardInputKernelLoaded;
-
-    // backward: tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
-    static void K2B1_ClassTokenBackwardTokenKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.ClassToken.BackwardTokenKernel(i, p0, p1, batch, 16, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K2B1_ClassTokenBackwardTokenKernelLoaded;
-
-    // forward: pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
-    static void K3F0_PositionsForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3F0_PositionsForwardKernelLoaded;
-
-    // backward: pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
-    static void K3B0_PositionsBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K3B0_PositionsBackwardInputKernelLoaded;
-
-    // forward: encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K4F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K4B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K4B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K4B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K5F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K5B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K5B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K5B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K5B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K6F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K6B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K6B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K6B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K6B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K7F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K7B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K7B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K7B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K7B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K8F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 17, 17, 4, 4, 8, 8, false, false, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8F0_AttentionForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K8B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B0_AttentionBackwardScoresKernelLoaded;
-
-    // backward: encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K8B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K8B1_AttentionBackwardKeyValueKernelLoaded;
-
-    // forward: encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K9F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K9B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K9B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K9B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K9B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K10F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K10B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K10B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K11F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K11B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K11B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K11B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K12F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 64, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K12B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K12B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K12B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K12B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-    static void K13F0_GeluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, batch * 1088);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13F0_GeluForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-    static void K13B0_GeluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, batch * 1088);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K13B0_GeluBackwardKernelLoaded;
-
-    // forward: encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K14F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 64, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K14B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K14B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K14B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K14B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K15F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K15B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K15B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K16F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K16B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K16B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K16B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K17F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K17B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K17B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K17B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K17B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K18F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K18B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K18B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K18B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K18B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K19F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K19B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K19B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K19B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K19B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K20F0_AttentionForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch, 17, 17, 4, 4, 8, 8, false, false, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20F0_AttentionForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K20B0_AttentionBackwardScoresKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, global::ILGPU.ArrayView<float> p6, global::ILGPU.ArrayView<float> p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(i, p0, p1, p2, p3, p4, p5, p6, p7, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B0_AttentionBackwardScoresKernelLoaded;
-
-    // backward: encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K20B1_AttentionBackwardKeyValueKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(i, p0, p1, p2, p3, p4, p5, batch, 17, 17, 4, 4, 8, 8, 0.35355338f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K20B1_AttentionBackwardKeyValueKernelLoaded;
-
-    // forward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K21F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K21B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K21B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-    static void K21B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K21B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-    static void K22F0_DropPathForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, float p3, uint p4, int batch) =>
-        global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, 544, p3, p4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>? K22F0_DropPathForwardKernelLoaded;
-
-    // backward: encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-    static void K22B0_DropPathBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K22B0_DropPathBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K23F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K23B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K23B0_AddBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K24F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24F0_LayerNormForwardKernelLoaded;
-
-    // backward: encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K24B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K24B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K24B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K25F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 32, 64, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K25B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K25B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 32, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-    static void K25B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 64);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K25B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-    static void K26F0_GeluForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, batch * 1088);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K26F0_GeluForwardKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-    static void K26B0_GeluBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, batch * 1088);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K26B0_GeluBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K27F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch * 17, 64, 32, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27F0_LinearForwardKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K27B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch * 17, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B0_LinearBackwardInputKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K27B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch * 17, 64, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-    static void K27B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K27B2_LinearBackwardBiasKernelLoaded;
-
-    // forward: encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-    static void K28F0_DropPathForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, float p3, uint p4, int batch) =>
-        global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, 544, p3, p4);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, float, uint, int>? K28F0_DropPathForwardKernelLoaded;
-
-    // backward: encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-    static void K28B0_DropPathBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K28B0_DropPathBackwardKernelLoaded;
-
-    // forward: encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K29F0_AddForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K29F0_AddForwardKernelLoaded;
-
-    // backward: encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-    static void K29B0_AddBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, batch * 544);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K29B0_AddBackwardKernelLoaded;
-
-    // forward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K30F0_LayerNormForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32, 1E-05f);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30F0_LayerNormForwardKernelLoaded;
-
-    // backward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K30B0_LayerNormBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30B0_LayerNormBackwardInputKernelLoaded;
-
-    // backward: norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-    static void K30B1_LayerNormBackwardParamsKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, global::ILGPU.ArrayView<float> p4, global::ILGPU.ArrayView<float> p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, batch * 17, 32);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K30B1_LayerNormBackwardParamsKernelLoaded;
-
-    // forward: head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-    static void K31F0_SelectTokenForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SelectToken.ForwardKernel(i, p0, p1, batch, 17, 32, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K31F0_SelectTokenForwardKernelLoaded;
-
-    // backward: head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-    static void K31B0_SelectTokenBackwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, 17, 32, 0);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K31B0_SelectTokenBackwardKernelLoaded;
-
-    // forward: head (Linear): (B, 32) -> (B, 10)
-    static void K32F0_LinearForwardKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, global::ILGPU.ArrayView<float> p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, batch, 32, 10, true);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32F0_LinearForwardKernelLoaded;
-
-    // backward: head (Linear): (B, 32) -> (B, 10)
-    static void K32B0_LinearBackwardInputKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, batch, 32, 10);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B0_LinearBackwardInputKernelLoaded;
-
-    // backward: head (Linear): (B, 32) -> (B, 10)
-    static void K32B1_LinearBackwardWeightKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, global::ILGPU.ArrayView<float> p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, batch, 32, 10);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B1_LinearBackwardWeightKernelLoaded;
-
-    // backward: head (Linear): (B, 32) -> (B, 10)
-    static void K32B2_LinearBackwardBiasKernel(global::ILGPU.Index1D i, global::ILGPU.ArrayView<float> p0, global::ILGPU.ArrayView<float> p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, batch, 10);
-    global::System.Action<global::ILGPU.Index1D, global::ILGPU.ArrayView<float>, global::ILGPU.ArrayView<float>, int>? K32B2_LinearBackwardBiasKernelLoaded;
+    // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;
+    // launches with the same sizes share one kernel.
+
+    // Patchify.ForwardKernel: embed.patches
+    static void K0_PatchifyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, channels: 3, height: 32, width: 32, patch: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k0;
+    void K0_PatchifyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_PatchifyForwardKernelBody))(extent, p0, p1, batch);
+
+    // Patchify.BackwardKernel: embed.patches
+    static void K1_PatchifyBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Patchify.BackwardKernel(i, p0, p1, batch, channels: 3, height: 32, width: 32, patch: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k1;
+    void K1_PatchifyBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Linear.ForwardKernel: embed.proj
+    static void K2_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 192, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: embed.proj
+    static void K3_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 192, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: embed.proj
+    static void K4_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 192, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: embed.proj
+    static void K5_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // ClassToken.ForwardKernel: tokens
+    static void K6_ClassTokenForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.ClassToken.ForwardKernel(i, p0, p1, p2, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
+    void K6_ClassTokenForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_ClassTokenForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // ClassToken.BackwardInputKernel: tokens
+    static void K7_ClassTokenBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.ClassToken.BackwardInputKernel(i, p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
+    void K7_ClassTokenBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_ClassTokenBackwardInputKernelBody))(extent, p0, p1, batch);
+
+    // ClassToken.BackwardTokenKernel: tokens
+    static void K8_ClassTokenBackwardTokenKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.ClassToken.BackwardTokenKernel(i, p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k8;
+    void K8_ClassTokenBackwardTokenKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_ClassTokenBackwardTokenKernelBody))(extent, p0, p1, batch);
+
+    // Positions.ForwardKernel: pos
+    static void K9_PositionsForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, tokens: 17, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_PositionsForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_PositionsForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Positions.BackwardInputKernel: pos
+    static void K10_PositionsBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, tokens: 17, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k10;
+    void K10_PositionsBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
+
+    // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 4 more
+    static void K11_LayerNormForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32, eps: 1E-05f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+    void K11_LayerNormForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 4 more
+    static void K12_LayerNormBackwardInputKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_LayerNormBackwardInputKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 4 more
+    static void K13_LayerNormBackwardParamsKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+    void K13_LayerNormBackwardParamsKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 7 more
+    static void K14_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inF: 32, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 7 more
+    static void K15_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 7 more
+    static void K16_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 9 more
+    static void K17_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Attention.ForwardKernel: encoder.layers.0.attn.heads and 1 more
+    static void K18_AttentionForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.ForwardKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
+        scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_AttentionForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Attention.BackwardScoresKernel: encoder.layers.0.attn.heads and 1 more
+    static void K19_AttentionBackwardScoresKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardScoresKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k19;
+    void K19_AttentionBackwardScoresKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, int batch) =>
+        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+
+    // Attention.BackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
+    static void K20_AttentionBackwardKeyValueKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_AttentionBackwardKeyValueKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
+    static void K21_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 544);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
+    static void K22_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 544);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K23_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inF: 32, outF: 64, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K24_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K25_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K26_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outF: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+
+    // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
+    static void K27_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1088);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
+    void K27_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_GeluForwardKernelBody))(extent, p0, p1, batch);
+
+    // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
+    static void K28_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1088);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
+    static void K29_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inF: 64, outF: 32, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
+    static void K30_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inF: 64, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K30_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
+    static void K31_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inF: 64, outF: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // DropPath.ForwardKernel: encoder.layers.1.drop_path1 and 1 more
+    static void K32_DropPathForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, perSample: 544, p3, p4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k32;
+    void K32_DropPathForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
+            _runtime.Accelerator, K32_DropPathForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
+
+    // DropPath.BackwardKernel: encoder.layers.1.drop_path1 and 1 more
+    static void K33_DropPathBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, perSample: 544);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
+    void K33_DropPathBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K33_DropPathBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // SelectToken.ForwardKernel: head.pool
+    static void K34_SelectTokenForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SelectToken.ForwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k34;
+    void K34_SelectTokenForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K34_SelectTokenForwardKernelBody))(extent, p0, p1, batch);
+
+    // SelectToken.BackwardKernel: head.pool
+    static void K35_SelectTokenBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k35;
+    void K35_SelectTokenBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K35_SelectTokenBackwardKernelBody))(extent, p0, p1, batch);
+
+    // Linear.ForwardKernel: head
+    static void K36_LinearForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch, inF: 32, outF: 10, hasBias: true);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: head
+    static void K37_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch, inF: 32, outF: 10);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
+    void K37_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K37_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardWeightKernel: head
+    static void K38_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch, inF: 32, outF: 10);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
+    void K38_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K38_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+
+    // Linear.BackwardBiasKernel: head
+    static void K39_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch, outF: 10);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k39;
+    void K39_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K39_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
 }

@@ -69,8 +69,7 @@ partial class Vit : global::System.IDisposable
     readonly global::ModelGen.Module _module_Encoder;
     readonly global::ModelGen.Module _module_Norm;
     readonly global::ModelGen.Module _module_Head;
-    ModelGenCpuBuffers? _cpu;
-    ModelGenDeviceBuffers? _device;
+    global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
 
     /// <summary>Creates the model on <paramref name="device"/> with PyTorch's default initialisation drawn from <paramref name="seed"/>.</summary>
@@ -155,11 +154,38 @@ partial class Vit : global::System.IDisposable
         global::ModelGen.Init.Uniform(_head_weight, 0.17677669529663687, random);
         _head_bias = new global::ModelGen.Parameter("head.bias", new int[] { 10 }, decay: false);
         global::ModelGen.Init.Uniform(_head_bias, 0.17677669529663687, random);
-        _runtime = new global::ModelGen.ModelRuntime(device, new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias, _tokens_cls, _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias, _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight, _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias, _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight, _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias, _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias }), seed);
-        _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] { _embed_proj_weight, _embed_proj_bias });
+        var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {
+            _embed_proj_weight, _embed_proj_bias, _tokens_cls, _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias,
+            _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight,
+            _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias,
+            _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight,
+            _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias,
+            _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias,
+            _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight,
+            _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias,
+            _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight,
+            _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias,
+            _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias
+        });
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] {
+            _embed_proj_weight, _embed_proj_bias
+        });
         _module_Tokens = new global::ModelGen.Module("tokens", "ClassToken", new global::ModelGen.Parameter[] { _tokens_cls });
         _module_Pos = new global::ModelGen.Module("pos", "SinusoidalPositions", new global::ModelGen.Parameter[] {  });
-        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] { _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight, _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias, _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight, _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias, _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight, _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias, _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight, _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias, _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight, _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias, _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias });
+        _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] {
+            _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight,
+            _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias,
+            _encoder_layers_0_attn_v_proj_weight, _encoder_layers_0_attn_v_proj_bias, _encoder_layers_0_attn_out_proj_weight,
+            _encoder_layers_0_attn_out_proj_bias, _encoder_layers_0_norm2_weight, _encoder_layers_0_norm2_bias,
+            _encoder_layers_0_mlp_fc1_weight, _encoder_layers_0_mlp_fc1_bias, _encoder_layers_0_mlp_fc2_weight,
+            _encoder_layers_0_mlp_fc2_bias, _encoder_layers_1_norm1_weight, _encoder_layers_1_norm1_bias,
+            _encoder_layers_1_attn_q_proj_weight, _encoder_layers_1_attn_q_proj_bias, _encoder_layers_1_attn_k_proj_weight,
+            _encoder_layers_1_attn_k_proj_bias, _encoder_layers_1_attn_v_proj_weight, _encoder_layers_1_attn_v_proj_bias,
+            _encoder_layers_1_attn_out_proj_weight, _encoder_layers_1_attn_out_proj_bias, _encoder_layers_1_norm2_weight,
+            _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias,
+            _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias
+        });
         _module_Norm = new global::ModelGen.Module("norm", "LayerNorm", new global::ModelGen.Parameter[] { _norm_weight, _norm_bias });
         _module_Head = new global::ModelGen.Module("head", "ClassifierHead", new global::ModelGen.Parameter[] { _head_weight, _head_bias });
     }
@@ -185,667 +211,171 @@ partial class Vit : global::System.IDisposable
         int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
         _runtime.BeginForward();
         _lastBatch = batch;
-        var shape = new int[] { batch, 10 };
+        var a = Arena(batch);
+        a.Upload(Buf.in_image, @image.Data);
         if (_runtime.OnAccelerator)
         {
-            var d = DeviceBuffers(batch);
-            global::ModelGen.ModelRuntime.Upload(d.in_image, @image.Data);
-            ForwardDevice(d, batch);
-            return new global::ModelGen.Tensor(shape, _runtime.Download(d.head, batch * 10));
+            ForwardDevice(a, batch);
         }
-        var a = CpuBuffers(batch);
-        global::System.Array.Copy(@image.Data, a.in_image, a.in_image.Length);
-        ForwardCpu(a, batch);
-        return new global::ModelGen.Tensor(shape, (float[])a.head.Clone());
+        else ForwardCpu(a, batch);
+        return a.Read(Buf.head);
     }
 
-    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=) into Parameters[i].Grad; input gradients are replaced.</summary>
+    /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=)
+    /// into Parameters[i].Grad; input gradients are replaced.</summary>
     public void Backward(global::ModelGen.Tensor outputGrad)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("Backward needs a Forward first.");
         global::ModelGen.ModelRuntime.CheckInput(outputGrad, "outputGrad", (int[])OutputShape, _lastBatch);
-        int batch = _lastBatch;
+        var a = _arena!;
+        a.ZeroGrads();
+        a.Upload(Buf.head, outputGrad.Data, gradient: true);
         if (_runtime.OnAccelerator)
         {
-            var d = _device!;
-            d.ZeroGrads();
             _runtime.UploadGrads();
-            global::ModelGen.ModelRuntime.Upload(d.g_head, outputGrad.Data);
-            BackwardDevice(d, batch);
+            BackwardDevice(a, _lastBatch);
             _runtime.DownloadGrads();
-            return;
         }
-        var a = _cpu!;
-        a.ZeroGrads();
-        global::System.Array.Copy(outputGrad.Data, a.g_head, a.g_head.Length);
-        BackwardCpu(a, batch);
+        else BackwardCpu(a, _lastBatch);
     }
 
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {
         if (_lastBatch == 0) throw new global::System.InvalidOperationException("InputGradient needs a Forward and a Backward first.");
-        int batch = _lastBatch;
-        switch (input)
+        return input switch
         {
-            case "image":
-                return _runtime.Read(batch, _cpu?.g_in_image, _device?.g_in_image, 3, 32, 32);
-            default:
-                throw new global::System.ArgumentException($"'{input}' is not a data input of Vit (inputs: image).", nameof(input));
-        }
+            "image" => _arena!.Read(Buf.in_image, gradient: true),
+            _ => throw new global::System.ArgumentException($"'{input}' is not a data input of Vit (inputs: image).", nameof(input)),
+        };
     }
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path)
-    {
-        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
-        int batch = _lastBatch;
-        switch (path)
-        {
-            case "image":
-                return _runtime.Read(batch, _cpu?.in_image, _device?.in_image, 3, 32, 32);
-            case "embed":
-                return _runtime.Read(batch, _cpu?.embed, _device?.embed, 16, 32);
-            case "tokens":
-                return _runtime.Read(batch, _cpu?.tokens, _device?.tokens, 17, 32);
-            case "pos":
-                return _runtime.Read(batch, _cpu?.pos, _device?.pos, 17, 32);
-            case "encoder":
-                return _runtime.Read(batch, _cpu?.encoder, _device?.encoder, 17, 32);
-            case "norm":
-                return _runtime.Read(batch, _cpu?.norm, _device?.norm, 17, 32);
-            case "head":
-                return _runtime.Read(batch, _cpu?.head, _device?.head, 10);
-            case "embed.patches":
-                return _runtime.Read(batch, _cpu?.embed_patches, _device?.embed_patches, 16, 192);
-            case "encoder.layers.0.norm1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1, _device?.encoder_layers_0_norm1, 17, 32);
-            case "encoder.layers.0.norm1.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_mean, _device?.encoder_layers_0_norm1_mean, 17);
-            case "encoder.layers.0.norm1.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm1_rstd, _device?.encoder_layers_0_norm1_rstd, 17);
-            case "encoder.layers.0.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_q_proj, _device?.encoder_layers_0_attn_q_proj, 17, 32);
-            case "encoder.layers.0.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_k_proj, _device?.encoder_layers_0_attn_k_proj, 17, 32);
-            case "encoder.layers.0.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_v_proj, _device?.encoder_layers_0_attn_v_proj, 17, 32);
-            case "encoder.layers.0.attn.heads":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads, _device?.encoder_layers_0_attn_heads, 17, 32);
-            case "encoder.layers.0.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_heads_probs, _device?.encoder_layers_0_attn_heads_probs, 4, 17, 17);
-            case "encoder.layers.0.attn.out_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_attn_out_proj, _device?.encoder_layers_0_attn_out_proj, 17, 32);
-            case "encoder.layers.0.res1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_res1, _device?.encoder_layers_0_res1, 17, 32);
-            case "encoder.layers.0.norm2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2, _device?.encoder_layers_0_norm2, 17, 32);
-            case "encoder.layers.0.norm2.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_mean, _device?.encoder_layers_0_norm2_mean, 17);
-            case "encoder.layers.0.norm2.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_norm2_rstd, _device?.encoder_layers_0_norm2_rstd, 17);
-            case "encoder.layers.0.mlp.fc1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc1, _device?.encoder_layers_0_mlp_fc1, 17, 64);
-            case "encoder.layers.0.mlp.act":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_act, _device?.encoder_layers_0_mlp_act, 17, 64);
-            case "encoder.layers.0.mlp.fc2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_mlp_fc2, _device?.encoder_layers_0_mlp_fc2, 17, 32);
-            case "encoder.layers.0.res2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_0_res2, _device?.encoder_layers_0_res2, 17, 32);
-            case "encoder.layers.1.norm1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1, _device?.encoder_layers_1_norm1, 17, 32);
-            case "encoder.layers.1.norm1.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_mean, _device?.encoder_layers_1_norm1_mean, 17);
-            case "encoder.layers.1.norm1.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm1_rstd, _device?.encoder_layers_1_norm1_rstd, 17);
-            case "encoder.layers.1.attn.q_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_q_proj, _device?.encoder_layers_1_attn_q_proj, 17, 32);
-            case "encoder.layers.1.attn.k_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_k_proj, _device?.encoder_layers_1_attn_k_proj, 17, 32);
-            case "encoder.layers.1.attn.v_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_v_proj, _device?.encoder_layers_1_attn_v_proj, 17, 32);
-            case "encoder.layers.1.attn.heads":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads, _device?.encoder_layers_1_attn_heads, 17, 32);
-            case "encoder.layers.1.attn.heads.probs":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_heads_probs, _device?.encoder_layers_1_attn_heads_probs, 4, 17, 17);
-            case "encoder.layers.1.attn.out_proj":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_attn_out_proj, _device?.encoder_layers_1_attn_out_proj, 17, 32);
-            case "encoder.layers.1.drop_path1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path1, _device?.encoder_layers_1_drop_path1, 17, 32);
-            case "encoder.layers.1.drop_path1.mask":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path1_mask, _device?.encoder_layers_1_drop_path1_mask, 1);
-            case "encoder.layers.1.res1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_res1, _device?.encoder_layers_1_res1, 17, 32);
-            case "encoder.layers.1.norm2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2, _device?.encoder_layers_1_norm2, 17, 32);
-            case "encoder.layers.1.norm2.mean":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_mean, _device?.encoder_layers_1_norm2_mean, 17);
-            case "encoder.layers.1.norm2.rstd":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_norm2_rstd, _device?.encoder_layers_1_norm2_rstd, 17);
-            case "encoder.layers.1.mlp.fc1":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc1, _device?.encoder_layers_1_mlp_fc1, 17, 64);
-            case "encoder.layers.1.mlp.act":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_act, _device?.encoder_layers_1_mlp_act, 17, 64);
-            case "encoder.layers.1.mlp.fc2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_mlp_fc2, _device?.encoder_layers_1_mlp_fc2, 17, 32);
-            case "encoder.layers.1.drop_path2":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path2, _device?.encoder_layers_1_drop_path2, 17, 32);
-            case "encoder.layers.1.drop_path2.mask":
-                return _runtime.Read(batch, _cpu?.encoder_layers_1_drop_path2_mask, _device?.encoder_layers_1_drop_path2_mask, 1);
-            case "norm.mean":
-                return _runtime.Read(batch, _cpu?.norm_mean, _device?.norm_mean, 17);
-            case "norm.rstd":
-                return _runtime.Read(batch, _cpu?.norm_rstd, _device?.norm_rstd, 17);
-            case "head.pool":
-                return _runtime.Read(batch, _cpu?.head_pool, _device?.head_pool, 32);
-            default:
-                return null;
-        }
-    }
+    public global::ModelGen.Tensor? Intermediate(string path) =>
+        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
 
-    ModelGenCpuBuffers CpuBuffers(int batch) => _cpu is { } c && c.Batch == batch ? c : _cpu = new ModelGenCpuBuffers(batch);
-
-    ModelGenDeviceBuffers DeviceBuffers(int batch)
+    global::ModelGen.ActivationArena Arena(int batch)
     {
-        if (_device is { } d && d.Batch == batch) return d;
-        _device?.Dispose();
-        return _device = new ModelGenDeviceBuffers(_runtime, batch);
+        if (_arena is { } a && a.Batch == batch) return a;
+        _arena?.Dispose();
+        return _arena = new global::ModelGen.ActivationArena(_runtime, s_activations, batch);
     }
 
     public void Dispose()
     {
-        _device?.Dispose();
-        _device = null;
+        _arena?.Dispose();
+        _arena = null;
         _runtime.Dispose();
     }
 
-    /// <summary>Activations (and their gradients) of one batch size on the CPU.</summary>
-    sealed class ModelGenCpuBuffers
+    /// <summary>Every activation and saved value per sample, in the order of <see cref="Buf"/>; the arena allocates them for a batch.</summary>
+    static readonly global::ModelGen.ActivationInfo[] s_activations =
     {
-        public readonly int Batch;
-        public readonly float[] in_image; // (B, 3, 32, 32)
-        public readonly float[] g_in_image;
-        public readonly float[] embed; // (B, 16, 32)
-        public readonly float[] g_embed;
-        public readonly float[] tokens; // (B, 17, 32)
-        public readonly float[] g_tokens;
-        public readonly float[] pos; // (B, 17, 32)
-        public readonly float[] g_pos;
-        public readonly float[] encoder; // (B, 17, 32)
-        public readonly float[] g_encoder;
-        public readonly float[] norm; // (B, 17, 32)
-        public readonly float[] g_norm;
-        public readonly float[] head; // (B, 10)
-        public readonly float[] g_head;
-        public readonly float[] embed_patches; // (B, 16, 192)
-        public readonly float[] g_embed_patches;
-        public readonly float[] encoder_layers_0_norm1; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_norm1;
-        public readonly float[] encoder_layers_0_norm1_mean; // (B, 17)
-        public readonly float[] encoder_layers_0_norm1_rstd; // (B, 17)
-        public readonly float[] encoder_layers_0_attn_q_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_attn_q_proj;
-        public readonly float[] encoder_layers_0_attn_k_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_attn_k_proj;
-        public readonly float[] encoder_layers_0_attn_v_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_attn_v_proj;
-        public readonly float[] encoder_layers_0_attn_heads; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_attn_heads;
-        public readonly float[] encoder_layers_0_attn_heads_probs; // (B, 4, 17, 17)
-        public readonly float[] encoder_layers_0_attn_heads_dscores; // (B, 4, 17, 17)
-        public readonly float[] encoder_layers_0_attn_out_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_attn_out_proj;
-        public readonly float[] encoder_layers_0_res1; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_res1;
-        public readonly float[] encoder_layers_0_norm2; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_norm2;
-        public readonly float[] encoder_layers_0_norm2_mean; // (B, 17)
-        public readonly float[] encoder_layers_0_norm2_rstd; // (B, 17)
-        public readonly float[] encoder_layers_0_mlp_fc1; // (B, 17, 64)
-        public readonly float[] g_encoder_layers_0_mlp_fc1;
-        public readonly float[] encoder_layers_0_mlp_act; // (B, 17, 64)
-        public readonly float[] g_encoder_layers_0_mlp_act;
-        public readonly float[] encoder_layers_0_mlp_fc2; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_mlp_fc2;
-        public readonly float[] encoder_layers_0_res2; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_0_res2;
-        public readonly float[] encoder_layers_1_norm1; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_norm1;
-        public readonly float[] encoder_layers_1_norm1_mean; // (B, 17)
-        public readonly float[] encoder_layers_1_norm1_rstd; // (B, 17)
-        public readonly float[] encoder_layers_1_attn_q_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_attn_q_proj;
-        public readonly float[] encoder_layers_1_attn_k_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_attn_k_proj;
-        public readonly float[] encoder_layers_1_attn_v_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_attn_v_proj;
-        public readonly float[] encoder_layers_1_attn_heads; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_attn_heads;
-        public readonly float[] encoder_layers_1_attn_heads_probs; // (B, 4, 17, 17)
-        public readonly float[] encoder_layers_1_attn_heads_dscores; // (B, 4, 17, 17)
-        public readonly float[] encoder_layers_1_attn_out_proj; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_attn_out_proj;
-        public readonly float[] encoder_layers_1_drop_path1; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_drop_path1;
-        public readonly float[] encoder_layers_1_drop_path1_mask; // (B, 1)
-        public readonly float[] encoder_layers_1_res1; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_res1;
-        public readonly float[] encoder_layers_1_norm2; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_norm2;
-        public readonly float[] encoder_layers_1_norm2_mean; // (B, 17)
-        public readonly float[] encoder_layers_1_norm2_rstd; // (B, 17)
-        public readonly float[] encoder_layers_1_mlp_fc1; // (B, 17, 64)
-        public readonly float[] g_encoder_layers_1_mlp_fc1;
-        public readonly float[] encoder_layers_1_mlp_act; // (B, 17, 64)
-        public readonly float[] g_encoder_layers_1_mlp_act;
-        public readonly float[] encoder_layers_1_mlp_fc2; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_mlp_fc2;
-        public readonly float[] encoder_layers_1_drop_path2; // (B, 17, 32)
-        public readonly float[] g_encoder_layers_1_drop_path2;
-        public readonly float[] encoder_layers_1_drop_path2_mask; // (B, 1)
-        public readonly float[] norm_mean; // (B, 17)
-        public readonly float[] norm_rstd; // (B, 17)
-        public readonly float[] head_pool; // (B, 32)
-        public readonly float[] g_head_pool;
-        readonly global::ModelGen.Cpu.ClearSet _grads;
+        new("image", new int[] { 3, 32, 32 }),
+        new("embed", new int[] { 16, 32 }),
+        new("tokens", new int[] { 17, 32 }),
+        new("pos", new int[] { 17, 32 }),
+        new("encoder", new int[] { 17, 32 }),
+        new("norm", new int[] { 17, 32 }),
+        new("head", new int[] { 10 }),
+        new("embed.patches", new int[] { 16, 192 }),
+        new("encoder.layers.0.norm1", new int[] { 17, 32 }),
+        new("encoder.layers.0.norm1.mean", new int[] { 17 }, Grad: false),
+        new("encoder.layers.0.norm1.rstd", new int[] { 17 }, Grad: false),
+        new("encoder.layers.0.attn.q_proj", new int[] { 17, 32 }),
+        new("encoder.layers.0.attn.k_proj", new int[] { 17, 32 }),
+        new("encoder.layers.0.attn.v_proj", new int[] { 17, 32 }),
+        new("encoder.layers.0.attn.heads", new int[] { 17, 32 }),
+        new("encoder.layers.0.attn.heads.probs", new int[] { 4, 17, 17 }, Grad: false),
+        new("encoder.layers.0.attn.heads.dscores", new int[] { 4, 17, 17 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.out_proj", new int[] { 17, 32 }),
+        new("encoder.layers.0.res1", new int[] { 17, 32 }),
+        new("encoder.layers.0.norm2", new int[] { 17, 32 }),
+        new("encoder.layers.0.norm2.mean", new int[] { 17 }, Grad: false),
+        new("encoder.layers.0.norm2.rstd", new int[] { 17 }, Grad: false),
+        new("encoder.layers.0.mlp.fc1", new int[] { 17, 64 }),
+        new("encoder.layers.0.mlp.act", new int[] { 17, 64 }),
+        new("encoder.layers.0.mlp.fc2", new int[] { 17, 32 }),
+        new("encoder.layers.0.res2", new int[] { 17, 32 }),
+        new("encoder.layers.1.norm1", new int[] { 17, 32 }),
+        new("encoder.layers.1.norm1.mean", new int[] { 17 }, Grad: false),
+        new("encoder.layers.1.norm1.rstd", new int[] { 17 }, Grad: false),
+        new("encoder.layers.1.attn.q_proj", new int[] { 17, 32 }),
+        new("encoder.layers.1.attn.k_proj", new int[] { 17, 32 }),
+        new("encoder.layers.1.attn.v_proj", new int[] { 17, 32 }),
+        new("encoder.layers.1.attn.heads", new int[] { 17, 32 }),
+        new("encoder.layers.1.attn.heads.probs", new int[] { 4, 17, 17 }, Grad: false),
+        new("encoder.layers.1.attn.heads.dscores", new int[] { 4, 17, 17 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.1.attn.out_proj", new int[] { 17, 32 }),
+        new("encoder.layers.1.drop_path1", new int[] { 17, 32 }),
+        new("encoder.layers.1.drop_path1.mask", new int[] { 1 }, Grad: false),
+        new("encoder.layers.1.res1", new int[] { 17, 32 }),
+        new("encoder.layers.1.norm2", new int[] { 17, 32 }),
+        new("encoder.layers.1.norm2.mean", new int[] { 17 }, Grad: false),
+        new("encoder.layers.1.norm2.rstd", new int[] { 17 }, Grad: false),
+        new("encoder.layers.1.mlp.fc1", new int[] { 17, 64 }),
+        new("encoder.layers.1.mlp.act", new int[] { 17, 64 }),
+        new("encoder.layers.1.mlp.fc2", new int[] { 17, 32 }),
+        new("encoder.layers.1.drop_path2", new int[] { 17, 32 }),
+        new("encoder.layers.1.drop_path2.mask", new int[] { 1 }, Grad: false),
+        new("norm.mean", new int[] { 17 }, Grad: false),
+        new("norm.rstd", new int[] { 17 }, Grad: false),
+        new("head.pool", new int[] { 32 }),
+    };
 
-        public ModelGenCpuBuffers(int batch)
-        {
-            Batch = batch;
-            in_image = new float[batch * 3072];
-            g_in_image = new float[batch * 3072];
-            embed = new float[batch * 512];
-            g_embed = new float[batch * 512];
-            tokens = new float[batch * 544];
-            g_tokens = new float[batch * 544];
-            pos = new float[batch * 544];
-            g_pos = new float[batch * 544];
-            encoder = new float[batch * 544];
-            g_encoder = new float[batch * 544];
-            norm = new float[batch * 544];
-            g_norm = new float[batch * 544];
-            head = new float[batch * 10];
-            g_head = new float[batch * 10];
-            embed_patches = new float[batch * 3072];
-            g_embed_patches = new float[batch * 3072];
-            encoder_layers_0_norm1 = new float[batch * 544];
-            g_encoder_layers_0_norm1 = new float[batch * 544];
-            encoder_layers_0_norm1_mean = new float[batch * 17];
-            encoder_layers_0_norm1_rstd = new float[batch * 17];
-            encoder_layers_0_attn_q_proj = new float[batch * 544];
-            g_encoder_layers_0_attn_q_proj = new float[batch * 544];
-            encoder_layers_0_attn_k_proj = new float[batch * 544];
-            g_encoder_layers_0_attn_k_proj = new float[batch * 544];
-            encoder_layers_0_attn_v_proj = new float[batch * 544];
-            g_encoder_layers_0_attn_v_proj = new float[batch * 544];
-            encoder_layers_0_attn_heads = new float[batch * 544];
-            g_encoder_layers_0_attn_heads = new float[batch * 544];
-            encoder_layers_0_attn_heads_probs = new float[batch * 1156];
-            encoder_layers_0_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            encoder_layers_0_attn_out_proj = new float[batch * 544];
-            g_encoder_layers_0_attn_out_proj = new float[batch * 544];
-            encoder_layers_0_res1 = new float[batch * 544];
-            g_encoder_layers_0_res1 = new float[batch * 544];
-            encoder_layers_0_norm2 = new float[batch * 544];
-            g_encoder_layers_0_norm2 = new float[batch * 544];
-            encoder_layers_0_norm2_mean = new float[batch * 17];
-            encoder_layers_0_norm2_rstd = new float[batch * 17];
-            encoder_layers_0_mlp_fc1 = new float[batch * 1088];
-            g_encoder_layers_0_mlp_fc1 = new float[batch * 1088];
-            encoder_layers_0_mlp_act = new float[batch * 1088];
-            g_encoder_layers_0_mlp_act = new float[batch * 1088];
-            encoder_layers_0_mlp_fc2 = new float[batch * 544];
-            g_encoder_layers_0_mlp_fc2 = new float[batch * 544];
-            encoder_layers_0_res2 = new float[batch * 544];
-            g_encoder_layers_0_res2 = new float[batch * 544];
-            encoder_layers_1_norm1 = new float[batch * 544];
-            g_encoder_layers_1_norm1 = new float[batch * 544];
-            encoder_layers_1_norm1_mean = new float[batch * 17];
-            encoder_layers_1_norm1_rstd = new float[batch * 17];
-            encoder_layers_1_attn_q_proj = new float[batch * 544];
-            g_encoder_layers_1_attn_q_proj = new float[batch * 544];
-            encoder_layers_1_attn_k_proj = new float[batch * 544];
-            g_encoder_layers_1_attn_k_proj = new float[batch * 544];
-            encoder_layers_1_attn_v_proj = new float[batch * 544];
-            g_encoder_layers_1_attn_v_proj = new float[batch * 544];
-            encoder_layers_1_attn_heads = new float[batch * 544];
-            g_encoder_layers_1_attn_heads = new float[batch * 544];
-            encoder_layers_1_attn_heads_probs = new float[batch * 1156];
-            encoder_layers_1_attn_heads_dscores = global::System.Array.Empty<float>(); // device-only scratch
-            encoder_layers_1_attn_out_proj = new float[batch * 544];
-            g_encoder_layers_1_attn_out_proj = new float[batch * 544];
-            encoder_layers_1_drop_path1 = new float[batch * 544];
-            g_encoder_layers_1_drop_path1 = new float[batch * 544];
-            encoder_layers_1_drop_path1_mask = new float[batch * 1];
-            encoder_layers_1_res1 = new float[batch * 544];
-            g_encoder_layers_1_res1 = new float[batch * 544];
-            encoder_layers_1_norm2 = new float[batch * 544];
-            g_encoder_layers_1_norm2 = new float[batch * 544];
-            encoder_layers_1_norm2_mean = new float[batch * 17];
-            encoder_layers_1_norm2_rstd = new float[batch * 17];
-            encoder_layers_1_mlp_fc1 = new float[batch * 1088];
-            g_encoder_layers_1_mlp_fc1 = new float[batch * 1088];
-            encoder_layers_1_mlp_act = new float[batch * 1088];
-            g_encoder_layers_1_mlp_act = new float[batch * 1088];
-            encoder_layers_1_mlp_fc2 = new float[batch * 544];
-            g_encoder_layers_1_mlp_fc2 = new float[batch * 544];
-            encoder_layers_1_drop_path2 = new float[batch * 544];
-            g_encoder_layers_1_drop_path2 = new float[batch * 544];
-            encoder_layers_1_drop_path2_mask = new float[batch * 1];
-            norm_mean = new float[batch * 17];
-            norm_rstd = new float[batch * 17];
-            head_pool = new float[batch * 32];
-            g_head_pool = new float[batch * 32];
-            _grads = new global::ModelGen.Cpu.ClearSet(g_in_image, g_embed, g_tokens, g_pos, g_encoder, g_norm, g_head, g_embed_patches, g_encoder_layers_0_norm1, g_encoder_layers_0_attn_q_proj, g_encoder_layers_0_attn_k_proj, g_encoder_layers_0_attn_v_proj, g_encoder_layers_0_attn_heads, g_encoder_layers_0_attn_out_proj, g_encoder_layers_0_res1, g_encoder_layers_0_norm2, g_encoder_layers_0_mlp_fc1, g_encoder_layers_0_mlp_act, g_encoder_layers_0_mlp_fc2, g_encoder_layers_0_res2, g_encoder_layers_1_norm1, g_encoder_layers_1_attn_q_proj, g_encoder_layers_1_attn_k_proj, g_encoder_layers_1_attn_v_proj, g_encoder_layers_1_attn_heads, g_encoder_layers_1_attn_out_proj, g_encoder_layers_1_drop_path1, g_encoder_layers_1_res1, g_encoder_layers_1_norm2, g_encoder_layers_1_mlp_fc1, g_encoder_layers_1_mlp_act, g_encoder_layers_1_mlp_fc2, g_encoder_layers_1_drop_path2, g_head_pool);
-        }
-
-        /// <summary>Clears every activation gradient, in parallel pieces.</summary>
-        public void ZeroGrads() => _grads.Clear();
-    }
-
-    /// <summary>Activations (and their gradients) of one batch size on the ILGPU device.</summary>
-    sealed class ModelGenDeviceBuffers : global::System.IDisposable
+    /// <summary>Where each activation sits in <see cref="s_activations"/>: the passes index the arena with these.</summary>
+    static class Buf
     {
-        public readonly int Batch;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> in_image; // (B, 3, 32, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_in_image;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> embed; // (B, 16, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_embed;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> tokens; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_tokens;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> pos; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_pos;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_norm;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> head; // (B, 10)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_head;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> embed_patches; // (B, 16, 192)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_embed_patches;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_mean; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm1_rstd; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_q_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_k_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_v_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads_probs; // (B, 4, 17, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_heads_dscores; // (B, 4, 17, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_attn_out_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_attn_out_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_res1; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_mean; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_norm2_rstd; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc1; // (B, 17, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_act; // (B, 17, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_mlp_fc2; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_0_res2; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_0_res2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_mean; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm1_rstd; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_q_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_q_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_k_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_k_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_v_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_v_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_heads;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads_probs; // (B, 4, 17, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_heads_dscores; // (B, 4, 17, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_attn_out_proj; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_attn_out_proj;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path1; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_drop_path1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path1_mask; // (B, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_res1; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_res1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_norm2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_mean; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_norm2_rstd; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc1; // (B, 17, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc1;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_act; // (B, 17, 64)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_act;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_mlp_fc2; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_mlp_fc2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path2; // (B, 17, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_encoder_layers_1_drop_path2;
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> encoder_layers_1_drop_path2_mask; // (B, 1)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_mean; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> norm_rstd; // (B, 17)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> head_pool; // (B, 32)
-        public readonly global::ILGPU.Runtime.MemoryBuffer1D<float, global::ILGPU.Stride1D.Dense> g_head_pool;
-
-        public ModelGenDeviceBuffers(global::ModelGen.ModelRuntime runtime, int batch)
-        {
-            Batch = batch;
-            in_image = runtime.Allocate(batch * 3072L);
-            g_in_image = runtime.Allocate(batch * 3072L);
-            embed = runtime.Allocate(batch * 512L);
-            g_embed = runtime.Allocate(batch * 512L);
-            tokens = runtime.Allocate(batch * 544L);
-            g_tokens = runtime.Allocate(batch * 544L);
-            pos = runtime.Allocate(batch * 544L);
-            g_pos = runtime.Allocate(batch * 544L);
-            encoder = runtime.Allocate(batch * 544L);
-            g_encoder = runtime.Allocate(batch * 544L);
-            norm = runtime.Allocate(batch * 544L);
-            g_norm = runtime.Allocate(batch * 544L);
-            head = runtime.Allocate(batch * 10L);
-            g_head = runtime.Allocate(batch * 10L);
-            embed_patches = runtime.Allocate(batch * 3072L);
-            g_embed_patches = runtime.Allocate(batch * 3072L);
-            encoder_layers_0_norm1 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_norm1 = runtime.Allocate(batch * 544L);
-            encoder_layers_0_norm1_mean = runtime.Allocate(batch * 17L);
-            encoder_layers_0_norm1_rstd = runtime.Allocate(batch * 17L);
-            encoder_layers_0_attn_q_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_attn_q_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_0_attn_k_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_attn_k_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_0_attn_v_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_attn_v_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_0_attn_heads = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_attn_heads = runtime.Allocate(batch * 544L);
-            encoder_layers_0_attn_heads_probs = runtime.Allocate(batch * 1156L);
-            encoder_layers_0_attn_heads_dscores = runtime.Allocate(batch * 1156L);
-            encoder_layers_0_attn_out_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_attn_out_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_0_res1 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_res1 = runtime.Allocate(batch * 544L);
-            encoder_layers_0_norm2 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_norm2 = runtime.Allocate(batch * 544L);
-            encoder_layers_0_norm2_mean = runtime.Allocate(batch * 17L);
-            encoder_layers_0_norm2_rstd = runtime.Allocate(batch * 17L);
-            encoder_layers_0_mlp_fc1 = runtime.Allocate(batch * 1088L);
-            g_encoder_layers_0_mlp_fc1 = runtime.Allocate(batch * 1088L);
-            encoder_layers_0_mlp_act = runtime.Allocate(batch * 1088L);
-            g_encoder_layers_0_mlp_act = runtime.Allocate(batch * 1088L);
-            encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_mlp_fc2 = runtime.Allocate(batch * 544L);
-            encoder_layers_0_res2 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_0_res2 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_norm1 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_norm1 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_norm1_mean = runtime.Allocate(batch * 17L);
-            encoder_layers_1_norm1_rstd = runtime.Allocate(batch * 17L);
-            encoder_layers_1_attn_q_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_attn_q_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_1_attn_k_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_attn_k_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_1_attn_v_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_attn_v_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_1_attn_heads = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_attn_heads = runtime.Allocate(batch * 544L);
-            encoder_layers_1_attn_heads_probs = runtime.Allocate(batch * 1156L);
-            encoder_layers_1_attn_heads_dscores = runtime.Allocate(batch * 1156L);
-            encoder_layers_1_attn_out_proj = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_attn_out_proj = runtime.Allocate(batch * 544L);
-            encoder_layers_1_drop_path1 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_drop_path1 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_drop_path1_mask = runtime.Allocate(batch * 1L);
-            encoder_layers_1_res1 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_res1 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_norm2 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_norm2 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_norm2_mean = runtime.Allocate(batch * 17L);
-            encoder_layers_1_norm2_rstd = runtime.Allocate(batch * 17L);
-            encoder_layers_1_mlp_fc1 = runtime.Allocate(batch * 1088L);
-            g_encoder_layers_1_mlp_fc1 = runtime.Allocate(batch * 1088L);
-            encoder_layers_1_mlp_act = runtime.Allocate(batch * 1088L);
-            g_encoder_layers_1_mlp_act = runtime.Allocate(batch * 1088L);
-            encoder_layers_1_mlp_fc2 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_mlp_fc2 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_drop_path2 = runtime.Allocate(batch * 544L);
-            g_encoder_layers_1_drop_path2 = runtime.Allocate(batch * 544L);
-            encoder_layers_1_drop_path2_mask = runtime.Allocate(batch * 1L);
-            norm_mean = runtime.Allocate(batch * 17L);
-            norm_rstd = runtime.Allocate(batch * 17L);
-            head_pool = runtime.Allocate(batch * 32L);
-            g_head_pool = runtime.Allocate(batch * 32L);
-        }
-
-        public void ZeroGrads()
-        {
-            global::ModelGen.ModelRuntime.Zero(g_in_image);
-            global::ModelGen.ModelRuntime.Zero(g_embed);
-            global::ModelGen.ModelRuntime.Zero(g_tokens);
-            global::ModelGen.ModelRuntime.Zero(g_pos);
-            global::ModelGen.ModelRuntime.Zero(g_encoder);
-            global::ModelGen.ModelRuntime.Zero(g_norm);
-            global::ModelGen.ModelRuntime.Zero(g_head);
-            global::ModelGen.ModelRuntime.Zero(g_embed_patches);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_norm1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_attn_out_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_res1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_norm2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_act);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_mlp_fc2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_0_res2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_norm1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_q_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_k_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_v_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_heads);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_attn_out_proj);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_drop_path1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_res1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_norm2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_fc1);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_act);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_mlp_fc2);
-            global::ModelGen.ModelRuntime.Zero(g_encoder_layers_1_drop_path2);
-            global::ModelGen.ModelRuntime.Zero(g_head_pool);
-        }
-
-        public void Dispose()
-        {
-            in_image.Dispose();
-            g_in_image.Dispose();
-            embed.Dispose();
-            g_embed.Dispose();
-            tokens.Dispose();
-            g_tokens.Dispose();
-            pos.Dispose();
-            g_pos.Dispose();
-            encoder.Dispose();
-            g_encoder.Dispose();
-            norm.Dispose();
-            g_norm.Dispose();
-            head.Dispose();
-            g_head.Dispose();
-            embed_patches.Dispose();
-            g_embed_patches.Dispose();
-            encoder_layers_0_norm1.Dispose();
-            g_encoder_layers_0_norm1.Dispose();
-            encoder_layers_0_norm1_mean.Dispose();
-            encoder_layers_0_norm1_rstd.Dispose();
-            encoder_layers_0_attn_q_proj.Dispose();
-            g_encoder_layers_0_attn_q_proj.Dispose();
-            encoder_layers_0_attn_k_proj.Dispose();
-            g_encoder_layers_0_attn_k_proj.Dispose();
-            encoder_layers_0_attn_v_proj.Dispose();
-            g_encoder_layers_0_attn_v_proj.Dispose();
-            encoder_layers_0_attn_heads.Dispose();
-            g_encoder_layers_0_attn_heads.Dispose();
-            encoder_layers_0_attn_heads_probs.Dispose();
-            encoder_layers_0_attn_heads_dscores.Dispose();
-            encoder_layers_0_attn_out_proj.Dispose();
-            g_encoder_layers_0_attn_out_proj.Dispose();
-            encoder_layers_0_res1.Dispose();
-            g_encoder_layers_0_res1.Dispose();
-            encoder_layers_0_norm2.Dispose();
-            g_encoder_layers_0_norm2.Dispose();
-            encoder_layers_0_norm2_mean.Dispose();
-            encoder_layers_0_norm2_rstd.Dispose();
-            encoder_layers_0_mlp_fc1.Dispose();
-            g_encoder_layers_0_mlp_fc1.Dispose();
-            encoder_layers_0_mlp_act.Dispose();
-            g_encoder_layers_0_mlp_act.Dispose();
-            encoder_layers_0_mlp_fc2.Dispose();
-            g_encoder_layers_0_mlp_fc2.Dispose();
-            encoder_layers_0_res2.Dispose();
-            g_encoder_layers_0_res2.Dispose();
-            encoder_layers_1_norm1.Dispose();
-            g_encoder_layers_1_norm1.Dispose();
-            encoder_layers_1_norm1_mean.Dispose();
-            encoder_layers_1_norm1_rstd.Dispose();
-            encoder_layers_1_attn_q_proj.Dispose();
-            g_encoder_layers_1_attn_q_proj.Dispose();
-            encoder_layers_1_attn_k_proj.Dispose();
-            g_encoder_layers_1_attn_k_proj.Dispose();
-            encoder_layers_1_attn_v_proj.Dispose();
-            g_encoder_layers_1_attn_v_proj.Dispose();
-            encoder_layers_1_attn_heads.Dispose();
-            g_encoder_layers_1_attn_heads.Dispose();
-            encoder_layers_1_attn_heads_probs.Dispose();
-            encoder_layers_1_attn_heads_dscores.Dispose();
-            encoder_layers_1_attn_out_proj.Dispose();
-            g_encoder_layers_1_attn_out_proj.Dispose();
-            encoder_layers_1_drop_path1.Dispose();
-            g_encoder_layers_1_drop_path1.Dispose();
-            encoder_layers_1_drop_path1_mask.Dispose();
-            encoder_layers_1_res1.Dispose();
-            g_encoder_layers_1_res1.Dispose();
-            encoder_layers_1_norm2.Dispose();
-            g_encoder_layers_1_norm2.Dispose();
-            encoder_layers_1_norm2_mean.Dispose();
-            encoder_layers_1_norm2_rstd.Dispose();
-            encoder_layers_1_mlp_fc1.Dispose();
-            g_encoder_layers_1_mlp_fc1.Dispose();
-            encoder_layers_1_mlp_act.Dispose();
-            g_encoder_layers_1_mlp_act.Dispose();
-            encoder_layers_1_mlp_fc2.Dispose();
-            g_encoder_layers_1_mlp_fc2.Dispose();
-            encoder_layers_1_drop_path2.Dispose();
-            g_encoder_layers_1_drop_path2.Dispose();
-            encoder_layers_1_drop_path2_mask.Dispose();
-            norm_mean.Dispose();
-            norm_rstd.Dispose();
-            head_pool.Dispose();
-            g_head_pool.Dispose();
-        }
+        public const int in_image = 0; // (B, 3, 32, 32)
+        public const int embed = 1; // (B, 16, 32)
+        public const int tokens = 2; // (B, 17, 32)
+        public const int pos = 3; // (B, 17, 32)
+        public const int encoder = 4; // (B, 17, 32)
+        public const int norm = 5; // (B, 17, 32)
+        public const int head = 6; // (B, 10)
+        public const int embed_patches = 7; // (B, 16, 192)
+        public const int encoder_layers_0_norm1 = 8; // (B, 17, 32)
+        public const int encoder_layers_0_norm1_mean = 9; // (B, 17)
+        public const int encoder_layers_0_norm1_rstd = 10; // (B, 17)
+        public const int encoder_layers_0_attn_q_proj = 11; // (B, 17, 32)
+        public const int encoder_layers_0_attn_k_proj = 12; // (B, 17, 32)
+        public const int encoder_layers_0_attn_v_proj = 13; // (B, 17, 32)
+        public const int encoder_layers_0_attn_heads = 14; // (B, 17, 32)
+        public const int encoder_layers_0_attn_heads_probs = 15; // (B, 4, 17, 17)
+        public const int encoder_layers_0_attn_heads_dscores = 16; // (B, 4, 17, 17)
+        public const int encoder_layers_0_attn_out_proj = 17; // (B, 17, 32)
+        public const int encoder_layers_0_res1 = 18; // (B, 17, 32)
+        public const int encoder_layers_0_norm2 = 19; // (B, 17, 32)
+        public const int encoder_layers_0_norm2_mean = 20; // (B, 17)
+        public const int encoder_layers_0_norm2_rstd = 21; // (B, 17)
+        public const int encoder_layers_0_mlp_fc1 = 22; // (B, 17, 64)
+        public const int encoder_layers_0_mlp_act = 23; // (B, 17, 64)
+        public const int encoder_layers_0_mlp_fc2 = 24; // (B, 17, 32)
+        public const int encoder_layers_0_res2 = 25; // (B, 17, 32)
+        public const int encoder_layers_1_norm1 = 26; // (B, 17, 32)
+        public const int encoder_layers_1_norm1_mean = 27; // (B, 17)
+        public const int encoder_layers_1_norm1_rstd = 28; // (B, 17)
+        public const int encoder_layers_1_attn_q_proj = 29; // (B, 17, 32)
+        public const int encoder_layers_1_attn_k_proj = 30; // (B, 17, 32)
+        public const int encoder_layers_1_attn_v_proj = 31; // (B, 17, 32)
+        public const int encoder_layers_1_attn_heads = 32; // (B, 17, 32)
+        public const int encoder_layers_1_attn_heads_probs = 33; // (B, 4, 17, 17)
+        public const int encoder_layers_1_attn_heads_dscores = 34; // (B, 4, 17, 17)
+        public const int encoder_layers_1_attn_out_proj = 35; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path1 = 36; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path1_mask = 37; // (B, 1)
+        public const int encoder_layers_1_res1 = 38; // (B, 17, 32)
+        public const int encoder_layers_1_norm2 = 39; // (B, 17, 32)
+        public const int encoder_layers_1_norm2_mean = 40; // (B, 17)
+        public const int encoder_layers_1_norm2_rstd = 41; // (B, 17)
+        public const int encoder_layers_1_mlp_fc1 = 42; // (B, 17, 64)
+        public const int encoder_layers_1_mlp_act = 43; // (B, 17, 64)
+        public const int encoder_layers_1_mlp_fc2 = 44; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path2 = 45; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path2_mask = 46; // (B, 1)
+        public const int norm_mean = 47; // (B, 17)
+        public const int norm_rstd = 48; // (B, 17)
+        public const int head_pool = 49; // (B, 32)
     }
 }
