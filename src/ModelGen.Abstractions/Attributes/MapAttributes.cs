@@ -2,11 +2,10 @@ namespace ModelGen;
 
 // Layers on feature maps: a sample is (C, H, W), stored NCHW with the batch first, as PyTorch.
 
-/// <summary>2-D convolution (PyTorch's Conv2d): (Cin, H, W) -> (OutChannels, Ho, Wo), Ho = (H + 2·Padding − Kernel)/Stride + 1.
-/// Parameters <c>weight</c> (OutChannels, Cin, Kernel, Kernel) and <c>bias</c> (OutChannels), initialised as PyTorch does.</summary>
-public sealed class Conv2dAttribute : LayerAttribute
+/// <summary>What every convolution layer takes: output channels, a square kernel, stride and zero padding.</summary>
+public abstract class ConvolutionOptionsAttribute : LayerAttribute
 {
-    public Conv2dAttribute(int outChannels, int kernel = 3)
+    private protected ConvolutionOptionsAttribute(int outChannels, int kernel)
     {
         OutChannels = outChannels;
         Kernel = kernel;
@@ -20,6 +19,15 @@ public sealed class Conv2dAttribute : LayerAttribute
 
     /// <summary>Zero padding on every side; −1 (the default) means (Kernel − 1)/2, which keeps the size at stride 1 for odd kernels.</summary>
     public int Padding { get; set; } = -1;
+}
+
+/// <summary>2-D convolution (PyTorch's Conv2d): (Cin, H, W) -> (OutChannels, Ho, Wo), Ho = (H + 2·Padding − Kernel)/Stride + 1.
+/// Parameters <c>weight</c> (OutChannels, Cin, Kernel, Kernel) and <c>bias</c> (OutChannels), initialised as PyTorch does.</summary>
+public sealed class Conv2dAttribute : ConvolutionOptionsAttribute
+{
+    public Conv2dAttribute(int outChannels, int kernel = 3) : base(outChannels, kernel)
+    {
+    }
 
     public bool Bias { get; set; } = true;
 
@@ -120,25 +128,14 @@ public sealed class PixelClassifierAttribute : LayerAttribute
 }
 
 /// <summary>Convolution, batch normalization and ReLU in one layer, the block of most convolutional decoders (mmseg's ConvModule):
-/// a Conv2d without bias (the BatchNorm's shift replaces it) to <see cref="OutChannels"/>, BatchNorm2d, ReLU.
+/// a Conv2d without bias (the BatchNorm's shift replaces it) to <see cref="ConvolutionOptionsAttribute.OutChannels"/>, BatchNorm2d, ReLU.
 /// (Cin, H, W) -> (OutChannels, Ho, Wo) as <see cref="Conv2dAttribute"/>. Parameters <c>conv.weight</c>, <c>bn.weight</c>,
 /// <c>bn.bias</c>; buffers <c>bn.running_mean</c>, <c>bn.running_var</c>.</summary>
-public sealed class ConvBnReluAttribute : LayerAttribute
+public sealed class ConvBnReluAttribute : ConvolutionOptionsAttribute
 {
-    public ConvBnReluAttribute(int outChannels, int kernel = 3)
+    public ConvBnReluAttribute(int outChannels, int kernel = 3) : base(outChannels, kernel)
     {
-        OutChannels = outChannels;
-        Kernel = kernel;
     }
-
-    public int OutChannels { get; }
-
-    public int Kernel { get; }
-
-    public int Stride { get; set; } = 1;
-
-    /// <summary>Zero padding on every side; −1 (the default) means (Kernel − 1)/2.</summary>
-    public int Padding { get; set; } = -1;
 
     public double Momentum { get; set; } = 0.1;
 

@@ -12,17 +12,17 @@ internal sealed class Conv2dRule : LayerRule<Conv2dAttribute>
     }
 
     protected override Edge? Check(Conv2dAttribute a, LayerContext c) =>
-        Check(c, a.OutChannels, a.Kernel, a.Stride, a.Padding, a.InChannels, a.Bias) is { } conv ? c.Emit(conv.Config, conv.Shape) : null;
+        Check(c, a, a.InChannels, a.Bias) is { } conv ? c.Emit(conv.Config, conv.Shape) : null;
 
     /// <summary>The convolution's checks, shared with the layers that contain one: the map, positive sizes, the padding, the
     /// expected input channels, the window.</summary>
-    internal static (Config Config, int[] Shape)? Check(LayerContext c, int outChannelsArg, int kernelArg, int strideArg, int paddingArg, int inChannels, bool bias)
+    internal static (Config Config, int[] Shape)? Check(LayerContext c, ConvolutionOptionsAttribute a, int inChannels, bool bias)
     {
         if (!c.IsMap()) return null;
-        if (c.Positive("OutChannels", outChannelsArg) is not { } outChannels) return null;
-        if (c.Positive("Kernel", kernelArg) is not { } kernel) return null;
-        if (c.Positive("Stride", strideArg) is not { } stride) return null;
-        if (c.AtLeast("Padding", paddingArg, -1, "0 or more (or −1 for (Kernel − 1)/2)") is not { } padding) return null;
+        if (c.Positive("OutChannels", a.OutChannels) is not { } outChannels) return null;
+        if (c.Positive("Kernel", a.Kernel) is not { } kernel) return null;
+        if (c.Positive("Stride", a.Stride) is not { } stride) return null;
+        if (c.AtLeast("Padding", a.Padding, -1, "0 or more (or −1 for (Kernel − 1)/2)") is not { } padding) return null;
         if (padding == -1) padding = (kernel - 1) / 2;
         if (inChannels != 0 && inChannels != c.Input.Shape[0])
         {

@@ -17,7 +17,7 @@ internal sealed class ConvBnReluRule : LayerRule<ConvBnReluAttribute>
 
     protected override Edge? Check(ConvBnReluAttribute a, LayerContext c)
     {
-        if (Conv2dRule.Check(c, a.OutChannels, a.Kernel, a.Stride, a.Padding, inChannels: 0, bias: false) is not { } conv) return null;
+        if (Conv2dRule.Check(c, a, inChannels: 0, bias: false) is not { } conv) return null;
         if (BatchNormRule.Check(c, a.Momentum, a.Eps) is not { } norm) return null;
         return c.Emit(new Config(conv.Config, norm), conv.Shape);
     }
