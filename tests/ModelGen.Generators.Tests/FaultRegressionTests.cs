@@ -126,4 +126,32 @@ public class FaultRegressionTests
         var d = Assert.Single(result.GeneratorDiagnostics);
         Assert.Equal("Layer 'SkipSum' reads 'Nope', which is neither an input nor a layer of 'M' (known: 'x', 'Embed')", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
+
+    // Found by the fuzzer: a layer property named with a keyword was emitted unescaped (CS1003), in a model and in a module.
+    [Fact]
+    public void LayerNamedWithAKeyword() =>
+        Compiles(Model("[Linear(64)] public partial Module @in { get; }\n[Use(typeof(Block))] public partial Module @out { get; }\n[Linear(4)] public partial Module @event { get; }",
+            extra: "[Module]\n[Input(\"h\", 64)]\npublic partial class Block { [LayerNorm] public partial Module @class { get; } }"));
+
+    // Found by the fuzzer: a module template's backing field s_Norm met a property s_Norm (CS0102); templates keep no fields now.
+    [Fact]
+    public void ModuleWithAPropertyNamedLikeABackingField() =>
+        Compiles(Model("[Use(typeof(Block))] public partial Module Blocks { get; }", extra: """
+            [Module]
+            [Input("h", 64)]
+            public partial class Block
+            {
+                [LayerNorm] public partial Module Norm { get; }
+                [LayerNorm] public partial Module s_Norm { get; }
+            }
+            """));
+
+    // Found by the fuzzer: a property declared twice (the user's CS0102) got two implementations (CS9251) in generated code.
+    [Fact]
+    public void PropertyDeclaredTwiceLeavesOnlyTheUsersErrors()
+    {
+        var result = GeneratorHarness.Run(Model("[Linear(8)] public partial Module Head { get; }\n[Linear(4)] public partial Module Head { get; }"));
+        Assert.Equal("MG1008", Assert.Single(result.GeneratorDiagnostics).Id);
+        Assert.DoesNotContain(result.CompileErrors, d => d.Location.SourceTree?.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal) == true);
+    }
 }

@@ -117,13 +117,18 @@ public sealed partial class ModelGenerator
         w.Line(spec.IsModule ? "// A [Module] is a template: its layers get parameters in the models that [Use] it."
             : model.Incomplete ? "// Not compiled: an argument of this model has a compile error of its own (see the compiler's message); only its properties are here."
             : "// Not compiled: the model has errors (see ModelGen's diagnostics); only its properties are here.");
-        foreach (var layer in spec.Layers)
+        // No backing fields, so no name of the user's can collide with one; a property declared twice (the user's CS0102) once.
+        foreach (var layer in spec.Layers.GroupBy(l => l.Property).Select(g => g.First()))
         {
-            w.Line($"{layer.Modifiers} partial global::ModelGen.Module {layer.Property} => s_{layer.Property} ??= new global::ModelGen.Module(\"{Shapes.SnakeCase(layer.Property)}\", \"{layer.Kind}\", global::System.Array.Empty<global::ModelGen.Parameter>());");
-            w.Line($"static global::ModelGen.Module? s_{layer.Property};");
+            w.Line($"{layer.Modifiers} partial global::ModelGen.Module {Escape(layer.Property)} =>");
+            w.Line($"    new global::ModelGen.Module(\"{Shapes.SnakeCase(layer.Property)}\", \"{layer.Kind}\", global::System.Array.Empty<global::ModelGen.Parameter>());");
         }
         return End(spec, w);
     }
+
+    /// <summary>A user's identifier as C# writes it: <c>@in</c> for a property named with a keyword.</summary>
+    static string Escape(string identifier) =>
+        Microsoft.CodeAnalysis.CSharp.SyntaxFacts.GetKeywordKind(identifier) != Microsoft.CodeAnalysis.CSharp.SyntaxKind.None ? "@" + identifier : identifier;
 
     static string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
 
@@ -192,7 +197,7 @@ public sealed partial class ModelGenerator
         w.Line();
 
         foreach (var prop in model.Properties)
-            w.Line($"{prop.Modifiers} partial global::ModelGen.Module {prop.Name} => _module_{prop.Name};");
+            w.Line($"{prop.Modifiers} partial global::ModelGen.Module {Escape(prop.Name)} => _module_{prop.Name};");
         w.Line();
         w.Line("/// <summary>Every parameter, named like a PyTorch state_dict.</summary>");
         w.Line("public global::ModelGen.ParameterSet Parameters => _runtime.Parameters;");

@@ -7,10 +7,10 @@ namespace Samples;
 partial class Block
 {
     // A [Module] is a template: its layers get parameters in the models that [Use] it.
-    public partial global::ModelGen.Module Attn => s_Attn ??= new global::ModelGen.Module("attn", "MultiHeadAttention", global::System.Array.Empty<global::ModelGen.Parameter>());
-    static global::ModelGen.Module? s_Attn;
-    public partial global::ModelGen.Module Res => s_Res ??= new global::ModelGen.Module("res", "Residual", global::System.Array.Empty<global::ModelGen.Parameter>());
-    static global::ModelGen.Module? s_Res;
-    public partial global::ModelGen.Module Norm => s_Norm ??= new global::ModelGen.Module("norm", "LayerNorm", global::System.Array.Empty<global::ModelGen.Parameter>());
-    static global::ModelGen.Module? s_Norm;
+    public partial global::ModelGen.Module Attn =>
+        new global::ModelGen.Module("attn", "MultiHeadAttention", global::System.Array.Empty<global::ModelGen.Parameter>());
+    public partial global::ModelGen.Module Res =>
+        new global::ModelGen.Module("res", "Residual", global::System.Array.Empty<global::ModelGen.Parameter>());
+    public partial global::ModelGen.Module Norm =>
+        new global::ModelGen.Module("norm", "LayerNorm", global::System.Array.Empty<global::ModelGen.Parameter>());
 }
