@@ -134,9 +134,6 @@ public sealed partial class ModelGenerator
 
     static string Dims(IEnumerable<int> shape) => string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
 
-    /// <summary>", 4, 16" after a leading argument; nothing for a per-sample scalar (a norm's statistics of a pooled vector).</summary>
-    static string TrailingDims(IEnumerable<int> shape) => string.Concat(shape.Select(d => ", " + d.ToString(CultureInfo.InvariantCulture)));
-
     static string InputParam(Edge e) => "@" + e.Name.Substring(3);
 
     static string InputName(Edge e) => e.Name.Substring(3);
