@@ -7,7 +7,7 @@ using Xunit;
 
 namespace ModelGen.Generators.Tests;
 
-/// <summary>The generator names the size arguments of the runtime calls it writes (<c>rows: batch * 16, inF: 192</c>) from a table of
+/// <summary>The generator names the size arguments of the runtime calls it writes (<c>rows: batch * 16, inFeatures: 192</c>) from a table of
 /// the runtime's op signatures, since it does not reference the runtime. This test keeps the table equal to the runtime:
 /// on a change it fails with the new table, which <c>MODELGEN_ACCEPT_SNAPSHOTS=1</c> writes in place.</summary>
 public class OpSignatureTests

@@ -7,39 +7,39 @@ using ModelGen.Cpu;
 namespace ModelGen.Ops;
 
 /// <summary>
-/// Fully connected layer, y = x·wᵀ + b. x (rows, inF), w (outF, inF) as in PyTorch, b (outF) or none, y (rows, outF).
+/// Fully connected layer, y = x·wᵀ + b. x (rows, inFeatures), w (outFeatures, inFeatures) as in PyTorch, b (outFeatures) or none, y (rows, outFeatures).
 /// Backward accumulates: dx += dy·w, dw += dyᵀ·x, db += Σ_rows dy.
 /// </summary>
 public static class Linear
 {
-    public static void Forward(float[] y, float[] x, float[] w, float[]? b, int rows, int inF, int outF) =>
-        Gemm.Multiply(false, true, rows, outF, inF, x, 0, inF, w, 0, inF, y, 0, outF, accumulate: false, bias: b);
+    public static void Forward(float[] y, float[] x, float[] w, float[]? b, int rows, int inFeatures, int outFeatures) =>
+        Gemm.Multiply(false, true, rows, outFeatures, inFeatures, x, 0, inFeatures, w, 0, inFeatures, y, 0, outFeatures, accumulate: false, bias: b);
 
-    public static void Backward(float[] dx, float[] dw, float[]? db, float[] dy, float[] x, float[] w, int rows, int inF, int outF)
+    public static void Backward(float[] dx, float[] dw, float[]? db, float[] dy, float[] x, float[] w, int rows, int inFeatures, int outFeatures)
     {
-        Gemm.Multiply(false, false, rows, inF, outF, dy, 0, outF, w, 0, inF, dx, 0, inF, accumulate: true);
-        Gemm.Multiply(true, false, outF, inF, rows, dy, 0, outF, x, 0, inF, dw, 0, inF, accumulate: true);
-        if (db != null) BiasGradient(db, dy, rows, outF);
+        Gemm.Multiply(false, false, rows, inFeatures, outFeatures, dy, 0, outFeatures, w, 0, inFeatures, dx, 0, inFeatures, accumulate: true);
+        Gemm.Multiply(true, false, outFeatures, inFeatures, rows, dy, 0, outFeatures, x, 0, inFeatures, dw, 0, inFeatures, accumulate: true);
+        if (db != null) BiasGradient(db, dy, rows, outFeatures);
     }
 
-    static void BiasGradient(float[] db, float[] dy, int rows, int outF)
+    static void BiasGradient(float[] db, float[] dy, int rows, int outFeatures)
     {
         // Split columns, not rows, so each thread owns its slice of db and no partial sums are needed.
         const int minColumns = 64;
-        int chunks = (long)rows * outF < Chunks.Size ? 1 : Math.Min(Environment.ProcessorCount, Math.Max(1, outF / minColumns));
+        int chunks = (long)rows * outFeatures < Chunks.Size ? 1 : Math.Min(Environment.ProcessorCount, Math.Max(1, outFeatures / minColumns));
         if (chunks <= 1)
         {
-            SumColumns(db, dy, rows, outF, 0, outF);
+            SumColumns(db, dy, rows, outFeatures, 0, outFeatures);
             return;
         }
-        int per = (outF + chunks - 1) / chunks;
+        int per = (outFeatures + chunks - 1) / chunks;
         per = (per + 15) & ~15;
-        chunks = (outF + per - 1) / per;
-        Workers.For(chunks, ch => SumColumns(db, dy, rows, outF, ch * per, Math.Min(outF, (ch + 1) * per)));
+        chunks = (outFeatures + per - 1) / per;
+        Workers.For(chunks, ch => SumColumns(db, dy, rows, outFeatures, ch * per, Math.Min(outFeatures, (ch + 1) * per)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void SumColumns(float[] db, float[] dy, int rows, int outF, int start, int end)
+    static void SumColumns(float[] db, float[] dy, int rows, int outFeatures, int start, int end)
     {
         // Row blocks stay cache-resident while each strip of columns is summed in registers, so dy streams in once.
         const int blockRows = 64;
@@ -53,7 +53,7 @@ public static class Linear
                 Vector<float> s0 = Vector<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
                 for (int r = r0; r < r1; r++)
                 {
-                    var row = dy.AsSpan(r * outF + j, 4 * vw);
+                    var row = dy.AsSpan(r * outFeatures + j, 4 * vw);
                     s0 += new Vector<float>(row);
                     s1 += new Vector<float>(row.Slice(vw));
                     s2 += new Vector<float>(row.Slice(2 * vw));
@@ -68,68 +68,68 @@ public static class Linear
             for (; j + vw <= end; j += vw)
             {
                 Vector<float> s0 = Vector<float>.Zero;
-                for (int r = r0; r < r1; r++) s0 += new Vector<float>(dy.AsSpan(r * outF + j, vw));
+                for (int r = r0; r < r1; r++) s0 += new Vector<float>(dy.AsSpan(r * outFeatures + j, vw));
                 var d = db.AsSpan(j, vw);
                 (new Vector<float>(d) + s0).CopyTo(d);
             }
             for (; j < end; j++)
             {
                 float s0 = 0f;
-                for (int r = r0; r < r1; r++) s0 += dy[r * outF + j];
+                for (int r = r0; r < r1; r++) s0 += dy[r * outFeatures + j];
                 db[j] += s0;
             }
         }
     }
 
-    /// <summary>Extent: rows * outF. When <paramref name="hasBias"/> is false, b is an unused dummy.</summary>
+    /// <summary>Extent: rows * outFeatures. When <paramref name="hasBias"/> is false, b is an unused dummy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        int rows, int inF, int outF, bool hasBias)
+        int rows, int inFeatures, int outFeatures, bool hasBias)
     {
-        if (i >= rows * outF) return;
+        if (i >= rows * outFeatures) return;
         int idx = i;
-        int r = idx / outF, o = idx - r * outF;
-        int xBase = r * inF, wBase = o * inF;
+        int r = idx / outFeatures, o = idx - r * outFeatures;
+        int xBase = r * inFeatures, wBase = o * inFeatures;
         float sum = hasBias ? b[o] : 0f;
-        for (int p = 0; p < inF; p++) sum += x[xBase + p] * w[wBase + p];
+        for (int p = 0; p < inFeatures; p++) sum += x[xBase + p] * w[wBase + p];
         y[i] = sum;
     }
 
-    /// <summary>Extent: rows * inF. dx[r, c] += Σ_o dy[r, o]·w[o, c].</summary>
+    /// <summary>Extent: rows * inFeatures. dx[r, c] += Σ_o dy[r, o]·w[o, c].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w,
-        int rows, int inF, int outF)
+        int rows, int inFeatures, int outFeatures)
     {
-        if (i >= rows * inF) return;
+        if (i >= rows * inFeatures) return;
         int idx = i;
-        int r = idx / inF, col = idx - r * inF;
-        int dyBase = r * outF;
+        int r = idx / inFeatures, col = idx - r * inFeatures;
+        int dyBase = r * outFeatures;
         float sum = 0f;
-        for (int o = 0; o < outF; o++) sum += dy[dyBase + o] * w[o * inF + col];
+        for (int o = 0; o < outFeatures; o++) sum += dy[dyBase + o] * w[o * inFeatures + col];
         dx[i] += sum;
     }
 
-    /// <summary>Extent: outF * inF. dw[o, c] += Σ_r dy[r, o]·x[r, c].</summary>
+    /// <summary>Extent: outFeatures * inFeatures. dw[o, c] += Σ_r dy[r, o]·x[r, c].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardWeightKernel(Index1D i, ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x,
-        int rows, int inF, int outF)
+        int rows, int inFeatures, int outFeatures)
     {
-        if (i >= outF * inF) return;
+        if (i >= outFeatures * inFeatures) return;
         int idx = i;
-        int o = idx / inF, col = idx - o * inF;
+        int o = idx / inFeatures, col = idx - o * inFeatures;
         float sum = 0f;
-        for (int r = 0; r < rows; r++) sum += dy[r * outF + o] * x[r * inF + col];
+        for (int r = 0; r < rows; r++) sum += dy[r * outFeatures + o] * x[r * inFeatures + col];
         dw[i] += sum;
     }
 
-    /// <summary>Extent: outF. db[o] += Σ_r dy[r, o].</summary>
+    /// <summary>Extent: outFeatures. db[o] += Σ_r dy[r, o].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardBiasKernel(Index1D i, ArrayView<float> db, ArrayView<float> dy, int rows, int outF)
+    public static void BackwardBiasKernel(Index1D i, ArrayView<float> db, ArrayView<float> dy, int rows, int outFeatures)
     {
-        if (i >= outF) return;
+        if (i >= outFeatures) return;
         float sum = 0f;
         int o = i;
-        for (int r = 0; r < rows; r++) sum += dy[r * outF + o];
+        for (int r = 0; r < rows; r++) sum += dy[r * outFeatures + o];
         db[i] += sum;
     }
 }

@@ -15,7 +15,7 @@ partial class CrossAttender
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.mlp_drop), _mlp_fc2_weight.Grad, _mlp_fc2_bias.Grad, a.Grad(Buf.mlp), a[Buf.mlp_drop], _mlp_fc2_weight.Value,
-            rows: batch * 6, inF: 32, outF: 16);
+            rows: batch * 6, inFeatures: 32, outFeatures: 16);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         global::ModelGen.Ops.Dropout.Backward(a.Grad(Buf.mlp_act), a.Grad(Buf.mlp_drop), a[Buf.mlp_drop_mask], n: batch * 192);
@@ -26,7 +26,7 @@ partial class CrossAttender
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.norm), _mlp_fc1_weight.Grad, _mlp_fc1_bias.Grad, a.Grad(Buf.mlp_fc1), a[Buf.norm], _mlp_fc1_weight.Value,
-            rows: batch * 6, inF: 16, outF: 32);
+            rows: batch * 6, inFeatures: 16, outFeatures: 32);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -39,7 +39,7 @@ partial class CrossAttender
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.attn_heads), _attn_out_proj_weight.Grad, _attn_out_proj_bias.Grad, a.Grad(Buf.attn), a[Buf.attn_heads],
-            _attn_out_proj_weight.Value, rows: batch * 6, inF: 8, outF: 16);
+            _attn_out_proj_weight.Value, rows: batch * 6, inFeatures: 8, outFeatures: 16);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         global::ModelGen.Ops.Attention.Backward(
@@ -50,17 +50,17 @@ partial class CrossAttender
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.in_memory), _attn_v_proj_weight.Grad, _attn_v_proj_bias.Grad, a.Grad(Buf.attn_v_proj), a[Buf.in_memory],
-            _attn_v_proj_weight.Value, rows: batch * 10, inF: 24, outF: 8);
+            _attn_v_proj_weight.Value, rows: batch * 10, inFeatures: 24, outFeatures: 8);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.in_memory), _attn_k_proj_weight.Grad, _attn_k_proj_bias.Grad, a.Grad(Buf.attn_k_proj), a[Buf.in_memory],
-            _attn_k_proj_weight.Value, rows: batch * 10, inF: 24, outF: 16);
+            _attn_k_proj_weight.Value, rows: batch * 10, inFeatures: 24, outFeatures: 16);
 
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.in_x), _attn_q_proj_weight.Grad, _attn_q_proj_bias.Grad, a.Grad(Buf.attn_q_proj), a[Buf.in_x],
-            _attn_q_proj_weight.Value, rows: batch * 6, inF: 16, outF: 16);
+            _attn_q_proj_weight.Value, rows: batch * 6, inFeatures: 16, outFeatures: 16);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>

@@ -11,15 +11,18 @@ partial class CrossAttender
     {
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.attn_q_proj], a[Buf.in_x], _attn_q_proj_weight.Value, _attn_q_proj_bias.Value, rows: batch * 6, inF: 16, outF: 16);
+            a[Buf.attn_q_proj], a[Buf.in_x], _attn_q_proj_weight.Value, _attn_q_proj_bias.Value, rows: batch * 6, inFeatures: 16,
+            outFeatures: 16);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.attn_k_proj], a[Buf.in_memory], _attn_k_proj_weight.Value, _attn_k_proj_bias.Value, rows: batch * 10, inF: 24, outF: 16);
+            a[Buf.attn_k_proj], a[Buf.in_memory], _attn_k_proj_weight.Value, _attn_k_proj_bias.Value, rows: batch * 10, inFeatures: 24,
+            outFeatures: 16);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.attn_v_proj], a[Buf.in_memory], _attn_v_proj_weight.Value, _attn_v_proj_bias.Value, rows: batch * 10, inF: 24, outF: 8);
+            a[Buf.attn_v_proj], a[Buf.in_memory], _attn_v_proj_weight.Value, _attn_v_proj_bias.Value, rows: batch * 10, inFeatures: 24,
+            outFeatures: 8);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         global::ModelGen.Ops.Attention.Forward(
@@ -28,7 +31,8 @@ partial class CrossAttender
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.attn], a[Buf.attn_heads], _attn_out_proj_weight.Value, _attn_out_proj_bias.Value, rows: batch * 6, inF: 8, outF: 16);
+            a[Buf.attn], a[Buf.attn_heads], _attn_out_proj_weight.Value, _attn_out_proj_bias.Value, rows: batch * 6, inFeatures: 8,
+            outFeatures: 16);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         global::ModelGen.Ops.Add.Forward(a[Buf.res], a[Buf.attn], a[Buf.in_x], n: batch * 96);
@@ -40,7 +44,7 @@ partial class CrossAttender
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.mlp_fc1], a[Buf.norm], _mlp_fc1_weight.Value, _mlp_fc1_bias.Value, rows: batch * 6, inF: 16, outF: 32);
+            a[Buf.mlp_fc1], a[Buf.norm], _mlp_fc1_weight.Value, _mlp_fc1_bias.Value, rows: batch * 6, inFeatures: 16, outFeatures: 32);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
         global::ModelGen.Ops.Relu.Forward(a[Buf.mlp_act], a[Buf.mlp_fc1], n: batch * 192);
@@ -52,7 +56,7 @@ partial class CrossAttender
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.mlp], a[Buf.mlp_drop], _mlp_fc2_weight.Value, _mlp_fc2_bias.Value, rows: batch * 6, inF: 32, outF: 16);
+            a[Buf.mlp], a[Buf.mlp_drop], _mlp_fc2_weight.Value, _mlp_fc2_bias.Value, rows: batch * 6, inFeatures: 32, outFeatures: 16);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
         global::ModelGen.Ops.Dropout.Forward(

@@ -15,7 +15,7 @@ partial class CrossAttender
     // Linear.ForwardKernel: attn.q_proj
     static void K0_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 16, outF: 16, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
     void K0_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -24,7 +24,7 @@ partial class CrossAttender
 
     // Linear.BackwardInputKernel: attn.q_proj
     static void K1_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
     void K1_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -33,7 +33,7 @@ partial class CrossAttender
 
     // Linear.BackwardWeightKernel: attn.q_proj
     static void K2_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -42,7 +42,7 @@ partial class CrossAttender
 
     // Linear.BackwardBiasKernel: attn.q_proj and 2 more
     static void K3_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -51,7 +51,7 @@ partial class CrossAttender
     // Linear.ForwardKernel: attn.k_proj
     static void K4_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inF: 24, outF: 16, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -60,7 +60,7 @@ partial class CrossAttender
 
     // Linear.BackwardInputKernel: attn.k_proj
     static void K5_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -69,7 +69,7 @@ partial class CrossAttender
 
     // Linear.BackwardWeightKernel: attn.k_proj
     static void K6_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
     void K6_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -78,7 +78,7 @@ partial class CrossAttender
 
     // Linear.BackwardBiasKernel: attn.k_proj
     static void K7_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
     void K7_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -87,7 +87,7 @@ partial class CrossAttender
     // Linear.ForwardKernel: attn.v_proj
     static void K8_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inF: 24, outF: 8, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
     void K8_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -96,7 +96,7 @@ partial class CrossAttender
 
     // Linear.BackwardInputKernel: attn.v_proj
     static void K9_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 8);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -105,7 +105,7 @@ partial class CrossAttender
 
     // Linear.BackwardWeightKernel: attn.v_proj
     static void K10_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inF: 24, outF: 8);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
     void K10_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -114,7 +114,7 @@ partial class CrossAttender
 
     // Linear.BackwardBiasKernel: attn.v_proj
     static void K11_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outF: 8);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outFeatures: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k11;
     void K11_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -164,7 +164,7 @@ partial class CrossAttender
     // Linear.ForwardKernel: attn.out_proj
     static void K15_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 8, outF: 16, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -173,7 +173,7 @@ partial class CrossAttender
 
     // Linear.BackwardInputKernel: attn.out_proj
     static void K16_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 8, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -182,7 +182,7 @@ partial class CrossAttender
 
     // Linear.BackwardWeightKernel: attn.out_proj
     static void K17_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 8, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
     void K17_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -243,7 +243,7 @@ partial class CrossAttender
     // Linear.ForwardKernel: mlp.fc1
     static void K23_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 16, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -252,7 +252,7 @@ partial class CrossAttender
 
     // Linear.BackwardInputKernel: mlp.fc1
     static void K24_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
     void K24_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -261,7 +261,7 @@ partial class CrossAttender
 
     // Linear.BackwardWeightKernel: mlp.fc1
     static void K25_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 16, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -270,7 +270,7 @@ partial class CrossAttender
 
     // Linear.BackwardBiasKernel: mlp.fc1
     static void K26_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
     void K26_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -315,7 +315,7 @@ partial class CrossAttender
     // Linear.ForwardKernel: mlp.fc2
     static void K31_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inF: 32, outF: 16, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
     void K31_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -324,7 +324,7 @@ partial class CrossAttender
 
     // Linear.BackwardInputKernel: mlp.fc2
     static void K32_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inF: 32, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
     void K32_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -333,7 +333,7 @@ partial class CrossAttender
 
     // Linear.BackwardWeightKernel: mlp.fc2
     static void K33_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inF: 32, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
     void K33_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<

@@ -12,7 +12,7 @@ partial class TinyEncoder
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.norm), _head_weight.Grad, _head_bias.Grad, a.Grad(Buf.head), a[Buf.norm], _head_weight.Value, rows: batch * 8,
-            inF: 32, outF: 10);
+            inFeatures: 32, outFeatures: 10);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -27,7 +27,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_mlp_act), _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad,
             a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 8,
-            inF: 64, outF: 32);
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         global::ModelGen.Ops.Gelu.Backward(
@@ -37,7 +37,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm2), _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad,
             a.Grad(Buf.encoder_layers_1_mlp_fc1), a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 8,
-            inF: 32, outF: 64);
+            inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -54,7 +54,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_attn_heads), _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_out_proj), a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 32);
+            rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -67,19 +67,19 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 16);
+            rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_k_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 16);
+            rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_q_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 32);
+            rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -95,7 +95,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
             a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 8,
-            inF: 64, outF: 32);
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         global::ModelGen.Ops.Gelu.Backward(
@@ -105,7 +105,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
             a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 8,
-            inF: 32, outF: 64);
+            inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -121,7 +121,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 32);
+            rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -134,19 +134,19 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 16);
+            rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 16);
+            rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            rows: batch * 8, inF: 32, outF: 32);
+            rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(

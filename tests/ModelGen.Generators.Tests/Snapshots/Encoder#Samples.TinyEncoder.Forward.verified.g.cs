@@ -17,17 +17,17 @@ partial class TinyEncoder
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
+            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
+            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -38,7 +38,7 @@ partial class TinyEncoder
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
+            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.in_x], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 256);
@@ -52,7 +52,7 @@ partial class TinyEncoder
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
-            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 8, inF: 32, outF: 64);
+            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 512);
@@ -60,7 +60,7 @@ partial class TinyEncoder
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
-            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 8, inF: 64, outF: 32);
+            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 8, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Add.Forward(
@@ -75,17 +75,17 @@ partial class TinyEncoder
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
+            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
+            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 8, inF: 32, outF: 16);
+            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -96,7 +96,7 @@ partial class TinyEncoder
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_out_proj], a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
-            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 8, inF: 32, outF: 32);
+            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Add.Forward(
@@ -111,7 +111,7 @@ partial class TinyEncoder
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value,
-            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 8, inF: 32, outF: 64);
+            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], n: batch * 512);
@@ -119,7 +119,7 @@ partial class TinyEncoder
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_mlp_fc2], a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value,
-            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 8, inF: 64, outF: 32);
+            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 8, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_mlp_fc2], n: batch * 256);
@@ -131,7 +131,7 @@ partial class TinyEncoder
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.head], a[Buf.norm], _head_weight.Value, _head_bias.Value, rows: batch * 8, inF: 32, outF: 10);
+            a[Buf.head], a[Buf.norm], _head_weight.Value, _head_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 10);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>

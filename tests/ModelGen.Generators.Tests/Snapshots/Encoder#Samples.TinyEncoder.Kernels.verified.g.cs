@@ -48,7 +48,7 @@ partial class TinyEncoder
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K3_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -57,7 +57,7 @@ partial class TinyEncoder
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K4_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -66,7 +66,7 @@ partial class TinyEncoder
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K5_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -75,7 +75,7 @@ partial class TinyEncoder
 
     // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 5 more
     static void K6_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k6;
     void K6_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -84,7 +84,7 @@ partial class TinyEncoder
     // Linear.ForwardKernel: encoder.layers.0.attn.k_proj and 3 more
     static void K7_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 16, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
     void K7_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -93,7 +93,7 @@ partial class TinyEncoder
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.k_proj and 3 more
     static void K8_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
     void K8_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -102,7 +102,7 @@ partial class TinyEncoder
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.k_proj and 3 more
     static void K9_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -111,7 +111,7 @@ partial class TinyEncoder
 
     // Linear.BackwardBiasKernel: encoder.layers.0.attn.k_proj and 3 more
     static void K10_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 16);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k10;
     void K10_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -179,7 +179,7 @@ partial class TinyEncoder
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K16_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 64, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -188,7 +188,7 @@ partial class TinyEncoder
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K17_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
     void K17_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -197,7 +197,7 @@ partial class TinyEncoder
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K18_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
     void K18_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -206,7 +206,7 @@ partial class TinyEncoder
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K19_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k19;
     void K19_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -232,7 +232,7 @@ partial class TinyEncoder
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K22_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 64, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
     void K22_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -241,7 +241,7 @@ partial class TinyEncoder
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K23_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 64, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -250,7 +250,7 @@ partial class TinyEncoder
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K24_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 64, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
     void K24_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -260,7 +260,7 @@ partial class TinyEncoder
     // Linear.ForwardKernel: head
     static void K25_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inF: 32, outF: 10, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -269,7 +269,7 @@ partial class TinyEncoder
 
     // Linear.BackwardInputKernel: head
     static void K26_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 10);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
     void K26_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -278,7 +278,7 @@ partial class TinyEncoder
 
     // Linear.BackwardWeightKernel: head
     static void K27_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inF: 32, outF: 10);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
     void K27_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -287,7 +287,7 @@ partial class TinyEncoder
 
     // Linear.BackwardBiasKernel: head
     static void K28_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outF: 10);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 10);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
     void K28_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(

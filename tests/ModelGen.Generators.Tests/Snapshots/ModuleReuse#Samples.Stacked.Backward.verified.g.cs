@@ -11,7 +11,8 @@ partial class Stacked
     {
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
         global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.act), _head_weight.Grad, null, a.Grad(Buf.head), a[Buf.act], _head_weight.Value, rows: batch * 5, inF: 16, outF: 4);
+            a.Grad(Buf.act), _head_weight.Grad, null, a.Grad(Buf.head), a[Buf.act], _head_weight.Value, rows: batch * 5, inFeatures: 16,
+            outFeatures: 4);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Gelu.Backward(a.Grad(Buf.blocks_1_norm), a.Grad(Buf.act), a[Buf.blocks_1_norm], n: batch * 80);
@@ -27,8 +28,8 @@ partial class Stacked
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.blocks_1_attn_heads), _blocks_1_attn_out_proj_weight.Grad, _blocks_1_attn_out_proj_bias.Grad,
-            a.Grad(Buf.blocks_1_attn), a[Buf.blocks_1_attn_heads], _blocks_1_attn_out_proj_weight.Value, rows: batch * 5, inF: 16,
-            outF: 16);
+            a.Grad(Buf.blocks_1_attn), a[Buf.blocks_1_attn_heads], _blocks_1_attn_out_proj_weight.Value, rows: batch * 5, inFeatures: 16,
+            outFeatures: 16);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Backward(
@@ -40,17 +41,17 @@ partial class Stacked
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.blocks_0_norm), _blocks_1_attn_v_proj_weight.Grad, _blocks_1_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_v_proj),
-            a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
+            a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.blocks_0_norm), _blocks_1_attn_k_proj_weight.Grad, _blocks_1_attn_k_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_k_proj),
-            a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
+            a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.blocks_0_norm), _blocks_1_attn_q_proj_weight.Grad, _blocks_1_attn_q_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_q_proj),
-            a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
+            a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -63,8 +64,8 @@ partial class Stacked
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.blocks_0_attn_heads), _blocks_0_attn_out_proj_weight.Grad, _blocks_0_attn_out_proj_bias.Grad,
-            a.Grad(Buf.blocks_0_attn), a[Buf.blocks_0_attn_heads], _blocks_0_attn_out_proj_weight.Value, rows: batch * 5, inF: 16,
-            outF: 16);
+            a.Grad(Buf.blocks_0_attn), a[Buf.blocks_0_attn_heads], _blocks_0_attn_out_proj_weight.Value, rows: batch * 5, inFeatures: 16,
+            outFeatures: 16);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Backward(
@@ -76,17 +77,17 @@ partial class Stacked
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.in_tokens), _blocks_0_attn_v_proj_weight.Grad, _blocks_0_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_v_proj),
-            a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
+            a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.in_tokens), _blocks_0_attn_k_proj_weight.Grad, _blocks_0_attn_k_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_k_proj),
-            a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
+            a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.in_tokens), _blocks_0_attn_q_proj_weight.Grad, _blocks_0_attn_q_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_q_proj),
-            a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, rows: batch * 5, inF: 16, outF: 16);
+            a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>

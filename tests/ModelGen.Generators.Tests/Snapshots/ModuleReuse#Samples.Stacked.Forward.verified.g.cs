@@ -12,17 +12,17 @@ partial class Stacked
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_0_attn_q_proj], a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, _blocks_0_attn_q_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_0_attn_k_proj], a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, _blocks_0_attn_k_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_0_attn_v_proj], a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, _blocks_0_attn_v_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Forward(
@@ -33,7 +33,7 @@ partial class Stacked
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_0_attn], a[Buf.blocks_0_attn_heads], _blocks_0_attn_out_proj_weight.Value, _blocks_0_attn_out_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Add.Forward(a[Buf.blocks_0_res], a[Buf.blocks_0_attn], a[Buf.in_tokens], n: batch * 80);
@@ -46,17 +46,17 @@ partial class Stacked
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, _blocks_1_attn_q_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_1_attn_k_proj], a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, _blocks_1_attn_k_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_1_attn_v_proj], a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, _blocks_1_attn_v_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Forward(
@@ -67,7 +67,7 @@ partial class Stacked
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.blocks_1_attn], a[Buf.blocks_1_attn_heads], _blocks_1_attn_out_proj_weight.Value, _blocks_1_attn_out_proj_bias.Value,
-            rows: batch * 5, inF: 16, outF: 16);
+            rows: batch * 5, inFeatures: 16, outFeatures: 16);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Add.Forward(a[Buf.blocks_1_res], a[Buf.blocks_1_attn], a[Buf.blocks_0_norm], n: batch * 80);
@@ -81,7 +81,8 @@ partial class Stacked
         global::ModelGen.Ops.Gelu.Forward(a[Buf.act], a[Buf.blocks_1_norm], n: batch * 80);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        global::ModelGen.Ops.Linear.Forward(a[Buf.head], a[Buf.act], _head_weight.Value, null, rows: batch * 5, inF: 16, outF: 4);
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.head], a[Buf.act], _head_weight.Value, null, rows: batch * 5, inFeatures: 16, outFeatures: 4);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>

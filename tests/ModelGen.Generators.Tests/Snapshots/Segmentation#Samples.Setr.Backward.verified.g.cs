@@ -145,7 +145,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
             a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 16,
-            inF: 64, outF: 32);
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         global::ModelGen.Ops.Gelu.Backward(
@@ -155,7 +155,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
             a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 16,
-            inF: 32, outF: 64);
+            inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -171,7 +171,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            rows: batch * 16, inF: 32, outF: 32);
+            rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -184,19 +184,19 @@ partial class Setr
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            rows: batch * 16, inF: 32, outF: 32);
+            rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            rows: batch * 16, inF: 32, outF: 32);
+            rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            rows: batch * 16, inF: 32, outF: 32);
+            rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -210,7 +210,7 @@ partial class Setr
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.embed_patches), _embed_proj_weight.Grad, _embed_proj_bias.Grad, a.Grad(Buf.embed), a[Buf.embed_patches],
-            _embed_proj_weight.Value, rows: batch * 16, inF: 64, outF: 32);
+            _embed_proj_weight.Value, rows: batch * 16, inFeatures: 64, outFeatures: 32);
 
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
         global::ModelGen.Ops.Patchify.Backward(

@@ -14,7 +14,8 @@ partial class Setr
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.embed], a[Buf.embed_patches], _embed_proj_weight.Value, _embed_proj_bias.Value, rows: batch * 16, inF: 64, outF: 32);
+            a[Buf.embed], a[Buf.embed_patches], _embed_proj_weight.Value, _embed_proj_bias.Value, rows: batch * 16, inFeatures: 64,
+            outFeatures: 32);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Positions.Forward(a[Buf.pos], a[Buf.embed], _pos_weight.Value, batch, tokens: 16, dim: 32);
@@ -27,17 +28,17 @@ partial class Setr
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
+            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
+            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -48,7 +49,7 @@ partial class Setr
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 16, inF: 32, outF: 32);
+            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.pos], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 512);
@@ -62,7 +63,7 @@ partial class Setr
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
-            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 16, inF: 32, outF: 64);
+            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1024);
@@ -70,7 +71,7 @@ partial class Setr
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
-            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 16, inF: 64, outF: 32);
+            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 16, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 512);

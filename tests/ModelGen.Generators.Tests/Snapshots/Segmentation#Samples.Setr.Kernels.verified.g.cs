@@ -31,7 +31,7 @@ partial class Setr
     // Linear.ForwardKernel: embed.proj and 1 more
     static void K2_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 64, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -40,7 +40,7 @@ partial class Setr
 
     // Linear.BackwardInputKernel: embed.proj and 1 more
     static void K3_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 64, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -49,7 +49,7 @@ partial class Setr
 
     // Linear.BackwardWeightKernel: embed.proj and 1 more
     static void K4_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 64, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -58,7 +58,7 @@ partial class Setr
 
     // Linear.BackwardBiasKernel: embed.proj and 5 more
     static void K5_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -125,7 +125,7 @@ partial class Setr
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K12_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 32, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
     void K12_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -134,7 +134,7 @@ partial class Setr
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K13_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -143,7 +143,7 @@ partial class Setr
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K14_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -212,7 +212,7 @@ partial class Setr
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1
     static void K20_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 32, outF: 64, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
     void K20_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -221,7 +221,7 @@ partial class Setr
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1
     static void K21_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
     void K21_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -230,7 +230,7 @@ partial class Setr
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1
     static void K22_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 32, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
     void K22_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -239,7 +239,7 @@ partial class Setr
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1
     static void K23_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(

@@ -12,7 +12,7 @@ partial class Vit
         // head (Linear): (B, 32) -> (B, 10)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.head_pool), _head_weight.Grad, _head_bias.Grad, a.Grad(Buf.head), a[Buf.head_pool], _head_weight.Value, rows: batch,
-            inF: 32, outF: 10);
+            inFeatures: 32, outFeatures: 10);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
         global::ModelGen.Ops.SelectToken.Backward(a.Grad(Buf.norm), a.Grad(Buf.head_pool), batch, tokens: 17, dim: 32, index: 0);
@@ -35,7 +35,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_mlp_act), _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad,
             a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 17,
-            inF: 64, outF: 32);
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         global::ModelGen.Ops.Gelu.Backward(
@@ -45,7 +45,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm2), _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad,
             a.Grad(Buf.encoder_layers_1_mlp_fc1), a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 17,
-            inF: 32, outF: 64);
+            inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -66,7 +66,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_attn_heads), _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_out_proj), a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -79,19 +79,19 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_k_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_1_attn_q_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -107,7 +107,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
             a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 17,
-            inF: 64, outF: 32);
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         global::ModelGen.Ops.Gelu.Backward(
@@ -117,7 +117,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
             a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 17,
-            inF: 32, outF: 64);
+            inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -133,7 +133,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -146,19 +146,19 @@ partial class Vit
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
             a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            rows: batch * 17, inF: 32, outF: 32);
+            rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -175,7 +175,7 @@ partial class Vit
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.embed_patches), _embed_proj_weight.Grad, _embed_proj_bias.Grad, a.Grad(Buf.embed), a[Buf.embed_patches],
-            _embed_proj_weight.Value, rows: batch * 16, inF: 192, outF: 32);
+            _embed_proj_weight.Value, rows: batch * 16, inFeatures: 192, outFeatures: 32);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
         global::ModelGen.Ops.Patchify.Backward(

@@ -14,7 +14,8 @@ partial class Vit
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.embed], a[Buf.embed_patches], _embed_proj_weight.Value, _embed_proj_bias.Value, rows: batch * 16, inF: 192, outF: 32);
+            a[Buf.embed], a[Buf.embed_patches], _embed_proj_weight.Value, _embed_proj_bias.Value, rows: batch * 16, inFeatures: 192,
+            outFeatures: 32);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
         global::ModelGen.Ops.ClassToken.Forward(a[Buf.tokens], a[Buf.embed], _tokens_cls.Value, batch, tokens: 16, dim: 32);
@@ -30,17 +31,17 @@ partial class Vit
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -51,7 +52,7 @@ partial class Vit
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.pos], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 544);
@@ -65,7 +66,7 @@ partial class Vit
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
-            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 17, inF: 32, outF: 64);
+            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1088);
@@ -73,7 +74,7 @@ partial class Vit
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
-            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 17, inF: 64, outF: 32);
+            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 17, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Add.Forward(
@@ -88,17 +89,17 @@ partial class Vit
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -109,7 +110,7 @@ partial class Vit
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_attn_out_proj], a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
-            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 17, inF: 32, outF: 32);
+            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.DropPath.Forward(
@@ -129,7 +130,7 @@ partial class Vit
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value,
-            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 17, inF: 32, outF: 64);
+            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], n: batch * 1088);
@@ -137,7 +138,7 @@ partial class Vit
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.encoder_layers_1_mlp_fc2], a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value,
-            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 17, inF: 64, outF: 32);
+            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 17, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.DropPath.Forward(
@@ -157,7 +158,7 @@ partial class Vit
 
         // head (Linear): (B, 32) -> (B, 10)
         global::ModelGen.Ops.Linear.Forward(
-            a[Buf.head], a[Buf.head_pool], _head_weight.Value, _head_bias.Value, rows: batch, inF: 32, outF: 10);
+            a[Buf.head], a[Buf.head_pool], _head_weight.Value, _head_bias.Value, rows: batch, inFeatures: 32, outFeatures: 10);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>

@@ -31,7 +31,7 @@ partial class Vit
     // Linear.ForwardKernel: embed.proj
     static void K2_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inF: 192, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -40,7 +40,7 @@ partial class Vit
 
     // Linear.BackwardInputKernel: embed.proj
     static void K3_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inF: 192, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -49,7 +49,7 @@ partial class Vit
 
     // Linear.BackwardWeightKernel: embed.proj
     static void K4_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inF: 192, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -58,7 +58,7 @@ partial class Vit
 
     // Linear.BackwardBiasKernel: embed.proj
     static void K5_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -142,7 +142,7 @@ partial class Vit
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 7 more
     static void K14_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inF: 32, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -151,7 +151,7 @@ partial class Vit
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 7 more
     static void K15_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -160,7 +160,7 @@ partial class Vit
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 7 more
     static void K16_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -169,7 +169,7 @@ partial class Vit
 
     // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 9 more
     static void K17_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k17;
     void K17_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -237,7 +237,7 @@ partial class Vit
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K23_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inF: 32, outF: 64, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -246,7 +246,7 @@ partial class Vit
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K24_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
     void K24_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -255,7 +255,7 @@ partial class Vit
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K25_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inF: 32, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -264,7 +264,7 @@ partial class Vit
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K26_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outF: 64);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outFeatures: 64);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
     void K26_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
@@ -290,7 +290,7 @@ partial class Vit
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K29_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inF: 64, outF: 32, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
     void K29_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -299,7 +299,7 @@ partial class Vit
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K30_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inF: 64, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
     void K30_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -308,7 +308,7 @@ partial class Vit
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K31_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inF: 64, outF: 32);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
     void K31_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -353,7 +353,7 @@ partial class Vit
     // Linear.ForwardKernel: head
     static void K36_LinearForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch, inF: 32, outF: 10, hasBias: true);
+        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
     void K36_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -362,7 +362,7 @@ partial class Vit
 
     // Linear.BackwardInputKernel: head
     static void K37_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch, inF: 32, outF: 10);
+        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
     void K37_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -371,7 +371,7 @@ partial class Vit
 
     // Linear.BackwardWeightKernel: head
     static void K38_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch, inF: 32, outF: 10);
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
     void K38_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
@@ -380,7 +380,7 @@ partial class Vit
 
     // Linear.BackwardBiasKernel: head
     static void K39_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch, outF: 10);
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch, outFeatures: 10);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k39;
     void K39_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
