@@ -154,4 +154,10 @@ public class FaultRegressionTests
         Assert.Equal("MG1008", Assert.Single(result.GeneratorDiagnostics).Id);
         Assert.DoesNotContain(result.CompileErrors, d => d.Location.SourceTree?.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal) == true);
     }
+
+    // Found in review: a layer named Activations with a fixed table (sinusoidal positions) made a field s_activations beside
+    // the size table of the same name.
+    [Fact]
+    public void LayerWhoseTableIsNamedLikeTheSizeTable() =>
+        Compiles(Model("[SinusoidalPositions] public partial Module Activations { get; }"));
 }

@@ -34,13 +34,9 @@ public sealed partial class ModelGenerator
     {
         public Names(LoweredModel model)
         {
-            var taken = new HashSet<string>(System.StringComparer.Ordinal);
-            ParamFields = model.Parameters.Select(p =>
-            {
-                string name = "_" + Shapes.Identifier(p.Name), candidate = name;
-                for (int n = 2; !taken.Add(candidate); n++) candidate = name + "_" + n.ToString(CultureInfo.InvariantCulture);
-                return candidate;
-            }).ToArray();
+            // Beside the class's own fields: _runtime, _arena, _lastBatch and a _module_ per property.
+            var fields = new UniqueNames(new[] { "_runtime", "_arena", "_lastBatch" }.Concat(model.Properties.Select(p => "_module_" + p.Name)));
+            ParamFields = model.Parameters.Select(p => fields.Take("_" + Shapes.Identifier(p.Name))).ToArray();
             var byKey = new Dictionary<string, KernelInfo>(System.StringComparer.Ordinal);
             foreach (var op in model.Ops)
             {

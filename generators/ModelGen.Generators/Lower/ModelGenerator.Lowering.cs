@@ -34,7 +34,9 @@ public sealed partial class ModelGenerator
         readonly List<ParamSpec> _params = new();
         readonly List<ConstantSpec> _constants = new();
         readonly List<LoweredOp> _ops = new();
-        readonly HashSet<string> _names = new(StringComparer.Ordinal);
+        readonly Dictionary<string, BufferSpec> _bufferByName = new(StringComparer.Ordinal);
+        readonly UniqueNames _bufferNames;
+        readonly UniqueNames _fieldNames;
         readonly List<LayerSummary> _summary = new();
         long _flops;
         int _dropoutSites;
@@ -44,14 +46,14 @@ public sealed partial class ModelGenerator
             _model = model;
             var paths = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var l in model.Layers) paths[l.Output] = l.Path;
+            // Buffers are Buf constants; tables are static fields beside the model's own s_shape_* and s_activations.
+            _bufferNames = new UniqueNames(model.Edges.Select(e => e.Name));
+            _fieldNames = new UniqueNames(model.Edges.Where(e => e.IsInput).Select(e => "s_shape_" + e.Name).Concat(new[] { "s_activations" }));
             foreach (var e in model.Edges)
             {
                 _shapes[e.Name] = e;
-                _names.Add(e.Name);
-                _names.Add("g_" + e.Name);
-                if (e.IsInput) _names.Add("s_shape_" + e.Name);
                 string path = e.IsInput ? e.Name.Substring(3) : paths.TryGetValue(e.Name, out var p) ? p : e.Name;
-                _buffers.Add(new BufferSpec(e.Name, path, e.Shape, HasGrad: !e.IsMask));
+                AddBuffer(new BufferSpec(e.Name, path, e.Shape, HasGrad: !e.IsMask));
             }
         }
 
@@ -66,8 +68,7 @@ public sealed partial class ModelGenerator
             _flops = 0;
             layer.Config.Lower(this, layer);
             // The layer's own output buffer was made from its edge before lowering began; the rest it made itself.
-            long activations = _buffers.Skip(buffers).Where(b => !b.DeviceOnly).Sum(b => b.PerSample);
-            if (!_buffers.Skip(buffers).Any(b => b.Name == layer.Output)) activations += PerSampleOf(layer.Output);
+            long activations = _buffers.Skip(buffers).Where(b => !b.DeviceOnly).Sum(b => b.PerSample) + _bufferByName[layer.Output].PerSample;
             long weights = _params.Skip(parameters).Where(p => p.Trainable).Sum(p => p.Shape.Aggregate(1L, (n, d) => n * d));
             _summary.Add(new LayerSummary(layer.Path, layer.Kind, _shapes[layer.Output].Shape, weights, _flops, 4 * activations));
         }
@@ -82,10 +83,10 @@ public sealed partial class ModelGenerator
         internal string Output(string path, string? output, IReadOnlyList<int> shape)
         {
             if (output is not null) return output;
-            string name = Unique(Shapes.Identifier(path));
+            string name = _bufferNames.Take(Shapes.Identifier(path));
             var edge = new Edge(name, shape.ToImmutableEquatableArray(), IsMask: false, IsInput: false);
             _shapes[name] = edge;
-            _buffers.Add(new BufferSpec(name, path, edge.Shape, HasGrad: true));
+            AddBuffer(new BufferSpec(name, path, edge.Shape, HasGrad: true));
             return name;
         }
 
@@ -97,19 +98,15 @@ public sealed partial class ModelGenerator
 
         internal string Saved(string path, string suffix, bool deviceOnly, int[] dims)
         {
-            string name = Unique(Shapes.Identifier(path) + "_" + suffix);
-            _buffers.Add(new BufferSpec(name, path + "." + suffix, dims.ToImmutableEquatableArray(), HasGrad: false, deviceOnly));
+            string name = _bufferNames.Take(Shapes.Identifier(path) + "_" + suffix);
+            AddBuffer(new BufferSpec(name, path + "." + suffix, dims.ToImmutableEquatableArray(), HasGrad: false, deviceOnly));
             return name;
         }
 
-        /// <summary>A C# name no buffer, gradient or table has yet: the path's identifier, numbered when paths differ only by '.' and '_'.</summary>
-        string Unique(string name)
+        void AddBuffer(BufferSpec buffer)
         {
-            string candidate = name;
-            for (int n = 2; _names.Contains(candidate) || _names.Contains("g_" + candidate); n++) candidate = name + "_" + Int(n);
-            _names.Add(candidate);
-            _names.Add("g_" + candidate);
-            return candidate;
+            _buffers.Add(buffer);
+            _bufferByName[buffer.Name] = buffer;
         }
 
         internal IReadOnlyList<int> ShapeOf(string buffer) => _shapes[buffer].Shape;
@@ -140,7 +137,7 @@ public sealed partial class ModelGenerator
 
         internal string Constant(string path, string initializer, string comment)
         {
-            string name = Unique("s_" + Shapes.Identifier(path));
+            string name = _fieldNames.Take("s_" + Shapes.Identifier(path));
             _constants.Add(new ConstantSpec(name, initializer, comment));
             return name;
         }
@@ -152,12 +149,10 @@ public sealed partial class ModelGenerator
         /// its forward writes).</summary>
         void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels, long? flops = null)
         {
-            long perSample = flops ?? forward.Args.Where(a => a.Kind == ArgKind.Act).Select(a => PerSampleOf(a.Text)).FirstOrDefault();
+            long perSample = flops ?? forward.Args.Where(a => a.Kind == ArgKind.Act).Select(a => _bufferByName[a.Text].PerSample).FirstOrDefault();
             _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray()));
             _flops += perSample;
         }
-
-        long PerSampleOf(string buffer) => _buffers.First(b => b.Name == buffer).PerSample;
 
         static Call Call(string method, params Arg[] args) => new(method, args.ToImmutableEquatableArray());
 

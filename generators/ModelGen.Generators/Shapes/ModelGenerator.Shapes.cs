@@ -74,7 +74,7 @@ public sealed partial class ModelGenerator
         readonly List<Edge> _edges = new();
         readonly List<CheckedLayer> _layers = new();
         readonly List<PropertySpec> _properties = new();
-        readonly HashSet<string> _buffers = new(StringComparer.Ordinal);
+        readonly UniqueNames _buffers = new(Array.Empty<string>());
         public readonly List<DiagnosticInfo> Diagnostics = new();
         string _output = "";
         bool _incomplete;
@@ -138,7 +138,7 @@ public sealed partial class ModelGenerator
                     Report(DiagnosticDescriptors.DuplicateName, input.NameLocation, input.Name, taken);
                     return;
                 }
-                var edge = new Edge(Unique("in_" + input.Name), input.Shape, input.Kind == InputSpec.MaskKind, IsInput: true);
+                var edge = new Edge(_buffers.Take("in_" + input.Name), input.Shape, input.Kind == InputSpec.MaskKind, IsInput: true);
                 _edges.Add(edge);
                 scope.Names[input.Name] = edge;
             }
@@ -157,16 +157,6 @@ public sealed partial class ModelGenerator
         /// <summary>False when an argument anywhere in the model (or a module it uses) does not compile: the compiler reports it.</summary>
         static bool Resolves(ModelSpec spec) =>
             spec.Inputs.All(i => i.Resolved) && spec.Layers.All(l => l.Resolved && (l.Module is null || Resolves(l.Module)));
-
-        /// <summary>A C# name no other buffer (or its gradient) has: paths that differ only by '.' and '_' get a numbered suffix.</summary>
-        string Unique(string name)
-        {
-            string candidate = name;
-            for (int n = 2; _buffers.Contains(candidate) || _buffers.Contains("g_" + candidate); n++) candidate = name + "_" + n.ToString(CultureInfo.InvariantCulture);
-            _buffers.Add(candidate);
-            _buffers.Add("g_" + candidate);
-            return candidate;
-        }
 
         internal sealed class Scope
         {
@@ -251,7 +241,7 @@ public sealed partial class ModelGenerator
 
         internal Edge Emit(string path, string kind, LayerConfig config, string input, IEnumerable<int> shape)
         {
-            var edge = new Edge(Unique(Shapes.Identifier(path)), shape.ToImmutableEquatableArray(), IsMask: false, IsInput: false);
+            var edge = new Edge(_buffers.Take(Shapes.Identifier(path)), shape.ToImmutableEquatableArray(), IsMask: false, IsInput: false);
             _edges.Add(edge);
             _layers.Add(new CheckedLayer(path, kind, config, input, edge.Name));
             return edge;
