@@ -39,11 +39,13 @@ internal sealed class LayerContext
     /// <summary>The edge the layer reads.</summary>
     public Edge Input { get; }
 
-    /// <summary>Where an argument is written; the attribute when it is not.</summary>
-    public LocationSpec At(string argument) => Layer.At(argument);
+    /// <summary>Where an argument is written; the attribute when it is not written or is null (the layer as a whole).</summary>
+    public LocationSpec At(string? argument) => argument is null ? Layer.Location : Layer.At(argument);
 
-    public void Report(DiagnosticDescriptor descriptor, string argument, params object[] arguments) =>
-        _checker.Diagnostics.Add(DiagnosticInfo.Create(descriptor, At(argument), arguments));
+    /// <summary>Reports at <paramref name="argument"/>, or at the attribute when it is null.</summary>
+    public void Report(DiagnosticDescriptor descriptor, string? argument, params object[] arguments) => Add(descriptor, At(argument), arguments);
+
+    void Add(DiagnosticDescriptor descriptor, LocationSpec at, object[] arguments) => _checker.Diagnostics.Add(DiagnosticInfo.Create(descriptor, at, arguments));
 
     /// <summary>The user's name of an edge: the input's name or the layer's buffer.</summary>
     public static string NameOf(Edge e) => e.IsInput ? e.Name.Substring(3) : e.Name;
@@ -56,32 +58,20 @@ internal sealed class LayerContext
 
     // ---- sizes ----
 
-    public int? Positive(string argument, int value)
-    {
-        if (value > 0) return value;
-        Report(DiagnosticDescriptors.NonPositiveSize, argument, argument, Subject, value, "positive");
-        return null;
-    }
+    public int? Positive(string argument, int value) => InRange(argument, value, value > 0, "positive");
 
     /// <summary>A size where 0 (or another sentinel below 1) asks for a default: anything below <paramref name="least"/> is reported.</summary>
-    public int? AtLeast(string argument, int value, int least, string meaning)
+    public int? AtLeast(string argument, int value, int least, string meaning) => InRange(argument, value, value >= least, meaning);
+
+    public double? Positive(string argument, double value) => InRange(argument, value, value > 0, "positive");
+
+    public double? Probability(string argument, double p) => InRange(argument, p, p >= 0 && p < 1, "in [0, 1)");
+
+    /// <summary>The value when <paramref name="ok"/>, else null after MG2001 at the argument naming what it must be.</summary>
+    public T? InRange<T>(string argument, T value, bool ok, string meaning) where T : struct
     {
-        if (value >= least) return value;
+        if (ok) return value;
         Report(DiagnosticDescriptors.NonPositiveSize, argument, argument, Subject, value, meaning);
-        return null;
-    }
-
-    public double? Positive(string argument, double value)
-    {
-        if (value > 0) return value;
-        Report(DiagnosticDescriptors.NonPositiveSize, argument, argument, Subject, value, "positive");
-        return null;
-    }
-
-    public double? Probability(string argument, double p)
-    {
-        if (p >= 0 && p < 1) return p;
-        Report(DiagnosticDescriptors.NonPositiveSize, argument, argument, Subject, p, "in [0, 1)");
         return null;
     }
 
@@ -93,7 +83,7 @@ internal sealed class LayerContext
     bool IsRank(int rank, string what)
     {
         if (Input.Shape.Count == rank) return true;
-        _checker.Diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RankMismatch, InputAt, Path, what, NameOf(Input), Input.Display));
+        Add(DiagnosticDescriptors.RankMismatch, InputAt, new object[] { Path, what, NameOf(Input), Input.Display });
         return false;
     }
 
@@ -138,8 +128,8 @@ internal sealed class LayerContext
     {
         var image = _checker.Model.Inputs.FirstOrDefault(i => i.Kind != InputSpec.MaskKind);
         if (image is not null && image.Shape.Count == 3) return (image.Shape[1], image.Shape[2], image.Name);
-        _checker.Diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RankMismatch, Layer.Location, Path, "a model whose first input is an image (B, channels, height, width)",
-            image?.Name ?? _checker.Model.ClassName, image is null ? "no input" : Shapes.Format(image.Shape, true)));
+        Report(DiagnosticDescriptors.RankMismatch, null, Path, "a model whose first input is an image (B, channels, height, width)",
+            image?.Name ?? _checker.Model.ClassName, image is null ? "no input" : Shapes.Format(image.Shape, true));
         return null;
     }
 
@@ -150,7 +140,7 @@ internal sealed class LayerContext
         if (gh < 0 || gw < 0 || (gh == 0) != (gw == 0))
         {
             string arg = gh <= 0 ? "GridHeight" : "GridWidth";
-            Report(DiagnosticDescriptors.NonPositiveSize, arg, arg, Subject, gh <= 0 ? gh : gw, "positive (set both GridHeight and GridWidth, or neither for a square grid)");
+            InRange(arg, gh <= 0 ? gh : gw, ok: false, "positive (set both GridHeight and GridWidth, or neither for a square grid)");
             return null;
         }
         if (gh == 0)
@@ -158,7 +148,7 @@ internal sealed class LayerContext
             int side = (int)Math.Round(Math.Sqrt(Math.Max(patches, 0)));
             if (patches <= 0 || side * side != patches)
             {
-                _checker.Diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TokensDoNotFormGrid, Layer.Location, Path, Input.Shape[0], skip, NameOf(Input), patches, "a square grid"));
+                Report(DiagnosticDescriptors.TokensDoNotFormGrid, null, Path, Input.Shape[0], skip, NameOf(Input), patches, "a square grid");
                 return null;
             }
             return (side, side);
@@ -187,7 +177,7 @@ internal sealed class LayerContext
             }
         }
         string shape = image.H == image.W ? "a square grid" : $"a grid shaped like the {Size(image.H, image.W)} image '{image.Name}'";
-        _checker.Diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TokensDoNotFormGrid, Layer.Location, Path, Input.Shape[0], skip, NameOf(Input), Math.Max(patches, 0), shape));
+        Report(DiagnosticDescriptors.TokensDoNotFormGrid, null, Path, Input.Shape[0], skip, NameOf(Input), Math.Max(patches, 0), shape);
         return null;
     }
 }

@@ -22,7 +22,7 @@ internal sealed record MaskHeadShape(int Classes, int Depth, int Heads, int Skip
         if (f < 1 || grid.H * f != image.H || grid.W * f != image.W)
         {
             int shown = System.Math.Max(f, 1);
-            c.Report(DiagnosticDescriptors.UpsamplingMissesResolution, "", c.Path, $"bilinear upsampling by {shown}",
+            c.Report(DiagnosticDescriptors.UpsamplingMissesResolution, null, c.Path, $"bilinear upsampling by {shown}",
                 LayerContext.Size(grid.H, grid.W), LayerContext.Size(grid.H * shown, grid.W * shown), image.Name, LayerContext.Size(image.H, image.W));
             return null;
         }

@@ -18,7 +18,7 @@ internal sealed class PixelClassifierRule : LayerRule<PixelClassifierAttribute>
         if (c.ImageInput() is not { } image) return null;
         if (c.Input.Shape[1] != image.H || c.Input.Shape[2] != image.W)
         {
-            c.Report(DiagnosticDescriptors.OutputResolutionMismatch, "", c.Path, LayerContext.Size(c.Input.Shape[1], c.Input.Shape[2]), LayerContext.NameOf(c.Input), image.Name, LayerContext.Size(image.H, image.W));
+            c.Report(DiagnosticDescriptors.OutputResolutionMismatch, null, c.Path, LayerContext.Size(c.Input.Shape[1], c.Input.Shape[2]), LayerContext.NameOf(c.Input), image.Name, LayerContext.Size(image.H, image.W));
             return null;
         }
         return c.Emit(new Config(classes), new[] { classes, image.H, image.W });

@@ -54,7 +54,7 @@ internal sealed class SetrDecoderRule : LayerRule<SetrDecoderAttribute>
         if (grid.H * total != image.H || grid.W * total != image.W)
         {
             string by = factors.Count == 0 ? "no upsampling" : "upsampling by " + string.Join("·", factors) + (factors.Count > 1 ? " = " + total : "");
-            c.Report(DiagnosticDescriptors.UpsamplingMissesResolution, given ? "Factors" : "", c.Path,
+            c.Report(DiagnosticDescriptors.UpsamplingMissesResolution, given ? "Factors" : null, c.Path,
                 by, LayerContext.Size(grid.H, grid.W), LayerContext.Size((int)System.Math.Min(grid.H * total, int.MaxValue), (int)System.Math.Min(grid.W * total, int.MaxValue)), image.Name, LayerContext.Size(image.H, image.W));
             return null;
         }

@@ -17,7 +17,7 @@ internal sealed class BatchNormRule : LayerRule<BatchNormAttribute>
     /// <summary>A momentum in [0, 1] and a positive eps; shared with the layers that end in a BatchNorm.</summary>
     internal static Config? Check(LayerContext c, double momentum, double eps)
     {
-        if (momentum < 0 || momentum > 1) { c.Report(DiagnosticDescriptors.NonPositiveSize, "Momentum", "Momentum", c.Subject, momentum, "in [0, 1]"); return null; }
+        if (c.InRange("Momentum", momentum, momentum >= 0 && momentum <= 1, "in [0, 1]") is null) return null;
         return c.Positive("Eps", eps) is { } e ? new Config(momentum, e) : null;
     }
 }

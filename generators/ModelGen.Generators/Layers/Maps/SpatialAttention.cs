@@ -24,7 +24,7 @@ internal sealed class SpatialAttentionRule : LayerRule<SpatialAttentionAttribute
     {
         if (!c.IsMap()) return null;
         if (c.Positive("Kernel", a.Kernel) is not { } kernel) return null;
-        if (kernel % 2 == 0) { c.Report(DiagnosticDescriptors.NonPositiveSize, "Kernel", "Kernel", c.Subject, kernel, "odd, so the attention map keeps the input's size"); return null; }
+        if (c.InRange("Kernel", kernel, kernel % 2 == 1, "odd, so the attention map keeps the input's size") is null) return null;
         return c.Same(new Config(kernel));
     }
 }

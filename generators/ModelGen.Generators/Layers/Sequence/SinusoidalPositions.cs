@@ -19,16 +19,16 @@ internal sealed class SinusoidalPositionsRule : LayerRule<SinusoidalPositionsAtt
         string input = LayerContext.NameOf(c.Input);
         if (gh == 0 && gw == 0)
         {
-            if (width % 2 != 0) { c.Report(DiagnosticDescriptors.PositionsDoNotFit, "", c.Path, $"1-D sine-cosine positions need an even width, but '{input}' gives width {width}"); return null; }
+            if (width % 2 != 0) { c.Report(DiagnosticDescriptors.PositionsDoNotFit, null, c.Path, $"1-D sine-cosine positions need an even width, but '{input}' gives width {width}"); return null; }
             return c.Same(new Config(0, 0));
         }
         if (gh <= 0 || gw <= 0)
         {
             string arg = gh <= 0 ? "GridHeight" : "GridWidth";
-            c.Report(DiagnosticDescriptors.NonPositiveSize, arg, arg, c.Subject, gh <= 0 ? gh : gw, "positive (set both GridHeight and GridWidth for 2-D positions)");
+            c.InRange(arg, gh <= 0 ? gh : gw, ok: false, "positive (set both GridHeight and GridWidth for 2-D positions)");
             return null;
         }
-        if (width % 4 != 0) { c.Report(DiagnosticDescriptors.PositionsDoNotFit, "", c.Path, $"2-D sine-cosine positions need a width divisible by 4, but '{input}' gives width {width}"); return null; }
+        if (width % 4 != 0) { c.Report(DiagnosticDescriptors.PositionsDoNotFit, null, c.Path, $"2-D sine-cosine positions need a width divisible by 4, but '{input}' gives width {width}"); return null; }
         int lead = tokens - gh * gw;
         if (lead != 0 && lead != 1)
         {
