@@ -119,11 +119,10 @@ public sealed class MultiHeadAttentionAttribute : AttentionOptionsAttribute
     public string? Value { get; set; }
 }
 
-/// <summary>A Transformer encoder layer: attention and a feed-forward block, each with a residual and layer norm.
-/// Parameters <c>norm1</c>, <c>attn</c>, <c>norm2</c>, <c>mlp.fc1</c>, <c>mlp.fc2</c>.</summary>
-public sealed class TransformerEncoderLayerAttribute : AttentionOptionsAttribute
+/// <summary>What a Transformer encoder layer adds to its attention: the feed-forward block, where the norms sit, dropout, drop path.</summary>
+public abstract class EncoderOptionsAttribute : AttentionOptionsAttribute
 {
-    public TransformerEncoderLayerAttribute(int heads) : base(heads)
+    private protected EncoderOptionsAttribute(int heads) : base(heads)
     {
     }
 
@@ -136,31 +135,29 @@ public sealed class TransformerEncoderLayerAttribute : AttentionOptionsAttribute
 
     public double Dropout { get; set; }
 
-    /// <summary>Stochastic depth: the probability that a sample skips the attention or the MLP branch while training (surviving branches are scaled by 1/(1-p)). 0 turns it off.</summary>
+    /// <summary>Stochastic depth: the probability that a sample skips the attention or the MLP branch while training (surviving
+    /// branches are scaled by 1/(1-p)). In a <see cref="TransformerEncoderAttribute"/> stack it is the last layer's rate; layer i
+    /// uses DropPath·i/(Depth−1), rising linearly from 0 as in timm's ViT. 0 turns it off.</summary>
     public double DropPath { get; set; }
 
     public double Eps { get; set; } = 1e-5;
 }
 
+/// <summary>A Transformer encoder layer: attention and a feed-forward block, each with a residual and layer norm.
+/// Parameters <c>norm1</c>, <c>attn</c>, <c>norm2</c>, <c>mlp.fc1</c>, <c>mlp.fc2</c>.</summary>
+public sealed class TransformerEncoderLayerAttribute : EncoderOptionsAttribute
+{
+    public TransformerEncoderLayerAttribute(int heads) : base(heads)
+    {
+    }
+}
+
 /// <summary><see cref="Depth"/> Transformer encoder layers (<c>layers.{i}.*</c>).</summary>
-public sealed class TransformerEncoderAttribute : AttentionOptionsAttribute
+public sealed class TransformerEncoderAttribute : EncoderOptionsAttribute
 {
     public TransformerEncoderAttribute(int depth, int heads) : base(heads) => Depth = depth;
 
     public int Depth { get; }
-
-    public int FeedForward { get; set; }
-
-    public NormPlacement Norm { get; set; } = NormPlacement.Pre;
-
-    public Activation Activation { get; set; } = Activation.Gelu;
-
-    public double Dropout { get; set; }
-
-    /// <summary>Stochastic depth of the last layer; layer i of the stack uses DropPath·i/(Depth−1), rising linearly from 0 as in timm's ViT. 0 turns it off.</summary>
-    public double DropPath { get; set; }
-
-    public double Eps { get; set; } = 1e-5;
 }
 
 /// <summary>Places a <see cref="ModuleAttribute"/> class here, <see cref="Depth"/> times in a chain (<c>{name}.{i}.*</c> when Depth &gt; 1).</summary>

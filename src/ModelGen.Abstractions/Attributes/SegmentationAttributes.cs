@@ -25,50 +25,51 @@ public sealed class SetrDecoderAttribute : LayerAttribute
     public int[] Factors { get; set; } = System.Array.Empty<int>();
 }
 
-/// <summary>Segmenter's mask transformer (Strudel et al., 2021): the patch tokens (after <see cref="Skip"/> leading ones)
-/// are projected to the decoder width, <see cref="Classes"/> learned class embeddings are appended, <see cref="Depth"/>
-/// pre-norm Transformer layers mix them, and each patch's mask score for class k is the cosine of its projected embedding
-/// with class k's: masks (patches, Classes), LayerNorm over the classes, reshaped to the patch grid and bilinearly
-/// upsampled to the image input: (Classes, H, W). One mask token per class: <see cref="MaskTokens"/>, when set, must
-/// equal <see cref="Classes"/> (MG2016).</summary>
-public sealed class MaskTransformerAttribute : LayerAttribute
+/// <summary>What the mask heads share: the classes, their Transformer layers and the leading tokens that are not patches.</summary>
+public abstract class MaskHeadAttribute : LayerAttribute
 {
-    public MaskTransformerAttribute(int classes) => Classes = classes;
+    private protected MaskHeadAttribute(int classes) => Classes = classes;
 
     public int Classes { get; }
-
-    /// <summary>The number of learned mask (class) tokens; 0 means one per class.</summary>
-    public int MaskTokens { get; set; }
 
     public int Depth { get; set; } = 2;
 
     public int Heads { get; set; } = 4;
-
-    /// <summary>Decoder width; 0 means the encoder's.</summary>
-    public int Width { get; set; }
 
     /// <summary>Leading tokens that are not patches (a class token).</summary>
     public int Skip { get; set; }
 }
 
+/// <summary>Segmenter's mask transformer (Strudel et al., 2021): the patch tokens (after <see cref="MaskHeadAttribute.Skip"/> leading ones)
+/// are projected to the decoder width, <see cref="MaskHeadAttribute.Classes"/> learned class embeddings are appended, <see cref="MaskHeadAttribute.Depth"/>
+/// pre-norm Transformer layers mix them, and each patch's mask score for class k is the cosine of its projected embedding
+/// with class k's: masks (patches, Classes), LayerNorm over the classes, reshaped to the patch grid and bilinearly
+/// upsampled to the image input: (Classes, H, W). One mask token per class: <see cref="MaskTokens"/>, when set, must
+/// equal <see cref="MaskHeadAttribute.Classes"/> (MG2016).</summary>
+public sealed class MaskTransformerAttribute : MaskHeadAttribute
+{
+    public MaskTransformerAttribute(int classes) : base(classes)
+    {
+    }
+
+    /// <summary>The number of learned mask (class) tokens; 0 means one per class.</summary>
+    public int MaskTokens { get; set; }
+
+    /// <summary>Decoder width; 0 means the encoder's.</summary>
+    public int Width { get; set; }
+}
+
 /// <summary>MaskFormer-style mask classification (Cheng et al., 2021): <see cref="Queries"/> learned queries pass
-/// <see cref="Depth"/> Transformer decoder layers (self-attention, cross-attention to the encoder tokens, MLP); each query
-/// predicts a class distribution over <see cref="Classes"/> + "no object" and a mask, σ(mask embedding · per-pixel
+/// <see cref="MaskHeadAttribute.Depth"/> Transformer decoder layers (self-attention, cross-attention to the encoder tokens, MLP); each query
+/// predicts a class distribution over <see cref="MaskHeadAttribute.Classes"/> + "no object" and a mask, σ(mask embedding · per-pixel
 /// embedding). Per pixel, p(x)[k] = Σ_i p_i[k]·M_i(x) (the semantic inference of the paper); the layer outputs log p at the
 /// image input's resolution, (Classes, H, W), so per-pixel cross-entropy trains it end to end.</summary>
-public sealed class MaskClassifierAttribute : LayerAttribute
+public sealed class MaskClassifierAttribute : MaskHeadAttribute
 {
-    public MaskClassifierAttribute(int classes) => Classes = classes;
-
-    public int Classes { get; }
+    public MaskClassifierAttribute(int classes) : base(classes)
+    {
+    }
 
     /// <summary>The number of queries; 0 means 2 × Classes.</summary>
     public int Queries { get; set; }
-
-    public int Depth { get; set; } = 2;
-
-    public int Heads { get; set; } = 4;
-
-    /// <summary>Leading tokens that are not patches (a class token).</summary>
-    public int Skip { get; set; }
 }

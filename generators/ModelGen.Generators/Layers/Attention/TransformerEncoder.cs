@@ -22,7 +22,7 @@ internal sealed class TransformerEncoderRule : LayerRule<TransformerEncoderAttri
 
     protected override Edge? Check(TransformerEncoderAttribute a, LayerContext c)
     {
-        if (TransformerEncoderLayerRule.Check(a, c, a.FeedForward, a.Norm, a.Activation, a.Dropout, a.DropPath, a.Eps) is not { } layer) return null;
+        if (TransformerEncoderLayerRule.Check(a, c) is not { } layer) return null;
         if (c.Positive("Depth", a.Depth) is not { } depth) return null;
         return c.Same(new Config(layer.Attention, layer.Options, layer.Mask, depth));
     }

@@ -48,21 +48,18 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
     }
 
     protected override Edge? Check(TransformerEncoderLayerAttribute a, LayerContext c) =>
-        Check(a, c, a.FeedForward, a.Norm, a.Activation, a.Dropout, a.DropPath, a.Eps) is { } checkedLayer
-            ? c.Same(new Config(checkedLayer.Attention, checkedLayer.Options, checkedLayer.Mask))
-            : null;
+        Check(a, c) is { } checkedLayer ? c.Same(new Config(checkedLayer.Attention, checkedLayer.Options, checkedLayer.Mask)) : null;
 
     /// <summary>The checks an encoder layer and a stack of them share.</summary>
-    internal static (AttentionConfig Attention, EncoderOptions Options, string? Mask)? Check(AttentionOptionsAttribute a, LayerContext c,
-        int feedForward, NormPlacement norm, Activation activation, double dropout, double dropPath, double eps)
+    internal static (AttentionConfig Attention, EncoderOptions Options, string? Mask)? Check(EncoderOptionsAttribute a, LayerContext c)
     {
         if (!c.IsSequence()) return null;
         if (MultiHeadAttentionRule.Heads(a, c) is not { } attention) return null;
         if (!MultiHeadAttentionRule.Mask(a, c, c.Input.Shape[0], out var mask)) return null;
-        if (c.AtLeast("FeedForward", feedForward, 0, "positive (or 0 for 4 × width)") is not { } ff) return null;
-        if (c.Probability("Dropout", dropout) is not { } p) return null;
-        if (c.Probability("DropPath", dropPath) is not { } dp) return null;
-        if (c.Positive("Eps", eps) is not { } e) return null;
-        return (attention, new EncoderOptions(ff == 0 ? 4 * attention.Width : ff, norm, activation, p, dp, e), mask);
+        if (c.AtLeast("FeedForward", a.FeedForward, 0, "positive (or 0 for 4 × width)") is not { } ff) return null;
+        if (c.Probability("Dropout", a.Dropout) is not { } p) return null;
+        if (c.Probability("DropPath", a.DropPath) is not { } dp) return null;
+        if (c.Positive("Eps", a.Eps) is not { } e) return null;
+        return (attention, new EncoderOptions(ff == 0 ? 4 * attention.Width : ff, a.Norm, a.Activation, p, dp, e), mask);
     }
 }

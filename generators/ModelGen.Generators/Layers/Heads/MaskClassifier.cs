@@ -45,7 +45,7 @@ internal sealed class MaskClassifierRule : LayerRule<MaskClassifierAttribute>
     protected override Edge? Check(MaskClassifierAttribute a, LayerContext c)
     {
         int width = c.Input.Shape.Count == 2 ? c.Input.Last : 0;
-        if (MaskHeadShape.Check(c, a.Classes, a.Depth, a.Heads, a.Skip, width) is not { } shape) return null;
+        if (MaskHeadShape.Check(c, a, width) is not { } shape) return null;
         if (c.AtLeast("Queries", a.Queries, 0, "positive (or 0 for 2 × Classes)") is not { } queriesArg) return null;
         int queries = queriesArg == 0 ? 2 * shape.Classes : queriesArg;
         return c.Emit(new Config(shape, width, queries), new[] { shape.Classes, shape.GridHeight * shape.Factor, shape.GridWidth * shape.Factor });

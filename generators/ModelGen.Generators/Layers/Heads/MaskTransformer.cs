@@ -8,14 +8,14 @@ internal sealed record MaskHeadShape(int Classes, int Depth, int Heads, int Skip
 {
     /// <summary>Checks Classes, Depth, Heads (dividing <paramref name="width"/>) and Skip, then finds the patch grid from the image
     /// input and the integer bilinear factor that takes it there.</summary>
-    public static MaskHeadShape? Check(LayerContext c, int classesArg, int depthArg, int headsArg, int skipArg, int width)
+    public static MaskHeadShape? Check(LayerContext c, MaskHeadAttribute a, int width)
     {
         if (!c.IsSequence()) return null;
-        if (c.Positive("Classes", classesArg) is not { } classes) return null;
-        if (c.Positive("Depth", depthArg) is not { } depth) return null;
-        if (c.Positive("Heads", headsArg) is not { } heads) return null;
+        if (c.Positive("Classes", a.Classes) is not { } classes) return null;
+        if (c.Positive("Depth", a.Depth) is not { } depth) return null;
+        if (c.Positive("Heads", a.Heads) is not { } heads) return null;
         if (width % heads != 0) { c.Report(DiagnosticDescriptors.DimNotDivisibleByHeads, "Heads", c.Path, width, heads); return null; }
-        if (c.AtLeast("Skip", skipArg, 0, "0 or more") is not { } skip) return null;
+        if (c.AtLeast("Skip", a.Skip, 0, "0 or more") is not { } skip) return null;
         if (c.ImageInput() is not { } image) return null;
         if (c.ImageGrid(skip, image) is not { } grid) return null;
         int f = image.H / grid.H;
@@ -75,7 +75,7 @@ internal sealed class MaskTransformerRule : LayerRule<MaskTransformerAttribute>
     {
         if (c.AtLeast("Width", a.Width, 0, "positive (or 0 for the encoder's width)") is not { } widthArg) return null;
         int width = widthArg == 0 && c.Input.Shape.Count == 2 ? c.Input.Last : widthArg;
-        if (MaskHeadShape.Check(c, a.Classes, a.Depth, a.Heads, a.Skip, width) is not { } shape) return null;
+        if (MaskHeadShape.Check(c, a, width) is not { } shape) return null;
         if (a.MaskTokens != 0 && a.MaskTokens != shape.Classes)
         {
             c.Report(DiagnosticDescriptors.MaskTokensMismatch, "MaskTokens", c.Path, a.MaskTokens, shape.Classes);
