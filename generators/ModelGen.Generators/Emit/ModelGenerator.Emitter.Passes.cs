@@ -51,7 +51,7 @@ public sealed partial class ModelGenerator
     }
 
     /// <summary>Call arguments; sizes and flags (the literal and batch arguments) are named by the runtime op's parameters
-    /// (<see cref="OpSignatures"/>), so a reader sees <c>rows: batch * 16, inF: 192</c> rather than a row of numbers.</summary>
+    /// (<see cref="OpSignatures"/>), so a reader sees <c>rows: batch * 16, inFeatures: 192</c> rather than a row of numbers.</summary>
     static List<string> Arguments(string method, IReadOnlyList<Arg> args, IReadOnlyList<string> rendered, int leading)
     {
         OpSignatures.Parameters.TryGetValue(method, out var parameters);

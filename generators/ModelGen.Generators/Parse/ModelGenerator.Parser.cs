@@ -48,8 +48,11 @@ public sealed partial class ModelGenerator
             var positional = attrSyntax?.ArgumentList?.Arguments.Where(a => a.NameEquals is null).ToArray() ?? Array.Empty<AttributeArgumentSyntax>();
             var attrLocation = LocationOf(attr, ct);
             // [Input("x", 12, 32)] writes one argument per dimension; [Input("x", new[] { 12, 32 })] one for them all.
-            var dimensions = shape.Select((_, i) => LocationSpec.From((positional.Length == shape.Length + 1 ? positional[i + 1] : positional.Length == 2 ? positional[1] : (SyntaxNode?)attrSyntax)?.GetLocation()))
-                .Select(l => l.FilePath.Length > 0 ? l : attrLocation).ToImmutableEquatableArray<LocationSpec>();
+            LocationSpec DimensionAt(int i) =>
+                positional.Length == shape.Length + 1 ? LocationSpec.From(positional[i + 1].GetLocation())
+                : positional.Length == 2 ? LocationSpec.From(positional[1].GetLocation())
+                : attrLocation;
+            var dimensions = Enumerable.Range(0, shape.Length).Select(DimensionAt).ToImmutableEquatableArray();
             var nameLocation = positional.Length > 0 ? LocationSpec.From(positional[0].GetLocation()) : attrLocation;
             inputs.Add(new InputSpec(name, shape.ToImmutableEquatableArray(), kind, attrLocation, dimensions, nameLocation, resolved));
         }
