@@ -15,6 +15,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source "$ROOT/bench/peer-blas.sh"
 PROJ=tests/ModelGen.Benchmarks/ModelGen.Benchmarks.csproj
 DLL=tests/ModelGen.Benchmarks/bin/Release/net10.0/ModelGen.Benchmarks.dll
 PEER="${PEER:-../shared/peers/torch_vit.py}"
@@ -62,7 +63,7 @@ elif [[ ! -x "$PYTHON" ]] || ! "$PYTHON" -c 'import torch' 2>/dev/null; then
     PEER_NOTE="PyTorch peer skipped: $PYTHON cannot import torch (apt-get install python3-torch, or set PYTHON=...)"
 else
     echo "# running $PYTHON $PEER attention --threads $THREADS"
-    peer_out="$("$PYTHON" "$PEER" attention --threads "$THREADS")" || PEER_NOTE="PyTorch peer failed (exit $?)"
+    peer_out="$(peer_python "$PEER" attention --threads "$THREADS")" || PEER_NOTE="PyTorch peer failed (exit $?)"
     while IFS= read -r l; do [[ "$l" == \{* ]] && LINES+=("$l"); done <<< "${peer_out:-}"
 fi
 LOAD_PEER_AFTER="$(uptime)"
@@ -117,6 +118,7 @@ fi
 echo
 [[ -n "$PEER_NOTE" ]] && echo "# $PEER_NOTE"
 echo "# threads: $THREADS per side; ModelGen median of $RUNS runs after >= $WARMUP warmups and >= $WARMUP_MS ms; ratio (of medians) > 1 means ModelGen is faster"
+echo "# $(peer_blas_note)"
 echo "# flops: forward 4*B*H*N^2*d, forward+backward 12*B*H*N^2*d"
 echo "# load before ModelGen: $LOAD_MG_BEFORE"
 echo "# load after ModelGen:  $LOAD_MG_AFTER"

@@ -15,6 +15,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source "$ROOT/bench/peer-blas.sh"
 PEER="${PEER:-../shared/peers/torch_vit.py}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 SEEDS="0 1 2" EPOCHS=1 THREADS=2 TORCH=1 MODELGEN=1
@@ -47,7 +48,7 @@ fi
 if [[ $TORCH == 1 ]]; then
     for s in $SEEDS; do
         echo "# PyTorch seed $s"
-        log="$("$PYTHON" bench/peers/torch_vit_seeded.py --peer "$PEER" --seed "$s" --epochs "$EPOCHS" --threads "$THREADS")"
+        log="$(peer_python bench/peers/torch_vit_seeded.py --peer "$PEER" --seed "$s" --epochs "$EPOCHS" --threads "$THREADS")"
         while IFS= read -r l; do [[ "$l" == \{* ]] && LINES+=("$l") && echo "$l"; done <<< "$log"
     done
 fi
@@ -66,3 +67,4 @@ if acc["modelgen"] and acc["torch"]:
     diff = statistics.mean(acc["modelgen"]) - statistics.mean(acc["torch"])
     print(f"  difference of means (ModelGen - PyTorch): {diff:+.2f} points")
 '
+echo "# $(peer_blas_note)"

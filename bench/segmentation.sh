@@ -10,6 +10,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source "$ROOT/bench/peer-blas.sh"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 PEER=bench/peers/torch_setr.py
 EPOCHS=3 TRAIN=6000 TEST=1000 THREADS=2 BUILD=1 RUN_PEER=1
@@ -42,7 +43,7 @@ collect "$(CI=true DOTNET_PROCESSOR_COUNT="$THREADS" "$EXE" --epochs "$EPOCHS" -
 if [[ $RUN_PEER == 1 ]]; then
     if "$PYTHON" -c 'import torch' 2>/dev/null; then
         echo "# PyTorch: $PYTHON $PEER --epochs $EPOCHS --train $TRAIN --test $TEST --threads $THREADS   load: $(uptime)"
-        collect "$("$PYTHON" "$PEER" --epochs "$EPOCHS" --train "$TRAIN" --test "$TEST" --threads "$THREADS")"
+        collect "$(peer_python "$PEER" --epochs "$EPOCHS" --train "$TRAIN" --test "$TEST" --threads "$THREADS")"
     else
         echo "# PyTorch peer skipped: $PYTHON cannot import torch (apt-get install python3-torch)"
     fi
@@ -63,3 +64,4 @@ for e in sorted({k[1] for k in ep}):
     m, t = ep.get(("modelgen", e)), ep.get(("torch", e))
     if m and t: print("%-6s %-10s %9.1fx %9.1fx %+9.2f  %+9.2f   (peer/ModelGen; points ModelGen - peer)" % ("", "ratio", t["epoch_s"] / m["epoch_s"], t["median_step_ms"] / m["median_step_ms"], 100 * (m["test_pixel_acc"] - t["test_pixel_acc"]), 100 * (m["test_miou"] - t["test_miou"])))
 '
+echo "# $(peer_blas_note)"

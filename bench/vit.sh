@@ -22,6 +22,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source "$ROOT/bench/peer-blas.sh"
 PROJ=tests/ModelGen.Benchmarks/ModelGen.Benchmarks.csproj
 DLL=tests/ModelGen.Benchmarks/bin/Release/net10.0/ModelGen.Benchmarks.dll
 PEER="${PEER:-../shared/peers/torch_vit.py}"
@@ -79,7 +80,7 @@ elif [[ $HAVE_TORCH == 0 ]]; then
 else
     if [[ -z "$ONNX_DIR" ]]; then ONNX_DIR="$(mktemp -d -t vit-onnx.XXXXXX)"; trap 'rm -rf "$ONNX_DIR"' EXIT; fi
     echo "# exporting ONNX: $PYTHON $PEER export-onnx --out $ONNX_DIR"
-    if export_log="$("$PYTHON" "$PEER" export-onnx --out "$ONNX_DIR" 2>&1)"; then
+    if export_log="$(peer_python "$PEER" export-onnx --out "$ONNX_DIR" 2>&1)"; then
         RUN_ORT=1
     else
         NOTES+=("ONNX Runtime skipped: torch.onnx.export failed: $(printf '%s\n' "$export_log" | grep -v '^\s*$' | tail -n 1)")
@@ -111,13 +112,13 @@ fi
 # (c) The PyTorch peer: vit-tiny, then (unless --no-train) one fashion epoch for its median step.
 if [[ $HAVE_TORCH == 1 ]]; then
     echo "# running $PYTHON $PEER vit-tiny --threads $THREADS"
-    if peer_out="$("$PYTHON" "$PEER" vit-tiny --threads "$THREADS")"; then collect "$peer_out"; else collect "${peer_out:-}"; NOTES+=("PyTorch vit-tiny failed"); fi
+    if peer_out="$(peer_python "$PEER" vit-tiny --threads "$THREADS")"; then collect "$peer_out"; else collect "${peer_out:-}"; NOTES+=("PyTorch vit-tiny failed"); fi
     load "after PyTorch vit-tiny:"
     if [[ $TRAIN == 0 ]]; then
         NOTES+=("PyTorch train step skipped: --no-train")
     else
         echo "# running $PYTHON $PEER fashion --epochs 1 --threads $THREADS (one epoch, ~2.5 min on 2 cores; --no-train skips it)"
-        if peer_out="$("$PYTHON" "$PEER" fashion --epochs 1 --threads "$THREADS")"; then collect "$peer_out"; else collect "${peer_out:-}"; NOTES+=("PyTorch fashion epoch failed (is dataset-fashion-mnist installed?)"); fi
+        if peer_out="$(peer_python "$PEER" fashion --epochs 1 --threads "$THREADS")"; then collect "$peer_out"; else collect "${peer_out:-}"; NOTES+=("PyTorch fashion epoch failed (is dataset-fashion-mnist installed?)"); fi
         load "after PyTorch fashion:"
     fi
 fi
@@ -164,6 +165,7 @@ fi
 echo
 for n in "${NOTES[@]}"; do echo "# $n"; done
 echo "# threads: $THREADS per side; ModelGen and ONNX Runtime: median of $RUNS runs after >= $WARMUP warmups and >= $WARMUP_MS ms"
+echo "# $(peer_blas_note)"
 echo "# PyTorch: vit-tiny = mean of 5 calls after one warmup; train step = median step of one fashion epoch on the real data"
 echo "# ratio (of medians: peer ms / ModelGen ms) > 1 means ModelGen is faster; (min) is the fastest of the runs"
 for l in "${LOADS[@]}"; do echo "# load $l"; done
