@@ -8,15 +8,27 @@ namespace ModelGen.DeviceChecks;
 
 /// <summary>
 /// Runs generated models on an ILGPU device (CUDA by default) and on the CPU backend, compares outputs and every
-/// gradient, and times forward and forward+backward on both. One JSON line per result; exit code 1 on a mismatch.
-/// Usage: ModelGen.DeviceChecks [cuda|opencl|sim]
+/// gradient, and times forward and forward+backward on both. One JSON line per result; exit code 1 on a mismatch or when
+/// the device cannot be opened (the line says why).
+/// Usage: ModelGen.DeviceChecks probe | cuda | opencl | sim
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         string kind = args.Length > 0 ? args[0] : "cuda";
-        using var device = Device.Parse(kind);
+        if (kind == "probe") return Probe();
+        Device device;
+        try
+        {
+            device = Device.Parse(kind);
+        }
+        catch (DeviceUnavailableException e)
+        {
+            Console.WriteLine(Json(("event", "device"), ("kind", kind), ("error", e.Message)));
+            return 1;
+        }
+        using var _ = device;
         using var cpu = Device.Cpu();
         Console.WriteLine(Json(("event", "device"), ("kind", device.Kind.ToString()), ("name", device.Name)));
         bool ok = true;
@@ -25,6 +37,18 @@ public static class Program
         ok &= Check("vit-tiny-encoder-b8", d => new TinyVitEncoder(d, 1), m => ((TinyVitEncoder)m).Run(8, 3), device, cpu, reps: kind == "sim" ? 0 : 5);
         Console.WriteLine(Json(("event", "done"), ("ok", ok ? "true" : "false")));
         return ok ? 0 : 1;
+    }
+
+    /// <summary>Prints every finding of the CUDA probe as a JSON line; exit code 1 when one failed.</summary>
+    static int Probe()
+    {
+        bool failed = false;
+        foreach (var f in DeviceProbe.Cuda())
+        {
+            Console.WriteLine(Json(("probe", f.Name), ("value", f.Value), ("ok", f.Failed ? "false" : "true")));
+            failed |= f.Failed;
+        }
+        return failed ? 1 : 0;
     }
 
     interface IRunnable : IDisposable

@@ -46,12 +46,18 @@ public sealed class Device : IDisposable
     public static Device Cpu() => new(DeviceKind.Cpu, null, null);
 
     public static Device Cuda(int index = 0) => Open(DeviceKind.Cuda, index) ??
-        throw new DeviceUnavailableException("No CUDA device was found (ILGPU saw none; is the NVIDIA driver installed?).");
+        throw new DeviceUnavailableException($"No CUDA device {index} is usable: {DeviceProbe.CudaFailure() ?? s_lastFailure ?? "ILGPU saw none"}. " +
+            "Run the device checks' probe for the whole report.");
 
     public static Device OpenCL(int index = 0) => Open(DeviceKind.OpenCL, index) ??
         throw new DeviceUnavailableException("No OpenCL device that ILGPU accepts was found (it needs OpenCL 2.0, or 3.0 with the generic address space).");
 
+    /// <summary>ILGPU's CPU accelerator configured like a GPU (see <see cref="SimulatedGpu"/>), so group-tiled kernels run with
+    /// the group size and warp width they get on a device.</summary>
     public static Device CpuSimulator() => Open(DeviceKind.CpuSimulator, 0)!;
+
+    /// <summary>The simulator's shape: warps of 32 threads, 8 warps (256 threads) per group, one multiprocessor.</summary>
+    public static readonly CPUDevice SimulatedGpu = new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1);
 
     /// <summary>CUDA, else OpenCL, else the CPU backend.</summary>
     public static Device Best() => Open(DeviceKind.Cuda, 0) ?? Open(DeviceKind.OpenCL, 0) ?? Cpu();
@@ -67,8 +73,11 @@ public sealed class Device : IDisposable
         _ => throw new ArgumentException($"Unknown device '{name}'; use cpu, cuda, opencl, sim or best.", nameof(name)),
     };
 
+    static string? s_lastFailure;
+
     static Device? Open(DeviceKind kind, int index)
     {
+        NativeDrivers.Install();
         Context? context = null;
         try
         {
@@ -76,7 +85,7 @@ public sealed class Device : IDisposable
             {
                 DeviceKind.Cuda => Context.Create(b => b.Cuda().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2)),
                 DeviceKind.OpenCL => Context.Create(b => b.OpenCL().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2)),
-                _ => Context.Create(b => b.CPU().Optimize(OptimizationLevel.O1)),
+                _ => Context.Create(b => b.CPU(SimulatedGpu).Optimize(OptimizationLevel.O1)),
             };
             var type = kind switch
             {
@@ -95,7 +104,9 @@ public sealed class Device : IDisposable
         }
         catch (Exception e) when (kind != DeviceKind.CpuSimulator && e is not OutOfMemoryException)
         {
-            // A missing driver or an unusable device is "not available", not a crash: Best() falls through.
+            // A missing driver or an unusable device is "not available", not a crash: Best() falls through, and
+            // Cuda() names the cause.
+            s_lastFailure = DeviceProbe.Describe(e);
             context?.Dispose();
             return null;
         }
