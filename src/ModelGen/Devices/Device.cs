@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -75,6 +76,11 @@ public sealed class Device : IDisposable
 
     static string? s_lastFailure;
 
+    /// <summary>The context settings of every GPU device: ILGPU.Algorithms' intrinsics (without them the PTX and OpenCL backends
+    /// cannot compile <c>MathF.Exp</c> and its kin), fast 32-bit math, and full optimization.</summary>
+    internal static Context.Builder GpuSettings(Context.Builder builder) =>
+        builder.EnableAlgorithms().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2);
+
     static Device? Open(DeviceKind kind, int index)
     {
         NativeDrivers.Install();
@@ -83,9 +89,9 @@ public sealed class Device : IDisposable
         {
             context = kind switch
             {
-                DeviceKind.Cuda => Context.Create(b => b.Cuda().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2)),
-                DeviceKind.OpenCL => Context.Create(b => b.OpenCL().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2)),
-                _ => Context.Create(b => b.CPU(SimulatedGpu).Optimize(OptimizationLevel.O1)),
+                DeviceKind.Cuda => Context.Create(b => GpuSettings(b.Cuda())),
+                DeviceKind.OpenCL => Context.Create(b => GpuSettings(b.OpenCL())),
+                _ => Context.Create(b => b.CPU(SimulatedGpu).EnableAlgorithms().Optimize(OptimizationLevel.O1)),
             };
             var type = kind switch
             {

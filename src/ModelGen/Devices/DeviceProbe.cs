@@ -104,7 +104,7 @@ public static class DeviceProbe
     {
         try
         {
-            using var context = Context.Create(b => b.Cuda().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2));
+            using var context = Context.Create(b => Device.GpuSettings(b.Cuda()));
             var devices = context.Devices.OfType<CudaDevice>().ToArray();
             found.Add(new("ilgpu devices", devices.Length.ToString(CultureInfo.InvariantCulture), devices.Length == 0));
             foreach (var d in devices)

@@ -5,7 +5,8 @@ using ILGPU.Runtime.CPU;
 
 namespace ModelGen.Tests.Support;
 
-/// <summary>ILGPU's CPU accelerator (a simulator) to run the GPU kernels in tests without a GPU.</summary>
+/// <summary>ILGPU's CPU accelerator configured like a GPU (<see cref="Device.SimulatedGpu"/>: warp 32, 256 threads per group), to
+/// run the GPU kernels in tests without a GPU.</summary>
 public sealed class KernelHarness : IDisposable
 {
     public Context Context { get; }
@@ -13,7 +14,7 @@ public sealed class KernelHarness : IDisposable
 
     public KernelHarness()
     {
-        Context = Context.Create(b => b.CPU().Optimize(OptimizationLevel.O1));
+        Context = Context.Create(b => b.CPU(Device.SimulatedGpu).Optimize(OptimizationLevel.O1));
         Accelerator = Context.CreateCPUAccelerator(0);
     }
 
