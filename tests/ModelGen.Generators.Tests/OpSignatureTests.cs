@@ -34,6 +34,22 @@ public class OpSignatureTests
             var names = group.Single().Method.GetParameters().Select(p => "\"" + p.Name + "\"");
             sb.Append("        [\"").Append(group.Key).Append("\"] = new[] { ").Append(string.Join(", ", names)).Append(" },\n");
         }
+        sb.Append("    };\n\n");
+        sb.Append("    /// <summary>Kernels launched in explicit groups: each has a <c>Config</c> twin that takes its size arguments and returns the\n");
+        sb.Append("    /// launch (grid and group); every other kernel takes an index and is launched over an extent.</summary>\n");
+        sb.Append("    public static readonly HashSet<string> Grouped = new()\n    {\n");
+        foreach (var group in methods)
+        {
+            if (group.Count() != 1 || !group.Key.EndsWith("Kernel", StringComparison.Ordinal)) continue;
+            var kernel = group.Single().Method;
+            var config = kernel.DeclaringType!.GetMethod(kernel.Name + "Config", BindingFlags.Public | BindingFlags.Static);
+            if (config is null) continue;
+            Assert.True(config.ReturnType.Name == "KernelConfig", $"{group.Key}Config must return a KernelConfig.");
+            var sizes = kernel.GetParameters().Where(p => !p.ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal)).Select(p => p.Name).ToList();
+            foreach (var p in config.GetParameters())
+                Assert.True(sizes.Contains(p.Name), $"{group.Key}Config's parameter '{p.Name}' is not a size parameter of {group.Key}.");
+            sb.Append("        \"").Append(group.Key).Append("\",\n");
+        }
         sb.Append("    };\n}\n");
         return sb.ToString();
     }

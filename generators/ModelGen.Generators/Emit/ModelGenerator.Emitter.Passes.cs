@@ -40,7 +40,7 @@ public sealed partial class ModelGenerator
             var kernels = forward ? op.ForwardKernels : op.BackwardKernels;
             foreach (var launch in kernels)
             {
-                var args = new List<string> { launch.Extent };
+                var args = IsGrouped(launch.Body) ? new List<string>() : new List<string> { launch.Extent };
                 args.AddRange(launch.Args.Where(IsKernelParameter).Select(DeviceArg));
                 args.Add("batch");
                 w.Call(names.Kernel(launch).Name, args, ";");
@@ -102,8 +102,20 @@ public sealed partial class ModelGenerator
     static string KernelKey(KernelLaunch launch) =>
         launch.Body + "(" + string.Join(", ", launch.Args.Select(a => IsKernelParameter(a) ? ParamType(a) : a.Text)) + ")";
 
+    /// <summary>Whether the runtime launches this kernel in explicit groups (it has a <c>Config</c> twin; see <see cref="OpSignatures.Grouped"/>).</summary>
+    static bool IsGrouped(string body) => OpSignatures.Grouped.Contains(body);
+
     static List<string> KernelTypeArgs(KernelInfo k) =>
-        new[] { "ModelGenIndex" }.Concat(k.Args.Where(IsKernelParameter).Select(ParamType)).Concat(new[] { "int" }).ToList();
+        (IsGrouped(k.Body) ? new string[0] : new[] { "ModelGenIndex" }).Concat(k.Args.Where(IsKernelParameter).Select(ParamType)).Concat(new[] { "int" }).ToList();
+
+    /// <summary>A grouped kernel's launch: its <c>Config</c> twin called with the kernel's size arguments, matched by name.</summary>
+    static string ConfigCall(KernelInfo k)
+    {
+        var kernelParameters = OpSignatures.Parameters[k.Body];
+        var configParameters = OpSignatures.Parameters[k.Body + "Config"];
+        var args = configParameters.Select(name => name + ": " + k.Args[System.Array.IndexOf(kernelParameters, name)].Text);
+        return $"global::ModelGen.Ops.{k.Body}Config(" + string.Join(", ", args) + ")";
+    }
 
     /// <summary>Each distinct kernel once: a static body with this model's sizes as literals (so ILGPU compiles it specialised), the
     /// loaded delegate, and a launcher the passes call.</summary>
@@ -114,10 +126,11 @@ public sealed partial class ModelGenerator
         w.Line("// launches with the same sizes share one kernel.");
         foreach (var k in names.Kernels)
         {
-            var parameters = new List<string> { "ModelGenIndex i" };
-            var launcherParameters = new List<string> { "int extent" };
+            bool grouped = IsGrouped(k.Body);
+            var parameters = grouped ? new List<string>() : new List<string> { "ModelGenIndex i" };
+            var launcherParameters = grouped ? new List<string>() : new List<string> { "int extent" };
             var rendered = new List<string>();
-            var forwarded = new List<string> { "extent" };
+            var forwarded = new List<string> { grouped ? ConfigCall(k) : "extent" };
             int p = 0;
             foreach (var a in k.Args)
             {
@@ -135,16 +148,18 @@ public sealed partial class ModelGenerator
             parameters.Add("int batch");
             launcherParameters.Add("int batch");
             forwarded.Add("batch");
-            var named = Arguments(k.Body, k.Args, rendered, leading: 1);
+            var named = Arguments(k.Body, k.Args, rendered, leading: grouped ? 0 : 1);
             w.Line();
             string users = k.Users.Count == 1 ? k.Users[0] : $"{k.Users[0]} and {k.Users.Count - 1} more";
             w.Line($"// {k.Body}: {users}");
             w.Call($"static void {k.Name}Body", parameters, " =>");
-            w.Call($"    global::ModelGen.Ops.{k.Body}", new[] { "i" }.Concat(named).ToList(), ";");
+            w.Call($"    global::ModelGen.Ops.{k.Body}", (grouped ? named : new[] { "i" }.Concat(named)).ToList(), ";");
             string field = "_k" + k.Index.ToString(CultureInfo.InvariantCulture);
-            w.Wrap("global::System.Action", "<", KernelTypeArgs(k), ">", $"? {field};");
+            var delegateArgs = (grouped ? new[] { "global::ILGPU.KernelConfig" } : new string[0]).Concat(KernelTypeArgs(k)).ToList();
+            w.Wrap("global::System.Action", "<", delegateArgs, ">", $"? {field};");
             w.Call($"void {k.Name}", launcherParameters, " =>");
-            w.Wrap($"    ({field} ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel", "<", KernelTypeArgs(k), ">(", "");
+            string loader = grouped ? "LoadStreamKernel" : "LoadAutoGroupedStreamKernel";
+            w.Wrap($"    ({field} ??= global::ILGPU.Runtime.KernelLoaders.{loader}", "<", KernelTypeArgs(k), ">(", "");
             w.Call($"        _runtime.Accelerator, {k.Name}Body))", forwarded, ";");
         }
         return End(model.Header, w);

@@ -43,6 +43,8 @@ internal static class OpSignatures
         ["ClassToken.BackwardTokenKernel"] = new[] { "i", "dcls", "dy", "batch", "tokens", "dim" },
         ["ClassToken.Forward"] = new[] { "y", "x", "cls", "batch", "tokens", "dim" },
         ["ClassToken.ForwardKernel"] = new[] { "i", "y", "x", "cls", "batch", "tokens", "dim" },
+        ["ColumnSums.Add"] = new[] { "target", "src", "rows", "columns" },
+        ["ColumnSums.Config"] = new[] { "columns" },
         ["Concat.Backward"] = new[] { "dx1", "dx2", "dy", "outer", "a", "b", "inner" },
         ["Concat.BackwardKernel"] = new[] { "i", "dx1", "dx2", "dy", "outer", "a", "b", "inner" },
         ["Concat.Forward"] = new[] { "y", "x1", "x2", "outer", "a", "b", "inner" },
@@ -92,11 +94,15 @@ internal static class OpSignatures
         ["LearnedTokens.Forward"] = new[] { "y", "x", "tokens", "batch", "n", "k", "d" },
         ["LearnedTokens.ForwardKernel"] = new[] { "i", "y", "x", "tokens", "batch", "n", "k", "d" },
         ["Linear.Backward"] = new[] { "dx", "dw", "db", "dy", "x", "w", "rows", "inFeatures", "outFeatures" },
-        ["Linear.BackwardBiasKernel"] = new[] { "i", "db", "dy", "rows", "outFeatures" },
-        ["Linear.BackwardInputKernel"] = new[] { "i", "dx", "dy", "w", "rows", "inFeatures", "outFeatures" },
-        ["Linear.BackwardWeightKernel"] = new[] { "i", "dw", "dy", "x", "rows", "inFeatures", "outFeatures" },
+        ["Linear.BackwardBiasKernel"] = new[] { "db", "dy", "rows", "outFeatures" },
+        ["Linear.BackwardBiasKernelConfig"] = new[] { "outFeatures" },
+        ["Linear.BackwardInputKernel"] = new[] { "dx", "dy", "w", "rows", "inFeatures", "outFeatures" },
+        ["Linear.BackwardInputKernelConfig"] = new[] { "rows", "inFeatures" },
+        ["Linear.BackwardWeightKernel"] = new[] { "dw", "dy", "x", "rows", "inFeatures", "outFeatures" },
+        ["Linear.BackwardWeightKernelConfig"] = new[] { "inFeatures", "outFeatures" },
         ["Linear.Forward"] = new[] { "y", "x", "w", "b", "rows", "inFeatures", "outFeatures" },
-        ["Linear.ForwardKernel"] = new[] { "i", "y", "x", "w", "b", "rows", "inFeatures", "outFeatures", "hasBias" },
+        ["Linear.ForwardKernel"] = new[] { "y", "x", "w", "b", "rows", "inFeatures", "outFeatures", "hasBias" },
+        ["Linear.ForwardKernelConfig"] = new[] { "rows", "outFeatures" },
         ["Log.Backward"] = new[] { "dx", "dy", "x", "n", "eps" },
         ["Log.BackwardKernel"] = new[] { "i", "dx", "dy", "x", "n", "eps" },
         ["Log.Forward"] = new[] { "y", "x", "n", "eps" },
@@ -179,6 +185,8 @@ internal static class OpSignatures
         ["Split.BackwardKernel"] = new[] { "i", "dx", "dy1", "dy2", "outer", "a", "b", "inner" },
         ["Split.Forward"] = new[] { "y1", "y2", "x", "outer", "a", "b", "inner" },
         ["Split.ForwardKernel"] = new[] { "i", "y1", "y2", "x", "outer", "a", "b", "inner" },
+        ["TiledGemm.Config"] = new[] { "m", "n", "batches" },
+        ["TiledGemm.Multiply"] = new[] { "c", "a", "b", "bias", "m", "n", "k", "transA", "transB", "lda", "ldb", "ldc", "batchA", "batchB", "batchC", "alpha", "hasBias", "accumulate" },
         ["TokenMap.ToMapBackward"] = new[] { "dtokens", "dmap", "batch", "skip", "channels", "height", "width" },
         ["TokenMap.ToMapBackwardKernel"] = new[] { "i", "dtokens", "dmap", "batch", "skip", "channels", "height", "width" },
         ["TokenMap.ToMapForward"] = new[] { "map", "tokens", "batch", "skip", "channels", "height", "width" },
@@ -196,5 +204,15 @@ internal static class OpSignatures
         ["Upsample.NearestForward"] = new[] { "y", "x", "batch", "channels", "height", "width", "scale" },
         ["Upsample.NearestForwardKernel"] = new[] { "i", "y", "x", "batch", "channels", "height", "width", "scale" },
         ["Upsample.SourceIndex"] = new[] { "dst", "inSize", "outSize", "i0", "i1", "lambda1" },
+    };
+
+    /// <summary>Kernels launched in explicit groups: each has a <c>Config</c> twin that takes its size arguments and returns the
+    /// launch (grid and group); every other kernel takes an index and is launched over an extent.</summary>
+    public static readonly HashSet<string> Grouped = new()
+    {
+        "Linear.BackwardBiasKernel",
+        "Linear.BackwardInputKernel",
+        "Linear.BackwardWeightKernel",
+        "Linear.ForwardKernel",
     };
 }

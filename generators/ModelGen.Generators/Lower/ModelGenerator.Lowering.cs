@@ -158,6 +158,10 @@ public sealed partial class ModelGenerator
 
         static KernelLaunch Kernel(string body, string extent, params Arg[] args) => new(body, extent, args.ToImmutableEquatableArray());
 
+        /// <summary>A kernel the runtime launches in explicit groups: its <c>Config</c> twin sizes the launch from the size arguments
+        /// (<see cref="OpSignatures.Grouped"/>), so there is no extent.</summary>
+        static KernelLaunch GroupKernel(string body, params Arg[] args) => new(body, "", args.ToImmutableEquatableArray());
+
         internal string Comment(string path, string kind, params string[] buffers) =>
             $"{path} ({kind}): " + string.Join(", ", buffers.Take(buffers.Length - 1).Select(b => _shapes[b].Display)) + " -> " + _shapes[buffers[buffers.Length - 1]].Display;
 

@@ -2,6 +2,7 @@ using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 using ModelGen.Cpu;
 
 namespace ModelGen.Ops;
@@ -81,55 +82,37 @@ public static class Linear
         }
     }
 
-    /// <summary>Extent: rows * outFeatures. When <paramref name="hasBias"/> is false, b is an unused dummy.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        int rows, int inFeatures, int outFeatures, bool hasBias)
-    {
-        if (i >= rows * outFeatures) return;
-        int idx = i;
-        int r = idx / outFeatures, o = idx - r * outFeatures;
-        int xBase = r * inFeatures, wBase = o * inFeatures;
-        float sum = hasBias ? b[o] : 0f;
-        for (int p = 0; p < inFeatures; p++) sum += x[xBase + p] * w[wBase + p];
-        y[i] = sum;
-    }
+    // Device kernels: the three products run on the tiled SGEMM, the bias gradient on the block-parallel column sum.
 
-    /// <summary>Extent: rows * inFeatures. dx[r, c] += Σ_o dy[r, o]·w[o, c].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w,
-        int rows, int inFeatures, int outFeatures)
-    {
-        if (i >= rows * inFeatures) return;
-        int idx = i;
-        int r = idx / inFeatures, col = idx - r * inFeatures;
-        int dyBase = r * outFeatures;
-        float sum = 0f;
-        for (int o = 0; o < outFeatures; o++) sum += dy[dyBase + o] * w[o * inFeatures + col];
-        dx[i] += sum;
-    }
+    public static KernelConfig ForwardKernelConfig(int rows, int outFeatures) => TiledGemm.Config(rows, outFeatures);
 
-    /// <summary>Extent: outFeatures * inFeatures. dw[o, c] += Σ_r dy[r, o]·x[r, c].</summary>
+    /// <summary>y = x·wᵀ (+ b). When <paramref name="hasBias"/> is false, b is an unused dummy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardWeightKernel(Index1D i, ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x,
-        int rows, int inFeatures, int outFeatures)
-    {
-        if (i >= outFeatures * inFeatures) return;
-        int idx = i;
-        int o = idx / inFeatures, col = idx - o * inFeatures;
-        float sum = 0f;
-        for (int r = 0; r < rows; r++) sum += dy[r * outFeatures + o] * x[r * inFeatures + col];
-        dw[i] += sum;
-    }
+    public static void ForwardKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
+        int rows, int inFeatures, int outFeatures, bool hasBias) =>
+        TiledGemm.Multiply(y, x, w, b, rows, outFeatures, inFeatures, transA: false, transB: true, inFeatures, inFeatures, outFeatures,
+            0, 0, 0, 1f, hasBias, accumulate: false);
 
-    /// <summary>Extent: outFeatures. db[o] += Σ_r dy[r, o].</summary>
+    public static KernelConfig BackwardInputKernelConfig(int rows, int inFeatures) => TiledGemm.Config(rows, inFeatures);
+
+    /// <summary>dx += dy·w.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardBiasKernel(Index1D i, ArrayView<float> db, ArrayView<float> dy, int rows, int outFeatures)
-    {
-        if (i >= outFeatures) return;
-        float sum = 0f;
-        int o = i;
-        for (int r = 0; r < rows; r++) sum += dy[r * outFeatures + o];
-        db[i] += sum;
-    }
+    public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inFeatures, int outFeatures) =>
+        TiledGemm.Multiply(dx, dy, w, w, rows, inFeatures, outFeatures, transA: false, transB: false, outFeatures, inFeatures, inFeatures,
+            0, 0, 0, 1f, hasBias: false, accumulate: true);
+
+    public static KernelConfig BackwardWeightKernelConfig(int inFeatures, int outFeatures) => TiledGemm.Config(outFeatures, inFeatures);
+
+    /// <summary>dw += dyᵀ·x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardWeightKernel(ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, int rows, int inFeatures, int outFeatures) =>
+        TiledGemm.Multiply(dw, dy, x, x, outFeatures, inFeatures, rows, transA: true, transB: false, outFeatures, inFeatures, inFeatures,
+            0, 0, 0, 1f, hasBias: false, accumulate: true);
+
+    public static KernelConfig BackwardBiasKernelConfig(int outFeatures) => ColumnSums.Config(outFeatures);
+
+    /// <summary>db += Σ_rows dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardBiasKernel(ArrayView<float> db, ArrayView<float> dy, int rows, int outFeatures) =>
+        ColumnSums.Add(db, dy, rows, outFeatures);
 }

@@ -67,14 +67,13 @@ partial class CrossAttender
     void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
-        K0_LinearForwardKernel(batch * 6 * 16, a.View(Buf.attn_q_proj), a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
+        K0_LinearForwardKernel(a.View(Buf.attn_q_proj), a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
-        K4_LinearForwardKernel(
-            batch * 10 * 16, a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), batch);
+        K4_LinearForwardKernel(a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
-        K8_LinearForwardKernel(batch * 10 * 8, a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), batch);
+        K8_LinearForwardKernel(a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         K12_AttentionForwardKernel(
@@ -82,7 +81,7 @@ partial class CrossAttender
             a.View(Buf.attn_v_proj), _runtime.Dummy, batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
-        K15_LinearForwardKernel(batch * 6 * 16, a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
+        K15_LinearForwardKernel(a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         K18_AddForwardKernel(batch * 96, a.View(Buf.res), a.View(Buf.attn), a.View(Buf.in_x), batch);
@@ -93,7 +92,7 @@ partial class CrossAttender
             _runtime.Value(9), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        K23_LinearForwardKernel(batch * 6 * 32, a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
+        K23_LinearForwardKernel(a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
         K27_ReluForwardKernel(batch * 192, a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
@@ -104,7 +103,7 @@ partial class CrossAttender
             _runtime.DropoutSeed(0), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        K31_LinearForwardKernel(batch * 6 * 16, a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
+        K31_LinearForwardKernel(a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
         K34_DropoutForwardKernel(

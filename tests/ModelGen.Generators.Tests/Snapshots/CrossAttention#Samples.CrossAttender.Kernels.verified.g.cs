@@ -13,112 +13,112 @@ partial class CrossAttender
     // launches with the same sizes share one kernel.
 
     // Linear.ForwardKernel: attn.q_proj
-    static void K0_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
-    void K0_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K0_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K0_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+    void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: attn.q_proj
-    static void K1_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
-    void K1_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K1_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
+    void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: attn.q_proj
-    static void K2_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K2_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: attn.q_proj and 2 more
-    static void K3_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K3_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 6, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Linear.ForwardKernel: attn.k_proj
-    static void K4_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K4_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K4_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: attn.k_proj
-    static void K5_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K5_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K5_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: attn.k_proj
-    static void K6_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
-    void K6_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K6_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K6_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
+    void K6_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 24, outFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: attn.k_proj
-    static void K7_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
-    void K7_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K7_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K7_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 10, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k7;
+    void K7_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Linear.ForwardKernel: attn.v_proj
-    static void K8_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
-    void K8_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K8_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K8_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
+    void K8_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 8), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: attn.v_proj
-    static void K9_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K9_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: attn.v_proj
-    static void K10_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K10_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 24, outFeatures: 8), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: attn.v_proj
-    static void K11_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 10, outFeatures: 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k11;
-    void K11_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K11_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 10, outFeatures: 8);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k11;
+    void K11_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 8), p0, p1, batch);
 
     // Attention.ForwardKernel: attn.heads
     static void K12_AttentionForwardKernelBody(
@@ -162,32 +162,31 @@ partial class CrossAttender
             _runtime.Accelerator, K14_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: attn.out_proj
-    static void K15_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K15_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: attn.out_proj
-    static void K16_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K16_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 8), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: attn.out_proj
-    static void K17_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K17_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 8, outFeatures: 16), p0, p1, p2, batch);
 
     // Add.ForwardKernel: res
     static void K18_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
@@ -241,40 +240,40 @@ partial class CrossAttender
             _runtime.Accelerator, K22_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: mlp.fc1
-    static void K23_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: mlp.fc1
-    static void K24_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: mlp.fc1
-    static void K25_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: mlp.fc1
-    static void K26_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 6, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K26_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 6, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Relu.ForwardKernel: mlp.act
     static void K27_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -313,32 +312,31 @@ partial class CrossAttender
             _runtime.Accelerator, K30_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: mlp.fc2
-    static void K31_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
-    void K31_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K31_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: mlp.fc2
-    static void K32_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
-    void K32_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K32_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: mlp.fc2
-    static void K33_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
-    void K33_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K33_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K33_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
+    void K33_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K33_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 16), p0, p1, p2, batch);
 
     // Dropout.ForwardKernel: drop
     static void K34_DropoutForwardKernelBody(

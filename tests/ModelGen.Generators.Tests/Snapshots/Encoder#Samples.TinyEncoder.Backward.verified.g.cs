@@ -159,9 +159,9 @@ partial class TinyEncoder
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        K26_LinearBackwardInputKernel(batch * 8 * 32, a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
-        K27_LinearBackwardWeightKernel(320, _runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
-        K28_LinearBackwardBiasKernel(10, _runtime.Grad(35), a.GradView(Buf.head), batch);
+        K26_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K27_LinearBackwardWeightKernel(_runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
+        K28_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
@@ -177,10 +177,10 @@ partial class TinyEncoder
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         K23_LinearBackwardInputKernel(
-            batch * 8 * 64, a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
+            a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
         K24_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K6_LinearBackwardBiasKernel(32, _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
+            _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         K21_GeluBackwardKernel(
@@ -189,10 +189,10 @@ partial class TinyEncoder
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         K17_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
+            a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
         K18_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K19_LinearBackwardBiasKernel(64, _runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+            _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
@@ -209,11 +209,10 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K4_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24),
-            batch);
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24), batch);
         K5_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
-        K6_LinearBackwardBiasKernel(32, _runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
+            _runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         K12_AttentionBackwardScoresKernel(
@@ -228,27 +227,24 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K8_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(22),
-            batch);
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(22), batch);
         K9_LinearBackwardWeightKernel(
-            512, _runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K10_LinearBackwardBiasKernel(16, _runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
+            _runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K8_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(20),
-            batch);
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(20), batch);
         K9_LinearBackwardWeightKernel(
-            512, _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K10_LinearBackwardBiasKernel(16, _runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
+            _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K4_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(18),
-            batch);
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(18), batch);
         K5_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(18), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K6_LinearBackwardBiasKernel(32, _runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
+            _runtime.Grad(18), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
@@ -265,10 +261,10 @@ partial class TinyEncoder
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         K23_LinearBackwardInputKernel(
-            batch * 8 * 64, a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
         K24_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K6_LinearBackwardBiasKernel(32, _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+            _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         K21_GeluBackwardKernel(
@@ -277,10 +273,10 @@ partial class TinyEncoder
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         K17_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
+            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
         K18_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K19_LinearBackwardBiasKernel(64, _runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+            _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
@@ -297,11 +293,10 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K4_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8),
-            batch);
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8), batch);
         K5_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K6_LinearBackwardBiasKernel(32, _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+            _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         K12_AttentionBackwardScoresKernel(
@@ -316,24 +311,24 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K8_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(6), batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(6), batch);
         K9_LinearBackwardWeightKernel(
-            512, _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K10_LinearBackwardBiasKernel(16, _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
+            _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K8_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(4), batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(4), batch);
         K9_LinearBackwardWeightKernel(
-            512, _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K10_LinearBackwardBiasKernel(16, _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+            _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K4_LinearBackwardInputKernel(
-            batch * 8 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(2), batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(2), batch);
         K5_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(2), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K6_LinearBackwardBiasKernel(32, _runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+            _runtime.Grad(2), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(

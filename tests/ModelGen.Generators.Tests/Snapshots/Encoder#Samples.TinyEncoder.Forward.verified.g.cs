@@ -144,18 +144,15 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K3_LinearForwardKernel(
-            batch * 8 * 32, a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(2),
-            _runtime.Value(3), batch);
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(2), _runtime.Value(3), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K7_LinearForwardKernel(
-            batch * 8 * 16, a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(4),
-            _runtime.Value(5), batch);
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(4), _runtime.Value(5), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K7_LinearForwardKernel(
-            batch * 8 * 16, a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(6),
-            _runtime.Value(7), batch);
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(6), _runtime.Value(7), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         K11_AttentionForwardKernel(
@@ -165,8 +162,8 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K3_LinearForwardKernel(
-            batch * 8 * 32, a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(8),
-            _runtime.Value(9), batch);
+            a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(8), _runtime.Value(9),
+            batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         K14_AddForwardKernel(
@@ -179,16 +176,14 @@ partial class TinyEncoder
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         K16_LinearForwardKernel(
-            batch * 8 * 64, a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(12),
-            _runtime.Value(13), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(12), _runtime.Value(13), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         K20_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         K22_LinearForwardKernel(
-            batch * 8 * 32, a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14),
-            _runtime.Value(15), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14), _runtime.Value(15), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         K14_AddForwardKernel(
@@ -201,18 +196,15 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K3_LinearForwardKernel(
-            batch * 8 * 32, a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18),
-            _runtime.Value(19), batch);
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18), _runtime.Value(19), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K7_LinearForwardKernel(
-            batch * 8 * 16, a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(20),
-            _runtime.Value(21), batch);
+            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(20), _runtime.Value(21), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         K7_LinearForwardKernel(
-            batch * 8 * 16, a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(22),
-            _runtime.Value(23), batch);
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(22), _runtime.Value(23), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         K11_AttentionForwardKernel(
@@ -222,8 +214,8 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         K3_LinearForwardKernel(
-            batch * 8 * 32, a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(24),
-            _runtime.Value(25), batch);
+            a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(24), _runtime.Value(25),
+            batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         K14_AddForwardKernel(
@@ -237,16 +229,14 @@ partial class TinyEncoder
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         K16_LinearForwardKernel(
-            batch * 8 * 64, a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(28),
-            _runtime.Value(29), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(28), _runtime.Value(29), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         K20_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         K22_LinearForwardKernel(
-            batch * 8 * 32, a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30),
-            _runtime.Value(31), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30), _runtime.Value(31), batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         K14_AddForwardKernel(
@@ -258,6 +248,6 @@ partial class TinyEncoder
             _runtime.Value(33), batch);
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        K25_LinearForwardKernel(batch * 8 * 10, a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
+        K25_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
     }
 }

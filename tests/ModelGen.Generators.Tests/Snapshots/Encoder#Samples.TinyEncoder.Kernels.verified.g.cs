@@ -46,76 +46,76 @@ partial class TinyEncoder
             _runtime.Accelerator, K2_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K3_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K3_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K3_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K4_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K4_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K4_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K5_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K5_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K5_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 5 more
-    static void K6_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k6;
-    void K6_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K6_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K6_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k6;
+    void K6_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K7_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
-    void K7_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K7_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K7_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
+    void K7_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K8_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
-    void K8_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K8_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K8_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
+    void K8_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K9_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K9_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K10_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K10_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Attention.ForwardKernel: encoder.layers.0.attn.heads and 1 more
     static void K11_AttentionForwardKernelBody(
@@ -177,40 +177,40 @@ partial class TinyEncoder
             _runtime.Accelerator, K15_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K16_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K16_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K17_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K17_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K18_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K18_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K19_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k19;
-    void K19_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K19_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k19;
+    void K19_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
     // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
     static void K20_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -230,66 +230,65 @@ partial class TinyEncoder
             _runtime.Accelerator, K21_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K22_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K22_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K23_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K23_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K24_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K24_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.ForwardKernel: head
-    static void K25_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K25_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 10), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K26_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K26_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K27_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K27_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 10), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: head
-    static void K28_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 8, outFeatures: 10);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K28_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 10);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

@@ -89,16 +89,13 @@ partial class Stacked
     void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), _runtime.Value(0), _runtime.Value(1), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), _runtime.Value(0), _runtime.Value(1), batch);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), _runtime.Value(2), _runtime.Value(3), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), _runtime.Value(2), _runtime.Value(3), batch);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), _runtime.Value(4), _runtime.Value(5), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), _runtime.Value(4), _runtime.Value(5), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         K4_AttentionForwardKernel(
@@ -106,8 +103,7 @@ partial class Stacked
             a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         K7_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
@@ -118,16 +114,13 @@ partial class Stacked
             _runtime.Value(8), _runtime.Value(9), batch);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), _runtime.Value(10), _runtime.Value(11), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), _runtime.Value(12), _runtime.Value(13), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), _runtime.Value(12), _runtime.Value(13), batch);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), _runtime.Value(14), _runtime.Value(15), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), _runtime.Value(14), _runtime.Value(15), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         K4_AttentionForwardKernel(
@@ -135,8 +128,7 @@ partial class Stacked
             a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        K0_LinearForwardKernel(
-            batch * 5 * 16, a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
+        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         K7_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
@@ -150,6 +142,6 @@ partial class Stacked
         K12_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        K14_LinearForwardKernel(batch * 5 * 4, a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
+        K14_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
     }
 }

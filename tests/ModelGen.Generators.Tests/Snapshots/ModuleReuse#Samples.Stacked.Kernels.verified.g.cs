@@ -13,40 +13,40 @@ partial class Stacked
     // launches with the same sizes share one kernel.
 
     // Linear.ForwardKernel: blocks.0.attn.q_proj and 7 more
-    static void K0_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
-    void K0_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K0_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K0_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+    void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: blocks.0.attn.q_proj and 7 more
-    static void K1_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
-    void K1_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K1_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
+    void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: blocks.0.attn.q_proj and 7 more
-    static void K2_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K2_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: blocks.0.attn.q_proj and 7 more
-    static void K3_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 5, outFeatures: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K3_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 5, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Attention.ForwardKernel: blocks.0.attn.heads and 1 more
     static void K4_AttentionForwardKernelBody(
@@ -158,30 +158,29 @@ partial class Stacked
             _runtime.Accelerator, K13_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: head
-    static void K14_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K14_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 4), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K15_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K15_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K16_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K16_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 4), p0, p1, p2, batch);
 }

@@ -350,10 +350,10 @@ partial class Setr
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
         K3_LinearBackwardInputKernel(
-            batch * 16 * 64, a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
         K4_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+            _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         K25_GeluBackwardKernel(
@@ -362,10 +362,10 @@ partial class Setr
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         K21_LinearBackwardInputKernel(
-            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
+            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
         K22_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K23_LinearBackwardBiasKernel(64, _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+            _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K23_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         K10_LayerNormBackwardInputKernel(
@@ -381,11 +381,10 @@ partial class Setr
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K13_LinearBackwardInputKernel(
-            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj),
-            _runtime.Value(11), batch);
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
         K14_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+            _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         K16_AttentionBackwardScoresKernel(
@@ -400,27 +399,24 @@ partial class Setr
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K13_LinearBackwardInputKernel(
-            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9),
-            batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9), batch);
         K14_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
+            _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K13_LinearBackwardInputKernel(
-            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7),
-            batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7), batch);
         K14_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+            _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K13_LinearBackwardInputKernel(
-            batch * 16 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5),
-            batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5), batch);
         K14_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+            _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         K10_LayerNormBackwardInputKernel(
@@ -435,9 +431,9 @@ partial class Setr
         K8_PositionsBackwardPositionsKernel(512, _runtime.Grad(2), a.GradView(Buf.pos), batch);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-        K3_LinearBackwardInputKernel(batch * 16 * 64, a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
-        K4_LinearBackwardWeightKernel(2048, _runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(1), a.GradView(Buf.embed), batch);
+        K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
+        K4_LinearBackwardWeightKernel(_runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)
         K1_PatchifyBackwardKernel(batch * 1024, a.GradView(Buf.in_image), a.GradView(Buf.embed_patches), batch);

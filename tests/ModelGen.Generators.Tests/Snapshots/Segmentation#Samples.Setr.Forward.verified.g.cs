@@ -202,7 +202,7 @@ partial class Setr
         K0_PatchifyForwardKernel(batch * 1024, a.View(Buf.embed_patches), a.View(Buf.in_image), batch);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
-        K2_LinearForwardKernel(batch * 16 * 32, a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
+        K2_LinearForwardKernel(a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
         K6_PositionsForwardKernel(batch * 512, a.View(Buf.pos), a.View(Buf.embed), _runtime.Value(2), batch);
@@ -214,18 +214,15 @@ partial class Setr
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K12_LinearForwardKernel(
-            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5),
-            _runtime.Value(6), batch);
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(6), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K12_LinearForwardKernel(
-            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7),
-            _runtime.Value(8), batch);
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7), _runtime.Value(8), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K12_LinearForwardKernel(
-            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9),
-            _runtime.Value(10), batch);
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9), _runtime.Value(10), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         K15_AttentionForwardKernel(
@@ -235,8 +232,8 @@ partial class Setr
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K12_LinearForwardKernel(
-            batch * 16 * 32, a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11),
-            _runtime.Value(12), batch);
+            a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11), _runtime.Value(12),
+            batch);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         K18_AddForwardKernel(
@@ -249,16 +246,14 @@ partial class Setr
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         K20_LinearForwardKernel(
-            batch * 16 * 64, a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15),
-            _runtime.Value(16), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15), _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         K24_GeluForwardKernel(batch * 1024, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
         K2_LinearForwardKernel(
-            batch * 16 * 32, a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17),
-            _runtime.Value(18), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17), _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         K18_AddForwardKernel(

@@ -29,40 +29,40 @@ partial class Setr
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: embed.proj and 1 more
-    static void K2_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K2_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K2_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: embed.proj and 1 more
-    static void K3_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K3_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: embed.proj and 1 more
-    static void K4_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K4_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: embed.proj and 5 more
-    static void K5_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K5_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Positions.ForwardKernel: pos
     static void K6_PositionsForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
@@ -123,32 +123,31 @@ partial class Setr
             _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K12_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
-    void K12_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K12_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K13_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K13_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+    void K13_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K14_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K14_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
 
     // Attention.ForwardKernel: encoder.layers.0.attn.heads
     static void K15_AttentionForwardKernelBody(
@@ -210,40 +209,40 @@ partial class Setr
             _runtime.Accelerator, K19_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1
-    static void K20_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K20_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K20_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1
-    static void K21_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K21_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1
-    static void K22_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K22_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1
-    static void K23_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K23_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
     // Gelu.ForwardKernel: encoder.layers.0.mlp.act
     static void K24_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

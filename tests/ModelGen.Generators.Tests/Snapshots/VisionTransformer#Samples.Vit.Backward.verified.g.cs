@@ -186,9 +186,9 @@ partial class Vit
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 32) -> (B, 10)
-        K37_LinearBackwardInputKernel(batch * 32, a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
-        K38_LinearBackwardWeightKernel(320, _runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
-        K39_LinearBackwardBiasKernel(10, _runtime.Grad(38), a.GradView(Buf.head), batch);
+        K37_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
+        K38_LinearBackwardWeightKernel(_runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
+        K39_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
         K35_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
@@ -213,10 +213,10 @@ partial class Vit
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         K30_LinearBackwardInputKernel(
-            batch * 17 * 64, a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
+            a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
         K31_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(33), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
+            _runtime.Grad(33), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         K28_GeluBackwardKernel(
@@ -225,10 +225,10 @@ partial class Vit
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         K24_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
+            a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
         K25_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K26_LinearBackwardBiasKernel(64, _runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+            _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+        K26_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
@@ -250,11 +250,10 @@ partial class Vit
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj),
-            _runtime.Value(27), batch);
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
+            _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K19_AttentionBackwardScoresKernel(
@@ -269,27 +268,24 @@ partial class Vit
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(25),
-            batch);
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(25), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
+            _runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(23),
-            batch);
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(23), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
+            _runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(21),
-            batch);
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(21), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
+            _runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
@@ -306,10 +302,10 @@ partial class Vit
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         K30_LinearBackwardInputKernel(
-            batch * 17 * 64, a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
         K31_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+            _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         K28_GeluBackwardKernel(
@@ -318,10 +314,10 @@ partial class Vit
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         K24_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
+            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
         K25_LinearBackwardWeightKernel(
-            2048, _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K26_LinearBackwardBiasKernel(64, _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+            _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K26_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
@@ -337,11 +333,10 @@ partial class Vit
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj),
-            _runtime.Value(11), batch);
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+            _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K19_AttentionBackwardScoresKernel(
@@ -356,27 +351,24 @@ partial class Vit
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9),
-            batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
+            _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7),
-            batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+            _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K15_LinearBackwardInputKernel(
-            batch * 17 * 32, a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5),
-            batch);
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5), batch);
         K16_LinearBackwardWeightKernel(
-            1024, _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K17_LinearBackwardBiasKernel(32, _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+            _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
+        K17_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
@@ -394,9 +386,9 @@ partial class Vit
         K8_ClassTokenBackwardTokenKernel(32, _runtime.Grad(2), a.GradView(Buf.tokens), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-        K3_LinearBackwardInputKernel(batch * 16 * 192, a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
-        K4_LinearBackwardWeightKernel(6144, _runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
-        K5_LinearBackwardBiasKernel(32, _runtime.Grad(1), a.GradView(Buf.embed), batch);
+        K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
+        K4_LinearBackwardWeightKernel(_runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+        K5_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
         K1_PatchifyBackwardKernel(batch * 3072, a.GradView(Buf.in_image), a.GradView(Buf.embed_patches), batch);

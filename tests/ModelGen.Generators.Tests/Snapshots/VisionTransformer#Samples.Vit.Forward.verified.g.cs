@@ -168,7 +168,7 @@ partial class Vit
         K0_PatchifyForwardKernel(batch * 3072, a.View(Buf.embed_patches), a.View(Buf.in_image), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
-        K2_LinearForwardKernel(batch * 16 * 32, a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
+        K2_LinearForwardKernel(a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
         K6_ClassTokenForwardKernel(batch * 544, a.View(Buf.tokens), a.View(Buf.embed), _runtime.Value(2), batch);
@@ -183,18 +183,15 @@ partial class Vit
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5),
-            _runtime.Value(6), batch);
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(6), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7),
-            _runtime.Value(8), batch);
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7), _runtime.Value(8), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9),
-            _runtime.Value(10), batch);
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9), _runtime.Value(10), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K18_AttentionForwardKernel(
@@ -204,8 +201,8 @@ partial class Vit
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11),
-            _runtime.Value(12), batch);
+            a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11), _runtime.Value(12),
+            batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K21_AddForwardKernel(
@@ -218,16 +215,14 @@ partial class Vit
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         K23_LinearForwardKernel(
-            batch * 17 * 64, a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15),
-            _runtime.Value(16), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15), _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         K27_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         K29_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17),
-            _runtime.Value(18), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17), _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K21_AddForwardKernel(
@@ -240,18 +235,15 @@ partial class Vit
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21),
-            _runtime.Value(22), batch);
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21), _runtime.Value(22), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(23),
-            _runtime.Value(24), batch);
+            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(23), _runtime.Value(24), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(25),
-            _runtime.Value(26), batch);
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(25), _runtime.Value(26), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K18_AttentionForwardKernel(
@@ -261,8 +253,8 @@ partial class Vit
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(27),
-            _runtime.Value(28), batch);
+            a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(27), _runtime.Value(28),
+            batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
         K32_DropPathForwardKernel(
@@ -281,16 +273,14 @@ partial class Vit
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         K23_LinearForwardKernel(
-            batch * 17 * 64, a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(31),
-            _runtime.Value(32), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(31), _runtime.Value(32), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         K27_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         K29_LinearForwardKernel(
-            batch * 17 * 32, a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33),
-            _runtime.Value(34), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33), _runtime.Value(34), batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
         K32_DropPathForwardKernel(
@@ -310,6 +300,6 @@ partial class Vit
         K34_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
 
         // head (Linear): (B, 32) -> (B, 10)
-        K36_LinearForwardKernel(batch * 10, a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
+        K36_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
     }
 }

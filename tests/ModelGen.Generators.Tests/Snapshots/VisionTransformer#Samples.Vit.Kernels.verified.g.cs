@@ -29,40 +29,40 @@ partial class Vit
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: embed.proj
-    static void K2_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K2_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K2_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+    void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: embed.proj
-    static void K3_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K3_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 192), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: embed.proj
-    static void K4_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K4_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 192, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: embed.proj
-    static void K5_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 16, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K5_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k5;
+    void K5_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // ClassToken.ForwardKernel: tokens
     static void K6_ClassTokenForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
@@ -140,40 +140,40 @@ partial class Vit
             _runtime.Accelerator, K13_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 7 more
-    static void K14_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K14_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 7 more
-    static void K15_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K15_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 7 more
-    static void K16_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K16_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 9 more
-    static void K17_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K17_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Attention.ForwardKernel: encoder.layers.0.attn.heads and 1 more
     static void K18_AttentionForwardKernelBody(
@@ -235,40 +235,40 @@ partial class Vit
             _runtime.Accelerator, K22_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K23_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K24_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K25_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K26_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch * 17, outFeatures: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K26_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
     // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
     static void K27_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -288,32 +288,31 @@ partial class Vit
             _runtime.Accelerator, K28_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K29_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K29_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K30_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
-    void K30_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K30_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K30_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K31_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
-    void K31_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K31_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
     // DropPath.ForwardKernel: encoder.layers.1.drop_path1 and 1 more
     static void K32_DropPathForwardKernelBody(
@@ -351,38 +350,38 @@ partial class Vit
             _runtime.Accelerator, K35_SelectTokenBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: head
-    static void K36_LinearForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(i, p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_LinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K36_LinearForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+    static void K36_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch, outFeatures: 10), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K37_LinearBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(i, p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
-    void K37_LinearBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K37_LinearBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+    static void K37_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
+    void K37_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K37_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K38_LinearBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(i, p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
-    void K38_LinearBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K38_LinearBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+    static void K38_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
+    void K38_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K38_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 10), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: head
-    static void K39_LinearBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(i, p0, p1, rows: batch, outFeatures: 10);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k39;
-    void K39_LinearBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K39_LinearBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K39_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch, outFeatures: 10);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k39;
+    void K39_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K39_LinearBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

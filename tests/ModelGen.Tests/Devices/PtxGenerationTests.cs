@@ -46,7 +46,9 @@ public class PtxGenerationTests
         {
             try
             {
-                var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromImplicitlyGroupedKernel(body), new KernelSpecialization());
+                var grouped = body.GetParameters()[0].ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal);
+                var entry = grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(body) : EntryPointDescription.FromImplicitlyGroupedKernel(body);
+                var kernel = (PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization());
                 Assert.Contains(".entry", kernel.PTXAssembly, StringComparison.Ordinal);
                 Assert.Contains(".target sm_80", kernel.PTXAssembly, StringComparison.Ordinal);
                 compiled++;

@@ -129,29 +129,29 @@ public class LinearTests
     }
 
     // Like generated wrappers, the bias flag is a literal.
-    static void ForwardBiasWrapper(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        int rows, int inF, int outF) =>
-        Linear.ForwardKernel(i, y, x, w, b, rows, inF, outF, true);
+    static void ForwardBiasWrapper(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, int rows, int inF, int outF) =>
+        Linear.ForwardKernel(y, x, w, b, rows, inF, outF, true);
 
-    static void ForwardNoBiasWrapper(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        int rows, int inF, int outF) =>
-        Linear.ForwardKernel(i, y, x, w, b, rows, inF, outF, false);
+    static void ForwardNoBiasWrapper(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, int rows, int inF, int outF) =>
+        Linear.ForwardKernel(y, x, w, b, rows, inF, outF, false);
 
-    static void InputWrapper(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inF, int outF) =>
-        Linear.BackwardInputKernel(i, dx, dy, w, rows, inF, outF);
+    static void InputWrapper(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inF, int outF) =>
+        Linear.BackwardInputKernel(dx, dy, w, rows, inF, outF);
 
-    static void WeightWrapper(Index1D i, ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, int rows, int inF, int outF) =>
-        Linear.BackwardWeightKernel(i, dw, dy, x, rows, inF, outF);
+    static void WeightWrapper(ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, int rows, int inF, int outF) =>
+        Linear.BackwardWeightKernel(dw, dy, x, rows, inF, outF);
 
-    static void BiasWrapper(Index1D i, ArrayView<float> db, ArrayView<float> dy, int rows, int outF) =>
-        Linear.BackwardBiasKernel(i, db, dy, rows, outF);
+    static void BiasWrapper(ArrayView<float> db, ArrayView<float> dy, int rows, int outF) => Linear.BackwardBiasKernel(db, dy, rows, outF);
 
+    /// <summary>The kernels on the GPU-shaped simulator against the CPU backend, on sizes that do not divide the 64×64×16 GEMM tiles
+    /// or the column sum's 32 columns, and (1000 rows) with the K of the weight gradient spanning many tiles.</summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void KernelsMatchCpu(bool bias)
+    [InlineData(13, 17, 11, true)]
+    [InlineData(13, 17, 11, false)]
+    [InlineData(1000, 70, 33, true)]
+    [InlineData(65, 129, 1, true)]
+    public void KernelsMatchCpu(int rows, int inF, int outF, bool bias)
     {
-        const int rows = 13, inF = 17, outF = 11;
         var x = Rng.Floats(rows * inF, 31);
         var w = Rng.Floats(outF * inF, 32);
         var b = bias ? Rng.Floats(outF, 33) : null;
@@ -165,11 +165,11 @@ public class LinearTests
         Linear.Backward(dx, dw, bias ? db : null, dy, x, w, rows, inF, outF);
 
         using var h = new KernelHarness();
-        var fwd = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+        var fwd = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
             bias ? ForwardBiasWrapper : ForwardNoBiasWrapper);
-        var inp = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(InputWrapper);
-        var wgt = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(WeightWrapper);
-        var bia = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(BiasWrapper);
+        var inp = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(InputWrapper);
+        var wgt = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(WeightWrapper);
+        var bia = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(BiasWrapper);
 
         using var gx = h.Upload(x);
         using var gw = h.Upload(w);
@@ -180,15 +180,16 @@ public class LinearTests
         using var gdw = h.Upload(Filled(outF * inF, -0.25f));
         using var gdb = h.Upload(Filled(outF, 1.5f));
 
-        fwd(rows * outF, gy.View, gx.View, gw.View, gb.View, rows, inF, outF);
-        inp(rows * inF, gdx.View, gdy.View, gw.View, rows, inF, outF);
-        wgt(outF * inF, gdw.View, gdy.View, gx.View, rows, inF, outF);
-        if (bias) bia(outF, gdb.View, gdy.View, rows, outF);
+        fwd(Linear.ForwardKernelConfig(rows, outF), gy.View, gx.View, gw.View, gb.View, rows, inF, outF);
+        inp(Linear.BackwardInputKernelConfig(rows, inF), gdx.View, gdy.View, gw.View, rows, inF, outF);
+        wgt(Linear.BackwardWeightKernelConfig(inF, outF), gdw.View, gdy.View, gx.View, rows, inF, outF);
+        if (bias) bia(Linear.BackwardBiasKernelConfig(outF), gdb.View, gdy.View, rows, outF);
         h.Accelerator.Synchronize();
 
+        // The CPU backend and the kernels sum in different orders: over 1000 rows the sums differ in the last bits.
         Approx.Equal(y, KernelHarness.Download(gy), 1e-5, 1e-5, "y kernel");
         Approx.Equal(dx, KernelHarness.Download(gdx), 1e-5, 1e-5, "dx kernel");
-        Approx.Equal(dw, KernelHarness.Download(gdw), 1e-5, 1e-5, "dw kernel");
-        if (bias) Approx.Equal(db, KernelHarness.Download(gdb), 1e-5, 1e-5, "db kernel");
+        Approx.Equal(dw, KernelHarness.Download(gdw), 1e-4, 1e-5, "dw kernel");
+        if (bias) Approx.Equal(db, KernelHarness.Download(gdb), 1e-4, 1e-5, "db kernel");
     }
 }

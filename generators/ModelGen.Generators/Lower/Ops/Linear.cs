@@ -22,14 +22,14 @@ public sealed partial class ModelGenerator
             Arg bv = b is { } bi ? Arg.Param(bi) : Arg.None, bg = b is { } bj ? Arg.ParamGrad(bj) : Arg.None;
             var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
             {
-                Kernel("Linear.BackwardInputKernel", Rows(x) + " * " + Int(inFeatures), Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o),
-                Kernel("Linear.BackwardWeightKernel", Int((long)outFeatures * inFeatures), Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(x), rows, i, o),
+                GroupKernel("Linear.BackwardInputKernel", Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o),
+                GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(x), rows, i, o),
             };
-            if (b is not null) backwardKernels.Add(Kernel("Linear.BackwardBiasKernel", Int(outFeatures), bg, Arg.Grad(y), rows, o));
+            if (b is not null) backwardKernels.Add(GroupKernel("Linear.BackwardBiasKernel", bg, Arg.Grad(y), rows, o));
             Op(Comment(path, "Linear", x, y),
                 Call("Linear.Forward", Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o),
                 Call("Linear.Backward", Arg.Grad(x), Arg.ParamGrad(w), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(w), rows, i, o),
-                new[] { Kernel("Linear.ForwardKernel", Rows(x) + " * " + Int(outFeatures), Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o, Arg.Lit(Bool(b is not null))) },
+                new[] { GroupKernel("Linear.ForwardKernel", Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o, Arg.Lit(Bool(b is not null))) },
                 backwardKernels.ToArray(),
                 flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures);
             return y;
