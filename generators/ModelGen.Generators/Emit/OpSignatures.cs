@@ -84,10 +84,13 @@ internal static class OpSignatures
         ["L2Normalize.Forward"] = new[] { "y", "x", "rows", "dim", "eps" },
         ["L2Normalize.ForwardKernel"] = new[] { "i", "y", "x", "rows", "dim", "eps" },
         ["LayerNorm.Backward"] = new[] { "dx", "dgamma", "dbeta", "dy", "x", "mean", "rstd", "gamma", "rows", "dim" },
-        ["LayerNorm.BackwardInputKernel"] = new[] { "i", "dx", "dy", "x", "mean", "rstd", "gamma", "rows", "dim" },
-        ["LayerNorm.BackwardParamsKernel"] = new[] { "i", "dgamma", "dbeta", "dy", "x", "mean", "rstd", "rows", "dim" },
+        ["LayerNorm.BackwardInputKernel"] = new[] { "dx", "dy", "x", "mean", "rstd", "gamma", "rows", "dim" },
+        ["LayerNorm.BackwardInputKernelConfig"] = new[] { "rows" },
+        ["LayerNorm.BackwardParamsKernel"] = new[] { "dgamma", "dbeta", "dy", "x", "mean", "rstd", "rows", "dim" },
+        ["LayerNorm.BackwardParamsKernelConfig"] = new[] { "dim" },
         ["LayerNorm.Forward"] = new[] { "y", "mean", "rstd", "x", "gamma", "beta", "rows", "dim", "eps" },
-        ["LayerNorm.ForwardKernel"] = new[] { "i", "y", "mean", "rstd", "x", "gamma", "beta", "rows", "dim", "eps" },
+        ["LayerNorm.ForwardKernel"] = new[] { "y", "mean", "rstd", "x", "gamma", "beta", "rows", "dim", "eps" },
+        ["LayerNorm.ForwardKernelConfig"] = new[] { "rows" },
         ["LearnedTokens.Backward"] = new[] { "dx", "dtokens", "dy", "batch", "n", "k", "d" },
         ["LearnedTokens.BackwardInputKernel"] = new[] { "i", "dx", "dy", "batch", "n", "k", "d" },
         ["LearnedTokens.BackwardTokensKernel"] = new[] { "i", "dtokens", "dy", "batch", "n", "k", "d" },
@@ -210,6 +213,9 @@ internal static class OpSignatures
     /// launch (grid and group); every other kernel takes an index and is launched over an extent.</summary>
     public static readonly HashSet<string> Grouped = new()
     {
+        "LayerNorm.BackwardInputKernel",
+        "LayerNorm.BackwardParamsKernel",
+        "LayerNorm.ForwardKernel",
         "Linear.BackwardBiasKernel",
         "Linear.BackwardInputKernel",
         "Linear.BackwardWeightKernel",

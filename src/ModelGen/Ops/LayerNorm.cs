@@ -7,6 +7,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -278,66 +279,107 @@ public static class LayerNorm
         }
     }
 
-    /// <summary>Extent: rows (one thread normalizes one row).</summary>
+    // Device kernels: a warp per row for the forward and the input gradient (lanes stride the row, sums meet by shuffles in a
+    // fixed butterfly, so results are deterministic); the parameter gradients are a block-parallel column reduction.
+
+    public const int RowsPerGroup = 8;
+
+    public static KernelConfig ForwardKernelConfig(int rows) => RowConfig(rows);
+
+    public static KernelConfig BackwardInputKernelConfig(int rows) => RowConfig(rows);
+
+    static KernelConfig RowConfig(int rows) => new(new Index3D((rows + RowsPerGroup - 1) / RowsPerGroup, 1, 1), new Index3D(32 * RowsPerGroup, 1, 1));
+
+    /// <summary>The sum of a value over the 32 lanes of a warp, in every lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
+    internal static float WarpSum(float v)
+    {
+        v += Warp.ShuffleXor(v, 16);
+        v += Warp.ShuffleXor(v, 8);
+        v += Warp.ShuffleXor(v, 4);
+        v += Warp.ShuffleXor(v, 2);
+        v += Warp.ShuffleXor(v, 1);
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ForwardKernel(ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
         ArrayView<float> gamma, ArrayView<float> beta, int rows, int dim, float eps)
     {
-        if (i >= rows) return;
-        long o = (long)(int)i * dim;
+        int row = Grid.IdxX * RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * dim;
         float sum = 0f;
-        for (int j = 0; j < dim; j++) sum += x[o + j];
-        float m = sum / dim;
+        for (int j = lane; j < dim; j += 32) sum += x[o + j];
+        float m = WarpSum(sum) / dim;
         float sq = 0f;
-        for (int j = 0; j < dim; j++)
+        for (int j = lane; j < dim; j += 32)
         {
             float d = x[o + j] - m;
             sq += d * d;
         }
-        float s = 1f / MathF.Sqrt(sq / dim + eps);
-        mean[i] = m;
-        rstd[i] = s;
-        for (int j = 0; j < dim; j++) y[o + j] = (x[o + j] - m) * s * gamma[j] + beta[j];
+        float s = 1f / MathF.Sqrt(WarpSum(sq) / dim + eps);
+        if (lane == 0)
+        {
+            mean[row] = m;
+            rstd[row] = s;
+        }
+        for (int j = lane; j < dim; j += 32) y[o + j] = (x[o + j] - m) * s * gamma[j] + beta[j];
     }
 
-    /// <summary>Extent: rows (one thread computes one row of dx).</summary>
+    /// <summary>dx += (dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂))·rstd, a warp per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
+    public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
         ArrayView<float> rstd, ArrayView<float> gamma, int rows, int dim)
     {
-        if (i >= rows) return;
-        long o = (long)(int)i * dim;
-        float m = mean[i], s = rstd[i];
+        int row = Grid.IdxX * RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * dim;
+        float m = mean[row], s = rstd[row];
         float sd = 0f, sdn = 0f;
-        for (int j = 0; j < dim; j++)
+        for (int j = lane; j < dim; j += 32)
         {
             float d = dy[o + j] * gamma[j];
             sd += d;
             sdn += d * ((x[o + j] - m) * s);
         }
-        float meanD = sd / dim, meanDN = sdn / dim;
-        for (int j = 0; j < dim; j++)
+        float meanD = WarpSum(sd) / dim, meanDN = WarpSum(sdn) / dim;
+        for (int j = lane; j < dim; j += 32)
         {
             float n = (x[o + j] - m) * s;
             dx[o + j] += (dy[o + j] * gamma[j] - meanD - n * meanDN) * s;
         }
     }
 
-    /// <summary>Extent: dim (one thread sums one column of dgamma and dbeta over all rows).</summary>
+    public static KernelConfig BackwardParamsKernelConfig(int dim) => ColumnSums.Config(dim);
+
+    /// <summary>dγ += Σ_rows dy·x̂ and dβ += Σ_rows dy: eight warps per 32 columns, partials met in a fixed order (as <see cref="ColumnSums"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardParamsKernel(Index1D i, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy, ArrayView<float> x,
+    public static void BackwardParamsKernel(ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy, ArrayView<float> x,
         ArrayView<float> mean, ArrayView<float> rstd, int rows, int dim)
     {
-        if (i >= dim) return;
+        var partial = SharedMemory.Allocate<float>(2 * ColumnSums.Columns * ColumnSums.Warps);
+        int lane = Group.IdxX & (ColumnSums.Columns - 1), warp = Group.IdxX / ColumnSums.Columns;
+        int col = Grid.IdxX * ColumnSums.Columns + lane;
         float g = 0f, b = 0f;
-        for (int r = 0; r < rows; r++)
+        if (col < dim)
+            for (int r = warp; r < rows; r += ColumnSums.Warps)
+            {
+                long o = (long)r * dim + col;
+                float d = dy[o];
+                g += d * ((x[o] - mean[r]) * rstd[r]);
+                b += d;
+            }
+        partial[Group.IdxX] = g;
+        partial[ColumnSums.Columns * ColumnSums.Warps + Group.IdxX] = b;
+        Group.Barrier();
+        if (warp != 0 || col >= dim) return;
+        for (int w = 1; w < ColumnSums.Warps; w++)
         {
-            long o = (long)r * dim + i;
-            float d = dy[o];
-            g += d * ((x[o] - mean[r]) * rstd[r]);
-            b += d;
+            g += partial[w * ColumnSums.Columns + lane];
+            b += partial[ColumnSums.Columns * ColumnSums.Warps + w * ColumnSums.Columns + lane];
         }
-        dgamma[i] += g;
-        dbeta[i] += b;
+        dgamma[col] += g;
+        dbeta[col] += b;
     }
 }

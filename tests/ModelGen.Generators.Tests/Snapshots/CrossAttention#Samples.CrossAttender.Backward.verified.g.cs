@@ -87,11 +87,10 @@ partial class CrossAttender
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         K21_LayerNormBackwardInputKernel(
-            batch * 6, a.GradView(Buf.res), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
-            _runtime.Value(8), batch);
-        K22_LayerNormBackwardParamsKernel(
-            16, _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            a.GradView(Buf.res), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), _runtime.Value(8),
             batch);
+        K22_LayerNormBackwardParamsKernel(
+            _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         K19_AddBackwardKernel(batch * 96, a.GradView(Buf.attn), a.GradView(Buf.in_x), a.GradView(Buf.res), batch);

@@ -88,8 +88,7 @@ partial class CrossAttender
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         K20_LayerNormForwardKernel(
-            batch * 6, a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.res), _runtime.Value(8),
-            _runtime.Value(9), batch);
+            a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.res), _runtime.Value(8), _runtime.Value(9), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
         K23_LinearForwardKernel(a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);

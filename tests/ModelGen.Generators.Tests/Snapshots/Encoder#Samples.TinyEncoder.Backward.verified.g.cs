@@ -165,11 +165,11 @@ partial class TinyEncoder
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
-            batch * 8, a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(32), batch);
         K2_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(32), _runtime.Grad(33), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean),
-            a.View(Buf.norm_rstd), batch);
+            _runtime.Grad(32), _runtime.Grad(33), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         K15_AddBackwardKernel(
@@ -196,10 +196,10 @@ partial class TinyEncoder
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
-            batch * 8, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(26), batch);
         K2_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(26), _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            _runtime.Grad(26), _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
@@ -248,10 +248,10 @@ partial class TinyEncoder
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
-            batch * 8, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(16), batch);
         K2_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(16), _runtime.Grad(17), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            _runtime.Grad(16), _runtime.Grad(17), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
@@ -280,10 +280,10 @@ partial class TinyEncoder
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
-            batch * 8, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(10), batch);
         K2_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(10), _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            _runtime.Grad(10), _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
@@ -332,10 +332,10 @@ partial class TinyEncoder
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K1_LayerNormBackwardInputKernel(
-            batch * 8, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x),
-            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(0), batch);
+            a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_norm1_mean),
+            a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(0), batch);
         K2_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(0), _runtime.Grad(1), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x),
+            _runtime.Grad(0), _runtime.Grad(1), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x),
             a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
     }
 }

@@ -139,7 +139,7 @@ partial class TinyEncoder
     {
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K0_LayerNormForwardKernel(
-            batch * 8, a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
+            a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
             a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
@@ -171,7 +171,7 @@ partial class TinyEncoder
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K0_LayerNormForwardKernel(
-            batch * 8, a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
+            a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(10), _runtime.Value(11), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
@@ -191,7 +191,7 @@ partial class TinyEncoder
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K0_LayerNormForwardKernel(
-            batch * 8, a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
+            a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
             a.View(Buf.encoder_layers_0_res2), _runtime.Value(16), _runtime.Value(17), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
@@ -224,7 +224,7 @@ partial class TinyEncoder
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K0_LayerNormForwardKernel(
-            batch * 8, a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
+            a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
             a.View(Buf.encoder_layers_1_res1), _runtime.Value(26), _runtime.Value(27), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
@@ -244,8 +244,8 @@ partial class TinyEncoder
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         K0_LayerNormForwardKernel(
-            batch * 8, a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(32),
-            _runtime.Value(33), batch);
+            a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(32), _runtime.Value(33),
+            batch);
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         K25_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);

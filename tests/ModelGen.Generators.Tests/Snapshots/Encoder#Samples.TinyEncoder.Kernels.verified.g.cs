@@ -14,36 +14,42 @@ partial class TinyEncoder
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 4 more
     static void K0_LayerNormForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32, eps: 1E-05f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32, eps: 1E-05f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
     void K0_LayerNormForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K0_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K0_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 8), p0, p1, p2, p3, p4, p5, batch);
 
     // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 4 more
     static void K1_LayerNormBackwardInputKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
     void K1_LayerNormBackwardInputKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K1_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 8), p0, p1, p2, p3, p4, p5, batch);
 
     // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 4 more
     static void K2_LayerNormBackwardParamsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 8, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LayerNormBackwardParamsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K2_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K2_LayerNormBackwardParamsKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K3_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>

@@ -102,11 +102,11 @@ partial class Stacked
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         K10_LayerNormBackwardInputKernel(
-            batch * 5, a.GradView(Buf.blocks_1_res), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res),
-            a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), _runtime.Value(18), batch);
+            a.GradView(Buf.blocks_1_res), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
+            a.View(Buf.blocks_1_norm_rstd), _runtime.Value(18), batch);
         K11_LayerNormBackwardParamsKernel(
-            16, _runtime.Grad(18), _runtime.Grad(19), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res),
-            a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), batch);
+            _runtime.Grad(18), _runtime.Grad(19), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
+            a.View(Buf.blocks_1_norm_rstd), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         K8_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
@@ -142,10 +142,10 @@ partial class Stacked
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         K10_LayerNormBackwardInputKernel(
-            batch * 5, a.GradView(Buf.blocks_0_res), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res),
-            a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), _runtime.Value(8), batch);
+            a.GradView(Buf.blocks_0_res), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
+            a.View(Buf.blocks_0_norm_rstd), _runtime.Value(8), batch);
         K11_LayerNormBackwardParamsKernel(
-            16, _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
+            _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)

@@ -110,7 +110,7 @@ partial class Stacked
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         K9_LayerNormForwardKernel(
-            batch * 5, a.View(Buf.blocks_0_norm), a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), a.View(Buf.blocks_0_res),
+            a.View(Buf.blocks_0_norm), a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), a.View(Buf.blocks_0_res),
             _runtime.Value(8), _runtime.Value(9), batch);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
@@ -135,7 +135,7 @@ partial class Stacked
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         K9_LayerNormForwardKernel(
-            batch * 5, a.View(Buf.blocks_1_norm), a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), a.View(Buf.blocks_1_res),
+            a.View(Buf.blocks_1_norm), a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), a.View(Buf.blocks_1_res),
             _runtime.Value(18), _runtime.Value(19), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)

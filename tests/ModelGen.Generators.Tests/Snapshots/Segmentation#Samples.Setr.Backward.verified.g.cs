@@ -369,10 +369,10 @@ partial class Setr
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         K10_LayerNormBackwardInputKernel(
-            batch * 16, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
         K11_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
@@ -420,10 +420,10 @@ partial class Setr
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         K10_LayerNormBackwardInputKernel(
-            batch * 16, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
-            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
+            a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_norm1_mean),
+            a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
         K11_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
+            _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
             a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)

@@ -209,8 +209,8 @@ partial class Setr
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         K9_LayerNormForwardKernel(
-            batch * 16, a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean),
-            a.View(Buf.encoder_layers_0_norm1_rstd), a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
+            a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
+            a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         K12_LinearForwardKernel(
@@ -241,8 +241,8 @@ partial class Setr
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         K9_LayerNormForwardKernel(
-            batch * 16, a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean),
-            a.View(Buf.encoder_layers_0_norm2_rstd), a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
+            a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
+            a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         K20_LinearForwardKernel(

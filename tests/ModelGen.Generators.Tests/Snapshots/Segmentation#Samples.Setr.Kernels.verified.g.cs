@@ -91,36 +91,42 @@ partial class Setr
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 1 more
     static void K9_LayerNormForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32, eps: 1E-05f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32, eps: 1E-05f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LayerNormForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
 
     // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 1 more
     static void K10_LayerNormBackwardInputKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
     void K10_LayerNormBackwardInputKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
 
     // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 1 more
     static void K11_LayerNormBackwardParamsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
     void K11_LayerNormBackwardParamsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
     static void K12_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>

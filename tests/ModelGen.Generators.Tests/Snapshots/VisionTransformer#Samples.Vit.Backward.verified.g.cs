@@ -195,11 +195,11 @@ partial class Vit
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
-            batch * 17, a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(35), batch);
         K13_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(35), _runtime.Grad(36), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean),
-            a.View(Buf.norm_rstd), batch);
+            _runtime.Grad(35), _runtime.Grad(36), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
+            batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         K22_AddBackwardKernel(
@@ -232,10 +232,10 @@ partial class Vit
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
-            batch * 17, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(29), batch);
         K13_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(29), _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
+            _runtime.Grad(29), _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
@@ -289,10 +289,10 @@ partial class Vit
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
-            batch * 17, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(19), batch);
         K13_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(19), _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
+            _runtime.Grad(19), _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
@@ -321,10 +321,10 @@ partial class Vit
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
-            batch * 17, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
         K13_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
+            _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
@@ -372,10 +372,10 @@ partial class Vit
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K12_LayerNormBackwardInputKernel(
-            batch * 17, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
-            a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
+            a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_norm1_mean),
+            a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
         K13_LayerNormBackwardParamsKernel(
-            32, _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
+            _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
             a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)

@@ -178,8 +178,8 @@ partial class Vit
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K11_LayerNormForwardKernel(
-            batch * 17, a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean),
-            a.View(Buf.encoder_layers_0_norm1_rstd), a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
+            a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
+            a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
@@ -210,8 +210,8 @@ partial class Vit
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K11_LayerNormForwardKernel(
-            batch * 17, a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean),
-            a.View(Buf.encoder_layers_0_norm2_rstd), a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
+            a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
+            a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         K23_LinearForwardKernel(
@@ -230,8 +230,8 @@ partial class Vit
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K11_LayerNormForwardKernel(
-            batch * 17, a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean),
-            a.View(Buf.encoder_layers_1_norm1_rstd), a.View(Buf.encoder_layers_0_res2), _runtime.Value(19), _runtime.Value(20), batch);
+            a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
+            a.View(Buf.encoder_layers_0_res2), _runtime.Value(19), _runtime.Value(20), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         K14_LinearForwardKernel(
@@ -268,8 +268,8 @@ partial class Vit
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K11_LayerNormForwardKernel(
-            batch * 17, a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean),
-            a.View(Buf.encoder_layers_1_norm2_rstd), a.View(Buf.encoder_layers_1_res1), _runtime.Value(29), _runtime.Value(30), batch);
+            a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
+            a.View(Buf.encoder_layers_1_res1), _runtime.Value(29), _runtime.Value(30), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         K23_LinearForwardKernel(
@@ -293,8 +293,8 @@ partial class Vit
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         K11_LayerNormForwardKernel(
-            batch * 17, a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(35),
-            _runtime.Value(36), batch);
+            a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(35), _runtime.Value(36),
+            batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
         K34_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);

@@ -108,36 +108,42 @@ partial class Vit
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 4 more
     static void K11_LayerNormForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.ForwardKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32, eps: 1E-05f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32, eps: 1E-05f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
     void K11_LayerNormForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_LayerNormForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 17), p0, p1, p2, p3, p4, p5, batch);
 
     // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 4 more
     static void K12_LayerNormBackwardInputKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
     void K12_LayerNormBackwardInputKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_LayerNormBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 17), p0, p1, p2, p3, p4, p5, batch);
 
     // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 4 more
     static void K13_LayerNormBackwardParamsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 17, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_LayerNormBackwardParamsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_LayerNormBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_LayerNormBackwardParamsKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 7 more
     static void K14_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>

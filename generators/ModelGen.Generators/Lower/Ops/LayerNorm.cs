@@ -22,11 +22,11 @@ public sealed partial class ModelGenerator
             Op(Comment(path, "LayerNorm", x, y),
                 Call("LayerNorm.Forward", Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta), rows, d, Arg.Lit(Float(eps))),
                 Call("LayerNorm.Backward", Arg.Grad(x), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), rows, d),
-                new[] { Kernel("LayerNorm.ForwardKernel", Rows(x), Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta), rows, d, Arg.Lit(Float(eps))) },
+                new[] { GroupKernel("LayerNorm.ForwardKernel", Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta), rows, d, Arg.Lit(Float(eps))) },
                 new[]
                 {
-                    Kernel("LayerNorm.BackwardInputKernel", Rows(x), Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), rows, d),
-                    Kernel("LayerNorm.BackwardParamsKernel", Int(dim), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), rows, d),
+                    GroupKernel("LayerNorm.BackwardInputKernel", Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), rows, d),
+                    GroupKernel("LayerNorm.BackwardParamsKernel", Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), rows, d),
                 });
             return y;
         }
