@@ -86,14 +86,18 @@ public sealed class ActivationArena : IDisposable
     /// <summary>Clears every activation gradient: one memset on a device, all cores on the CPU.</summary>
     public void ZeroGrads()
     {
-        if (_grads is not null) _grads.MemSetToZero();
+        if (_grads is not null) _runtime.Clear(_grads.View);
         else _clear!.Clear();
     }
 
     /// <summary>Copies an input (or the output's gradient) into activation <paramref name="index"/> (or its gradient).</summary>
     public void Upload(int index, float[] data, bool gradient = false)
     {
-        if (_values is not null) (gradient ? GradView(index) : View(index)).SubView(0, data.Length).CopyFromCPU(data);
+        if (_values is not null)
+        {
+            (gradient ? GradView(index) : View(index)).SubView(0, data.Length).CopyFromCPU(data);
+            _runtime.CountCopy();
+        }
         else Array.Copy(data, gradient ? Grad(index) : this[index], data.Length);
     }
 
@@ -110,6 +114,7 @@ public sealed class ActivationArena : IDisposable
             _runtime.Accelerator.Synchronize();
             data = new float[Batch * info.PerSample];
             (gradient ? GradView(index) : View(index)).CopyToCPU(data);
+            _runtime.CountCopy();
         }
         else data = (float[])(gradient ? Grad(index) : this[index]).Clone();
         return new Tensor(shape, data);

@@ -6,38 +6,78 @@ using ILGPU.Runtime;
 namespace ModelGen;
 
 /// <summary>
-/// What every generated model holds: its device, parameters, mode and, on an ILGPU device, the device copies of
-/// parameters and gradients. Generated code calls it; users reach it through the model's properties.
+/// What every generated model holds: its device, parameters, mode and, on an ILGPU device, the parameters and their
+/// gradients in two flat device buffers (decayed trainable parameters first, then the other trainable ones, then buffers
+/// such as running statistics), so an optimizer, clipping or a memset covers them in one launch. Generated code calls it;
+/// users reach it through the model's properties.
 /// </summary>
+/// <remarks>
+/// Who holds the newest values: the host after a host-side change (<see cref="Parameter.MarkChanged"/>, which uploads before
+/// the next device pass); the device after a device-side step (<see cref="TrainStep"/>) or a training forward pass (running
+/// statistics), until <see cref="ParameterSet.Synchronize"/> (which saving calls) brings them back in one copy.
+/// </remarks>
 public sealed class ModelRuntime : IDisposable
 {
-    readonly MemoryBuffer1D<float, Stride1D.Dense>[]? _values;
-    readonly MemoryBuffer1D<float, Stride1D.Dense>[]? _grads;
+    /// <summary>Parameters start at multiples of 32 floats (128 bytes) in the flat buffers.</summary>
+    const int Alignment = 32;
+
+    readonly MemoryBuffer1D<float, Stride1D.Dense>? _values;
+    readonly MemoryBuffer1D<float, Stride1D.Dense>? _grads;
+    readonly long[] _offsets;
     readonly int[]? _uploadedVersion;
+    readonly bool[]? _deviceNewer;
     readonly MemoryBuffer1D<float, Stride1D.Dense>? _dummy;
     readonly List<IDisposable> _owned = new();
     readonly Dictionary<float[], MemoryBuffer1D<float, Stride1D.Dense>> _constants = new(ReferenceEqualityComparer.Instance);
+    float[]? _staging;
+    ModelGen.Training.DeviceTraining? _training;
 
     public ModelRuntime(Device device, ParameterSet parameters, int seed)
     {
         Device = device ?? throw new ArgumentNullException(nameof(device));
         Parameters = parameters;
         Seed = seed;
-        if (device.Accelerator is { } acc)
+        _offsets = new long[parameters.Count];
+        long total = 0;
+        // Layout: decayed trainable, other trainable, untrainable; each group in declaration order.
+        foreach (int group in new[] { 0, 1, 2 })
         {
-            _values = new MemoryBuffer1D<float, Stride1D.Dense>[parameters.Count];
-            _grads = new MemoryBuffer1D<float, Stride1D.Dense>[parameters.Count];
-            _uploadedVersion = new int[parameters.Count];
+            if (group == 1) DecayedLength = total;
+            if (group == 2) TrainableLength = total;
             for (int i = 0; i < parameters.Count; i++)
             {
-                _values[i] = acc.Allocate1D<float>(Math.Max(1, parameters[i].Value.Length));
-                _grads[i] = acc.Allocate1D<float>(Math.Max(1, parameters[i].Value.Length));
-                _uploadedVersion[i] = -1;
+                var p = parameters[i];
+                int g = !p.Trainable ? 2 : p.Decay ? 0 : 1;
+                if (g != group) continue;
+                _offsets[i] = total;
+                total += (p.Value.Length + Alignment - 1) / Alignment * Alignment;
             }
+        }
+        FlatLength = total;
+        if (device.Accelerator is { } acc)
+        {
+            _values = acc.Allocate1D<float>(Math.Max(1, total));
+            _grads = acc.Allocate1D<float>(Math.Max(1, total));
+            _values.MemSetToZero();
+            _grads.MemSetToZero();
+            _uploadedVersion = new int[parameters.Count];
+            _deviceNewer = new bool[parameters.Count];
+            Array.Fill(_uploadedVersion, -1);
             _dummy = acc.Allocate1D<float>(1);
             _dummy.MemSetToZero();
+            parameters.Synchronizer = SynchronizeParameters;
         }
     }
+
+    /// <summary>Floats in each flat buffer, padding included.</summary>
+    public long FlatLength { get; }
+
+    /// <summary>The flat buffers' first floats hold the trainable parameters: [0, DecayedLength) those with weight decay,
+    /// [DecayedLength, TrainableLength) those without.</summary>
+    public long TrainableLength { get; }
+
+    public long DecayedLength { get; }
+
 
     public Device Device { get; }
 
@@ -103,15 +143,68 @@ public sealed class ModelRuntime : IDisposable
     public ArrayView<float> Value(int index)
     {
         var p = Parameters[index];
+        var view = _values!.View.SubView(_offsets[index], p.Value.Length);
         if (_uploadedVersion![index] != p.Version)
         {
-            _values![index].CopyFromCPU(p.Value);
+            // A host-side change wins over a newer device value.
+            view.CopyFromCPU(p.Value);
+            Device.Counters.Copies++;
             _uploadedVersion[index] = p.Version;
+            _deviceNewer![index] = false;
         }
-        return _values![index].View;
+        return view;
     }
 
-    public ArrayView<float> Grad(int index) => _grads![index].View;
+    public ArrayView<float> Grad(int index) => _grads!.View.SubView(_offsets[index], Parameters[index].Value.Length);
+
+    /// <summary>Every parameter's device value, refreshed where the host changed (before a step over the flat buffer).</summary>
+    internal ArrayView<float> FlatValues()
+    {
+        for (int i = 0; i < Parameters.Count; i++) Value(i);
+        return _values!.View;
+    }
+
+    internal ArrayView<float> FlatGrads => _grads!.View;
+
+    /// <summary>After a device step (or a training pass that updates running statistics): the device holds the newest values.</summary>
+    internal void MarkDeviceNewer(bool trainable)
+    {
+        for (int i = 0; i < Parameters.Count; i++)
+            if (Parameters[i].Trainable == trainable) _deviceNewer![i] = true;
+    }
+
+    /// <summary>After a device step the gradients on the device are newer than the host's.</summary>
+    internal bool GradsDeviceNewer { get; set; }
+
+    /// <summary>Brings device-newer values (and gradients) to the host, one copy each; a parameter the host changed meanwhile
+    /// keeps the host's value.</summary>
+    void SynchronizeParameters()
+    {
+        if (GradsDeviceNewer)
+        {
+            GradsDeviceNewer = false;
+            DownloadGrads();
+        }
+        if (Array.IndexOf(_deviceNewer!, true) < 0) return;
+        var host = Stage(_values!);
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            var p = Parameters[i];
+            if (!_deviceNewer![i] || _uploadedVersion![i] != p.Version) continue;
+            Array.Copy(host, _offsets[i], p.Value, 0, p.Value.Length);
+            _deviceNewer[i] = false;
+        }
+    }
+
+    /// <summary>The whole of a flat buffer on the host, in one copy (after the device finishes).</summary>
+    float[] Stage(MemoryBuffer1D<float, Stride1D.Dense> buffer)
+    {
+        Accelerator.Synchronize();
+        _staging ??= new float[Math.Max(1, FlatLength)];
+        buffer.View.CopyToCPU(_staging);
+        Device.Counters.Copies++;
+        return _staging;
+    }
 
     /// <summary>The device copy of a fixed table (uploaded once).</summary>
     public ArrayView<float> Constant(float[] table)
@@ -119,35 +212,86 @@ public sealed class ModelRuntime : IDisposable
         if (!_constants.TryGetValue(table, out var buffer))
         {
             buffer = Accelerator.Allocate1D(table);
+            Device.Counters.Copies++;
             _constants[table] = buffer;
         }
         return buffer.View;
     }
 
     /// <summary>After a device forward in training: buffers the kernels update (running statistics) are copied back to
-    /// the host, so checkpoints and the CPU see them; they count as uploaded.</summary>
+    /// the host, so checkpoints and the CPU see them.</summary>
     public void DownloadBuffers()
     {
-        Accelerator.Synchronize();
-        for (int i = 0; i < Parameters.Count; i++)
-        {
-            var p = Parameters[i];
-            if (!p.Trainable && _uploadedVersion![i] == p.Version) _values![i].CopyToCPU(p.Value);
-        }
+        MarkDeviceNewer(trainable: false);
+        SynchronizeParameters();
     }
 
-    /// <summary>Before a device backward: device gradients start from the host's, since backward accumulates.</summary>
+    /// <summary>Before a device backward: device gradients start from the host's, since backward accumulates (one copy).</summary>
     public void UploadGrads()
     {
-        for (int i = 0; i < Parameters.Count; i++) _grads![i].CopyFromCPU(Parameters[i].Grad);
+        _staging ??= new float[Math.Max(1, FlatLength)];
+        for (int i = 0; i < Parameters.Count; i++) Array.Copy(Parameters[i].Grad, 0, _staging, _offsets[i], Parameters[i].Grad.Length);
+        _grads!.View.CopyFromCPU(_staging);
+        Device.Counters.Copies++;
     }
 
-    /// <summary>After a device backward: host gradients take the accumulated device values.</summary>
+    /// <summary>After a device backward: host gradients take the accumulated device values (one copy).</summary>
     public void DownloadGrads()
     {
-        Accelerator.Synchronize();
-        for (int i = 0; i < Parameters.Count; i++) _grads![i].CopyToCPU(Parameters[i].Grad);
+        var host = Stage(_grads!);
+        for (int i = 0; i < Parameters.Count; i++) Array.Copy(host, _offsets[i], Parameters[i].Grad, 0, Parameters[i].Grad.Length);
     }
+
+    /// <summary>Counts a kernel launch and returns the kernel (generated launchers call it around the loaded delegate).</summary>
+    public T Launch<T>(T kernel)
+    {
+        Device.Counters.Launches++;
+        return kernel;
+    }
+
+    internal void CountCopy() => Device.Counters.Copies++;
+
+    /// <summary>Clears a device buffer (a memset, counted as a launch).</summary>
+    internal void Clear(ArrayView<float> view)
+    {
+        view.MemSetToZero();
+        Device.Counters.Launches++;
+    }
+
+    /// <summary>
+    /// One training step with softmax cross-entropy over the output's classes (mean over the batch, label smoothing as
+    /// PyTorch's <c>F.cross_entropy</c>): zero the gradients, forward, loss, backward, clip the global gradient norm to
+    /// <paramref name="clipNorm"/> (0: no clipping), one optimizer step. Returns the loss. The inputs must already be in the
+    /// arena. On the CPU backend it is exactly that loop; on a device it stays there (<see cref="ModelGen.Training.DeviceTraining"/>).
+    /// </summary>
+    public float TrainStep(ActivationArena a, int output, int classes, int[] labels, ModelGen.Training.IOptimizer optimizer, float labelSmoothing, float clipNorm,
+        Action<ActivationArena, int> forwardCpu, Action<ActivationArena, int> forwardDevice,
+        Action<ActivationArena, int> backwardCpu, Action<ActivationArena, int> backwardDevice)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must lie in [0, 1].");
+        if (!(clipNorm >= 0f)) throw new ArgumentOutOfRangeException(nameof(clipNorm), clipNorm, "The clipping norm must be 0 (none) or positive.");
+        if (OnAccelerator) return Trainer.Step(a, output, classes, labels, optimizer, labelSmoothing, clipNorm, forwardDevice, backwardDevice);
+        int batch = a.Batch;
+        ModelGen.Training.CrossEntropy.CheckLabels(labels, batch, classes);
+        forwardCpu(a, batch);
+        a.ZeroGrads();
+        float loss = ModelGen.Training.CrossEntropy.Forward(a[output], labels, batch, classes, labelSmoothing, a.Grad(output));
+        Parameters.ZeroGrad();
+        backwardCpu(a, batch);
+        if (clipNorm > 0) ModelGen.Training.GradientClipping.ClipByGlobalNorm(Parameters, clipNorm);
+        optimizer.Step();
+        return loss;
+    }
+
+    /// <summary>The device-side training machinery (loss, clipping and optimizer kernels, their scratch), made on first use.</summary>
+    internal ModelGen.Training.DeviceTraining Trainer => _training ??= Own(new ModelGen.Training.DeviceTraining(this));
+
+    /// <summary>Where parameter <paramref name="index"/> starts in the flat buffers.</summary>
+    internal long Offset(int index) => _offsets[index];
 
     public static void Zero(MemoryBuffer1D<float, Stride1D.Dense> buffer) => buffer.MemSetToZero();
 
@@ -168,6 +312,7 @@ public sealed class ModelRuntime : IDisposable
         Accelerator.Synchronize();
         var host = new float[length];
         source.View.SubView(0, length).CopyToCPU(host);
+        Device.Counters.Copies++;
         return host;
     }
 
@@ -184,8 +329,14 @@ public sealed class ModelRuntime : IDisposable
         foreach (var c in _constants.Values) c.Dispose();
         _constants.Clear();
         _owned.Clear();
-        if (_values is not null) foreach (var b in _values) b.Dispose();
-        if (_grads is not null) foreach (var b in _grads) b.Dispose();
+        if (_values is not null)
+        {
+            // The parameters outlive the model: leave them holding the newest values.
+            SynchronizeParameters();
+            Parameters.Synchronizer = null;
+        }
+        _values?.Dispose();
+        _grads?.Dispose();
         _dummy?.Dispose();
     }
 }

@@ -71,20 +71,35 @@ public sealed class ParameterSet : IReadOnlyList<Parameter>
 
     public void ZeroGrad()
     {
+        Synchronize();
         foreach (var p in _items) Array.Clear(p.Grad);
     }
+
+    /// <summary>Set by a model on a device: brings values the device holds newer (after a device training step) to the host.</summary>
+    internal Action? Synchronizer { get; set; }
+
+    /// <summary>On a device, after <c>TrainStep</c>: copies the newest parameter values, running statistics and gradients from
+    /// the device into <see cref="Parameter.Value"/> and <see cref="Parameter.Grad"/> (one copy each, only when the device holds
+    /// newer ones). Saving and the optimizers' host paths call it; call it before reading the arrays yourself.</summary>
+    public void Synchronize() => Synchronizer?.Invoke();
 
     public IEnumerator<Parameter> GetEnumerator() => ((IEnumerable<Parameter>)_items).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>Writes every parameter as a safetensors file (atomically).</summary>
-    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        Synchronize();
         SafeTensors.Save(path, _items.Select(p => new SafeTensor(p.Name, p.Shape, p.Value)), metadata);
+    }
 
     /// <summary>Writes every gradient as a safetensors file, under the parameter names.</summary>
-    public void SaveGradients(string path) =>
+    public void SaveGradients(string path)
+    {
+        Synchronize();
         SafeTensors.Save(path, _items.Select(p => new SafeTensor(p.Name, p.Shape, p.Grad)));
+    }
 
     /// <summary>Loads every parameter from a safetensors file. The file must hold exactly these names and shapes;
     /// otherwise nothing is changed and the error lists what differs.</summary>

@@ -159,7 +159,7 @@ public sealed partial class ModelGenerator
             w.Wrap("global::System.Action", "<", delegateArgs, ">", $"? {field};");
             w.Call($"void {k.Name}", launcherParameters, " =>");
             string loader = grouped ? "LoadStreamKernel" : "LoadAutoGroupedStreamKernel";
-            w.Wrap($"    ({field} ??= global::ILGPU.Runtime.KernelLoaders.{loader}", "<", KernelTypeArgs(k), ">(", "");
+            w.Wrap($"    _runtime.Launch({field} ??= global::ILGPU.Runtime.KernelLoaders.{loader}", "<", KernelTypeArgs(k), ">(", "");
             w.Call($"        _runtime.Accelerator, {k.Name}Body))", forwarded, ";");
         }
         return End(model.Header, w);

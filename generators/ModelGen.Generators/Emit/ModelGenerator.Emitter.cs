@@ -239,6 +239,31 @@ public sealed partial class ModelGenerator
         w.Close();
         w.Line();
 
+        if (output.Shape.Count == 1)
+        {
+            // A classifier's output (B, classes): a training step that, on a device, stays there.
+            string classes = output.Shape[0].ToString(CultureInfo.InvariantCulture);
+            w.Line($"/// <summary>One training step with softmax cross-entropy over the {classes} classes (mean over the batch, label smoothing as");
+            w.Line("/// PyTorch's F.cross_entropy): zero the gradients, forward, loss, backward, clip the global gradient norm to");
+            w.Line("/// <paramref name=\"clipNorm\"/> (0: none), one <paramref name=\"optimizer\"/> step; returns the loss. On a device everything");
+            w.Line("/// stays there: the inputs and labels go up and the loss comes down (see <see cref=\"global::ModelGen.ParameterSet.Synchronize\"/>).</summary>");
+            var parameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
+                .Concat(new[] { "int[] labels", "global::ModelGen.Training.IOptimizer optimizer", "float labelSmoothing = 0f", "float clipNorm = 0f" }).ToList();
+            w.Call("public float TrainStep", parameters, "");
+            w.Line("{");
+            w.Indent();
+            w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
+            foreach (var e in dataInputs.Skip(1))
+                w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
+            w.Line("_runtime.BeginForward();");
+            w.Line($"_lastBatch = {batch};");
+            w.Line($"var {a} = Arena({batch});");
+            foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
+            w.Call("return _runtime.TrainStep", new[] { a, $"Buf.{output.Name}", classes, "labels", "optimizer", "labelSmoothing", "clipNorm", "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
+            w.Close();
+            w.Line();
+        }
+
         var gradInputs = dataInputs.Where(e => !e.IsMask).ToArray();
         w.Line("/// <summary>The gradient of an input after the last Backward.</summary>");
         w.Open("public global::ModelGen.Tensor InputGradient(string input)");

@@ -60,6 +60,9 @@ public sealed class SourceWriter
         _indent++;
     }
 
+    /// <summary>Indents what follows as <see cref="Open"/> does, for a block whose header was written another way.</summary>
+    public void Indent() => _indent++;
+
     public void Close(string trailer = "")
     {
         _indent--;

@@ -37,6 +37,9 @@ public sealed class Device : IDisposable
 
     public DeviceKind Kind { get; }
 
+    /// <summary>Kernel launches and host↔device copies made on this device by the models and optimizers that use it.</summary>
+    public DeviceCounters Counters { get; } = new();
+
     /// <summary>The ILGPU accelerator, or null for <see cref="DeviceKind.Cpu"/>.</summary>
     public Accelerator? Accelerator { get; }
 
@@ -125,6 +128,19 @@ public sealed class Device : IDisposable
         Accelerator?.Dispose();
         Context?.Dispose();
     }
+}
+
+/// <summary>What crossed between host and device, and what ran there: a training step's design is held to these
+/// (the batch goes up, the loss comes down).</summary>
+public sealed class DeviceCounters
+{
+    /// <summary>Kernel launches.</summary>
+    public long Launches { get; internal set; }
+
+    /// <summary>Copies between host and device memory, either way (each one a transfer call, whatever its size).</summary>
+    public long Copies { get; internal set; }
+
+    public override string ToString() => $"{Launches} launches, {Copies} copies";
 }
 
 /// <summary>The requested device is not present on this machine.</summary>

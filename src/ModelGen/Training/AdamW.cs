@@ -1,6 +1,8 @@
 using System;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Training;
 
@@ -20,6 +22,9 @@ public sealed class AdamW : IOptimizer
     readonly float[][] _m;
     readonly float[][] _v;
     readonly ParameterChunks _chunks;
+    MemoryBuffer1D<float, Stride1D.Dense>? _deviceM, _deviceV;
+    ModelRuntime? _deviceRuntime;
+    bool _hostStale, _deviceStale = true;
 
     public AdamW(ParameterSet parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
         float epsilon = 1e-8f, float weightDecay = 1e-2f)
@@ -63,16 +68,27 @@ public sealed class AdamW : IOptimizer
     public int StepCount { get; private set; }
 
     /// <summary>First-moment estimate m of parameter <paramref name="index"/> (empty for an untrainable buffer).</summary>
-    public ReadOnlySpan<float> FirstMoment(int index) => _m[index];
+    public ReadOnlySpan<float> FirstMoment(int index)
+    {
+        PullMoments();
+        return _m[index];
+    }
 
     /// <summary>Second-moment estimate v of parameter <paramref name="index"/> (empty for an untrainable buffer).</summary>
-    public ReadOnlySpan<float> SecondMoment(int index) => _v[index];
+    public ReadOnlySpan<float> SecondMoment(int index)
+    {
+        PullMoments();
+        return _v[index];
+    }
 
     const string Kind = "AdamW";
     static readonly string[] Slots = { "exp_avg", "exp_avg_sq" };
 
-    public void SaveState(string path) =>
+    public void SaveState(string path)
+    {
+        PullMoments();
         OptimizerState.Save(path, Kind, StepCount, _parameters, new[] { (Slots[0], (float[]?[])_m), (Slots[1], (float[]?[])_v) });
+    }
 
     public void LoadState(string path)
     {
@@ -84,10 +100,15 @@ public sealed class AdamW : IOptimizer
             slots[1][i]!.CopyTo(_v[i], 0);
         }
         StepCount = step;
+        _hostStale = false;
+        _deviceStale = true;
     }
 
     public void Step()
     {
+        PullMoments();
+        _parameters.Synchronize();
+        _deviceStale = true;
         int t = ++StepCount;
         // Scalars as PyTorch forms them: Python doubles, applied to float32 tensors as float32.
         double biasCorrection1 = 1 - Math.Pow(Beta1, t);
@@ -107,6 +128,103 @@ public sealed class AdamW : IOptimizer
                 stepSize, bc2Sqrt, eps);
         });
         foreach (var p in _parameters) if (p.Trainable) p.MarkChanged();
+    }
+
+    /// <summary>The same update on a device, over the model's flat parameter buffer in one launch; the moments live there
+    /// too (uploaded once, brought back only for <see cref="SaveState"/> or a host step). Gradients are multiplied by
+    /// scale[0] first (and written back, as clipping leaves them) when <paramref name="clipped"/>.</summary>
+    internal void StepDevice(ModelRuntime runtime, ArrayView<float> scale, bool clipped)
+    {
+        if (!ReferenceEquals(runtime.Parameters, _parameters))
+            throw new ArgumentException("This AdamW updates another parameter set than the model's.", nameof(runtime));
+        var acc = runtime.Accelerator;
+        if (_deviceRuntime != runtime)
+        {
+            _deviceM?.Dispose();
+            _deviceV?.Dispose();
+            _deviceM = runtime.Own(acc.Allocate1D<float>(Math.Max(1, runtime.TrainableLength)));
+            _deviceV = runtime.Own(acc.Allocate1D<float>(Math.Max(1, runtime.TrainableLength)));
+            _deviceRuntime = runtime;
+            _deviceStale = true;
+        }
+        if (_deviceStale)
+        {
+            PullMoments();
+            var staging = new float[Math.Max(1, runtime.TrainableLength)];
+            foreach (var (slot, buffer) in new[] { (_m, _deviceM!), (_v, _deviceV!) })
+            {
+                Array.Clear(staging);
+                for (int i = 0; i < _parameters.Count; i++)
+                    if (_parameters[i].Trainable) Array.Copy(slot[i], 0, staging, runtime.Offset(i), slot[i].Length);
+                buffer.View.CopyFromCPU(staging);
+                runtime.CountCopy();
+            }
+            _deviceStale = false;
+        }
+        int t = ++StepCount;
+        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
+        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
+        var k = new DeviceScalars
+        {
+            DecayEnd = WeightDecay != 0 ? (int)runtime.DecayedLength : 0,
+            DecayFactor = (float)(1 - (double)LearningRate * WeightDecay),
+            B1 = Beta1,
+            OneMinusB1 = (float)(1 - (double)Beta1),
+            B2 = Beta2,
+            OneMinusB2 = (float)(1 - (double)Beta2),
+            StepSize = (float)(LearningRate / biasCorrection1),
+            Bc2Sqrt = (float)Math.Sqrt(biasCorrection2),
+            Eps = Epsilon,
+            Clipped = clipped ? 1 : 0,
+        };
+        var kernel = runtime.Trainer.Cached(nameof(AdamW), () =>
+            acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DeviceScalars>(UpdateKernel));
+        int n = (int)runtime.TrainableLength;
+        if (n > 0) runtime.Launch(kernel)(n, runtime.FlatValues(), runtime.FlatGrads, _deviceM!.View, _deviceV!.View, scale, k);
+        _hostStale = true;
+    }
+
+    /// <summary>The scalars of one device step (a struct, so the kernel stays within ILGPU's parameter count).</summary>
+    internal struct DeviceScalars
+    {
+        public int DecayEnd, Clipped;
+        public float DecayFactor, B1, OneMinusB1, B2, OneMinusB2, StepSize, Bc2Sqrt, Eps;
+    }
+
+    /// <summary>Extent: the trainable floats. Element i is decayed when below DecayEnd (decayed parameters come first).</summary>
+    internal static void UpdateKernel(Index1D i, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        ArrayView<float> scale, DeviceScalars k)
+    {
+        float x = p[i];
+        if (i < k.DecayEnd) x *= k.DecayFactor;
+        float grad = g[i];
+        if (k.Clipped != 0)
+        {
+            grad *= scale[0];
+            g[i] = grad;
+        }
+        float mk = m[i] * k.B1 + grad * k.OneMinusB1;
+        float vk = v[i] * k.B2 + grad * grad * k.OneMinusB2;
+        m[i] = mk;
+        v[i] = vk;
+        float denom = MathF.Sqrt(vk) / k.Bc2Sqrt + k.Eps;
+        p[i] = x - k.StepSize * mk / denom;
+    }
+
+    /// <summary>Brings the device moments to the host arrays when a device step left them newer (one copy each).</summary>
+    void PullMoments()
+    {
+        if (!_hostStale || _deviceRuntime is not { } runtime) return;
+        runtime.Accelerator.Synchronize();
+        var staging = new float[Math.Max(1, runtime.TrainableLength)];
+        foreach (var (slot, buffer) in new[] { (_m, _deviceM!), (_v, _deviceV!) })
+        {
+            buffer.View.CopyToCPU(staging);
+            runtime.CountCopy();
+            for (int i = 0; i < _parameters.Count; i++)
+                if (_parameters[i].Trainable) Array.Copy(staging, runtime.Offset(i), slot[i], 0, slot[i].Length);
+        }
+        _hostStale = false;
     }
 
     static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, bool decay, float decayFactor,

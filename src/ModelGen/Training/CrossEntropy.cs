@@ -1,5 +1,8 @@
 using System;
 
+using ILGPU;
+using ILGPU.Runtime;
+
 namespace ModelGen.Training;
 
 /// <summary>
@@ -109,5 +112,66 @@ public static class CrossEntropy
             throw new ArgumentException($"logits holds {logits.Length} floats but {rows}×{classes} = {(long)rows * classes} are needed.", nameof(logits));
         if (labels.Length < rows)
             throw new ArgumentException($"labels holds {labels.Length} values but there are {rows} rows.", nameof(labels));
+    }
+
+    /// <summary>Checks labels before they go to the device (a kernel cannot throw): every one inside [0, classes).</summary>
+    internal static void CheckLabels(int[] labels, int rows, int classes)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Length != rows)
+            throw new ArgumentException($"labels holds {labels.Length} values but the batch has {rows} rows.", nameof(labels));
+        for (int r = 0; r < rows; r++)
+            if ((uint)labels[r] >= (uint)classes)
+                throw new ArgumentOutOfRangeException(nameof(labels), labels[r],
+                    $"Label {labels[r]} of row {r} is outside the {classes} classes (0 to {classes - 1}).");
+    }
+
+    public const int RowsPerGroup = 8;
+
+    public static KernelConfig RowsKernelConfig(int rows) =>
+        new(new Index3D((rows + RowsPerGroup - 1) / RowsPerGroup, 1, 1), new Index3D(32 * RowsPerGroup, 1, 1));
+
+    /// <summary>The device twin of <see cref="Forward"/>, a warp per row: rowLoss[r] is row r's loss and dlogits (written, not
+    /// accumulated) is (softmax − target)/rows; the mean is the sum of rowLoss over rows (<see cref="Ops.ColumnSums"/>-style
+    /// fixed-order reduction in the step). Sums are in float (the host twin's are in double).</summary>
+    public static void RowsKernel(ArrayView<float> logits, ArrayView<float> dlogits, ArrayView<int> labels, ArrayView<float> rowLoss,
+        int rows, int classes, float labelSmoothing)
+    {
+        int row = Grid.IdxX * RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * classes;
+        float max = float.NegativeInfinity;
+        for (int c = lane; c < classes; c += 32) max = MathF.Max(max, logits[o + c]);
+        max = WarpMax(max);
+        float sumExp = 0f, sumShifted = 0f;
+        for (int c = lane; c < classes; c += 32)
+        {
+            float sh = logits[o + c] - max;
+            sumExp += MathF.Exp(sh);
+            sumShifted += sh;
+        }
+        sumExp = Ops.LayerNorm.WarpSum(sumExp);
+        sumShifted = Ops.LayerNorm.WarpSum(sumShifted);
+        float logSumExp = MathF.Log(sumExp);
+        int label = labels[row];
+        float offTarget = labelSmoothing / classes, onTarget = 1f - labelSmoothing + offTarget, invRows = 1f / rows;
+        if (lane == 0)
+        {
+            float loss = (1f - labelSmoothing) * (logSumExp - (logits[o + label] - max));
+            if (labelSmoothing != 0f) loss += offTarget * (classes * logSumExp - sumShifted);
+            rowLoss[row] = loss;
+        }
+        float invSum = 1f / sumExp;
+        for (int c = lane; c < classes; c += 32)
+            dlogits[o + c] = (MathF.Exp(logits[o + c] - max) * invSum - (c == label ? onTarget : offTarget)) * invRows;
+    }
+
+    static float WarpMax(float v)
+    {
+        v = MathF.Max(v, Warp.ShuffleXor(v, 16));
+        v = MathF.Max(v, Warp.ShuffleXor(v, 8));
+        v = MathF.Max(v, Warp.ShuffleXor(v, 4));
+        v = MathF.Max(v, Warp.ShuffleXor(v, 2));
+        return MathF.Max(v, Warp.ShuffleXor(v, 1));
     }
 }

@@ -17,7 +17,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
     void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K0_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
@@ -26,7 +27,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
     void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
 
@@ -35,7 +36,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 16), p0, p1, p2, batch);
 
@@ -44,7 +45,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 6, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
@@ -53,7 +54,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K4_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 16), p0, p1, p2, p3, batch);
 
@@ -62,7 +64,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, batch);
 
@@ -71,7 +73,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
     void K6_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 24, outFeatures: 16), p0, p1, p2, batch);
 
@@ -80,7 +82,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 10, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k7;
     void K7_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K7_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
@@ -89,7 +91,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
     void K8_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K8_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 8), p0, p1, p2, p3, batch);
 
@@ -98,7 +101,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K9_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, batch);
 
@@ -107,7 +110,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
     void K10_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K10_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 24, outFeatures: 8), p0, p1, p2, batch);
 
@@ -116,7 +119,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 10, outFeatures: 8);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k11;
     void K11_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K11_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 8), p0, p1, batch);
 
@@ -129,7 +132,7 @@ partial class CrossAttender
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
     void K12_AttentionForwardKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K12_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -145,7 +148,7 @@ partial class CrossAttender
     void K13_AttentionBackwardScoresKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K13_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -157,7 +160,7 @@ partial class CrossAttender
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_AttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K14_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -166,7 +169,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K15_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
@@ -175,7 +179,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 8), p0, p1, p2, batch);
 
@@ -184,7 +188,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
     void K17_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 8, outFeatures: 16), p0, p1, p2, batch);
 
@@ -193,7 +197,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 96);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
     void K18_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -202,7 +206,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 96);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
     void K19_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K19_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -214,7 +218,7 @@ partial class CrossAttender
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
     void K20_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K20_LayerNormForwardKernelBody))(
         global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 6), p0, p1, p2, p3, p4, p5, batch);
@@ -227,7 +231,7 @@ partial class CrossAttender
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
     void K21_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K21_LayerNormBackwardInputKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 6), p0, p1, p2, p3, p4, p5, batch);
@@ -240,7 +244,7 @@ partial class CrossAttender
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
     void K22_LayerNormBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K22_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 16), p0, p1, p2, p3, p4, p5, batch);
@@ -250,7 +254,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K23_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -259,7 +264,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
     void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
 
@@ -268,7 +273,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 32), p0, p1, p2, batch);
 
@@ -277,7 +282,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 6, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k26;
     void K26_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
@@ -286,7 +291,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 192);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
     void K27_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K27_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: mlp.act
@@ -294,7 +300,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 192);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
     void K28_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K28_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -304,7 +310,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 192, p3, p4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k29;
     void K29_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
             _runtime.Accelerator, K29_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
@@ -313,7 +319,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 192);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
     void K30_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K30_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -322,7 +328,8 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
     void K31_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K31_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
@@ -331,7 +338,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
     void K32_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K32_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 32), p0, p1, p2, batch);
 
@@ -340,7 +347,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
     void K33_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K33_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 16), p0, p1, p2, batch);
 
@@ -350,7 +357,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 96, p3, p4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k34;
     void K34_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        (_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
             _runtime.Accelerator, K34_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
@@ -359,7 +366,7 @@ partial class CrossAttender
         global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 96);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
     void K35_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K35_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 }

@@ -20,7 +20,7 @@ partial class TinyEncoder
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
     void K0_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K0_LayerNormForwardKernelBody))(
         global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 8), p0, p1, p2, p3, p4, p5, batch);
@@ -33,7 +33,7 @@ partial class TinyEncoder
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
     void K1_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K1_LayerNormBackwardInputKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 8), p0, p1, p2, p3, p4, p5, batch);
@@ -46,7 +46,7 @@ partial class TinyEncoder
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LayerNormBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K2_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
@@ -56,7 +56,8 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -65,7 +66,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K4_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
@@ -74,7 +75,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
 
@@ -83,7 +84,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k6;
     void K6_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
@@ -92,7 +93,8 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
     void K7_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K7_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 16), p0, p1, p2, p3, batch);
 
@@ -101,7 +103,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
     void K8_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K8_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
@@ -110,7 +112,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K9_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 16), p0, p1, p2, batch);
 
@@ -119,7 +121,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k10;
     void K10_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K10_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
@@ -132,7 +134,7 @@ partial class TinyEncoder
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
     void K11_AttentionForwardKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K11_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -148,7 +150,7 @@ partial class TinyEncoder
     void K12_AttentionBackwardScoresKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K12_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -160,7 +162,7 @@ partial class TinyEncoder
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_AttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K13_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -169,7 +171,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 256);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K14_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -178,7 +180,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 256);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K15_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -187,7 +189,8 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, batch);
 
@@ -196,7 +199,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
     void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
@@ -205,7 +208,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
     void K18_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
@@ -214,7 +217,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k19;
     void K19_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K19_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
@@ -223,7 +226,8 @@ partial class TinyEncoder
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 512);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k20;
     void K20_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K20_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
@@ -231,7 +235,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
     void K21_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K21_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -240,7 +244,8 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
     void K22_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K22_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -249,7 +254,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 64), p0, p1, p2, batch);
 
@@ -258,7 +263,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
     void K24_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K24_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
@@ -267,7 +272,8 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K25_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 10), p0, p1, p2, p3, batch);
 
@@ -276,7 +282,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
     void K26_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K26_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
@@ -285,7 +291,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
     void K27_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K27_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 10), p0, p1, p2, batch);
 
@@ -294,7 +300,7 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 10);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k28;
     void K28_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K28_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

@@ -17,7 +17,8 @@ partial class Stacked
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
     void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K0_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 16), p0, p1, p2, p3, batch);
 
@@ -26,7 +27,7 @@ partial class Stacked
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
     void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
 
@@ -35,7 +36,7 @@ partial class Stacked
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 16), p0, p1, p2, batch);
 
@@ -44,7 +45,7 @@ partial class Stacked
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 5, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
@@ -57,7 +58,7 @@ partial class Stacked
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_AttentionForwardKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K4_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -73,7 +74,7 @@ partial class Stacked
     void K5_AttentionBackwardScoresKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -85,7 +86,7 @@ partial class Stacked
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
     void K6_AttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -94,7 +95,7 @@ partial class Stacked
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 80);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
     void K7_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K7_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -103,7 +104,7 @@ partial class Stacked
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 80);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
     void K8_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K8_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -115,7 +116,7 @@ partial class Stacked
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K9_LayerNormForwardKernelBody))(
         global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
@@ -128,7 +129,7 @@ partial class Stacked
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
     void K10_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
@@ -141,7 +142,7 @@ partial class Stacked
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
     void K11_LayerNormBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 16), p0, p1, p2, p3, p4, p5, batch);
@@ -151,7 +152,8 @@ partial class Stacked
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 80);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k12;
     void K12_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K12_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: act
@@ -159,7 +161,7 @@ partial class Stacked
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 80);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K13_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -168,7 +170,8 @@ partial class Stacked
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K14_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 4), p0, p1, p2, p3, batch);
 
@@ -177,7 +180,7 @@ partial class Stacked
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
 
@@ -186,7 +189,7 @@ partial class Stacked
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 4), p0, p1, p2, batch);
 }

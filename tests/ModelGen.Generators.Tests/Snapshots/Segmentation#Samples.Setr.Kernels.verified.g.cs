@@ -17,7 +17,8 @@ partial class Setr
         global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, channels: 1, height: 32, width: 32, patch: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k0;
     void K0_PatchifyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K0_PatchifyForwardKernelBody))(extent, p0, p1, batch);
 
     // Patchify.BackwardKernel: embed.patches
@@ -25,7 +26,8 @@ partial class Setr
         global::ModelGen.Ops.Patchify.BackwardKernel(i, p0, p1, batch, channels: 1, height: 32, width: 32, patch: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k1;
     void K1_PatchifyBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: embed.proj and 1 more
@@ -33,7 +35,8 @@ partial class Setr
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K2_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -42,7 +45,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 64), p0, p1, p2, batch);
 
@@ -51,7 +54,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
@@ -60,7 +63,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
@@ -69,7 +72,7 @@ partial class Setr
         global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
     void K6_PositionsForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_PositionsForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -78,7 +81,8 @@ partial class Setr
         global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
     void K7_PositionsBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K7_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
 
     // Positions.BackwardPositionsKernel: pos
@@ -86,7 +90,8 @@ partial class Setr
         global::ModelGen.Ops.Positions.BackwardPositionsKernel(i, p0, p1, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k8;
     void K8_PositionsBackwardPositionsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K8_PositionsBackwardPositionsKernelBody))(extent, p0, p1, batch);
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 1 more
@@ -97,7 +102,7 @@ partial class Setr
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K9_LayerNormForwardKernelBody))(
         global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
@@ -110,7 +115,7 @@ partial class Setr
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
     void K10_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
@@ -123,7 +128,7 @@ partial class Setr
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
     void K11_LayerNormBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
@@ -133,7 +138,8 @@ partial class Setr
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
     void K12_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K12_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -142,7 +148,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K13_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
@@ -151,7 +157,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K14_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
 
@@ -164,7 +170,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_AttentionForwardKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K15_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -180,7 +186,7 @@ partial class Setr
     void K16_AttentionBackwardScoresKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -192,7 +198,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
     void K17_AttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K17_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -201,7 +207,7 @@ partial class Setr
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 512);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
     void K18_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -210,7 +216,7 @@ partial class Setr
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 512);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
     void K19_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K19_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -219,7 +225,8 @@ partial class Setr
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
     void K20_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K20_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, batch);
 
@@ -228,7 +235,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
     void K21_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K21_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
@@ -237,7 +244,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
     void K22_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K22_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
@@ -246,7 +253,7 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K23_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
@@ -255,7 +262,8 @@ partial class Setr
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1024);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k24;
     void K24_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K24_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: encoder.layers.0.mlp.act
@@ -263,7 +271,7 @@ partial class Setr
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1024);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K25_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -272,7 +280,8 @@ partial class Setr
         global::ModelGen.Ops.TokenMap.ToMapForwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
     void K26_TokenMapToMapForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K26_TokenMapToMapForwardKernelBody))(extent, p0, p1, batch);
 
     // TokenMap.ToMapBackwardKernel: map and 1 more
@@ -280,7 +289,8 @@ partial class Setr
         global::ModelGen.Ops.TokenMap.ToMapBackwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
     void K27_TokenMapToMapBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K27_TokenMapToMapBackwardKernelBody))(extent, p0, p1, batch);
 
     // SpatialPool.GlobalAvgForwardKernel: se.pool
@@ -288,7 +298,8 @@ partial class Setr
         global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
     void K28_SpatialPoolGlobalAvgForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K28_SpatialPoolGlobalAvgForwardKernelBody))(extent, p0, p1, batch);
 
     // SpatialPool.GlobalAvgBackwardKernel: se.pool
@@ -296,7 +307,8 @@ partial class Setr
         global::ModelGen.Ops.SpatialPool.GlobalAvgBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k29;
     void K29_SpatialPoolGlobalAvgBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K29_SpatialPoolGlobalAvgBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: se.fc1
@@ -306,7 +318,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
     void K30_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K30_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -316,7 +328,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
     void K31_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K31_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -326,7 +338,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
     void K32_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K32_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -335,7 +347,8 @@ partial class Setr
         global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 8, outHeight: 1, outWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k33;
     void K33_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K33_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
 
     // Relu.ForwardKernel: se.act
@@ -343,7 +356,8 @@ partial class Setr
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k34;
     void K34_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K34_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: se.act
@@ -351,7 +365,7 @@ partial class Setr
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
     void K35_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K35_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -362,7 +376,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
     void K36_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K36_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -372,7 +386,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
     void K37_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K37_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -382,7 +396,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
     void K38_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K38_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -391,7 +405,8 @@ partial class Setr
         global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 32, outHeight: 1, outWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k39;
     void K39_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K39_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
 
     // Sigmoid.ForwardKernel: se.gate
@@ -399,7 +414,8 @@ partial class Setr
         global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k40;
     void K40_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K40_SigmoidForwardKernelBody))(extent, p0, p1, batch);
 
     // Sigmoid.BackwardKernel: se.gate
@@ -407,7 +423,7 @@ partial class Setr
         global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k41;
     void K41_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K41_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -417,7 +433,7 @@ partial class Setr
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
     void K42_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K42_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -428,7 +444,7 @@ partial class Setr
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k43;
     void K43_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K43_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -439,7 +455,7 @@ partial class Setr
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k44;
     void K44_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K44_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
 
@@ -448,7 +464,8 @@ partial class Setr
         global::ModelGen.Ops.SpatialPool.ChannelMeanForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k45;
     void K45_SpatialPoolChannelMeanForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K45_SpatialPoolChannelMeanForwardKernelBody))(extent, p0, p1, batch);
 
     // SpatialPool.ChannelMeanBackwardKernel: sa.avg
@@ -456,7 +473,8 @@ partial class Setr
         global::ModelGen.Ops.SpatialPool.ChannelMeanBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k46;
     void K46_SpatialPoolChannelMeanBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k46 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k46 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K46_SpatialPoolChannelMeanBackwardKernelBody))(extent, p0, p1, batch);
 
     // SpatialPool.ChannelMaxForwardKernel: sa.max
@@ -464,7 +482,8 @@ partial class Setr
         global::ModelGen.Ops.SpatialPool.ChannelMaxForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k47;
     void K47_SpatialPoolChannelMaxForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k47 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k47 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K47_SpatialPoolChannelMaxForwardKernelBody))(extent, p0, p1, batch);
 
     // SpatialPool.ChannelMaxBackwardKernel: sa.max
@@ -473,7 +492,7 @@ partial class Setr
         global::ModelGen.Ops.SpatialPool.ChannelMaxBackwardKernel(i, p0, p1, p2, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k48;
     void K48_SpatialPoolChannelMaxBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k48 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k48 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K48_SpatialPoolChannelMaxBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -482,7 +501,7 @@ partial class Setr
         global::ModelGen.Ops.Concat.ForwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k49;
     void K49_ConcatForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k49 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k49 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K49_ConcatForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -491,7 +510,7 @@ partial class Setr
         global::ModelGen.Ops.Concat.BackwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k50;
     void K50_ConcatBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k50 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k50 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K50_ConcatBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -502,7 +521,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3, hasBias: false);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k51;
     void K51_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k51 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k51 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K51_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -512,7 +531,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k52;
     void K52_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k52 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k52 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K52_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -522,7 +541,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k53;
     void K53_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k53 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k53 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K53_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -531,7 +550,8 @@ partial class Setr
         global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k54;
     void K54_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k54 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k54 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K54_SigmoidForwardKernelBody))(extent, p0, p1, batch);
 
     // Sigmoid.BackwardKernel: sa.gate
@@ -539,7 +559,7 @@ partial class Setr
         global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k55;
     void K55_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k55 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k55 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K55_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -549,7 +569,7 @@ partial class Setr
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k56;
     void K56_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k56 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k56 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K56_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -560,7 +580,7 @@ partial class Setr
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k57;
     void K57_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k57 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k57 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K57_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -571,7 +591,7 @@ partial class Setr
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k58;
     void K58_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K58_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
 
@@ -580,7 +600,8 @@ partial class Setr
         global::ModelGen.Ops.TokenMap.ToTokensForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k59;
     void K59_TokenMapToTokensForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k59 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k59 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K59_TokenMapToTokensForwardKernelBody))(extent, p0, p1, batch);
 
     // TokenMap.ToTokensBackwardKernel: tokens
@@ -588,7 +609,8 @@ partial class Setr
         global::ModelGen.Ops.TokenMap.ToTokensBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k60;
     void K60_TokenMapToTokensBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k60 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k60 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K60_TokenMapToTokensBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.0.conv
@@ -598,7 +620,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1, hasBias: false);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k61;
     void K61_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k61 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k61 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K61_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -608,7 +630,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k62;
     void K62_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k62 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k62 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K62_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -618,7 +640,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k63;
     void K63_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k63 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k63 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K63_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -630,7 +652,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k64;
     void K64_BatchNorm2dStatsKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        (_k64 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k64 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
             _runtime.Accelerator, K64_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -641,7 +663,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k65;
     void K65_BatchNorm2dNormalizeKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K65_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -655,7 +677,7 @@ partial class Setr
     void K66_BatchNorm2dBackwardParamsKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int batch) =>
-        (_k66 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k66 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K66_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
 
@@ -670,7 +692,7 @@ partial class Setr
     void K67_BatchNorm2dBackwardInputKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int p7, int batch) =>
-        (_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
             _runtime.Accelerator, K67_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -679,7 +701,8 @@ partial class Setr
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 256);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k68;
     void K68_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k68 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k68 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K68_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: decoder.stages.0.act
@@ -687,7 +710,7 @@ partial class Setr
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 256);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k69;
     void K69_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K69_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -696,7 +719,8 @@ partial class Setr
         global::ModelGen.Ops.Upsample.BilinearForwardKernel(i, p0, p1, batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k70;
     void K70_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k70 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k70 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K70_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
 
     // Upsample.BilinearBackwardKernel: decoder.stages.0.up
@@ -705,7 +729,8 @@ partial class Setr
         i, p0, p1, batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k71;
     void K71_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k71 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k71 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K71_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.1.conv
@@ -715,7 +740,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k72;
     void K72_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k72 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k72 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K72_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -725,7 +750,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k73;
     void K73_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k73 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k73 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K73_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -735,7 +760,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k74;
     void K74_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k74 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k74 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K74_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -747,7 +772,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k75;
     void K75_BatchNorm2dStatsKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        (_k75 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k75 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
             _runtime.Accelerator, K75_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -758,7 +783,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k76;
     void K76_BatchNorm2dNormalizeKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K76_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -772,7 +797,7 @@ partial class Setr
     void K77_BatchNorm2dBackwardParamsKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int batch) =>
-        (_k77 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k77 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K77_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
 
@@ -787,7 +812,7 @@ partial class Setr
     void K78_BatchNorm2dBackwardInputKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int p7, int batch) =>
-        (_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
             _runtime.Accelerator, K78_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -796,7 +821,8 @@ partial class Setr
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 512);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k79;
     void K79_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k79 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k79 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K79_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: decoder.stages.1.act
@@ -804,7 +830,7 @@ partial class Setr
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k80;
     void K80_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k80 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k80 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K80_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -814,7 +840,8 @@ partial class Setr
         i, p0, p1, batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k81;
     void K81_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K81_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
 
     // Upsample.BilinearBackwardKernel: decoder.stages.1.up
@@ -823,7 +850,8 @@ partial class Setr
         i, p0, p1, batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k82;
     void K82_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k82 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k82 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K82_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.2.conv
@@ -833,7 +861,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k83;
     void K83_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k83 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k83 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K83_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -843,7 +871,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k84;
     void K84_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k84 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k84 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K84_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -853,7 +881,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k85;
     void K85_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k85 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k85 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K85_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -865,7 +893,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k86;
     void K86_BatchNorm2dStatsKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        (_k86 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k86 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
             _runtime.Accelerator, K86_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -876,7 +904,7 @@ partial class Setr
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k87;
     void K87_BatchNorm2dNormalizeKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K87_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -890,7 +918,7 @@ partial class Setr
     void K88_BatchNorm2dBackwardParamsKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int batch) =>
-        (_k88 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k88 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K88_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
 
@@ -905,7 +933,7 @@ partial class Setr
     void K89_BatchNorm2dBackwardInputKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int p7, int batch) =>
-        (_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
             _runtime.Accelerator, K89_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -914,7 +942,8 @@ partial class Setr
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 2048);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k90;
     void K90_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k90 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k90 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K90_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: decoder.stages.2.act
@@ -922,7 +951,7 @@ partial class Setr
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 2048);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k91;
     void K91_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k91 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k91 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K91_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -932,7 +961,8 @@ partial class Setr
         i, p0, p1, batch, channels: 8, height: 16, width: 16, outHeight: 32, outWidth: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k92;
     void K92_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k92 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k92 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K92_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
 
     // Upsample.BilinearBackwardKernel: decoder.stages.2.up
@@ -941,7 +971,8 @@ partial class Setr
         i, p0, p1, batch, channels: 8, height: 16, width: 16, outHeight: 32, outWidth: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k93;
     void K93_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K93_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.classifier
@@ -951,7 +982,7 @@ partial class Setr
         i, p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0, hasBias: true);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k94;
     void K94_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k94 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k94 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K94_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
 
@@ -961,7 +992,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k95;
     void K95_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k95 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k95 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K95_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
@@ -971,7 +1002,7 @@ partial class Setr
         i, p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k96;
     void K96_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k96 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k96 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K96_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
 
@@ -980,6 +1011,7 @@ partial class Setr
         global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 5, outHeight: 32, outWidth: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k97;
     void K97_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k97 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k97 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K97_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
 }

@@ -17,7 +17,8 @@ partial class Vit
         global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, channels: 3, height: 32, width: 32, patch: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k0;
     void K0_PatchifyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K0_PatchifyForwardKernelBody))(extent, p0, p1, batch);
 
     // Patchify.BackwardKernel: embed.patches
@@ -25,7 +26,8 @@ partial class Vit
         global::ModelGen.Ops.Patchify.BackwardKernel(i, p0, p1, batch, channels: 3, height: 32, width: 32, patch: 8);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k1;
     void K1_PatchifyBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: embed.proj
@@ -33,7 +35,8 @@ partial class Vit
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
     void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K2_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -42,7 +45,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
     void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 192), p0, p1, p2, batch);
 
@@ -51,7 +54,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
     void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 192, outFeatures: 32), p0, p1, p2, batch);
 
@@ -60,7 +63,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k5;
     void K5_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
@@ -69,7 +72,7 @@ partial class Vit
         global::ModelGen.Ops.ClassToken.ForwardKernel(i, p0, p1, p2, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
     void K6_ClassTokenForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_ClassTokenForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -78,7 +81,8 @@ partial class Vit
         global::ModelGen.Ops.ClassToken.BackwardInputKernel(i, p0, p1, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
     void K7_ClassTokenBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K7_ClassTokenBackwardInputKernelBody))(extent, p0, p1, batch);
 
     // ClassToken.BackwardTokenKernel: tokens
@@ -86,7 +90,8 @@ partial class Vit
         global::ModelGen.Ops.ClassToken.BackwardTokenKernel(i, p0, p1, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k8;
     void K8_ClassTokenBackwardTokenKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K8_ClassTokenBackwardTokenKernelBody))(extent, p0, p1, batch);
 
     // Positions.ForwardKernel: pos
@@ -94,7 +99,7 @@ partial class Vit
         global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, tokens: 17, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
     void K9_PositionsForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K9_PositionsForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -103,7 +108,8 @@ partial class Vit
         global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, tokens: 17, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k10;
     void K10_PositionsBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K10_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 4 more
@@ -114,7 +120,7 @@ partial class Vit
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
     void K11_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K11_LayerNormForwardKernelBody))(
         global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 17), p0, p1, p2, p3, p4, p5, batch);
@@ -127,7 +133,7 @@ partial class Vit
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
     void K12_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K12_LayerNormBackwardInputKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 17), p0, p1, p2, p3, p4, p5, batch);
@@ -140,7 +146,7 @@ partial class Vit
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_LayerNormBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K13_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
@@ -150,7 +156,8 @@ partial class Vit
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
     void K14_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K14_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -159,7 +166,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
     void K15_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
 
@@ -168,7 +175,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
 
@@ -177,7 +184,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k17;
     void K17_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K17_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
@@ -190,7 +197,7 @@ partial class Vit
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
     void K18_AttentionForwardKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -206,7 +213,7 @@ partial class Vit
     void K19_AttentionBackwardScoresKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, int batch) =>
-        (_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K19_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
@@ -218,7 +225,7 @@ partial class Vit
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
     void K20_AttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        (_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K20_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
@@ -227,7 +234,7 @@ partial class Vit
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 544);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
     void K21_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K21_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -236,7 +243,7 @@ partial class Vit
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 544);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
     void K22_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K22_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -245,7 +252,8 @@ partial class Vit
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
     void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K23_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, batch);
 
@@ -254,7 +262,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
     void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
 
@@ -263,7 +271,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
     void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
@@ -272,7 +280,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 64);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k26;
     void K26_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
@@ -281,7 +289,8 @@ partial class Vit
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1088);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
     void K27_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K27_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
@@ -289,7 +298,7 @@ partial class Vit
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1088);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
     void K28_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K28_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -298,7 +307,8 @@ partial class Vit
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
     void K29_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K29_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
 
@@ -307,7 +317,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
     void K30_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K30_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 64), p0, p1, p2, batch);
 
@@ -316,7 +326,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
     void K31_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K31_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
@@ -326,7 +336,7 @@ partial class Vit
         global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, perSample: 544, p3, p4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k32;
     void K32_DropPathForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        (_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
             _runtime.Accelerator, K32_DropPathForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
@@ -335,7 +345,7 @@ partial class Vit
         global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, perSample: 544);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
     void K33_DropPathBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K33_DropPathBackwardKernelBody))(extent, p0, p1, p2, batch);
 
@@ -344,7 +354,8 @@ partial class Vit
         global::ModelGen.Ops.SelectToken.ForwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k34;
     void K34_SelectTokenForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K34_SelectTokenForwardKernelBody))(extent, p0, p1, batch);
 
     // SelectToken.BackwardKernel: head.pool
@@ -352,7 +363,8 @@ partial class Vit
         global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k35;
     void K35_SelectTokenBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<ModelGenIndex, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K35_SelectTokenBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: head
@@ -360,7 +372,8 @@ partial class Vit
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
     void K36_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        (_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K36_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch, outFeatures: 10), p0, p1, p2, p3, batch);
 
@@ -369,7 +382,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
     void K37_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K37_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch, inFeatures: 32), p0, p1, p2, batch);
 
@@ -378,7 +391,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
     void K38_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        (_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K38_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 10), p0, p1, p2, batch);
 
@@ -387,7 +400,7 @@ partial class Vit
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch, outFeatures: 10);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k39;
     void K39_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        (_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K39_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

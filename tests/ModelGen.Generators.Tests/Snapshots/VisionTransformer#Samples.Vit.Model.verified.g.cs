@@ -239,6 +239,23 @@ partial class Vit : global::System.IDisposable
         else BackwardCpu(a, _lastBatch);
     }
 
+    /// <summary>One training step with softmax cross-entropy over the 10 classes (mean over the batch, label smoothing as
+    /// PyTorch's F.cross_entropy): zero the gradients, forward, loss, backward, clip the global gradient norm to
+    /// <paramref name="clipNorm"/> (0: none), one <paramref name="optimizer"/> step; returns the loss. On a device everything
+    /// stays there: the inputs and labels go up and the loss comes down (see <see cref="global::ModelGen.ParameterSet.Synchronize"/>).</summary>
+    public float TrainStep(
+        global::ModelGen.Tensor @image, int[] labels, global::ModelGen.Training.IOptimizer optimizer, float labelSmoothing = 0f,
+        float clipNorm = 0f)
+    {
+        int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
+        _runtime.BeginForward();
+        _lastBatch = batch;
+        var a = Arena(batch);
+        a.Upload(Buf.in_image, @image.Data);
+        return _runtime.TrainStep(
+            a, Buf.head, 10, labels, optimizer, labelSmoothing, clipNorm, ForwardCpu, ForwardDevice, BackwardCpu, BackwardDevice);
+    }
+
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {

@@ -1,0 +1,154 @@
+using System;
+using System.Collections.Generic;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ModelGen.Training;
+
+/// <summary>
+/// A classification training step that stays on the device: the inputs and labels go up, the loss comes down, and nothing
+/// else crosses — no synchronization inside the step. Forward, softmax cross-entropy with its gradient (a warp per row),
+/// the loss summed in a fixed order, backward into the flat gradient buffer, the global gradient norm (two fixed-order
+/// passes) and clipping folded into the optimizer's single launch over the flat parameter buffer.
+/// </summary>
+internal sealed class DeviceTraining : IDisposable
+{
+    const int Threads = 256, NormGroups = 128;
+
+    readonly ModelRuntime _runtime;
+    readonly Dictionary<string, Delegate> _kernels = new(StringComparer.Ordinal);
+    readonly MemoryBuffer1D<float, Stride1D.Dense> _loss, _partials, _scale;
+    MemoryBuffer1D<int, Stride1D.Dense>? _labels;
+    MemoryBuffer1D<float, Stride1D.Dense>? _rowLoss;
+
+    public DeviceTraining(ModelRuntime runtime)
+    {
+        _runtime = runtime;
+        var acc = runtime.Accelerator;
+        _loss = acc.Allocate1D<float>(1);
+        _partials = acc.Allocate1D<float>(NormGroups);
+        _scale = acc.Allocate1D<float>(2);
+    }
+
+    /// <summary>A kernel loaded once per model (the runtime's own kernels: loss, norm, optimizers).</summary>
+    public T Cached<T>(string name, Func<T> load) where T : Delegate
+    {
+        if (!_kernels.TryGetValue(name, out var kernel)) _kernels[name] = kernel = load();
+        return (T)kernel;
+    }
+
+    public float Step(ActivationArena a, int output, int classes, int[] labels, IOptimizer optimizer, float labelSmoothing, float clipNorm,
+        Action<ActivationArena, int> forward, Action<ActivationArena, int> backward)
+    {
+        int batch = a.Batch;
+        var acc = _runtime.Accelerator;
+        CrossEntropy.CheckLabels(labels, batch, classes);
+        if (_labels is null || _labels.Length < batch)
+        {
+            _labels?.Dispose();
+            _rowLoss?.Dispose();
+            _labels = acc.Allocate1D<int>(batch);
+            _rowLoss = acc.Allocate1D<float>(batch);
+        }
+        _labels.View.SubView(0, batch).CopyFromCPU(labels);
+        _runtime.CountCopy();
+
+        forward(a, batch);
+        a.ZeroGrads();
+        var ce = Cached("CrossEntropy", () =>
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float>(CrossEntropy.RowsKernel));
+        _runtime.Launch(ce)(CrossEntropy.RowsKernelConfig(batch), a.View(output), a.GradView(output), _labels.View, _rowLoss!.View, batch, classes, labelSmoothing);
+        var sum = Cached("Sum", () => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float, int>(SumKernel));
+        _runtime.Launch(sum)(new KernelConfig(1, Threads), _loss.View, _rowLoss.View, batch, 1f / batch, 0);
+
+        _runtime.Clear(_runtime.FlatGrads);
+        backward(a, batch);
+
+        bool clipped = clipNorm > 0;
+        if (clipped)
+        {
+            int n = (int)_runtime.TrainableLength;
+            var squares = Cached("Squares", () => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(SquaresKernel));
+            _runtime.Launch(squares)(new KernelConfig(NormGroups, Threads), _partials.View, _runtime.FlatGrads, n);
+            _runtime.Launch(sum)(new KernelConfig(1, Threads), _scale.View, _partials.View, NormGroups, clipNorm, 1);
+        }
+        if (optimizer is AdamW adam) adam.StepDevice(_runtime, _scale.View, clipped);
+        else
+        {
+            // An optimizer without a device twin steps on the host: the gradients come down (one copy), the new values go up
+            // before the next pass.
+            _runtime.DownloadGrads();
+            if (clipped) GradientClipping.ClipByGlobalNorm(_runtime.Parameters, clipNorm);
+            optimizer.Step();
+        }
+        _runtime.MarkDeviceNewer(trainable: true);
+        _runtime.MarkDeviceNewer(trainable: false);
+        _runtime.GradsDeviceNewer = optimizer is AdamW;
+
+        var loss = new float[1];
+        acc.Synchronize();
+        _loss.View.CopyToCPU(loss);
+        _runtime.CountCopy();
+        return loss[0];
+    }
+
+    /// <summary>One group sums src[0, n) in a fixed order (strided per thread, then a halving tree). Mode 0: dst[0] = sum·factor
+    /// (the mean loss). Mode 1: src holds squares; dst[1] = the norm √sum and dst[0] the clipping scale for max norm
+    /// <c>factor</c>, as PyTorch's clip_grad_norm_: max/(norm + 1e-6) when below 1, else 1 (also for a non-finite norm, which
+    /// the host path leaves unclipped too).</summary>
+    static void SumKernel(ArrayView<float> dst, ArrayView<float> src, int n, float factor, int mode)
+    {
+        var shared = SharedMemory.Allocate<float>(Threads);
+        int t = Group.IdxX;
+        float s = 0f;
+        for (int i = t; i < n; i += Threads) s += src[i];
+        shared[t] = s;
+        Group.Barrier();
+        for (int half = Threads / 2; half > 0; half /= 2)
+        {
+            if (t < half) shared[t] += shared[t + half];
+            Group.Barrier();
+        }
+        if (t != 0) return;
+        float total = shared[0];
+        if (mode == 0)
+        {
+            dst[0] = total * factor;
+            return;
+        }
+        float norm = MathF.Sqrt(total);
+        float coef = factor / (norm + 1e-6f);
+        dst[0] = coef < 1f && !float.IsNaN(norm) && !float.IsInfinity(norm) ? coef : 1f;
+        dst[1] = norm;
+    }
+
+    /// <summary>Each of <see cref="NormGroups"/> groups sums the squares of its stride of g[0, n) into partials[group], in a fixed order.</summary>
+    static void SquaresKernel(ArrayView<float> partials, ArrayView<float> g, int n)
+    {
+        var shared = SharedMemory.Allocate<float>(Threads);
+        int t = Group.IdxX;
+        float s = 0f;
+        for (long i = (long)Grid.IdxX * Threads + t; i < n; i += (long)NormGroups * Threads)
+        {
+            float v = g[i];
+            s += v * v;
+        }
+        shared[t] = s;
+        Group.Barrier();
+        for (int half = Threads / 2; half > 0; half /= 2)
+        {
+            if (t < half) shared[t] += shared[t + half];
+            Group.Barrier();
+        }
+        if (t == 0) partials[Grid.IdxX] = shared[0];
+    }
+
+    public void Dispose()
+    {
+        _loss.Dispose();
+        _partials.Dispose();
+        _scale.Dispose();
+        _labels?.Dispose();
+        _rowLoss?.Dispose();
+    }
+}
