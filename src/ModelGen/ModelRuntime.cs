@@ -32,11 +32,12 @@ public sealed class ModelRuntime : IDisposable
     float[]? _staging;
     ModelGen.Training.DeviceTraining? _training;
 
-    public ModelRuntime(Device device, ParameterSet parameters, int seed)
+    public ModelRuntime(Device device, ParameterSet parameters, int seed, IReadOnlyList<OpInfo>? ops = null)
     {
         Device = device ?? throw new ArgumentNullException(nameof(device));
         Parameters = parameters;
         Seed = seed;
+        Profiler = new OpProfiler(this, ops ?? Array.Empty<OpInfo>());
         _offsets = new long[parameters.Count];
         long total = 0;
         // Layout: decayed trainable, other trainable, untrainable; each group in declaration order.
@@ -68,6 +69,9 @@ public sealed class ModelRuntime : IDisposable
             parameters.Synchronizer = SynchronizeParameters;
         }
     }
+
+    /// <summary>Times each op's kernels on a device.</summary>
+    public OpProfiler Profiler { get; }
 
     /// <summary>Floats in each flat buffer, padding included.</summary>
     public long FlatLength { get; }
@@ -122,8 +126,12 @@ public sealed class ModelRuntime : IDisposable
         return "(" + string.Join(", ", dims) + ")";
     }
 
-    /// <summary>Called once per forward pass.</summary>
-    public void BeginForward() => Step++;
+    /// <summary>Called once per forward pass, with its batch (so the profiler can cost the ops at it).</summary>
+    public void BeginForward(int batch)
+    {
+        Step++;
+        Profiler.Batch(batch);
+    }
 
     /// <summary>A dropout seed distinct per pass and per dropout site.</summary>
     public uint DropoutSeed(int site) => unchecked((uint)(Seed * 73856093) ^ (uint)(Step * 19349663) ^ (uint)(site * 83492791));

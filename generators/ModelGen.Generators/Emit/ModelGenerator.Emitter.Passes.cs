@@ -37,6 +37,7 @@ public sealed partial class ModelGenerator
             if (!first) w.Line();
             first = false;
             w.Line("// " + op.Comment);
+            w.Line($"_runtime.Profiler.Mark({index.ToString(CultureInfo.InvariantCulture)}, backward: {(forward ? "false" : "true")});");
             var kernels = forward ? op.ForwardKernels : op.BackwardKernels;
             foreach (var launch in kernels)
             {

@@ -147,6 +147,13 @@ public sealed partial class ModelGenerator
         foreach (var l in model.Summary)
             w.Line($"new(\"{l.Path}\", \"{l.Kind}\", new int[] {{ {Dims(l.Shape)} }}, Parameters: {Number(l.Parameters)}, Flops: {Number(l.Flops)}, ActivationBytes: {Number(l.ActivationBytes)}),");
         w.Close(");");
+        w.Line("/// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):");
+        w.Line("/// what a device profile (<see cref=\"global::ModelGen.OpProfiler\"/>) sets its timings beside.</summary>");
+        w.Open("public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]");
+        foreach (var op in model.Ops)
+            w.Call("new", new[] { "\"" + op.Comment.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"", $"Flops: {Number(op.Flops)}",
+                $"BytesPerSample: {Number(op.BytesPerSample)}", $"FixedBytes: {Number(op.FixedBytes)}" }, ",");
+        w.Close(";");
         foreach (var input in model.Inputs)
         {
             w.Line($"/// <summary>Per-sample shape of input '{InputName(input)}' {input.Display}.</summary>");
@@ -180,7 +187,7 @@ public sealed partial class ModelGenerator
             else w.Line($"global::ModelGen.Init.Uniform({f}, {p.Init.Substring("uniform:".Length)}, random);");
         }
         w.Items("var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] ", names.ParamFields, ");");
-        w.Line("_runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);");
+        w.Line("_runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);");
         foreach (var prop in model.Properties)
         {
             var owned = Enumerable.Range(0, model.Parameters.Count).Where(i => model.Parameters[i].Name.StartsWith(prop.Prefix + ".", System.StringComparison.Ordinal)).Select(i => names.ParamFields[i]);
@@ -200,6 +207,9 @@ public sealed partial class ModelGenerator
         w.Line("/// <summary>Training mode turns dropout on.</summary>");
         w.Line("public bool Training { get => _runtime.Training; set => _runtime.Training = value; }");
         w.Line();
+        w.Line("/// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>");
+        w.Line("public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;");
+        w.Line();
 
         var dataInputs = model.Inputs.ToArray();
         string signature = string.Join(", ", dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e)));
@@ -209,7 +219,7 @@ public sealed partial class ModelGenerator
         w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
         foreach (var e in dataInputs.Skip(1))
             w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
-        w.Line("_runtime.BeginForward();");
+        w.Line($"_runtime.BeginForward({batch});");
         w.Line($"_lastBatch = {batch};");
         w.Line($"var {a} = Arena({batch});");
         foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
@@ -255,7 +265,7 @@ public sealed partial class ModelGenerator
             w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
             foreach (var e in dataInputs.Skip(1))
                 w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
-            w.Line("_runtime.BeginForward();");
+            w.Line($"_runtime.BeginForward({batch});");
             w.Line($"_lastBatch = {batch};");
             w.Line($"var {a} = Arena({batch});");
             foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");

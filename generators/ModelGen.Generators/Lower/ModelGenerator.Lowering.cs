@@ -150,7 +150,11 @@ public sealed partial class ModelGenerator
         void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels, long? flops = null)
         {
             long perSample = flops ?? forward.Args.Where(a => a.Kind == ArgKind.Act).Select(a => _bufferByName[a.Text].PerSample).FirstOrDefault();
-            _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray()));
+            long bytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Act).Sum(a => _bufferByName[a.Text].PerSample);
+            long fixedBytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Param)
+                .Sum(a => _params[int.Parse(a.Text, System.Globalization.CultureInfo.InvariantCulture)].Shape.Aggregate(1L, (n, d) => n * d));
+            _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray(),
+                perSample, bytes, fixedBytes));
             _flops += perSample;
         }
 

@@ -60,13 +60,17 @@ public sealed record Call(string Method, ImmutableEquatableArray<Arg> Args);
 /// <summary>A launch of a runtime kernel body over an extent (an expression of the batch).</summary>
 public sealed record KernelLaunch(string Body, string Extent, ImmutableEquatableArray<Arg> Args);
 
-/// <summary>One primitive op with its forward and backward on both paths.</summary>
+/// <summary>One primitive op with its forward and backward on both paths, and what its forward costs: FLOPs and bytes per
+/// sample (its activations read and written once) and fixed bytes (its parameters and tables), for a roofline.</summary>
 public sealed record LoweredOp(
     string Comment,
     Call Forward,
     Call Backward,
     ImmutableEquatableArray<KernelLaunch> ForwardKernels,
-    ImmutableEquatableArray<KernelLaunch> BackwardKernels);
+    ImmutableEquatableArray<KernelLaunch> BackwardKernels,
+    long Flops = 0,
+    long BytesPerSample = 0,
+    long FixedBytes = 0);
 
 /// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only;
 /// a device-only buffer is scratch for kernels and takes no memory on the CPU backend.</summary>

@@ -80,9 +80,10 @@ public sealed class Device : IDisposable
     static string? s_lastFailure;
 
     /// <summary>The context settings of every GPU device: ILGPU.Algorithms' intrinsics (without them the PTX and OpenCL backends
-    /// cannot compile <c>MathF.Exp</c> and its kin), fast 32-bit math, and full optimization.</summary>
+    /// cannot compile <c>MathF.Exp</c> and its kin), profiling markers (events, only when the op profiler records), fast 32-bit
+    /// math, and full optimization.</summary>
     internal static Context.Builder GpuSettings(Context.Builder builder) =>
-        builder.EnableAlgorithms().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2);
+        builder.EnableAlgorithms().Profiling().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2);
 
     static Device? Open(DeviceKind kind, int index)
     {
@@ -94,7 +95,7 @@ public sealed class Device : IDisposable
             {
                 DeviceKind.Cuda => Context.Create(b => GpuSettings(b.Cuda())),
                 DeviceKind.OpenCL => Context.Create(b => GpuSettings(b.OpenCL())),
-                _ => Context.Create(b => b.CPU(SimulatedGpu).EnableAlgorithms().Optimize(OptimizationLevel.O1)),
+                _ => Context.Create(b => b.CPU(SimulatedGpu).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O1)),
             };
             var type = kind switch
             {

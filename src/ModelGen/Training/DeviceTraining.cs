@@ -54,6 +54,7 @@ internal sealed class DeviceTraining : IDisposable
         _runtime.CountCopy();
 
         forward(a, batch);
+        _runtime.Profiler.Mark(OpProfiler.Other, backward: false);
         a.ZeroGrads();
         var ce = Cached("CrossEntropy", () =>
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float>(CrossEntropy.RowsKernel));
@@ -63,6 +64,7 @@ internal sealed class DeviceTraining : IDisposable
 
         _runtime.Clear(_runtime.FlatGrads);
         backward(a, batch);
+        _runtime.Profiler.Mark(OpProfiler.Other, backward: false);
 
         bool clipped = clipNorm > 0;
         if (clipped)

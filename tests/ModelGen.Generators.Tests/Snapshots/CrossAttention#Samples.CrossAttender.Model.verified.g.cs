@@ -17,6 +17,25 @@ partial class CrossAttender : global::System.IDisposable
         new("mlp", "FeedForward", new int[] { 6, 16 }, Parameters: 1072, Flops: 12672, ActivationBytes: 3456),
         new("drop", "Dropout", new int[] { 6, 16 }, Parameters: 0, Flops: 96, ActivationBytes: 768),
     });
+    /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
+    /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
+    public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
+    {
+        new("attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)", Flops: 3072, BytesPerSample: 768, FixedBytes: 1088),
+        new("attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)", Flops: 7680, BytesPerSample: 1600, FixedBytes: 1600),
+        new("attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)", Flops: 3840, BytesPerSample: 1280, FixedBytes: 800),
+        new(
+            "attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)", Flops: 2880,
+            BytesPerSample: 2016, FixedBytes: 0),
+        new("attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)", Flops: 1536, BytesPerSample: 576, FixedBytes: 576),
+        new("res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)", Flops: 96, BytesPerSample: 1152, FixedBytes: 0),
+        new("norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)", Flops: 96, BytesPerSample: 816, FixedBytes: 128),
+        new("mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)", Flops: 6144, BytesPerSample: 1152, FixedBytes: 2176),
+        new("mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)", Flops: 192, BytesPerSample: 1536, FixedBytes: 0),
+        new("mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)", Flops: 192, BytesPerSample: 2304, FixedBytes: 0),
+        new("mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)", Flops: 6144, BytesPerSample: 1152, FixedBytes: 2112),
+        new("drop (Dropout): (B, 6, 16) -> (B, 6, 16)", Flops: 96, BytesPerSample: 1152, FixedBytes: 0),
+    };
     /// <summary>Per-sample shape of input 'x' (B, 6, 16).</summary>
     static readonly int[] s_shape_in_x = new int[] { 6, 16 };
     /// <summary>Per-sample shape of input 'memory' (B, 10, 24).</summary>
@@ -82,7 +101,7 @@ partial class CrossAttender : global::System.IDisposable
             _attn_out_proj_weight, _attn_out_proj_bias, _norm_weight, _norm_bias, _mlp_fc1_weight, _mlp_fc1_bias, _mlp_fc2_weight,
             _mlp_fc2_bias
         });
-        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
         _module_Attn = new global::ModelGen.Module("attn", "MultiHeadAttention", new global::ModelGen.Parameter[] {
             _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias,
             _attn_out_proj_weight, _attn_out_proj_bias
@@ -109,12 +128,15 @@ partial class CrossAttender : global::System.IDisposable
     /// <summary>Training mode turns dropout on.</summary>
     public bool Training { get => _runtime.Training; set => _runtime.Training = value; }
 
+    /// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>
+    public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;
+
     /// <summary>Runs the model. Inputs are batched: x (B, 6, 16), memory (B, 10, 24). Returns (B, 6, 16).</summary>
     public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @x, global::ModelGen.Tensor @memory)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@x, "x", s_shape_in_x);
         global::ModelGen.ModelRuntime.CheckInput(@memory, "memory", s_shape_in_memory, batch);
-        _runtime.BeginForward();
+        _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_x, @x.Data);

@@ -159,11 +159,13 @@ partial class TinyEncoder
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
+        _runtime.Profiler.Mark(25, backward: true);
         K26_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
         K27_LinearBackwardWeightKernel(_runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
         K28_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(24, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(32), batch);
@@ -172,10 +174,12 @@ partial class TinyEncoder
             batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(23, backward: true);
         K15_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
+        _runtime.Profiler.Mark(22, backward: true);
         K23_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
         K24_LinearBackwardWeightKernel(
@@ -183,11 +187,13 @@ partial class TinyEncoder
         K6_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
+        _runtime.Profiler.Mark(21, backward: true);
         K21_GeluBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
+        _runtime.Profiler.Mark(20, backward: true);
         K17_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
         K18_LinearBackwardWeightKernel(
@@ -195,6 +201,7 @@ partial class TinyEncoder
         K19_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(19, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(26), batch);
@@ -203,11 +210,13 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(18, backward: true);
         K15_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_attn_out_proj),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(17, backward: true);
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24), batch);
         K5_LinearBackwardWeightKernel(
@@ -215,6 +224,7 @@ partial class TinyEncoder
         K6_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
+        _runtime.Profiler.Mark(16, backward: true);
         K12_AttentionBackwardScoresKernel(
             batch * 32, a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
@@ -226,6 +236,7 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
+        _runtime.Profiler.Mark(15, backward: true);
         K8_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(22), batch);
         K9_LinearBackwardWeightKernel(
@@ -233,6 +244,7 @@ partial class TinyEncoder
         K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
+        _runtime.Profiler.Mark(14, backward: true);
         K8_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(20), batch);
         K9_LinearBackwardWeightKernel(
@@ -240,6 +252,7 @@ partial class TinyEncoder
         K10_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(13, backward: true);
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(18), batch);
         K5_LinearBackwardWeightKernel(
@@ -247,6 +260,7 @@ partial class TinyEncoder
         K6_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(12, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(16), batch);
@@ -255,11 +269,13 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(11, backward: true);
         K15_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
+        _runtime.Profiler.Mark(10, backward: true);
         K23_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
         K24_LinearBackwardWeightKernel(
@@ -267,11 +283,13 @@ partial class TinyEncoder
         K6_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
+        _runtime.Profiler.Mark(9, backward: true);
         K21_GeluBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
+        _runtime.Profiler.Mark(8, backward: true);
         K17_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
         K18_LinearBackwardWeightKernel(
@@ -279,6 +297,7 @@ partial class TinyEncoder
         K19_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(7, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(10), batch);
@@ -287,11 +306,13 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(6, backward: true);
         K15_AddBackwardKernel(
             batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1),
             batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(5, backward: true);
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8), batch);
         K5_LinearBackwardWeightKernel(
@@ -299,6 +320,7 @@ partial class TinyEncoder
         K6_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
+        _runtime.Profiler.Mark(4, backward: true);
         K12_AttentionBackwardScoresKernel(
             batch * 32, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
@@ -310,6 +332,7 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
+        _runtime.Profiler.Mark(3, backward: true);
         K8_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(6), batch);
         K9_LinearBackwardWeightKernel(
@@ -317,6 +340,7 @@ partial class TinyEncoder
         K10_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
+        _runtime.Profiler.Mark(2, backward: true);
         K8_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(4), batch);
         K9_LinearBackwardWeightKernel(
@@ -324,6 +348,7 @@ partial class TinyEncoder
         K10_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(1, backward: true);
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(2), batch);
         K5_LinearBackwardWeightKernel(
@@ -331,6 +356,7 @@ partial class TinyEncoder
         K6_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(0, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_norm1_mean),
             a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(0), batch);

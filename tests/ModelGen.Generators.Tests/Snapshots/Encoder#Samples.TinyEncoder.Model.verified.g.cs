@@ -15,6 +15,41 @@ partial class TinyEncoder : global::System.IDisposable
         new("norm", "LayerNorm", new int[] { 8, 32 }, Parameters: 64, Flops: 256, ActivationBytes: 1088),
         new("head", "Linear", new int[] { 8, 10 }, Parameters: 330, Flops: 5120, ActivationBytes: 320),
     });
+    /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
+    /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
+    public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
+    {
+        new("encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
+        new("encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
+        new("encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
+        new("encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
+        new(
+            "encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)",
+            Flops: 8192, BytesPerSample: 4128, FixedBytes: 0),
+        new("encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
+        new("encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
+        new("encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
+        new("encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8448),
+        new("encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)", Flops: 512, BytesPerSample: 4096, FixedBytes: 0),
+        new("encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8320),
+        new("encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
+        new("encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
+        new("encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
+        new("encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
+        new("encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
+        new(
+            "encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)",
+            Flops: 8192, BytesPerSample: 4128, FixedBytes: 0),
+        new("encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
+        new("encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
+        new("encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
+        new("encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8448),
+        new("encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)", Flops: 512, BytesPerSample: 4096, FixedBytes: 0),
+        new("encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8320),
+        new("encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
+        new("norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
+        new("head (Linear): (B, 8, 32) -> (B, 8, 10)", Flops: 5120, BytesPerSample: 1344, FixedBytes: 1320),
+    };
     /// <summary>Per-sample shape of input 'x' (B, 8, 32).</summary>
     static readonly int[] s_shape_in_x = new int[] { 8, 32 };
     /// <summary>Per-sample shape of input 'padding' (B, 8).</summary>
@@ -152,7 +187,7 @@ partial class TinyEncoder : global::System.IDisposable
             _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias,
             _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias
         });
-        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
         _module_Encoder = new global::ModelGen.Module("encoder", "TransformerEncoder", new global::ModelGen.Parameter[] {
             _encoder_layers_0_norm1_weight, _encoder_layers_0_norm1_bias, _encoder_layers_0_attn_q_proj_weight,
             _encoder_layers_0_attn_q_proj_bias, _encoder_layers_0_attn_k_proj_weight, _encoder_layers_0_attn_k_proj_bias,
@@ -182,12 +217,15 @@ partial class TinyEncoder : global::System.IDisposable
     /// <summary>Training mode turns dropout on.</summary>
     public bool Training { get => _runtime.Training; set => _runtime.Training = value; }
 
+    /// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>
+    public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;
+
     /// <summary>Runs the model. Inputs are batched: x (B, 8, 32), padding (B, 8). Returns (B, 8, 10).</summary>
     public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @x, global::ModelGen.Tensor @padding)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@x, "x", s_shape_in_x);
         global::ModelGen.ModelRuntime.CheckInput(@padding, "padding", s_shape_in_padding, batch);
-        _runtime.BeginForward();
+        _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_x, @x.Data);

@@ -89,59 +89,75 @@ partial class Stacked
     void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(0, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), _runtime.Value(0), _runtime.Value(1), batch);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(1, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), _runtime.Value(2), _runtime.Value(3), batch);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(2, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), _runtime.Value(4), _runtime.Value(5), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(3, backward: false);
         K4_AttentionForwardKernel(
             batch * 10, a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_probs), a.View(Buf.blocks_0_attn_q_proj),
             a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(4, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(5, backward: false);
         K7_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(6, backward: false);
         K9_LayerNormForwardKernel(
             a.View(Buf.blocks_0_norm), a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), a.View(Buf.blocks_0_res),
             _runtime.Value(8), _runtime.Value(9), batch);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(7, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(8, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), _runtime.Value(12), _runtime.Value(13), batch);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(9, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), _runtime.Value(14), _runtime.Value(15), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(10, backward: false);
         K4_AttentionForwardKernel(
             batch * 10, a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_probs), a.View(Buf.blocks_1_attn_q_proj),
             a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(11, backward: false);
         K0_LinearForwardKernel(a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(12, backward: false);
         K7_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(13, backward: false);
         K9_LayerNormForwardKernel(
             a.View(Buf.blocks_1_norm), a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), a.View(Buf.blocks_1_res),
             _runtime.Value(18), _runtime.Value(19), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
+        _runtime.Profiler.Mark(14, backward: false);
         K12_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
+        _runtime.Profiler.Mark(15, backward: false);
         K14_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
     }
 }

@@ -20,6 +20,31 @@ partial class Stacked : global::System.IDisposable
         new("act", "Gelu", new int[] { 5, 16 }, Parameters: 0, Flops: 80, ActivationBytes: 320),
         new("head", "Linear", new int[] { 5, 4 }, Parameters: 64, Flops: 640, ActivationBytes: 80),
     });
+    /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
+    /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
+    public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
+    {
+        new("blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new("blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new("blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new(
+            "blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 1600,
+            BytesPerSample: 1480, FixedBytes: 0),
+        new("blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new("blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 960, FixedBytes: 0),
+        new("blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 680, FixedBytes: 128),
+        new("blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new("blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new("blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new(
+            "blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 1600,
+            BytesPerSample: 1480, FixedBytes: 0),
+        new("blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new("blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 960, FixedBytes: 0),
+        new("blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 680, FixedBytes: 128),
+        new("act (Gelu): (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 640, FixedBytes: 0),
+        new("head (Linear): (B, 5, 16) -> (B, 5, 4)", Flops: 640, BytesPerSample: 400, FixedBytes: 256),
+    };
     /// <summary>Per-sample shape of input 'tokens' (B, 5, 16).</summary>
     static readonly int[] s_shape_in_tokens = new int[] { 5, 16 };
 
@@ -104,7 +129,7 @@ partial class Stacked : global::System.IDisposable
             _blocks_1_attn_k_proj_weight, _blocks_1_attn_k_proj_bias, _blocks_1_attn_v_proj_weight, _blocks_1_attn_v_proj_bias,
             _blocks_1_attn_out_proj_weight, _blocks_1_attn_out_proj_bias, _blocks_1_norm_weight, _blocks_1_norm_bias, _head_weight
         });
-        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
         _module_Blocks = new global::ModelGen.Module("blocks", "Use", new global::ModelGen.Parameter[] {
             _blocks_0_attn_q_proj_weight, _blocks_0_attn_q_proj_bias, _blocks_0_attn_k_proj_weight, _blocks_0_attn_k_proj_bias,
             _blocks_0_attn_v_proj_weight, _blocks_0_attn_v_proj_bias, _blocks_0_attn_out_proj_weight, _blocks_0_attn_out_proj_bias,
@@ -128,11 +153,14 @@ partial class Stacked : global::System.IDisposable
     /// <summary>Training mode turns dropout on.</summary>
     public bool Training { get => _runtime.Training; set => _runtime.Training = value; }
 
+    /// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>
+    public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;
+
     /// <summary>Runs the model. Inputs are batched: tokens (B, 5, 16). Returns (B, 5, 4).</summary>
     public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @tokens)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@tokens, "tokens", s_shape_in_tokens);
-        _runtime.BeginForward();
+        _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_tokens, @tokens.Data);

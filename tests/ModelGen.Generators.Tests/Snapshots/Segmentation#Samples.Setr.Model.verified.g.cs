@@ -20,6 +20,56 @@ partial class Setr : global::System.IDisposable
         new("tokens", "MapToTokens", new int[] { 16, 32 }, Parameters: 0, Flops: 0, ActivationBytes: 2048),
         new("decoder", "SetrDecoder", new int[] { 5, 32, 32 }, Parameters: 6445, Flops: 688640, ActivationBytes: 101632),
     });
+    /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
+    /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
+    public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
+    {
+        new("embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)", Flops: 0, BytesPerSample: 8192, FixedBytes: 0),
+        new("embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)", Flops: 65536, BytesPerSample: 6144, FixedBytes: 8320),
+        new("pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)", Flops: 512, BytesPerSample: 4096, FixedBytes: 2048),
+        new("encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)", Flops: 512, BytesPerSample: 4224, FixedBytes: 256),
+        new("encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)", Flops: 32768, BytesPerSample: 4096, FixedBytes: 4224),
+        new("encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)", Flops: 32768, BytesPerSample: 4096, FixedBytes: 4224),
+        new("encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)", Flops: 32768, BytesPerSample: 4096, FixedBytes: 4224),
+        new(
+            "encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)",
+            Flops: 32768, BytesPerSample: 12288, FixedBytes: 0),
+        new("encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)", Flops: 32768, BytesPerSample: 4096, FixedBytes: 4224),
+        new("encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)", Flops: 512, BytesPerSample: 6144, FixedBytes: 0),
+        new("encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)", Flops: 512, BytesPerSample: 4224, FixedBytes: 256),
+        new("encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)", Flops: 65536, BytesPerSample: 6144, FixedBytes: 8448),
+        new("encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)", Flops: 1024, BytesPerSample: 8192, FixedBytes: 0),
+        new("encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)", Flops: 65536, BytesPerSample: 6144, FixedBytes: 8320),
+        new("encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)", Flops: 512, BytesPerSample: 6144, FixedBytes: 0),
+        new("map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)", Flops: 0, BytesPerSample: 4096, FixedBytes: 0),
+        new("se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)", Flops: 512, BytesPerSample: 2176, FixedBytes: 0),
+        new("se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)", Flops: 512, BytesPerSample: 160, FixedBytes: 1056),
+        new("se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)", Flops: 8, BytesPerSample: 64, FixedBytes: 0),
+        new("se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)", Flops: 512, BytesPerSample: 160, FixedBytes: 1152),
+        new("se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)", Flops: 32, BytesPerSample: 256, FixedBytes: 0),
+        new("se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)", Flops: 512, BytesPerSample: 4224, FixedBytes: 0),
+        new("sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)", Flops: 512, BytesPerSample: 2112, FixedBytes: 0),
+        new("sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)", Flops: 512, BytesPerSample: 2112, FixedBytes: 0),
+        new("sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)", Flops: 0, BytesPerSample: 256, FixedBytes: 0),
+        new("sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)", Flops: 3136, BytesPerSample: 192, FixedBytes: 392),
+        new("sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)", Flops: 16, BytesPerSample: 128, FixedBytes: 0),
+        new("sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)", Flops: 512, BytesPerSample: 4160, FixedBytes: 0),
+        new("tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)", Flops: 0, BytesPerSample: 4096, FixedBytes: 0),
+        new("decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)", Flops: 0, BytesPerSample: 4096, FixedBytes: 0),
+        new("decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)", Flops: 147456, BytesPerSample: 3072, FixedBytes: 18432),
+        new("decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)", Flops: 256, BytesPerSample: 2176, FixedBytes: 256),
+        new("decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)", Flops: 256, BytesPerSample: 2048, FixedBytes: 0),
+        new("decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)", Flops: 1024, BytesPerSample: 5120, FixedBytes: 0),
+        new("decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)", Flops: 147456, BytesPerSample: 6144, FixedBytes: 4608),
+        new("decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)", Flops: 512, BytesPerSample: 4160, FixedBytes: 128),
+        new("decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)", Flops: 512, BytesPerSample: 4096, FixedBytes: 0),
+        new("decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)", Flops: 2048, BytesPerSample: 10240, FixedBytes: 0),
+        new("decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)", Flops: 294912, BytesPerSample: 16384, FixedBytes: 2304),
+        new("decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)", Flops: 2048, BytesPerSample: 16448, FixedBytes: 128),
+        new("decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)", Flops: 2048, BytesPerSample: 16384, FixedBytes: 0),
+        new("decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)", Flops: 8192, BytesPerSample: 40960, FixedBytes: 0),
+        new("decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)", Flops: 81920, BytesPerSample: 53248, FixedBytes: 180),
+    };
     /// <summary>Per-sample shape of input 'image' (B, 1, 32, 32).</summary>
     static readonly int[] s_shape_in_image = new int[] { 1, 32, 32 };
 
@@ -175,7 +225,7 @@ partial class Setr : global::System.IDisposable
             _decoder_stages_2_bn_weight, _decoder_stages_2_bn_bias, _decoder_stages_2_bn_running_mean, _decoder_stages_2_bn_running_var,
             _decoder_classifier_weight, _decoder_classifier_bias
         });
-        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
         _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] {
             _embed_proj_weight, _embed_proj_bias
         });
@@ -220,11 +270,14 @@ partial class Setr : global::System.IDisposable
     /// <summary>Training mode turns dropout on.</summary>
     public bool Training { get => _runtime.Training; set => _runtime.Training = value; }
 
+    /// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>
+    public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;
+
     /// <summary>Runs the model. Inputs are batched: image (B, 1, 32, 32). Returns (B, 5, 32, 32).</summary>
     public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @image)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
-        _runtime.BeginForward();
+        _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_image, @image.Data);

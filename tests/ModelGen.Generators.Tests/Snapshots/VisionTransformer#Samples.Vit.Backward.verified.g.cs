@@ -186,14 +186,17 @@ partial class Vit
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 32) -> (B, 10)
+        _runtime.Profiler.Mark(32, backward: true);
         K37_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
         K38_LinearBackwardWeightKernel(_runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
         K39_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
+        _runtime.Profiler.Mark(31, backward: true);
         K35_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(30, backward: true);
         K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(35), batch);
@@ -202,16 +205,19 @@ partial class Vit
             batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(29, backward: true);
         K22_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_drop_path2), a.GradView(Buf.encoder),
             batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(28, backward: true);
         K33_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder_layers_1_drop_path2),
             a.View(Buf.encoder_layers_1_drop_path2_mask), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+        _runtime.Profiler.Mark(27, backward: true);
         K30_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
         K31_LinearBackwardWeightKernel(
@@ -219,11 +225,13 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+        _runtime.Profiler.Mark(26, backward: true);
         K28_GeluBackwardKernel(
             batch * 1088, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+        _runtime.Profiler.Mark(25, backward: true);
         K24_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
         K25_LinearBackwardWeightKernel(
@@ -231,6 +239,7 @@ partial class Vit
         K26_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(24, backward: true);
         K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(29), batch);
@@ -239,16 +248,19 @@ partial class Vit
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(23, backward: true);
         K22_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(22, backward: true);
         K33_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_attn_out_proj), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.View(Buf.encoder_layers_1_drop_path1_mask), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(21, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27), batch);
         K16_LinearBackwardWeightKernel(
@@ -256,6 +268,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(20, backward: true);
         K19_AttentionBackwardScoresKernel(
             batch * 68, a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
@@ -267,6 +280,7 @@ partial class Vit
             a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(19, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(25), batch);
         K16_LinearBackwardWeightKernel(
@@ -274,6 +288,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(18, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(23), batch);
         K16_LinearBackwardWeightKernel(
@@ -281,6 +296,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(17, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(21), batch);
         K16_LinearBackwardWeightKernel(
@@ -288,6 +304,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(16, backward: true);
         K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(19), batch);
@@ -296,11 +313,13 @@ partial class Vit
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(15, backward: true);
         K22_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
+        _runtime.Profiler.Mark(14, backward: true);
         K30_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
         K31_LinearBackwardWeightKernel(
@@ -308,11 +327,13 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
+        _runtime.Profiler.Mark(13, backward: true);
         K28_GeluBackwardKernel(
             batch * 1088, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
+        _runtime.Profiler.Mark(12, backward: true);
         K24_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
         K25_LinearBackwardWeightKernel(
@@ -320,6 +341,7 @@ partial class Vit
         K26_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(11, backward: true);
         K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
@@ -328,10 +350,12 @@ partial class Vit
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(10, backward: true);
         K22_AddBackwardKernel(
             batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(9, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
         K16_LinearBackwardWeightKernel(
@@ -339,6 +363,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(8, backward: true);
         K19_AttentionBackwardScoresKernel(
             batch * 68, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
@@ -350,6 +375,7 @@ partial class Vit
             a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(7, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9), batch);
         K16_LinearBackwardWeightKernel(
@@ -357,6 +383,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(6, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7), batch);
         K16_LinearBackwardWeightKernel(
@@ -364,6 +391,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(5, backward: true);
         K15_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5), batch);
         K16_LinearBackwardWeightKernel(
@@ -371,6 +399,7 @@ partial class Vit
         K17_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(4, backward: true);
         K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_norm1_mean),
             a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
@@ -379,18 +408,22 @@ partial class Vit
             a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(3, backward: true);
         K10_PositionsBackwardInputKernel(batch * 544, a.GradView(Buf.tokens), a.GradView(Buf.pos), batch);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(2, backward: true);
         K7_ClassTokenBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.tokens), batch);
         K8_ClassTokenBackwardTokenKernel(32, _runtime.Grad(2), a.GradView(Buf.tokens), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
+        _runtime.Profiler.Mark(1, backward: true);
         K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
         K4_LinearBackwardWeightKernel(_runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
         K5_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
+        _runtime.Profiler.Mark(0, backward: true);
         K1_PatchifyBackwardKernel(batch * 3072, a.GradView(Buf.in_image), a.GradView(Buf.embed_patches), batch);
     }
 }

@@ -18,6 +18,48 @@ partial class Vit : global::System.IDisposable
         new("norm", "LayerNorm", new int[] { 17, 32 }, Parameters: 64, Flops: 544, ActivationBytes: 2312),
         new("head", "ClassifierHead", new int[] { 10 }, Parameters: 330, Flops: 640, ActivationBytes: 168),
     });
+    /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
+    /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
+    public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
+    {
+        new("embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)", Flops: 0, BytesPerSample: 24576, FixedBytes: 0),
+        new("embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)", Flops: 196608, BytesPerSample: 14336, FixedBytes: 24704),
+        new("tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)", Flops: 0, BytesPerSample: 4224, FixedBytes: 128),
+        new("pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4352, FixedBytes: 0),
+        new("encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
+        new("encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new("encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new("encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new(
+            "encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)",
+            Flops: 36992, BytesPerSample: 13328, FixedBytes: 0),
+        new("encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new("encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 6528, FixedBytes: 0),
+        new("encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
+        new("encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)", Flops: 69632, BytesPerSample: 6528, FixedBytes: 8448),
+        new("encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)", Flops: 1088, BytesPerSample: 8704, FixedBytes: 0),
+        new("encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)", Flops: 69632, BytesPerSample: 6528, FixedBytes: 8320),
+        new("encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 6528, FixedBytes: 0),
+        new("encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
+        new("encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new("encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new("encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new(
+            "encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)",
+            Flops: 36992, BytesPerSample: 13328, FixedBytes: 0),
+        new("encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)", Flops: 34816, BytesPerSample: 4352, FixedBytes: 4224),
+        new("encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4356, FixedBytes: 0),
+        new("encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 6528, FixedBytes: 0),
+        new("encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
+        new("encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)", Flops: 69632, BytesPerSample: 6528, FixedBytes: 8448),
+        new("encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)", Flops: 1088, BytesPerSample: 8704, FixedBytes: 0),
+        new("encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)", Flops: 69632, BytesPerSample: 6528, FixedBytes: 8320),
+        new("encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4356, FixedBytes: 0),
+        new("encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 6528, FixedBytes: 0),
+        new("norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
+        new("head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)", Flops: 0, BytesPerSample: 2304, FixedBytes: 0),
+        new("head (Linear): (B, 32) -> (B, 10)", Flops: 640, BytesPerSample: 168, FixedBytes: 1320),
+    };
     /// <summary>Per-sample shape of input 'image' (B, 3, 32, 32).</summary>
     static readonly int[] s_shape_in_image = new int[] { 3, 32, 32 };
     /// <summary>2-D sine-cosine positions of 'pos' over a 4×4 grid.</summary>
@@ -167,7 +209,7 @@ partial class Vit : global::System.IDisposable
             _encoder_layers_1_norm2_bias, _encoder_layers_1_mlp_fc1_weight, _encoder_layers_1_mlp_fc1_bias,
             _encoder_layers_1_mlp_fc2_weight, _encoder_layers_1_mlp_fc2_bias, _norm_weight, _norm_bias, _head_weight, _head_bias
         });
-        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed);
+        _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
         _module_Embed = new global::ModelGen.Module("embed", "PatchEmbedding", new global::ModelGen.Parameter[] {
             _embed_proj_weight, _embed_proj_bias
         });
@@ -205,11 +247,14 @@ partial class Vit : global::System.IDisposable
     /// <summary>Training mode turns dropout on.</summary>
     public bool Training { get => _runtime.Training; set => _runtime.Training = value; }
 
+    /// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>
+    public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;
+
     /// <summary>Runs the model. Inputs are batched: image (B, 3, 32, 32). Returns (B, 10).</summary>
     public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @image)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
-        _runtime.BeginForward();
+        _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_image, @image.Data);
@@ -248,7 +293,7 @@ partial class Vit : global::System.IDisposable
         float clipNorm = 0f)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
-        _runtime.BeginForward();
+        _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_image, @image.Data);

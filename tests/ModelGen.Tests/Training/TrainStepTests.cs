@@ -134,3 +134,33 @@ public class TrainStepTests
         Assert.Contains("labels holds 5 values but the batch has 6 rows", short_.Message);
     }
 }
+
+/// <summary>The op profiler on the simulator: every op of both passes gets a time, costed at the batch it ran.</summary>
+public class OpProfilerTests
+{
+    [Fact]
+    public void ProfilesEveryOpOfATrainingStep()
+    {
+        using var sim = Device.CpuSimulator();
+        using var m = new TinyVit(sim, seed: 1);
+        var opt = new AdamW(m.Parameters);
+        var x = ModelData.Random(1, 1f, 4, 2, 12, 8);
+        var labels = new[] { 0, 1, 2, 3 };
+        m.TrainStep(x, labels, opt);
+        m.Profiler.Start();
+        m.TrainStep(x, labels, opt);
+        m.TrainStep(x, labels, opt);
+        var timings = m.Profiler.Stop();
+        Assert.Equal(2 * TinyVit.Ops.Count + 1, timings.Count);
+        Assert.All(timings, t => Assert.True(t.Milliseconds >= 0));
+        var q = Assert.Single(timings, t => !t.Backward && t.Op.Path == "encoder.layers.0.attn.q_proj");
+        Assert.Equal(2L * 4 * 7 * 16 * 16, q.Flops); // 2 · batch · 7 tokens (6 patches and the class token) · 16 in · 16 out
+        Assert.Equal(4L * 4 * 7 * 16 * 2 + 4L * (16 * 16 + 16), q.Bytes);
+        Assert.Contains(timings, t => t.Op.Name.StartsWith("(between passes", StringComparison.Ordinal));
+        string table = OpProfiler.Format(timings, 60e12, 4e12);
+        Assert.Contains("encoder.layers.0.attn.q_proj (Linear)", table);
+        using var cpu = Device.Cpu();
+        using var onCpu = new TinyVit(cpu);
+        Assert.Throws<InvalidOperationException>(() => onCpu.Profiler.Start());
+    }
+}
