@@ -112,7 +112,6 @@ public static class Program
             : new WarmupCosine(o.LearningRate, Math.Max(1, totalSteps / 10), totalSteps);
         var x = new float[batch * 28 * 28];
         var labels = new int[batch];
-        var grad = new float[batch * 10];
         var history = new List<EpochResult>();
         int step = startEpoch * stepsPerEpoch;
         double trainSeconds = 0;
@@ -134,19 +133,15 @@ public static class Program
                         if (indices.Length < batch) continue;
                         ModelGen.Data.FashionMnist.Normalize(data.Train, indices, x, o.Augment, ModelGen.Data.FashionMnist.EpochSeed(o.Seed + 1, epoch));
                         ModelGen.Data.FashionMnist.Labels(data.Train, indices, labels);
-                        var logits = model.Forward(new Tensor(new[] { batch, 1, 28, 28 }, x));
-                        float loss = CrossEntropy.Forward(logits.Data, labels, batch, 10, o.LabelSmoothing, grad);
-                        model.Parameters.ZeroGrad();
-                        model.Backward(new Tensor(new[] { batch, 10 }, grad));
-                        if (o.Clip > 0) GradientClipping.ClipByGlobalNorm(model.Parameters, o.Clip);
                         optimizer.LearningRate = schedule.At(step);
                         // OneCycleLR also cycles Adam's beta1 (0.95 -> 0.85 -> 0.95), as PyTorch does by default.
                         if (schedule is OneCycle cycle) optimizer.Beta1 = cycle.MomentumAt(step);
                         step++;
-                        optimizer.Step();
+                        // Forward, loss, backward, clipping and the AdamW step; on a GPU all of it stays there.
+                        var result = model.TrainStep(new Tensor(new[] { batch, 1, 28, 28 }, x), labels, optimizer, o.LabelSmoothing, o.Clip);
                         average?.Update();
-                        lossSum += loss * batch;
-                        correct += CrossEntropy.Correct(logits.Data, labels, batch, 10);
+                        lossSum += result.Loss * batch;
+                        correct += result.Correct;
                         seen += batch;
                         task.Increment(1);
                         task.Description = string.Create(CultureInfo.InvariantCulture,

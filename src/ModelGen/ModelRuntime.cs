@@ -269,10 +269,10 @@ public sealed class ModelRuntime : IDisposable
     /// <summary>
     /// One training step with softmax cross-entropy over the output's classes (mean over the batch, label smoothing as
     /// PyTorch's <c>F.cross_entropy</c>): zero the gradients, forward, loss, backward, clip the global gradient norm to
-    /// <paramref name="clipNorm"/> (0: no clipping), one optimizer step. Returns the loss. The inputs must already be in the
+    /// <paramref name="clipNorm"/> (0: no clipping), one optimizer step. Returns the loss, the rows predicted right and the norm. The inputs must already be in the
     /// arena. On the CPU backend it is exactly that loop; on a device it stays there (<see cref="ModelGen.Training.DeviceTraining"/>).
     /// </summary>
-    public float TrainStep(ActivationArena a, int output, int classes, int[] labels, ModelGen.Training.IOptimizer optimizer, float labelSmoothing, float clipNorm,
+    public ModelGen.Training.StepResult TrainStep(ActivationArena a, int output, int classes, int[] labels, ModelGen.Training.IOptimizer optimizer, float labelSmoothing, float clipNorm,
         Action<ActivationArena, int> forwardCpu, Action<ActivationArena, int> forwardDevice,
         Action<ActivationArena, int> backwardCpu, Action<ActivationArena, int> backwardDevice)
     {
@@ -288,11 +288,12 @@ public sealed class ModelRuntime : IDisposable
         forwardCpu(a, batch);
         a.ZeroGrads();
         float loss = ModelGen.Training.CrossEntropy.Forward(a[output], labels, batch, classes, labelSmoothing, a.Grad(output));
+        int correct = ModelGen.Training.CrossEntropy.Correct(a[output], labels, batch, classes);
         Parameters.ZeroGrad();
         backwardCpu(a, batch);
-        if (clipNorm > 0) ModelGen.Training.GradientClipping.ClipByGlobalNorm(Parameters, clipNorm);
+        float norm = clipNorm > 0 ? ModelGen.Training.GradientClipping.ClipByGlobalNorm(Parameters, clipNorm) : float.NaN;
         optimizer.Step();
-        return loss;
+        return new ModelGen.Training.StepResult(loss, correct, norm);
     }
 
     /// <summary>The device-side training machinery (loss, clipping and optimizer kernels, their scratch), made on first use.</summary>

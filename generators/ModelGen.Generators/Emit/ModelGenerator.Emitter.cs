@@ -255,11 +255,12 @@ public sealed partial class ModelGenerator
             string classes = output.Shape[0].ToString(CultureInfo.InvariantCulture);
             w.Line($"/// <summary>One training step with softmax cross-entropy over the {classes} classes (mean over the batch, label smoothing as");
             w.Line("/// PyTorch's F.cross_entropy): zero the gradients, forward, loss, backward, clip the global gradient norm to");
-            w.Line("/// <paramref name=\"clipNorm\"/> (0: none), one <paramref name=\"optimizer\"/> step; returns the loss. On a device everything");
+            w.Line("/// <paramref name=\"clipNorm\"/> (0: none), one <paramref name=\"optimizer\"/> step; returns the loss, the rows whose argmax was");
+            w.Line("/// the label and the gradient norm. On a device everything");
             w.Line("/// stays there: the inputs and labels go up and the loss comes down (see <see cref=\"global::ModelGen.ParameterSet.Synchronize\"/>).</summary>");
             var parameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
                 .Concat(new[] { "int[] labels", "global::ModelGen.Training.IOptimizer optimizer", "float labelSmoothing = 0f", "float clipNorm = 0f" }).ToList();
-            w.Call("public float TrainStep", parameters, "");
+            w.Call("public global::ModelGen.Training.StepResult TrainStep", parameters, "");
             w.Line("{");
             w.Indent();
             w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");

@@ -131,11 +131,11 @@ public static class CrossEntropy
     public static KernelConfig RowsKernelConfig(int rows) =>
         new(new Index3D((rows + RowsPerGroup - 1) / RowsPerGroup, 1, 1), new Index3D(32 * RowsPerGroup, 1, 1));
 
-    /// <summary>The device twin of <see cref="Forward"/>, a warp per row: rowLoss[r] is row r's loss and dlogits (written, not
-    /// accumulated) is (softmax − target)/rows; the mean is the sum of rowLoss over rows (<see cref="Ops.ColumnSums"/>-style
+    /// <summary>The device twin of <see cref="Forward"/> and <see cref="Correct"/>, a warp per row: rowLoss[r] is row r's loss,
+    /// rowCorrect[r] 1 where its first argmax is the label, and dlogits (written, not accumulated) is (softmax − target)/rows; the mean is the sum of rowLoss over rows (<see cref="Ops.ColumnSums"/>-style
     /// fixed-order reduction in the step). Sums are in float (the host twin's are in double).</summary>
     public static void RowsKernel(ArrayView<float> logits, ArrayView<float> dlogits, ArrayView<int> labels, ArrayView<float> rowLoss,
-        int rows, int classes, float labelSmoothing)
+        ArrayView<float> rowCorrect, int rows, int classes, float labelSmoothing)
     {
         int row = Grid.IdxX * RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
         if (row >= rows) return;
@@ -143,6 +143,10 @@ public static class CrossEntropy
         float max = float.NegativeInfinity;
         for (int c = lane; c < classes; c += 32) max = MathF.Max(max, logits[o + c]);
         max = WarpMax(max);
+        // The first class at the maximum, as Correct takes it.
+        int first = int.MaxValue;
+        for (int c = lane; c < classes; c += 32) if (logits[o + c] == max && c < first) first = c;
+        for (int step = 16; step > 0; step /= 2) first = Math.Min(first, Warp.ShuffleXor(first, step));
         float sumExp = 0f, sumShifted = 0f;
         for (int c = lane; c < classes; c += 32)
         {
@@ -160,6 +164,7 @@ public static class CrossEntropy
             float loss = (1f - labelSmoothing) * (logSumExp - (logits[o + label] - max));
             if (labelSmoothing != 0f) loss += offTarget * (classes * logSumExp - sumShifted);
             rowLoss[row] = loss;
+            rowCorrect[row] = first == label ? 1f : 0f;
         }
         float invSum = 1f / sumExp;
         for (int c = lane; c < classes; c += 32)

@@ -17,17 +17,18 @@ internal sealed class DeviceTraining : IDisposable
 
     readonly ModelRuntime _runtime;
     readonly Dictionary<string, Delegate> _kernels = new(StringComparer.Ordinal);
-    readonly MemoryBuffer1D<float, Stride1D.Dense> _loss, _partials, _scale;
+    /// <summary>What a step returns, in one buffer so one copy brings it: the mean loss, the count of rows whose argmax is the
+    /// label, the clipping scale and the gradient norm.</summary>
+    readonly MemoryBuffer1D<float, Stride1D.Dense> _results, _partials;
     MemoryBuffer1D<int, Stride1D.Dense>? _labels;
-    MemoryBuffer1D<float, Stride1D.Dense>? _rowLoss;
+    MemoryBuffer1D<float, Stride1D.Dense>? _rowLoss, _rowCorrect;
 
     public DeviceTraining(ModelRuntime runtime)
     {
         _runtime = runtime;
         var acc = runtime.Accelerator;
-        _loss = acc.Allocate1D<float>(1);
+        _results = acc.Allocate1D<float>(4);
         _partials = acc.Allocate1D<float>(NormGroups);
-        _scale = acc.Allocate1D<float>(2);
     }
 
     /// <summary>A kernel loaded once per model (the runtime's own kernels: loss, norm, optimizers).</summary>
@@ -37,7 +38,7 @@ internal sealed class DeviceTraining : IDisposable
         return (T)kernel;
     }
 
-    public float Step(ActivationArena a, int output, int classes, int[] labels, IOptimizer optimizer, float labelSmoothing, float clipNorm,
+    public StepResult Step(ActivationArena a, int output, int classes, int[] labels, IOptimizer optimizer, float labelSmoothing, float clipNorm,
         Action<ActivationArena, int> forward, Action<ActivationArena, int> backward)
     {
         int batch = a.Batch;
@@ -47,8 +48,10 @@ internal sealed class DeviceTraining : IDisposable
         {
             _labels?.Dispose();
             _rowLoss?.Dispose();
+            _rowCorrect?.Dispose();
             _labels = acc.Allocate1D<int>(batch);
             _rowLoss = acc.Allocate1D<float>(batch);
+            _rowCorrect = acc.Allocate1D<float>(batch);
         }
         _labels.View.SubView(0, batch).CopyFromCPU(labels);
         _runtime.CountCopy();
@@ -57,41 +60,45 @@ internal sealed class DeviceTraining : IDisposable
         _runtime.Profiler.Mark(OpProfiler.Other, backward: false);
         a.ZeroGrads();
         var ce = Cached("CrossEntropy", () =>
-            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float>(CrossEntropy.RowsKernel));
-        _runtime.Launch(ce)(CrossEntropy.RowsKernelConfig(batch), a.View(output), a.GradView(output), _labels.View, _rowLoss!.View, batch, classes, labelSmoothing);
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>(CrossEntropy.RowsKernel));
+        _runtime.Launch(ce)(CrossEntropy.RowsKernelConfig(batch), a.View(output), a.GradView(output), _labels.View, _rowLoss!.View, _rowCorrect!.View,
+            batch, classes, labelSmoothing);
         var sum = Cached("Sum", () => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float, int>(SumKernel));
-        _runtime.Launch(sum)(new KernelConfig(1, Threads), _loss.View, _rowLoss.View, batch, 1f / batch, 0);
+        _runtime.Launch(sum)(new KernelConfig(1, Threads), _results.View.SubView(0, 1), _rowLoss.View, batch, 1f / batch, 0);
+        _runtime.Launch(sum)(new KernelConfig(1, Threads), _results.View.SubView(1, 1), _rowCorrect.View, batch, 1f, 0);
 
         _runtime.Clear(_runtime.FlatGrads);
         backward(a, batch);
         _runtime.Profiler.Mark(OpProfiler.Other, backward: false);
 
         bool clipped = clipNorm > 0;
+        float hostNorm = float.NaN;
         if (clipped)
         {
             int n = (int)_runtime.TrainableLength;
             var squares = Cached("Squares", () => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(SquaresKernel));
             _runtime.Launch(squares)(new KernelConfig(NormGroups, Threads), _partials.View, _runtime.FlatGrads, n);
-            _runtime.Launch(sum)(new KernelConfig(1, Threads), _scale.View, _partials.View, NormGroups, clipNorm, 1);
+            _runtime.Launch(sum)(new KernelConfig(1, Threads), _results.View.SubView(2, 2), _partials.View, NormGroups, clipNorm, 1);
         }
-        if (optimizer is AdamW adam) adam.StepDevice(_runtime, _scale.View, clipped);
+        if (optimizer is AdamW adam) adam.StepDevice(_runtime, _results.View.SubView(2, 1), clipped);
         else
         {
             // An optimizer without a device twin steps on the host: the gradients come down (one copy), the new values go up
             // before the next pass.
             _runtime.DownloadGrads();
-            if (clipped) GradientClipping.ClipByGlobalNorm(_runtime.Parameters, clipNorm);
+            if (clipped) hostNorm = GradientClipping.ClipByGlobalNorm(_runtime.Parameters, clipNorm);
             optimizer.Step();
         }
         _runtime.MarkDeviceNewer(trainable: true);
         _runtime.MarkDeviceNewer(trainable: false);
         _runtime.GradsDeviceNewer = optimizer is AdamW;
 
-        var loss = new float[1];
+        var results = new float[4];
         acc.Synchronize();
-        _loss.View.CopyToCPU(loss);
+        _results.View.CopyToCPU(results);
         _runtime.CountCopy();
-        return loss[0];
+        float norm = !clipped ? float.NaN : optimizer is AdamW ? results[3] : hostNorm;
+        return new StepResult(results[0], (int)results[1], norm);
     }
 
     /// <summary>One group sums src[0, n) in a fixed order (strided per thread, then a halving tree). Mode 0: dst[0] = sum·factor
@@ -147,10 +154,14 @@ internal sealed class DeviceTraining : IDisposable
 
     public void Dispose()
     {
-        _loss.Dispose();
+        _results.Dispose();
         _partials.Dispose();
-        _scale.Dispose();
         _labels?.Dispose();
         _rowLoss?.Dispose();
+        _rowCorrect?.Dispose();
     }
 }
+
+/// <summary>What a training step reports: the mean loss over the batch, how many rows' argmax (the first, on ties) was the
+/// label, and the global gradient norm before clipping (NaN when the step did not clip, so did not compute it).</summary>
+public readonly record struct StepResult(float Loss, int Correct, float GradNorm);

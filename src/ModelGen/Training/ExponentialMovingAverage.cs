@@ -60,6 +60,7 @@ public sealed class ExponentialMovingAverage
     public void Update()
     {
         if (_applied) throw new InvalidOperationException("The average is swapped into the model; dispose the scope Apply returned before updating it.");
+        _parameters.Synchronize(); // after a device step the newest values are on the device
         float d = NextDecay, w = 1f - d;
         _chunks.Run((pi, start, length) =>
         {
@@ -97,6 +98,7 @@ public sealed class ExponentialMovingAverage
 
     void Swap()
     {
+        _parameters.Synchronize();
         _chunks.Run((pi, start, length) =>
         {
             var a = _average[pi].AsSpan(start, length);

@@ -286,9 +286,10 @@ partial class Vit : global::System.IDisposable
 
     /// <summary>One training step with softmax cross-entropy over the 10 classes (mean over the batch, label smoothing as
     /// PyTorch's F.cross_entropy): zero the gradients, forward, loss, backward, clip the global gradient norm to
-    /// <paramref name="clipNorm"/> (0: none), one <paramref name="optimizer"/> step; returns the loss. On a device everything
+    /// <paramref name="clipNorm"/> (0: none), one <paramref name="optimizer"/> step; returns the loss, the rows whose argmax was
+    /// the label and the gradient norm. On a device everything
     /// stays there: the inputs and labels go up and the loss comes down (see <see cref="global::ModelGen.ParameterSet.Synchronize"/>).</summary>
-    public float TrainStep(
+    public global::ModelGen.Training.StepResult TrainStep(
         global::ModelGen.Tensor @image, int[] labels, global::ModelGen.Training.IOptimizer optimizer, float labelSmoothing = 0f,
         float clipNorm = 0f)
     {

@@ -30,17 +30,19 @@ public class TrainStepTests
         var optB = new AdamW(b.Parameters, 1e-2f);
         for (int step = 0; step < 3; step++)
         {
-            float lossA = a.TrainStep(Images(step), Labels(step), optA, labelSmoothing: 0.1f, clipNorm: 0.5f);
+            var result = a.TrainStep(Images(step), Labels(step), optA, labelSmoothing: 0.1f, clipNorm: 0.5f);
 
             var logits = b.Forward(Images(step));
             var grad = new float[Batch * Classes];
             float lossB = CrossEntropy.Forward(logits.Data, Labels(step), Batch, Classes, 0.1f, grad);
             b.Parameters.ZeroGrad();
             b.Backward(new Tensor(new[] { Batch, Classes }, grad));
-            GradientClipping.ClipByGlobalNorm(b.Parameters, 0.5f);
+            float norm = GradientClipping.ClipByGlobalNorm(b.Parameters, 0.5f);
             optB.Step();
 
-            Assert.Equal(lossB, lossA);
+            Assert.Equal(lossB, result.Loss);
+            Assert.Equal(CrossEntropy.Correct(logits.Data, Labels(step), Batch, Classes), result.Correct);
+            Assert.Equal(norm, result.GradNorm);
         }
         for (int i = 0; i < a.Parameters.Count; i++) Assert.Equal(b.Parameters[i].Value, a.Parameters[i].Value);
     }
@@ -58,9 +60,12 @@ public class TrainStepTests
         var optB = new AdamW(b.Parameters, 1e-2f, weightDecay: 0.05f);
         for (int step = 0; step < 3; step++)
         {
-            float lossA = a.TrainStep(Images(step), Labels(step), optA, smoothing, clip);
-            float lossB = b.TrainStep(Images(step), Labels(step), optB, smoothing, clip);
-            Assert.True(Math.Abs(lossA - lossB) <= 1e-4 * Math.Max(1, Math.Abs(lossA)), $"step {step}: loss {lossB} on the device, {lossA} on the CPU");
+            var ra = a.TrainStep(Images(step), Labels(step), optA, smoothing, clip);
+            var rb = b.TrainStep(Images(step), Labels(step), optB, smoothing, clip);
+            Assert.True(Math.Abs(ra.Loss - rb.Loss) <= 1e-4 * Math.Max(1, Math.Abs(ra.Loss)), $"step {step}: loss {rb.Loss} on the device, {ra.Loss} on the CPU");
+            Assert.Equal(ra.Correct, rb.Correct);
+            if (clip > 0) Assert.True(Math.Abs(ra.GradNorm - rb.GradNorm) <= 1e-4 * ra.GradNorm, $"step {step}: norm {rb.GradNorm} on the device, {ra.GradNorm} on the CPU");
+            else Assert.True(float.IsNaN(rb.GradNorm));
         }
         b.Parameters.Synchronize();
         for (int i = 0; i < a.Parameters.Count; i++)
@@ -90,7 +95,7 @@ public class TrainStepTests
     }
 
     /// <summary>The design of a device step, counted: one copy per data input and one for the labels go up, one for the loss
-    /// comes down; the launches are the passes' own plus the loss (2), the clipping norm (2), AdamW (1) and two memsets.</summary>
+    /// comes down; the launches are the passes' own plus the loss and its sums (3), the clipping norm (2), AdamW (1) and two memsets.</summary>
     [Fact]
     public void OnTheSimulator_AStepMovesTheBatchUpAndTheLossDown()
     {
@@ -115,7 +120,7 @@ public class TrainStepTests
             // The Forward and Backward calls above changed host values (none) and gradients (uploaded by Backward's compatible
             // path), so from the second TrainStep on nothing but the batch and the loss may cross.
             Assert.Equal(3, copies);
-            Assert.Equal(forwardLaunches + backwardLaunches + 2 + 2 + 1 + 2, launches);
+            Assert.Equal(forwardLaunches + backwardLaunches + 3 + 2 + 1 + 2, launches);
         }
     }
 
