@@ -39,16 +39,19 @@ public sealed partial class ModelGenerator
             w.Line("// " + op.Comment);
             w.Line($"_runtime.Profiler.Mark({index.ToString(CultureInfo.InvariantCulture)}, backward: {(forward ? "false" : "true")});");
             var kernels = forward ? op.ForwardKernels : op.BackwardKernels;
-            foreach (var launch in kernels)
-            {
-                var args = IsGrouped(launch.Body) ? new List<string>() : new List<string> { launch.Extent };
-                args.AddRange(launch.Args.Where(IsKernelParameter).Select(DeviceArg));
-                args.Add("batch");
-                w.Call(names.Kernel(launch).Name, args, ";");
-            }
+            foreach (var launch in kernels) w.Call(names.Kernel(launch).Name, DeviceLaunchArgs(launch), ";");
         }
         w.Close();
         return End(model.Header, w);
+    }
+
+    /// <summary>A launcher's arguments at a launch: the extent (unless grouped), the buffers and run-time values, the batch.</summary>
+    static List<string> DeviceLaunchArgs(KernelLaunch launch)
+    {
+        var args = IsGrouped(launch.Body) ? new List<string>() : new List<string> { launch.Extent };
+        args.AddRange(launch.Args.Where(IsKernelParameter).Select(DeviceArg));
+        args.Add("batch");
+        return args;
     }
 
     /// <summary>Call arguments; sizes and flags (the literal and batch arguments) are named by the runtime op's parameters

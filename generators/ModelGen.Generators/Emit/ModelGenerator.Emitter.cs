@@ -41,7 +41,7 @@ public sealed partial class ModelGenerator
             foreach (var op in model.Ops)
             {
                 string user = op.Comment.Substring(0, System.Math.Max(0, op.Comment.IndexOf(" (", System.StringComparison.Ordinal)));
-                foreach (var launch in op.ForwardKernels.Concat(op.BackwardKernels))
+                foreach (var launch in op.ForwardKernels.Concat(op.BackwardKernels).Concat(op.RecomputeKernels ?? Enumerable.Empty<KernelLaunch>()))
                 {
                     string key = KernelKey(launch);
                     if (!byKey.TryGetValue(key, out var kernel))
@@ -288,8 +288,35 @@ public sealed partial class ModelGenerator
 
         w.Line("/// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities");
         w.Line("/// \"encoder.layers.0.attn.heads.probs\" (B, heads, queries, keys)); null for a name the model does not have.</summary>");
-        w.Line("public global::ModelGen.Tensor? Intermediate(string path) =>");
-        w.Line("    _lastBatch == 0 ? throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\") : _arena!.Read(path);");
+        var recomputed = model.Ops.Where(op => op.Recomputes is not null).ToList();
+        if (recomputed.Count == 0)
+        {
+            w.Line("public global::ModelGen.Tensor? Intermediate(string path) =>");
+            w.Line("    _lastBatch == 0 ? throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\") : _arena!.Read(path);");
+        }
+        else
+        {
+            w.Open("public global::ModelGen.Tensor? Intermediate(string path)");
+            w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\");");
+            w.Line("if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);");
+            w.Line("return _arena!.Read(path);");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>On a device, fills a saved buffer the passes leave unwritten (attention probabilities) from what they keep.</summary>");
+            w.Open("void RecomputeDevice(string path, global::ModelGen.ActivationArena a, int batch)");
+            w.Open("switch (path)");
+            foreach (var op in recomputed)
+            {
+                var buffer = model.Buffers.First(b => b.Name == op.Recomputes);
+                w.Line($"case \"{buffer.Path}\":");
+                w.Indent();
+                foreach (var launch in op.RecomputeKernels!) w.Call(names.Kernel(launch).Name, DeviceLaunchArgs(launch), ";");
+                w.Line("break;");
+                w.Dedent();
+            }
+            w.Close();
+            w.Close();
+        }
         w.Line();
 
         w.Open("global::ModelGen.ActivationArena Arena(int batch)");

@@ -15,8 +15,17 @@ internal static class OpSignatures
         ["Attention.Backward"] = new[] { "dq", "dk", "dv", "dO", "q", "k", "v", "o", "probs", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "scale" },
         ["Attention.BackwardKeyValueKernel"] = new[] { "i", "dk", "dv", "dS", "dO", "q", "probs", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "scale" },
         ["Attention.BackwardScoresKernel"] = new[] { "i", "dS", "dq", "dO", "q", "k", "v", "o", "probs", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "scale" },
+        ["Attention.FlashBackwardKeyValueKernel"] = new[] { "dk", "dv", "dO", "q", "k", "v", "lse", "dsum", "padding", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "causal", "hasPadding", "scale" },
+        ["Attention.FlashBackwardKeyValueKernelConfig"] = new[] { "batch", "nk", "kvHeads" },
+        ["Attention.FlashBackwardQueryKernel"] = new[] { "dq", "dsum", "dO", "q", "k", "v", "o", "lse", "padding", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "causal", "hasPadding", "scale" },
+        ["Attention.FlashBackwardQueryKernelConfig"] = new[] { "batch", "nq", "heads" },
+        ["Attention.FlashFits"] = new[] { "headDimK", "headDimV" },
+        ["Attention.FlashForwardKernel"] = new[] { "o", "lse", "q", "k", "v", "padding", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "causal", "hasPadding", "scale" },
+        ["Attention.FlashForwardKernelConfig"] = new[] { "batch", "nq", "heads" },
         ["Attention.Forward"] = new[] { "o", "probs", "q", "k", "v", "padding", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "causal", "scale" },
         ["Attention.ForwardKernel"] = new[] { "i", "o", "probs", "q", "k", "v", "padding", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "headDimV", "causal", "hasPadding", "scale" },
+        ["Attention.ProbabilitiesKernel"] = new[] { "probs", "q", "k", "lse", "padding", "batch", "nq", "nk", "heads", "kvHeads", "headDimK", "causal", "hasPadding", "scale" },
+        ["Attention.ProbabilitiesKernelConfig"] = new[] { "batch", "nq", "heads" },
         ["BatchNorm2d.Backward"] = new[] { "dx", "dgamma", "dbeta", "dy", "x", "mean", "rstd", "gamma", "batch", "channels", "height", "width", "training" },
         ["BatchNorm2d.BackwardInputKernel"] = new[] { "i", "dx", "dy", "x", "mean", "rstd", "gamma", "sums", "batch", "channels", "height", "width", "training" },
         ["BatchNorm2d.BackwardParamsKernel"] = new[] { "i", "dgamma", "dbeta", "sums", "dy", "x", "mean", "rstd", "batch", "channels", "height", "width" },
@@ -213,6 +222,10 @@ internal static class OpSignatures
     /// launch (grid and group); every other kernel takes an index and is launched over an extent.</summary>
     public static readonly HashSet<string> Grouped = new()
     {
+        "Attention.FlashBackwardKeyValueKernel",
+        "Attention.FlashBackwardQueryKernel",
+        "Attention.FlashForwardKernel",
+        "Attention.ProbabilitiesKernel",
         "LayerNorm.BackwardInputKernel",
         "LayerNorm.BackwardParamsKernel",
         "LayerNorm.ForwardKernel",

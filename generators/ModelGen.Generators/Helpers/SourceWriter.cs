@@ -63,6 +63,8 @@ public sealed class SourceWriter
     /// <summary>Indents what follows as <see cref="Open"/> does, for a block whose header was written another way.</summary>
     public void Indent() => _indent++;
 
+    public void Dedent() => _indent--;
+
     public void Close(string trailer = "")
     {
         _indent--;

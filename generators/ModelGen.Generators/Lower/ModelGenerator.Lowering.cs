@@ -147,14 +147,15 @@ public sealed partial class ModelGenerator
         /// <summary>Adds a primitive op. <paramref name="flops"/>: its forward FLOPs per sample — 2 per multiply-add for matmuls,
         /// convolutions and attention, 0 for ops that only move data; by default one per element of its output (the first buffer
         /// its forward writes).</summary>
-        void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels, long? flops = null)
+        void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels, long? flops = null,
+            string? recomputes = null, KernelLaunch[]? recomputeKernels = null)
         {
             long perSample = flops ?? forward.Args.Where(a => a.Kind == ArgKind.Act).Select(a => _bufferByName[a.Text].PerSample).FirstOrDefault();
             long bytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Act).Sum(a => _bufferByName[a.Text].PerSample);
             long fixedBytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Param)
                 .Sum(a => _params[int.Parse(a.Text, System.Globalization.CultureInfo.InvariantCulture)].Shape.Aggregate(1L, (n, d) => n * d));
             _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray(),
-                perSample, bytes, fixedBytes));
+                perSample, bytes, fixedBytes, recomputes, recomputeKernels?.ToImmutableEquatableArray()));
             _flops += perSample;
         }
 

@@ -61,7 +61,9 @@ public sealed record Call(string Method, ImmutableEquatableArray<Arg> Args);
 public sealed record KernelLaunch(string Body, string Extent, ImmutableEquatableArray<Arg> Args);
 
 /// <summary>One primitive op with its forward and backward on both paths, and what its forward costs: FLOPs and bytes per
-/// sample (its activations read and written once) and fixed bytes (its parameters and tables), for a roofline.</summary>
+/// sample (its activations read and written once) and fixed bytes (its parameters and tables), for a roofline. On a device
+/// an op may leave a saved buffer unwritten (flash attention keeps the log-sum-exp, not the probabilities): then
+/// <see cref="RecomputeKernels"/> fill buffer <see cref="Recomputes"/> when a user asks for it.</summary>
 public sealed record LoweredOp(
     string Comment,
     Call Forward,
@@ -70,7 +72,9 @@ public sealed record LoweredOp(
     ImmutableEquatableArray<KernelLaunch> BackwardKernels,
     long Flops = 0,
     long BytesPerSample = 0,
-    long FixedBytes = 0);
+    long FixedBytes = 0,
+    string? Recomputes = null,
+    ImmutableEquatableArray<KernelLaunch>? RecomputeKernels = null);
 
 /// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only;
 /// a device-only buffer is scratch for kernels and takes no memory on the CPU backend.</summary>

@@ -17,7 +17,7 @@ namespace ModelGen.Ops;
 /// (PyTorch would produce NaN there; zeros keep training finite and make its gradients 0).
 /// Backward accumulates into dq, dk, dv.
 /// </summary>
-public static class Attention
+public static partial class Attention
 {
     const int W = 16; // padding granularity of scratch rows: one Vector512<float>
     const int CausalBlock = 32;

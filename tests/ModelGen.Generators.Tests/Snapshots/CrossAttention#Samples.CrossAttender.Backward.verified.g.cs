@@ -68,54 +68,55 @@ partial class CrossAttender
     {
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(11, backward: true);
-        K35_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
+        K36_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         _runtime.Profiler.Mark(10, backward: true);
-        K32_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
-        K33_LinearBackwardWeightKernel(_runtime.Grad(12), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
+        K33_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
+        K34_LinearBackwardWeightKernel(_runtime.Grad(12), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
         K3_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.mlp), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(9, backward: true);
-        K30_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
+        K31_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(8, backward: true);
-        K28_ReluBackwardKernel(batch * 192, a.GradView(Buf.mlp_fc1), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
+        K29_ReluBackwardKernel(batch * 192, a.GradView(Buf.mlp_fc1), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: true);
-        K24_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.mlp_fc1), _runtime.Value(10), batch);
-        K25_LinearBackwardWeightKernel(_runtime.Grad(10), a.GradView(Buf.mlp_fc1), a.View(Buf.norm), batch);
-        K26_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_fc1), batch);
+        K25_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.mlp_fc1), _runtime.Value(10), batch);
+        K26_LinearBackwardWeightKernel(_runtime.Grad(10), a.GradView(Buf.mlp_fc1), a.View(Buf.norm), batch);
+        K27_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_fc1), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(6, backward: true);
-        K21_LayerNormBackwardInputKernel(
+        K22_LayerNormBackwardInputKernel(
             a.GradView(Buf.res), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), _runtime.Value(8),
             batch);
-        K22_LayerNormBackwardParamsKernel(
+        K23_LayerNormBackwardParamsKernel(
             _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(5, backward: true);
-        K19_AddBackwardKernel(batch * 96, a.GradView(Buf.attn), a.GradView(Buf.in_x), a.GradView(Buf.res), batch);
+        K20_AddBackwardKernel(batch * 96, a.GradView(Buf.attn), a.GradView(Buf.in_x), a.GradView(Buf.res), batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         _runtime.Profiler.Mark(4, backward: true);
-        K16_LinearBackwardInputKernel(a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
-        K17_LinearBackwardWeightKernel(_runtime.Grad(6), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
+        K17_LinearBackwardInputKernel(a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
+        K18_LinearBackwardWeightKernel(_runtime.Grad(6), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
         K3_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.attn), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         _runtime.Profiler.Mark(3, backward: true);
-        K13_AttentionBackwardScoresKernel(
-            batch * 12, a.View(Buf.attn_heads_dscores), a.GradView(Buf.attn_q_proj), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
-            a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads), a.View(Buf.attn_heads_probs), batch);
-        K14_AttentionBackwardKeyValueKernel(
-            batch * 20, a.GradView(Buf.attn_k_proj), a.GradView(Buf.attn_v_proj), a.View(Buf.attn_heads_dscores),
-            a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj), a.View(Buf.attn_heads_probs), batch);
+        K13_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.attn_q_proj), a.View(Buf.attn_heads_dsum), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
+            a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads), a.View(Buf.attn_heads_lse), _runtime.Dummy, batch);
+        K14_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.attn_k_proj), a.GradView(Buf.attn_v_proj), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
+            a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads_lse), a.View(Buf.attn_heads_dsum), _runtime.Dummy,
+            batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         _runtime.Profiler.Mark(2, backward: true);

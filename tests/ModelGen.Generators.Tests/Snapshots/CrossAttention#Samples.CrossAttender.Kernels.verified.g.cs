@@ -123,250 +123,274 @@ partial class CrossAttender
             _runtime.Accelerator, K11_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 8), p0, p1, batch);
 
-    // Attention.ForwardKernel: attn.heads
-    static void K12_AttentionForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false, hasPadding: false,
+    // Attention.FlashForwardKernel: attn.heads
+    static void K12_AttentionFlashForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.FlashForwardKernel(
+        p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false, hasPadding: false,
         scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
-    void K12_AttentionForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
-
-    // Attention.BackwardScoresKernel: attn.heads
-    static void K13_AttentionBackwardScoresKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, ModelGenView p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(
-        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, scale: 0.35355338f);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k13;
-    void K13_AttentionBackwardScoresKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, int batch) =>
-        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_AttentionFlashForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_AttentionFlashForwardKernelBody))(
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, p5, batch);
 
-    // Attention.BackwardKeyValueKernel: attn.heads
-    static void K14_AttentionBackwardKeyValueKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_AttentionBackwardKeyValueKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+    // Attention.FlashBackwardQueryKernel: attn.heads
+    static void K13_AttentionFlashBackwardQueryKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k13;
+    void K13_AttentionFlashBackwardQueryKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_AttentionFlashBackwardQueryKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, p5, p6, p7, p8,
+        batch);
+
+    // Attention.FlashBackwardKeyValueKernel: attn.heads
+    static void K14_AttentionFlashBackwardKeyValueKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k14;
+    void K14_AttentionFlashBackwardKeyValueKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_AttentionFlashBackwardKeyValueKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 10, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
+        p8, batch);
+
+    // Attention.ProbabilitiesKernel: attn.heads
+    static void K15_AttentionProbabilitiesKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.Attention.ProbabilitiesKernel(
+        p0, p1, p2, p3, p4, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_AttentionProbabilitiesKernelBody))(
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, batch);
 
     // Linear.ForwardKernel: attn.out_proj
-    static void K15_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K16_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_LinearForwardKernelBody))(
+            _runtime.Accelerator, K16_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: attn.out_proj
-    static void K16_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K17_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 8), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: attn.out_proj
-    static void K17_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K18_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 8, outFeatures: 16), p0, p1, p2, batch);
 
     // Add.ForwardKernel: res
-    static void K18_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K19_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 96);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K18_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: res
-    static void K19_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 96);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
-    void K19_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K19_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K19_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: res
+    static void K20_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 96);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // LayerNorm.ForwardKernel: norm
-    static void K20_LayerNormForwardKernelBody(
+    static void K21_LayerNormForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16, eps: 1E-05f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_LayerNormForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K20_LayerNormForwardKernelBody))(
-        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 6), p0, p1, p2, p3, p4, p5, batch);
-
-    // LayerNorm.BackwardInputKernel: norm
-    static void K21_LayerNormBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16);
-    global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_LayerNormBackwardInputKernel(
+    void K21_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_LayerNormBackwardInputKernelBody))(
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 6), p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K21_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 6), p0, p1, p2, p3, p4, p5, batch);
 
-    // LayerNorm.BackwardParamsKernel: norm
-    static void K22_LayerNormBackwardParamsKernelBody(
+    // LayerNorm.BackwardInputKernel: norm
+    static void K22_LayerNormBackwardInputKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16);
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_LayerNormBackwardParamsKernel(
+    void K22_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_LayerNormBackwardParamsKernelBody))(
+            _runtime.Accelerator, K22_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 6), p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: norm
+    static void K23_LayerNormBackwardParamsKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 6, dim: 16);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LayerNormBackwardParamsKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 16), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: mlp.fc1
-    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K24_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearForwardKernelBody))(
+            _runtime.Accelerator, K24_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: mlp.fc1
-    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K25_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: mlp.fc1
-    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K26_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: mlp.fc1
-    static void K26_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K27_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 6, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Relu.ForwardKernel: mlp.act
-    static void K27_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K28_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 192);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
-    void K27_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
+    void K28_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_ReluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K28_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: mlp.act
-    static void K28_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K29_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 192);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K29_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Dropout.ForwardKernel: mlp.drop
-    static void K29_DropoutForwardKernelBody(
+    static void K30_DropoutForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
         global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 192, p3, p4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k29;
-    void K29_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k30;
+    void K30_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
-            _runtime.Accelerator, K29_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
+            _runtime.Accelerator, K30_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
     // Dropout.BackwardKernel: mlp.drop
-    static void K30_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K31_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 192);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
-    void K30_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K31_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: mlp.fc2
-    static void K31_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K32_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
-    void K31_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_LinearForwardKernelBody))(
+            _runtime.Accelerator, K32_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: mlp.fc2
-    static void K32_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K33_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
-    void K32_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
+    void K33_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K33_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: mlp.fc2
-    static void K33_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K34_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
-    void K33_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K33_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
+    void K34_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K34_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 16), p0, p1, p2, batch);
 
     // Dropout.ForwardKernel: drop
-    static void K34_DropoutForwardKernelBody(
+    static void K35_DropoutForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
         global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 96, p3, p4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k34;
-    void K34_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k35;
+    void K35_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
-            _runtime.Accelerator, K34_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
+            _runtime.Accelerator, K35_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
     // Dropout.BackwardKernel: drop
-    static void K35_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K36_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 96);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
-    void K35_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K35_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K36_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 }

@@ -181,8 +181,25 @@ partial class CrossAttender : global::System.IDisposable
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path) =>
-        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);
+        return _arena!.Read(path);
+    }
+
+    /// <summary>On a device, fills a saved buffer the passes leave unwritten (attention probabilities) from what they keep.</summary>
+    void RecomputeDevice(string path, global::ModelGen.ActivationArena a, int batch)
+    {
+        switch (path)
+        {
+            case "attn.heads.probs":
+                K15_AttentionProbabilitiesKernel(
+                    a.View(Buf.attn_heads_probs), a.View(Buf.attn_q_proj), a.View(Buf.attn_k_proj), a.View(Buf.attn_heads_lse),
+                    _runtime.Dummy, batch);
+                break;
+        }
+    }
 
     global::ModelGen.ActivationArena Arena(int batch)
     {
@@ -213,7 +230,8 @@ partial class CrossAttender : global::System.IDisposable
         new("attn.v_proj", new int[] { 10, 8 }),
         new("attn.heads", new int[] { 6, 8 }),
         new("attn.heads.probs", new int[] { 2, 6, 10 }, Grad: false),
-        new("attn.heads.dscores", new int[] { 2, 6, 10 }, Grad: false, DeviceOnly: true),
+        new("attn.heads.lse", new int[] { 2, 6 }, Grad: false, DeviceOnly: true),
+        new("attn.heads.dsum", new int[] { 2, 6 }, Grad: false, DeviceOnly: true),
         new("norm.mean", new int[] { 6 }, Grad: false),
         new("norm.rstd", new int[] { 6 }, Grad: false),
         new("mlp.fc1", new int[] { 6, 32 }),
@@ -238,13 +256,14 @@ partial class CrossAttender : global::System.IDisposable
         public const int attn_v_proj = 9; // (B, 10, 8)
         public const int attn_heads = 10; // (B, 6, 8)
         public const int attn_heads_probs = 11; // (B, 2, 6, 10)
-        public const int attn_heads_dscores = 12; // (B, 2, 6, 10)
-        public const int norm_mean = 13; // (B, 6)
-        public const int norm_rstd = 14; // (B, 6)
-        public const int mlp_fc1 = 15; // (B, 6, 32)
-        public const int mlp_act = 16; // (B, 6, 32)
-        public const int mlp_drop = 17; // (B, 6, 32)
-        public const int mlp_drop_mask = 18; // (B, 6, 32)
-        public const int drop_mask = 19; // (B, 6, 16)
+        public const int attn_heads_lse = 12; // (B, 2, 6)
+        public const int attn_heads_dsum = 13; // (B, 2, 6)
+        public const int norm_mean = 14; // (B, 6)
+        public const int norm_rstd = 15; // (B, 6)
+        public const int mlp_fc1 = 16; // (B, 6, 32)
+        public const int mlp_act = 17; // (B, 6, 32)
+        public const int mlp_drop = 18; // (B, 6, 32)
+        public const int mlp_drop_mask = 19; // (B, 6, 32)
+        public const int drop_mask = 20; // (B, 6, 16)
     }
 }

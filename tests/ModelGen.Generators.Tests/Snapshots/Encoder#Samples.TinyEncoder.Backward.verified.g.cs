@@ -160,9 +160,9 @@ partial class TinyEncoder
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         _runtime.Profiler.Mark(25, backward: true);
-        K26_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
-        K27_LinearBackwardWeightKernel(_runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
-        K28_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
+        K27_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K28_LinearBackwardWeightKernel(_runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
+        K29_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(24, backward: true);
@@ -175,30 +175,30 @@ partial class TinyEncoder
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(23, backward: true);
-        K15_AddBackwardKernel(
+        K16_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(22, backward: true);
-        K23_LinearBackwardInputKernel(
+        K24_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
-        K24_LinearBackwardWeightKernel(
+        K25_LinearBackwardWeightKernel(
             _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(21, backward: true);
-        K21_GeluBackwardKernel(
+        K22_GeluBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(20, backward: true);
-        K17_LinearBackwardInputKernel(
+        K18_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
-        K18_LinearBackwardWeightKernel(
+        K19_LinearBackwardWeightKernel(
             _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+        K20_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(19, backward: true);
@@ -211,7 +211,7 @@ partial class TinyEncoder
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(18, backward: true);
-        K15_AddBackwardKernel(
+        K16_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_attn_out_proj),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
@@ -225,15 +225,16 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(16, backward: true);
-        K12_AttentionBackwardScoresKernel(
-            batch * 32, a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+        K12_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
-            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads),
-            a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
-        K13_AttentionBackwardKeyValueKernel(
-            batch * 16, a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
-            a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_heads),
-            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
+            a.View(Buf.in_padding), batch);
+        K13_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
+            a.View(Buf.encoder_layers_1_attn_heads_dsum), a.View(Buf.in_padding), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(15, backward: true);
@@ -270,31 +271,31 @@ partial class TinyEncoder
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(11, backward: true);
-        K15_AddBackwardKernel(
+        K16_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(10, backward: true);
-        K23_LinearBackwardInputKernel(
+        K24_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
-        K24_LinearBackwardWeightKernel(
+        K25_LinearBackwardWeightKernel(
             _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(9, backward: true);
-        K21_GeluBackwardKernel(
+        K22_GeluBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(8, backward: true);
-        K17_LinearBackwardInputKernel(
+        K18_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
-        K18_LinearBackwardWeightKernel(
+        K19_LinearBackwardWeightKernel(
             _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        K20_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(7, backward: true);
@@ -307,7 +308,7 @@ partial class TinyEncoder
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(6, backward: true);
-        K15_AddBackwardKernel(
+        K16_AddBackwardKernel(
             batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1),
             batch);
 
@@ -321,15 +322,16 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(4, backward: true);
-        K12_AttentionBackwardScoresKernel(
-            batch * 32, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+        K12_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads),
-            a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
-        K13_AttentionBackwardKeyValueKernel(
-            batch * 16, a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_heads),
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
+            a.View(Buf.in_padding), batch);
+        K13_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
+            a.View(Buf.encoder_layers_0_attn_heads_dsum), a.View(Buf.in_padding), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(3, backward: true);

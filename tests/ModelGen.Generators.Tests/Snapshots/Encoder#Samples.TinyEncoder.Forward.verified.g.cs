@@ -160,10 +160,9 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(4, backward: false);
-        K11_AttentionForwardKernel(
-            batch * 32, a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_probs),
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.in_padding), batch);
+        K11_AttentionFlashForwardKernel(
+            a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.in_padding), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(5, backward: false);
@@ -173,7 +172,7 @@ partial class TinyEncoder
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(6, backward: false);
-        K14_AddForwardKernel(
+        K15_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_0_res1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -184,21 +183,21 @@ partial class TinyEncoder
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(8, backward: false);
-        K16_LinearForwardKernel(
+        K17_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(12), _runtime.Value(13), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(9, backward: false);
-        K20_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        K21_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(10, backward: false);
-        K22_LinearForwardKernel(
+        K23_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14), _runtime.Value(15), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(11, backward: false);
-        K14_AddForwardKernel(
+        K15_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -224,10 +223,9 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(16, backward: false);
-        K11_AttentionForwardKernel(
-            batch * 32, a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_probs),
-            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
-            a.View(Buf.in_padding), batch);
+        K11_AttentionFlashForwardKernel(
+            a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
+            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.in_padding), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(17, backward: false);
@@ -237,7 +235,7 @@ partial class TinyEncoder
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(18, backward: false);
-        K14_AddForwardKernel(
+        K15_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_attn_out_proj),
             batch);
 
@@ -249,21 +247,21 @@ partial class TinyEncoder
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(20, backward: false);
-        K16_LinearForwardKernel(
+        K17_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(28), _runtime.Value(29), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(21, backward: false);
-        K20_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
+        K21_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(22, backward: false);
-        K22_LinearForwardKernel(
+        K23_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30), _runtime.Value(31), batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(23, backward: false);
-        K14_AddForwardKernel(
+        K15_AddForwardKernel(
             batch * 256, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -274,6 +272,6 @@ partial class TinyEncoder
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         _runtime.Profiler.Mark(25, backward: false);
-        K25_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
+        K26_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
     }
 }

@@ -125,182 +125,206 @@ partial class TinyEncoder
             _runtime.Accelerator, K10_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
-    // Attention.ForwardKernel: encoder.layers.0.attn.heads and 1 more
-    static void K11_AttentionForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, hasPadding: true,
+    // Attention.FlashForwardKernel: encoder.layers.0.attn.heads and 1 more
+    static void K11_AttentionFlashForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.FlashForwardKernel(
+        p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, hasPadding: true,
         scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
-    void K11_AttentionForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
-
-    // Attention.BackwardScoresKernel: encoder.layers.0.attn.heads and 1 more
-    static void K12_AttentionBackwardScoresKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, ModelGenView p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(
-        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k12;
-    void K12_AttentionBackwardScoresKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, int batch) =>
-        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+    void K11_AttentionFlashForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K11_AttentionFlashForwardKernelBody))(
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, batch);
 
-    // Attention.BackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
-    static void K13_AttentionBackwardKeyValueKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_AttentionBackwardKeyValueKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+    // Attention.FlashBackwardQueryKernel: encoder.layers.0.attn.heads and 1 more
+    static void K12_AttentionFlashBackwardQueryKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true,
+        hasPadding: true, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k12;
+    void K12_AttentionFlashBackwardQueryKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_AttentionFlashBackwardQueryKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, p6, p7, p8,
+        batch);
+
+    // Attention.FlashBackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
+    static void K13_AttentionFlashBackwardKeyValueKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true,
+        hasPadding: true, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k13;
+    void K13_AttentionFlashBackwardKeyValueKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K13_AttentionFlashBackwardKeyValueKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 8, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
+        p8, batch);
+
+    // Attention.ProbabilitiesKernel: encoder.layers.0.attn.heads and 1 more
+    static void K14_AttentionProbabilitiesKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.Attention.ProbabilitiesKernel(
+        p0, p1, p2, p3, p4, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, causal: true, hasPadding: true, scale: 0.35355338f);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_AttentionProbabilitiesKernelBody))(
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, batch);
 
     // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
-    static void K14_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K15_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 256);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
-    static void K15_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 256);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K15_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K15_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
+    static void K16_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 256);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K16_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K17_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearForwardKernelBody))(
+            _runtime.Accelerator, K17_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K17_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K18_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K18_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K19_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
+    void K19_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K19_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K20_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k19;
-    void K19_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k20;
+    void K20_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
     // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K20_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K21_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k20;
-    void K20_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k21;
+    void K21_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K20_GeluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K21_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K21_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K22_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K22_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K22_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_LinearForwardKernelBody))(
+            _runtime.Accelerator, K23_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K23_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K24_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
     // Linear.ForwardKernel: head
-    static void K25_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K26_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearForwardKernelBody))(
+            _runtime.Accelerator, K26_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 10), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K26_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K27_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K27_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K28_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 10), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: head
-    static void K28_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K29_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

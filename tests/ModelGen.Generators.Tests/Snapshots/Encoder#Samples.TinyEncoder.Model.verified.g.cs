@@ -269,8 +269,30 @@ partial class TinyEncoder : global::System.IDisposable
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path) =>
-        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);
+        return _arena!.Read(path);
+    }
+
+    /// <summary>On a device, fills a saved buffer the passes leave unwritten (attention probabilities) from what they keep.</summary>
+    void RecomputeDevice(string path, global::ModelGen.ActivationArena a, int batch)
+    {
+        switch (path)
+        {
+            case "encoder.layers.0.attn.heads.probs":
+                K14_AttentionProbabilitiesKernel(
+                    a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
+                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.in_padding), batch);
+                break;
+            case "encoder.layers.1.attn.heads.probs":
+                K14_AttentionProbabilitiesKernel(
+                    a.View(Buf.encoder_layers_1_attn_heads_probs), a.View(Buf.encoder_layers_1_attn_q_proj),
+                    a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.in_padding), batch);
+                break;
+        }
+    }
 
     global::ModelGen.ActivationArena Arena(int batch)
     {
@@ -302,7 +324,8 @@ partial class TinyEncoder : global::System.IDisposable
         new("encoder.layers.0.attn.v_proj", new int[] { 8, 16 }),
         new("encoder.layers.0.attn.heads", new int[] { 8, 32 }),
         new("encoder.layers.0.attn.heads.probs", new int[] { 4, 8, 8 }, Grad: false),
-        new("encoder.layers.0.attn.heads.dscores", new int[] { 4, 8, 8 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.heads.lse", new int[] { 4, 8 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.heads.dsum", new int[] { 4, 8 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.0.attn.out_proj", new int[] { 8, 32 }),
         new("encoder.layers.0.res1", new int[] { 8, 32 }),
         new("encoder.layers.0.norm2", new int[] { 8, 32 }),
@@ -320,7 +343,8 @@ partial class TinyEncoder : global::System.IDisposable
         new("encoder.layers.1.attn.v_proj", new int[] { 8, 16 }),
         new("encoder.layers.1.attn.heads", new int[] { 8, 32 }),
         new("encoder.layers.1.attn.heads.probs", new int[] { 4, 8, 8 }, Grad: false),
-        new("encoder.layers.1.attn.heads.dscores", new int[] { 4, 8, 8 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.1.attn.heads.lse", new int[] { 4, 8 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.1.attn.heads.dsum", new int[] { 4, 8 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.1.attn.out_proj", new int[] { 8, 32 }),
         new("encoder.layers.1.res1", new int[] { 8, 32 }),
         new("encoder.layers.1.norm2", new int[] { 8, 32 }),
@@ -349,34 +373,36 @@ partial class TinyEncoder : global::System.IDisposable
         public const int encoder_layers_0_attn_v_proj = 10; // (B, 8, 16)
         public const int encoder_layers_0_attn_heads = 11; // (B, 8, 32)
         public const int encoder_layers_0_attn_heads_probs = 12; // (B, 4, 8, 8)
-        public const int encoder_layers_0_attn_heads_dscores = 13; // (B, 4, 8, 8)
-        public const int encoder_layers_0_attn_out_proj = 14; // (B, 8, 32)
-        public const int encoder_layers_0_res1 = 15; // (B, 8, 32)
-        public const int encoder_layers_0_norm2 = 16; // (B, 8, 32)
-        public const int encoder_layers_0_norm2_mean = 17; // (B, 8)
-        public const int encoder_layers_0_norm2_rstd = 18; // (B, 8)
-        public const int encoder_layers_0_mlp_fc1 = 19; // (B, 8, 64)
-        public const int encoder_layers_0_mlp_act = 20; // (B, 8, 64)
-        public const int encoder_layers_0_mlp_fc2 = 21; // (B, 8, 32)
-        public const int encoder_layers_0_res2 = 22; // (B, 8, 32)
-        public const int encoder_layers_1_norm1 = 23; // (B, 8, 32)
-        public const int encoder_layers_1_norm1_mean = 24; // (B, 8)
-        public const int encoder_layers_1_norm1_rstd = 25; // (B, 8)
-        public const int encoder_layers_1_attn_q_proj = 26; // (B, 8, 32)
-        public const int encoder_layers_1_attn_k_proj = 27; // (B, 8, 16)
-        public const int encoder_layers_1_attn_v_proj = 28; // (B, 8, 16)
-        public const int encoder_layers_1_attn_heads = 29; // (B, 8, 32)
-        public const int encoder_layers_1_attn_heads_probs = 30; // (B, 4, 8, 8)
-        public const int encoder_layers_1_attn_heads_dscores = 31; // (B, 4, 8, 8)
-        public const int encoder_layers_1_attn_out_proj = 32; // (B, 8, 32)
-        public const int encoder_layers_1_res1 = 33; // (B, 8, 32)
-        public const int encoder_layers_1_norm2 = 34; // (B, 8, 32)
-        public const int encoder_layers_1_norm2_mean = 35; // (B, 8)
-        public const int encoder_layers_1_norm2_rstd = 36; // (B, 8)
-        public const int encoder_layers_1_mlp_fc1 = 37; // (B, 8, 64)
-        public const int encoder_layers_1_mlp_act = 38; // (B, 8, 64)
-        public const int encoder_layers_1_mlp_fc2 = 39; // (B, 8, 32)
-        public const int norm_mean = 40; // (B, 8)
-        public const int norm_rstd = 41; // (B, 8)
+        public const int encoder_layers_0_attn_heads_lse = 13; // (B, 4, 8)
+        public const int encoder_layers_0_attn_heads_dsum = 14; // (B, 4, 8)
+        public const int encoder_layers_0_attn_out_proj = 15; // (B, 8, 32)
+        public const int encoder_layers_0_res1 = 16; // (B, 8, 32)
+        public const int encoder_layers_0_norm2 = 17; // (B, 8, 32)
+        public const int encoder_layers_0_norm2_mean = 18; // (B, 8)
+        public const int encoder_layers_0_norm2_rstd = 19; // (B, 8)
+        public const int encoder_layers_0_mlp_fc1 = 20; // (B, 8, 64)
+        public const int encoder_layers_0_mlp_act = 21; // (B, 8, 64)
+        public const int encoder_layers_0_mlp_fc2 = 22; // (B, 8, 32)
+        public const int encoder_layers_0_res2 = 23; // (B, 8, 32)
+        public const int encoder_layers_1_norm1 = 24; // (B, 8, 32)
+        public const int encoder_layers_1_norm1_mean = 25; // (B, 8)
+        public const int encoder_layers_1_norm1_rstd = 26; // (B, 8)
+        public const int encoder_layers_1_attn_q_proj = 27; // (B, 8, 32)
+        public const int encoder_layers_1_attn_k_proj = 28; // (B, 8, 16)
+        public const int encoder_layers_1_attn_v_proj = 29; // (B, 8, 16)
+        public const int encoder_layers_1_attn_heads = 30; // (B, 8, 32)
+        public const int encoder_layers_1_attn_heads_probs = 31; // (B, 4, 8, 8)
+        public const int encoder_layers_1_attn_heads_lse = 32; // (B, 4, 8)
+        public const int encoder_layers_1_attn_heads_dsum = 33; // (B, 4, 8)
+        public const int encoder_layers_1_attn_out_proj = 34; // (B, 8, 32)
+        public const int encoder_layers_1_res1 = 35; // (B, 8, 32)
+        public const int encoder_layers_1_norm2 = 36; // (B, 8, 32)
+        public const int encoder_layers_1_norm2_mean = 37; // (B, 8)
+        public const int encoder_layers_1_norm2_rstd = 38; // (B, 8)
+        public const int encoder_layers_1_mlp_fc1 = 39; // (B, 8, 64)
+        public const int encoder_layers_1_mlp_act = 40; // (B, 8, 64)
+        public const int encoder_layers_1_mlp_fc2 = 41; // (B, 8, 32)
+        public const int norm_mean = 42; // (B, 8)
+        public const int norm_rstd = 43; // (B, 8)
     }
 }

@@ -95,25 +95,25 @@ partial class Stacked
     {
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
         _runtime.Profiler.Mark(15, backward: true);
-        K15_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
-        K16_LinearBackwardWeightKernel(_runtime.Grad(20), a.GradView(Buf.head), a.View(Buf.act), batch);
+        K16_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
+        K17_LinearBackwardWeightKernel(_runtime.Grad(20), a.GradView(Buf.head), a.View(Buf.act), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(14, backward: true);
-        K13_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
+        K14_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(13, backward: true);
-        K10_LayerNormBackwardInputKernel(
+        K11_LayerNormBackwardInputKernel(
             a.GradView(Buf.blocks_1_res), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
             a.View(Buf.blocks_1_norm_rstd), _runtime.Value(18), batch);
-        K11_LayerNormBackwardParamsKernel(
+        K12_LayerNormBackwardParamsKernel(
             _runtime.Grad(18), _runtime.Grad(19), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
             a.View(Buf.blocks_1_norm_rstd), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(12, backward: true);
-        K8_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
+        K9_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(11, backward: true);
@@ -123,13 +123,14 @@ partial class Stacked
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(10, backward: true);
-        K5_AttentionBackwardScoresKernel(
-            batch * 10, a.View(Buf.blocks_1_attn_heads_dscores), a.GradView(Buf.blocks_1_attn_q_proj), a.GradView(Buf.blocks_1_attn_heads),
+        K5_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_dsum), a.GradView(Buf.blocks_1_attn_heads),
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
-            a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_probs), batch);
-        K6_AttentionBackwardKeyValueKernel(
-            batch * 10, a.GradView(Buf.blocks_1_attn_k_proj), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_1_attn_heads_dscores),
-            a.GradView(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_probs), batch);
+            a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, batch);
+        K6_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.blocks_1_attn_k_proj), a.GradView(Buf.blocks_1_attn_v_proj), a.GradView(Buf.blocks_1_attn_heads),
+            a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
+            a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_heads_dsum), _runtime.Dummy, batch);
 
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(9, backward: true);
@@ -151,16 +152,16 @@ partial class Stacked
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(6, backward: true);
-        K10_LayerNormBackwardInputKernel(
+        K11_LayerNormBackwardInputKernel(
             a.GradView(Buf.blocks_0_res), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), _runtime.Value(8), batch);
-        K11_LayerNormBackwardParamsKernel(
+        K12_LayerNormBackwardParamsKernel(
             _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(5, backward: true);
-        K8_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
+        K9_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(4, backward: true);
@@ -170,13 +171,14 @@ partial class Stacked
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(3, backward: true);
-        K5_AttentionBackwardScoresKernel(
-            batch * 10, a.View(Buf.blocks_0_attn_heads_dscores), a.GradView(Buf.blocks_0_attn_q_proj), a.GradView(Buf.blocks_0_attn_heads),
+        K5_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_dsum), a.GradView(Buf.blocks_0_attn_heads),
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
-            a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_probs), batch);
-        K6_AttentionBackwardKeyValueKernel(
-            batch * 10, a.GradView(Buf.blocks_0_attn_k_proj), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.blocks_0_attn_heads_dscores),
-            a.GradView(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_probs), batch);
+            a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, batch);
+        K6_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.blocks_0_attn_k_proj), a.GradView(Buf.blocks_0_attn_v_proj), a.GradView(Buf.blocks_0_attn_heads),
+            a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
+            a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_heads_dsum), _runtime.Dummy, batch);
 
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(2, backward: true);

@@ -49,147 +49,171 @@ partial class Stacked
             _runtime.Accelerator, K3_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
-    // Attention.ForwardKernel: blocks.0.attn.heads and 1 more
-    static void K4_AttentionForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
+    // Attention.FlashForwardKernel: blocks.0.attn.heads and 1 more
+    static void K4_AttentionFlashForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.FlashForwardKernel(
+        p0, p1, p2, p3, p4, p5, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
         scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_AttentionForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K4_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
-
-    // Attention.BackwardScoresKernel: blocks.0.attn.heads and 1 more
-    static void K5_AttentionBackwardScoresKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, ModelGenView p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(
-        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k5;
-    void K5_AttentionBackwardScoresKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, int batch) =>
-        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K5_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_AttentionFlashForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_AttentionFlashForwardKernelBody))(
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, p5, batch);
 
-    // Attention.BackwardKeyValueKernel: blocks.0.attn.heads and 1 more
-    static void K6_AttentionBackwardKeyValueKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
-    void K6_AttentionBackwardKeyValueKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K6_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+    // Attention.FlashBackwardQueryKernel: blocks.0.attn.heads and 1 more
+    static void K5_AttentionFlashBackwardQueryKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k5;
+    void K5_AttentionFlashBackwardQueryKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_AttentionFlashBackwardQueryKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, p5, p6, p7, p8,
+        batch);
+
+    // Attention.FlashBackwardKeyValueKernel: blocks.0.attn.heads and 1 more
+    static void K6_AttentionFlashBackwardKeyValueKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k6;
+    void K6_AttentionFlashBackwardKeyValueKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_AttentionFlashBackwardKeyValueKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 5, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
+        p8, batch);
+
+    // Attention.ProbabilitiesKernel: blocks.0.attn.heads and 1 more
+    static void K7_AttentionProbabilitiesKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.Attention.ProbabilitiesKernel(
+        p0, p1, p2, p3, p4, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
+    void K7_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K7_AttentionProbabilitiesKernelBody))(
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, batch);
 
     // Add.ForwardKernel: blocks.0.res and 1 more
-    static void K7_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K8_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
-    void K7_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K7_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: blocks.0.res and 1 more
-    static void K8_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 80);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
-    void K8_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K8_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K8_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K8_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: blocks.0.res and 1 more
+    static void K9_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 80);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // LayerNorm.ForwardKernel: blocks.0.norm and 1 more
-    static void K9_LayerNormForwardKernelBody(
+    static void K10_LayerNormForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16, eps: 1E-05f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_LayerNormForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_LayerNormForwardKernelBody))(
-        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
-
-    // LayerNorm.BackwardInputKernel: blocks.0.norm and 1 more
-    static void K10_LayerNormBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
-    global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LayerNormBackwardInputKernel(
+    void K10_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K10_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
 
-    // LayerNorm.BackwardParamsKernel: blocks.0.norm and 1 more
-    static void K11_LayerNormBackwardParamsKernelBody(
+    // LayerNorm.BackwardInputKernel: blocks.0.norm and 1 more
+    static void K11_LayerNormBackwardInputKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
-    void K11_LayerNormBackwardParamsKernel(
+    void K11_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(
+            _runtime.Accelerator, K11_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: blocks.0.norm and 1 more
+    static void K12_LayerNormBackwardParamsKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_LayerNormBackwardParamsKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 16), p0, p1, p2, p3, p4, p5, batch);
 
     // Gelu.ForwardKernel: act
-    static void K12_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K13_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k12;
-    void K12_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k13;
+    void K13_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_GeluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K13_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: act
-    static void K13_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K14_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K14_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: head
-    static void K14_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K15_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_LinearForwardKernelBody))(
+            _runtime.Accelerator, K15_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 4), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K15_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K16_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K16_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K17_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 16, outFeatures: 4), p0, p1, p2, batch);
 }

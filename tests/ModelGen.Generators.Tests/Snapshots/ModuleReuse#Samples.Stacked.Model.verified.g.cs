@@ -203,8 +203,30 @@ partial class Stacked : global::System.IDisposable
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path) =>
-        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);
+        return _arena!.Read(path);
+    }
+
+    /// <summary>On a device, fills a saved buffer the passes leave unwritten (attention probabilities) from what they keep.</summary>
+    void RecomputeDevice(string path, global::ModelGen.ActivationArena a, int batch)
+    {
+        switch (path)
+        {
+            case "blocks.0.attn.heads.probs":
+                K7_AttentionProbabilitiesKernel(
+                    a.View(Buf.blocks_0_attn_heads_probs), a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj),
+                    a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, batch);
+                break;
+            case "blocks.1.attn.heads.probs":
+                K7_AttentionProbabilitiesKernel(
+                    a.View(Buf.blocks_1_attn_heads_probs), a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj),
+                    a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, batch);
+                break;
+        }
+    }
 
     global::ModelGen.ActivationArena Arena(int batch)
     {
@@ -237,7 +259,8 @@ partial class Stacked : global::System.IDisposable
         new("blocks.0.attn.v_proj", new int[] { 5, 16 }),
         new("blocks.0.attn.heads", new int[] { 5, 16 }),
         new("blocks.0.attn.heads.probs", new int[] { 2, 5, 5 }, Grad: false),
-        new("blocks.0.attn.heads.dscores", new int[] { 2, 5, 5 }, Grad: false, DeviceOnly: true),
+        new("blocks.0.attn.heads.lse", new int[] { 2, 5 }, Grad: false, DeviceOnly: true),
+        new("blocks.0.attn.heads.dsum", new int[] { 2, 5 }, Grad: false, DeviceOnly: true),
         new("blocks.0.norm.mean", new int[] { 5 }, Grad: false),
         new("blocks.0.norm.rstd", new int[] { 5 }, Grad: false),
         new("blocks.1.attn.q_proj", new int[] { 5, 16 }),
@@ -245,7 +268,8 @@ partial class Stacked : global::System.IDisposable
         new("blocks.1.attn.v_proj", new int[] { 5, 16 }),
         new("blocks.1.attn.heads", new int[] { 5, 16 }),
         new("blocks.1.attn.heads.probs", new int[] { 2, 5, 5 }, Grad: false),
-        new("blocks.1.attn.heads.dscores", new int[] { 2, 5, 5 }, Grad: false, DeviceOnly: true),
+        new("blocks.1.attn.heads.lse", new int[] { 2, 5 }, Grad: false, DeviceOnly: true),
+        new("blocks.1.attn.heads.dsum", new int[] { 2, 5 }, Grad: false, DeviceOnly: true),
         new("blocks.1.norm.mean", new int[] { 5 }, Grad: false),
         new("blocks.1.norm.rstd", new int[] { 5 }, Grad: false),
     };
@@ -267,16 +291,18 @@ partial class Stacked : global::System.IDisposable
         public const int blocks_0_attn_v_proj = 11; // (B, 5, 16)
         public const int blocks_0_attn_heads = 12; // (B, 5, 16)
         public const int blocks_0_attn_heads_probs = 13; // (B, 2, 5, 5)
-        public const int blocks_0_attn_heads_dscores = 14; // (B, 2, 5, 5)
-        public const int blocks_0_norm_mean = 15; // (B, 5)
-        public const int blocks_0_norm_rstd = 16; // (B, 5)
-        public const int blocks_1_attn_q_proj = 17; // (B, 5, 16)
-        public const int blocks_1_attn_k_proj = 18; // (B, 5, 16)
-        public const int blocks_1_attn_v_proj = 19; // (B, 5, 16)
-        public const int blocks_1_attn_heads = 20; // (B, 5, 16)
-        public const int blocks_1_attn_heads_probs = 21; // (B, 2, 5, 5)
-        public const int blocks_1_attn_heads_dscores = 22; // (B, 2, 5, 5)
-        public const int blocks_1_norm_mean = 23; // (B, 5)
-        public const int blocks_1_norm_rstd = 24; // (B, 5)
+        public const int blocks_0_attn_heads_lse = 14; // (B, 2, 5)
+        public const int blocks_0_attn_heads_dsum = 15; // (B, 2, 5)
+        public const int blocks_0_norm_mean = 16; // (B, 5)
+        public const int blocks_0_norm_rstd = 17; // (B, 5)
+        public const int blocks_1_attn_q_proj = 18; // (B, 5, 16)
+        public const int blocks_1_attn_k_proj = 19; // (B, 5, 16)
+        public const int blocks_1_attn_v_proj = 20; // (B, 5, 16)
+        public const int blocks_1_attn_heads = 21; // (B, 5, 16)
+        public const int blocks_1_attn_heads_probs = 22; // (B, 2, 5, 5)
+        public const int blocks_1_attn_heads_lse = 23; // (B, 2, 5)
+        public const int blocks_1_attn_heads_dsum = 24; // (B, 2, 5)
+        public const int blocks_1_norm_mean = 25; // (B, 5)
+        public const int blocks_1_norm_rstd = 26; // (B, 5)
     }
 }

@@ -222,159 +222,159 @@ partial class Setr
     {
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
         _runtime.Profiler.Mark(42, backward: true);
-        K95_Conv2dBackwardInputKernel(
+        K96_Conv2dBackwardInputKernel(
             batch * 8192, a.GradView(Buf.decoder_stages_2_up), a.GradView(Buf.decoder), _runtime.Value(39), batch);
-        K96_Conv2dBackwardWeightKernel(40, _runtime.Grad(39), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up), batch);
-        K97_Conv2dBackwardBiasKernel(5, _runtime.Grad(40), a.GradView(Buf.decoder), batch);
+        K97_Conv2dBackwardWeightKernel(40, _runtime.Grad(39), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up), batch);
+        K98_Conv2dBackwardBiasKernel(5, _runtime.Grad(40), a.GradView(Buf.decoder), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
         _runtime.Profiler.Mark(41, backward: true);
-        K93_UpsampleBilinearBackwardKernel(batch * 2048, a.GradView(Buf.decoder_stages_2_act), a.GradView(Buf.decoder_stages_2_up), batch);
+        K94_UpsampleBilinearBackwardKernel(batch * 2048, a.GradView(Buf.decoder_stages_2_act), a.GradView(Buf.decoder_stages_2_up), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(40, backward: true);
-        K91_ReluBackwardKernel(
+        K92_ReluBackwardKernel(
             batch * 2048, a.GradView(Buf.decoder_stages_2_bn), a.GradView(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn),
             batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(39, backward: true);
-        K88_BatchNorm2dBackwardParamsKernel(
+        K89_BatchNorm2dBackwardParamsKernel(
             8, _runtime.Grad(35), _runtime.Grad(36), a.View(Buf.decoder_stages_2_bn_sums), a.GradView(Buf.decoder_stages_2_bn),
             a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), batch);
-        K89_BatchNorm2dBackwardInputKernel(
+        K90_BatchNorm2dBackwardInputKernel(
             batch * 2048, a.GradView(Buf.decoder_stages_2_conv), a.GradView(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv),
             a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(35),
             a.View(Buf.decoder_stages_2_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(38, backward: true);
-        K84_Conv2dBackwardInputKernel(
+        K85_Conv2dBackwardInputKernel(
             batch * 2048, a.GradView(Buf.decoder_stages_1_up), a.GradView(Buf.decoder_stages_2_conv), _runtime.Value(34), batch);
-        K85_Conv2dBackwardWeightKernel(
+        K86_Conv2dBackwardWeightKernel(
             576, _runtime.Grad(34), a.GradView(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(37, backward: true);
-        K82_UpsampleBilinearBackwardKernel(batch * 512, a.GradView(Buf.decoder_stages_1_act), a.GradView(Buf.decoder_stages_1_up), batch);
+        K83_UpsampleBilinearBackwardKernel(batch * 512, a.GradView(Buf.decoder_stages_1_act), a.GradView(Buf.decoder_stages_1_up), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(36, backward: true);
-        K80_ReluBackwardKernel(
+        K81_ReluBackwardKernel(
             batch * 512, a.GradView(Buf.decoder_stages_1_bn), a.GradView(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(35, backward: true);
-        K77_BatchNorm2dBackwardParamsKernel(
+        K78_BatchNorm2dBackwardParamsKernel(
             8, _runtime.Grad(30), _runtime.Grad(31), a.View(Buf.decoder_stages_1_bn_sums), a.GradView(Buf.decoder_stages_1_bn),
             a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), batch);
-        K78_BatchNorm2dBackwardInputKernel(
+        K79_BatchNorm2dBackwardInputKernel(
             batch * 512, a.GradView(Buf.decoder_stages_1_conv), a.GradView(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv),
             a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(30),
             a.View(Buf.decoder_stages_1_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(34, backward: true);
-        K73_Conv2dBackwardInputKernel(
+        K74_Conv2dBackwardInputKernel(
             batch * 1024, a.GradView(Buf.decoder_stages_0_up), a.GradView(Buf.decoder_stages_1_conv), _runtime.Value(29), batch);
-        K74_Conv2dBackwardWeightKernel(
+        K75_Conv2dBackwardWeightKernel(
             1152, _runtime.Grad(29), a.GradView(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
         _runtime.Profiler.Mark(33, backward: true);
-        K71_UpsampleBilinearBackwardKernel(batch * 256, a.GradView(Buf.decoder_stages_0_act), a.GradView(Buf.decoder_stages_0_up), batch);
+        K72_UpsampleBilinearBackwardKernel(batch * 256, a.GradView(Buf.decoder_stages_0_act), a.GradView(Buf.decoder_stages_0_up), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(32, backward: true);
-        K69_ReluBackwardKernel(
+        K70_ReluBackwardKernel(
             batch * 256, a.GradView(Buf.decoder_stages_0_bn), a.GradView(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(31, backward: true);
-        K66_BatchNorm2dBackwardParamsKernel(
+        K67_BatchNorm2dBackwardParamsKernel(
             16, _runtime.Grad(25), _runtime.Grad(26), a.View(Buf.decoder_stages_0_bn_sums), a.GradView(Buf.decoder_stages_0_bn),
             a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), batch);
-        K67_BatchNorm2dBackwardInputKernel(
+        K68_BatchNorm2dBackwardInputKernel(
             batch * 256, a.GradView(Buf.decoder_stages_0_conv), a.GradView(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv),
             a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(25),
             a.View(Buf.decoder_stages_0_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(30, backward: true);
-        K62_Conv2dBackwardInputKernel(
+        K63_Conv2dBackwardInputKernel(
             batch * 512, a.GradView(Buf.decoder_map), a.GradView(Buf.decoder_stages_0_conv), _runtime.Value(24), batch);
-        K63_Conv2dBackwardWeightKernel(4608, _runtime.Grad(24), a.GradView(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), batch);
+        K64_Conv2dBackwardWeightKernel(4608, _runtime.Grad(24), a.GradView(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(29, backward: true);
-        K27_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.tokens), a.GradView(Buf.decoder_map), batch);
+        K28_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.tokens), a.GradView(Buf.decoder_map), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
         _runtime.Profiler.Mark(28, backward: true);
-        K60_TokenMapToTokensBackwardKernel(batch * 512, a.GradView(Buf.sa), a.GradView(Buf.tokens), batch);
+        K61_TokenMapToTokensBackwardKernel(batch * 512, a.GradView(Buf.sa), a.GradView(Buf.tokens), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(27, backward: true);
-        K57_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa), a.View(Buf.sa_gate), batch);
-        K58_BroadcastMultiplyBackwardGateKernel(batch * 16, a.GradView(Buf.sa_gate), a.GradView(Buf.sa), a.View(Buf.se), batch);
+        K58_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa), a.View(Buf.sa_gate), batch);
+        K59_BroadcastMultiplyBackwardGateKernel(batch * 16, a.GradView(Buf.sa_gate), a.GradView(Buf.sa), a.View(Buf.se), batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(26, backward: true);
-        K55_SigmoidBackwardKernel(batch * 16, a.GradView(Buf.sa_conv), a.GradView(Buf.sa_gate), a.View(Buf.sa_gate), batch);
+        K56_SigmoidBackwardKernel(batch * 16, a.GradView(Buf.sa_conv), a.GradView(Buf.sa_gate), a.View(Buf.sa_gate), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(25, backward: true);
-        K52_Conv2dBackwardInputKernel(batch * 32, a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), batch);
-        K53_Conv2dBackwardWeightKernel(98, _runtime.Grad(23), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat), batch);
+        K53_Conv2dBackwardInputKernel(batch * 32, a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), batch);
+        K54_Conv2dBackwardWeightKernel(98, _runtime.Grad(23), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
         _runtime.Profiler.Mark(24, backward: true);
-        K50_ConcatBackwardKernel(batch * 32, a.GradView(Buf.sa_avg), a.GradView(Buf.sa_max), a.GradView(Buf.sa_cat), batch);
+        K51_ConcatBackwardKernel(batch * 32, a.GradView(Buf.sa_avg), a.GradView(Buf.sa_max), a.GradView(Buf.sa_cat), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(23, backward: true);
-        K48_SpatialPoolChannelMaxBackwardKernel(batch * 16, a.GradView(Buf.se), a.GradView(Buf.sa_max), a.View(Buf.se), batch);
+        K49_SpatialPoolChannelMaxBackwardKernel(batch * 16, a.GradView(Buf.se), a.GradView(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(22, backward: true);
-        K46_SpatialPoolChannelMeanBackwardKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa_avg), batch);
+        K47_SpatialPoolChannelMeanBackwardKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa_avg), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(21, backward: true);
-        K43_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se), a.View(Buf.se_gate), batch);
-        K44_BroadcastMultiplyBackwardGateKernel(batch * 32, a.GradView(Buf.se_gate), a.GradView(Buf.se), a.View(Buf.map), batch);
+        K44_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se), a.View(Buf.se_gate), batch);
+        K45_BroadcastMultiplyBackwardGateKernel(batch * 32, a.GradView(Buf.se_gate), a.GradView(Buf.se), a.View(Buf.map), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(20, backward: true);
-        K41_SigmoidBackwardKernel(batch * 32, a.GradView(Buf.se_fc2), a.GradView(Buf.se_gate), a.View(Buf.se_gate), batch);
+        K42_SigmoidBackwardKernel(batch * 32, a.GradView(Buf.se_fc2), a.GradView(Buf.se_gate), a.View(Buf.se_gate), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(19, backward: true);
-        K37_Conv2dBackwardInputKernel(batch * 8, a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), batch);
-        K38_Conv2dBackwardWeightKernel(256, _runtime.Grad(21), a.GradView(Buf.se_fc2), a.View(Buf.se_act), batch);
-        K39_Conv2dBackwardBiasKernel(32, _runtime.Grad(22), a.GradView(Buf.se_fc2), batch);
+        K38_Conv2dBackwardInputKernel(batch * 8, a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), batch);
+        K39_Conv2dBackwardWeightKernel(256, _runtime.Grad(21), a.GradView(Buf.se_fc2), a.View(Buf.se_act), batch);
+        K40_Conv2dBackwardBiasKernel(32, _runtime.Grad(22), a.GradView(Buf.se_fc2), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(18, backward: true);
-        K35_ReluBackwardKernel(batch * 8, a.GradView(Buf.se_fc1), a.GradView(Buf.se_act), a.View(Buf.se_fc1), batch);
+        K36_ReluBackwardKernel(batch * 8, a.GradView(Buf.se_fc1), a.GradView(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(17, backward: true);
-        K31_Conv2dBackwardInputKernel(batch * 32, a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), batch);
-        K32_Conv2dBackwardWeightKernel(256, _runtime.Grad(19), a.GradView(Buf.se_fc1), a.View(Buf.se_pool), batch);
-        K33_Conv2dBackwardBiasKernel(8, _runtime.Grad(20), a.GradView(Buf.se_fc1), batch);
+        K32_Conv2dBackwardInputKernel(batch * 32, a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), batch);
+        K33_Conv2dBackwardWeightKernel(256, _runtime.Grad(19), a.GradView(Buf.se_fc1), a.View(Buf.se_pool), batch);
+        K34_Conv2dBackwardBiasKernel(8, _runtime.Grad(20), a.GradView(Buf.se_fc1), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(16, backward: true);
-        K29_SpatialPoolGlobalAvgBackwardKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se_pool), batch);
+        K30_SpatialPoolGlobalAvgBackwardKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se_pool), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(15, backward: true);
-        K27_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.encoder), a.GradView(Buf.map), batch);
+        K28_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.encoder), a.GradView(Buf.map), batch);
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(14, backward: true);
-        K19_AddBackwardKernel(
+        K20_AddBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
@@ -387,17 +387,17 @@ partial class Setr
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         _runtime.Profiler.Mark(12, backward: true);
-        K25_GeluBackwardKernel(
+        K26_GeluBackwardKernel(
             batch * 1024, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         _runtime.Profiler.Mark(11, backward: true);
-        K21_LinearBackwardInputKernel(
+        K22_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
-        K22_LinearBackwardWeightKernel(
+        K23_LinearBackwardWeightKernel(
             _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K23_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        K24_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(10, backward: true);
@@ -410,7 +410,7 @@ partial class Setr
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(9, backward: true);
-        K19_AddBackwardKernel(
+        K20_AddBackwardKernel(
             batch * 512, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
@@ -423,15 +423,16 @@ partial class Setr
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(7, backward: true);
-        K16_AttentionBackwardScoresKernel(
-            batch * 64, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+        K16_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads),
-            a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
-        K17_AttentionBackwardKeyValueKernel(
-            batch * 64, a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_heads),
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
+            _runtime.Dummy, batch);
+        K17_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
+            a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(6, backward: true);

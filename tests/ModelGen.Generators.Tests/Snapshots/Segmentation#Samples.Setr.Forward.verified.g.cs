@@ -233,10 +233,9 @@ partial class Setr
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(7, backward: false);
-        K15_AttentionForwardKernel(
-            batch * 64, a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_probs),
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
-            _runtime.Dummy, batch);
+        K15_AttentionFlashForwardKernel(
+            a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(8, backward: false);
@@ -246,7 +245,7 @@ partial class Setr
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(9, backward: false);
-        K18_AddForwardKernel(
+        K19_AddForwardKernel(
             batch * 512, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
@@ -257,12 +256,12 @@ partial class Setr
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         _runtime.Profiler.Mark(11, backward: false);
-        K20_LinearForwardKernel(
+        K21_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15), _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         _runtime.Profiler.Mark(12, backward: false);
-        K24_GeluForwardKernel(batch * 1024, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        K25_GeluForwardKernel(batch * 1024, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
         _runtime.Profiler.Mark(13, backward: false);
@@ -271,138 +270,138 @@ partial class Setr
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(14, backward: false);
-        K18_AddForwardKernel(
+        K19_AddForwardKernel(
             batch * 512, a.View(Buf.encoder), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(15, backward: false);
-        K26_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.map), a.View(Buf.encoder), batch);
+        K27_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.map), a.View(Buf.encoder), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(16, backward: false);
-        K28_SpatialPoolGlobalAvgForwardKernel(batch * 32, a.View(Buf.se_pool), a.View(Buf.map), batch);
+        K29_SpatialPoolGlobalAvgForwardKernel(batch * 32, a.View(Buf.se_pool), a.View(Buf.map), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(17, backward: false);
-        K30_Conv2dForwardKernel(batch * 8, a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
+        K31_Conv2dForwardKernel(batch * 8, a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(18, backward: false);
-        K34_ReluForwardKernel(batch * 8, a.View(Buf.se_act), a.View(Buf.se_fc1), batch);
+        K35_ReluForwardKernel(batch * 8, a.View(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(19, backward: false);
-        K36_Conv2dForwardKernel(batch * 32, a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
+        K37_Conv2dForwardKernel(batch * 32, a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(20, backward: false);
-        K40_SigmoidForwardKernel(batch * 32, a.View(Buf.se_gate), a.View(Buf.se_fc2), batch);
+        K41_SigmoidForwardKernel(batch * 32, a.View(Buf.se_gate), a.View(Buf.se_fc2), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(21, backward: false);
-        K42_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.se), a.View(Buf.map), a.View(Buf.se_gate), batch);
+        K43_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.se), a.View(Buf.map), a.View(Buf.se_gate), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(22, backward: false);
-        K45_SpatialPoolChannelMeanForwardKernel(batch * 16, a.View(Buf.sa_avg), a.View(Buf.se), batch);
+        K46_SpatialPoolChannelMeanForwardKernel(batch * 16, a.View(Buf.sa_avg), a.View(Buf.se), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(23, backward: false);
-        K47_SpatialPoolChannelMaxForwardKernel(batch * 16, a.View(Buf.sa_max), a.View(Buf.se), batch);
+        K48_SpatialPoolChannelMaxForwardKernel(batch * 16, a.View(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
         _runtime.Profiler.Mark(24, backward: false);
-        K49_ConcatForwardKernel(batch * 32, a.View(Buf.sa_cat), a.View(Buf.sa_avg), a.View(Buf.sa_max), batch);
+        K50_ConcatForwardKernel(batch * 32, a.View(Buf.sa_cat), a.View(Buf.sa_avg), a.View(Buf.sa_max), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(25, backward: false);
-        K51_Conv2dForwardKernel(batch * 16, a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
+        K52_Conv2dForwardKernel(batch * 16, a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(26, backward: false);
-        K54_SigmoidForwardKernel(batch * 16, a.View(Buf.sa_gate), a.View(Buf.sa_conv), batch);
+        K55_SigmoidForwardKernel(batch * 16, a.View(Buf.sa_gate), a.View(Buf.sa_conv), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(27, backward: false);
-        K56_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.sa), a.View(Buf.se), a.View(Buf.sa_gate), batch);
+        K57_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.sa), a.View(Buf.se), a.View(Buf.sa_gate), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
         _runtime.Profiler.Mark(28, backward: false);
-        K59_TokenMapToTokensForwardKernel(batch * 512, a.View(Buf.tokens), a.View(Buf.sa), batch);
+        K60_TokenMapToTokensForwardKernel(batch * 512, a.View(Buf.tokens), a.View(Buf.sa), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(29, backward: false);
-        K26_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.decoder_map), a.View(Buf.tokens), batch);
+        K27_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.decoder_map), a.View(Buf.tokens), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(30, backward: false);
-        K61_Conv2dForwardKernel(
+        K62_Conv2dForwardKernel(
             batch * 256, a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(31, backward: false);
-        K64_BatchNorm2dStatsKernel(
+        K65_BatchNorm2dStatsKernel(
             16, a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(27), _runtime.Value(28),
             a.View(Buf.decoder_stages_0_conv), (_runtime.Training ? 1 : 0), batch);
-        K65_BatchNorm2dNormalizeKernel(
+        K66_BatchNorm2dNormalizeKernel(
             batch * 256, a.View(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean),
             a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(25), _runtime.Value(26), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(32, backward: false);
-        K68_ReluForwardKernel(batch * 256, a.View(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
+        K69_ReluForwardKernel(batch * 256, a.View(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
         _runtime.Profiler.Mark(33, backward: false);
-        K70_UpsampleBilinearForwardKernel(batch * 1024, a.View(Buf.decoder_stages_0_up), a.View(Buf.decoder_stages_0_act), batch);
+        K71_UpsampleBilinearForwardKernel(batch * 1024, a.View(Buf.decoder_stages_0_up), a.View(Buf.decoder_stages_0_act), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(34, backward: false);
-        K72_Conv2dForwardKernel(
+        K73_Conv2dForwardKernel(
             batch * 512, a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy, batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(35, backward: false);
-        K75_BatchNorm2dStatsKernel(
+        K76_BatchNorm2dStatsKernel(
             8, a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(32), _runtime.Value(33),
             a.View(Buf.decoder_stages_1_conv), (_runtime.Training ? 1 : 0), batch);
-        K76_BatchNorm2dNormalizeKernel(
+        K77_BatchNorm2dNormalizeKernel(
             batch * 512, a.View(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean),
             a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(30), _runtime.Value(31), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(36, backward: false);
-        K79_ReluForwardKernel(batch * 512, a.View(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
+        K80_ReluForwardKernel(batch * 512, a.View(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(37, backward: false);
-        K81_UpsampleBilinearForwardKernel(batch * 2048, a.View(Buf.decoder_stages_1_up), a.View(Buf.decoder_stages_1_act), batch);
+        K82_UpsampleBilinearForwardKernel(batch * 2048, a.View(Buf.decoder_stages_1_up), a.View(Buf.decoder_stages_1_act), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(38, backward: false);
-        K83_Conv2dForwardKernel(
+        K84_Conv2dForwardKernel(
             batch * 2048, a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy, batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(39, backward: false);
-        K86_BatchNorm2dStatsKernel(
+        K87_BatchNorm2dStatsKernel(
             8, a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(37), _runtime.Value(38),
             a.View(Buf.decoder_stages_2_conv), (_runtime.Training ? 1 : 0), batch);
-        K87_BatchNorm2dNormalizeKernel(
+        K88_BatchNorm2dNormalizeKernel(
             batch * 2048, a.View(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean),
             a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(35), _runtime.Value(36), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(40, backward: false);
-        K90_ReluForwardKernel(batch * 2048, a.View(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn), batch);
+        K91_ReluForwardKernel(batch * 2048, a.View(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
         _runtime.Profiler.Mark(41, backward: false);
-        K92_UpsampleBilinearForwardKernel(batch * 8192, a.View(Buf.decoder_stages_2_up), a.View(Buf.decoder_stages_2_act), batch);
+        K93_UpsampleBilinearForwardKernel(batch * 8192, a.View(Buf.decoder_stages_2_up), a.View(Buf.decoder_stages_2_act), batch);
 
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
         _runtime.Profiler.Mark(42, backward: false);
-        K94_Conv2dForwardKernel(
+        K95_Conv2dForwardKernel(
             batch * 5120, a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), batch);
     }
 }

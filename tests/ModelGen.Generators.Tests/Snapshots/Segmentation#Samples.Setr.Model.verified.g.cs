@@ -321,8 +321,25 @@ partial class Setr : global::System.IDisposable
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path) =>
-        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);
+        return _arena!.Read(path);
+    }
+
+    /// <summary>On a device, fills a saved buffer the passes leave unwritten (attention probabilities) from what they keep.</summary>
+    void RecomputeDevice(string path, global::ModelGen.ActivationArena a, int batch)
+    {
+        switch (path)
+        {
+            case "encoder.layers.0.attn.heads.probs":
+                K18_AttentionProbabilitiesKernel(
+                    a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
+                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), _runtime.Dummy, batch);
+                break;
+        }
+    }
 
     global::ModelGen.ActivationArena Arena(int batch)
     {
@@ -359,7 +376,8 @@ partial class Setr : global::System.IDisposable
         new("encoder.layers.0.attn.v_proj", new int[] { 16, 32 }),
         new("encoder.layers.0.attn.heads", new int[] { 16, 32 }),
         new("encoder.layers.0.attn.heads.probs", new int[] { 4, 16, 16 }, Grad: false),
-        new("encoder.layers.0.attn.heads.dscores", new int[] { 4, 16, 16 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.heads.lse", new int[] { 4, 16 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.heads.dsum", new int[] { 4, 16 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.0.attn.out_proj", new int[] { 16, 32 }),
         new("encoder.layers.0.res1", new int[] { 16, 32 }),
         new("encoder.layers.0.norm2", new int[] { 16, 32 }),
@@ -423,46 +441,47 @@ partial class Setr : global::System.IDisposable
         public const int encoder_layers_0_attn_v_proj = 15; // (B, 16, 32)
         public const int encoder_layers_0_attn_heads = 16; // (B, 16, 32)
         public const int encoder_layers_0_attn_heads_probs = 17; // (B, 4, 16, 16)
-        public const int encoder_layers_0_attn_heads_dscores = 18; // (B, 4, 16, 16)
-        public const int encoder_layers_0_attn_out_proj = 19; // (B, 16, 32)
-        public const int encoder_layers_0_res1 = 20; // (B, 16, 32)
-        public const int encoder_layers_0_norm2 = 21; // (B, 16, 32)
-        public const int encoder_layers_0_norm2_mean = 22; // (B, 16)
-        public const int encoder_layers_0_norm2_rstd = 23; // (B, 16)
-        public const int encoder_layers_0_mlp_fc1 = 24; // (B, 16, 64)
-        public const int encoder_layers_0_mlp_act = 25; // (B, 16, 64)
-        public const int encoder_layers_0_mlp_fc2 = 26; // (B, 16, 32)
-        public const int se_pool = 27; // (B, 32, 1, 1)
-        public const int se_fc1 = 28; // (B, 8, 1, 1)
-        public const int se_act = 29; // (B, 8, 1, 1)
-        public const int se_fc2 = 30; // (B, 32, 1, 1)
-        public const int se_gate = 31; // (B, 32, 1, 1)
-        public const int sa_avg = 32; // (B, 1, 4, 4)
-        public const int sa_max = 33; // (B, 1, 4, 4)
-        public const int sa_cat = 34; // (B, 2, 4, 4)
-        public const int sa_conv = 35; // (B, 1, 4, 4)
-        public const int sa_gate = 36; // (B, 1, 4, 4)
-        public const int decoder_map = 37; // (B, 32, 4, 4)
-        public const int decoder_stages_0_conv = 38; // (B, 16, 4, 4)
-        public const int decoder_stages_0_bn = 39; // (B, 16, 4, 4)
-        public const int decoder_stages_0_bn_mean = 40; // (B, 16)
-        public const int decoder_stages_0_bn_rstd = 41; // (B, 16)
-        public const int decoder_stages_0_bn_sums = 42; // (B, 32)
-        public const int decoder_stages_0_act = 43; // (B, 16, 4, 4)
-        public const int decoder_stages_0_up = 44; // (B, 16, 8, 8)
-        public const int decoder_stages_1_conv = 45; // (B, 8, 8, 8)
-        public const int decoder_stages_1_bn = 46; // (B, 8, 8, 8)
-        public const int decoder_stages_1_bn_mean = 47; // (B, 8)
-        public const int decoder_stages_1_bn_rstd = 48; // (B, 8)
-        public const int decoder_stages_1_bn_sums = 49; // (B, 16)
-        public const int decoder_stages_1_act = 50; // (B, 8, 8, 8)
-        public const int decoder_stages_1_up = 51; // (B, 8, 16, 16)
-        public const int decoder_stages_2_conv = 52; // (B, 8, 16, 16)
-        public const int decoder_stages_2_bn = 53; // (B, 8, 16, 16)
-        public const int decoder_stages_2_bn_mean = 54; // (B, 8)
-        public const int decoder_stages_2_bn_rstd = 55; // (B, 8)
-        public const int decoder_stages_2_bn_sums = 56; // (B, 16)
-        public const int decoder_stages_2_act = 57; // (B, 8, 16, 16)
-        public const int decoder_stages_2_up = 58; // (B, 8, 32, 32)
+        public const int encoder_layers_0_attn_heads_lse = 18; // (B, 4, 16)
+        public const int encoder_layers_0_attn_heads_dsum = 19; // (B, 4, 16)
+        public const int encoder_layers_0_attn_out_proj = 20; // (B, 16, 32)
+        public const int encoder_layers_0_res1 = 21; // (B, 16, 32)
+        public const int encoder_layers_0_norm2 = 22; // (B, 16, 32)
+        public const int encoder_layers_0_norm2_mean = 23; // (B, 16)
+        public const int encoder_layers_0_norm2_rstd = 24; // (B, 16)
+        public const int encoder_layers_0_mlp_fc1 = 25; // (B, 16, 64)
+        public const int encoder_layers_0_mlp_act = 26; // (B, 16, 64)
+        public const int encoder_layers_0_mlp_fc2 = 27; // (B, 16, 32)
+        public const int se_pool = 28; // (B, 32, 1, 1)
+        public const int se_fc1 = 29; // (B, 8, 1, 1)
+        public const int se_act = 30; // (B, 8, 1, 1)
+        public const int se_fc2 = 31; // (B, 32, 1, 1)
+        public const int se_gate = 32; // (B, 32, 1, 1)
+        public const int sa_avg = 33; // (B, 1, 4, 4)
+        public const int sa_max = 34; // (B, 1, 4, 4)
+        public const int sa_cat = 35; // (B, 2, 4, 4)
+        public const int sa_conv = 36; // (B, 1, 4, 4)
+        public const int sa_gate = 37; // (B, 1, 4, 4)
+        public const int decoder_map = 38; // (B, 32, 4, 4)
+        public const int decoder_stages_0_conv = 39; // (B, 16, 4, 4)
+        public const int decoder_stages_0_bn = 40; // (B, 16, 4, 4)
+        public const int decoder_stages_0_bn_mean = 41; // (B, 16)
+        public const int decoder_stages_0_bn_rstd = 42; // (B, 16)
+        public const int decoder_stages_0_bn_sums = 43; // (B, 32)
+        public const int decoder_stages_0_act = 44; // (B, 16, 4, 4)
+        public const int decoder_stages_0_up = 45; // (B, 16, 8, 8)
+        public const int decoder_stages_1_conv = 46; // (B, 8, 8, 8)
+        public const int decoder_stages_1_bn = 47; // (B, 8, 8, 8)
+        public const int decoder_stages_1_bn_mean = 48; // (B, 8)
+        public const int decoder_stages_1_bn_rstd = 49; // (B, 8)
+        public const int decoder_stages_1_bn_sums = 50; // (B, 16)
+        public const int decoder_stages_1_act = 51; // (B, 8, 8, 8)
+        public const int decoder_stages_1_up = 52; // (B, 8, 16, 16)
+        public const int decoder_stages_2_conv = 53; // (B, 8, 16, 16)
+        public const int decoder_stages_2_bn = 54; // (B, 8, 16, 16)
+        public const int decoder_stages_2_bn_mean = 55; // (B, 8)
+        public const int decoder_stages_2_bn_rstd = 56; // (B, 8)
+        public const int decoder_stages_2_bn_sums = 57; // (B, 16)
+        public const int decoder_stages_2_act = 58; // (B, 8, 16, 16)
+        public const int decoder_stages_2_up = 59; // (B, 8, 32, 32)
     }
 }

@@ -187,13 +187,13 @@ partial class Vit
     {
         // head (Linear): (B, 32) -> (B, 10)
         _runtime.Profiler.Mark(32, backward: true);
-        K37_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
-        K38_LinearBackwardWeightKernel(_runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
-        K39_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
+        K38_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
+        K39_LinearBackwardWeightKernel(_runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
+        K40_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
         _runtime.Profiler.Mark(31, backward: true);
-        K35_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
+        K36_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(30, backward: true);
@@ -206,37 +206,37 @@ partial class Vit
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(29, backward: true);
-        K22_AddBackwardKernel(
+        K23_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_drop_path2), a.GradView(Buf.encoder),
             batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(28, backward: true);
-        K33_DropPathBackwardKernel(
+        K34_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder_layers_1_drop_path2),
             a.View(Buf.encoder_layers_1_drop_path2_mask), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(27, backward: true);
-        K30_LinearBackwardInputKernel(
+        K31_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
-        K31_LinearBackwardWeightKernel(
+        K32_LinearBackwardWeightKernel(
             _runtime.Grad(33), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
         K17_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         _runtime.Profiler.Mark(26, backward: true);
-        K28_GeluBackwardKernel(
+        K29_GeluBackwardKernel(
             batch * 1088, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         _runtime.Profiler.Mark(25, backward: true);
-        K24_LinearBackwardInputKernel(
+        K25_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
-        K25_LinearBackwardWeightKernel(
+        K26_LinearBackwardWeightKernel(
             _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K26_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+        K27_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(24, backward: true);
@@ -249,13 +249,13 @@ partial class Vit
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(23, backward: true);
-        K22_AddBackwardKernel(
+        K23_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(22, backward: true);
-        K33_DropPathBackwardKernel(
+        K34_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_attn_out_proj), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.View(Buf.encoder_layers_1_drop_path1_mask), batch);
 
@@ -269,15 +269,16 @@ partial class Vit
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(20, backward: true);
-        K19_AttentionBackwardScoresKernel(
-            batch * 68, a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+        K19_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
-            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads),
-            a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
-        K20_AttentionBackwardKeyValueKernel(
-            batch * 68, a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
-            a.View(Buf.encoder_layers_1_attn_heads_dscores), a.GradView(Buf.encoder_layers_1_attn_heads),
-            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_probs), batch);
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
+            _runtime.Dummy, batch);
+        K20_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
+            a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy, batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(19, backward: true);
@@ -314,31 +315,31 @@ partial class Vit
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(15, backward: true);
-        K22_AddBackwardKernel(
+        K23_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(14, backward: true);
-        K30_LinearBackwardInputKernel(
+        K31_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
-        K31_LinearBackwardWeightKernel(
+        K32_LinearBackwardWeightKernel(
             _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
         K17_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         _runtime.Profiler.Mark(13, backward: true);
-        K28_GeluBackwardKernel(
+        K29_GeluBackwardKernel(
             batch * 1088, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         _runtime.Profiler.Mark(12, backward: true);
-        K24_LinearBackwardInputKernel(
+        K25_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
-        K25_LinearBackwardWeightKernel(
+        K26_LinearBackwardWeightKernel(
             _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K26_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        K27_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(11, backward: true);
@@ -351,7 +352,7 @@ partial class Vit
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(10, backward: true);
-        K22_AddBackwardKernel(
+        K23_AddBackwardKernel(
             batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
@@ -364,15 +365,16 @@ partial class Vit
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(8, backward: true);
-        K19_AttentionBackwardScoresKernel(
-            batch * 68, a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+        K19_AttentionFlashBackwardQueryKernel(
+            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads),
-            a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
-        K20_AttentionBackwardKeyValueKernel(
-            batch * 68, a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_attn_heads_dscores), a.GradView(Buf.encoder_layers_0_attn_heads),
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_probs), batch);
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
+            _runtime.Dummy, batch);
+        K20_AttentionFlashBackwardKeyValueKernel(
+            a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
+            a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(7, backward: true);

@@ -203,10 +203,9 @@ partial class Vit
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(8, backward: false);
-        K18_AttentionForwardKernel(
-            batch * 68, a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_probs),
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
-            _runtime.Dummy, batch);
+        K18_AttentionFlashForwardKernel(
+            a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(9, backward: false);
@@ -216,7 +215,7 @@ partial class Vit
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(10, backward: false);
-        K21_AddForwardKernel(
+        K22_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
@@ -227,21 +226,21 @@ partial class Vit
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         _runtime.Profiler.Mark(12, backward: false);
-        K23_LinearForwardKernel(
+        K24_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15), _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         _runtime.Profiler.Mark(13, backward: false);
-        K27_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        K28_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(14, backward: false);
-        K29_LinearForwardKernel(
+        K30_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17), _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(15, backward: false);
-        K21_AddForwardKernel(
+        K22_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
@@ -267,10 +266,9 @@ partial class Vit
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(20, backward: false);
-        K18_AttentionForwardKernel(
-            batch * 68, a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_probs),
-            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
-            _runtime.Dummy, batch);
+        K18_AttentionFlashForwardKernel(
+            a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
+            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(21, backward: false);
@@ -280,13 +278,13 @@ partial class Vit
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(22, backward: false);
-        K32_DropPathForwardKernel(
+        K33_DropPathForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_drop_path1), a.View(Buf.encoder_layers_1_drop_path1_mask),
             a.View(Buf.encoder_layers_1_attn_out_proj), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(23, backward: false);
-        K21_AddForwardKernel(
+        K22_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_drop_path1),
             batch);
 
@@ -298,27 +296,27 @@ partial class Vit
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         _runtime.Profiler.Mark(25, backward: false);
-        K23_LinearForwardKernel(
+        K24_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(31), _runtime.Value(32), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         _runtime.Profiler.Mark(26, backward: false);
-        K27_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
+        K28_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(27, backward: false);
-        K29_LinearForwardKernel(
+        K30_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33), _runtime.Value(34), batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(28, backward: false);
-        K32_DropPathForwardKernel(
+        K33_DropPathForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_drop_path2), a.View(Buf.encoder_layers_1_drop_path2_mask),
             a.View(Buf.encoder_layers_1_mlp_fc2), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(29, backward: false);
-        K21_AddForwardKernel(
+        K22_AddForwardKernel(
             batch * 544, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_drop_path2), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
@@ -329,10 +327,10 @@ partial class Vit
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
         _runtime.Profiler.Mark(31, backward: false);
-        K34_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
+        K35_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
 
         // head (Linear): (B, 32) -> (B, 10)
         _runtime.Profiler.Mark(32, backward: false);
-        K36_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
+        K37_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
     }
 }

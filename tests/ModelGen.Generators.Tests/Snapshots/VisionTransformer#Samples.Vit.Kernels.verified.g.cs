@@ -188,219 +188,243 @@ partial class Vit
             _runtime.Accelerator, K17_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
-    // Attention.ForwardKernel: encoder.layers.0.attn.heads and 1 more
-    static void K18_AttentionForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.ForwardKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
+    // Attention.FlashForwardKernel: encoder.layers.0.attn.heads and 1 more
+    static void K18_AttentionFlashForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.Attention.FlashForwardKernel(
+        p0, p1, p2, p3, p4, p5, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
         scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_AttentionForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K18_AttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
-
-    // Attention.BackwardScoresKernel: encoder.layers.0.attn.heads and 1 more
-    static void K19_AttentionBackwardScoresKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, ModelGenView p7, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardScoresKernel(
-        i, p0, p1, p2, p3, p4, p5, p6, p7, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k19;
-    void K19_AttentionBackwardScoresKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, int batch) =>
-        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_AttentionBackwardScoresKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_AttentionFlashForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K18_AttentionFlashForwardKernelBody))(
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 17, heads: 4), p0, p1, p2, p3, p4, p5, batch);
 
-    // Attention.BackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
-    static void K20_AttentionBackwardKeyValueKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.Attention.BackwardKeyValueKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_AttentionBackwardKeyValueKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K20_AttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+    // Attention.FlashBackwardQueryKernel: encoder.layers.0.attn.heads and 1 more
+    static void K19_AttentionFlashBackwardQueryKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k19;
+    void K19_AttentionFlashBackwardQueryKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_AttentionFlashBackwardQueryKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 17, heads: 4), p0, p1, p2, p3, p4, p5, p6, p7, p8,
+        batch);
+
+    // Attention.FlashBackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
+    static void K20_AttentionFlashBackwardKeyValueKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k20;
+    void K20_AttentionFlashBackwardKeyValueKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K20_AttentionFlashBackwardKeyValueKernelBody))(
+        global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 17, kvHeads: 4), p0, p1, p2, p3, p4, p5, p6, p7,
+        p8, batch);
+
+    // Attention.ProbabilitiesKernel: encoder.layers.0.attn.heads and 1 more
+    static void K21_AttentionProbabilitiesKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.Attention.ProbabilitiesKernel(
+        p0, p1, p2, p3, p4, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_AttentionProbabilitiesKernelBody))(
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 17, heads: 4), p0, p1, p2, p3, p4, batch);
 
     // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
-    static void K21_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K22_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 544);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
-    static void K22_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 544);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K22_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K22_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
+    static void K23_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 544);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K24_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearForwardKernelBody))(
+            _runtime.Accelerator, K24_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K25_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K26_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K26_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K27_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
     // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K27_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K28_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1088);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
-    void K27_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
+    void K28_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_GeluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K28_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K28_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K29_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1088);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K29_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K29_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K30_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_LinearForwardKernelBody))(
+            _runtime.Accelerator, K30_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K30_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K31_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
-    void K30_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
+    void K31_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K31_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K32_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
-    void K31_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
 
     // DropPath.ForwardKernel: encoder.layers.1.drop_path1 and 1 more
-    static void K32_DropPathForwardKernelBody(
+    static void K33_DropPathForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
         global::ModelGen.Ops.DropPath.ForwardKernel(i, p0, p1, p2, batch, perSample: 544, p3, p4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k32;
-    void K32_DropPathForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k33;
+    void K33_DropPathForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
-            _runtime.Accelerator, K32_DropPathForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
+            _runtime.Accelerator, K33_DropPathForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
     // DropPath.BackwardKernel: encoder.layers.1.drop_path1 and 1 more
-    static void K33_DropPathBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K34_DropPathBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.DropPath.BackwardKernel(i, p0, p1, p2, batch, perSample: 544);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
-    void K33_DropPathBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
+    void K34_DropPathBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K33_DropPathBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K34_DropPathBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // SelectToken.ForwardKernel: head.pool
-    static void K34_SelectTokenForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K35_SelectTokenForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.SelectToken.ForwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k34;
-    void K34_SelectTokenForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K34_SelectTokenForwardKernelBody))(extent, p0, p1, batch);
-
-    // SelectToken.BackwardKernel: head.pool
-    static void K35_SelectTokenBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k35;
-    void K35_SelectTokenBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K35_SelectTokenForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K35_SelectTokenBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K35_SelectTokenForwardKernelBody))(extent, p0, p1, batch);
+
+    // SelectToken.BackwardKernel: head.pool
+    static void K36_SelectTokenBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SelectToken.BackwardKernel(i, p0, p1, batch, tokens: 17, dim: 32, index: 0);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k36;
+    void K36_SelectTokenBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_SelectTokenBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: head
-    static void K36_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K37_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
+    void K37_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K36_LinearForwardKernelBody))(
+            _runtime.Accelerator, K37_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch, outFeatures: 10), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K37_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K38_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
-    void K37_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K37_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
+    void K38_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K38_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K38_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K39_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
-    void K38_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K38_LinearBackwardWeightKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k39;
+    void K39_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K39_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 10), p0, p1, p2, batch);
 
     // Linear.BackwardBiasKernel: head
-    static void K39_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K40_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k39;
-    void K39_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K39_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k40;
+    void K40_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K40_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

@@ -315,8 +315,30 @@ partial class Vit : global::System.IDisposable
 
     /// <summary>Every activation and saved value of the last Forward, by its dotted path (e.g. attention probabilities
     /// "encoder.layers.0.attn.heads.probs" (B, heads, queries, keys)); null for a name the model does not have.</summary>
-    public global::ModelGen.Tensor? Intermediate(string path) =>
-        _lastBatch == 0 ? throw new global::System.InvalidOperationException("Intermediate needs a Forward first.") : _arena!.Read(path);
+    public global::ModelGen.Tensor? Intermediate(string path)
+    {
+        if (_lastBatch == 0) throw new global::System.InvalidOperationException("Intermediate needs a Forward first.");
+        if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);
+        return _arena!.Read(path);
+    }
+
+    /// <summary>On a device, fills a saved buffer the passes leave unwritten (attention probabilities) from what they keep.</summary>
+    void RecomputeDevice(string path, global::ModelGen.ActivationArena a, int batch)
+    {
+        switch (path)
+        {
+            case "encoder.layers.0.attn.heads.probs":
+                K21_AttentionProbabilitiesKernel(
+                    a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
+                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), _runtime.Dummy, batch);
+                break;
+            case "encoder.layers.1.attn.heads.probs":
+                K21_AttentionProbabilitiesKernel(
+                    a.View(Buf.encoder_layers_1_attn_heads_probs), a.View(Buf.encoder_layers_1_attn_q_proj),
+                    a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_heads_lse), _runtime.Dummy, batch);
+                break;
+        }
+    }
 
     global::ModelGen.ActivationArena Arena(int batch)
     {
@@ -351,7 +373,8 @@ partial class Vit : global::System.IDisposable
         new("encoder.layers.0.attn.v_proj", new int[] { 17, 32 }),
         new("encoder.layers.0.attn.heads", new int[] { 17, 32 }),
         new("encoder.layers.0.attn.heads.probs", new int[] { 4, 17, 17 }, Grad: false),
-        new("encoder.layers.0.attn.heads.dscores", new int[] { 4, 17, 17 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.heads.lse", new int[] { 4, 17 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.0.attn.heads.dsum", new int[] { 4, 17 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.0.attn.out_proj", new int[] { 17, 32 }),
         new("encoder.layers.0.res1", new int[] { 17, 32 }),
         new("encoder.layers.0.norm2", new int[] { 17, 32 }),
@@ -369,7 +392,8 @@ partial class Vit : global::System.IDisposable
         new("encoder.layers.1.attn.v_proj", new int[] { 17, 32 }),
         new("encoder.layers.1.attn.heads", new int[] { 17, 32 }),
         new("encoder.layers.1.attn.heads.probs", new int[] { 4, 17, 17 }, Grad: false),
-        new("encoder.layers.1.attn.heads.dscores", new int[] { 4, 17, 17 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.1.attn.heads.lse", new int[] { 4, 17 }, Grad: false, DeviceOnly: true),
+        new("encoder.layers.1.attn.heads.dsum", new int[] { 4, 17 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.1.attn.out_proj", new int[] { 17, 32 }),
         new("encoder.layers.1.drop_path1", new int[] { 17, 32 }),
         new("encoder.layers.1.drop_path1.mask", new int[] { 1 }, Grad: false),
@@ -406,39 +430,41 @@ partial class Vit : global::System.IDisposable
         public const int encoder_layers_0_attn_v_proj = 13; // (B, 17, 32)
         public const int encoder_layers_0_attn_heads = 14; // (B, 17, 32)
         public const int encoder_layers_0_attn_heads_probs = 15; // (B, 4, 17, 17)
-        public const int encoder_layers_0_attn_heads_dscores = 16; // (B, 4, 17, 17)
-        public const int encoder_layers_0_attn_out_proj = 17; // (B, 17, 32)
-        public const int encoder_layers_0_res1 = 18; // (B, 17, 32)
-        public const int encoder_layers_0_norm2 = 19; // (B, 17, 32)
-        public const int encoder_layers_0_norm2_mean = 20; // (B, 17)
-        public const int encoder_layers_0_norm2_rstd = 21; // (B, 17)
-        public const int encoder_layers_0_mlp_fc1 = 22; // (B, 17, 64)
-        public const int encoder_layers_0_mlp_act = 23; // (B, 17, 64)
-        public const int encoder_layers_0_mlp_fc2 = 24; // (B, 17, 32)
-        public const int encoder_layers_0_res2 = 25; // (B, 17, 32)
-        public const int encoder_layers_1_norm1 = 26; // (B, 17, 32)
-        public const int encoder_layers_1_norm1_mean = 27; // (B, 17)
-        public const int encoder_layers_1_norm1_rstd = 28; // (B, 17)
-        public const int encoder_layers_1_attn_q_proj = 29; // (B, 17, 32)
-        public const int encoder_layers_1_attn_k_proj = 30; // (B, 17, 32)
-        public const int encoder_layers_1_attn_v_proj = 31; // (B, 17, 32)
-        public const int encoder_layers_1_attn_heads = 32; // (B, 17, 32)
-        public const int encoder_layers_1_attn_heads_probs = 33; // (B, 4, 17, 17)
-        public const int encoder_layers_1_attn_heads_dscores = 34; // (B, 4, 17, 17)
-        public const int encoder_layers_1_attn_out_proj = 35; // (B, 17, 32)
-        public const int encoder_layers_1_drop_path1 = 36; // (B, 17, 32)
-        public const int encoder_layers_1_drop_path1_mask = 37; // (B, 1)
-        public const int encoder_layers_1_res1 = 38; // (B, 17, 32)
-        public const int encoder_layers_1_norm2 = 39; // (B, 17, 32)
-        public const int encoder_layers_1_norm2_mean = 40; // (B, 17)
-        public const int encoder_layers_1_norm2_rstd = 41; // (B, 17)
-        public const int encoder_layers_1_mlp_fc1 = 42; // (B, 17, 64)
-        public const int encoder_layers_1_mlp_act = 43; // (B, 17, 64)
-        public const int encoder_layers_1_mlp_fc2 = 44; // (B, 17, 32)
-        public const int encoder_layers_1_drop_path2 = 45; // (B, 17, 32)
-        public const int encoder_layers_1_drop_path2_mask = 46; // (B, 1)
-        public const int norm_mean = 47; // (B, 17)
-        public const int norm_rstd = 48; // (B, 17)
-        public const int head_pool = 49; // (B, 32)
+        public const int encoder_layers_0_attn_heads_lse = 16; // (B, 4, 17)
+        public const int encoder_layers_0_attn_heads_dsum = 17; // (B, 4, 17)
+        public const int encoder_layers_0_attn_out_proj = 18; // (B, 17, 32)
+        public const int encoder_layers_0_res1 = 19; // (B, 17, 32)
+        public const int encoder_layers_0_norm2 = 20; // (B, 17, 32)
+        public const int encoder_layers_0_norm2_mean = 21; // (B, 17)
+        public const int encoder_layers_0_norm2_rstd = 22; // (B, 17)
+        public const int encoder_layers_0_mlp_fc1 = 23; // (B, 17, 64)
+        public const int encoder_layers_0_mlp_act = 24; // (B, 17, 64)
+        public const int encoder_layers_0_mlp_fc2 = 25; // (B, 17, 32)
+        public const int encoder_layers_0_res2 = 26; // (B, 17, 32)
+        public const int encoder_layers_1_norm1 = 27; // (B, 17, 32)
+        public const int encoder_layers_1_norm1_mean = 28; // (B, 17)
+        public const int encoder_layers_1_norm1_rstd = 29; // (B, 17)
+        public const int encoder_layers_1_attn_q_proj = 30; // (B, 17, 32)
+        public const int encoder_layers_1_attn_k_proj = 31; // (B, 17, 32)
+        public const int encoder_layers_1_attn_v_proj = 32; // (B, 17, 32)
+        public const int encoder_layers_1_attn_heads = 33; // (B, 17, 32)
+        public const int encoder_layers_1_attn_heads_probs = 34; // (B, 4, 17, 17)
+        public const int encoder_layers_1_attn_heads_lse = 35; // (B, 4, 17)
+        public const int encoder_layers_1_attn_heads_dsum = 36; // (B, 4, 17)
+        public const int encoder_layers_1_attn_out_proj = 37; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path1 = 38; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path1_mask = 39; // (B, 1)
+        public const int encoder_layers_1_res1 = 40; // (B, 17, 32)
+        public const int encoder_layers_1_norm2 = 41; // (B, 17, 32)
+        public const int encoder_layers_1_norm2_mean = 42; // (B, 17)
+        public const int encoder_layers_1_norm2_rstd = 43; // (B, 17)
+        public const int encoder_layers_1_mlp_fc1 = 44; // (B, 17, 64)
+        public const int encoder_layers_1_mlp_act = 45; // (B, 17, 64)
+        public const int encoder_layers_1_mlp_fc2 = 46; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path2 = 47; // (B, 17, 32)
+        public const int encoder_layers_1_drop_path2_mask = 48; // (B, 1)
+        public const int norm_mean = 49; // (B, 17)
+        public const int norm_rstd = 50; // (B, 17)
+        public const int head_pool = 51; // (B, 32)
     }
 }

@@ -110,3 +110,29 @@ public class DevicePathTests
         Assert.Empty(m.Pos.Parameters);
     }
 }
+
+/// <summary>The flash kernels keep each attention row's log-sum-exp, not the probabilities: on a device Intermediate recomputes
+/// them, and they equal the CPU backend's (causal, padded, grouped-query heads).</summary>
+public class DeviceIntermediateTests
+{
+    [Fact]
+    public void AttentionProbabilities_AreRecomputedOnTheDevice()
+    {
+        using var cpu = Device.Cpu();
+        using var sim = Device.CpuSimulator();
+        using var a = new GqaEncoder(cpu, seed: 2);
+        using var b = new GqaEncoder(sim, seed: 2);
+        var x = ModelData.Random(3, 1f, 2, 12, 32);
+        var pad = ModelData.Padding(12, 0, 4);
+        a.Forward(x, pad);
+        b.Forward(x, pad);
+        foreach (var layer in new[] { 0, 1 })
+        {
+            string path = $"encoder.layers.{layer}.attn.heads.probs";
+            var pa = a.Intermediate(path)!;
+            var pb = b.Intermediate(path)!;
+            Assert.Equal(pa.Shape, pb.Shape);
+            Approx.Equal(pa.Data, pb.Data, 1e-6, 1e-4, path);
+        }
+    }
+}

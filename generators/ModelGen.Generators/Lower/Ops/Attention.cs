@@ -6,25 +6,52 @@ public sealed partial class ModelGenerator
 {
     internal sealed partial class Lowerer
     {
-        /// <summary>Scaled dot-product attention core: q (Nq, H·dk), k (Nk, KvH·dk), v (Nk, KvH·dv) -> o (Nq, H·dv);
-        /// keeps the probabilities (H, Nq, Nk) for backward, and on devices a scratch for the score gradients.</summary>
+        /// <summary>Scaled dot-product attention core: q (Nq, H·dk), k (Nk, KvH·dk), v (Nk, KvH·dv) -> o (Nq, H·dv). The CPU backend
+        /// keeps the probabilities (H, Nq, Nk) for backward; a device runs flash-style kernels that keep each row's log-sum-exp
+        /// and recompute the probabilities on request, or for heads wider than 128 the row kernels with a score-gradient scratch.</summary>
         internal string ScaledDotProduct(string path, string q, string k, string v, string? mask, AttentionConfig c)
         {
             string o = Output(path, null, new[] { c.Queries, c.Heads * c.ValueDim });
             string probs = Saved(path, "probs", c.Heads, c.Queries, c.Keys);
-            string scores = DeviceScratch(path, "dscores", c.Heads, c.Queries, c.Keys);
             var sizes = new[] { Arg.Rows("batch"), Arg.Lit(Int(c.Queries)), Arg.Lit(Int(c.Keys)), Arg.Lit(Int(c.Heads)), Arg.Lit(Int(c.KvHeads)), Arg.Lit(Int(c.KeyDim)), Arg.Lit(Int(c.ValueDim)) };
             var scale = Arg.Lit(Float((float)(1.0 / System.Math.Sqrt(c.KeyDim))));
             var padding = mask is null ? Arg.None : Arg.Act(mask);
             var causal = Arg.Lit(Bool(c.Causal));
+            var hasPadding = Arg.Lit(Bool(mask is not null));
             string kind = $"Attention H={Int(c.Heads)} KvH={Int(c.KvHeads)} dk={Int(c.KeyDim)} dv={Int(c.ValueDim)}{(c.Causal ? " causal" : "")}{(mask is null ? "" : " mask=" + mask)}";
-            Op(Comment(path, kind, q, k, v, o),
-                Call("Attention.Forward", Concat(new[] { Arg.Act(o), Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(v), padding }, sizes, new[] { causal, scale })),
-                Call("Attention.Backward", Concat(new[] { Arg.Grad(q), Arg.Grad(k), Arg.Grad(v), Arg.Grad(o), Arg.Act(q), Arg.Act(k), Arg.Act(v), Arg.Act(o), Arg.Act(probs) }, sizes, new[] { scale })),
+            var forward = Call("Attention.Forward", Concat(new[] { Arg.Act(o), Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(v), padding }, sizes, new[] { causal, scale }));
+            var backward = Call("Attention.Backward", Concat(new[] { Arg.Grad(q), Arg.Grad(k), Arg.Grad(v), Arg.Grad(o), Arg.Act(q), Arg.Act(k), Arg.Act(v), Arg.Act(o), Arg.Act(probs) }, sizes, new[] { scale }));
+            // QKᵀ and PV: 2·H·Nq·Nk·(dk + dv); the softmax is small beside them.
+            long flops = 2L * c.Heads * c.Queries * c.Keys * (c.KeyDim + c.ValueDim);
+            if (c.KeyDim <= FlashMaxHeadDim && c.ValueDim <= FlashMaxHeadDim)
+            {
+                // Flash-style on the device: the row log-sum-exp instead of the probabilities, which are recomputed on request.
+                string lse = DeviceScratch(path, "lse", c.Heads, c.Queries);
+                string dsum = DeviceScratch(path, "dsum", c.Heads, c.Queries);
+                var masks = new[] { padding };
+                var flags = new[] { causal, hasPadding, scale };
+                Op(Comment(path, kind, q, k, v, o), forward, backward,
+                    new[] { GroupKernel("Attention.FlashForwardKernel", Concat(new[] { Arg.Act(o), Arg.Act(lse), Arg.Act(q), Arg.Act(k), Arg.Act(v), padding }, sizes, flags)) },
+                    new[]
+                    {
+                        GroupKernel("Attention.FlashBackwardQueryKernel", Concat(new[] { Arg.Grad(q), Arg.Act(dsum), Arg.Grad(o), Arg.Act(q), Arg.Act(k), Arg.Act(v), Arg.Act(o), Arg.Act(lse) }, masks, sizes, flags)),
+                        GroupKernel("Attention.FlashBackwardKeyValueKernel", Concat(new[] { Arg.Grad(k), Arg.Grad(v), Arg.Grad(o), Arg.Act(q), Arg.Act(k), Arg.Act(v), Arg.Act(lse), Arg.Act(dsum) }, masks, sizes, flags)),
+                    },
+                    flops,
+                    recomputes: probs,
+                    recomputeKernels: new[]
+                    {
+                        GroupKernel("Attention.ProbabilitiesKernel", Concat(new[] { Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(lse) }, masks,
+                            new[] { sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5] }, flags)),
+                    });
+                return o;
+            }
+            string scores = DeviceScratch(path, "dscores", c.Heads, c.Queries, c.Keys);
+            Op(Comment(path, kind, q, k, v, o), forward, backward,
                 new[]
                 {
                     Kernel("Attention.ForwardKernel", $"batch * {Int((long)c.Heads * c.Queries)}",
-                        Concat(new[] { Arg.Act(o), Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(v), padding }, sizes, new[] { causal, Arg.Lit(Bool(mask is not null)), scale })),
+                        Concat(new[] { Arg.Act(o), Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(v), padding }, sizes, new[] { causal, hasPadding, scale })),
                 },
                 new[]
                 {
@@ -33,10 +60,12 @@ public sealed partial class ModelGenerator
                     Kernel("Attention.BackwardKeyValueKernel", $"batch * {Int((long)c.KvHeads * c.Keys)}",
                         Concat(new[] { Arg.Grad(k), Arg.Grad(v), Arg.Act(scores), Arg.Grad(o), Arg.Act(q), Arg.Act(probs) }, sizes, new[] { scale })),
                 },
-                // QKᵀ and PV: 2·H·Nq·Nk·(dk + dv); the softmax is small beside them.
-                flops: 2L * c.Heads * c.Queries * c.Keys * (c.KeyDim + c.ValueDim));
+                flops);
             return o;
         }
+
+        /// <summary>The widest head the device's flash attention takes (ModelGen.Ops.Attention.MaxHeadDim); wider heads use the row kernels.</summary>
+        const int FlashMaxHeadDim = 128;
 
         static Arg[] Concat(params Arg[][] parts)
         {
