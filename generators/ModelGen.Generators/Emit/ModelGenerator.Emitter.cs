@@ -214,15 +214,21 @@ public sealed partial class ModelGenerator
         var dataInputs = model.Inputs.ToArray();
         string signature = string.Join(", ", dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e)));
         string batch = Local(model, "batch"), a = Local(model, "a");
+        // Forward and TrainStep begin alike: check the inputs' shapes against the batch, start the pass, upload the inputs.
+        void InputsPrologue()
+        {
+            w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
+            foreach (var e in dataInputs.Skip(1))
+                w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
+            w.Line($"_runtime.BeginForward({batch});");
+            w.Line($"_lastBatch = {batch};");
+            w.Line($"var {a} = Arena({batch});");
+            foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
+        }
+
         w.Line($"/// <summary>Runs the model. Inputs are batched: {string.Join(", ", dataInputs.Select(e => InputName(e) + " " + e.Display))}. Returns {output.Display}.</summary>");
         w.Open($"public global::ModelGen.Tensor Forward({signature})");
-        w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
-        foreach (var e in dataInputs.Skip(1))
-            w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
-        w.Line($"_runtime.BeginForward({batch});");
-        w.Line($"_lastBatch = {batch};");
-        w.Line($"var {a} = Arena({batch});");
-        foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
+        InputsPrologue();
         w.Open("if (_runtime.OnAccelerator)");
         w.Line($"ForwardDevice({a}, {batch});");
         if (model.Parameters.Any(p => !p.Trainable)) w.Line("if (_runtime.Training) _runtime.DownloadBuffers();");
@@ -263,13 +269,7 @@ public sealed partial class ModelGenerator
             w.Call("public global::ModelGen.Training.StepResult TrainStep", parameters, "");
             w.Line("{");
             w.Indent();
-            w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
-            foreach (var e in dataInputs.Skip(1))
-                w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
-            w.Line($"_runtime.BeginForward({batch});");
-            w.Line($"_lastBatch = {batch};");
-            w.Line($"var {a} = Arena({batch});");
-            foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
+            InputsPrologue();
             w.Call("return _runtime.TrainStep", new[] { a, $"Buf.{output.Name}", classes, "labels", "optimizer", "labelSmoothing", "clipNorm", "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
             w.Close();
             w.Line();

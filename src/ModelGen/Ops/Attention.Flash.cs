@@ -46,7 +46,8 @@ public static partial class Attention
         bool row = i < nq;
         int limit = causal ? Math.Min(nk, i + 1) : nk, groupLimit = causal ? Math.Min(nk, i0 + RowsPerGroup) : nk;
         long qBase = ((long)b * nq + i) * heads * headDimK + (long)h * headDimK;
-        float m = float.NegativeInfinity, l = 0f, a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+        float m = float.NegativeInfinity, l = 0f;
+        var acc = default(LaneColumns);
         for (int j0 = 0; j0 < groupLimit; j0 += Tile)
         {
             Group.Barrier();
@@ -58,35 +59,20 @@ public static partial class Attention
             bool valid = j < limit && (!hasPadding || padding[(long)b * nk + j] == 0f);
             float s = float.NegativeInfinity;
             if (valid) s = scale * Dot(q, qBase, ks, lane * Stride, headDimK);
-            float tileMax = WarpMax(s);
+            float tileMax = WarpReduce.Max(s);
             if (tileMax == float.NegativeInfinity) continue;
             float mNew = MathF.Max(m, tileMax);
             float correction = MathF.Exp(m - mNew);
             float p = valid ? MathF.Exp(s - mNew) : 0f;
-            l = l * correction + LayerNorm.WarpSum(p);
-            a0 *= correction;
-            a1 *= correction;
-            a2 *= correction;
-            a3 *= correction;
+            l = l * correction + WarpReduce.Sum(p);
+            acc.Scale(correction);
             int n = Math.Min(Tile, nk - j0);
-            for (int jj = 0; jj < n; jj++)
-            {
-                float pj = Warp.Shuffle(p, jj);
-                int at = jj * Stride + lane;
-                a0 += pj * vs[at];
-                a1 += pj * vs[at + 32];
-                a2 += pj * vs[at + 64];
-                a3 += pj * vs[at + 96];
-            }
+            for (int jj = 0; jj < n; jj++) acc.Add(Warp.Shuffle(p, jj), vs, jj * Stride + lane);
             m = mNew;
         }
         if (!row) return;
-        float inv = l > 0f ? 1f / l : 0f;
         long oBase = ((long)b * nq + i) * heads * headDimV + (long)h * headDimV;
-        if (lane < headDimV) o[oBase + lane] = a0 * inv;
-        if (lane + 32 < headDimV) o[oBase + lane + 32] = a1 * inv;
-        if (lane + 64 < headDimV) o[oBase + lane + 64] = a2 * inv;
-        if (lane + 96 < headDimV) o[oBase + lane + 96] = a3 * inv;
+        acc.Write(o, oBase + lane, lane, headDimV, l > 0f ? 1f / l : 0f, accumulate: false);
         if (lane == 0) lse[((long)b * heads + h) * nq + i] = l > 0f ? m + MathF.Log(l) : float.NegativeInfinity;
     }
 
@@ -110,11 +96,11 @@ public static partial class Attention
         if (row)
         {
             for (int c = lane; c < headDimV; c += 32) d += dO[oBase + c] * o[oBase + c];
-            d = LayerNorm.WarpSum(d);
+            d = WarpReduce.Sum(d);
             rowLse = lse[rowIndex];
             if (lane == 0) dsum[rowIndex] = d;
         }
-        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f;
+        var g = default(LaneColumns);
         for (int j0 = 0; j0 < groupLimit; j0 += Tile)
         {
             Group.Barrier();
@@ -131,21 +117,9 @@ public static partial class Attention
                 ds = p * (Dot(dO, oBase, vs, lane * Stride, headDimV) - d);
             }
             int n = Math.Min(Tile, nk - j0);
-            for (int jj = 0; jj < n; jj++)
-            {
-                float dj = Warp.Shuffle(ds, jj);
-                int at = jj * Stride + lane;
-                g0 += dj * ks[at];
-                g1 += dj * ks[at + 32];
-                g2 += dj * ks[at + 64];
-                g3 += dj * ks[at + 96];
-            }
+            for (int jj = 0; jj < n; jj++) g.Add(Warp.Shuffle(ds, jj), ks, jj * Stride + lane);
         }
-        if (!row) return;
-        if (lane < headDimK) dq[qBase + lane] += scale * g0;
-        if (lane + 32 < headDimK) dq[qBase + lane + 32] += scale * g1;
-        if (lane + 64 < headDimK) dq[qBase + lane + 64] += scale * g2;
-        if (lane + 96 < headDimK) dq[qBase + lane + 96] += scale * g3;
+        if (row) g.Write(dq, qBase + lane, lane, headDimK, scale, accumulate: true);
     }
 
     /// <summary>dk_j += scale·Σ dS_ij·q_i and dv_j += Σ P_ij·dO_i over the queries of every head sharing key head kv: a warp per
@@ -164,7 +138,8 @@ public static partial class Attention
         long kBase = ((long)b * nk + j) * kvHeads * headDimK + (long)kv * headDimK;
         long vBase = ((long)b * nk + j) * kvHeads * headDimV + (long)kv * headDimV;
         int start = causal ? j0 / Tile * Tile : 0;
-        float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        var gk = default(LaneColumns);
+        var gv = default(LaneColumns);
         for (int h = kv * group; h < (kv + 1) * group; h++)
             for (int i0 = start; i0 < nq; i0 += Tile)
             {
@@ -193,27 +168,14 @@ public static partial class Attention
                 int n = Math.Min(Tile, nq - i0);
                 for (int ii = 0; ii < n; ii++)
                 {
-                    float pi = Warp.Shuffle(p, ii), di = Warp.Shuffle(ds, ii);
                     int at = ii * Stride + lane;
-                    v0 += pi * gs[at];
-                    v1 += pi * gs[at + 32];
-                    v2 += pi * gs[at + 64];
-                    v3 += pi * gs[at + 96];
-                    k0 += di * qs[at];
-                    k1 += di * qs[at + 32];
-                    k2 += di * qs[at + 64];
-                    k3 += di * qs[at + 96];
+                    gv.Add(Warp.Shuffle(p, ii), gs, at);
+                    gk.Add(Warp.Shuffle(ds, ii), qs, at);
                 }
             }
         if (!key) return;
-        if (lane < headDimK) dk[kBase + lane] += scale * k0;
-        if (lane + 32 < headDimK) dk[kBase + lane + 32] += scale * k1;
-        if (lane + 64 < headDimK) dk[kBase + lane + 64] += scale * k2;
-        if (lane + 96 < headDimK) dk[kBase + lane + 96] += scale * k3;
-        if (lane < headDimV) dv[vBase + lane] += v0;
-        if (lane + 32 < headDimV) dv[vBase + lane + 32] += v1;
-        if (lane + 64 < headDimV) dv[vBase + lane + 64] += v2;
-        if (lane + 96 < headDimV) dv[vBase + lane + 96] += v3;
+        gk.Write(dk, kBase + lane, lane, headDimK, scale, accumulate: true);
+        gv.Write(dv, vBase + lane, lane, headDimV, 1f, accumulate: true);
     }
 
     /// <summary>The probabilities (B, H, Nq, Nk) recomputed from the forward's lse, for attention maps and Intermediate
@@ -275,13 +237,44 @@ public static partial class Attention
         return s;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float WarpMax(float v)
+    /// <summary>A lane's four columns of a row up to 128 wide (lane, lane + 32, lane + 64, lane + 96), in registers.</summary>
+    struct LaneColumns
     {
-        v = MathF.Max(v, Warp.ShuffleXor(v, 16));
-        v = MathF.Max(v, Warp.ShuffleXor(v, 8));
-        v = MathF.Max(v, Warp.ShuffleXor(v, 4));
-        v = MathF.Max(v, Warp.ShuffleXor(v, 2));
-        return MathF.Max(v, Warp.ShuffleXor(v, 1));
+        float _c0, _c1, _c2, _c3;
+
+        /// <summary>Adds w times the tile row starting at <paramref name="at"/> (this lane's column in it).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(float w, ArrayView<float> tile, int at)
+        {
+            _c0 += w * tile[at];
+            _c1 += w * tile[at + 32];
+            _c2 += w * tile[at + 64];
+            _c3 += w * tile[at + 96];
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Scale(float f)
+        {
+            _c0 *= f;
+            _c1 *= f;
+            _c2 *= f;
+            _c3 *= f;
+        }
+
+        /// <summary>Writes (or adds) factor times the columns below width, starting at this lane's address.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Write(ArrayView<float> dst, long at, int lane, int width, float factor, bool accumulate)
+        {
+            Put(dst, at, lane < width, factor * _c0, accumulate);
+            Put(dst, at + 32, lane + 32 < width, factor * _c1, accumulate);
+            Put(dst, at + 64, lane + 64 < width, factor * _c2, accumulate);
+            Put(dst, at + 96, lane + 96 < width, factor * _c3, accumulate);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Put(ArrayView<float> dst, long at, bool inside, float v, bool accumulate)
+        {
+            if (inside) dst[at] = accumulate ? dst[at] + v : v;
+        }
     }
 }

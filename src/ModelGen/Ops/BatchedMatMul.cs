@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 using ModelGen.Cpu;
 
 namespace ModelGen.Ops;
@@ -57,63 +58,46 @@ public static class BatchedMatMul
         Workers.For(batch, item => body(item, false));
     }
 
-    /// <summary>Extent: batch·m·n (one c element each).</summary>
+    // Device kernels: each product is one batched launch of the tiled SGEMM (the batch along the grid's Z), the backward
+    // products written in the stored layouts of a and b.
+
+    public static KernelConfig ForwardKernelConfig(int batch, int m, int n) => TiledGemm.Config(m, n, batch);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, int batch, int m, int n, int k,
+    public static void ForwardKernel(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, int batch, int m, int n, int k,
+        bool transA, bool transB) =>
+        TiledGemm.Multiply(c, a, b, c, m, n, k, transA, transB, transA ? m : k, transB ? k : n, n,
+            (long)m * k, (long)k * n, (long)m * n, 1f, hasBias: false, accumulate: false);
+
+    public static KernelConfig BackwardAKernelConfig(int batch, int m, int k, bool transA) =>
+        transA ? TiledGemm.Config(k, m, batch) : TiledGemm.Config(m, k, batch);
+
+    /// <summary>da += dC·op(b)ᵀ (m × k), or its transpose op(b)·dCᵀ (k × m) when a is stored transposed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardAKernel(ArrayView<float> da, ArrayView<float> dc, ArrayView<float> b, int batch, int m, int n, int k,
         bool transA, bool transB)
     {
-        if (i >= batch * m * n) return;
-        int idx = i;
-        int col = idx % n;
-        int rest = idx / n;
-        int row = rest % m;
-        int item = rest / m;
-        int aBase = item * m * k, bBase = item * k * n;
-        // Element (row, t) of op(a) and (t, col) of op(b) in their stored layouts.
-        int aRow = transA ? aBase + row : aBase + row * k, aStep = transA ? m : 1;
-        int bCol = transB ? bBase + col * k : bBase + col, bStep = transB ? 1 : n;
-        float sum = 0f;
-        for (int t = 0; t < k; t++) sum += a[aRow + t * aStep] * b[bCol + t * bStep];
-        c[i] = sum;
+        if (transA)
+            TiledGemm.Multiply(da, b, dc, da, k, m, n, transB, true, transB ? k : n, n, m,
+                (long)k * n, (long)m * n, (long)m * k, 1f, hasBias: false, accumulate: true);
+        else
+            TiledGemm.Multiply(da, dc, b, da, m, k, n, false, !transB, n, transB ? k : n, k,
+                (long)m * n, (long)k * n, (long)m * k, 1f, hasBias: false, accumulate: true);
     }
 
-    /// <summary>
-    /// Extent: batch·m·k (one da element each, in a's stored layout). d op(a)[row, t] = Σ_col dC[row, col]·op(b)[t, col].
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardAKernel(Index1D i, ArrayView<float> da, ArrayView<float> dc, ArrayView<float> b, int batch, int m, int n, int k,
-        bool transA, bool transB)
-    {
-        if (i >= batch * m * k) return;
-        int idx = i;
-        int item = idx / (m * k), e = idx - item * m * k;
-        int row, t;
-        if (transA) { t = e / m; row = e - t * m; }
-        else { row = e / k; t = e - row * k; }
-        int cRow = item * m * n + row * n, bBase = item * k * n;
-        int bRow = transB ? bBase + t : bBase + t * n, bStep = transB ? k : 1;
-        float sum = 0f;
-        for (int col = 0; col < n; col++) sum += dc[cRow + col] * b[bRow + col * bStep];
-        da[i] += sum;
-    }
+    public static KernelConfig BackwardBKernelConfig(int batch, int n, int k, bool transB) =>
+        transB ? TiledGemm.Config(n, k, batch) : TiledGemm.Config(k, n, batch);
 
-    /// <summary>
-    /// Extent: batch·k·n (one db element each, in b's stored layout). d op(b)[t, col] = Σ_row op(a)[row, t]·dC[row, col].
-    /// </summary>
+    /// <summary>db += op(a)ᵀ·dC (k × n), or its transpose dCᵀ·op(a) (n × k) when b is stored transposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardBKernel(Index1D i, ArrayView<float> db, ArrayView<float> dc, ArrayView<float> a, int batch, int m, int n, int k,
+    public static void BackwardBKernel(ArrayView<float> db, ArrayView<float> dc, ArrayView<float> a, int batch, int m, int n, int k,
         bool transA, bool transB)
     {
-        if (i >= batch * k * n) return;
-        int idx = i;
-        int item = idx / (k * n), e = idx - item * k * n;
-        int t, col;
-        if (transB) { col = e / k; t = e - col * k; }
-        else { t = e / n; col = e - t * n; }
-        int cCol = item * m * n + col, aBase = item * m * k;
-        int aCol = transA ? aBase + t * m : aBase + t, aStep = transA ? 1 : k;
-        float sum = 0f;
-        for (int row = 0; row < m; row++) sum += a[aCol + row * aStep] * dc[cCol + row * n];
-        db[i] += sum;
+        if (transB)
+            TiledGemm.Multiply(db, dc, a, db, n, k, m, true, transA, n, transA ? m : k, k,
+                (long)m * n, (long)m * k, (long)k * n, 1f, hasBias: false, accumulate: true);
+        else
+            TiledGemm.Multiply(db, a, dc, db, k, n, m, !transA, false, transA ? m : k, n, n,
+                (long)m * k, (long)m * n, (long)k * n, 1f, hasBias: false, accumulate: true);
     }
 }

@@ -290,18 +290,6 @@ public static class LayerNorm
 
     static KernelConfig RowConfig(int rows) => new(new Index3D((rows + RowsPerGroup - 1) / RowsPerGroup, 1, 1), new Index3D(32 * RowsPerGroup, 1, 1));
 
-    /// <summary>The sum of a value over the 32 lanes of a warp, in every lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float WarpSum(float v)
-    {
-        v += Warp.ShuffleXor(v, 16);
-        v += Warp.ShuffleXor(v, 8);
-        v += Warp.ShuffleXor(v, 4);
-        v += Warp.ShuffleXor(v, 2);
-        v += Warp.ShuffleXor(v, 1);
-        return v;
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
         ArrayView<float> gamma, ArrayView<float> beta, int rows, int dim, float eps)
@@ -311,14 +299,14 @@ public static class LayerNorm
         long o = (long)row * dim;
         float sum = 0f;
         for (int j = lane; j < dim; j += 32) sum += x[o + j];
-        float m = WarpSum(sum) / dim;
+        float m = WarpReduce.Sum(sum) / dim;
         float sq = 0f;
         for (int j = lane; j < dim; j += 32)
         {
             float d = x[o + j] - m;
             sq += d * d;
         }
-        float s = 1f / MathF.Sqrt(WarpSum(sq) / dim + eps);
+        float s = 1f / MathF.Sqrt(WarpReduce.Sum(sq) / dim + eps);
         if (lane == 0)
         {
             mean[row] = m;
@@ -343,7 +331,7 @@ public static class LayerNorm
             sd += d;
             sdn += d * ((x[o + j] - m) * s);
         }
-        float meanD = WarpSum(sd) / dim, meanDN = WarpSum(sdn) / dim;
+        float meanD = WarpReduce.Sum(sd) / dim, meanDN = WarpReduce.Sum(sdn) / dim;
         for (int j = lane; j < dim; j += 32)
         {
             float n = (x[o + j] - m) * s;

@@ -3,6 +3,7 @@ using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -51,33 +52,45 @@ public static class Softmax
         Workers.For(chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
     }
 
-    /// <summary>Extent: rows (one thread normalizes one row, like LayerNorm's kernel).</summary>
+    // Device kernels: a warp per row (lanes stride the row; max and sums meet in a fixed shuffle butterfly).
+
+    public static KernelConfig ForwardKernelConfig(int rows) => RowConfig(rows);
+
+    public static KernelConfig BackwardKernelConfig(int rows) => RowConfig(rows);
+
+    static KernelConfig RowConfig(int rows) =>
+        new(new Index3D((rows + LayerNorm.RowsPerGroup - 1) / LayerNorm.RowsPerGroup, 1, 1), new Index3D(32 * LayerNorm.RowsPerGroup, 1, 1));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, int rows, int n)
+    public static void ForwardKernel(ArrayView<float> y, ArrayView<float> x, int rows, int n)
     {
-        if (i >= rows) return;
-        long o = (long)(int)i * n;
+        int row = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * n;
         float max = float.NegativeInfinity;
-        for (int j = 0; j < n; j++) max = MathF.Max(max, x[o + j]);
+        for (int j = lane; j < n; j += 32) max = MathF.Max(max, x[o + j]);
+        max = WarpReduce.Max(max);
         float sum = 0f;
-        for (int j = 0; j < n; j++)
+        for (int j = lane; j < n; j += 32)
         {
             float e = MathF.Exp(x[o + j] - max);
             y[o + j] = e;
             sum += e;
         }
-        float inv = 1f / sum;
-        for (int j = 0; j < n; j++) y[o + j] = y[o + j] * inv;
+        float inv = 1f / WarpReduce.Sum(sum);
+        for (int j = lane; j < n; j += 32) y[o + j] = y[o + j] * inv;
     }
 
-    /// <summary>Extent: rows (one thread computes one row of dx).</summary>
+    /// <summary>dx += y ∘ (dy − Σ dy·y), a warp per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> y, int rows, int n)
+    public static void BackwardKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> y, int rows, int n)
     {
-        if (i >= rows) return;
-        long o = (long)(int)i * n;
+        int row = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * n;
         float dot = 0f;
-        for (int j = 0; j < n; j++) dot += dy[o + j] * y[o + j];
-        for (int j = 0; j < n; j++) dx[o + j] += y[o + j] * (dy[o + j] - dot);
+        for (int j = lane; j < n; j += 32) dot += dy[o + j] * y[o + j];
+        dot = WarpReduce.Sum(dot);
+        for (int j = lane; j < n; j += 32) dx[o + j] += y[o + j] * (dy[o + j] - dot);
     }
 }

@@ -142,11 +142,11 @@ public static class CrossEntropy
         long o = (long)row * classes;
         float max = float.NegativeInfinity;
         for (int c = lane; c < classes; c += 32) max = MathF.Max(max, logits[o + c]);
-        max = WarpMax(max);
+        max = Ops.WarpReduce.Max(max);
         // The first class at the maximum, as Correct takes it.
         int first = int.MaxValue;
         for (int c = lane; c < classes; c += 32) if (logits[o + c] == max && c < first) first = c;
-        for (int step = 16; step > 0; step /= 2) first = Math.Min(first, Warp.ShuffleXor(first, step));
+        first = Ops.WarpReduce.Min(first);
         float sumExp = 0f, sumShifted = 0f;
         for (int c = lane; c < classes; c += 32)
         {
@@ -154,8 +154,8 @@ public static class CrossEntropy
             sumExp += MathF.Exp(sh);
             sumShifted += sh;
         }
-        sumExp = Ops.LayerNorm.WarpSum(sumExp);
-        sumShifted = Ops.LayerNorm.WarpSum(sumShifted);
+        sumExp = Ops.WarpReduce.Sum(sumExp);
+        sumShifted = Ops.WarpReduce.Sum(sumShifted);
         float logSumExp = MathF.Log(sumExp);
         int label = labels[row];
         float offTarget = labelSmoothing / classes, onTarget = 1f - labelSmoothing + offTarget, invRows = 1f / rows;
@@ -169,14 +169,5 @@ public static class CrossEntropy
         float invSum = 1f / sumExp;
         for (int c = lane; c < classes; c += 32)
             dlogits[o + c] = (MathF.Exp(logits[o + c] - max) * invSum - (c == label ? onTarget : offTarget)) * invRows;
-    }
-
-    static float WarpMax(float v)
-    {
-        v = MathF.Max(v, Warp.ShuffleXor(v, 16));
-        v = MathF.Max(v, Warp.ShuffleXor(v, 8));
-        v = MathF.Max(v, Warp.ShuffleXor(v, 4));
-        v = MathF.Max(v, Warp.ShuffleXor(v, 2));
-        return MathF.Max(v, Warp.ShuffleXor(v, 1));
     }
 }

@@ -132,23 +132,24 @@ public class BatchedMatMulTests
     }
 
     // ILGPU takes no bool kernel parameters; generated wrappers pass the flags as literals, these pass them as ints.
-    static void ForwardK(Index1D i, ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, int batch, int m, int n, int k, int transA, int transB) =>
-        BatchedMatMul.ForwardKernel(i, c, a, b, batch, m, n, k, transA != 0, transB != 0);
+    static void ForwardK(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, int batch, int m, int n, int k, int transA, int transB) =>
+        BatchedMatMul.ForwardKernel(c, a, b, batch, m, n, k, transA != 0, transB != 0);
 
-    static void BackwardAK(Index1D i, ArrayView<float> da, ArrayView<float> dc, ArrayView<float> b, int batch, int m, int n, int k, int transA, int transB) =>
-        BatchedMatMul.BackwardAKernel(i, da, dc, b, batch, m, n, k, transA != 0, transB != 0);
+    static void BackwardAK(ArrayView<float> da, ArrayView<float> dc, ArrayView<float> b, int batch, int m, int n, int k, int transA, int transB) =>
+        BatchedMatMul.BackwardAKernel(da, dc, b, batch, m, n, k, transA != 0, transB != 0);
 
-    static void BackwardBK(Index1D i, ArrayView<float> db, ArrayView<float> dc, ArrayView<float> a, int batch, int m, int n, int k, int transA, int transB) =>
-        BatchedMatMul.BackwardBKernel(i, db, dc, a, batch, m, n, k, transA != 0, transB != 0);
+    static void BackwardBK(ArrayView<float> db, ArrayView<float> dc, ArrayView<float> a, int batch, int m, int n, int k, int transA, int transB) =>
+        BatchedMatMul.BackwardBKernel(db, dc, a, batch, m, n, k, transA != 0, transB != 0);
 
     [Fact]
     public void Kernels_MatchCpu()
     {
         using var h = new KernelHarness();
-        var fwd = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(ForwardK);
-        var bwdA = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(BackwardAK);
-        var bwdB = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(BackwardBK);
-        foreach (var (batch, m, n, k) in new[] { (3, 5, 7, 9), (2, 13, 4, 6), (1, 1, 3, 2) })
+        var fwd = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(ForwardK);
+        var bwdA = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(BackwardAK);
+        var bwdB = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(BackwardBK);
+        // Sizes below and across the 64×64×16 GEMM tiles (70 rows, 17 columns, 33 inner), every transposition.
+        foreach (var (batch, m, n, k) in new[] { (3, 5, 7, 9), (2, 13, 4, 6), (1, 1, 3, 2), (2, 70, 17, 33) })
             foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
             {
                 var a = Rng.Floats(batch * m * k, 10);
@@ -167,9 +168,9 @@ public class BatchedMatMulTests
                 using var dab = h.Upload(Filled(a.Length, 0.5f));
                 using var dbb = h.Upload(Filled(b.Length, -0.5f));
                 int fa = ta ? 1 : 0, fb = tb ? 1 : 0;
-                fwd(c.Length, cb.View, ab.View, bb.View, batch, m, n, k, fa, fb);
-                bwdA(a.Length, dab.View, rb.View, bb.View, batch, m, n, k, fa, fb);
-                bwdB(b.Length, dbb.View, rb.View, ab.View, batch, m, n, k, fa, fb);
+                fwd(BatchedMatMul.ForwardKernelConfig(batch, m, n), cb.View, ab.View, bb.View, batch, m, n, k, fa, fb);
+                bwdA(BatchedMatMul.BackwardAKernelConfig(batch, m, k, ta), dab.View, rb.View, bb.View, batch, m, n, k, fa, fb);
+                bwdB(BatchedMatMul.BackwardBKernelConfig(batch, n, k, tb), dbb.View, rb.View, ab.View, batch, m, n, k, fa, fb);
                 h.Accelerator.Synchronize();
                 string what = $"{batch}x{m}x{n}x{k} tA={ta} tB={tb}";
                 Approx.Equal(c, KernelHarness.Download(cb), 1e-5, 1e-5, "kernel c " + what);

@@ -15,11 +15,11 @@ public sealed partial class ModelGenerator
             Op(Comment(path, "BatchedMatMul", a, b, c),
                 Call("BatchedMatMul.Forward", Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)),
                 Call("BatchedMatMul.Backward", Join(new[] { Arg.Grad(a), Arg.Grad(b), Arg.Grad(c), Arg.Act(a), Arg.Act(b) }, sizes)),
-                new[] { Kernel("BatchedMatMul.ForwardKernel", "batch * " + Int((long)m * n), Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)) },
+                new[] { GroupKernel("BatchedMatMul.ForwardKernel", Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)) },
                 new[]
                 {
-                    Kernel("BatchedMatMul.BackwardAKernel", "batch * " + Int((long)m * k), Join(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Act(b) }, sizes)),
-                    Kernel("BatchedMatMul.BackwardBKernel", "batch * " + Int((long)k * n), Join(new[] { Arg.Grad(b), Arg.Grad(c), Arg.Act(a) }, sizes)),
+                    GroupKernel("BatchedMatMul.BackwardAKernel", Join(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Act(b) }, sizes)),
+                    GroupKernel("BatchedMatMul.BackwardBKernel", Join(new[] { Arg.Grad(b), Arg.Grad(c), Arg.Act(a) }, sizes)),
                 },
                 flops: 2L * m * n * k);
             return c;

@@ -15,8 +15,8 @@ public sealed partial class ModelGenerator
             Op(Comment(path, "Softmax", x, y),
                 Call("Softmax.Forward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
                 Call("Softmax.Backward", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)),
-                new[] { Kernel("Softmax.ForwardKernel", rows, Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("Softmax.BackwardKernel", rows, Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)) });
+                new[] { GroupKernel("Softmax.ForwardKernel", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { GroupKernel("Softmax.BackwardKernel", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)) });
             return y;
         }
     }
