@@ -5,6 +5,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -108,60 +109,54 @@ public static class BatchNorm2d
         for (; i < x.Length; i++) dx[i] += (dy[i] - meanD - (x[i] - m) * s * meanDN) * scale;
     }
 
-    /// <summary>
-    /// Extent: channels. One entry point for a mode known only at run time: TrainStatsKernel when <paramref name="training"/>,
-    /// else EvalStatsKernel.
-    /// </summary>
+    // Device kernels: the per-channel statistics and parameter gradients are a group (256 threads) per channel, striding over
+    // the batch and the plane and meeting in a fixed-order shared-memory tree (ColumnSums.GroupSum); the elementwise passes
+    // are a thread per element.
+
+    public static KernelConfig StatsKernelConfig(int channels) => ColumnSums.GroupPer(channels);
+
+    /// <summary>A group per channel. Training: the batch statistics (two passes: mean, then the variance about it) and the running
+    /// statistics' update; evaluation (a mode known only at run time): mean and rstd from the running statistics.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StatsKernel(Index1D i, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> runningMean, ArrayView<float> runningVar,
+    public static void StatsKernel(ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> runningMean, ArrayView<float> runningVar,
         ArrayView<float> x, int batch, int channels, int height, int width, float eps, float momentum, bool training)
     {
-        if (training) TrainStatsKernel(i, mean, rstd, runningMean, runningVar, x, batch, channels, height, width, eps, momentum);
-        else EvalStatsKernel(i, mean, rstd, runningMean, runningVar, channels, eps);
-    }
-
-    /// <summary>Extent: channels (one thread takes one channel's batch statistics and updates its running statistics). Training only.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void TrainStatsKernel(Index1D i, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> runningMean, ArrayView<float> runningVar,
-        ArrayView<float> x, int batch, int channels, int height, int width, float eps, float momentum)
-    {
-        if (i >= channels) return;
-        int c = i, plane = height * width, n = batch * plane;
+        int c = Grid.IdxX, t = Group.IdxX;
+        if (!training)
+        {
+            if (t != 0) return;
+            mean[c] = runningMean[c];
+            rstd[c] = 1f / MathF.Sqrt(runningVar[c] + eps);
+            return;
+        }
+        var shared = SharedMemory.Allocate<float>(ColumnSums.GroupThreads);
+        int plane = height * width, n = batch * plane;
         float sum = 0f;
-        for (int b = 0; b < batch; b++)
-        {
-            int o = (b * channels + c) * plane;
-            for (int p = 0; p < plane; p++) sum += x[o + p];
-        }
-        float m = sum / n;
+        for (int e = t; e < n; e += ColumnSums.GroupThreads) sum += x[Element(e, plane, channels, c)];
+        float m = ColumnSums.GroupSum(shared, sum) / n;
         float sq = 0f;
-        for (int b = 0; b < batch; b++)
+        for (int e = t; e < n; e += ColumnSums.GroupThreads)
         {
-            int o = (b * channels + c) * plane;
-            for (int p = 0; p < plane; p++)
-            {
-                float d = x[o + p] - m;
-                sq += d * d;
-            }
+            float d = x[Element(e, plane, channels, c)] - m;
+            sq += d * d;
         }
-        float variance = sq / n;
-        mean[i] = m;
-        rstd[i] = 1f / MathF.Sqrt(variance + eps);
-        runningMean[i] = (1 - momentum) * runningMean[i] + momentum * m;
-        runningVar[i] = (1 - momentum) * runningVar[i] + momentum * (sq / (n - 1));
+        sq = ColumnSums.GroupSum(shared, sq);
+        if (t != 0) return;
+        mean[c] = m;
+        rstd[c] = 1f / MathF.Sqrt(sq / n + eps);
+        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * m;
+        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * (sq / (n - 1));
     }
 
-    /// <summary>Extent: channels. Eval mode: mean and rstd from the running statistics, which stay as they are.</summary>
+    /// <summary>The index of element e (of batch·plane) of channel c in (B, C, H, W).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void EvalStatsKernel(Index1D i, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> runningMean, ArrayView<float> runningVar,
-        int channels, float eps)
+    static long Element(int e, int plane, int channels, int c)
     {
-        if (i >= channels) return;
-        mean[i] = runningMean[i];
-        rstd[i] = 1f / MathF.Sqrt(runningVar[i] + eps);
+        int b = e / plane;
+        return ((long)b * channels + c) * plane + (e - b * plane);
     }
 
-    /// <summary>Extent: batch * C * H * W (one thread per element), after TrainStatsKernel or EvalStatsKernel.</summary>
+    /// <summary>Extent: batch * C * H * W (one thread per element), after StatsKernel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void NormalizeKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> gamma, ArrayView<float> beta, int batch, int channels, int height, int width)
@@ -172,32 +167,34 @@ public static class BatchNorm2d
         y[i] = (x[i] - mean[c]) * rstd[c] * gamma[c] + beta[c];
     }
 
+    public static KernelConfig BackwardParamsKernelConfig(int channels) => ColumnSums.GroupPer(channels);
+
     /// <summary>
-    /// Extent: channels (one thread per channel). dgamma += Σ dy·x̂, dbeta += Σ dy, and the same two sums are written to
-    /// sums (2·C scratch: Σ dy at [c], Σ dy·x̂ at [C + c]) for BackwardInputKernel, which runs after it.
+    /// A group per channel. dgamma += Σ dy·x̂, dbeta += Σ dy, and the same two sums are written to sums (2·C scratch: Σ dy at
+    /// [c], Σ dy·x̂ at [C + c]) for BackwardInputKernel, which runs after it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardParamsKernel(Index1D i, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> sums, ArrayView<float> dy,
+    public static void BackwardParamsKernel(ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> sums, ArrayView<float> dy,
         ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd, int batch, int channels, int height, int width)
     {
-        if (i >= channels) return;
-        int c = i, plane = height * width;
+        var shared = SharedMemory.Allocate<float>(ColumnSums.GroupThreads);
+        int c = Grid.IdxX, t = Group.IdxX, plane = height * width, n = batch * plane;
         float m = mean[c], s = rstd[c];
         float sd = 0f, sdn = 0f;
-        for (int b = 0; b < batch; b++)
+        for (int e = t; e < n; e += ColumnSums.GroupThreads)
         {
-            int o = (b * channels + c) * plane;
-            for (int p = 0; p < plane; p++)
-            {
-                float d = dy[o + p];
-                sd += d;
-                sdn += d * ((x[o + p] - m) * s);
-            }
+            long at = Element(e, plane, channels, c);
+            float d = dy[at];
+            sd += d;
+            sdn += d * ((x[at] - m) * s);
         }
+        sd = ColumnSums.GroupSum(shared, sd);
+        sdn = ColumnSums.GroupSum(shared, sdn);
+        if (t != 0) return;
         sums[c] = sd;
         sums[channels + c] = sdn;
-        dgamma[i] += sdn;
-        dbeta[i] += sd;
+        dgamma[c] += sdn;
+        dbeta[c] += sd;
     }
 
     /// <summary>Extent: batch * C * H * W (one thread per element), after BackwardParamsKernel filled sums.</summary>

@@ -32,4 +32,27 @@ public static class ColumnSums
         for (int w = 1; w < Warps; w++) total += partial[w * Columns + lane];
         target[col] += total;
     }
+
+    public const int GroupThreads = Columns * Warps;
+
+    /// <summary>A group of <see cref="GroupThreads"/> threads for each of <paramref name="count"/> items (channels, rows).</summary>
+    public static KernelConfig GroupPer(int count) => new(new Index3D(count, 1, 1), new Index3D(GroupThreads, 1, 1));
+
+    /// <summary>The sum of every thread's <paramref name="v"/> over a group of <see cref="GroupThreads"/>, in every thread: a halving
+    /// tree in shared memory, the same order each run. Every thread of the group must call it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float GroupSum(ArrayView<float> shared, float v)
+    {
+        int t = Group.IdxX;
+        shared[t] = v;
+        Group.Barrier();
+        for (int half = GroupThreads / 2; half > 0; half /= 2)
+        {
+            if (t < half) shared[t] += shared[t + half];
+            Group.Barrier();
+        }
+        float total = shared[0];
+        Group.Barrier();
+        return total;
+    }
 }

@@ -13,7 +13,7 @@ namespace ModelGen.Training;
 /// </summary>
 internal sealed class DeviceTraining : IDisposable
 {
-    const int Threads = 256, NormGroups = 128;
+    const int Threads = Ops.ColumnSums.GroupThreads, NormGroups = 128;
 
     readonly ModelRuntime _runtime;
     readonly Dictionary<string, Delegate> _kernels = new(StringComparer.Ordinal);
@@ -111,15 +111,8 @@ internal sealed class DeviceTraining : IDisposable
         int t = Group.IdxX;
         float s = 0f;
         for (int i = t; i < n; i += Threads) s += src[i];
-        shared[t] = s;
-        Group.Barrier();
-        for (int half = Threads / 2; half > 0; half /= 2)
-        {
-            if (t < half) shared[t] += shared[t + half];
-            Group.Barrier();
-        }
+        float total = Ops.ColumnSums.GroupSum(shared, s);
         if (t != 0) return;
-        float total = shared[0];
         if (mode == 0)
         {
             dst[0] = total * factor;
@@ -142,14 +135,8 @@ internal sealed class DeviceTraining : IDisposable
             float v = g[i];
             s += v * v;
         }
-        shared[t] = s;
-        Group.Barrier();
-        for (int half = Threads / 2; half > 0; half /= 2)
-        {
-            if (t < half) shared[t] += shared[t + half];
-            Group.Barrier();
-        }
-        if (t == 0) partials[Grid.IdxX] = shared[0];
+        s = Ops.ColumnSums.GroupSum(shared, s);
+        if (t == 0) partials[Grid.IdxX] = s;
     }
 
     public void Dispose()

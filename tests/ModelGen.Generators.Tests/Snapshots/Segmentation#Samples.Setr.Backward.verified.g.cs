@@ -240,7 +240,7 @@ partial class Setr
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(39, backward: true);
         K89_BatchNorm2dBackwardParamsKernel(
-            8, _runtime.Grad(35), _runtime.Grad(36), a.View(Buf.decoder_stages_2_bn_sums), a.GradView(Buf.decoder_stages_2_bn),
+            _runtime.Grad(35), _runtime.Grad(36), a.View(Buf.decoder_stages_2_bn_sums), a.GradView(Buf.decoder_stages_2_bn),
             a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), batch);
         K90_BatchNorm2dBackwardInputKernel(
             batch * 2048, a.GradView(Buf.decoder_stages_2_conv), a.GradView(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv),
@@ -266,7 +266,7 @@ partial class Setr
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(35, backward: true);
         K78_BatchNorm2dBackwardParamsKernel(
-            8, _runtime.Grad(30), _runtime.Grad(31), a.View(Buf.decoder_stages_1_bn_sums), a.GradView(Buf.decoder_stages_1_bn),
+            _runtime.Grad(30), _runtime.Grad(31), a.View(Buf.decoder_stages_1_bn_sums), a.GradView(Buf.decoder_stages_1_bn),
             a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), batch);
         K79_BatchNorm2dBackwardInputKernel(
             batch * 512, a.GradView(Buf.decoder_stages_1_conv), a.GradView(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv),
@@ -292,7 +292,7 @@ partial class Setr
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(31, backward: true);
         K67_BatchNorm2dBackwardParamsKernel(
-            16, _runtime.Grad(25), _runtime.Grad(26), a.View(Buf.decoder_stages_0_bn_sums), a.GradView(Buf.decoder_stages_0_bn),
+            _runtime.Grad(25), _runtime.Grad(26), a.View(Buf.decoder_stages_0_bn_sums), a.GradView(Buf.decoder_stages_0_bn),
             a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), batch);
         K68_BatchNorm2dBackwardInputKernel(
             batch * 256, a.GradView(Buf.decoder_stages_0_conv), a.GradView(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv),

@@ -341,7 +341,7 @@ partial class Setr
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(31, backward: false);
         K65_BatchNorm2dStatsKernel(
-            16, a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(27), _runtime.Value(28),
+            a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(27), _runtime.Value(28),
             a.View(Buf.decoder_stages_0_conv), (_runtime.Training ? 1 : 0), batch);
         K66_BatchNorm2dNormalizeKernel(
             batch * 256, a.View(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean),
@@ -363,7 +363,7 @@ partial class Setr
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(35, backward: false);
         K76_BatchNorm2dStatsKernel(
-            8, a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(32), _runtime.Value(33),
+            a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(32), _runtime.Value(33),
             a.View(Buf.decoder_stages_1_conv), (_runtime.Training ? 1 : 0), batch);
         K77_BatchNorm2dNormalizeKernel(
             batch * 512, a.View(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean),
@@ -385,7 +385,7 @@ partial class Setr
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(39, backward: false);
         K87_BatchNorm2dStatsKernel(
-            8, a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(37), _runtime.Value(38),
+            a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(37), _runtime.Value(38),
             a.View(Buf.decoder_stages_2_conv), (_runtime.Training ? 1 : 0), batch);
         K88_BatchNorm2dNormalizeKernel(
             batch * 2048, a.View(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean),

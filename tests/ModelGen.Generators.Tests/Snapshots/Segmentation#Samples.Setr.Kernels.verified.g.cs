@@ -670,15 +670,16 @@ partial class Setr
 
     // BatchNorm2d.StatsKernel: decoder.stages.0.bn
     static void K65_BatchNorm2dStatsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.StatsKernel(
-        i, p0, p1, p2, p3, p4, batch, channels: 16, height: 4, width: 4, eps: 1E-05f, momentum: 0.1f, p5 != 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k65;
+        p0, p1, p2, p3, p4, batch, channels: 16, height: 4, width: 4, eps: 1E-05f, momentum: 0.1f, p5 != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k65;
     void K65_BatchNorm2dStatsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K65_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K65_BatchNorm2dStatsKernelBody))(
+        global::ModelGen.Ops.BatchNorm2d.StatsKernelConfig(channels: 16), p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.NormalizeKernel: decoder.stages.0.bn
     static void K66_BatchNorm2dNormalizeKernelBody(
@@ -693,17 +694,17 @@ partial class Setr
 
     // BatchNorm2d.BackwardParamsKernel: decoder.stages.0.bn
     static void K67_BatchNorm2dBackwardParamsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 16, height: 4, width: 4);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, p6, batch, channels: 16, height: 4, width: 4);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k67;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k67;
     void K67_BatchNorm2dBackwardParamsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        int batch) =>
-        _runtime.Launch(_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K67_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K67_BatchNorm2dBackwardParamsKernelBody))(
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernelConfig(channels: 16), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BatchNorm2d.BackwardInputKernel: decoder.stages.0.bn
     static void K68_BatchNorm2dBackwardInputKernelBody(
@@ -790,15 +791,16 @@ partial class Setr
 
     // BatchNorm2d.StatsKernel: decoder.stages.1.bn
     static void K76_BatchNorm2dStatsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.StatsKernel(
-        i, p0, p1, p2, p3, p4, batch, channels: 8, height: 8, width: 8, eps: 1E-05f, momentum: 0.1f, p5 != 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k76;
+        p0, p1, p2, p3, p4, batch, channels: 8, height: 8, width: 8, eps: 1E-05f, momentum: 0.1f, p5 != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k76;
     void K76_BatchNorm2dStatsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        _runtime.Launch(_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K76_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        _runtime.Launch(_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K76_BatchNorm2dStatsKernelBody))(
+        global::ModelGen.Ops.BatchNorm2d.StatsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.NormalizeKernel: decoder.stages.1.bn
     static void K77_BatchNorm2dNormalizeKernelBody(
@@ -813,17 +815,17 @@ partial class Setr
 
     // BatchNorm2d.BackwardParamsKernel: decoder.stages.1.bn
     static void K78_BatchNorm2dBackwardParamsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 8, width: 8);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 8, width: 8);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k78;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k78;
     void K78_BatchNorm2dBackwardParamsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        int batch) =>
-        _runtime.Launch(_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K78_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K78_BatchNorm2dBackwardParamsKernelBody))(
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BatchNorm2d.BackwardInputKernel: decoder.stages.1.bn
     static void K79_BatchNorm2dBackwardInputKernelBody(
@@ -911,15 +913,16 @@ partial class Setr
 
     // BatchNorm2d.StatsKernel: decoder.stages.2.bn
     static void K87_BatchNorm2dStatsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.StatsKernel(
-        i, p0, p1, p2, p3, p4, batch, channels: 8, height: 16, width: 16, eps: 1E-05f, momentum: 0.1f, p5 != 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k87;
+        p0, p1, p2, p3, p4, batch, channels: 8, height: 16, width: 16, eps: 1E-05f, momentum: 0.1f, p5 != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k87;
     void K87_BatchNorm2dStatsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        _runtime.Launch(_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K87_BatchNorm2dStatsKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
+        _runtime.Launch(_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
+            _runtime.Accelerator, K87_BatchNorm2dStatsKernelBody))(
+        global::ModelGen.Ops.BatchNorm2d.StatsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.NormalizeKernel: decoder.stages.2.bn
     static void K88_BatchNorm2dNormalizeKernelBody(
@@ -934,17 +937,17 @@ partial class Setr
 
     // BatchNorm2d.BackwardParamsKernel: decoder.stages.2.bn
     static void K89_BatchNorm2dBackwardParamsKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, int batch) =>
-        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 16, width: 16);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 16, width: 16);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k89;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k89;
     void K89_BatchNorm2dBackwardParamsKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        int batch) =>
-        _runtime.Launch(_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K89_BatchNorm2dBackwardParamsKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K89_BatchNorm2dBackwardParamsKernelBody))(
+        global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BatchNorm2d.BackwardInputKernel: decoder.stages.2.bn
     static void K90_BatchNorm2dBackwardInputKernelBody(

@@ -30,13 +30,13 @@ public sealed partial class ModelGenerator
                     sizes, new[] { training })),
                 new[]
                 {
-                    Kernel("BatchNorm2d.StatsKernel", Int(c), Join(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Param(runningMean), Arg.Param(runningVar), Arg.Act(x) },
+                    GroupKernel("BatchNorm2d.StatsKernel", Join(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Param(runningMean), Arg.Param(runningVar), Arg.Act(x) },
                         sizes, new[] { Arg.Lit(Float(eps)), Arg.Lit(Float(momentum)), training })),
                     Kernel("BatchNorm2d.NormalizeKernel", Elements(x), Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Param(beta) }, sizes)),
                 },
                 new[]
                 {
-                    Kernel("BatchNorm2d.BackwardParamsKernel", Int(c), Join(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
+                    GroupKernel("BatchNorm2d.BackwardParamsKernel", Join(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
                     Kernel("BatchNorm2d.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Act(sums) },
                         sizes, new[] { training })),
                 });
