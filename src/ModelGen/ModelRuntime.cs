@@ -186,8 +186,13 @@ public sealed class ModelRuntime : IDisposable
 
     /// <summary>Brings device-newer values (and gradients) to the host, one copy each; a parameter the host changed meanwhile
     /// keeps the host's value.</summary>
-    void SynchronizeParameters()
+    void SynchronizeParameters(bool values)
     {
+        if (!values)
+        {
+            GradsDeviceNewer = false;
+            return;
+        }
         if (GradsDeviceNewer)
         {
             GradsDeviceNewer = false;
@@ -231,7 +236,7 @@ public sealed class ModelRuntime : IDisposable
     public void DownloadBuffers()
     {
         MarkDeviceNewer(trainable: false);
-        SynchronizeParameters();
+        SynchronizeParameters(true);
     }
 
     /// <summary>Before a device backward: device gradients start from the host's, since backward accumulates (one copy).</summary>
@@ -282,9 +287,9 @@ public sealed class ModelRuntime : IDisposable
         if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must lie in [0, 1].");
         if (!(clipNorm >= 0f)) throw new ArgumentOutOfRangeException(nameof(clipNorm), clipNorm, "The clipping norm must be 0 (none) or positive.");
-        if (OnAccelerator) return Trainer.Step(a, output, classes, labels, optimizer, labelSmoothing, clipNorm, forwardDevice, backwardDevice);
         int batch = a.Batch;
         ModelGen.Training.CrossEntropy.CheckLabels(labels, batch, classes);
+        if (OnAccelerator) return Trainer.Step(a, output, classes, labels, optimizer, labelSmoothing, clipNorm, forwardDevice, backwardDevice);
         forwardCpu(a, batch);
         a.ZeroGrads();
         float loss = ModelGen.Training.CrossEntropy.Forward(a[output], labels, batch, classes, labelSmoothing, a.Grad(output));
@@ -341,7 +346,7 @@ public sealed class ModelRuntime : IDisposable
         if (_values is not null)
         {
             // The parameters outlive the model: leave them holding the newest values.
-            SynchronizeParameters();
+            SynchronizeParameters(true);
             Parameters.Synchronizer = null;
         }
         _values?.Dispose();

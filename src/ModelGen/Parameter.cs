@@ -71,17 +71,19 @@ public sealed class ParameterSet : IReadOnlyList<Parameter>
 
     public void ZeroGrad()
     {
-        Synchronize();
+        // The device's gradients are about to be stale, not newer: nothing needs to come down.
+        Synchronizer?.Invoke(false);
         foreach (var p in _items) Array.Clear(p.Grad);
     }
 
-    /// <summary>Set by a model on a device: brings values the device holds newer (after a device training step) to the host.</summary>
-    internal Action? Synchronizer { get; set; }
+    /// <summary>Set by a model on a device. With true: brings values and gradients the device holds newer (after a device
+    /// training step) to the host. With false: the host's gradients are being cleared, so the device's no longer count as newer.</summary>
+    internal Action<bool>? Synchronizer { get; set; }
 
     /// <summary>On a device, after <c>TrainStep</c>: copies the newest parameter values, running statistics and gradients from
     /// the device into <see cref="Parameter.Value"/> and <see cref="Parameter.Grad"/> (one copy each, only when the device holds
     /// newer ones). Saving and the optimizers' host paths call it; call it before reading the arrays yourself.</summary>
-    public void Synchronize() => Synchronizer?.Invoke();
+    public void Synchronize() => Synchronizer?.Invoke(true);
 
     public IEnumerator<Parameter> GetEnumerator() => ((IEnumerable<Parameter>)_items).GetEnumerator();
 

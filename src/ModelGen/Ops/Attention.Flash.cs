@@ -51,8 +51,8 @@ public static partial class Attention
         for (int j0 = 0; j0 < groupLimit; j0 += Tile)
         {
             Group.Barrier();
-            StageRows(ks, k, b, j0, nk, kvHeads, kv, headDimK);
-            StageRows(vs, v, b, j0, nk, kvHeads, kv, headDimV);
+            Stage(ks, k, b, j0, nk, kvHeads, kv, headDimK);
+            Stage(vs, v, b, j0, nk, kvHeads, kv, headDimV);
             Group.Barrier();
             if (!row) continue;
             int j = j0 + lane;
@@ -104,8 +104,8 @@ public static partial class Attention
         for (int j0 = 0; j0 < groupLimit; j0 += Tile)
         {
             Group.Barrier();
-            StageRows(ks, k, b, j0, nk, kvHeads, kv, headDimK);
-            StageRows(vs, v, b, j0, nk, kvHeads, kv, headDimV);
+            Stage(ks, k, b, j0, nk, kvHeads, kv, headDimK);
+            Stage(vs, v, b, j0, nk, kvHeads, kv, headDimV);
             Group.Barrier();
             if (!row || rowLse == float.NegativeInfinity) continue;
             int j = j0 + lane;
@@ -144,8 +144,8 @@ public static partial class Attention
             for (int i0 = start; i0 < nq; i0 += Tile)
             {
                 Group.Barrier();
-                StageQueries(qs, q, b, i0, nq, heads, h, headDimK);
-                StageQueries(gs, dO, b, i0, nq, heads, h, headDimV);
+                Stage(qs, q, b, i0, nq, heads, h, headDimK);
+                Stage(gs, dO, b, i0, nq, heads, h, headDimV);
                 int t = Group.IdxX;
                 if (t < Tile)
                 {
@@ -205,26 +205,15 @@ public static partial class Attention
         }
     }
 
-    /// <summary>Rows j0..j0+31 of a key-side tensor (B, Nk, KvH·width), head kv, into a shared tile (zeros past nk). Columns past
-    /// width are never read, except by lanes whose results are dropped, so stale values there do no harm.</summary>
+    /// <summary>Rows r0..r0+31 of one head of a (B, rows, heads·width) tensor (queries, keys, values or their gradients) into a
+    /// shared tile, zeros past the last row. Columns past width are never read, except by lanes whose results are dropped.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StageRows(ArrayView<float> tile, ArrayView<float> src, int b, int j0, int nk, int kvHeads, int kv, int width)
+    static void Stage(ArrayView<float> tile, ArrayView<float> src, int b, int r0, int rows, int heads, int head, int width)
     {
         for (int e = Group.IdxX; e < Tile * width; e += 32 * RowsPerGroup)
         {
-            int r = e / width, c = e - r * width, j = j0 + r;
-            tile[r * Stride + c] = j < nk ? src[((long)b * nk + j) * kvHeads * width + (long)kv * width + c] : 0f;
-        }
-    }
-
-    /// <summary>Rows i0..i0+31 of a query-side tensor (B, Nq, H·width), head h, into a shared tile (zeros past nq).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StageQueries(ArrayView<float> tile, ArrayView<float> src, int b, int i0, int nq, int heads, int h, int width)
-    {
-        for (int e = Group.IdxX; e < Tile * width; e += 32 * RowsPerGroup)
-        {
-            int r = e / width, c = e - r * width, i = i0 + r;
-            tile[r * Stride + c] = i < nq ? src[((long)b * nq + i) * heads * width + (long)h * width + c] : 0f;
+            int r = e / width, c = e - r * width, row = r0 + r;
+            tile[r * Stride + c] = row < rows ? src[((long)b * rows + row) * heads * width + (long)head * width + c] : 0f;
         }
     }
 

@@ -22,6 +22,7 @@ internal sealed class DeviceTraining : IDisposable
     readonly MemoryBuffer1D<float, Stride1D.Dense> _results, _partials;
     MemoryBuffer1D<int, Stride1D.Dense>? _labels;
     MemoryBuffer1D<float, Stride1D.Dense>? _rowLoss, _rowCorrect;
+    readonly float[] _hostResults = new float[4];
 
     public DeviceTraining(ModelRuntime runtime)
     {
@@ -43,7 +44,6 @@ internal sealed class DeviceTraining : IDisposable
     {
         int batch = a.Batch;
         var acc = _runtime.Accelerator;
-        CrossEntropy.CheckLabels(labels, batch, classes);
         if (_labels is null || _labels.Length < batch)
         {
             _labels?.Dispose();
@@ -89,11 +89,15 @@ internal sealed class DeviceTraining : IDisposable
             if (clipped) hostNorm = GradientClipping.ClipByGlobalNorm(_runtime.Parameters, clipNorm);
             optimizer.Step();
         }
-        _runtime.MarkDeviceNewer(trainable: true);
+        // Running statistics were updated by the forward on the device; the weights too when the optimizer stepped there.
         _runtime.MarkDeviceNewer(trainable: false);
-        _runtime.GradsDeviceNewer = optimizer is AdamW;
+        if (optimizer is AdamW)
+        {
+            _runtime.MarkDeviceNewer(trainable: true);
+            _runtime.GradsDeviceNewer = true;
+        }
 
-        var results = new float[4];
+        var results = _hostResults;
         acc.Synchronize();
         _results.View.CopyToCPU(results);
         _runtime.CountCopy();
