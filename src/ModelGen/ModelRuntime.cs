@@ -27,6 +27,7 @@ public sealed class ModelRuntime : IDisposable
     readonly int[]? _uploadedVersion;
     readonly bool[]? _deviceNewer;
     readonly MemoryBuffer1D<float, Stride1D.Dense>? _dummy;
+    MemoryBuffer1D<float, Stride1D.Dense>? _workspace;
     readonly List<IDisposable> _owned = new();
     readonly Dictionary<float[], MemoryBuffer1D<float, Stride1D.Dense>> _constants = new(ReferenceEqualityComparer.Instance);
     float[]? _staging;
@@ -146,6 +147,20 @@ public sealed class ModelRuntime : IDisposable
     }
 
     public ArrayView<float> Dummy => _dummy!.View;
+
+    /// <summary>The model's device workspace (split-K partial products), at least <paramref name="floats"/> long. Every launch of a
+    /// model asks for the same size (its largest), so it is allocated once, on first use.</summary>
+    public ArrayView<float> Workspace(long floats)
+    {
+        if (_workspace is null || _workspace.Length < floats)
+        {
+            // Kernels still queued may read the old buffer: let them finish before it goes.
+            if (_workspace is not null) Accelerator.Synchronize();
+            _workspace?.Dispose();
+            _workspace = Accelerator.Allocate1D<float>(Math.Max(1, floats));
+        }
+        return _workspace.View;
+    }
 
     /// <summary>The device copy of parameter <paramref name="index"/>, refreshed if the host value changed.</summary>
     public ArrayView<float> Value(int index)
@@ -352,5 +367,6 @@ public sealed class ModelRuntime : IDisposable
         _values?.Dispose();
         _grads?.Dispose();
         _dummy?.Dispose();
+        _workspace?.Dispose();
     }
 }

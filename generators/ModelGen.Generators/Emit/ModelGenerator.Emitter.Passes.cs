@@ -84,6 +84,7 @@ public sealed partial class ModelGenerator
         ArgKind.ParamGrad => "_runtime.Grad(" + a.Text + ")",
         ArgKind.Absent => "_runtime.Dummy",
         ArgKind.Constant => "_runtime.Constant(" + a.Text + ")",
+        ArgKind.Workspace => "_runtime.Workspace(" + WorkspaceField + ")",
         ArgKind.Runtime when IsFlag(a) => "(" + a.Text + " ? 1 : 0)",
         _ => a.Text,
     };
@@ -98,6 +99,9 @@ public sealed partial class ModelGenerator
     static string ParamType(Arg a) => IsFlag(a) ? "int" : a.Kind == ArgKind.Runtime ? a.Type : ViewAlias;
 
     const string ViewAlias = "ModelGenView";
+
+    /// <summary>The generated field holding the floats of device workspace the model's kernels need at most.</summary>
+    const string WorkspaceField = "DeviceWorkspaceFloats";
 
     /// <summary>One distinct kernel: the runtime body with one set of literal sizes. Every launch with those sizes shares it, so
     /// the four identical layers of an encoder compile one LayerNorm kernel, not four.</summary>
@@ -128,6 +132,14 @@ public sealed partial class ModelGenerator
         var w = Begin(model.Header, usings: $"using {ViewAlias} = global::ILGPU.ArrayView<float>;\nusing ModelGenIndex = global::ILGPU.Index1D;");
         w.Line("// Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;");
         w.Line("// launches with the same sizes share one kernel.");
+        var workspace = names.Kernels.SelectMany(k => k.Args).Where(a => a.Kind == ArgKind.Workspace && a.Text.Length > 0)
+            .Select(a => a.Text).Distinct().ToList();
+        if (workspace.Count > 0)
+        {
+            w.Line();
+            w.Line("// Split-K partial products: one device buffer serves every kernel (they run in order on one stream), sized for the largest.");
+            w.Wrap($"static readonly long {WorkspaceField} = global::System.Linq.Enumerable.Max", "(new long[] { ", workspace, " });", "");
+        }
         foreach (var k in names.Kernels)
         {
             bool grouped = IsGrouped(k.Body);

@@ -167,6 +167,15 @@ public sealed partial class ModelGenerator
         /// (<see cref="OpSignatures.Grouped"/>), so there is no extent.</summary>
         static KernelLaunch GroupKernel(string body, params Arg[] args) => new(body, "", args.ToImmutableEquatableArray());
 
+        /// <summary>The model's shared device workspace, as much as <paramref name="floats"/> (an expression over a runtime op's sizes,
+        /// e.g. "Linear.BackwardWeightWorkspace(192, 768)") asks.</summary>
+        static Arg Workspace(string floats) => Arg.Workspace("global::ModelGen.Ops." + floats);
+
+        /// <summary>The second half of a split-K product (TiledGemm.MultiplySplit): adds the slices' partial (m × n) products into
+        /// <paramref name="target"/> (row stride ldc); k, the inner dimension, decides how many slices ran.</summary>
+        static KernelLaunch SumSplits(Arg target, int m, int n, Arg k, int ldc) =>
+            Kernel("TiledGemm.SumSplitsKernel", Int((long)m * n), target, Arg.Workspace(""), Arg.Lit(Int(m)), Arg.Lit(Int(n)), k, Arg.Lit(Int(ldc)));
+
         internal string Comment(string path, string kind, params string[] buffers) =>
             $"{path} ({kind}): " + string.Join(", ", buffers.Take(buffers.Length - 1).Select(b => _shapes[b].Display)) + " -> " + _shapes[buffers[buffers.Length - 1]].Display;
 

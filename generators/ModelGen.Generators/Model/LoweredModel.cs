@@ -31,6 +31,10 @@ public enum ArgKind
 
     /// <summary>A fixed table computed once per model type (Text is its name): a static array on the CPU, a device copy in kernels.</summary>
     Constant,
+
+    /// <summary>Device scratch shared by every kernel of the model that needs it (split-K partial products); Text is an expression
+    /// of the floats this launch may use. Ops run in order on one stream, so one buffer of the largest request serves all.</summary>
+    Workspace,
 }
 
 public sealed record Arg(ArgKind Kind, string Text, string Type = "")
@@ -52,6 +56,8 @@ public sealed record Arg(ArgKind Kind, string Text, string Type = "")
     public static readonly Arg None = new(ArgKind.Absent, "");
 
     public static Arg Constant(string name) => new(ArgKind.Constant, name);
+
+    public static Arg Workspace(string floats) => new(ArgKind.Workspace, floats);
 }
 
 /// <summary>A call into a runtime op on the CPU backend: <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>

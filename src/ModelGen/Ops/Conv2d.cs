@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 using ModelGen.Cpu;
 
 namespace ModelGen.Ops;
@@ -293,109 +294,206 @@ public static class Conv2d
         }
     }
 
-    /// <summary>Extent: batch * Cout * Ho * Wo (one thread per output element). When <paramref name="hasBias"/> is false, bias is an unused dummy.</summary>
+    // Device kernels: implicit GEMM on the tiled SGEMM. The unfolded image (im2col) is never stored: the product's operands
+    // read it on the fly (Shape.Pixel), so the forward is weight (Cout × Cin·K·K) · cols_b per image, the input gradient
+    // weightᵀ-by-kernel-offset · dy gathered per input pixel (no col2im scatter, no atomics), and the weight gradient
+    // dy · colsᵀ with the inner dimension batch·Ho·Wo, cut into split-K slices.
+
+    /// <summary>A convolution's sizes inside a kernel (the literals of the generated call), and the unfolded image's element.</summary>
+    readonly struct Shape
+    {
+        public readonly int InChannels, Height, Width, OutChannels, Kernel, Stride, Padding, OutHeight, OutWidth;
+
+        public Shape(int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+        {
+            InChannels = inChannels; Height = height; Width = width; OutChannels = outChannels;
+            Kernel = kernel; Stride = stride; Padding = padding;
+            OutHeight = (height + 2 * padding - kernel) / stride + 1;
+            OutWidth = (width + 2 * padding - kernel) / stride + 1;
+        }
+
+        public int Rows => InChannels * Kernel * Kernel;
+        public int Pixels => OutHeight * OutWidth;
+        public int InputPixels => Height * Width;
+
+        /// <summary>cols_b[r, p] = x[b, c, oy·S − P + ky, ox·S − P + kx] with r = (c·K + ky)·K + kx and p = oy·Wo + ox; 0 in the padding.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Pixel(ArrayView<float> x, int b, int r, int p)
+        {
+            int kk = Kernel * Kernel, c = r / kk, rem = r - c * kk, ky = rem / Kernel, kx = rem - ky * Kernel;
+            int oy = p / OutWidth, ox = p - oy * OutWidth;
+            int iy = oy * Stride - Padding + ky, ix = ox * Stride - Padding + kx;
+            if (iy < 0 || iy >= Height || ix < 0 || ix >= Width) return 0f;
+            return x[((long)(b * InChannels + c) * Height + iy) * Width + ix];
+        }
+
+        /// <summary>The gradient reaching input pixel q = iy·W + ix through kernel offset j = (o·K + ky)·K + kx:
+        /// dy[b, o, oy, ox] where oy·S − P + ky = iy and ox·S − P + kx = ix, or 0 where no output pixel took it.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float OutputGrad(ArrayView<float> dy, int b, int j, int q)
+        {
+            int kk = Kernel * Kernel, o = j / kk, rem = j - o * kk, ky = rem / Kernel, kx = rem - ky * Kernel;
+            int iy = q / Width, ix = q - iy * Width;
+            int ty = iy + Padding - ky, tx = ix + Padding - kx;
+            if (ty < 0 || tx < 0) return 0f;
+            int oy = ty / Stride, ox = tx / Stride;
+            if (oy * Stride != ty || ox * Stride != tx || oy >= OutHeight || ox >= OutWidth) return 0f;
+            return dy[((long)(b * OutChannels + o) * OutHeight + oy) * OutWidth + ox];
+        }
+    }
+
+    /// <summary>The forward's B: image b unfolded, read as (output pixel, row); a warp runs along the pixels.</summary>
+    readonly struct ImageColumns : TiledGemm.ITileOperand
+    {
+        readonly ArrayView<float> _x;
+        readonly Shape _shape;
+        readonly int _b;
+
+        public ImageColumns(ArrayView<float> x, Shape shape, int b) { _x = x; _shape = shape; _b = b; }
+
+        public bool InnerContiguous => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(int outer, int inner) => _shape.Pixel(_x, _b, inner, outer);
+    }
+
+    /// <summary>The weight gradient's B: every image unfolded, read as (row, b·Ho·Wo + pixel); a warp runs along the pixels.</summary>
+    readonly struct BatchColumns : TiledGemm.ITileOperand
+    {
+        readonly ArrayView<float> _x;
+        readonly Shape _shape;
+
+        public BatchColumns(ArrayView<float> x, Shape shape) { _x = x; _shape = shape; }
+
+        public bool InnerContiguous => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(int outer, int inner)
+        {
+            int b = inner / _shape.Pixels;
+            return _shape.Pixel(_x, b, outer, inner - b * _shape.Pixels);
+        }
+    }
+
+    /// <summary>The weight gradient's A: dy read as (output channel, b·Ho·Wo + pixel), contiguous along the pixels.</summary>
+    readonly struct BatchOutputGrads : TiledGemm.ITileOperand
+    {
+        readonly ArrayView<float> _dy;
+        readonly Shape _shape;
+
+        public BatchOutputGrads(ArrayView<float> dy, Shape shape) { _dy = dy; _shape = shape; }
+
+        public bool InnerContiguous => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(int outer, int inner)
+        {
+            int b = inner / _shape.Pixels;
+            return _dy[(long)(b * _shape.OutChannels + outer) * _shape.Pixels + inner - b * _shape.Pixels];
+        }
+    }
+
+    /// <summary>The input gradient's A: weight read as (input channel, (o·K + ky)·K + kx), nearly contiguous along the offsets.</summary>
+    readonly struct WeightByOffset : TiledGemm.ITileOperand
+    {
+        readonly ArrayView<float> _weight;
+        readonly Shape _shape;
+
+        public WeightByOffset(ArrayView<float> weight, Shape shape) { _weight = weight; _shape = shape; }
+
+        public bool InnerContiguous => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(int outer, int inner)
+        {
+            int kk = _shape.Kernel * _shape.Kernel, o = inner / kk;
+            return _weight[(long)(o * _shape.InChannels + outer) * kk + inner - o * kk];
+        }
+    }
+
+    /// <summary>The input gradient's B: dy of image b gathered per input pixel, read as (input pixel, kernel offset).</summary>
+    readonly struct GatheredOutputGrads : TiledGemm.ITileOperand
+    {
+        readonly ArrayView<float> _dy;
+        readonly Shape _shape;
+        readonly int _b;
+
+        public GatheredOutputGrads(ArrayView<float> dy, Shape shape, int b) { _dy = dy; _shape = shape; _b = b; }
+
+        public bool InnerContiguous => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(int outer, int inner) => _shape.OutputGrad(_dy, _b, inner, outer);
+    }
+
+    public static KernelConfig ForwardKernelConfig(int batch, int height, int width, int outChannels, int kernel, int stride, int padding) =>
+        TiledGemm.Config(outChannels, OutputSize(height, kernel, stride, padding) * OutputSize(width, kernel, stride, padding), batch);
+
+    /// <summary>y_b (Cout × Ho·Wo) = weight (Cout × Cin·K·K) · cols_b (+ bias per channel), image b along the grid's Z. When
+    /// <paramref name="hasBias"/> is false, bias is an unused dummy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias,
+    public static void ForwardKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias,
         int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding, bool hasBias)
     {
-        int ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
-        if (i >= batch * outChannels * ho * wo) return;
-        int idx = i;
-        int ox = idx % wo, t = idx / wo, oy = t % ho;
-        t /= ho;
-        int o = t % outChannels, b = t / outChannels;
-        float sum = hasBias ? bias[o] : 0f;
-        for (int c = 0; c < inChannels; c++)
-        {
-            int xBase = (b * inChannels + c) * height, wBase = (o * inChannels + c) * kernel;
-            for (int ky = 0; ky < kernel; ky++)
-            {
-                int iy = oy * stride - padding + ky;
-                if (iy < 0 || iy >= height) continue;
-                for (int kx = 0; kx < kernel; kx++)
-                {
-                    int ix = ox * stride - padding + kx;
-                    if (ix < 0 || ix >= width) continue;
-                    sum += weight[(wBase + ky) * kernel + kx] * x[(xBase + iy) * width + ix];
-                }
-            }
-        }
-        y[i] = sum;
+        var shape = new Shape(inChannels, height, width, outChannels, kernel, stride, padding);
+        int b = Grid.IdxZ;
+        TiledGemm.Multiply(y, new TiledGemm.Dense(weight, 0, shape.Rows, innerContiguous: true), new ImageColumns(x, shape, b), bias,
+            outChannels, shape.Pixels, 0, shape.Rows, shape.Pixels, (long)b * outChannels * shape.Pixels, 1f, hasBias, biasPerRow: true,
+            accumulate: false);
     }
 
-    /// <summary>Extent: batch * Cin * H * W (one thread per input element gathers every output it fed). dx[b, c, iy, ix] += Σ dy·weight.</summary>
+    public static KernelConfig BackwardInputKernelConfig(int batch, int inChannels, int height, int width) =>
+        TiledGemm.Config(inChannels, height * width, batch);
+
+    /// <summary>dx_b (Cin × H·W) += Σ over (o, ky, kx) of weight[o, c, ky, kx] · dy_b at the output pixel that read (iy, ix) through
+    /// that offset. With stride S only one offset in S² reaches a given pixel; the others read as zeros.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardInputKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> weight,
+    public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> weight,
         int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
     {
-        if (i >= batch * inChannels * height * width) return;
-        int ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
-        int idx = i;
-        int ix = idx % width, t = idx / width, iy = t % height;
-        t /= height;
-        int c = t % inChannels, b = t / inChannels;
-        float sum = 0f;
-        for (int ky = 0; ky < kernel; ky++)
-        {
-            int ty = iy + padding - ky;
-            if (ty < 0 || ty % stride != 0) continue;
-            int oy = ty / stride;
-            if (oy >= ho) continue;
-            for (int kx = 0; kx < kernel; kx++)
-            {
-                int tx = ix + padding - kx;
-                if (tx < 0 || tx % stride != 0) continue;
-                int ox = tx / stride;
-                if (ox >= wo) continue;
-                for (int o = 0; o < outChannels; o++)
-                    sum += dy[((b * outChannels + o) * ho + oy) * wo + ox] * weight[((o * inChannels + c) * kernel + ky) * kernel + kx];
-            }
-        }
-        dx[i] += sum;
+        var shape = new Shape(inChannels, height, width, outChannels, kernel, stride, padding);
+        int b = Grid.IdxZ;
+        TiledGemm.Multiply(dx, new WeightByOffset(weight, shape), new GatheredOutputGrads(dy, shape, b), dx,
+            inChannels, shape.InputPixels, 0, outChannels * kernel * kernel, shape.InputPixels, (long)b * inChannels * shape.InputPixels, 1f,
+            hasBias: false, biasPerRow: false, accumulate: true);
     }
 
-    /// <summary>Extent: Cout * Cin * K * K (one thread per weight). dweight[o, c, ky, kx] += Σ_{b, oy, ox} dy·x.</summary>
+    public static KernelConfig BackwardWeightKernelConfig(int batch, int inChannels, int height, int width, int outChannels, int kernel,
+        int stride, int padding) =>
+        TiledGemm.SplitConfig(outChannels, inChannels * kernel * kernel,
+            batch * OutputSize(height, kernel, stride, padding) * OutputSize(width, kernel, stride, padding));
+
+    /// <summary>Floats of split-K workspace the weight gradient may use.</summary>
+    public static long BackwardWeightWorkspace(int inChannels, int outChannels, int kernel) =>
+        TiledGemm.SplitWorkspace(outChannels, inChannels * kernel * kernel);
+
+    /// <summary>dweight (Cout × Cin·K·K) += dy · colsᵀ over every image and pixel (k = batch·Ho·Wo), in split-K slices that
+    /// <see cref="TiledGemm.SumSplitsKernel"/> adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardWeightKernel(Index1D i, ArrayView<float> dweight, ArrayView<float> dy, ArrayView<float> x,
+    public static void BackwardWeightKernel(ArrayView<float> dweight, ArrayView<float> workspace, ArrayView<float> dy, ArrayView<float> x,
         int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
     {
-        if (i >= outChannels * inChannels * kernel * kernel) return;
-        int ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
-        int idx = i;
-        int kx = idx % kernel, t = idx / kernel, ky = t % kernel;
-        t /= kernel;
-        int c = t % inChannels, o = t / inChannels;
-        float sum = 0f;
-        for (int b = 0; b < batch; b++)
-        {
-            int yBase = (b * outChannels + o) * ho, xBase = (b * inChannels + c) * height;
-            for (int oy = 0; oy < ho; oy++)
-            {
-                int iy = oy * stride - padding + ky;
-                if (iy < 0 || iy >= height) continue;
-                for (int ox = 0; ox < wo; ox++)
-                {
-                    int ix = ox * stride - padding + kx;
-                    if (ix < 0 || ix >= width) continue;
-                    sum += dy[(yBase + oy) * wo + ox] * x[(xBase + iy) * width + ix];
-                }
-            }
-        }
-        dweight[i] += sum;
+        var shape = new Shape(inChannels, height, width, outChannels, kernel, stride, padding);
+        TiledGemm.MultiplySplit(dweight, workspace, new BatchOutputGrads(dy, shape), new BatchColumns(x, shape),
+            outChannels, shape.Rows, batch * shape.Pixels, shape.Rows);
     }
 
-    /// <summary>Extent: Cout. dbias[o] += Σ_{b, oy, ox} dy[b, o, oy, ox].</summary>
+    public static KernelConfig BackwardBiasKernelConfig(int outChannels) => ColumnSums.GroupPer(outChannels);
+
+    /// <summary>A group per channel: dbias[o] += Σ_{b, oy, ox} dy[b, o, oy, ox], the group's threads striding over batch and plane,
+    /// summed in a fixed order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardBiasKernel(Index1D i, ArrayView<float> dbias, ArrayView<float> dy, int batch, int outChannels, int outHeight, int outWidth)
+    public static void BackwardBiasKernel(ArrayView<float> dbias, ArrayView<float> dy, int batch, int outChannels, int outHeight, int outWidth)
     {
-        if (i >= outChannels) return;
-        int o = i, pixels = outHeight * outWidth;
-        float sum = 0f;
-        for (int b = 0; b < batch; b++)
+        var shared = SharedMemory.Allocate<float>(ColumnSums.GroupThreads);
+        int o = Grid.IdxX, pixels = outHeight * outWidth, count = batch * pixels;
+        float s = 0f;
+        for (int e = Group.IdxX; e < count; e += ColumnSums.GroupThreads)
         {
-            int yBase = (b * outChannels + o) * pixels;
-            for (int p = 0; p < pixels; p++) sum += dy[yBase + p];
+            int b = e / pixels;
+            s += dy[(long)(b * outChannels + o) * pixels + e - b * pixels];
         }
-        dbias[i] += sum;
+        float total = ColumnSums.GroupSum(shared, s);
+        if (Group.IdxX == 0) dbias[o] += total;
     }
 }

@@ -101,13 +101,18 @@ public static class Linear
         TiledGemm.Multiply(dx, dy, w, w, rows, inFeatures, outFeatures, transA: false, transB: false, outFeatures, inFeatures, inFeatures,
             0, 0, 0, 1f, hasBias: false, accumulate: true);
 
-    public static KernelConfig BackwardWeightKernelConfig(int inFeatures, int outFeatures) => TiledGemm.Config(outFeatures, inFeatures);
+    public static KernelConfig BackwardWeightKernelConfig(int rows, int inFeatures, int outFeatures) => TiledGemm.SplitConfig(outFeatures, inFeatures, rows);
 
-    /// <summary>dw += dyᵀ·x.</summary>
+    /// <summary>Floats of split-K workspace the weight gradient may use.</summary>
+    public static long BackwardWeightWorkspace(int inFeatures, int outFeatures) => TiledGemm.SplitWorkspace(outFeatures, inFeatures);
+
+    /// <summary>dw += dyᵀ·x, the sum over rows cut into slices when rows are many and dw has few tiles (then
+    /// <see cref="TiledGemm.SumSplitsKernel"/> adds the slices).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardWeightKernel(ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, int rows, int inFeatures, int outFeatures) =>
-        TiledGemm.Multiply(dw, dy, x, x, outFeatures, inFeatures, rows, transA: true, transB: false, outFeatures, inFeatures, inFeatures,
-            0, 0, 0, 1f, hasBias: false, accumulate: true);
+    public static void BackwardWeightKernel(ArrayView<float> dw, ArrayView<float> workspace, ArrayView<float> dy, ArrayView<float> x,
+        int rows, int inFeatures, int outFeatures) =>
+        TiledGemm.MultiplySplit(dw, workspace, new TiledGemm.Dense(dy, 0, outFeatures, innerContiguous: false),
+            new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: false), outFeatures, inFeatures, rows, inFeatures);
 
     public static KernelConfig BackwardBiasKernelConfig(int outFeatures) => ColumnSums.Config(outFeatures);
 

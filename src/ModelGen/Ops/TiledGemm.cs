@@ -36,30 +36,45 @@ public static class TiledGemm
         int m, int n, int k, bool transA, bool transB, int lda, int ldb, int ldc,
         long batchA, long batchB, long batchC, float alpha, bool hasBias, bool accumulate)
     {
+        long z = Grid.IdxZ;
+        // op(A)'s tile is read as (m, k), op(B)'s as its transpose (n, k): one loader for both.
+        Multiply(c, new Dense(a, z * batchA, lda, !transA), new Dense(b, z * batchB, ldb, transB), bias,
+            m, n, 0, k, ldc, z * batchC, alpha, hasBias, biasPerRow: false, accumulate);
+    }
+
+    /// <summary>
+    /// The tiled product over any operands: C (m × n at <paramref name="cStart"/>, row stride ldc) = alpha · A·B over k in
+    /// [kBegin, kEnd) (+ bias per column, or per row with <paramref name="biasPerRow"/>) (+ C when accumulating). A gives
+    /// element (row, k) and B element (column, k), so an operand may be a stored matrix (<see cref="Dense"/>) or computed on
+    /// the fly, as a convolution's unfolded image is (implicit GEMM).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Multiply<TA, TB>(ArrayView<float> c, TA a, TB b, ArrayView<float> bias, int m, int n, int kBegin, int kEnd,
+        int ldc, long cStart, float alpha, bool hasBias, bool biasPerRow, bool accumulate)
+        where TA : struct, ITileOperand
+        where TB : struct, ITileOperand
+    {
         var sa = SharedMemory.Allocate<float>(2 * Buffer);
         var sb = SharedMemory.Allocate<float>(2 * Buffer);
         int t = Group.IdxX, tx = t & 15, ty = t >> 4;
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
-        long z = Grid.IdxZ;
-        long aBase = z * batchA, bBase = z * batchB, cBase = z * batchC;
 
-        // op(A)'s tile is 64 rows (m) by 16 (k); op(B)'s, read as its transpose, 64 columns (n) by 16 (k): one loader for both.
-        var fa = Fetch(a, aBase, lda, m0, 0, m, k, !transA, t);
-        var fb = Fetch(b, bBase, ldb, n0, 0, n, k, transB, t);
-        Store(sa, 0, fa, !transA, t);
-        Store(sb, 0, fb, transB, t);
+        var fa = Fetch(a, m0, kBegin, m, kEnd, t);
+        var fb = Fetch(b, n0, kBegin, n, kEnd, t);
+        Store(sa, 0, fa, a.InnerContiguous, t);
+        Store(sb, 0, fb, b.InnerContiguous, t);
         Group.Barrier();
 
         var acc = default(Block4x4);
-        int steps = (k + TileK - 1) / TileK;
+        int steps = kEnd > kBegin ? (kEnd - kBegin + TileK - 1) / TileK : 0;
         for (int s = 0; s < steps; s++)
         {
             int cur = (s & 1) * Buffer, next = Buffer - cur;
             bool more = s + 1 < steps;
             if (more)
             {
-                fa = Fetch(a, aBase, lda, m0, (s + 1) * TileK, m, k, !transA, t);
-                fb = Fetch(b, bBase, ldb, n0, (s + 1) * TileK, n, k, transB, t);
+                fa = Fetch(a, m0, kBegin + (s + 1) * TileK, m, kEnd, t);
+                fb = Fetch(b, n0, kBegin + (s + 1) * TileK, n, kEnd, t);
             }
             for (int kk = 0; kk < TileK; kk += 4)
             {
@@ -71,14 +86,110 @@ public static class TiledGemm
             if (more)
             {
                 // The other buffer was last read before the previous barrier, so it can be overwritten now.
-                Store(sa, next, fa, !transA, t);
-                Store(sb, next, fb, transB, t);
+                Store(sa, next, fa, a.InnerContiguous, t);
+                Store(sb, next, fb, b.InnerContiguous, t);
             }
             Group.Barrier();
         }
 
-        int r = m0 + ty, col = n0 + tx;
-        acc.Write(c, bias, cBase, r, col, m, n, ldc, alpha, hasBias, accumulate);
+        acc.Write(c, bias, cStart, m0 + ty, n0 + tx, m, n, ldc, alpha, hasBias, biasPerRow, accumulate);
+    }
+
+    // ---- split-K: a long inner dimension (weight gradients, summed over every row of the batch) is cut into slices that
+    // run side by side along the grid's Z, each writing its own partial product; a second kernel adds them in a fixed order.
+
+    /// <summary>Groups a split product aims for (two per SM of a large GPU), slices at most, and the least k a slice gets.</summary>
+    public const int SplitGroups = 264, MaxSplits = 16, MinSliceDepth = 256;
+
+    static int WantedSplits(int m, int n)
+    {
+        int tiles = ((m + TileM - 1) / TileM) * ((n + TileN - 1) / TileN);
+        return System.Math.Min(MaxSplits, (SplitGroups + tiles - 1) / tiles);
+    }
+
+    /// <summary>How many slices an (m × n) product over <paramref name="k"/> runs in: enough groups to fill the device, each
+    /// slice at least <see cref="MinSliceDepth"/> deep.</summary>
+    public static int Splits(int m, int n, int k) => System.Math.Max(1, System.Math.Min(WantedSplits(m, n), k / MinSliceDepth));
+
+    /// <summary>Floats of partial products an (m × n) split product may need (0 when it never splits).</summary>
+    public static long SplitWorkspace(int m, int n)
+    {
+        int wanted = WantedSplits(m, n);
+        return wanted > 1 ? (long)wanted * m * n : 0;
+    }
+
+    /// <summary>The launch of a split (m × n) product over k: one slice per Z.</summary>
+    public static KernelConfig SplitConfig(int m, int n, int k) => Config(m, n, Splits(m, n, k));
+
+    /// <summary>
+    /// target (m × n, row stride ldc) += A·B over k, in <see cref="Splits"/> slices: with one, straight into target; with more,
+    /// slice z writes its partial product into workspace[z·m·n ...] and <see cref="SumSplitsKernel"/> adds them afterwards.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplySplit<TA, TB>(ArrayView<float> target, ArrayView<float> workspace, TA a, TB b, int m, int n, int k, int ldc)
+        where TA : struct, ITileOperand
+        where TB : struct, ITileOperand
+    {
+        int splits = Splits(m, n, k);
+        if (splits == 1)
+        {
+            Multiply(target, a, b, target, m, n, 0, k, ldc, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true);
+            return;
+        }
+        int z = Grid.IdxZ;
+        int slice = ((k + splits - 1) / splits + TileK - 1) / TileK * TileK;
+        int begin = z * slice, end = System.Math.Min(k, begin + slice);
+        Multiply(workspace, a, b, target, m, n, begin, end, n, (long)z * m * n, 1f, hasBias: false, biasPerRow: false, accumulate: false);
+    }
+
+    /// <summary>Extent: m · n. target[r, col] += Σ_z workspace[z, r, col] over the slices of <see cref="MultiplySplit"/>, in
+    /// order (deterministic); nothing when the product ran in one slice.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumSplitsKernel(Index1D i, ArrayView<float> target, ArrayView<float> workspace, int m, int n, int k, int ldc)
+    {
+        int splits = Splits(m, n, k);
+        if (splits == 1 || i >= m * n) return;
+        long count = (long)m * n;
+        float s = 0f;
+        for (int z = 0; z < splits; z++) s += workspace[z * count + i];
+        int r = i / n, col = i - r * n;
+        target[(long)r * ldc + col] += s;
+    }
+
+    /// <summary>
+    /// An operand of the tiled product, read as (outer, inner): A's (row, k) or B's (column, k). <see cref="InnerContiguous"/>
+    /// says which index a warp should run along so its loads are consecutive (or nearly, for a gathered operand).
+    /// </summary>
+    public interface ITileOperand
+    {
+        bool InnerContiguous { get; }
+
+        /// <summary>The element at (outer, inner); called only inside the product's bounds.</summary>
+        float At(int outer, int inner);
+    }
+
+    /// <summary>A stored matrix: element (outer, inner) at start + outer·ld + inner, or start + inner·ld + outer when the
+    /// matrix is stored the other way round.</summary>
+    public readonly struct Dense : ITileOperand
+    {
+        readonly ArrayView<float> _view;
+        readonly long _start;
+        readonly int _ld;
+        readonly bool _innerContiguous;
+
+        public Dense(ArrayView<float> view, long start, int ld, bool innerContiguous)
+        {
+            _view = view;
+            _start = start;
+            _ld = ld;
+            _innerContiguous = innerContiguous;
+        }
+
+        public bool InnerContiguous => _innerContiguous;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(int outer, int inner) =>
+            _innerContiguous ? _view[_start + (long)outer * _ld + inner] : _view[_start + (long)inner * _ld + outer];
     }
 
     /// <summary>Four values of a 64 × 16 tile a thread fetches: its (outer, inner) positions depend on which way the source is
@@ -89,28 +200,28 @@ public static class TiledGemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Four Fetch(ArrayView<float> src, long start, int ld, int outer0, int inner0, int outerSize, int innerSize, bool innerContiguous, int t)
+    static Four Fetch<T>(T src, int outer0, int inner0, int outerSize, int innerEnd, int t) where T : struct, ITileOperand
     {
         Four f;
-        if (innerContiguous)
+        if (src.InnerContiguous)
         {
-            // element (o, i) at (outer0 + o)·ld + inner0 + i; a thread takes i = t mod 16 and o = t / 16 + 16r.
+            // a thread takes inner = t mod 16 and outer = t / 16 + 16r.
             int i = inner0 + (t & 15), o = outer0 + (t >> 4);
-            bool inside = i < innerSize;
-            f.V0 = inside && o < outerSize ? src[start + (long)o * ld + i] : 0f;
-            f.V1 = inside && o + 16 < outerSize ? src[start + (long)(o + 16) * ld + i] : 0f;
-            f.V2 = inside && o + 32 < outerSize ? src[start + (long)(o + 32) * ld + i] : 0f;
-            f.V3 = inside && o + 48 < outerSize ? src[start + (long)(o + 48) * ld + i] : 0f;
+            bool inside = i < innerEnd;
+            f.V0 = inside && o < outerSize ? src.At(o, i) : 0f;
+            f.V1 = inside && o + 16 < outerSize ? src.At(o + 16, i) : 0f;
+            f.V2 = inside && o + 32 < outerSize ? src.At(o + 32, i) : 0f;
+            f.V3 = inside && o + 48 < outerSize ? src.At(o + 48, i) : 0f;
         }
         else
         {
-            // element (o, i) at (inner0 + i)·ld + outer0 + o; a thread takes o = t mod 64 and i = t / 64 + 4r.
+            // a thread takes outer = t mod 64 and inner = t / 64 + 4r.
             int o = outer0 + (t & 63), i = inner0 + (t >> 6);
             bool inside = o < outerSize;
-            f.V0 = inside && i < innerSize ? src[start + (long)i * ld + o] : 0f;
-            f.V1 = inside && i + 4 < innerSize ? src[start + (long)(i + 4) * ld + o] : 0f;
-            f.V2 = inside && i + 8 < innerSize ? src[start + (long)(i + 8) * ld + o] : 0f;
-            f.V3 = inside && i + 12 < innerSize ? src[start + (long)(i + 12) * ld + o] : 0f;
+            f.V0 = inside && i < innerEnd ? src.At(o, i) : 0f;
+            f.V1 = inside && i + 4 < innerEnd ? src.At(o, i + 4) : 0f;
+            f.V2 = inside && i + 8 < innerEnd ? src.At(o, i + 8) : 0f;
+            f.V3 = inside && i + 12 < innerEnd ? src.At(o, i + 12) : 0f;
         }
         return f;
     }
@@ -156,32 +267,33 @@ public static class TiledGemm
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Write(ArrayView<float> c, ArrayView<float> bias, long start, int r, int col, int m, int n, int ldc,
-            float alpha, bool hasBias, bool accumulate)
+            float alpha, bool hasBias, bool biasPerRow, bool accumulate)
         {
-            WriteRow(c, bias, start, r, col, m, n, ldc, alpha, hasBias, accumulate, _00, _01, _02, _03);
-            WriteRow(c, bias, start, r + 16, col, m, n, ldc, alpha, hasBias, accumulate, _10, _11, _12, _13);
-            WriteRow(c, bias, start, r + 32, col, m, n, ldc, alpha, hasBias, accumulate, _20, _21, _22, _23);
-            WriteRow(c, bias, start, r + 48, col, m, n, ldc, alpha, hasBias, accumulate, _30, _31, _32, _33);
+            WriteRow(c, bias, start, r, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _00, _01, _02, _03);
+            WriteRow(c, bias, start, r + 16, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _10, _11, _12, _13);
+            WriteRow(c, bias, start, r + 32, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _20, _21, _22, _23);
+            WriteRow(c, bias, start, r + 48, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _30, _31, _32, _33);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static void WriteRow(ArrayView<float> c, ArrayView<float> bias, long start, int r, int col, int m, int n, int ldc,
-            float alpha, bool hasBias, bool accumulate, float v0, float v1, float v2, float v3)
+            float alpha, bool hasBias, bool biasPerRow, bool accumulate, float v0, float v1, float v2, float v3)
         {
             if (r >= m) return;
             long at = start + (long)r * ldc + col;
-            WriteOne(c, bias, at, col, n, alpha, hasBias, accumulate, v0);
-            WriteOne(c, bias, at + 16, col + 16, n, alpha, hasBias, accumulate, v1);
-            WriteOne(c, bias, at + 32, col + 32, n, alpha, hasBias, accumulate, v2);
-            WriteOne(c, bias, at + 48, col + 48, n, alpha, hasBias, accumulate, v3);
+            WriteOne(c, bias, at, r, col, n, alpha, hasBias, biasPerRow, accumulate, v0);
+            WriteOne(c, bias, at + 16, r, col + 16, n, alpha, hasBias, biasPerRow, accumulate, v1);
+            WriteOne(c, bias, at + 32, r, col + 32, n, alpha, hasBias, biasPerRow, accumulate, v2);
+            WriteOne(c, bias, at + 48, r, col + 48, n, alpha, hasBias, biasPerRow, accumulate, v3);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void WriteOne(ArrayView<float> c, ArrayView<float> bias, long at, int col, int n, float alpha, bool hasBias, bool accumulate, float v)
+        static void WriteOne(ArrayView<float> c, ArrayView<float> bias, long at, int r, int col, int n, float alpha, bool hasBias, bool biasPerRow,
+            bool accumulate, float v)
         {
             if (col >= n) return;
             float y = alpha * v;
-            if (hasBias) y += bias[col];
+            if (hasBias) y += bias[biasPerRow ? r : col];
             c[at] = accumulate ? c[at] + y : y;
         }
     }

@@ -68,72 +68,84 @@ partial class CrossAttender
     {
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(11, backward: true);
-        K36_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
+        K42_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         _runtime.Profiler.Mark(10, backward: true);
-        K33_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
-        K34_LinearBackwardWeightKernel(_runtime.Grad(12), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.mlp), batch);
+        K38_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
+        K39_LinearBackwardWeightKernel(
+            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
+        K40_TiledGemmSumSplitsKernel(512, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.mlp), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(9, backward: true);
-        K31_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
+        K36_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(8, backward: true);
-        K29_ReluBackwardKernel(batch * 192, a.GradView(Buf.mlp_fc1), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
+        K34_ReluBackwardKernel(batch * 192, a.GradView(Buf.mlp_fc1), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: true);
-        K25_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.mlp_fc1), _runtime.Value(10), batch);
-        K26_LinearBackwardWeightKernel(_runtime.Grad(10), a.GradView(Buf.mlp_fc1), a.View(Buf.norm), batch);
-        K27_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_fc1), batch);
+        K29_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.mlp_fc1), _runtime.Value(10), batch);
+        K30_LinearBackwardWeightKernel(
+            _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp_fc1), a.View(Buf.norm), batch);
+        K31_TiledGemmSumSplitsKernel(512, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K32_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_fc1), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(6, backward: true);
-        K22_LayerNormBackwardInputKernel(
+        K26_LayerNormBackwardInputKernel(
             a.GradView(Buf.res), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), _runtime.Value(8),
             batch);
-        K23_LayerNormBackwardParamsKernel(
+        K27_LayerNormBackwardParamsKernel(
             _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.norm), a.View(Buf.res), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(5, backward: true);
-        K20_AddBackwardKernel(batch * 96, a.GradView(Buf.attn), a.GradView(Buf.in_x), a.GradView(Buf.res), batch);
+        K24_AddBackwardKernel(batch * 96, a.GradView(Buf.attn), a.GradView(Buf.in_x), a.GradView(Buf.res), batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         _runtime.Profiler.Mark(4, backward: true);
-        K17_LinearBackwardInputKernel(a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
-        K18_LinearBackwardWeightKernel(_runtime.Grad(6), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.attn), batch);
+        K20_LinearBackwardInputKernel(a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
+        K21_LinearBackwardWeightKernel(
+            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
+        K22_TiledGemmSumSplitsKernel(128, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.attn), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         _runtime.Profiler.Mark(3, backward: true);
-        K13_AttentionFlashBackwardQueryKernel(
+        K16_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.attn_q_proj), a.View(Buf.attn_heads_dsum), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
             a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads), a.View(Buf.attn_heads_lse), _runtime.Dummy, batch);
-        K14_AttentionFlashBackwardKeyValueKernel(
+        K17_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.attn_k_proj), a.GradView(Buf.attn_v_proj), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
             a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads_lse), a.View(Buf.attn_heads_dsum), _runtime.Dummy,
             batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         _runtime.Profiler.Mark(2, backward: true);
-        K9_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_v_proj), _runtime.Value(4), batch);
-        K10_LinearBackwardWeightKernel(_runtime.Grad(4), a.GradView(Buf.attn_v_proj), a.View(Buf.in_memory), batch);
-        K11_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.attn_v_proj), batch);
+        K11_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_v_proj), _runtime.Value(4), batch);
+        K12_LinearBackwardWeightKernel(
+            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_v_proj), a.View(Buf.in_memory), batch);
+        K13_TiledGemmSumSplitsKernel(192, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K14_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.attn_v_proj), batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
         _runtime.Profiler.Mark(1, backward: true);
-        K5_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_k_proj), _runtime.Value(2), batch);
-        K6_LinearBackwardWeightKernel(_runtime.Grad(2), a.GradView(Buf.attn_k_proj), a.View(Buf.in_memory), batch);
-        K7_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.attn_k_proj), batch);
+        K6_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_k_proj), _runtime.Value(2), batch);
+        K7_LinearBackwardWeightKernel(
+            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_k_proj), a.View(Buf.in_memory), batch);
+        K8_TiledGemmSumSplitsKernel(384, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K9_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.attn_k_proj), batch);
 
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(0, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.in_x), a.GradView(Buf.attn_q_proj), _runtime.Value(0), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(0), a.GradView(Buf.attn_q_proj), a.View(Buf.in_x), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.attn_q_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_q_proj), a.View(Buf.in_x), batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.attn_q_proj), batch);
     }
 }

@@ -72,52 +72,52 @@ partial class CrossAttender
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
         _runtime.Profiler.Mark(1, backward: false);
-        K4_LinearForwardKernel(a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), batch);
+        K5_LinearForwardKernel(a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         _runtime.Profiler.Mark(2, backward: false);
-        K8_LinearForwardKernel(a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), batch);
+        K10_LinearForwardKernel(a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         _runtime.Profiler.Mark(3, backward: false);
-        K12_AttentionFlashForwardKernel(
+        K15_AttentionFlashForwardKernel(
             a.View(Buf.attn_heads), a.View(Buf.attn_heads_lse), a.View(Buf.attn_q_proj), a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj),
             _runtime.Dummy, batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         _runtime.Profiler.Mark(4, backward: false);
-        K16_LinearForwardKernel(a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
+        K19_LinearForwardKernel(a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(5, backward: false);
-        K19_AddForwardKernel(batch * 96, a.View(Buf.res), a.View(Buf.attn), a.View(Buf.in_x), batch);
+        K23_AddForwardKernel(batch * 96, a.View(Buf.res), a.View(Buf.attn), a.View(Buf.in_x), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(6, backward: false);
-        K21_LayerNormForwardKernel(
+        K25_LayerNormForwardKernel(
             a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.res), _runtime.Value(8), _runtime.Value(9), batch);
 
         // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: false);
-        K24_LinearForwardKernel(a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
+        K28_LinearForwardKernel(a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(8, backward: false);
-        K28_ReluForwardKernel(batch * 192, a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
+        K33_ReluForwardKernel(batch * 192, a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(9, backward: false);
-        K30_DropoutForwardKernel(
+        K35_DropoutForwardKernel(
             batch * 192, a.View(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), a.View(Buf.mlp_act), (_runtime.Training ? 0.1f : 0f),
             _runtime.DropoutSeed(0), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         _runtime.Profiler.Mark(10, backward: false);
-        K32_LinearForwardKernel(a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
+        K37_LinearForwardKernel(a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(11, backward: false);
-        K35_DropoutForwardKernel(
+        K41_DropoutForwardKernel(
             batch * 96, a.View(Buf.drop), a.View(Buf.drop_mask), a.View(Buf.mlp), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1),
             batch);
     }

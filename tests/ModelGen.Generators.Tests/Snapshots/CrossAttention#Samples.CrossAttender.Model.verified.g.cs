@@ -194,7 +194,7 @@ partial class CrossAttender : global::System.IDisposable
         switch (path)
         {
             case "attn.heads.probs":
-                K15_AttentionProbabilitiesKernel(
+                K18_AttentionProbabilitiesKernel(
                     a.View(Buf.attn_heads_probs), a.View(Buf.attn_q_proj), a.View(Buf.attn_k_proj), a.View(Buf.attn_heads_lse),
                     _runtime.Dummy, batch);
                 break;

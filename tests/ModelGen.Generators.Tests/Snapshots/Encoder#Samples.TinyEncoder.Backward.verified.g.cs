@@ -160,9 +160,11 @@ partial class TinyEncoder
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         _runtime.Profiler.Mark(25, backward: true);
-        K27_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
-        K28_LinearBackwardWeightKernel(_runtime.Grad(34), a.GradView(Buf.head), a.View(Buf.norm), batch);
-        K29_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
+        K31_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K32_LinearBackwardWeightKernel(
+            _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.norm), batch);
+        K33_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K34_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(24, backward: true);
@@ -175,30 +177,34 @@ partial class TinyEncoder
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(23, backward: true);
-        K16_AddBackwardKernel(
+        K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(22, backward: true);
-        K24_LinearBackwardInputKernel(
+        K27_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
-        K25_LinearBackwardWeightKernel(
-            _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
+        K28_LinearBackwardWeightKernel(
+            _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
+            a.View(Buf.encoder_layers_1_mlp_act), batch);
+        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(21, backward: true);
-        K22_GeluBackwardKernel(
+        K25_GeluBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(20, backward: true);
-        K18_LinearBackwardInputKernel(
+        K20_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
-        K19_LinearBackwardWeightKernel(
-            _runtime.Grad(28), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K20_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+        K21_LinearBackwardWeightKernel(
+            _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc1),
+            a.View(Buf.encoder_layers_1_norm2), batch);
+        K22_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K23_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(19, backward: true);
@@ -211,7 +217,7 @@ partial class TinyEncoder
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(18, backward: true);
-        K16_AddBackwardKernel(
+        K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_attn_out_proj),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
@@ -220,17 +226,19 @@ partial class TinyEncoder
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24), batch);
         K5_LinearBackwardWeightKernel(
-            _runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
+            _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
+            a.View(Buf.encoder_layers_1_attn_heads), batch);
+        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(16, backward: true);
-        K12_AttentionFlashBackwardQueryKernel(
+        K14_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
             a.View(Buf.in_padding), batch);
-        K13_AttentionFlashBackwardKeyValueKernel(
+        K15_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
@@ -238,27 +246,33 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(15, backward: true);
-        K8_LinearBackwardInputKernel(
+        K9_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(22), batch);
-        K9_LinearBackwardWeightKernel(
-            _runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
+        K10_LinearBackwardWeightKernel(
+            _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K12_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(14, backward: true);
-        K8_LinearBackwardInputKernel(
+        K9_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(20), batch);
-        K9_LinearBackwardWeightKernel(
-            _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K10_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
+        K10_LinearBackwardWeightKernel(
+            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K12_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(13, backward: true);
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(18), batch);
         K5_LinearBackwardWeightKernel(
-            _runtime.Grad(18), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
+            _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(12, backward: true);
@@ -271,31 +285,35 @@ partial class TinyEncoder
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(11, backward: true);
-        K16_AddBackwardKernel(
+        K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(10, backward: true);
-        K24_LinearBackwardInputKernel(
+        K27_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
-        K25_LinearBackwardWeightKernel(
-            _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+        K28_LinearBackwardWeightKernel(
+            _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc2),
+            a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(9, backward: true);
-        K22_GeluBackwardKernel(
+        K25_GeluBackwardKernel(
             batch * 512, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(8, backward: true);
-        K18_LinearBackwardInputKernel(
+        K20_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
-        K19_LinearBackwardWeightKernel(
-            _runtime.Grad(12), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K20_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        K21_LinearBackwardWeightKernel(
+            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc1),
+            a.View(Buf.encoder_layers_0_norm2), batch);
+        K22_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K23_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(7, backward: true);
@@ -308,7 +326,7 @@ partial class TinyEncoder
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(6, backward: true);
-        K16_AddBackwardKernel(
+        K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1),
             batch);
 
@@ -317,17 +335,19 @@ partial class TinyEncoder
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8), batch);
         K5_LinearBackwardWeightKernel(
-            _runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+            _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(4, backward: true);
-        K12_AttentionFlashBackwardQueryKernel(
+        K14_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
             a.View(Buf.in_padding), batch);
-        K13_AttentionFlashBackwardKeyValueKernel(
+        K15_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
@@ -335,27 +355,33 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(3, backward: true);
-        K8_LinearBackwardInputKernel(
+        K9_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(6), batch);
-        K9_LinearBackwardWeightKernel(
-            _runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K10_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
+        K10_LinearBackwardWeightKernel(
+            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K12_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(2, backward: true);
-        K8_LinearBackwardInputKernel(
+        K9_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(4), batch);
-        K9_LinearBackwardWeightKernel(
-            _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K10_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+        K10_LinearBackwardWeightKernel(
+            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K12_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(1, backward: true);
         K4_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(2), batch);
         K5_LinearBackwardWeightKernel(
-            _runtime.Grad(2), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(0, backward: true);

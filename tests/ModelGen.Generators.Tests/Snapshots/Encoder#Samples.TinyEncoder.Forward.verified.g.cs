@@ -150,17 +150,17 @@ partial class TinyEncoder
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(2, backward: false);
-        K7_LinearForwardKernel(
+        K8_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(4), _runtime.Value(5), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(3, backward: false);
-        K7_LinearForwardKernel(
+        K8_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(6), _runtime.Value(7), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(4, backward: false);
-        K11_AttentionFlashForwardKernel(
+        K13_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.in_padding), batch);
 
@@ -172,7 +172,7 @@ partial class TinyEncoder
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(6, backward: false);
-        K15_AddForwardKernel(
+        K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_0_res1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -183,21 +183,21 @@ partial class TinyEncoder
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(8, backward: false);
-        K17_LinearForwardKernel(
+        K19_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(12), _runtime.Value(13), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(9, backward: false);
-        K21_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        K24_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(10, backward: false);
-        K23_LinearForwardKernel(
+        K26_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14), _runtime.Value(15), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(11, backward: false);
-        K15_AddForwardKernel(
+        K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -213,17 +213,17 @@ partial class TinyEncoder
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(14, backward: false);
-        K7_LinearForwardKernel(
+        K8_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(20), _runtime.Value(21), batch);
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
         _runtime.Profiler.Mark(15, backward: false);
-        K7_LinearForwardKernel(
+        K8_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(22), _runtime.Value(23), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(16, backward: false);
-        K11_AttentionFlashForwardKernel(
+        K13_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.in_padding), batch);
 
@@ -235,7 +235,7 @@ partial class TinyEncoder
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(18, backward: false);
-        K15_AddForwardKernel(
+        K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_attn_out_proj),
             batch);
 
@@ -247,21 +247,21 @@ partial class TinyEncoder
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
         _runtime.Profiler.Mark(20, backward: false);
-        K17_LinearForwardKernel(
+        K19_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(28), _runtime.Value(29), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
         _runtime.Profiler.Mark(21, backward: false);
-        K21_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
+        K24_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         _runtime.Profiler.Mark(22, backward: false);
-        K23_LinearForwardKernel(
+        K26_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30), _runtime.Value(31), batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(23, backward: false);
-        K15_AddForwardKernel(
+        K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -272,6 +272,6 @@ partial class TinyEncoder
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         _runtime.Profiler.Mark(25, backward: false);
-        K26_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
+        K30_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
     }
 }

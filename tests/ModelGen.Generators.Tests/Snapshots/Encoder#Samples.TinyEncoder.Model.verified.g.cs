@@ -282,12 +282,12 @@ partial class TinyEncoder : global::System.IDisposable
         switch (path)
         {
             case "encoder.layers.0.attn.heads.probs":
-                K14_AttentionProbabilitiesKernel(
+                K16_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
                     a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.in_padding), batch);
                 break;
             case "encoder.layers.1.attn.heads.probs":
-                K14_AttentionProbabilitiesKernel(
+                K16_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_1_attn_heads_probs), a.View(Buf.encoder_layers_1_attn_q_proj),
                     a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.in_padding), batch);
                 break;

@@ -95,39 +95,45 @@ partial class Stacked
     {
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
         _runtime.Profiler.Mark(15, backward: true);
-        K16_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
-        K17_LinearBackwardWeightKernel(_runtime.Grad(20), a.GradView(Buf.head), a.View(Buf.act), batch);
+        K17_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
+        K18_LinearBackwardWeightKernel(
+            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.act), batch);
+        K19_TiledGemmSumSplitsKernel(64, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(14, backward: true);
-        K14_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
+        K15_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(13, backward: true);
-        K11_LayerNormBackwardInputKernel(
+        K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.blocks_1_res), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
             a.View(Buf.blocks_1_norm_rstd), _runtime.Value(18), batch);
-        K12_LayerNormBackwardParamsKernel(
+        K13_LayerNormBackwardParamsKernel(
             _runtime.Grad(18), _runtime.Grad(19), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
             a.View(Buf.blocks_1_norm_rstd), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(12, backward: true);
-        K9_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
+        K10_AddBackwardKernel(
+            batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(11, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_1_attn_heads), a.GradView(Buf.blocks_1_attn), _runtime.Value(16), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(16), a.GradView(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(17), a.GradView(Buf.blocks_1_attn), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(17), a.GradView(Buf.blocks_1_attn), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(10, backward: true);
-        K5_AttentionFlashBackwardQueryKernel(
+        K6_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_dsum), a.GradView(Buf.blocks_1_attn_heads),
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
             a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, batch);
-        K6_AttentionFlashBackwardKeyValueKernel(
+        K7_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.blocks_1_attn_k_proj), a.GradView(Buf.blocks_1_attn_v_proj), a.GradView(Buf.blocks_1_attn_heads),
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
             a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_heads_dsum), _runtime.Dummy, batch);
@@ -135,47 +141,59 @@ partial class Stacked
         // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(9, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_v_proj), _runtime.Value(14), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(14), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.blocks_1_attn_v_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.blocks_1_attn_v_proj), batch);
 
         // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(8, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_k_proj), _runtime.Value(12), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(12), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
 
         // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(7, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_q_proj), _runtime.Value(10), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(10), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(6, backward: true);
-        K11_LayerNormBackwardInputKernel(
+        K12_LayerNormBackwardInputKernel(
             a.GradView(Buf.blocks_0_res), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), _runtime.Value(8), batch);
-        K12_LayerNormBackwardParamsKernel(
+        K13_LayerNormBackwardParamsKernel(
             _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(5, backward: true);
-        K9_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
+        K10_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(4, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_attn_heads), a.GradView(Buf.blocks_0_attn), _runtime.Value(6), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(6), a.GradView(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.blocks_0_attn), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.blocks_0_attn), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(3, backward: true);
-        K5_AttentionFlashBackwardQueryKernel(
+        K6_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_dsum), a.GradView(Buf.blocks_0_attn_heads),
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
             a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, batch);
-        K6_AttentionFlashBackwardKeyValueKernel(
+        K7_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.blocks_0_attn_k_proj), a.GradView(Buf.blocks_0_attn_v_proj), a.GradView(Buf.blocks_0_attn_heads),
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
             a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_heads_dsum), _runtime.Dummy, batch);
@@ -183,19 +201,28 @@ partial class Stacked
         // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(2, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_v_proj), _runtime.Value(4), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(4), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);
 
         // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(1, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_k_proj), _runtime.Value(2), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(2), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
 
         // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(0, backward: true);
         K1_LinearBackwardInputKernel(a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_q_proj), _runtime.Value(0), batch);
-        K2_LinearBackwardWeightKernel(_runtime.Grad(0), a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), batch);
-        K3_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.blocks_0_attn_q_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.blocks_0_attn_q_proj), batch);
     }
 }

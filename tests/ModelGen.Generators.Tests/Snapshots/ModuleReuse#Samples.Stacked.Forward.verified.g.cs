@@ -102,7 +102,7 @@ partial class Stacked
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(3, backward: false);
-        K4_AttentionFlashForwardKernel(
+        K5_AttentionFlashForwardKernel(
             a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_q_proj),
             a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, batch);
 
@@ -112,11 +112,11 @@ partial class Stacked
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(5, backward: false);
-        K8_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
+        K9_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(6, backward: false);
-        K10_LayerNormForwardKernel(
+        K11_LayerNormForwardKernel(
             a.View(Buf.blocks_0_norm), a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), a.View(Buf.blocks_0_res),
             _runtime.Value(8), _runtime.Value(9), batch);
 
@@ -134,7 +134,7 @@ partial class Stacked
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(10, backward: false);
-        K4_AttentionFlashForwardKernel(
+        K5_AttentionFlashForwardKernel(
             a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_q_proj),
             a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, batch);
 
@@ -144,20 +144,20 @@ partial class Stacked
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(12, backward: false);
-        K8_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
+        K9_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(13, backward: false);
-        K10_LayerNormForwardKernel(
+        K11_LayerNormForwardKernel(
             a.View(Buf.blocks_1_norm), a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), a.View(Buf.blocks_1_res),
             _runtime.Value(18), _runtime.Value(19), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(14, backward: false);
-        K13_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
+        K14_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
         _runtime.Profiler.Mark(15, backward: false);
-        K15_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
+        K16_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
     }
 }

@@ -208,60 +208,60 @@ partial class Setr
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(2, backward: false);
-        K6_PositionsForwardKernel(batch * 512, a.View(Buf.pos), a.View(Buf.embed), _runtime.Value(2), batch);
+        K7_PositionsForwardKernel(batch * 512, a.View(Buf.pos), a.View(Buf.embed), _runtime.Value(2), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(3, backward: false);
-        K9_LayerNormForwardKernel(
+        K10_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
             a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(4, backward: false);
-        K12_LinearForwardKernel(
+        K13_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(6), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(5, backward: false);
-        K12_LinearForwardKernel(
+        K13_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7), _runtime.Value(8), batch);
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(6, backward: false);
-        K12_LinearForwardKernel(
+        K13_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9), _runtime.Value(10), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(7, backward: false);
-        K15_AttentionFlashForwardKernel(
+        K17_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(8, backward: false);
-        K12_LinearForwardKernel(
+        K13_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11), _runtime.Value(12),
             batch);
 
         // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(9, backward: false);
-        K19_AddForwardKernel(
+        K21_AddForwardKernel(
             batch * 512, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(10, backward: false);
-        K9_LayerNormForwardKernel(
+        K10_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 16, 32) -> (B, 16, 64)
         _runtime.Profiler.Mark(11, backward: false);
-        K21_LinearForwardKernel(
+        K23_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15), _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 16, 64) -> (B, 16, 64)
         _runtime.Profiler.Mark(12, backward: false);
-        K25_GeluForwardKernel(batch * 1024, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        K28_GeluForwardKernel(batch * 1024, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
         _runtime.Profiler.Mark(13, backward: false);
@@ -270,138 +270,136 @@ partial class Setr
 
         // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(14, backward: false);
-        K19_AddForwardKernel(
+        K21_AddForwardKernel(
             batch * 512, a.View(Buf.encoder), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(15, backward: false);
-        K27_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.map), a.View(Buf.encoder), batch);
+        K30_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.map), a.View(Buf.encoder), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(16, backward: false);
-        K29_SpatialPoolGlobalAvgForwardKernel(batch * 32, a.View(Buf.se_pool), a.View(Buf.map), batch);
+        K32_SpatialPoolGlobalAvgForwardKernel(batch * 32, a.View(Buf.se_pool), a.View(Buf.map), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(17, backward: false);
-        K31_Conv2dForwardKernel(batch * 8, a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
+        K34_Conv2dForwardKernel(a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(18, backward: false);
-        K35_ReluForwardKernel(batch * 8, a.View(Buf.se_act), a.View(Buf.se_fc1), batch);
+        K39_ReluForwardKernel(batch * 8, a.View(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(19, backward: false);
-        K37_Conv2dForwardKernel(batch * 32, a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
+        K41_Conv2dForwardKernel(a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(20, backward: false);
-        K41_SigmoidForwardKernel(batch * 32, a.View(Buf.se_gate), a.View(Buf.se_fc2), batch);
+        K46_SigmoidForwardKernel(batch * 32, a.View(Buf.se_gate), a.View(Buf.se_fc2), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(21, backward: false);
-        K43_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.se), a.View(Buf.map), a.View(Buf.se_gate), batch);
+        K48_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.se), a.View(Buf.map), a.View(Buf.se_gate), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(22, backward: false);
-        K46_SpatialPoolChannelMeanForwardKernel(batch * 16, a.View(Buf.sa_avg), a.View(Buf.se), batch);
+        K51_SpatialPoolChannelMeanForwardKernel(batch * 16, a.View(Buf.sa_avg), a.View(Buf.se), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(23, backward: false);
-        K48_SpatialPoolChannelMaxForwardKernel(batch * 16, a.View(Buf.sa_max), a.View(Buf.se), batch);
+        K53_SpatialPoolChannelMaxForwardKernel(batch * 16, a.View(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
         _runtime.Profiler.Mark(24, backward: false);
-        K50_ConcatForwardKernel(batch * 32, a.View(Buf.sa_cat), a.View(Buf.sa_avg), a.View(Buf.sa_max), batch);
+        K55_ConcatForwardKernel(batch * 32, a.View(Buf.sa_cat), a.View(Buf.sa_avg), a.View(Buf.sa_max), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(25, backward: false);
-        K52_Conv2dForwardKernel(batch * 16, a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
+        K57_Conv2dForwardKernel(a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(26, backward: false);
-        K55_SigmoidForwardKernel(batch * 16, a.View(Buf.sa_gate), a.View(Buf.sa_conv), batch);
+        K61_SigmoidForwardKernel(batch * 16, a.View(Buf.sa_gate), a.View(Buf.sa_conv), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(27, backward: false);
-        K57_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.sa), a.View(Buf.se), a.View(Buf.sa_gate), batch);
+        K63_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.sa), a.View(Buf.se), a.View(Buf.sa_gate), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
         _runtime.Profiler.Mark(28, backward: false);
-        K60_TokenMapToTokensForwardKernel(batch * 512, a.View(Buf.tokens), a.View(Buf.sa), batch);
+        K66_TokenMapToTokensForwardKernel(batch * 512, a.View(Buf.tokens), a.View(Buf.sa), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(29, backward: false);
-        K27_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.decoder_map), a.View(Buf.tokens), batch);
+        K30_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.decoder_map), a.View(Buf.tokens), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(30, backward: false);
-        K62_Conv2dForwardKernel(
-            batch * 256, a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, batch);
+        K68_Conv2dForwardKernel(a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(31, backward: false);
-        K65_BatchNorm2dStatsKernel(
+        K72_BatchNorm2dStatsKernel(
             a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(27), _runtime.Value(28),
             a.View(Buf.decoder_stages_0_conv), (_runtime.Training ? 1 : 0), batch);
-        K66_BatchNorm2dNormalizeKernel(
+        K73_BatchNorm2dNormalizeKernel(
             batch * 256, a.View(Buf.decoder_stages_0_bn), a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean),
             a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(25), _runtime.Value(26), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(32, backward: false);
-        K69_ReluForwardKernel(batch * 256, a.View(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
+        K76_ReluForwardKernel(batch * 256, a.View(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
         _runtime.Profiler.Mark(33, backward: false);
-        K71_UpsampleBilinearForwardKernel(batch * 1024, a.View(Buf.decoder_stages_0_up), a.View(Buf.decoder_stages_0_act), batch);
+        K78_UpsampleBilinearForwardKernel(batch * 1024, a.View(Buf.decoder_stages_0_up), a.View(Buf.decoder_stages_0_act), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(34, backward: false);
-        K73_Conv2dForwardKernel(
-            batch * 512, a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy, batch);
+        K80_Conv2dForwardKernel(
+            a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy, batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(35, backward: false);
-        K76_BatchNorm2dStatsKernel(
+        K84_BatchNorm2dStatsKernel(
             a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(32), _runtime.Value(33),
             a.View(Buf.decoder_stages_1_conv), (_runtime.Training ? 1 : 0), batch);
-        K77_BatchNorm2dNormalizeKernel(
+        K85_BatchNorm2dNormalizeKernel(
             batch * 512, a.View(Buf.decoder_stages_1_bn), a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean),
             a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(30), _runtime.Value(31), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(36, backward: false);
-        K80_ReluForwardKernel(batch * 512, a.View(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
+        K88_ReluForwardKernel(batch * 512, a.View(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(37, backward: false);
-        K82_UpsampleBilinearForwardKernel(batch * 2048, a.View(Buf.decoder_stages_1_up), a.View(Buf.decoder_stages_1_act), batch);
+        K90_UpsampleBilinearForwardKernel(batch * 2048, a.View(Buf.decoder_stages_1_up), a.View(Buf.decoder_stages_1_act), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(38, backward: false);
-        K84_Conv2dForwardKernel(
-            batch * 2048, a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy, batch);
+        K92_Conv2dForwardKernel(
+            a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy, batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(39, backward: false);
-        K87_BatchNorm2dStatsKernel(
+        K96_BatchNorm2dStatsKernel(
             a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(37), _runtime.Value(38),
             a.View(Buf.decoder_stages_2_conv), (_runtime.Training ? 1 : 0), batch);
-        K88_BatchNorm2dNormalizeKernel(
+        K97_BatchNorm2dNormalizeKernel(
             batch * 2048, a.View(Buf.decoder_stages_2_bn), a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean),
             a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(35), _runtime.Value(36), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(40, backward: false);
-        K91_ReluForwardKernel(batch * 2048, a.View(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn), batch);
+        K100_ReluForwardKernel(batch * 2048, a.View(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
         _runtime.Profiler.Mark(41, backward: false);
-        K93_UpsampleBilinearForwardKernel(batch * 8192, a.View(Buf.decoder_stages_2_up), a.View(Buf.decoder_stages_2_act), batch);
+        K102_UpsampleBilinearForwardKernel(batch * 8192, a.View(Buf.decoder_stages_2_up), a.View(Buf.decoder_stages_2_act), batch);
 
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
         _runtime.Profiler.Mark(42, backward: false);
-        K95_Conv2dForwardKernel(
-            batch * 5120, a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), batch);
+        K104_Conv2dForwardKernel(a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), batch);
     }
 }

@@ -12,6 +12,14 @@ partial class Setr
     // Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;
     // launches with the same sizes share one kernel.
 
+    // Split-K partial products: one device buffer serves every kernel (they run in order on one stream), sized for the largest.
+    static readonly long DeviceWorkspaceFloats = global::System.Linq.Enumerable.Max(new long[] {
+        global::ModelGen.Ops.Linear.BackwardWeightWorkspace(64, 32), global::ModelGen.Ops.Linear.BackwardWeightWorkspace(32, 32),
+        global::ModelGen.Ops.Linear.BackwardWeightWorkspace(32, 64), global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(32, 8, 1),
+        global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(8, 32, 1), global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(2, 1, 7),
+        global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(32, 16, 3), global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(16, 8, 3),
+        global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(8, 8, 3), global::ModelGen.Ops.Conv2d.BackwardWeightWorkspace(8, 5, 1)});
+
     // Patchify.ForwardKernel: embed.patches
     static void K0_PatchifyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Patchify.ForwardKernel(i, p0, p1, batch, channels: 1, height: 32, width: 32, patch: 8);
@@ -50,134 +58,154 @@ partial class Setr
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: embed.proj and 1 more
-    static void K4_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K4_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
+    void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 64, outFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: embed.proj and 1 more
+    static void K5_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 64, k: batch * 16, ldc: 64);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k5;
+    void K5_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K5_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardBiasKernel: embed.proj and 5 more
-    static void K5_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K6_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K5_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k6;
+    void K6_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K6_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Positions.ForwardKernel: pos
-    static void K6_PositionsForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K7_PositionsForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Positions.ForwardKernel(i, p0, p1, p2, batch, tokens: 16, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
-    void K6_PositionsForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
+    void K7_PositionsForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K6_PositionsForwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K7_PositionsForwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Positions.BackwardInputKernel: pos
-    static void K7_PositionsBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K8_PositionsBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Positions.BackwardInputKernel(i, p0, p1, batch, tokens: 16, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k7;
-    void K7_PositionsBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K7_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
-
-    // Positions.BackwardPositionsKernel: pos
-    static void K8_PositionsBackwardPositionsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Positions.BackwardPositionsKernel(i, p0, p1, batch, tokens: 16, dim: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k8;
-    void K8_PositionsBackwardPositionsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K8_PositionsBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K8_PositionsBackwardPositionsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K8_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
+
+    // Positions.BackwardPositionsKernel: pos
+    static void K9_PositionsBackwardPositionsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Positions.BackwardPositionsKernel(i, p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k9;
+    void K9_PositionsBackwardPositionsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_PositionsBackwardPositionsKernelBody))(extent, p0, p1, batch);
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 1 more
-    static void K9_LayerNormForwardKernelBody(
+    static void K10_LayerNormForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32, eps: 1E-05f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_LayerNormForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_LayerNormForwardKernelBody))(
-        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
-
-    // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 1 more
-    static void K10_LayerNormBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
-    global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LayerNormBackwardInputKernel(
+    void K10_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_LayerNormBackwardInputKernelBody))(
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K10_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
 
-    // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 1 more
-    static void K11_LayerNormBackwardParamsKernelBody(
+    // LayerNorm.BackwardInputKernel: encoder.layers.0.norm1 and 1 more
+    static void K11_LayerNormBackwardInputKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
-    void K11_LayerNormBackwardParamsKernel(
+    void K11_LayerNormBackwardInputKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_LayerNormBackwardParamsKernelBody))(
+            _runtime.Accelerator, K11_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 16), p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: encoder.layers.0.norm1 and 1 more
+    static void K12_LayerNormBackwardParamsKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 16, dim: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_LayerNormBackwardParamsKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K12_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K12_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K13_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
-    void K12_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+    void K13_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_LinearForwardKernelBody))(
+            _runtime.Accelerator, K13_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K13_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K14_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K14_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 32), p0, p1, p2, batch);
+    static void K15_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn.q_proj and 3 more
+    static void K16_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 32, k: batch * 16, ldc: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k16;
+    void K16_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Attention.FlashForwardKernel: encoder.layers.0.attn.heads
-    static void K15_AttentionFlashForwardKernelBody(
+    static void K17_AttentionFlashForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.Attention.FlashForwardKernel(
         p0, p1, p2, p3, p4, p5, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
         scale: 0.35355338f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_AttentionFlashForwardKernel(
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_AttentionFlashForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_AttentionFlashForwardKernelBody))(
+            _runtime.Accelerator, K17_AttentionFlashForwardKernelBody))(
         global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, p5, batch);
 
     // Attention.FlashBackwardQueryKernel: encoder.layers.0.attn.heads
-    static void K16_AttentionFlashBackwardQueryKernelBody(
+    static void K18_AttentionFlashBackwardQueryKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
@@ -185,18 +213,18 @@ partial class Setr
         hasPadding: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k16;
-    void K16_AttentionFlashBackwardQueryKernel(
+        ModelGenView, ModelGenView, int>? _k18;
+    void K18_AttentionFlashBackwardQueryKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_AttentionFlashBackwardQueryKernelBody))(
+            _runtime.Accelerator, K18_AttentionFlashBackwardQueryKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, p5, p6, p7, p8,
         batch);
 
     // Attention.FlashBackwardKeyValueKernel: encoder.layers.0.attn.heads
-    static void K17_AttentionFlashBackwardKeyValueKernelBody(
+    static void K19_AttentionFlashBackwardKeyValueKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
@@ -204,841 +232,935 @@ partial class Setr
         hasPadding: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k17;
-    void K17_AttentionFlashBackwardKeyValueKernel(
+        ModelGenView, ModelGenView, int>? _k19;
+    void K19_AttentionFlashBackwardKeyValueKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
-        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_AttentionFlashBackwardKeyValueKernelBody))(
+            _runtime.Accelerator, K19_AttentionFlashBackwardKeyValueKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 16, kvHeads: 4), p0, p1, p2, p3, p4, p5, p6, p7,
         p8, batch);
 
     // Attention.ProbabilitiesKernel: encoder.layers.0.attn.heads
-    static void K18_AttentionProbabilitiesKernelBody(
+    static void K20_AttentionProbabilitiesKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         global::ModelGen.Ops.Attention.ProbabilitiesKernel(
         p0, p1, p2, p3, p4, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
-        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K18_AttentionProbabilitiesKernelBody))(
+            _runtime.Accelerator, K20_AttentionProbabilitiesKernelBody))(
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, batch);
 
     // Add.ForwardKernel: encoder.layers.0.res1 and 1 more
-    static void K19_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K21_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
-    void K19_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K21_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Add.BackwardKernel: encoder.layers.0.res1 and 1 more
-    static void K20_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K22_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K20_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K22_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc1
-    static void K21_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_LinearForwardKernelBody))(
+            _runtime.Accelerator, K23_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1
-    static void K22_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1
-    static void K23_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(inFeatures: 32, outFeatures: 64), p0, p1, p2, batch);
+    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1
+    static void K26_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 64, n: 32, k: batch * 16, ldc: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
+    void K26_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1
-    static void K24_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K27_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
 
     // Gelu.ForwardKernel: encoder.layers.0.mlp.act
-    static void K25_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K28_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1024);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k25;
-    void K25_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_GeluForwardKernelBody))(extent, p0, p1, batch);
-
-    // Gelu.BackwardKernel: encoder.layers.0.mlp.act
-    static void K26_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1024);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // TokenMap.ToMapForwardKernel: map and 1 more
-    static void K27_TokenMapToMapForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToMapForwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
-    void K27_TokenMapToMapForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_TokenMapToMapForwardKernelBody))(extent, p0, p1, batch);
-
-    // TokenMap.ToMapBackwardKernel: map and 1 more
-    static void K28_TokenMapToMapBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.TokenMap.ToMapBackwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
-    void K28_TokenMapToMapBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K28_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_TokenMapToMapBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K28_GeluForwardKernelBody))(extent, p0, p1, batch);
 
-    // SpatialPool.GlobalAvgForwardKernel: se.pool
-    static void K29_SpatialPoolGlobalAvgForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k29;
-    void K29_SpatialPoolGlobalAvgForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    // Gelu.BackwardKernel: encoder.layers.0.mlp.act
+    static void K29_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1024);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_SpatialPoolGlobalAvgForwardKernelBody))(extent, p0, p1, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // SpatialPool.GlobalAvgBackwardKernel: se.pool
-    static void K30_SpatialPoolGlobalAvgBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.GlobalAvgBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    // TokenMap.ToMapForwardKernel: map and 1 more
+    static void K30_TokenMapToMapForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TokenMap.ToMapForwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k30;
-    void K30_SpatialPoolGlobalAvgBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K30_TokenMapToMapForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_SpatialPoolGlobalAvgBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K30_TokenMapToMapForwardKernelBody))(extent, p0, p1, batch);
+
+    // TokenMap.ToMapBackwardKernel: map and 1 more
+    static void K31_TokenMapToMapBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TokenMap.ToMapBackwardKernel(i, p0, p1, batch, skip: 0, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k31;
+    void K31_TokenMapToMapBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K31_TokenMapToMapBackwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.GlobalAvgForwardKernel: se.pool
+    static void K32_SpatialPoolGlobalAvgForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k32;
+    void K32_SpatialPoolGlobalAvgForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_SpatialPoolGlobalAvgForwardKernelBody))(extent, p0, p1, batch);
+
+    // SpatialPool.GlobalAvgBackwardKernel: se.pool
+    static void K33_SpatialPoolGlobalAvgBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.GlobalAvgBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k33;
+    void K33_SpatialPoolGlobalAvgBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K33_SpatialPoolGlobalAvgBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: se.fc1
-    static void K31_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K34_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
-    void K31_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
+    void K34_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K34_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0),
+        p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardInputKernel: se.fc1
-    static void K32_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K35_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
-    void K32_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
+    void K35_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K35_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 32, height: 1, width: 1), p0, p1, p2, batch);
 
     // Conv2d.BackwardWeightKernel: se.fc1
-    static void K33_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K36_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
-    void K33_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K33_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: se.fc1
+    static void K37_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 8, n: 32, k: batch * 1, ldc: 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k37;
+    void K37_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K37_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.BackwardBiasKernel: se.fc1
-    static void K34_Conv2dBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 8, outHeight: 1, outWidth: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k34;
-    void K34_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K34_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K38_Conv2dBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(p0, p1, batch, outChannels: 8, outHeight: 1, outWidth: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k38;
+    void K38_Conv2dBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K38_Conv2dBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernelConfig(outChannels: 8), p0, p1, batch);
 
     // Relu.ForwardKernel: se.act
-    static void K35_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K39_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k35;
-    void K35_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k39;
+    void K39_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K35_ReluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K39_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: se.act
-    static void K36_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K40_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k40;
+    void K40_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K36_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K40_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Conv2d.ForwardKernel: se.fc2
-    static void K37_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K41_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
-    void K37_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K37_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k41;
+    void K41_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K41_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0),
+        p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardInputKernel: se.fc2
-    static void K38_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K42_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
-    void K38_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K38_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
+    void K42_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K42_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 1, width: 1), p0, p1, p2, batch);
 
     // Conv2d.BackwardWeightKernel: se.fc2
-    static void K39_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K43_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k39;
-    void K39_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K39_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k43;
+    void K43_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K43_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: se.fc2
+    static void K44_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 8, k: batch * 1, ldc: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k44;
+    void K44_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K44_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.BackwardBiasKernel: se.fc2
-    static void K40_Conv2dBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 32, outHeight: 1, outWidth: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k40;
-    void K40_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K40_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K45_Conv2dBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(p0, p1, batch, outChannels: 32, outHeight: 1, outWidth: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k45;
+    void K45_Conv2dBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K45_Conv2dBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernelConfig(outChannels: 32), p0, p1, batch);
 
     // Sigmoid.ForwardKernel: se.gate
-    static void K41_SigmoidForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K46_SigmoidForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k41;
-    void K41_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K41_SigmoidForwardKernelBody))(extent, p0, p1, batch);
-
-    // Sigmoid.BackwardKernel: se.gate
-    static void K42_SigmoidBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
-    void K42_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K42_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // BroadcastMultiply.ForwardKernel: se
-    static void K43_BroadcastMultiplyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(
-        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k43;
-    void K43_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K43_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // BroadcastMultiply.BackwardInputKernel: se
-    static void K44_BroadcastMultiplyBackwardInputKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(
-        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k44;
-    void K44_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K44_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
-
-    // BroadcastMultiply.BackwardGateKernel: se
-    static void K45_BroadcastMultiplyBackwardGateKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(
-        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k45;
-    void K45_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K45_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
-
-    // SpatialPool.ChannelMeanForwardKernel: sa.avg
-    static void K46_SpatialPoolChannelMeanForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMeanForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k46;
-    void K46_SpatialPoolChannelMeanForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K46_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k46 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K46_SpatialPoolChannelMeanForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K46_SigmoidForwardKernelBody))(extent, p0, p1, batch);
 
-    // SpatialPool.ChannelMeanBackwardKernel: sa.avg
-    static void K47_SpatialPoolChannelMeanBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMeanBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k47;
-    void K47_SpatialPoolChannelMeanBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    // Sigmoid.BackwardKernel: se.gate
+    static void K47_SigmoidBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 32);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k47;
+    void K47_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k47 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K47_SpatialPoolChannelMeanBackwardKernelBody))(extent, p0, p1, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K47_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // SpatialPool.ChannelMaxForwardKernel: sa.max
-    static void K48_SpatialPoolChannelMaxForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMaxForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k48;
-    void K48_SpatialPoolChannelMaxForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    // BroadcastMultiply.ForwardKernel: se
+    static void K48_BroadcastMultiplyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k48;
+    void K48_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k48 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K48_SpatialPoolChannelMaxForwardKernelBody))(extent, p0, p1, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K48_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // SpatialPool.ChannelMaxBackwardKernel: sa.max
-    static void K49_SpatialPoolChannelMaxBackwardKernelBody(
+    // BroadcastMultiply.BackwardInputKernel: se
+    static void K49_BroadcastMultiplyBackwardInputKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.SpatialPool.ChannelMaxBackwardKernel(i, p0, p1, p2, batch, channels: 32, height: 4, width: 4);
+        global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k49;
-    void K49_SpatialPoolChannelMaxBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K49_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k49 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K49_SpatialPoolChannelMaxBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K49_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // Concat.ForwardKernel: sa.cat
-    static void K50_ConcatForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Concat.ForwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
+    // BroadcastMultiply.BackwardGateKernel: se
+    static void K50_BroadcastMultiplyBackwardGateKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(
+        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 32, gateHeight: 1, gateWidth: 1);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k50;
-    void K50_ConcatForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K50_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k50 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K50_ConcatForwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K50_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
 
-    // Concat.BackwardKernel: sa.cat
-    static void K51_ConcatBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Concat.BackwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k51;
-    void K51_ConcatBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    // SpatialPool.ChannelMeanForwardKernel: sa.avg
+    static void K51_SpatialPoolChannelMeanForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMeanForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k51;
+    void K51_SpatialPoolChannelMeanForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k51 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K51_ConcatBackwardKernelBody))(extent, p0, p1, p2, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K51_SpatialPoolChannelMeanForwardKernelBody))(extent, p0, p1, batch);
 
-    // Conv2d.ForwardKernel: sa.conv
-    static void K52_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3, hasBias: false);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k52;
-    void K52_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // SpatialPool.ChannelMeanBackwardKernel: sa.avg
+    static void K52_SpatialPoolChannelMeanBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMeanBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k52;
+    void K52_SpatialPoolChannelMeanBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k52 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K52_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K52_SpatialPoolChannelMeanBackwardKernelBody))(extent, p0, p1, batch);
 
-    // Conv2d.BackwardInputKernel: sa.conv
-    static void K53_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k53;
-    void K53_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    // SpatialPool.ChannelMaxForwardKernel: sa.max
+    static void K53_SpatialPoolChannelMaxForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMaxForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k53;
+    void K53_SpatialPoolChannelMaxForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k53 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K53_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K53_SpatialPoolChannelMaxForwardKernelBody))(extent, p0, p1, batch);
 
-    // Conv2d.BackwardWeightKernel: sa.conv
-    static void K54_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
+    // SpatialPool.ChannelMaxBackwardKernel: sa.max
+    static void K54_SpatialPoolChannelMaxBackwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.SpatialPool.ChannelMaxBackwardKernel(i, p0, p1, p2, batch, channels: 32, height: 4, width: 4);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k54;
-    void K54_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K54_SpatialPoolChannelMaxBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k54 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K54_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K54_SpatialPoolChannelMaxBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // Sigmoid.ForwardKernel: sa.gate
-    static void K55_SigmoidForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k55;
-    void K55_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    // Concat.ForwardKernel: sa.cat
+    static void K55_ConcatForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Concat.ForwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k55;
+    void K55_ConcatForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k55 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K55_SigmoidForwardKernelBody))(extent, p0, p1, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K55_ConcatForwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // Sigmoid.BackwardKernel: sa.gate
-    static void K56_SigmoidBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 16);
+    // Concat.BackwardKernel: sa.cat
+    static void K56_ConcatBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Concat.BackwardKernel(i, p0, p1, p2, outer: batch, a: 1, b: 1, inner: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k56;
-    void K56_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    void K56_ConcatBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         _runtime.Launch(_k56 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K56_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K56_ConcatBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Conv2d.ForwardKernel: sa.conv
+    static void K57_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.ForwardKernel(
+        p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3, hasBias: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k57;
+    void K57_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k57 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K57_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3),
+        p0, p1, p2, p3, batch);
+
+    // Conv2d.BackwardInputKernel: sa.conv
+    static void K58_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardInputKernel(
+        p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k58;
+    void K58_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K58_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 2, height: 4, width: 4), p0, p1, p2, batch);
+
+    // Conv2d.BackwardWeightKernel: sa.conv
+    static void K59_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
+        p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k59;
+    void K59_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k59 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K59_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: sa.conv
+    static void K60_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 1, n: 98, k: batch * 16, ldc: 98);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k60;
+    void K60_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k60 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K60_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+
+    // Sigmoid.ForwardKernel: sa.gate
+    static void K61_SigmoidForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Sigmoid.ForwardKernel(i, p0, p1, n: batch * 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k61;
+    void K61_SigmoidForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k61 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K61_SigmoidForwardKernelBody))(extent, p0, p1, batch);
+
+    // Sigmoid.BackwardKernel: sa.gate
+    static void K62_SigmoidBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Sigmoid.BackwardKernel(i, p0, p1, p2, n: batch * 16);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k62;
+    void K62_SigmoidBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k62 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K62_SigmoidBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // BroadcastMultiply.ForwardKernel: sa
-    static void K57_BroadcastMultiplyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K63_BroadcastMultiplyForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.BroadcastMultiply.ForwardKernel(
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k57;
-    void K57_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k57 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k63;
+    void K63_BroadcastMultiplyForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k63 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K57_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K63_BroadcastMultiplyForwardKernelBody))(extent, p0, p1, p2, batch);
 
     // BroadcastMultiply.BackwardInputKernel: sa
-    static void K58_BroadcastMultiplyBackwardInputKernelBody(
+    static void K64_BroadcastMultiplyBackwardInputKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.BroadcastMultiply.BackwardInputKernel(
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k58;
-    void K58_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k64;
+    void K64_BroadcastMultiplyBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k64 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K58_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K64_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
     // BroadcastMultiply.BackwardGateKernel: sa
-    static void K59_BroadcastMultiplyBackwardGateKernelBody(
+    static void K65_BroadcastMultiplyBackwardGateKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(
         i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k59;
-    void K59_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k59 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k65;
+    void K65_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K59_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K65_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
 
     // TokenMap.ToTokensForwardKernel: tokens
-    static void K60_TokenMapToTokensForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K66_TokenMapToTokensForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TokenMap.ToTokensForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k60;
-    void K60_TokenMapToTokensForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k60 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k66;
+    void K66_TokenMapToTokensForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k66 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K60_TokenMapToTokensForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K66_TokenMapToTokensForwardKernelBody))(extent, p0, p1, batch);
 
     // TokenMap.ToTokensBackwardKernel: tokens
-    static void K61_TokenMapToTokensBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K67_TokenMapToTokensBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TokenMap.ToTokensBackwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k61;
-    void K61_TokenMapToTokensBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k61 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k67;
+    void K67_TokenMapToTokensBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K61_TokenMapToTokensBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K67_TokenMapToTokensBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.0.conv
-    static void K62_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K68_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1, hasBias: false);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k62;
-    void K62_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k62 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K62_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1, hasBias: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k68;
+    void K68_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k68 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K68_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardInputKernel: decoder.stages.0.conv
-    static void K63_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K69_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k63;
-    void K63_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k63 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K63_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k69;
+    void K69_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K69_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 32, height: 4, width: 4), p0, p1, p2, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.stages.0.conv
-    static void K64_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K70_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k64;
-    void K64_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k64 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K64_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k70;
+    void K70_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k70 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K70_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: decoder.stages.0.conv
+    static void K71_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 16, n: 288, k: batch * 16, ldc: 288);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k71;
+    void K71_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k71 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K71_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // BatchNorm2d.StatsKernel: decoder.stages.0.bn
-    static void K65_BatchNorm2dStatsKernelBody(
+    static void K72_BatchNorm2dStatsKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.StatsKernel(
         p0, p1, p2, p3, p4, batch, channels: 16, height: 4, width: 4, eps: 1E-05f, momentum: 0.1f, p5 != 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k65;
-    void K65_BatchNorm2dStatsKernel(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k72;
+    void K72_BatchNorm2dStatsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k72 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K65_BatchNorm2dStatsKernelBody))(
+            _runtime.Accelerator, K72_BatchNorm2dStatsKernelBody))(
         global::ModelGen.Ops.BatchNorm2d.StatsKernelConfig(channels: 16), p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.NormalizeKernel: decoder.stages.0.bn
-    static void K66_BatchNorm2dNormalizeKernelBody(
+    static void K73_BatchNorm2dNormalizeKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, channels: 16, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k66;
-    void K66_BatchNorm2dNormalizeKernel(
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k73;
+    void K73_BatchNorm2dNormalizeKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k66 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k73 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K66_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K73_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.BackwardParamsKernel: decoder.stages.0.bn
-    static void K67_BatchNorm2dBackwardParamsKernelBody(
+    static void K74_BatchNorm2dBackwardParamsKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, p6, batch, channels: 16, height: 4, width: 4);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k67;
-    void K67_BatchNorm2dBackwardParamsKernel(
+        int>? _k74;
+    void K74_BatchNorm2dBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
-        _runtime.Launch(_k67 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k74 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K67_BatchNorm2dBackwardParamsKernelBody))(
+            _runtime.Accelerator, K74_BatchNorm2dBackwardParamsKernelBody))(
         global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernelConfig(channels: 16), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BatchNorm2d.BackwardInputKernel: decoder.stages.0.bn
-    static void K68_BatchNorm2dBackwardInputKernelBody(
+    static void K75_BatchNorm2dBackwardInputKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
         ModelGenView p6, int p7, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(
         i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 16, height: 4, width: 4, p7 != 0);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k68;
-    void K68_BatchNorm2dBackwardInputKernel(
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k75;
+    void K75_BatchNorm2dBackwardInputKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int p7, int batch) =>
-        _runtime.Launch(_k68 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k75 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K68_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+            _runtime.Accelerator, K75_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
     // Relu.ForwardKernel: decoder.stages.0.act
-    static void K69_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K76_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 256);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k69;
-    void K69_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k76;
+    void K76_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K69_ReluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K76_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: decoder.stages.0.act
-    static void K70_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K77_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 256);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k70;
-    void K70_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k70 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k77;
+    void K77_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k77 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K70_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K77_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Upsample.BilinearForwardKernel: decoder.stages.0.up
-    static void K71_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K78_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Upsample.BilinearForwardKernel(i, p0, p1, batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k71;
-    void K71_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k71 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k78;
+    void K78_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K71_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K78_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
 
     // Upsample.BilinearBackwardKernel: decoder.stages.0.up
-    static void K72_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K79_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Upsample.BilinearBackwardKernel(
         i, p0, p1, batch, channels: 16, height: 4, width: 4, outHeight: 8, outWidth: 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k72;
-    void K72_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k72 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k79;
+    void K79_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k79 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K72_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K79_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.1.conv
-    static void K73_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K80_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k73;
-    void K73_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k73 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K73_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k80;
+    void K80_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k80 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K80_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1),
+        p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardInputKernel: decoder.stages.1.conv
-    static void K74_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K81_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k74;
-    void K74_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k74 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K74_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k81;
+    void K81_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K81_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 16, height: 8, width: 8), p0, p1, p2, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.stages.1.conv
-    static void K75_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K82_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k75;
-    void K75_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k75 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K75_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k82;
+    void K82_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k82 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K82_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: decoder.stages.1.conv
+    static void K83_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 8, n: 144, k: batch * 64, ldc: 144);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k83;
+    void K83_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k83 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K83_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // BatchNorm2d.StatsKernel: decoder.stages.1.bn
-    static void K76_BatchNorm2dStatsKernelBody(
+    static void K84_BatchNorm2dStatsKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.StatsKernel(
         p0, p1, p2, p3, p4, batch, channels: 8, height: 8, width: 8, eps: 1E-05f, momentum: 0.1f, p5 != 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k76;
-    void K76_BatchNorm2dStatsKernel(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k84;
+    void K84_BatchNorm2dStatsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        _runtime.Launch(_k76 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k84 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K76_BatchNorm2dStatsKernelBody))(
+            _runtime.Accelerator, K84_BatchNorm2dStatsKernelBody))(
         global::ModelGen.Ops.BatchNorm2d.StatsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.NormalizeKernel: decoder.stages.1.bn
-    static void K77_BatchNorm2dNormalizeKernelBody(
+    static void K85_BatchNorm2dNormalizeKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, channels: 8, height: 8, width: 8);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k77;
-    void K77_BatchNorm2dNormalizeKernel(
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k85;
+    void K85_BatchNorm2dNormalizeKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k77 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k85 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K77_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K85_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.BackwardParamsKernel: decoder.stages.1.bn
-    static void K78_BatchNorm2dBackwardParamsKernelBody(
+    static void K86_BatchNorm2dBackwardParamsKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 8, width: 8);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k78;
-    void K78_BatchNorm2dBackwardParamsKernel(
+        int>? _k86;
+    void K86_BatchNorm2dBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
-        _runtime.Launch(_k78 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k86 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K78_BatchNorm2dBackwardParamsKernelBody))(
+            _runtime.Accelerator, K86_BatchNorm2dBackwardParamsKernelBody))(
         global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BatchNorm2d.BackwardInputKernel: decoder.stages.1.bn
-    static void K79_BatchNorm2dBackwardInputKernelBody(
+    static void K87_BatchNorm2dBackwardInputKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
         ModelGenView p6, int p7, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(
         i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 8, width: 8, p7 != 0);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k79;
-    void K79_BatchNorm2dBackwardInputKernel(
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k87;
+    void K87_BatchNorm2dBackwardInputKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int p7, int batch) =>
-        _runtime.Launch(_k79 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K79_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+            _runtime.Accelerator, K87_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
     // Relu.ForwardKernel: decoder.stages.1.act
-    static void K80_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K88_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k80;
-    void K80_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k80 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k88;
+    void K88_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k88 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K80_ReluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K88_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: decoder.stages.1.act
-    static void K81_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K89_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k81;
-    void K81_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k89;
+    void K89_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K81_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K89_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Upsample.BilinearForwardKernel: decoder.stages.1.up
-    static void K82_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K90_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Upsample.BilinearForwardKernel(
         i, p0, p1, batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k82;
-    void K82_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k82 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k90;
+    void K90_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k90 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K82_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K90_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
 
     // Upsample.BilinearBackwardKernel: decoder.stages.1.up
-    static void K83_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K91_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Upsample.BilinearBackwardKernel(
         i, p0, p1, batch, channels: 8, height: 8, width: 8, outHeight: 16, outWidth: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k83;
-    void K83_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k83 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k91;
+    void K91_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k91 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K83_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K91_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.2.conv
-    static void K84_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K92_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k84;
-    void K84_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k84 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K84_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k92;
+    void K92_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k92 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K92_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1),
+        p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardInputKernel: decoder.stages.2.conv
-    static void K85_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K93_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k85;
-    void K85_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k85 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K85_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k93;
+    void K93_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K93_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 16, width: 16), p0, p1, p2, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.stages.2.conv
-    static void K86_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K94_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k86;
-    void K86_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k86 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K86_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k94;
+    void K94_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k94 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K94_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: decoder.stages.2.conv
+    static void K95_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 8, n: 72, k: batch * 256, ldc: 72);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k95;
+    void K95_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k95 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K95_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // BatchNorm2d.StatsKernel: decoder.stages.2.bn
-    static void K87_BatchNorm2dStatsKernelBody(
+    static void K96_BatchNorm2dStatsKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.StatsKernel(
         p0, p1, p2, p3, p4, batch, channels: 8, height: 16, width: 16, eps: 1E-05f, momentum: 0.1f, p5 != 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k87;
-    void K87_BatchNorm2dStatsKernel(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k96;
+    void K96_BatchNorm2dStatsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int p5, int batch) =>
-        _runtime.Launch(_k87 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k96 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K87_BatchNorm2dStatsKernelBody))(
+            _runtime.Accelerator, K96_BatchNorm2dStatsKernelBody))(
         global::ModelGen.Ops.BatchNorm2d.StatsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.NormalizeKernel: decoder.stages.2.bn
-    static void K88_BatchNorm2dNormalizeKernelBody(
+    static void K97_BatchNorm2dNormalizeKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.NormalizeKernel(i, p0, p1, p2, p3, p4, p5, batch, channels: 8, height: 16, width: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k88;
-    void K88_BatchNorm2dNormalizeKernel(
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k97;
+    void K97_BatchNorm2dNormalizeKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k88 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k97 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K88_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K97_BatchNorm2dNormalizeKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // BatchNorm2d.BackwardParamsKernel: decoder.stages.2.bn
-    static void K89_BatchNorm2dBackwardParamsKernelBody(
+    static void K98_BatchNorm2dBackwardParamsKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 16, width: 16);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k89;
-    void K89_BatchNorm2dBackwardParamsKernel(
+        int>? _k98;
+    void K98_BatchNorm2dBackwardParamsKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
-        _runtime.Launch(_k89 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k98 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K89_BatchNorm2dBackwardParamsKernelBody))(
+            _runtime.Accelerator, K98_BatchNorm2dBackwardParamsKernelBody))(
         global::ModelGen.Ops.BatchNorm2d.BackwardParamsKernelConfig(channels: 8), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BatchNorm2d.BackwardInputKernel: decoder.stages.2.bn
-    static void K90_BatchNorm2dBackwardInputKernelBody(
+    static void K99_BatchNorm2dBackwardInputKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
         ModelGenView p6, int p7, int batch) =>
         global::ModelGen.Ops.BatchNorm2d.BackwardInputKernel(
         i, p0, p1, p2, p3, p4, p5, p6, batch, channels: 8, height: 16, width: 16, p7 != 0);
     global::System.Action<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k90;
-    void K90_BatchNorm2dBackwardInputKernel(
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>? _k99;
+    void K99_BatchNorm2dBackwardInputKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         int p7, int batch) =>
-        _runtime.Launch(_k90 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k99 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int, int>(
-            _runtime.Accelerator, K90_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
+            _runtime.Accelerator, K99_BatchNorm2dBackwardInputKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
     // Relu.ForwardKernel: decoder.stages.2.act
-    static void K91_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K100_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 2048);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k91;
-    void K91_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k91 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k100;
+    void K100_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k100 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K91_ReluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K100_ReluForwardKernelBody))(extent, p0, p1, batch);
 
     // Relu.BackwardKernel: decoder.stages.2.act
-    static void K92_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K101_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 2048);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k92;
-    void K92_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k92 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k101;
+    void K101_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k101 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K92_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K101_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Upsample.BilinearForwardKernel: decoder.stages.2.up
-    static void K93_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K102_UpsampleBilinearForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Upsample.BilinearForwardKernel(
         i, p0, p1, batch, channels: 8, height: 16, width: 16, outHeight: 32, outWidth: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k93;
-    void K93_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k102;
+    void K102_UpsampleBilinearForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k102 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K93_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K102_UpsampleBilinearForwardKernelBody))(extent, p0, p1, batch);
 
     // Upsample.BilinearBackwardKernel: decoder.stages.2.up
-    static void K94_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K103_UpsampleBilinearBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Upsample.BilinearBackwardKernel(
         i, p0, p1, batch, channels: 8, height: 16, width: 16, outHeight: 32, outWidth: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k94;
-    void K94_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k94 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k103;
+    void K103_UpsampleBilinearBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k103 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K94_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K103_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.classifier
-    static void K95_Conv2dForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K104_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        i, p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0, hasBias: true);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k95;
-    void K95_Conv2dForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k95 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K95_Conv2dForwardKernelBody))(extent, p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k104;
+    void K104_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k104 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K104_Conv2dForwardKernelBody))(
+        global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0),
+        p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardInputKernel: decoder.classifier
-    static void K96_Conv2dBackwardInputKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K105_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        i, p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k96;
-    void K96_Conv2dBackwardInputKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k96 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K96_Conv2dBackwardInputKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k105;
+    void K105_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k105 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K105_Conv2dBackwardInputKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 32, width: 32), p0, p1, p2, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.classifier
-    static void K97_Conv2dBackwardWeightKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K106_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        i, p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k97;
-    void K97_Conv2dBackwardWeightKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k97 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K97_Conv2dBackwardWeightKernelBody))(extent, p0, p1, p2, batch);
+        p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k106;
+    void K106_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k106 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K106_Conv2dBackwardWeightKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0),
+        p0, p1, p2, p3, batch);
+
+    // TiledGemm.SumSplitsKernel: decoder.classifier
+    static void K107_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 5, n: 8, k: batch * 1024, ldc: 8);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k107;
+    void K107_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k107 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K107_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.BackwardBiasKernel: decoder.classifier
-    static void K98_Conv2dBackwardBiasKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(i, p0, p1, batch, outChannels: 5, outHeight: 32, outWidth: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k98;
-    void K98_Conv2dBackwardBiasKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k98 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K98_Conv2dBackwardBiasKernelBody))(extent, p0, p1, batch);
+    static void K108_Conv2dBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernel(p0, p1, batch, outChannels: 5, outHeight: 32, outWidth: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k108;
+    void K108_Conv2dBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k108 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K108_Conv2dBackwardBiasKernelBody))(
+        global::ModelGen.Ops.Conv2d.BackwardBiasKernelConfig(outChannels: 5), p0, p1, batch);
 }

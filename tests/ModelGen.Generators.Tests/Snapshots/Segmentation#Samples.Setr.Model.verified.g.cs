@@ -334,7 +334,7 @@ partial class Setr : global::System.IDisposable
         switch (path)
         {
             case "encoder.layers.0.attn.heads.probs":
-                K18_AttentionProbabilitiesKernel(
+                K20_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
                     a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), _runtime.Dummy, batch);
                 break;

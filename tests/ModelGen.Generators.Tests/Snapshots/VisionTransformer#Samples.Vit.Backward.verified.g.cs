@@ -187,94 +187,102 @@ partial class Vit
     {
         // head (Linear): (B, 32) -> (B, 10)
         _runtime.Profiler.Mark(32, backward: true);
-        K38_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
-        K39_LinearBackwardWeightKernel(_runtime.Grad(37), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
-        K40_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
+        K42_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
+        K43_LinearBackwardWeightKernel(
+            _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
+        K44_TiledGemmSumSplitsKernel(320, _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K45_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
         _runtime.Profiler.Mark(31, backward: true);
-        K36_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
+        K40_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(30, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(35), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K14_LayerNormBackwardParamsKernel(
             _runtime.Grad(35), _runtime.Grad(36), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(29, backward: true);
-        K23_AddBackwardKernel(
+        K25_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_drop_path2), a.GradView(Buf.encoder),
             batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(28, backward: true);
-        K34_DropPathBackwardKernel(
+        K38_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder_layers_1_drop_path2),
             a.View(Buf.encoder_layers_1_drop_path2_mask), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(27, backward: true);
-        K31_LinearBackwardInputKernel(
+        K34_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
-        K32_LinearBackwardWeightKernel(
-            _runtime.Grad(33), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
+        K35_LinearBackwardWeightKernel(
+            _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
+            a.View(Buf.encoder_layers_1_mlp_act), batch);
+        K36_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         _runtime.Profiler.Mark(26, backward: true);
-        K29_GeluBackwardKernel(
+        K32_GeluBackwardKernel(
             batch * 1088, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         _runtime.Profiler.Mark(25, backward: true);
-        K25_LinearBackwardInputKernel(
+        K27_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
-        K26_LinearBackwardWeightKernel(
-            _runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K27_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+        K28_LinearBackwardWeightKernel(
+            _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc1),
+            a.View(Buf.encoder_layers_1_norm2), batch);
+        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K30_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(24, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(29), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K14_LayerNormBackwardParamsKernel(
             _runtime.Grad(29), _runtime.Grad(30), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(23, backward: true);
-        K23_AddBackwardKernel(
+        K25_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(22, backward: true);
-        K34_DropPathBackwardKernel(
+        K38_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_attn_out_proj), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.View(Buf.encoder_layers_1_drop_path1_mask), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(21, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
+            a.View(Buf.encoder_layers_1_attn_heads), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(20, backward: true);
-        K19_AttentionFlashBackwardQueryKernel(
+        K21_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
             _runtime.Dummy, batch);
-        K20_AttentionFlashBackwardKeyValueKernel(
+        K22_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
@@ -282,95 +290,107 @@ partial class Vit
 
         // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(19, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(25), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(18, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(23), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
 
         // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(17, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(21), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(16, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(19), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K14_LayerNormBackwardParamsKernel(
             _runtime.Grad(19), _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(15, backward: true);
-        K23_AddBackwardKernel(
+        K25_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(14, backward: true);
-        K31_LinearBackwardInputKernel(
+        K34_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
-        K32_LinearBackwardWeightKernel(
-            _runtime.Grad(17), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+        K35_LinearBackwardWeightKernel(
+            _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc2),
+            a.View(Buf.encoder_layers_0_mlp_act), batch);
+        K36_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
         _runtime.Profiler.Mark(13, backward: true);
-        K29_GeluBackwardKernel(
+        K32_GeluBackwardKernel(
             batch * 1088, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
         _runtime.Profiler.Mark(12, backward: true);
-        K25_LinearBackwardInputKernel(
+        K27_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
-        K26_LinearBackwardWeightKernel(
-            _runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K27_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        K28_LinearBackwardWeightKernel(
+            _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc1),
+            a.View(Buf.encoder_layers_0_norm2), batch);
+        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K30_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(11, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K14_LayerNormBackwardParamsKernel(
             _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(10, backward: true);
-        K23_AddBackwardKernel(
+        K25_AddBackwardKernel(
             batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(9, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            a.View(Buf.encoder_layers_0_attn_heads), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(8, backward: true);
-        K19_AttentionFlashBackwardQueryKernel(
+        K21_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
             _runtime.Dummy, batch);
-        K20_AttentionFlashBackwardKeyValueKernel(
+        K22_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
@@ -378,51 +398,59 @@ partial class Vit
 
         // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(7, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(6, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
 
         // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(5, backward: true);
-        K15_LinearBackwardInputKernel(
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5), batch);
-        K16_LinearBackwardWeightKernel(
-            _runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), batch);
-        K17_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(4, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_norm1_mean),
             a.View(Buf.encoder_layers_0_norm1_rstd), _runtime.Value(3), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K14_LayerNormBackwardParamsKernel(
             _runtime.Grad(3), _runtime.Grad(4), a.GradView(Buf.encoder_layers_0_norm1), a.View(Buf.pos),
             a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd), batch);
 
         // pos (SinusoidalPositions 2-D): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(3, backward: true);
-        K10_PositionsBackwardInputKernel(batch * 544, a.GradView(Buf.tokens), a.GradView(Buf.pos), batch);
+        K11_PositionsBackwardInputKernel(batch * 544, a.GradView(Buf.tokens), a.GradView(Buf.pos), batch);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(2, backward: true);
-        K7_ClassTokenBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.tokens), batch);
-        K8_ClassTokenBackwardTokenKernel(32, _runtime.Grad(2), a.GradView(Buf.tokens), batch);
+        K8_ClassTokenBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.tokens), batch);
+        K9_ClassTokenBackwardTokenKernel(32, _runtime.Grad(2), a.GradView(Buf.tokens), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: true);
         K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
-        K4_LinearBackwardWeightKernel(_runtime.Grad(0), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
-        K5_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
+        K4_LinearBackwardWeightKernel(
+            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+        K5_TiledGemmSumSplitsKernel(6144, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
         _runtime.Profiler.Mark(0, backward: true);

@@ -177,23 +177,27 @@ public class Conv2dTests
         Assert.Equal(112, Conv2d.OutputSize(224, 7, 2, 3));
     }
 
-    static void ForwardK(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, Shape s, int hasBias) =>
-        Conv2d.ForwardKernel(i, y, x, w, bias, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P, hasBias != 0);
+    static void ForwardK(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, Shape s, int hasBias) =>
+        Conv2d.ForwardKernel(y, x, w, bias, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P, hasBias != 0);
 
-    static void InputK(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, Shape s) =>
-        Conv2d.BackwardInputKernel(i, dx, dy, w, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
+    static void InputK(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, Shape s) =>
+        Conv2d.BackwardInputKernel(dx, dy, w, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
 
-    static void WeightK(Index1D i, ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, Shape s) =>
-        Conv2d.BackwardWeightKernel(i, dw, dy, x, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
+    static void WeightK(ArrayView<float> dw, ArrayView<float> ws, ArrayView<float> dy, ArrayView<float> x, Shape s) =>
+        Conv2d.BackwardWeightKernel(dw, ws, dy, x, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
 
-    static void BiasK(Index1D i, ArrayView<float> db, ArrayView<float> dy, Shape s) =>
-        Conv2d.BackwardBiasKernel(i, db, dy, s.B, s.O, s.Ho, s.Wo);
+    static void BiasK(ArrayView<float> db, ArrayView<float> dy, Shape s) =>
+        Conv2d.BackwardBiasKernel(db, dy, s.B, s.O, s.Ho, s.Wo);
 
+    /// <summary>The implicit-GEMM kernels on the GPU-shaped simulator against the CPU backend (im2col + GEMM): strides, padding,
+    /// kernels wider than the stride, 1×1, and (the last) 70 output channels across two row tiles with the weight gradient's
+    /// 2·24·24 = 1152-deep sum cut into four split-K slices.</summary>
     [Theory]
     [InlineData(2, 3, 7, 6, 4, 3, 2, 1, true)]
     [InlineData(1, 2, 5, 5, 3, 1, 1, 0, false)]
     [InlineData(2, 2, 9, 8, 3, 7, 1, 3, true)]
     [InlineData(1, 2, 10, 9, 3, 2, 3, 0, true)]
+    [InlineData(2, 5, 24, 24, 70, 3, 1, 1, true)]
     public void Kernels_MatchCpu(int b, int c, int h, int w, int o, int k, int stride, int pad, bool bias)
     {
         var s = new Shape(b, c, h, w, o, k, stride, pad);
@@ -208,10 +212,13 @@ public class Conv2dTests
 
         using var h_ = new KernelHarness();
         var acc = h_.Accelerator;
-        var fwd = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape, int>(ForwardK);
-        var inp = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape>(InputK);
-        var wgt = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape>(WeightK);
-        var bia = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Shape>(BiasK);
+        var fwd = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape, int>(ForwardK);
+        var inp = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape>(InputK);
+        var wgt = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape>(WeightK);
+        var sum = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(TiledGemm.SumSplitsKernel);
+        var bia = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, Shape>(BiasK);
+        int rows = s.C * s.K * s.K, depth = s.B * s.Ho * s.Wo;
+        if (o == 70) Assert.Equal(4, TiledGemm.Splits(s.O, rows, depth));
         using var gx = h_.Upload(x);
         using var gw = h_.Upload(wt);
         using var gb = bias ? h_.Upload(bs) : h_.Zeros(1);
@@ -220,16 +227,18 @@ public class Conv2dTests
         using var gdx = h_.Upload(Filled(s.XSize, 0.5f));
         using var gdw = h_.Upload(Filled(s.WSize, -0.25f));
         using var gdb = h_.Upload(Filled(s.O, 1.5f));
-        // Launch past each extent to exercise the bounds checks.
-        fwd(s.YSize + 5, gy.View, gx.View, gw.View, gb.View, s, bias ? 1 : 0);
-        inp(s.XSize + 5, gdx.View, gdy.View, gw.View, s);
-        wgt(s.WSize + 5, gdw.View, gdy.View, gx.View, s);
-        if (bias) bia(s.O + 5, gdb.View, gdy.View, s);
+        using var gws = h_.Upload(Rng.Floats((int)Math.Max(1, Conv2d.BackwardWeightWorkspace(s.C, s.O, s.K)), 12, 1e3f));
+        fwd(Conv2d.ForwardKernelConfig(s.B, s.H, s.W, s.O, s.K, s.S, s.P), gy.View, gx.View, gw.View, gb.View, s, bias ? 1 : 0);
+        inp(Conv2d.BackwardInputKernelConfig(s.B, s.C, s.H, s.W), gdx.View, gdy.View, gw.View, s);
+        wgt(Conv2d.BackwardWeightKernelConfig(s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P), gdw.View, gws.View, gdy.View, gx.View, s);
+        sum(s.WSize + 5, gdw.View, gws.View, s.O, rows, depth, rows);
+        if (bias) bia(Conv2d.BackwardBiasKernelConfig(s.O), gdb.View, gdy.View, s);
         acc.Synchronize();
+        double sums = Math.Sqrt(depth);
         Approx.Equal(y, KernelHarness.Download(gy), 1e-5, 1e-5, "conv2d kernel y");
         Approx.Equal(dx, KernelHarness.Download(gdx), 1e-5, 1e-5, "conv2d kernel dx");
-        Approx.Equal(dw, KernelHarness.Download(gdw), 1e-5, 1e-5, "conv2d kernel dweight");
-        if (bias) Approx.Equal(db, KernelHarness.Download(gdb), 1e-5, 1e-5, "conv2d kernel dbias");
+        Approx.Equal(dw, KernelHarness.Download(gdw), 2e-6 * sums, 1e-5, "conv2d kernel dweight");
+        if (bias) Approx.Equal(db, KernelHarness.Download(gdb), 2e-6 * sums, 1e-5, "conv2d kernel dbias");
     }
 
     [SkippableTheory]

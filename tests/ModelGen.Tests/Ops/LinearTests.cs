@@ -138,13 +138,14 @@ public class LinearTests
     static void InputWrapper(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inF, int outF) =>
         Linear.BackwardInputKernel(dx, dy, w, rows, inF, outF);
 
-    static void WeightWrapper(ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, int rows, int inF, int outF) =>
-        Linear.BackwardWeightKernel(dw, dy, x, rows, inF, outF);
+    static void WeightWrapper(ArrayView<float> dw, ArrayView<float> ws, ArrayView<float> dy, ArrayView<float> x, int rows, int inF, int outF) =>
+        Linear.BackwardWeightKernel(dw, ws, dy, x, rows, inF, outF);
 
     static void BiasWrapper(ArrayView<float> db, ArrayView<float> dy, int rows, int outF) => Linear.BackwardBiasKernel(db, dy, rows, outF);
 
     /// <summary>The kernels on the GPU-shaped simulator against the CPU backend, on sizes that do not divide the 64×64×16 GEMM tiles
-    /// or the column sum's 32 columns, and (1000 rows) with the K of the weight gradient spanning many tiles.</summary>
+    /// or the column sum's 32 columns, and (1000 rows) with the K of the weight gradient spanning many tiles and cut into split-K
+    /// slices (three of them: 1000 rows, 256 at least each).</summary>
     [Theory]
     [InlineData(13, 17, 11, true)]
     [InlineData(13, 17, 11, false)]
@@ -168,7 +169,9 @@ public class LinearTests
         var fwd = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
             bias ? ForwardBiasWrapper : ForwardNoBiasWrapper);
         var inp = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(InputWrapper);
-        var wgt = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(WeightWrapper);
+        var wgt = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(WeightWrapper);
+        var sum = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(TiledGemm.SumSplitsKernel);
+        if (rows == 1000) Assert.Equal(3, TiledGemm.Splits(outF, inF, rows));
         var bia = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(BiasWrapper);
 
         using var gx = h.Upload(x);
@@ -179,10 +182,13 @@ public class LinearTests
         using var gdx = h.Upload(Filled(rows * inF, 0.5f));
         using var gdw = h.Upload(Filled(outF * inF, -0.25f));
         using var gdb = h.Upload(Filled(outF, 1.5f));
+        // Stale values in the workspace must not leak into the result.
+        using var gws = h.Upload(Rng.Floats((int)Math.Max(1, Linear.BackwardWeightWorkspace(inF, outF)), 36, 1e3f));
 
         fwd(Linear.ForwardKernelConfig(rows, outF), gy.View, gx.View, gw.View, gb.View, rows, inF, outF);
         inp(Linear.BackwardInputKernelConfig(rows, inF), gdx.View, gdy.View, gw.View, rows, inF, outF);
-        wgt(Linear.BackwardWeightKernelConfig(inF, outF), gdw.View, gdy.View, gx.View, rows, inF, outF);
+        wgt(Linear.BackwardWeightKernelConfig(rows, inF, outF), gdw.View, gws.View, gdy.View, gx.View, rows, inF, outF);
+        sum(outF * inF + 3, gdw.View, gws.View, outF, inF, rows, inF);
         if (bias) bia(Linear.BackwardBiasKernelConfig(outF), gdb.View, gdy.View, rows, outF);
         h.Accelerator.Synchronize();
 

@@ -23,7 +23,9 @@ public sealed partial class ModelGenerator
             var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
             {
                 GroupKernel("Linear.BackwardInputKernel", Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o),
-                GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(x), rows, i, o),
+                GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {outFeatures})"),
+                    Arg.Grad(y), Arg.Act(x), rows, i, o),
+                SumSplits(Arg.ParamGrad(w), outFeatures, inFeatures, rows, inFeatures),
             };
             if (b is not null) backwardKernels.Add(GroupKernel("Linear.BackwardBiasKernel", bg, Arg.Grad(y), rows, o));
             Op(Comment(path, "Linear", x, y),
