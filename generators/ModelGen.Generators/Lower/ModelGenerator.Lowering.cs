@@ -161,7 +161,10 @@ public sealed partial class ModelGenerator
 
         static Call Call(string method, params Arg[] args) => new(method, args.ToImmutableEquatableArray());
 
-        static KernelLaunch Kernel(string body, string extent, params Arg[] args) => new(body, extent, args.ToImmutableEquatableArray());
+        /// <summary>A kernel launched over an extent; a body the runtime launches in groups (<see cref="OpSignatures.Grouped"/>) sizes
+        /// itself and drops it.</summary>
+        static KernelLaunch Kernel(string body, string extent, params Arg[] args) =>
+            new(body, OpSignatures.Grouped.Contains(body) ? "" : extent, args.ToImmutableEquatableArray());
 
         /// <summary>A kernel the runtime launches in explicit groups: its <c>Config</c> twin sizes the launch from the size arguments
         /// (<see cref="OpSignatures.Grouped"/>), so there is no extent.</summary>

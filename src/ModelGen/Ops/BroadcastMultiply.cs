@@ -3,6 +3,7 @@ using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -217,5 +218,44 @@ public static class BroadcastMultiply
                     for (int w = w0; w < w1; w++) sum += dy[row + w] * x[row + w];
                 }
         dg[i] += sum;
+    }
+
+    public static KernelConfig BackwardGateReduceKernelConfig(int gateBatch, int gateChannels, int gateHeight, int gateWidth) =>
+        new(new Index3D((gateBatch * gateChannels * gateHeight * gateWidth + LayerNorm.RowsPerGroup - 1) / LayerNorm.RowsPerGroup, 1, 1),
+            new Index3D(32 * LayerNorm.RowsPerGroup, 1, 1));
+
+    /// <summary>
+    /// The gate gradient where each gate value gathers many products (a per-channel gate sums a plane, a per-position one the
+    /// channels): a warp per gate element, its lanes striding over the broadcast axes and meeting in a fixed butterfly.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardGateReduceKernel(ArrayView<float> dg, ArrayView<float> dy, ArrayView<float> x, int batch, int channels, int height,
+        int width, int gateBatch, int gateChannels, int gateHeight, int gateWidth)
+    {
+        int i = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx;
+        if (i >= gateBatch * gateChannels * gateHeight * gateWidth) return;
+        int gw = i % gateWidth, rest = i / gateWidth;
+        int gh = rest % gateHeight;
+        rest /= gateHeight;
+        int gc = rest % gateChannels, gb = rest / gateChannels;
+        // The broadcast axes' extents (the others are fixed at the gate element's index).
+        int nb = gateBatch == 1 ? batch : 1, nc = gateChannels == 1 ? channels : 1, nh = gateHeight == 1 ? height : 1, nw = gateWidth == 1 ? width : 1;
+        int count = nb * nc * nh * nw;
+        float sum = 0f;
+        for (int e = Warp.LaneIdx; e < count; e += 32)
+        {
+            int w = e % nw, r = e / nw;
+            int h = r % nh;
+            r /= nh;
+            int c = r % nc, b = r / nc;
+            if (nw == 1) w = gw;
+            if (nh == 1) h = gh;
+            if (nc == 1) c = gc;
+            if (nb == 1) b = gb;
+            long at = ((long)(b * channels + c) * height + h) * width + w;
+            sum += dy[at] * x[at];
+        }
+        sum = WarpReduce.Sum(sum);
+        if (Warp.LaneIdx == 0) dg[i] += sum;
     }
 }

@@ -6,6 +6,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -117,26 +118,33 @@ public static class GroupNorm
         for (; i < x.Length; i++) dx[i] += (dy[i] * gamma - meanD - (x[i] - m) * s * meanDN) * s;
     }
 
-    /// <summary>Extent: batch * G (one thread takes one sample's group statistics).</summary>
+    // Device kernels: the statistics are a group of 256 threads per (sample, group) striding over its C/G·H·W values, the
+    // parameter gradients a group per channel striding over batch and plane; each sum meets in ColumnSums.GroupSum's fixed tree.
+
+    public static KernelConfig ForwardStatsKernelConfig(int batch, int groups) => ColumnSums.GroupPer(batch * groups);
+
+    /// <summary>mean and rstd of sample b's group g (two passes: the mean, then the squared deviations from it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardStatsKernel(Index1D i, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
+    public static void ForwardStatsKernel(ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
         int batch, int channels, int height, int width, int groups, float eps)
     {
-        if (i >= batch * groups) return;
-        int n = channels / groups * height * width;
+        var shared = SharedMemory.Allocate<float>(ColumnSums.GroupThreads);
+        int bg = Grid.IdxX, n = channels / groups * height * width;
         // A group's channels are consecutive, so its values are one contiguous run of n.
-        long o = (long)(int)i * n;
+        long o = (long)bg * n;
         float sum = 0f;
-        for (int j = 0; j < n; j++) sum += x[o + j];
-        float m = sum / n;
+        for (int j = Group.IdxX; j < n; j += ColumnSums.GroupThreads) sum += x[o + j];
+        float m = ColumnSums.GroupSum(shared, sum) / n;
         float sq = 0f;
-        for (int j = 0; j < n; j++)
+        for (int j = Group.IdxX; j < n; j += ColumnSums.GroupThreads)
         {
             float d = x[o + j] - m;
             sq += d * d;
         }
-        mean[i] = m;
-        rstd[i] = 1f / MathF.Sqrt(sq / n + eps);
+        float variance = ColumnSums.GroupSum(shared, sq) / n;
+        if (Group.IdxX != 0) return;
+        mean[bg] = m;
+        rstd[bg] = 1f / MathF.Sqrt(variance + eps);
     }
 
     /// <summary>Extent: batch * C * H * W (one thread per element), after ForwardStatsKernel.</summary>
@@ -150,33 +158,32 @@ public static class GroupNorm
         y[i] = (x[i] - mean[bg]) * rstd[bg] * gamma[c] + beta[c];
     }
 
+    public static KernelConfig BackwardStatsKernelConfig(int batch, int groups) => ColumnSums.GroupPer(batch * groups);
+
     /// <summary>
-    /// Extent: batch * G (one thread per sample's group). Writes sums (2·batch·G scratch): mean over the group of dy·gamma at
-    /// [2·bg] and of dy·gamma·x̂ at [2·bg + 1], for BackwardInputKernel, which runs after it.
+    /// A group per sample's group. Writes sums (2·batch·G scratch): mean over the group of dy·gamma at [2·bg] and of
+    /// dy·gamma·x̂ at [2·bg + 1], for BackwardInputKernel, which runs after it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardStatsKernel(Index1D i, ArrayView<float> sums, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
+    public static void BackwardStatsKernel(ArrayView<float> sums, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
         ArrayView<float> rstd, ArrayView<float> gamma, int batch, int channels, int height, int width, int groups)
     {
-        if (i >= batch * groups) return;
-        int per = channels / groups, plane = height * width, n = per * plane;
-        int g = i % groups;
-        long o = (long)(int)i * n;
-        float m = mean[i], s = rstd[i];
+        var shared = SharedMemory.Allocate<float>(ColumnSums.GroupThreads);
+        int bg = Grid.IdxX, per = channels / groups, plane = height * width, n = per * plane;
+        int g = bg % groups;
+        long o = (long)bg * n;
+        float m = mean[bg], s = rstd[bg];
         float sd = 0f, sdn = 0f;
-        for (int c = 0; c < per; c++)
+        for (int j = Group.IdxX; j < n; j += ColumnSums.GroupThreads)
         {
-            float gc = gamma[g * per + c];
-            for (int p = 0; p < plane; p++)
-            {
-                long k = o + c * plane + p;
-                float d = dy[k] * gc;
-                sd += d;
-                sdn += d * ((x[k] - m) * s);
-            }
+            float d = dy[o + j] * gamma[g * per + j / plane];
+            sd += d;
+            sdn += d * ((x[o + j] - m) * s);
         }
-        sums[2 * i] = sd / n;
-        sums[2 * i + 1] = sdn / n;
+        float totalD = ColumnSums.GroupSum(shared, sd), totalDN = ColumnSums.GroupSum(shared, sdn);
+        if (Group.IdxX != 0) return;
+        sums[2 * bg] = totalD / n;
+        sums[2 * bg + 1] = totalDN / n;
     }
 
     /// <summary>Extent: batch * C * H * W (one thread per element), after BackwardStatsKernel filled sums.</summary>
@@ -191,26 +198,27 @@ public static class GroupNorm
         dx[i] += (dy[i] * gamma[c] - sums[2 * bg] - (x[i] - mean[bg]) * s * sums[2 * bg + 1]) * s;
     }
 
-    /// <summary>Extent: C (one thread per channel). dgamma[c] += Σ_{b, H, W} dy·x̂, dbeta[c] += Σ_{b, H, W} dy.</summary>
+    public static KernelConfig BackwardParamsKernelConfig(int channels) => ColumnSums.GroupPer(channels);
+
+    /// <summary>A group per channel: dgamma[c] += Σ_{b, H, W} dy·x̂, dbeta[c] += Σ_{b, H, W} dy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardParamsKernel(Index1D i, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy, ArrayView<float> x,
+    public static void BackwardParamsKernel(ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy, ArrayView<float> x,
         ArrayView<float> mean, ArrayView<float> rstd, int batch, int channels, int height, int width, int groups)
     {
-        if (i >= channels) return;
-        int c = i, plane = height * width, g = c / (channels / groups);
+        var shared = SharedMemory.Allocate<float>(ColumnSums.GroupThreads);
+        int c = Grid.IdxX, plane = height * width, g = c / (channels / groups), count = batch * plane;
         float sg = 0f, sb = 0f;
-        for (int b = 0; b < batch; b++)
+        for (int e = Group.IdxX; e < count; e += ColumnSums.GroupThreads)
         {
-            int bg = b * groups + g, o = (b * channels + c) * plane;
-            float m = mean[bg], s = rstd[bg];
-            for (int p = 0; p < plane; p++)
-            {
-                float d = dy[o + p];
-                sg += d * ((x[o + p] - m) * s);
-                sb += d;
-            }
+            int b = e / plane, bg = b * groups + g;
+            long at = (long)(b * channels + c) * plane + e - b * plane;
+            float d = dy[at];
+            sg += d * ((x[at] - mean[bg]) * rstd[bg]);
+            sb += d;
         }
-        dgamma[i] += sg;
-        dbeta[i] += sb;
+        float totalG = ColumnSums.GroupSum(shared, sg), totalB = ColumnSums.GroupSum(shared, sb);
+        if (Group.IdxX != 0) return;
+        dgamma[c] += totalG;
+        dbeta[c] += totalB;
     }
 }

@@ -4,6 +4,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -181,16 +182,29 @@ public static class SpatialPool
         return best;
     }
 
-    /// <summary>Extent: batch * C (one thread per plane).</summary>
+    // The global reductions run a warp per plane (lanes stride the plane, meeting in a fixed butterfly); the other kernels
+    // reduce short runs (channels, one row or column) and keep a thread per output.
+
+    public static KernelConfig GlobalAvgForwardKernelConfig(int batch, int channels) => PlaneConfig(batch * channels);
+
+    public static KernelConfig GlobalMaxForwardKernelConfig(int batch, int channels) => PlaneConfig(batch * channels);
+
+    public static KernelConfig GlobalMaxBackwardKernelConfig(int batch, int channels) => PlaneConfig(batch * channels);
+
+    static KernelConfig PlaneConfig(int planes) =>
+        new(new Index3D((planes + LayerNorm.RowsPerGroup - 1) / LayerNorm.RowsPerGroup, 1, 1), new Index3D(32 * LayerNorm.RowsPerGroup, 1, 1));
+
+    /// <summary>A warp per plane: y[b, c] = the mean of x[b, c].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void GlobalAvgForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, int batch, int channels, int height, int width)
+    public static void GlobalAvgForwardKernel(ArrayView<float> y, ArrayView<float> x, int batch, int channels, int height, int width)
     {
-        if (i >= batch * channels) return;
-        int plane = height * width;
-        long o = (long)(int)i * plane;
+        int bc = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx, plane = height * width;
+        if (bc >= batch * channels) return;
+        long o = (long)bc * plane;
         float s = 0f;
-        for (int p = 0; p < plane; p++) s += x[o + p];
-        y[i] = s / plane;
+        for (int p = Warp.LaneIdx; p < plane; p += 32) s += x[o + p];
+        s = WarpReduce.Sum(s);
+        if (Warp.LaneIdx == 0) y[bc] = s / plane;
     }
 
     /// <summary>Extent: batch * C * H * W.</summary>
@@ -202,25 +216,47 @@ public static class SpatialPool
         dx[i] += dy[i / plane] / plane;
     }
 
-    /// <summary>Extent: batch * C (one thread per plane).</summary>
+    /// <summary>A warp per plane: y[b, c] = the maximum of x[b, c] (NaN propagates).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void GlobalMaxForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, int batch, int channels, int height, int width)
+    public static void GlobalMaxForwardKernel(ArrayView<float> y, ArrayView<float> x, int batch, int channels, int height, int width)
     {
-        if (i >= batch * channels) return;
-        int plane = height * width;
-        y[i] = x[StridedArgMax(x, i * plane, 1, plane)];
+        int bc = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx;
+        if (bc >= batch * channels) return;
+        int best = PlaneArgMax(x, bc, height * width);
+        if (Warp.LaneIdx == 0) y[bc] = x[best];
     }
 
-    /// <summary>
-    /// Extent: batch * C (one thread per plane finds its first maximum and adds dy there: one writer per plane, no atomics;
-    /// a thread per element would rescan its whole plane).
-    /// </summary>
+    /// <summary>A warp per plane finds its first maximum and adds dy there: one writer per plane, no atomics.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void GlobalMaxBackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, int batch, int channels, int height, int width)
+    public static void GlobalMaxBackwardKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, int batch, int channels, int height, int width)
     {
-        if (i >= batch * channels) return;
-        int plane = height * width;
-        dx[StridedArgMax(x, i * plane, 1, plane)] += dy[i];
+        int bc = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx;
+        if (bc >= batch * channels) return;
+        int best = PlaneArgMax(x, bc, height * width);
+        if (Warp.LaneIdx == 0) dx[best] += dy[bc];
+    }
+
+    /// <summary>The index of plane bc's first maximum (the first NaN if any), as the CPU's <see cref="FirstMax"/> picks it: each
+    /// lane scans every 32nd value, then the lanes agree by a butterfly that keeps the larger value, or on a tie the lower index.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int PlaneArgMax(ArrayView<float> x, int bc, int plane)
+    {
+        int start = bc * plane, lane = Warp.LaneIdx;
+        float bv = float.NegativeInfinity;
+        int bi = int.MaxValue;
+        for (int p = lane; p < plane; p += 32)
+        {
+            float v = x[start + p];
+            if (bi == int.MaxValue || Pool2d.Replaces(v, bv)) { bv = v; bi = start + p; }
+        }
+        for (int mask = 16; mask > 0; mask /= 2)
+        {
+            float ov = Warp.ShuffleXor(bv, mask);
+            int oi = Warp.ShuffleXor(bi, mask);
+            bool other = oi != int.MaxValue && (bi == int.MaxValue || Pool2d.Replaces(ov, bv) || (!Pool2d.Replaces(bv, ov) && oi < bi));
+            if (other) { bv = ov; bi = oi; }
+        }
+        return bi;
     }
 
     /// <summary>Extent: batch * H * W (one thread per output pixel).</summary>

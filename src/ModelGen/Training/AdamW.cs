@@ -16,15 +16,13 @@ namespace ModelGen.Training;
 /// </code>
 /// The same as PyTorch with two parameter groups, weight_decay=wd for the decayed parameters and 0 for the rest.
 /// </summary>
-public sealed class AdamW : IOptimizer
+public sealed class AdamW : IOptimizer, IDeviceOptimizer
 {
     readonly ParameterSet _parameters;
     readonly float[][] _m;
     readonly float[][] _v;
     readonly ParameterChunks _chunks;
-    MemoryBuffer1D<float, Stride1D.Dense>? _deviceM, _deviceV;
-    ModelRuntime? _deviceRuntime;
-    bool _hostStale, _deviceStale = true;
+    readonly DeviceSlots _slots;
 
     public AdamW(ParameterSet parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
         float epsilon = 1e-8f, float weightDecay = 1e-2f)
@@ -51,6 +49,7 @@ public sealed class AdamW : IOptimizer
             _v[i] = new float[length];
         }
         _chunks = new ParameterChunks(parameters);
+        _slots = new DeviceSlots(parameters, _m, _v);
     }
 
     public float LearningRate { get; set; }
@@ -70,14 +69,14 @@ public sealed class AdamW : IOptimizer
     /// <summary>First-moment estimate m of parameter <paramref name="index"/> (empty for an untrainable buffer).</summary>
     public ReadOnlySpan<float> FirstMoment(int index)
     {
-        PullMoments();
+        _slots.Pull();
         return _m[index];
     }
 
     /// <summary>Second-moment estimate v of parameter <paramref name="index"/> (empty for an untrainable buffer).</summary>
     public ReadOnlySpan<float> SecondMoment(int index)
     {
-        PullMoments();
+        _slots.Pull();
         return _v[index];
     }
 
@@ -86,7 +85,7 @@ public sealed class AdamW : IOptimizer
 
     public void SaveState(string path)
     {
-        PullMoments();
+        _slots.Pull();
         OptimizerState.Save(path, Kind, StepCount, _parameters, new[] { (Slots[0], (float[]?[])_m), (Slots[1], (float[]?[])_v) });
     }
 
@@ -100,15 +99,14 @@ public sealed class AdamW : IOptimizer
             slots[1][i]!.CopyTo(_v[i], 0);
         }
         StepCount = step;
-        _hostStale = false;
-        _deviceStale = true;
+        _slots.HostChanged();
     }
 
     public void Step()
     {
-        PullMoments();
+        _slots.Pull();
         _parameters.Synchronize();
-        _deviceStale = true;
+        _slots.HostChanged();
         int t = ++StepCount;
         // Scalars as PyTorch forms them: Python doubles, applied to float32 tensors as float32.
         double biasCorrection1 = 1 - Math.Pow(Beta1, t);
@@ -130,37 +128,15 @@ public sealed class AdamW : IOptimizer
         foreach (var p in _parameters) if (p.Trainable) p.MarkChanged();
     }
 
+    bool IDeviceOptimizer.CanStepOnDevice => true;
+
     /// <summary>The same update on a device, over the model's flat parameter buffer in one launch; the moments live there
     /// too (uploaded once, brought back only for <see cref="SaveState"/> or a host step). Gradients are multiplied by
     /// scale[0] first (and written back, as clipping leaves them) when <paramref name="clipped"/>.</summary>
-    internal void StepDevice(ModelRuntime runtime, ArrayView<float> scale, bool clipped)
+    void IDeviceOptimizer.StepDevice(ModelRuntime runtime, ArrayView<float> scale, bool clipped)
     {
-        if (!ReferenceEquals(runtime.Parameters, _parameters))
-            throw new ArgumentException("This AdamW updates another parameter set than the model's.", nameof(runtime));
+        _slots.PrepareDeviceStep(runtime);
         var acc = runtime.Accelerator;
-        if (_deviceRuntime != runtime)
-        {
-            _deviceM?.Dispose();
-            _deviceV?.Dispose();
-            _deviceM = runtime.Own(acc.Allocate1D<float>(Math.Max(1, runtime.TrainableLength)));
-            _deviceV = runtime.Own(acc.Allocate1D<float>(Math.Max(1, runtime.TrainableLength)));
-            _deviceRuntime = runtime;
-            _deviceStale = true;
-        }
-        if (_deviceStale)
-        {
-            PullMoments();
-            var staging = new float[Math.Max(1, runtime.TrainableLength)];
-            foreach (var (slot, buffer) in new[] { (_m, _deviceM!), (_v, _deviceV!) })
-            {
-                Array.Clear(staging);
-                for (int i = 0; i < _parameters.Count; i++)
-                    if (_parameters[i].Trainable) Array.Copy(slot[i], 0, staging, runtime.Offset(i), slot[i].Length);
-                buffer.View.CopyFromCPU(staging);
-                runtime.CountCopy();
-            }
-            _deviceStale = false;
-        }
         int t = ++StepCount;
         double biasCorrection1 = 1 - Math.Pow(Beta1, t);
         double biasCorrection2 = 1 - Math.Pow(Beta2, t);
@@ -180,8 +156,7 @@ public sealed class AdamW : IOptimizer
         var kernel = runtime.Trainer.Cached(nameof(AdamW), () =>
             acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DeviceScalars>(UpdateKernel));
         int n = (int)runtime.TrainableLength;
-        if (n > 0) runtime.Launch(kernel)(n, runtime.FlatValues(), runtime.FlatGrads, _deviceM!.View, _deviceV!.View, scale, k);
-        _hostStale = true;
+        if (n > 0) runtime.Launch(kernel)(n, runtime.FlatValues(), runtime.FlatGrads, _slots.Device(0), _slots.Device(1), scale, k);
     }
 
     /// <summary>The scalars of one device step (a struct, so the kernel stays within ILGPU's parameter count).</summary>
@@ -209,22 +184,6 @@ public sealed class AdamW : IOptimizer
         v[i] = vk;
         float denom = MathF.Sqrt(vk) / k.Bc2Sqrt + k.Eps;
         p[i] = x - k.StepSize * mk / denom;
-    }
-
-    /// <summary>Brings the device moments to the host arrays when a device step left them newer (one copy each).</summary>
-    void PullMoments()
-    {
-        if (!_hostStale || _deviceRuntime is not { } runtime) return;
-        runtime.Accelerator.Synchronize();
-        var staging = new float[Math.Max(1, runtime.TrainableLength)];
-        foreach (var (slot, buffer) in new[] { (_m, _deviceM!), (_v, _deviceV!) })
-        {
-            buffer.View.CopyToCPU(staging);
-            runtime.CountCopy();
-            for (int i = 0; i < _parameters.Count; i++)
-                if (_parameters[i].Trainable) Array.Copy(staging, runtime.Offset(i), slot[i], 0, slot[i].Length);
-        }
-        _hostStale = false;
     }
 
     static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, bool decay, float decayFactor,

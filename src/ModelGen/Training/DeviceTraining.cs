@@ -80,7 +80,8 @@ internal sealed class DeviceTraining : IDisposable
             _runtime.Launch(squares)(new KernelConfig(NormGroups, Threads), _partials.View, _runtime.FlatGrads, n);
             _runtime.Launch(sum)(new KernelConfig(1, Threads), _results.View.SubView(2, 2), _partials.View, NormGroups, clipNorm, 1);
         }
-        if (optimizer is AdamW adam) adam.StepDevice(_runtime, _results.View.SubView(2, 1), clipped);
+        bool onDevice = optimizer is IDeviceOptimizer { CanStepOnDevice: true };
+        if (onDevice) ((IDeviceOptimizer)optimizer).StepDevice(_runtime, _results.View.SubView(2, 1), clipped);
         else
         {
             // An optimizer without a device twin steps on the host: the gradients come down (one copy), the new values go up
@@ -91,7 +92,7 @@ internal sealed class DeviceTraining : IDisposable
         }
         // Running statistics were updated by the forward on the device; the weights too when the optimizer stepped there.
         _runtime.MarkDeviceNewer(trainable: false);
-        if (optimizer is AdamW)
+        if (onDevice)
         {
             _runtime.MarkDeviceNewer(trainable: true);
             _runtime.GradsDeviceNewer = true;
@@ -101,7 +102,7 @@ internal sealed class DeviceTraining : IDisposable
         acc.Synchronize();
         _results.View.CopyToCPU(results);
         _runtime.CountCopy();
-        float norm = !clipped ? float.NaN : optimizer is AdamW ? results[3] : hostNorm;
+        float norm = !clipped ? float.NaN : onDevice ? results[3] : hostNorm;
         return new StepResult(results[0], (int)results[1], norm);
     }
 

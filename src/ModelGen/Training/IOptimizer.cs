@@ -20,3 +20,14 @@ public interface IOptimizer
     /// parameters; on any mismatch nothing changes and the error names it. Hyper-parameters are not restored.</summary>
     void LoadState(string path);
 }
+
+/// <summary>An optimizer that can also step on a model's device, over the flat parameter and gradient buffers in one launch,
+/// its state living there between steps.</summary>
+internal interface IDeviceOptimizer
+{
+    /// <summary>Whether the next step can run on the device (else it runs on the host, gradients downloaded).</summary>
+    bool CanStepOnDevice { get; }
+
+    /// <summary>Gradients are multiplied by scale[0] first (and written back, as clipping leaves them) when <paramref name="clipped"/>.</summary>
+    void StepDevice(ModelRuntime runtime, ILGPU.ArrayView<float> scale, bool clipped);
+}

@@ -323,7 +323,7 @@ partial class Setr
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(27, backward: true);
         K64_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa), a.View(Buf.sa_gate), batch);
-        K65_BroadcastMultiplyBackwardGateKernel(batch * 16, a.GradView(Buf.sa_gate), a.GradView(Buf.sa), a.View(Buf.se), batch);
+        K65_BroadcastMultiplyBackwardGateReduceKernel(a.GradView(Buf.sa_gate), a.GradView(Buf.sa), a.View(Buf.se), batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(26, backward: true);

@@ -279,7 +279,7 @@ partial class Setr
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(16, backward: false);
-        K32_SpatialPoolGlobalAvgForwardKernel(batch * 32, a.View(Buf.se_pool), a.View(Buf.map), batch);
+        K32_SpatialPoolGlobalAvgForwardKernel(a.View(Buf.se_pool), a.View(Buf.map), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(17, backward: false);

@@ -356,13 +356,13 @@ partial class Setr
             _runtime.Accelerator, K31_TokenMapToMapBackwardKernelBody))(extent, p0, p1, batch);
 
     // SpatialPool.GlobalAvgForwardKernel: se.pool
-    static void K32_SpatialPoolGlobalAvgForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(i, p0, p1, batch, channels: 32, height: 4, width: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k32;
-    void K32_SpatialPoolGlobalAvgForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_SpatialPoolGlobalAvgForwardKernelBody))(extent, p0, p1, batch);
+    static void K32_SpatialPoolGlobalAvgForwardKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernel(p0, p1, batch, channels: 32, height: 4, width: 4);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k32;
+    void K32_SpatialPoolGlobalAvgForwardKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_SpatialPoolGlobalAvgForwardKernelBody))(
+        global::ModelGen.Ops.SpatialPool.GlobalAvgForwardKernelConfig(batch: batch, channels: 32), p0, p1, batch);
 
     // SpatialPool.GlobalAvgBackwardKernel: se.pool
     static void K33_SpatialPoolGlobalAvgBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -682,16 +682,16 @@ partial class Setr
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K64_BroadcastMultiplyBackwardInputKernelBody))(extent, p0, p1, p2, batch);
 
-    // BroadcastMultiply.BackwardGateKernel: sa
-    static void K65_BroadcastMultiplyBackwardGateKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.BroadcastMultiply.BackwardGateKernel(
-        i, p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k65;
-    void K65_BroadcastMultiplyBackwardGateKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K65_BroadcastMultiplyBackwardGateKernelBody))(extent, p0, p1, p2, batch);
+    // BroadcastMultiply.BackwardGateReduceKernel: sa
+    static void K65_BroadcastMultiplyBackwardGateReduceKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.BroadcastMultiply.BackwardGateReduceKernel(
+        p0, p1, p2, batch, channels: 32, height: 4, width: 4, gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k65;
+    void K65_BroadcastMultiplyBackwardGateReduceKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k65 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K65_BroadcastMultiplyBackwardGateReduceKernelBody))(
+        global::ModelGen.Ops.BroadcastMultiply.BackwardGateReduceKernelConfig(gateBatch: batch, gateChannels: 1, gateHeight: 4, gateWidth: 4),
+        p0, p1, p2, batch);
 
     // TokenMap.ToTokensForwardKernel: tokens
     static void K66_TokenMapToTokensForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

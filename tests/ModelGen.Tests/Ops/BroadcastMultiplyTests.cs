@@ -165,6 +165,9 @@ public class BroadcastMultiplyTests
     static void GateK(Index1D i, ArrayView<float> dg, ArrayView<float> dy, ArrayView<float> x, int b, int c, int h, int w, int gb, int gc, int gh, int gw) =>
         BroadcastMultiply.BackwardGateKernel(i, dg, dy, x, b, c, h, w, gb, gc, gh, gw);
 
+    static void GateReduceK(ArrayView<float> dg, ArrayView<float> dy, ArrayView<float> x, int b, int c, int h, int w, int gb, int gc, int gh, int gw) =>
+        BroadcastMultiply.BackwardGateReduceKernel(dg, dy, x, b, c, h, w, gb, gc, gh, gw);
+
     [Fact]
     public void Kernels_MatchCpu()
     {
@@ -172,6 +175,7 @@ public class BroadcastMultiplyTests
         var fwd = hn.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(ForwardK);
         var inp = hn.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(InputK);
         var gat = hn.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(GateK);
+        var red = hn.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(GateReduceK);
         foreach (var kind in new[] { "se", "spatial", "coordH", "coordW", "channelScale", "equal", "scalar", "sharedMap" })
         {
             var s = Gate(2, 3, 5, 7, kind);
@@ -193,7 +197,11 @@ public class BroadcastMultiplyTests
             fwd(s.N, yb.View, xb.View, gb.View, s.B, s.C, s.H, s.W, s.GB, s.GC, s.GH, s.GW);
             inp(s.N, dxb.View, rb.View, gb.View, s.B, s.C, s.H, s.W, s.GB, s.GC, s.GH, s.GW);
             gat(s.GN, dgb.View, rb.View, xb.View, s.B, s.C, s.H, s.W, s.GB, s.GC, s.GH, s.GW);
+            // The warp-per-gate-value kernel (the generator's choice when a gate value gathers 32 products or more) on every layout.
+            using var dgw = hn.Upload(Filled(s.GN, -0.5f));
+            red(BroadcastMultiply.BackwardGateReduceKernelConfig(s.GB, s.GC, s.GH, s.GW), dgw.View, rb.View, xb.View, s.B, s.C, s.H, s.W, s.GB, s.GC, s.GH, s.GW);
             hn.Accelerator.Synchronize();
+            Approx.Equal(dg, KernelHarness.Download(dgw), 1e-5, 1e-5, $"warp kernel dg {s}");
             Assert.Equal(y, KernelHarness.Download(yb));
             Approx.Equal(dx, KernelHarness.Download(dxb), 1e-6, 1e-6, $"kernel dx {s}");
             Approx.Equal(dg, KernelHarness.Download(dgb), 1e-5, 1e-5, $"kernel dg {s}");

@@ -198,8 +198,9 @@ public class SpatialPoolTests
         Approx.Equal(Array.ConvertAll(expected, e => e + 0.25), dx, 1e-6, 1e-6, op + " dx");
     }
 
-    static void GlobalAvgF(Index1D i, ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.GlobalAvgForwardKernel(i, y, x, s.B, s.C, s.H, s.W);
-    static void GlobalMaxF(Index1D i, ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.GlobalMaxForwardKernel(i, y, x, s.B, s.C, s.H, s.W);
+    // The global reductions run a warp per plane (launched in groups); the others a thread per output.
+    static void GlobalAvgF(ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.GlobalAvgForwardKernel(y, x, s.B, s.C, s.H, s.W);
+    static void GlobalMaxF(ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.GlobalMaxForwardKernel(y, x, s.B, s.C, s.H, s.W);
     static void ChannelMeanF(Index1D i, ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.ChannelMeanForwardKernel(i, y, x, s.B, s.C, s.H, s.W);
     static void ChannelMaxF(Index1D i, ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.ChannelMaxForwardKernel(i, y, x, s.B, s.C, s.H, s.W);
     static void MeanOverWidthF(Index1D i, ArrayView<float> y, ArrayView<float> x, Shape s) => SpatialPool.MeanOverWidthForwardKernel(i, y, x, s.B, s.C, s.H, s.W);
@@ -207,7 +208,7 @@ public class SpatialPoolTests
 
     // Backward wrappers share one signature; the means ignore x.
     static void GlobalAvgB(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, Shape s) => SpatialPool.GlobalAvgBackwardKernel(i, dx, dy, s.B, s.C, s.H, s.W);
-    static void GlobalMaxB(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, Shape s) => SpatialPool.GlobalMaxBackwardKernel(i, dx, dy, x, s.B, s.C, s.H, s.W);
+    static void GlobalMaxB(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, Shape s) => SpatialPool.GlobalMaxBackwardKernel(dx, dy, x, s.B, s.C, s.H, s.W);
     static void ChannelMeanB(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, Shape s) => SpatialPool.ChannelMeanBackwardKernel(i, dx, dy, s.B, s.C, s.H, s.W);
     static void ChannelMaxB(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, Shape s) => SpatialPool.ChannelMaxBackwardKernel(i, dx, dy, x, s.B, s.C, s.H, s.W);
     static void MeanOverWidthB(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, Shape s) => SpatialPool.MeanOverWidthBackwardKernel(i, dx, dy, s.B, s.C, s.H, s.W);
@@ -232,15 +233,14 @@ public class SpatialPoolTests
         var dx = Filled(s.Size, 0.5f);
         Backward(op, dx, dy, x, s);
 
-        Action<Index1D, ArrayView<float>, ArrayView<float>, Shape> forward = op switch
+        Action<Index1D, ArrayView<float>, ArrayView<float>, Shape>? forward = op switch
         {
-            GlobalAvg => GlobalAvgF, GlobalMax => GlobalMaxF, ChannelMean => ChannelMeanF, ChannelMax => ChannelMaxF,
-            MeanOverWidth => MeanOverWidthF, _ => MeanOverHeightF,
+            ChannelMean => ChannelMeanF, ChannelMax => ChannelMaxF, MeanOverWidth => MeanOverWidthF, MeanOverHeight => MeanOverHeightF, _ => null,
         };
-        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape> backward = op switch
+        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape>? backward = op switch
         {
-            GlobalAvg => GlobalAvgB, GlobalMax => GlobalMaxB, ChannelMean => ChannelMeanB, ChannelMax => ChannelMaxB,
-            MeanOverWidth => MeanOverWidthB, _ => MeanOverHeightB,
+            GlobalAvg => GlobalAvgB, ChannelMean => ChannelMeanB, ChannelMax => ChannelMaxB, MeanOverWidth => MeanOverWidthB,
+            MeanOverHeight => MeanOverHeightB, _ => null,
         };
         // The extents the doc comments give: outputs for the forwards; inputs for the mean backwards, outputs for the max ones.
         int backwardExtent = op is GlobalMax or ChannelMax ? n : s.Size;
@@ -251,8 +251,11 @@ public class SpatialPoolTests
         using var gdy = hr.Upload(dy);
         using var gy = hr.Zeros(n);
         using var gdx = hr.Upload(Filled(s.Size, 0.5f));
-        acc.LoadAutoGroupedStreamKernel(forward)(n + 3, gy.View, gx.View, s);
-        acc.LoadAutoGroupedStreamKernel(backward)(backwardExtent + 3, gdx.View, gdy.View, gx.View, s);
+        var planes = SpatialPool.GlobalAvgForwardKernelConfig(s.B, s.C);
+        if (forward != null) acc.LoadAutoGroupedStreamKernel(forward)(n + 3, gy.View, gx.View, s);
+        else acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, Shape>(op == GlobalAvg ? GlobalAvgF : GlobalMaxF)(planes, gy.View, gx.View, s);
+        if (backward != null) acc.LoadAutoGroupedStreamKernel(backward)(backwardExtent + 3, gdx.View, gdy.View, gx.View, s);
+        else acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Shape>(GlobalMaxB)(planes, gdx.View, gdy.View, gx.View, s);
         acc.Synchronize();
         Approx.Equal(y, KernelHarness.Download(gy), 1e-6, 1e-5, op + " kernel y");
         Approx.Equal(dx, KernelHarness.Download(gdx), 1e-6, 1e-5, op + " kernel dx");

@@ -84,6 +84,45 @@ public class TrainStepTests
             if (!IsKeyBias(a.Parameters[i])) Approx.Equal(a.Parameters[i].Value, b.Parameters[i].Value, 2e-4, 2e-3, "host step " + a.Parameters[i].Name);
     }
 
+    /// <summary>SGD steps on the device too (momentum, Nesterov, dampening, decay, clipping folded in): the same values, gradients
+    /// and momentum buffers as the CPU; a host step after device steps starts from the device's buffers; a step moves the batch
+    /// up and the loss down, nothing else.</summary>
+    [Theory]
+    [InlineData(0f, false, 0f, 0f, 0f)]
+    [InlineData(0.9f, false, 0.1f, 0.01f, 0.05f)]
+    [InlineData(0.9f, true, 0f, 0.01f, 0f)]
+    public void Sgd_OnTheSimulator_MatchesTheCpu(float momentum, bool nesterov, float dampening, float decay, float clip)
+    {
+        using var cpu = Device.Cpu();
+        using var sim = Device.CpuSimulator();
+        using var a = new TinyVit(cpu, seed: 6);
+        using var b = new TinyVit(sim, seed: 6);
+        var optA = new Sgd(a.Parameters, 0.05f, momentum, nesterov, decay, dampening);
+        var optB = new Sgd(b.Parameters, 0.05f, momentum, nesterov, decay, dampening);
+        for (int step = 0; step < 3; step++)
+        {
+            long copies = sim.Counters.Copies;
+            var ra = a.TrainStep(Images(step), Labels(step), optA, 0f, clip);
+            var rb = b.TrainStep(Images(step), Labels(step), optB, 0f, clip);
+            if (step > 0) Assert.Equal(3, sim.Counters.Copies - copies);
+            Assert.True(Math.Abs(ra.Loss - rb.Loss) <= 1e-4 * Math.Max(1, Math.Abs(ra.Loss)), $"step {step}: loss {rb.Loss} on the device, {ra.Loss} on the CPU");
+            if (clip > 0) Assert.True(Math.Abs(ra.GradNorm - rb.GradNorm) <= 1e-4 * ra.GradNorm, $"step {step}: norm {rb.GradNorm} on the device, {ra.GradNorm} on the CPU");
+        }
+        Assert.Equal(3, optB.StepCount);
+        b.Parameters.Synchronize();
+        for (int i = 0; i < a.Parameters.Count; i++)
+        {
+            if (IsKeyBias(a.Parameters[i])) continue;
+            Approx.Equal(a.Parameters[i].Value, b.Parameters[i].Value, 2e-5, 2e-3, a.Parameters[i].Name);
+            Approx.Equal(a.Parameters[i].Grad, b.Parameters[i].Grad, 2e-5, 2e-3, "grad " + a.Parameters[i].Name);
+            Approx.Equal(optA.MomentumBuffer(i).ToArray(), optB.MomentumBuffer(i).ToArray(), 2e-5, 2e-3, "momentum " + a.Parameters[i].Name);
+        }
+        optA.Step();
+        optB.Step();
+        for (int i = 0; i < a.Parameters.Count; i++)
+            if (!IsKeyBias(a.Parameters[i])) Approx.Equal(a.Parameters[i].Value, b.Parameters[i].Value, 2e-5, 2e-3, "host step " + a.Parameters[i].Name);
+    }
+
     /// <summary>A key projection's bias shifts every score of a row equally, so softmax cancels it: its gradient is zero in
     /// exact arithmetic and rounding noise in floats, which Adam normalises into full-size steps of either sign. Its values
     /// cannot agree between two summation orders; that its gradient is noise is checked instead.</summary>

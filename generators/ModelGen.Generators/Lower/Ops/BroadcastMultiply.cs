@@ -24,7 +24,10 @@ public sealed partial class ModelGenerator
                 new[]
                 {
                     Kernel("BroadcastMultiply.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(gate) }, sizes)),
-                    Kernel("BroadcastMultiply.BackwardGateKernel", Elements(gate), Join(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes)),
+                    // A gate value that gathers a long run of products gets a warp; a near element-wise one a thread.
+                    _shapes[x].PerSample / _shapes[gate].PerSample >= 32
+                        ? GroupKernel("BroadcastMultiply.BackwardGateReduceKernel", Join(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes))
+                        : Kernel("BroadcastMultiply.BackwardGateKernel", Elements(gate), Join(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes)),
                 });
             return y;
         }

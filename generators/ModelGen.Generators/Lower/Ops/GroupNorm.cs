@@ -23,14 +23,14 @@ public sealed partial class ModelGenerator
                 Call("GroupNorm.Backward", Join(new[] { Arg.Grad(x), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
                 new[]
                 {
-                    Kernel("GroupNorm.ForwardStatsKernel", "batch * " + Int(groups), Join(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Act(x) }, sizes, new[] { Arg.Lit(Float(eps)) })),
+                    GroupKernel("GroupNorm.ForwardStatsKernel", Join(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Act(x) }, sizes, new[] { Arg.Lit(Float(eps)) })),
                     Kernel("GroupNorm.NormalizeKernel", Elements(x), Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Param(beta) }, sizes)),
                 },
                 new[]
                 {
-                    Kernel("GroupNorm.BackwardStatsKernel", "batch * " + Int(groups), Join(new[] { Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
+                    GroupKernel("GroupNorm.BackwardStatsKernel", Join(new[] { Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
                     Kernel("GroupNorm.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Act(sums) }, sizes)),
-                    Kernel("GroupNorm.BackwardParamsKernel", Int(c), Join(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
+                    GroupKernel("GroupNorm.BackwardParamsKernel", Join(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
                 });
             return y;
         }
