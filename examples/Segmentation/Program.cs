@@ -16,7 +16,8 @@ namespace ModelGen.Examples.Segmentation;
 internal sealed record EpochResult(int Epoch, double TrainLoss, double TestLoss, double PixelAccuracy, double MeanIoU, double Seconds, double MedianStepMs);
 
 /// <summary>A generated segmentation model as the training loop sees it: images (B, 1, S, S) in, logits (B, K, S, S) out.</summary>
-internal sealed record Network(string Name, Func<Tensor, Tensor> Forward, Action<Tensor> Backward, ParameterSet Parameters, Action<bool> SetTraining, IDisposable Model);
+internal sealed record Network(string Name, Func<Tensor, Tensor> Forward, Action<Tensor> Backward, Func<Tensor, byte[], IOptimizer, StepResult> TrainStep,
+    ParameterSet Parameters, Action<bool> SetTraining, IDisposable Model);
 
 /// <summary>Trains and evaluates segmentation transformers on garment canvases made from Fashion-MNIST.</summary>
 public static class Program
@@ -47,10 +48,12 @@ public static class Program
         if (name == "segmenter")
         {
             var s = new GarmentSegmenter(device, seed);
-            return new Network(nameof(GarmentSegmenter), s.Forward, g => s.Backward(g), s.Parameters, t => s.Training = t, s);
+            return new Network(nameof(GarmentSegmenter), s.Forward, g => s.Backward(g), (x, masks, opt) => s.TrainStep(x, masks, opt), s.Parameters,
+                t => s.Training = t, s);
         }
         var m = new GarmentSetr(device, seed);
-        return new Network(nameof(GarmentSetr), m.Forward, g => m.Backward(g), m.Parameters, t => m.Training = t, m);
+        return new Network(nameof(GarmentSetr), m.Forward, g => m.Backward(g), (x, masks, opt) => m.TrainStep(x, masks, opt), m.Parameters,
+            t => m.Training = t, m);
     }
 
     static int Run(Options o)
@@ -103,7 +106,6 @@ public static class Program
         var optimizer = new AdamW(net.Parameters, o.LearningRate, weightDecay: o.WeightDecay);
         var x = new float[batch * pixels];
         var masks = new byte[batch * pixels];
-        var grad = new float[batch * Classes * pixels];
         var history = new List<EpochResult>();
         int step = 0;
 
@@ -119,7 +121,7 @@ public static class Program
                     int seen = 0;
                     var stepMs = new List<double>();
                     var clock = Stopwatch.StartNew();
-                    var trainMetrics = new SegmentationMetrics(Classes);
+                    long correct = 0;
                     net.SetTraining(true);
                     foreach (var indices in train.Batches(batch, shuffle: true, o.Seed, epoch))
                     {
@@ -127,21 +129,19 @@ public static class Program
                         var stepClock = Stopwatch.StartNew();
                         train.Normalize(indices, x);
                         train.CopyMasks(indices, masks);
-                        var logits = net.Forward(new Tensor(new[] { batch, 1, size, size }, x));
-                        float loss = PixelCrossEntropy.Forward(logits.Data, masks, batch, Classes, size, size, gradLogits: grad);
-                        net.Parameters.ZeroGrad();
-                        net.Backward(new Tensor(new[] { batch, Classes, size, size }, grad));
                         optimizer.LearningRate = schedule.At(step);
                         optimizer.Beta1 = schedule.MomentumAt(step);
                         step++;
-                        optimizer.Step();
+                        // Forward, per-pixel cross-entropy, backward and the AdamW step; on a device all of it stays there.
+                        var result = net.TrainStep(new Tensor(new[] { batch, 1, size, size }, x), masks, optimizer);
                         stepMs.Add(stepClock.Elapsed.TotalMilliseconds);
-                        trainMetrics.AddLogits(logits.Data, masks, batch, size, size);
+                        correct += result.Correct;
+                        float loss = result.Loss;
                         lossSum += loss * batch;
                         seen += batch;
                         task.Increment(1);
                         task.Description = string.Create(CultureInfo.InvariantCulture,
-                            $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  pixel acc {100 * trainMetrics.PixelAccuracy:F1}%  {seen / clock.Elapsed.TotalSeconds:F0} img/s");
+                            $"epoch {epoch + 1}/{o.Epochs}  loss {lossSum / seen:F4}  pixel acc {100.0 * correct / ((long)seen * pixels):F1}%  {seen / clock.Elapsed.TotalSeconds:F0} img/s");
                     }
                     double seconds = clock.Elapsed.TotalSeconds;
                     var eval = Evaluate(net, test);

@@ -316,6 +316,33 @@ public sealed class ModelRuntime : IDisposable
         return new ModelGen.Training.StepResult(loss, correct, norm);
     }
 
+    /// <summary>A segmentation model's training step: per-pixel softmax cross-entropy of the logits (B, K, H, W) against targets
+    /// (B·H·W class indices), weighted and with an ignored target as <see cref="ModelGen.Training.PixelCrossEntropy"/>; then
+    /// backward, clipping and the optimizer step. On a device it stays there like <see cref="TrainStep"/>. Correct counts the
+    /// counted pixels whose argmax is their target.</summary>
+    public ModelGen.Training.StepResult SegmentationTrainStep(ActivationArena a, int output, int classes, int height, int width, int[] targets,
+        float[]? classWeights, int? ignoreIndex, ModelGen.Training.IOptimizer optimizer, float clipNorm,
+        Action<ActivationArena, int> forwardCpu, Action<ActivationArena, int> forwardDevice,
+        Action<ActivationArena, int> backwardCpu, Action<ActivationArena, int> backwardDevice)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        if (!(clipNorm >= 0f)) throw new ArgumentOutOfRangeException(nameof(clipNorm), clipNorm, "The clipping norm must be 0 (none) or positive.");
+        int batch = a.Batch;
+        ModelGen.Training.PixelCrossEntropy.CheckStep(targets, batch, classes, height, width, classWeights, ignoreIndex);
+        if (OnAccelerator)
+            return Trainer.StepPixels(a, output, classes, height * width, targets, classWeights, ignoreIndex, optimizer, clipNorm, forwardDevice, backwardDevice);
+        forwardCpu(a, batch);
+        a.ZeroGrads();
+        float loss = ModelGen.Training.PixelCrossEntropy.Forward(a[output], targets, batch, classes, height, width, classWeights, ignoreIndex, a.Grad(output));
+        int correct = ModelGen.Training.PixelCrossEntropy.Correct(a[output], targets, batch, classes, height, width, ignoreIndex);
+        Parameters.ZeroGrad();
+        backwardCpu(a, batch);
+        float norm = clipNorm > 0 ? ModelGen.Training.GradientClipping.ClipByGlobalNorm(Parameters, clipNorm) : float.NaN;
+        optimizer.Step();
+        return new ModelGen.Training.StepResult(loss, correct, norm);
+    }
+
     /// <summary>The device-side training machinery (loss, clipping and optimizer kernels, their scratch), made on first use.</summary>
     internal ModelGen.Training.DeviceTraining Trainer => _training ??= Own(new ModelGen.Training.DeviceTraining(this));
 

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Linq;
 using ModelGen;
 using ModelGen.Benchmarks;
+using ModelGen.Data;
 using ModelGen.Examples.FashionMnist;
 using ModelGen.Examples.Segmentation;
 using ModelGen.Training;
@@ -15,10 +16,10 @@ namespace ModelGen.DeviceChecks;
 /// The device run, one JSON line per result (exit code 1 on a mismatch or when the device cannot be opened; the line says why):
 /// <list type="number">
 /// <item>correctness of every sample model on the device against the CPU backend: output and every parameter gradient, and
-/// for the classifiers three device-resident training steps (loss and parameters);</item>
+/// for the classifiers and the SETR three device-resident training steps (loss and parameters);</item>
 /// <item>compile (JIT) time of each model: its first pass, minus a warm pass;</item>
-/// <item>end-to-end training steps: the Fashion ViT at batch 128 and ViT-Tiny/16 at 64 (TrainStep, all on the device), the
-/// garment SETR at 32 (forward and backward, its pixel loss on the host);</item>
+/// <item>end-to-end training steps (TrainStep, all on the device): the Fashion ViT at batch 128, ViT-Tiny/16 at 64 and the
+/// garment SETR at 32 (per-pixel cross-entropy over its 11 classes);</item>
 /// <item>a per-op profile of the ViT steps beside each op's roofline on an H200 (FP32 peak and HBM bandwidth below), and the
 /// step's roofline sum.</item>
 /// </list>
@@ -75,8 +76,10 @@ public static class Program
 
     /// <summary>A sample model behind one shape: how to build it, run it, and (for a classifier) train it.</summary>
     /// <param name="TrainCheck">Whether to compare three training steps (the simulator skips it for ViT-Tiny, whose 197-token attention
-    /// takes it minutes there).</param>
-    sealed record Sample(string Name, int[] Input, int Classes, int CheckBatch, int TimedBatch, Func<Device, Model> Create, bool TrainCheck = true);
+    /// takes it minutes there, and for the 64×64 segmenters; the tests train a small SETR on it instead).</param>
+    /// <param name="Targets">Targets per sample of its training step: 1 for a classifier, H·W for a segmenter.</param>
+    sealed record Sample(string Name, int[] Input, int Classes, int CheckBatch, int TimedBatch, Func<Device, Model> Create, bool TrainCheck = true,
+        int Targets = 1);
 
     sealed record Model(IDisposable Self, ParameterSet Parameters, OpProfiler Profiler, Func<Tensor, Tensor> Forward, Action<Tensor> Backward,
         Func<Tensor, int[], IOptimizer, StepResult>? TrainStep) : IDisposable
@@ -102,21 +105,21 @@ public static class Program
             var m = new VitTiny(d, 1);
             return new(m, m.Parameters, m.Profiler, m.Forward, m.Backward, (x, y, o) => m.TrainStep(x, y, o, clipNorm: 1f));
         }, TrainCheck: !s_sim);
-        yield return new("garment-setr", new[] { 1, 64, 64 }, 0, s_sim ? 1 : 2, s_sim ? 1 : 32, d =>
+        yield return new("garment-setr", new[] { 1, 64, 64 }, GarmentCanvas.Classes, s_sim ? 1 : 2, s_sim ? 1 : 32, d =>
         {
             var m = new GarmentSetr(d, 1);
-            return new(m, m.Parameters, m.Profiler, m.Forward, m.Backward, null);
-        });
-        yield return new("garment-segmenter", new[] { 1, 64, 64 }, 0, s_sim ? 1 : 2, 0, d =>
+            return new(m, m.Parameters, m.Profiler, m.Forward, m.Backward, (x, y, o) => m.TrainStep(x, y, o, clipNorm: 1f));
+        }, TrainCheck: !s_sim, Targets: 64 * 64);
+        yield return new("garment-segmenter", new[] { 1, 64, 64 }, GarmentCanvas.Classes, s_sim ? 1 : 2, 0, d =>
         {
             var m = new GarmentSegmenter(d, 1);
-            return new(m, m.Parameters, m.Profiler, m.Forward, m.Backward, null);
-        });
+            return new(m, m.Parameters, m.Profiler, m.Forward, m.Backward, (x, y, o) => m.TrainStep(x, y, o, clipNorm: 1f));
+        }, TrainCheck: !s_sim, Targets: 64 * 64);
     }
 
     static Tensor Batch(Sample s, int batch, int seed) => Random(seed, new[] { batch }.Concat(s.Input).ToArray());
 
-    static int[] Labels(Sample s, int batch, int seed) => Enumerable.Range(0, batch).Select(i => (i * 7 + seed) % s.Classes).ToArray();
+    static int[] Labels(Sample s, int batch, int seed) => Enumerable.Range(0, batch * s.Targets).Select(i => (i * 7 + seed) % s.Classes).ToArray();
 
     /// <summary>Forward and backward once on both, in training mode off: the output and every gradient agree.</summary>
     static bool Correct(Sample s, Device device, Device cpu)

@@ -48,6 +48,23 @@ public class FaultRegressionTests
     public void TwoInputsNamedLikeLocals() =>
         Compiles(Model("[MultiHeadAttention(2, KeyValue = \"d\")] public partial Module Attn { get; }", inputs: "[Input(\"a\", 8, 64)]\n[Input(\"d\", 5, 64)]"));
 
+    // 2b. Input names equal to the training steps' parameters (a classifier's and a dense predictor's TrainStep).
+    [Theory]
+    [InlineData("labels")]
+    [InlineData("optimizer")]
+    [InlineData("labelSmoothing")]
+    [InlineData("clipNorm")]
+    public void ClassifierInputNamedLikeATrainStepParameter(string name) =>
+        Compiles(Model("[MeanPool] public partial Module Pool { get; }\n[Linear(4)] public partial Module Head { get; }", inputs: $"[Input(\"{name}\", 8, 64)]"));
+
+    [Theory]
+    [InlineData("targets")]
+    [InlineData("classWeights")]
+    [InlineData("ignoreIndex")]
+    [InlineData("optimizer")]
+    public void DensePredictorInputNamedLikeATrainStepParameter(string name) =>
+        Compiles(Model("[Conv2d(3, 1)] public partial Module Head { get; }", inputs: $"[Input(\"{name}\", 2, 8, 8)]"));
+
     // 3. Names whose C# identifiers meet though their paths differ: numbered, not a compile error.
     [Fact]
     public void LayerNamedInXBesideInputX() =>

@@ -214,6 +214,9 @@ public sealed partial class ModelGenerator
         var dataInputs = model.Inputs.ToArray();
         string signature = string.Join(", ", dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e)));
         string batch = Local(model, "batch"), a = Local(model, "a");
+        // The training steps' own parameters, renamed past any input of the same name.
+        string labels = Local(model, "labels"), optimizer = Local(model, "optimizer"), smoothing = Local(model, "labelSmoothing"),
+            clip = Local(model, "clipNorm"), targets = Local(model, "targets"), weights = Local(model, "classWeights"), ignore = Local(model, "ignoreIndex");
         // Forward and TrainStep begin alike: check the inputs' shapes against the batch, start the pass, upload the inputs.
         void InputsPrologue()
         {
@@ -261,17 +264,44 @@ public sealed partial class ModelGenerator
             string classes = output.Shape[0].ToString(CultureInfo.InvariantCulture);
             w.Line($"/// <summary>One training step with softmax cross-entropy over the {classes} classes (mean over the batch, label smoothing as");
             w.Line("/// PyTorch's F.cross_entropy): zero the gradients, forward, loss, backward, clip the global gradient norm to");
-            w.Line("/// <paramref name=\"clipNorm\"/> (0: none), one <paramref name=\"optimizer\"/> step; returns the loss, the rows whose argmax was");
+            w.Line($"/// <paramref name=\"{clip}\"/> (0: none), one <paramref name=\"{optimizer}\"/> step; returns the loss, the rows whose argmax was");
             w.Line("/// the label and the gradient norm. On a device everything");
             w.Line("/// stays there: the inputs and labels go up and the loss comes down (see <see cref=\"global::ModelGen.ParameterSet.Synchronize\"/>).</summary>");
             var parameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
-                .Concat(new[] { "int[] labels", "global::ModelGen.Training.IOptimizer optimizer", "float labelSmoothing = 0f", "float clipNorm = 0f" }).ToList();
+                .Concat(new[] { $"int[] {labels}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {smoothing} = 0f", $"float {clip} = 0f" }).ToList();
             w.Call("public global::ModelGen.Training.StepResult TrainStep", parameters, "");
             w.Line("{");
             w.Indent();
             InputsPrologue();
-            w.Call("return _runtime.TrainStep", new[] { a, $"Buf.{output.Name}", classes, "labels", "optimizer", "labelSmoothing", "clipNorm", "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
+            w.Call("return _runtime.TrainStep", new[] { a, $"Buf.{output.Name}", classes, labels, optimizer, smoothing, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
             w.Close();
+            w.Line();
+        }
+
+        if (output.Shape.Count == 3 && output.Shape[0] >= 2)
+        {
+            // A dense predictor's output (B, K, H, W): a segmentation training step over the K class logits of every pixel.
+            string classes = output.Shape[0].ToString(CultureInfo.InvariantCulture);
+            string height = output.Shape[1].ToString(CultureInfo.InvariantCulture), width = output.Shape[2].ToString(CultureInfo.InvariantCulture);
+            w.Line($"/// <summary>One training step with per-pixel softmax cross-entropy over the {classes} class logits of each of the {height}×{width}");
+            w.Line("/// pixels (PyTorch's F.cross_entropy with weight and ignore_index, mean reduction): zero the gradients, forward, loss, backward,");
+            w.Line($"/// clip the global gradient norm to <paramref name=\"{clip}\"/> (0: none), one <paramref name=\"{optimizer}\"/> step; returns the");
+            w.Line($"/// loss, the counted pixels whose argmax was their target and the gradient norm. <paramref name=\"{targets}\"/> holds batch·H·W class");
+            w.Line("/// indices. On a device everything stays there: the inputs and targets go up and the loss comes down.</summary>");
+            var segParameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
+                .Concat(new[] { $"int[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"float[]? {weights} = null", $"int? {ignore} = null" }).ToList();
+            w.Call("public global::ModelGen.Training.StepResult TrainStep", segParameters, "");
+            w.Line("{");
+            w.Indent();
+            InputsPrologue();
+            w.Call("return _runtime.SegmentationTrainStep", new[] { a, $"Buf.{output.Name}", classes, height, width, targets, weights, ignore, optimizer, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
+            w.Close();
+            w.Line();
+            w.Line("/// <inheritdoc cref=\"TrainStep(" + string.Join(", ", dataInputs.Select(_ => "global::ModelGen.Tensor")) + ", int[], global::ModelGen.Training.IOptimizer, float, float[], int?)\"/>");
+            var byteParameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
+                .Concat(new[] { $"byte[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"float[]? {weights} = null", $"int? {ignore} = null" }).ToList();
+            w.Call("public global::ModelGen.Training.StepResult TrainStep", byteParameters, " =>");
+            w.Call("    TrainStep", dataInputs.Select(InputParam).Concat(new[] { $"global::System.Array.ConvertAll({targets} ?? throw new global::System.ArgumentNullException(nameof({targets})), t => (int)t)", optimizer, clip, weights, ignore }).ToList(), ";");
             w.Line();
         }
 

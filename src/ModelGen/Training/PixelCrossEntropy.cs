@@ -1,6 +1,8 @@
 using System;
 using ModelGen.Cpu;
 using System.Numerics.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Training;
 
@@ -81,30 +83,9 @@ public static class PixelCrossEntropy
             throw new ArgumentException($"logits holds {logits.Length} floats but {batch}×{classes}×{height}×{width} = {total} are needed.", nameof(logits));
         if (gradLogits is not null && gradLogits.Length < total)
             throw new ArgumentException($"gradLogits holds {gradLogits.Length} floats but {batch}×{classes}×{height}×{width} = {total} are needed.", nameof(gradLogits));
-        if (classWeights is not null)
-        {
-            if (classWeights.Length != classes)
-                throw new ArgumentException($"classWeights holds {classWeights.Length} weights but there are {classes} classes.", nameof(classWeights));
-            for (int c = 0; c < classes; c++)
-            {
-                if (!(classWeights[c] >= 0f) || float.IsInfinity(classWeights[c]))
-                    throw new ArgumentException($"Class weight {classWeights[c]} of class {c} must be finite and non-negative.", nameof(classWeights));
-            }
-        }
-
+        CheckWeightsAndTargets(targets, batch, classes, height, width, classWeights, ignoreIndex);
         int plane = height * width;
         int ignore = ignoreIndex ?? int.MinValue;
-        for (int i = 0; i < batch * plane; i++)
-        {
-            int t = targets[i];
-            if (t != ignore && (uint)t >= (uint)classes)
-            {
-                int b = i / plane, r = i % plane / width, c = i % width;
-                throw new ArgumentOutOfRangeException("targets", t,
-                    $"Target {t} at (batch {b}, row {r}, col {c}) is outside the {classes} classes (0 to {classes - 1})"
-                    + (ignoreIndex is null ? "." : $" and is not the ignore index {ignoreIndex}."));
-            }
-        }
 
         // Pass 1, per image: e = exp(x − max) for every logit (into gradLogits when given, else a scratch plane), the
         // per-pixel sums of e, and each pixel's nll and weight. Element-wise work is SIMD float (TensorPrimitives); the
@@ -199,5 +180,134 @@ public static class PixelCrossEntropy
             });
         }
         return (float)(lossTotal / weightTotal);
+    }
+
+    /// <summary>Every target a class or the ignore index, every class weight finite and non-negative; the error names the first
+    /// that is not (with its pixel).</summary>
+    internal static void CheckWeightsAndTargets(int[] targets, int batch, int classes, int height, int width, float[]? classWeights, int? ignoreIndex)
+    {
+        if (classWeights is not null)
+        {
+            if (classWeights.Length != classes)
+                throw new ArgumentException($"classWeights holds {classWeights.Length} weights but there are {classes} classes.", nameof(classWeights));
+            for (int c = 0; c < classes; c++)
+            {
+                if (!(classWeights[c] >= 0f) || float.IsInfinity(classWeights[c]))
+                    throw new ArgumentException($"Class weight {classWeights[c]} of class {c} must be finite and non-negative.", nameof(classWeights));
+            }
+        }
+        int plane = height * width;
+        int ignore = ignoreIndex ?? int.MinValue;
+        for (int i = 0; i < batch * plane; i++)
+        {
+            int t = targets[i];
+            if (t != ignore && (uint)t >= (uint)classes)
+            {
+                int b = i / plane, r = i % plane / width, c = i % width;
+                throw new ArgumentOutOfRangeException("targets", t,
+                    $"Target {t} at (batch {b}, row {r}, col {c}) is outside the {classes} classes (0 to {classes - 1})"
+                    + (ignoreIndex is null ? "." : $" and is not the ignore index {ignoreIndex}."));
+            }
+        }
+    }
+
+    /// <summary>Checks the targets of a training step (B·H·W of them) before anything runs.</summary>
+    internal static void CheckStep(int[] targets, int batch, int classes, int height, int width, float[]? classWeights, int? ignoreIndex)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        CheckTargets(targets.Length, batch, height, width);
+        CheckWeightsAndTargets(targets, batch, classes, height, width, classWeights, ignoreIndex);
+    }
+
+    /// <summary>The counted (not ignored) pixels whose first argmax over the classes is their target.</summary>
+    public static int Correct(float[] logits, int[] targets, int batch, int classes, int height, int width, int? ignoreIndex = null)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(targets);
+        CheckSizes(batch, classes, height, width);
+        CheckTargets(targets.Length, batch, height, width);
+        int plane = height * width, ignore = ignoreIndex ?? int.MinValue, correct = 0;
+        for (int i = 0; i < batch * plane; i++)
+        {
+            int t = targets[i];
+            if (t == ignore) continue;
+            int b = i / plane;
+            if (FirstArgMax(logits, (long)b * classes * plane + i - b * plane, classes, plane) == t) correct++;
+        }
+        return correct;
+    }
+
+    /// <summary>The first class at a pixel's largest logit (strictly larger replaces), as the device kernel takes it.</summary>
+    static int FirstArgMax(float[] logits, long at, int classes, int plane)
+    {
+        int first = 0;
+        float max = logits[at];
+        for (int k = 1; k < classes; k++)
+        {
+            float v = logits[at + (long)k * plane];
+            if (v > max) { max = v; first = k; }
+        }
+        return first;
+    }
+
+    // Device kernels of a segmentation training step: a thread per pixel (its K logits a plane apart, so a warp's reads are
+    // consecutive), sums in the step's fixed-order reduction, then the gradient once the total weight is known.
+
+    /// <summary>Extent: B·H·W. Pixel i's weighted loss w[t]·(−log softmax(x)[t]), its weight w[t] (0 when ignored) and whether its
+    /// first argmax is t. When <paramref name="hasWeights"/> is false, weights is an unused dummy.</summary>
+    public static void PixelsKernel(Index1D i, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> weights, ArrayView<float> pixelLoss,
+        ArrayView<float> pixelWeight, ArrayView<float> pixelCorrect, int pixels, int classes, int plane, int ignore, int hasWeights)
+    {
+        if (i >= pixels) return;
+        int t = targets[i];
+        if (t == ignore)
+        {
+            pixelLoss[i] = 0f;
+            pixelWeight[i] = 0f;
+            pixelCorrect[i] = 0f;
+            return;
+        }
+        int b = i / plane;
+        long at = (long)b * classes * plane + i - b * plane;
+        float max = logits[at];
+        int first = 0;
+        for (int k = 1; k < classes; k++)
+        {
+            float v = logits[at + (long)k * plane];
+            if (v > max) { max = v; first = k; }
+        }
+        float sum = 0f;
+        for (int k = 0; k < classes; k++) sum += MathF.Exp(logits[at + (long)k * plane] - max);
+        float w = hasWeights != 0 ? weights[t] : 1f;
+        pixelLoss[i] = w * (max + MathF.Log(sum) - logits[at + (long)t * plane]);
+        pixelWeight[i] = w;
+        pixelCorrect[i] = first == t ? 1f : 0f;
+    }
+
+    /// <summary>Extent: B·H·W. dlogits (written) = s·softmax − s·onehot(t) with s = w[t]/Σw, where total[0] = Σw over the
+    /// counted pixels; 0 at ignored or zero-weight pixels, and everywhere when nothing was counted.</summary>
+    public static void GradientKernel(Index1D i, ArrayView<float> logits, ArrayView<float> dlogits, ArrayView<int> targets, ArrayView<float> weights,
+        ArrayView<float> total, int pixels, int classes, int plane, int ignore, int hasWeights)
+    {
+        if (i >= pixels) return;
+        int t = targets[i], b = i / plane;
+        long at = (long)b * classes * plane + i - b * plane;
+        float all = total[0];
+        float scale = t == ignore || all == 0f ? 0f : (hasWeights != 0 ? weights[t] : 1f) / all;
+        if (scale == 0f)
+        {
+            for (int k = 0; k < classes; k++) dlogits[at + (long)k * plane] = 0f;
+            return;
+        }
+        float max = logits[at];
+        for (int k = 1; k < classes; k++) max = MathF.Max(max, logits[at + (long)k * plane]);
+        float sum = 0f;
+        for (int k = 0; k < classes; k++) sum += MathF.Exp(logits[at + (long)k * plane] - max);
+        float factor = scale / sum;
+        for (int k = 0; k < classes; k++)
+        {
+            long j = at + (long)k * plane;
+            dlogits[j] = MathF.Exp(logits[j] - max) * factor - (k == t ? scale : 0f);
+        }
     }
 }

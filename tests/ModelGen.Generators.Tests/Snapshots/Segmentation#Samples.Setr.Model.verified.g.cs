@@ -308,6 +308,33 @@ partial class Setr : global::System.IDisposable
         else BackwardCpu(a, _lastBatch);
     }
 
+    /// <summary>One training step with per-pixel softmax cross-entropy over the 5 class logits of each of the 32×32
+    /// pixels (PyTorch's F.cross_entropy with weight and ignore_index, mean reduction): zero the gradients, forward, loss, backward,
+    /// clip the global gradient norm to <paramref name="clipNorm"/> (0: none), one <paramref name="optimizer"/> step; returns the
+    /// loss, the counted pixels whose argmax was their target and the gradient norm. <paramref name="targets"/> holds batch·H·W class
+    /// indices. On a device everything stays there: the inputs and targets go up and the loss comes down.</summary>
+    public global::ModelGen.Training.StepResult TrainStep(
+        global::ModelGen.Tensor @image, int[] targets, global::ModelGen.Training.IOptimizer optimizer, float clipNorm = 0f,
+        float[]? classWeights = null, int? ignoreIndex = null)
+    {
+        int batch = global::ModelGen.ModelRuntime.BatchOf(@image, "image", s_shape_in_image);
+        _runtime.BeginForward(batch);
+        _lastBatch = batch;
+        var a = Arena(batch);
+        a.Upload(Buf.in_image, @image.Data);
+        return _runtime.SegmentationTrainStep(
+            a, Buf.decoder, 5, 32, 32, targets, classWeights, ignoreIndex, optimizer, clipNorm, ForwardCpu, ForwardDevice, BackwardCpu,
+            BackwardDevice);
+    }
+
+    /// <inheritdoc cref="TrainStep(global::ModelGen.Tensor, int[], global::ModelGen.Training.IOptimizer, float, float[], int?)"/>
+    public global::ModelGen.Training.StepResult TrainStep(
+        global::ModelGen.Tensor @image, byte[] targets, global::ModelGen.Training.IOptimizer optimizer, float clipNorm = 0f,
+        float[]? classWeights = null, int? ignoreIndex = null) =>
+        TrainStep(
+        @image, global::System.Array.ConvertAll(targets ?? throw new global::System.ArgumentNullException(nameof(targets)), t => (int)t),
+        optimizer, clipNorm, classWeights, ignoreIndex);
+
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {

@@ -126,7 +126,7 @@ public class TrainStepTests
     /// <summary>A key projection's bias shifts every score of a row equally, so softmax cancels it: its gradient is zero in
     /// exact arithmetic and rounding noise in floats, which Adam normalises into full-size steps of either sign. Its values
     /// cannot agree between two summation orders; that its gradient is noise is checked instead.</summary>
-    static bool IsKeyBias(Parameter p)
+    internal static bool IsKeyBias(Parameter p)
     {
         if (!p.Name.EndsWith("k_proj.bias", StringComparison.Ordinal)) return false;
         Assert.True(p.Grad.All(g => Math.Abs(g) < 1e-4f), $"{p.Name}'s gradient should be rounding noise");
