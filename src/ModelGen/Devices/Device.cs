@@ -54,7 +54,11 @@ public sealed class Device : IDisposable
             "Run the device checks' probe for the whole report.");
 
     public static Device OpenCL(int index = 0) => Open(DeviceKind.OpenCL, index) ??
-        throw new DeviceUnavailableException("No OpenCL device that ILGPU accepts was found (it needs OpenCL 2.0, or 3.0 with the generic address space).");
+        throw new DeviceUnavailableException($"No OpenCL device {index} is usable: {s_lastFailure ?? "ILGPU found none"} (ILGPU needs OpenCL 2.0, or 3.0 " +
+            $"with the generic address space, and the kernels sub-groups of {WarpSize}).");
+
+    /// <summary>The warp width every device kernel assumes.</summary>
+    public const int WarpSize = 32;
 
     /// <summary>ILGPU's CPU accelerator configured like a GPU (see <see cref="SimulatedGpu"/>), so group-tiled kernels run with
     /// the group size and warp width they get on a device.</summary>
@@ -88,6 +92,7 @@ public sealed class Device : IDisposable
     static Device? Open(DeviceKind kind, int index)
     {
         NativeDrivers.Install();
+        s_lastFailure = null;
         Context? context = null;
         try
         {
@@ -110,6 +115,14 @@ public sealed class Device : IDisposable
                 return null;
             }
             var accelerator = devices[index].CreateAccelerator(context);
+            if (accelerator.WarpSize != WarpSize)
+            {
+                // The warp reductions (LayerNorm, softmax, the loss, attention, pools) assume 32 lanes.
+                s_lastFailure = $"{accelerator.Name} runs warps (sub-groups) of {accelerator.WarpSize} threads; the kernels need {WarpSize}";
+                accelerator.Dispose();
+                context.Dispose();
+                return null;
+            }
             return new Device(kind, context, accelerator);
         }
         catch (Exception e) when (kind != DeviceKind.CpuSimulator && e is not OutOfMemoryException)

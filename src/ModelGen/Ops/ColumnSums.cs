@@ -17,14 +17,19 @@ public static class ColumnSums
     public static KernelConfig Config(int columns) => new(new Index3D((columns + Columns - 1) / Columns, 1, 1), new Index3D(Columns * Warps, 1, 1));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Add(ArrayView<float> target, ArrayView<float> src, int rows, int columns)
+    public static void Add(ArrayView<float> target, ArrayView<float> src, int rows, int columns) =>
+        Add(target, new TiledGemm.Dense(src, 0, columns, innerContiguous: true), rows, columns);
+
+    /// <summary>target[c] += Σ_r src(r, c) for a source read as (row, column), stored or computed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add<T>(ArrayView<float> target, T src, int rows, int columns) where T : struct, TiledGemm.ITileOperand
     {
         var partial = SharedMemory.Allocate<float>(Columns * Warps);
         int lane = Group.IdxX & (Columns - 1), warp = Group.IdxX / Columns;
         int col = Grid.IdxX * Columns + lane;
         float s = 0f;
         if (col < columns)
-            for (int r = warp; r < rows; r += Warps) s += src[(long)r * columns + col];
+            for (int r = warp; r < rows; r += Warps) s += src.At(r, col);
         partial[Group.IdxX] = s;
         Group.Barrier();
         if (warp != 0 || col >= columns) return;

@@ -131,10 +131,10 @@ public static class Gelu
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float Value(float x) => 0.5f * x * (1f + Erf(x * InvSqrt2));
+    internal static float Value(float x) => 0.5f * x * (1f + Erf(x * InvSqrt2));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float Slope(float x) => 0.5f * (1f + Erf(x * InvSqrt2)) + x * MathF.Exp(-0.5f * x * x) * InvSqrt2Pi;
+    internal static float Slope(float x) => 0.5f * (1f + Erf(x * InvSqrt2)) + x * MathF.Exp(-0.5f * x * x) * InvSqrt2Pi;
 
     public static void Forward(float[] y, float[] x, int n)
     {

@@ -52,12 +52,24 @@ public static class TiledGemm
     public static void Multiply<TA, TB>(ArrayView<float> c, TA a, TB b, ArrayView<float> bias, int m, int n, int kBegin, int kEnd,
         int ldc, long cStart, float alpha, bool hasBias, bool biasPerRow, bool accumulate)
         where TA : struct, ITileOperand
+        where TB : struct, ITileOperand =>
+        Multiply(a, b, m, n, kBegin, kEnd, new Plain(c, bias, cStart, ldc, alpha, hasBias, biasPerRow, accumulate));
+
+    /// <summary>The tiled product A·B over k in [kBegin, kEnd), each (row, column) of the m × n result handed to
+    /// <paramref name="epilogue"/> once, in registers (a fused bias, activation or second output costs no extra pass).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Multiply<TA, TB, TE>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue)
+        where TA : struct, ITileOperand
         where TB : struct, ITileOperand
+        where TE : struct, ITileEpilogue
     {
         var sa = SharedMemory.Allocate<float>(2 * Buffer);
         var sb = SharedMemory.Allocate<float>(2 * Buffer);
         int t = Group.IdxX, tx = t & 15, ty = t >> 4;
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
+        // A launch sized for a larger product (the widest of several along Z) has tiles past this one's edge: the whole group
+        // leaves before any barrier.
+        if (m0 >= m || n0 >= n) return;
 
         var fa = Fetch(a, m0, kBegin, m, kEnd, t);
         var fb = Fetch(b, n0, kBegin, n, kEnd, t);
@@ -92,7 +104,7 @@ public static class TiledGemm
             Group.Barrier();
         }
 
-        acc.Write(c, bias, cStart, m0 + ty, n0 + tx, m, n, ldc, alpha, hasBias, biasPerRow, accumulate);
+        acc.Write(epilogue, m0 + ty, n0 + tx, m, n);
     }
 
     // ---- split-K: a long inner dimension (weight gradients, summed over every row of the batch) is cut into slices that
@@ -192,6 +204,39 @@ public static class TiledGemm
             _innerContiguous ? _view[_start + (long)outer * _ld + inner] : _view[_start + (long)inner * _ld + outer];
     }
 
+    /// <summary>What becomes of each element of the product: called once per (row, column) inside the m × n bounds, with the
+    /// sum over k.</summary>
+    public interface ITileEpilogue
+    {
+        void Write(int row, int column, float sum);
+    }
+
+    /// <summary>The plain product: C[at] = alpha·sum (+ bias per column, or per row) (+ C[at] when accumulating), C at
+    /// start + row·ldc + column.</summary>
+    public readonly struct Plain : ITileEpilogue
+    {
+        readonly ArrayView<float> _c, _bias;
+        readonly long _start;
+        readonly int _ldc;
+        readonly float _alpha;
+        readonly bool _hasBias, _biasPerRow, _accumulate;
+
+        public Plain(ArrayView<float> c, ArrayView<float> bias, long start, int ldc, float alpha, bool hasBias, bool biasPerRow, bool accumulate)
+        {
+            _c = c; _bias = bias; _start = start; _ldc = ldc; _alpha = alpha;
+            _hasBias = hasBias; _biasPerRow = biasPerRow; _accumulate = accumulate;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(int row, int column, float sum)
+        {
+            long at = _start + (long)row * _ldc + column;
+            float y = _alpha * sum;
+            if (_hasBias) y += _bias[_biasPerRow ? row : column];
+            _c[at] = _accumulate ? _c[at] + y : y;
+        }
+    }
+
     /// <summary>Four values of a 64 × 16 tile a thread fetches: its (outer, inner) positions depend on which way the source is
     /// contiguous, so a warp's loads are consecutive in memory either way.</summary>
     struct Four
@@ -266,35 +311,22 @@ public static class TiledGemm
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void Write(ArrayView<float> c, ArrayView<float> bias, long start, int r, int col, int m, int n, int ldc,
-            float alpha, bool hasBias, bool biasPerRow, bool accumulate)
+        public readonly void Write<TE>(TE e, int r, int col, int m, int n) where TE : struct, ITileEpilogue
         {
-            WriteRow(c, bias, start, r, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _00, _01, _02, _03);
-            WriteRow(c, bias, start, r + 16, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _10, _11, _12, _13);
-            WriteRow(c, bias, start, r + 32, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _20, _21, _22, _23);
-            WriteRow(c, bias, start, r + 48, col, m, n, ldc, alpha, hasBias, biasPerRow, accumulate, _30, _31, _32, _33);
+            WriteRow(e, r, col, m, n, _00, _01, _02, _03);
+            WriteRow(e, r + 16, col, m, n, _10, _11, _12, _13);
+            WriteRow(e, r + 32, col, m, n, _20, _21, _22, _23);
+            WriteRow(e, r + 48, col, m, n, _30, _31, _32, _33);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void WriteRow(ArrayView<float> c, ArrayView<float> bias, long start, int r, int col, int m, int n, int ldc,
-            float alpha, bool hasBias, bool biasPerRow, bool accumulate, float v0, float v1, float v2, float v3)
+        static void WriteRow<TE>(TE e, int r, int col, int m, int n, float v0, float v1, float v2, float v3) where TE : struct, ITileEpilogue
         {
             if (r >= m) return;
-            long at = start + (long)r * ldc + col;
-            WriteOne(c, bias, at, r, col, n, alpha, hasBias, biasPerRow, accumulate, v0);
-            WriteOne(c, bias, at + 16, r, col + 16, n, alpha, hasBias, biasPerRow, accumulate, v1);
-            WriteOne(c, bias, at + 32, r, col + 32, n, alpha, hasBias, biasPerRow, accumulate, v2);
-            WriteOne(c, bias, at + 48, r, col + 48, n, alpha, hasBias, biasPerRow, accumulate, v3);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void WriteOne(ArrayView<float> c, ArrayView<float> bias, long at, int r, int col, int n, float alpha, bool hasBias, bool biasPerRow,
-            bool accumulate, float v)
-        {
-            if (col >= n) return;
-            float y = alpha * v;
-            if (hasBias) y += bias[biasPerRow ? r : col];
-            c[at] = accumulate ? c[at] + y : y;
+            if (col < n) e.Write(r, col, v0);
+            if (col + 16 < n) e.Write(r, col + 16, v1);
+            if (col + 32 < n) e.Write(r, col + 32, v2);
+            if (col + 48 < n) e.Write(r, col + 48, v3);
         }
     }
 }

@@ -20,13 +20,11 @@ partial class CrossAttender
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         global::ModelGen.Ops.Dropout.Backward(a.Grad(Buf.mlp_act), a.Grad(Buf.mlp_drop), a[Buf.mlp_drop_mask], n: batch * 192);
 
-        // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        global::ModelGen.Ops.Relu.Backward(a.Grad(Buf.mlp_fc1), a.Grad(Buf.mlp_act), a[Buf.mlp_fc1], n: batch * 192);
-
-        // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.norm), _mlp_fc1_weight.Grad, _mlp_fc1_bias.Grad, a.Grad(Buf.mlp_fc1), a[Buf.norm], _mlp_fc1_weight.Value,
-            rows: batch * 6, inFeatures: 16, outFeatures: 32);
+        // mlp.fc1 (Linear + ReLU): (B, 6, 16) -> (B, 6, 32)
+        global::ModelGen.Ops.LinearActivation.Backward(
+            a.Grad(Buf.norm), _mlp_fc1_weight.Grad, _mlp_fc1_bias.Grad, a.Grad(Buf.mlp_fc1), a.Grad(Buf.mlp_act), a[Buf.mlp_fc1],
+            a[Buf.norm], _mlp_fc1_weight.Value, rows: batch * 6, inFeatures: 16, outFeatures: 32,
+            activation: global::ModelGen.Ops.LinearActivation.ReluKind);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -67,32 +65,30 @@ partial class CrossAttender
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-        _runtime.Profiler.Mark(11, backward: true);
-        K42_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
+        _runtime.Profiler.Mark(10, backward: true);
+        K40_DropoutBackwardKernel(batch * 96, a.GradView(Buf.mlp), a.GradView(Buf.drop), a.View(Buf.drop_mask), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        _runtime.Profiler.Mark(10, backward: true);
-        K38_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
-        K39_LinearBackwardWeightKernel(
+        _runtime.Profiler.Mark(9, backward: true);
+        K36_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
+        K37_LinearBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
-        K40_TiledGemmSumSplitsKernel(512, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K38_TiledGemmSumSplitsKernel(512, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.mlp), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-        _runtime.Profiler.Mark(9, backward: true);
-        K36_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
-
-        // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(8, backward: true);
-        K34_ReluBackwardKernel(batch * 192, a.GradView(Buf.mlp_fc1), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
+        K34_DropoutBackwardKernel(batch * 192, a.GradView(Buf.mlp_act), a.GradView(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), batch);
 
-        // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
+        // mlp.fc1 (Linear + ReLU): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: true);
-        K29_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.mlp_fc1), _runtime.Value(10), batch);
-        K30_LinearBackwardWeightKernel(
-            _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp_fc1), a.View(Buf.norm), batch);
+        K29_LinearActivationBackwardInputKernel(
+            a.GradView(Buf.norm), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), _runtime.Value(10), batch);
+        K30_LinearActivationBackwardWeightKernel(
+            _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), a.View(Buf.norm),
+            batch);
         K31_TiledGemmSumSplitsKernel(512, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K32_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_fc1), batch);
+        K32_LinearActivationBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(6, backward: true);

@@ -42,12 +42,10 @@ partial class CrossAttender
             a[Buf.norm], a[Buf.norm_mean], a[Buf.norm_rstd], a[Buf.res], _norm_weight.Value, _norm_bias.Value, rows: batch * 6, dim: 16,
             eps: 1E-05f);
 
-        // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.mlp_fc1], a[Buf.norm], _mlp_fc1_weight.Value, _mlp_fc1_bias.Value, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-
-        // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        global::ModelGen.Ops.Relu.Forward(a[Buf.mlp_act], a[Buf.mlp_fc1], n: batch * 192);
+        // mlp.fc1 (Linear + ReLU): (B, 6, 16) -> (B, 6, 32)
+        global::ModelGen.Ops.LinearActivation.Forward(
+            a[Buf.mlp_act], a[Buf.mlp_fc1], a[Buf.norm], _mlp_fc1_weight.Value, _mlp_fc1_bias.Value, rows: batch * 6, inFeatures: 16,
+            outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         global::ModelGen.Ops.Dropout.Forward(
@@ -97,27 +95,24 @@ partial class CrossAttender
         K25_LayerNormForwardKernel(
             a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.res), _runtime.Value(8), _runtime.Value(9), batch);
 
-        // mlp.fc1 (Linear): (B, 6, 16) -> (B, 6, 32)
+        // mlp.fc1 (Linear + ReLU): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: false);
-        K28_LinearForwardKernel(a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
-
-        // mlp.act (Relu): (B, 6, 32) -> (B, 6, 32)
-        _runtime.Profiler.Mark(8, backward: false);
-        K33_ReluForwardKernel(batch * 192, a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
+        K28_LinearActivationForwardKernel(
+            a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
-        _runtime.Profiler.Mark(9, backward: false);
-        K35_DropoutForwardKernel(
+        _runtime.Profiler.Mark(8, backward: false);
+        K33_DropoutForwardKernel(
             batch * 192, a.View(Buf.mlp_drop), a.View(Buf.mlp_drop_mask), a.View(Buf.mlp_act), (_runtime.Training ? 0.1f : 0f),
             _runtime.DropoutSeed(0), batch);
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
-        _runtime.Profiler.Mark(10, backward: false);
-        K37_LinearForwardKernel(a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
+        _runtime.Profiler.Mark(9, backward: false);
+        K35_LinearForwardKernel(a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
-        _runtime.Profiler.Mark(11, backward: false);
-        K41_DropoutForwardKernel(
+        _runtime.Profiler.Mark(10, backward: false);
+        K39_DropoutForwardKernel(
             batch * 96, a.View(Buf.drop), a.View(Buf.drop_mask), a.View(Buf.mlp), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1),
             batch);
     }

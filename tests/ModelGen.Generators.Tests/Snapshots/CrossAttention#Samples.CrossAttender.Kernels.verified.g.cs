@@ -319,34 +319,44 @@ partial class CrossAttender
             _runtime.Accelerator, K27_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 16), p0, p1, p2, p3, p4, p5, batch);
 
-    // Linear.ForwardKernel: mlp.fc1
-    static void K28_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // LinearActivation.ForwardKernel: mlp.fc1
+    static void K28_LinearActivationForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.ForwardKernel(
+        p0, p1, p2, p3, p4, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearActivationForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_LinearActivationForwardKernelBody))(
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, p4, batch);
+
+    // LinearActivation.BackwardInputKernel: mlp.fc1
+    static void K29_LinearActivationBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, batch);
+            _runtime.Accelerator, K29_LinearActivationBackwardInputKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, p3, batch);
 
-    // Linear.BackwardInputKernel: mlp.fc1
-    static void K29_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
-
-    // Linear.BackwardWeightKernel: mlp.fc1
-    static void K30_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
-    void K30_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // LinearActivation.BackwardWeightKernel: mlp.fc1
+    static void K30_LinearActivationBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
+        p0, p1, p2, p3, p4, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_LinearActivationBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 16, outFeatures: 32), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K30_LinearActivationBackwardWeightKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 16, outFeatures: 32), p0, p1, p2, p3,
+        p4, batch);
 
     // TiledGemm.SumSplitsKernel: mlp.fc1
     static void K31_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -357,106 +367,89 @@ partial class CrossAttender
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K31_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: mlp.fc1
-    static void K32_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 6, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k32;
-    void K32_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_LinearBackwardBiasKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
-
-    // Relu.ForwardKernel: mlp.act
-    static void K33_ReluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Relu.ForwardKernel(i, p0, p1, n: batch * 192);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k33;
-    void K33_ReluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K33_ReluForwardKernelBody))(extent, p0, p1, batch);
-
-    // Relu.BackwardKernel: mlp.act
-    static void K34_ReluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Relu.BackwardKernel(i, p0, p1, p2, n: batch * 192);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
-    void K34_ReluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K34_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
+    // LinearActivation.BackwardBiasKernel: mlp.fc1
+    static void K32_LinearActivationBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernel(
+        p0, p1, p2, rows: batch * 6, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearActivationBackwardBiasKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_LinearActivationBackwardBiasKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, p2, batch);
 
     // Dropout.ForwardKernel: mlp.drop
-    static void K35_DropoutForwardKernelBody(
+    static void K33_DropoutForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
         global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 192, p3, p4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k35;
-    void K35_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k33;
+    void K33_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
-            _runtime.Accelerator, K35_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
+            _runtime.Accelerator, K33_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
     // Dropout.BackwardKernel: mlp.drop
-    static void K36_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K34_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 192);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
+    void K34_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K36_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K34_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: mlp.fc2
-    static void K37_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K35_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
-    void K37_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
+    void K35_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K37_LinearForwardKernelBody))(
+            _runtime.Accelerator, K35_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: mlp.fc2
-    static void K38_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K36_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k38;
-    void K38_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K38_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: mlp.fc2
-    static void K39_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K37_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k39;
-    void K39_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
+    void K37_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K39_LinearBackwardWeightKernelBody))(
+            _runtime.Accelerator, K37_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 32, outFeatures: 16), p0, p1, p2, p3, batch);
 
     // TiledGemm.SumSplitsKernel: mlp.fc2
-    static void K40_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K38_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 16, n: 32, k: batch * 6, ldc: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k40;
-    void K40_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k38;
+    void K38_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K40_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K38_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Dropout.ForwardKernel: drop
-    static void K41_DropoutForwardKernelBody(
+    static void K39_DropoutForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
         global::ModelGen.Ops.Dropout.ForwardKernel(i, p0, p1, p2, n: batch * 96, p3, p4);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k41;
-    void K41_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
-        _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>? _k39;
+    void K39_DropoutForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, float p3, uint p4, int batch) =>
+        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, float, uint, int>(
-            _runtime.Accelerator, K41_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
+            _runtime.Accelerator, K39_DropoutForwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
     // Dropout.BackwardKernel: drop
-    static void K42_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K40_DropoutBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Dropout.BackwardKernel(i, p0, p1, p2, n: batch * 96);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
-    void K42_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k40;
+    void K40_DropoutBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K42_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K40_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 }

@@ -29,15 +29,12 @@ partial class TinyEncoder
             a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 8,
             inFeatures: 64, outFeatures: 32);
 
-        // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Backward(
-            a.Grad(Buf.encoder_layers_1_mlp_fc1), a.Grad(Buf.encoder_layers_1_mlp_act), a[Buf.encoder_layers_1_mlp_fc1], n: batch * 512);
-
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        global::ModelGen.Ops.LinearActivation.Backward(
             a.Grad(Buf.encoder_layers_1_norm2), _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_mlp_fc1), a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 8,
-            inFeatures: 32, outFeatures: 64);
+            a.Grad(Buf.encoder_layers_1_mlp_fc1), a.Grad(Buf.encoder_layers_1_mlp_act), a[Buf.encoder_layers_1_mlp_fc1],
+            a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -63,23 +60,14 @@ partial class TinyEncoder
             a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], batch, nq: 8,
             nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
-        // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 16);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_k_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 16);
-
-        // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_q_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 32);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_k_proj_weight.Grad,
+            _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
+            _encoder_layers_1_attn_v_proj_bias.Grad, a.Grad(Buf.encoder_layers_1_attn_q_proj), a.Grad(Buf.encoder_layers_1_attn_k_proj),
+            a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
+            _encoder_layers_1_attn_k_proj_weight.Value, _encoder_layers_1_attn_v_proj_weight.Value, rows: batch * 8, inFeatures: 32,
+            outQ: 32, outK: 16, outV: 16);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -97,15 +85,12 @@ partial class TinyEncoder
             a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 8,
             inFeatures: 64, outFeatures: 32);
 
-        // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Backward(
-            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1], n: batch * 512);
-
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        global::ModelGen.Ops.LinearActivation.Backward(
             a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 8,
-            inFeatures: 32, outFeatures: 64);
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1],
+            a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -130,23 +115,14 @@ partial class TinyEncoder
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch, nq: 8,
             nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
-        // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 16);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 16);
-
-        // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 32);
+        // encoder.layers.0.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_k_proj_weight.Grad,
+            _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
+            _encoder_layers_0_attn_v_proj_bias.Grad, a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj),
+            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            _encoder_layers_0_attn_k_proj_weight.Value, _encoder_layers_0_attn_v_proj_weight.Value, rows: batch * 8, inFeatures: 32,
+            outQ: 32, outK: 16, outV: 16);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -159,15 +135,15 @@ partial class TinyEncoder
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        _runtime.Profiler.Mark(25, backward: true);
-        K31_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
-        K32_LinearBackwardWeightKernel(
+        _runtime.Profiler.Mark(19, backward: true);
+        K29_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K30_LinearBackwardWeightKernel(
             _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.norm), batch);
-        K33_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K34_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
+        K31_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K32_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(24, backward: true);
+        _runtime.Profiler.Mark(18, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(32), batch);
@@ -176,38 +152,34 @@ partial class TinyEncoder
             batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(23, backward: true);
+        _runtime.Profiler.Mark(17, backward: true);
         K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(22, backward: true);
-        K27_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(16, backward: true);
+        K25_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
-        K28_LinearBackwardWeightKernel(
+        K26_LinearBackwardWeightKernel(
             _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
             a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
-        // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        _runtime.Profiler.Mark(21, backward: true);
-        K25_GeluBackwardKernel(
-            batch * 512, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
-            a.View(Buf.encoder_layers_1_mlp_fc1), batch);
-
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(20, backward: true);
-        K20_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(28), batch);
-        K21_LinearBackwardWeightKernel(
-            _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc1),
-            a.View(Buf.encoder_layers_1_norm2), batch);
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        _runtime.Profiler.Mark(15, backward: true);
+        K20_LinearActivationBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1),
+            _runtime.Value(28), batch);
+        K21_LinearActivationBackwardWeightKernel(
+            _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
+            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
         K22_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K23_LinearBackwardBiasKernel(_runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+        K23_LinearActivationBackwardBiasKernel(
+            _runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(19, backward: true);
+        _runtime.Profiler.Mark(14, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(26), batch);
@@ -216,14 +188,14 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(18, backward: true);
+        _runtime.Profiler.Mark(13, backward: true);
         K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_attn_out_proj),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(17, backward: true);
-        K4_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(12, backward: true);
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24), batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
@@ -232,50 +204,42 @@ partial class TinyEncoder
         K7_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        _runtime.Profiler.Mark(16, backward: true);
-        K14_AttentionFlashBackwardQueryKernel(
+        _runtime.Profiler.Mark(11, backward: true);
+        K12_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
             a.View(Buf.in_padding), batch);
-        K15_AttentionFlashBackwardKeyValueKernel(
+        K13_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
             a.View(Buf.encoder_layers_1_attn_heads_dsum), a.View(Buf.in_padding), batch);
 
-        // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(15, backward: true);
-        K9_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(22), batch);
-        K10_LinearBackwardWeightKernel(
-            _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
-        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K12_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(14, backward: true);
-        K9_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(20), batch);
-        K10_LinearBackwardWeightKernel(
-            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
-        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K12_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
-
-        // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(13, backward: true);
-        K4_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(18), batch);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
+        _runtime.Profiler.Mark(10, backward: true);
+        K4_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(18),
+            _runtime.Value(20), _runtime.Value(22), batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
         K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
+        K8_LinearBackwardWeightKernel(
+            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
+        K8_LinearBackwardWeightKernel(
+            _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(12, backward: true);
+        _runtime.Profiler.Mark(9, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(16), batch);
@@ -284,39 +248,35 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(11, backward: true);
+        _runtime.Profiler.Mark(8, backward: true);
         K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(10, backward: true);
-        K27_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(7, backward: true);
+        K25_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
-        K28_LinearBackwardWeightKernel(
+        K26_LinearBackwardWeightKernel(
             _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
-        // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        _runtime.Profiler.Mark(9, backward: true);
-        K25_GeluBackwardKernel(
-            batch * 512, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
-            a.View(Buf.encoder_layers_0_mlp_fc1), batch);
-
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(8, backward: true);
-        K20_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(12), batch);
-        K21_LinearBackwardWeightKernel(
-            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc1),
-            a.View(Buf.encoder_layers_0_norm2), batch);
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        _runtime.Profiler.Mark(6, backward: true);
+        K20_LinearActivationBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
+            _runtime.Value(12), batch);
+        K21_LinearActivationBackwardWeightKernel(
+            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
         K22_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K23_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        K23_LinearActivationBackwardBiasKernel(
+            _runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(7, backward: true);
+        _runtime.Profiler.Mark(5, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(10), batch);
@@ -325,14 +285,14 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(6, backward: true);
+        _runtime.Profiler.Mark(4, backward: true);
         K18_AddBackwardKernel(
             batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1),
             batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(5, backward: true);
-        K4_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(3, backward: true);
+        K16_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8), batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
@@ -341,47 +301,39 @@ partial class TinyEncoder
         K7_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        _runtime.Profiler.Mark(4, backward: true);
-        K14_AttentionFlashBackwardQueryKernel(
+        _runtime.Profiler.Mark(2, backward: true);
+        K12_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
             a.View(Buf.in_padding), batch);
-        K15_AttentionFlashBackwardKeyValueKernel(
+        K13_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
             a.View(Buf.encoder_layers_0_attn_heads_dsum), a.View(Buf.in_padding), batch);
 
-        // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(3, backward: true);
-        K9_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(6), batch);
-        K10_LinearBackwardWeightKernel(
-            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
-        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K12_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(2, backward: true);
-        K9_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(4), batch);
-        K10_LinearBackwardWeightKernel(
-            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
-        K11_TiledGemmSumSplitsKernel(512, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K12_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
-
-        // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        // encoder.layers.0.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
         _runtime.Profiler.Mark(1, backward: true);
-        K4_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(2), batch);
+        K4_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(2),
+            _runtime.Value(4), _runtime.Value(6), batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
         K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+        K8_LinearBackwardWeightKernel(
+            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+        K8_LinearBackwardWeightKernel(
+            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K10_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(0, backward: true);

@@ -14,20 +14,12 @@ partial class TinyEncoder
             a[Buf.encoder_layers_0_norm1], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], a[Buf.in_x],
             _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, rows: batch * 8, dim: 32, eps: 1E-05f);
 
-        // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-
-        // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
+        // encoder.layers.0.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj],
+            a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value, _encoder_layers_0_attn_k_proj_weight.Value,
+            _encoder_layers_0_attn_v_proj_weight.Value, _encoder_layers_0_attn_q_proj_bias.Value, _encoder_layers_0_attn_k_proj_bias.Value,
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -49,13 +41,11 @@ partial class TinyEncoder
             a[Buf.encoder_layers_0_res1], _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, rows: batch * 8,
             dim: 32, eps: 1E-05f);
 
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
-            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-
-        // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 512);
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        global::ModelGen.Ops.LinearActivation.Forward(
+            a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2],
+            _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
@@ -72,20 +62,12 @@ partial class TinyEncoder
             a[Buf.encoder_layers_0_res2], _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, rows: batch * 8,
             dim: 32, eps: 1E-05f);
 
-        // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-
-        // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 16);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj],
+            a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value, _encoder_layers_1_attn_k_proj_weight.Value,
+            _encoder_layers_1_attn_v_proj_weight.Value, _encoder_layers_1_attn_q_proj_bias.Value, _encoder_layers_1_attn_k_proj_bias.Value,
+            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -108,13 +90,11 @@ partial class TinyEncoder
             a[Buf.encoder_layers_1_res1], _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, rows: batch * 8,
             dim: 32, eps: 1E-05f);
 
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value,
-            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-
-        // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], n: batch * 512);
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        global::ModelGen.Ops.LinearActivation.Forward(
+            a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2],
+            _encoder_layers_1_mlp_fc1_weight.Value, _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
         global::ModelGen.Ops.Linear.Forward(
@@ -143,135 +123,113 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
             a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
 
-        // encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        // encoder.layers.0.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
         _runtime.Profiler.Mark(1, backward: false);
-        K3_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(2), _runtime.Value(3), batch);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(2, backward: false);
-        K8_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(4), _runtime.Value(5), batch);
-
-        // encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(3, backward: false);
-        K8_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(6), _runtime.Value(7), batch);
+        K3_ProjectionsForwardKernel(
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_norm1), _runtime.Value(2), _runtime.Value(4), _runtime.Value(6), _runtime.Value(3),
+            _runtime.Value(5), _runtime.Value(7), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        _runtime.Profiler.Mark(4, backward: false);
-        K13_AttentionFlashForwardKernel(
+        _runtime.Profiler.Mark(2, backward: false);
+        K11_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.in_padding), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(5, backward: false);
-        K3_LinearForwardKernel(
+        _runtime.Profiler.Mark(3, backward: false);
+        K15_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(8), _runtime.Value(9),
             batch);
 
         // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(6, backward: false);
+        _runtime.Profiler.Mark(4, backward: false);
         K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_0_res1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(7, backward: false);
+        _runtime.Profiler.Mark(5, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(10), _runtime.Value(11), batch);
 
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(8, backward: false);
-        K19_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(12), _runtime.Value(13), batch);
-
-        // encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        _runtime.Profiler.Mark(9, backward: false);
-        K24_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        _runtime.Profiler.Mark(6, backward: false);
+        K19_LinearActivationForwardKernel(
+            a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
+            _runtime.Value(12), _runtime.Value(13), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(10, backward: false);
-        K26_LinearForwardKernel(
+        _runtime.Profiler.Mark(7, backward: false);
+        K24_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14), _runtime.Value(15), batch);
 
         // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(11, backward: false);
+        _runtime.Profiler.Mark(8, backward: false);
         K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(12, backward: false);
+        _runtime.Profiler.Mark(9, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
             a.View(Buf.encoder_layers_0_res2), _runtime.Value(16), _runtime.Value(17), batch);
 
-        // encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(13, backward: false);
-        K3_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18), _runtime.Value(19), batch);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(14, backward: false);
-        K8_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(20), _runtime.Value(21), batch);
-
-        // encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)
-        _runtime.Profiler.Mark(15, backward: false);
-        K8_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(22), _runtime.Value(23), batch);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
+        _runtime.Profiler.Mark(10, backward: false);
+        K3_ProjectionsForwardKernel(
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18), _runtime.Value(20), _runtime.Value(22), _runtime.Value(19),
+            _runtime.Value(21), _runtime.Value(23), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        _runtime.Profiler.Mark(16, backward: false);
-        K13_AttentionFlashForwardKernel(
+        _runtime.Profiler.Mark(11, backward: false);
+        K11_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.in_padding), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(17, backward: false);
-        K3_LinearForwardKernel(
+        _runtime.Profiler.Mark(12, backward: false);
+        K15_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(24), _runtime.Value(25),
             batch);
 
         // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(18, backward: false);
+        _runtime.Profiler.Mark(13, backward: false);
         K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_attn_out_proj),
             batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(19, backward: false);
+        _runtime.Profiler.Mark(14, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
             a.View(Buf.encoder_layers_1_res1), _runtime.Value(26), _runtime.Value(27), batch);
 
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(20, backward: false);
-        K19_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(28), _runtime.Value(29), batch);
-
-        // encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)
-        _runtime.Profiler.Mark(21, backward: false);
-        K24_GeluForwardKernel(batch * 512, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
+        _runtime.Profiler.Mark(15, backward: false);
+        K19_LinearActivationForwardKernel(
+            a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2),
+            _runtime.Value(28), _runtime.Value(29), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(22, backward: false);
-        K26_LinearForwardKernel(
+        _runtime.Profiler.Mark(16, backward: false);
+        K24_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30), _runtime.Value(31), batch);
 
         // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(23, backward: false);
+        _runtime.Profiler.Mark(17, backward: false);
         K17_AddForwardKernel(
             batch * 256, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(24, backward: false);
+        _runtime.Profiler.Mark(18, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(32), _runtime.Value(33),
             batch);
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        _runtime.Profiler.Mark(25, backward: false);
-        K30_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
+        _runtime.Profiler.Mark(19, backward: false);
+        K28_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
     }
 }

@@ -57,26 +57,41 @@ partial class TinyEncoder
             _runtime.Accelerator, K2_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
-    // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K3_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // Projections.ForwardKernel: encoder.layers.0.attn and 1 more
+    static void K3_ProjectionsForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.Projections.ForwardKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16, hasBias: true);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+    void K3_ProjectionsForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K3_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
+            _runtime.Accelerator, K3_ProjectionsForwardKernelBody))(
+        global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 8, outQ: 32, outK: 16, outV: 16), p0, p1, p2, p3, p4, p5, p6, p7,
+        p8, p9, batch);
 
-    // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K4_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K4_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
+    // Projections.BackwardInputKernel: encoder.layers.0.attn and 1 more
+    static void K4_ProjectionsBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.Projections.BackwardInputKernel(
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k4;
+    void K4_ProjectionsBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K4_ProjectionsBackwardInputKernelBody))(
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
-    // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn and 3 more
     static void K5_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
@@ -86,7 +101,7 @@ partial class TinyEncoder
             _runtime.Accelerator, K5_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
 
-    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn.q_proj and 3 more
+    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 3 more
     static void K6_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 32, k: batch * 8, ldc: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k6;
@@ -95,7 +110,7 @@ partial class TinyEncoder
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 5 more
+    // Linear.BackwardBiasKernel: encoder.layers.0.attn and 5 more
     static void K7_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k7;
@@ -104,70 +119,51 @@ partial class TinyEncoder
             _runtime.Accelerator, K7_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
-    // Linear.ForwardKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K8_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16, hasBias: true);
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn and 1 more
+    static void K8_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
-    void K8_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    void K8_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K8_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 16), p0, p1, p2, p3, batch);
-
-    // Linear.BackwardInputKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K9_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
-
-    // Linear.BackwardWeightKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K10_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_LinearBackwardWeightKernelBody))(
+            _runtime.Accelerator, K8_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 16), p0, p1, p2, p3, batch);
 
-    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K11_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 1 more
+    static void K9_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 16, n: 32, k: batch * 8, ldc: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k11;
-    void K11_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k9;
+    void K9_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K9_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: encoder.layers.0.attn.k_proj and 3 more
-    static void K12_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    // Linear.BackwardBiasKernel: encoder.layers.0.attn and 1 more
+    static void K10_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k12;
-    void K12_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Attention.FlashForwardKernel: encoder.layers.0.attn.heads and 1 more
-    static void K13_AttentionFlashForwardKernelBody(
+    static void K11_AttentionFlashForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.Attention.FlashForwardKernel(
         p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, hasPadding: true,
         scale: 0.35355338f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_AttentionFlashForwardKernel(
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+    void K11_AttentionFlashForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_AttentionFlashForwardKernelBody))(
+            _runtime.Accelerator, K11_AttentionFlashForwardKernelBody))(
         global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, batch);
 
     // Attention.FlashBackwardQueryKernel: encoder.layers.0.attn.heads and 1 more
-    static void K14_AttentionFlashBackwardQueryKernelBody(
+    static void K12_AttentionFlashBackwardQueryKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
@@ -175,18 +171,18 @@ partial class TinyEncoder
         hasPadding: true, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k14;
-    void K14_AttentionFlashBackwardQueryKernel(
+        ModelGenView, ModelGenView, int>? _k12;
+    void K12_AttentionFlashBackwardQueryKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_AttentionFlashBackwardQueryKernelBody))(
+            _runtime.Accelerator, K12_AttentionFlashBackwardQueryKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, p6, p7, p8,
         batch);
 
     // Attention.FlashBackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
-    static void K15_AttentionFlashBackwardKeyValueKernelBody(
+    static void K13_AttentionFlashBackwardKeyValueKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
@@ -194,27 +190,46 @@ partial class TinyEncoder
         hasPadding: true, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k15;
-    void K15_AttentionFlashBackwardKeyValueKernel(
+        ModelGenView, ModelGenView, int>? _k13;
+    void K13_AttentionFlashBackwardKeyValueKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
-        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_AttentionFlashBackwardKeyValueKernelBody))(
+            _runtime.Accelerator, K13_AttentionFlashBackwardKeyValueKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 8, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
         p8, batch);
 
     // Attention.ProbabilitiesKernel: encoder.layers.0.attn.heads and 1 more
-    static void K16_AttentionProbabilitiesKernelBody(
+    static void K14_AttentionProbabilitiesKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         global::ModelGen.Ops.Attention.ProbabilitiesKernel(
         p0, p1, p2, p3, p4, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, causal: true, hasPadding: true, scale: 0.35355338f);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_AttentionProbabilitiesKernelBody))(
+            _runtime.Accelerator, K14_AttentionProbabilitiesKernelBody))(
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, batch);
+
+    // Linear.ForwardKernel: encoder.layers.0.attn.out_proj and 1 more
+    static void K15_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj and 1 more
+    static void K16_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
+    void K16_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
     static void K17_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
@@ -234,34 +249,44 @@ partial class TinyEncoder
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
-    // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K19_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
-    void K19_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K19_LinearActivationForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.ForwardKernel(
+        p0, p1, p2, p3, p4, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
+    void K19_LinearActivationForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_LinearActivationForwardKernelBody))(
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, p4, batch);
+
+    // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K20_LinearActivationBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, batch);
+            _runtime.Accelerator, K20_LinearActivationBackwardInputKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, batch);
 
-    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K20_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K20_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
-
-    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K21_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K21_LinearActivationBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
+        p0, p1, p2, p3, p4, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_LinearActivationBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_LinearActivationBackwardWeightKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
+        p4, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K22_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -272,115 +297,98 @@ partial class TinyEncoder
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K22_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K23_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearBackwardBiasKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
-
-    // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K24_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k24;
-    void K24_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_GeluForwardKernelBody))(extent, p0, p1, batch);
-
-    // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K25_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+    // LinearActivation.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K23_LinearActivationBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernel(
+        p0, p1, p2, rows: batch * 8, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearActivationBackwardBiasKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearActivationBackwardBiasKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K26_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K24_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearForwardKernelBody))(
+            _runtime.Accelerator, K24_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K27_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K25_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 64), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K28_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K26_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_LinearBackwardWeightKernelBody))(
+            _runtime.Accelerator, K26_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K29_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K27_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 64, k: batch * 8, ldc: 64);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k29;
-    void K29_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
+    void K27_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K27_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: head
-    static void K30_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K28_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
-    void K30_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_LinearForwardKernelBody))(
+            _runtime.Accelerator, K28_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 10), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K31_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K29_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k31;
-    void K31_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K32_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K30_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
-    void K32_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_LinearBackwardWeightKernelBody))(
+            _runtime.Accelerator, K30_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 10), p0, p1, p2, p3, batch);
 
     // TiledGemm.SumSplitsKernel: head
-    static void K33_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K31_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 10, n: 32, k: batch * 8, ldc: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k33;
-    void K33_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k31;
+    void K31_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K33_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K31_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardBiasKernel: head
-    static void K34_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K32_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 8, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k34;
-    void K34_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K34_LinearBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_LinearBackwardBiasKernelBody))(
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 10), p0, p1, batch);
 }

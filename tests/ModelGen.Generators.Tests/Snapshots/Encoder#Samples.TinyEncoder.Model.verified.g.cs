@@ -11,7 +11,7 @@ partial class TinyEncoder : global::System.IDisposable
     /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
     public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("TinyEncoder", new global::ModelGen.LayerSummary[]
     {
-        new("encoder", "TransformerEncoder", new int[] { 8, 32 }, Parameters: 14976, Flops: 248832, ActivationBytes: 28928),
+        new("encoder", "TransformerEncoder", new int[] { 8, 32 }, Parameters: 14976, Flops: 247808, ActivationBytes: 28928),
         new("norm", "LayerNorm", new int[] { 8, 32 }, Parameters: 64, Flops: 256, ActivationBytes: 1088),
         new("head", "Linear", new int[] { 8, 10 }, Parameters: 330, Flops: 5120, ActivationBytes: 320),
     });
@@ -20,31 +20,29 @@ partial class TinyEncoder : global::System.IDisposable
     public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
     {
         new("encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
-        new("encoder.layers.0.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
-        new("encoder.layers.0.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
-        new("encoder.layers.0.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
+        new(
+            "encoder.layers.0.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)", Flops: 32768,
+            BytesPerSample: 3072, FixedBytes: 8448),
         new(
             "encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)",
             Flops: 8192, BytesPerSample: 4128, FixedBytes: 0),
         new("encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
         new("encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
         new("encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
-        new("encoder.layers.0.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8448),
-        new("encoder.layers.0.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)", Flops: 512, BytesPerSample: 4096, FixedBytes: 0),
+        new("encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 5120, FixedBytes: 8448),
         new("encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8320),
         new("encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
         new("encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
-        new("encoder.layers.1.attn.q_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
-        new("encoder.layers.1.attn.k_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
-        new("encoder.layers.1.attn.v_proj (Linear): (B, 8, 32) -> (B, 8, 16)", Flops: 8192, BytesPerSample: 1536, FixedBytes: 2112),
+        new(
+            "encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)", Flops: 32768,
+            BytesPerSample: 3072, FixedBytes: 8448),
         new(
             "encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)",
             Flops: 8192, BytesPerSample: 4128, FixedBytes: 0),
         new("encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 2048, FixedBytes: 4224),
         new("encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
         new("encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
-        new("encoder.layers.1.mlp.fc1 (Linear): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8448),
-        new("encoder.layers.1.mlp.act (Gelu): (B, 8, 64) -> (B, 8, 64)", Flops: 512, BytesPerSample: 4096, FixedBytes: 0),
+        new("encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 5120, FixedBytes: 8448),
         new("encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)", Flops: 32768, BytesPerSample: 3072, FixedBytes: 8320),
         new("encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 3072, FixedBytes: 0),
         new("norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
@@ -282,12 +280,12 @@ partial class TinyEncoder : global::System.IDisposable
         switch (path)
         {
             case "encoder.layers.0.attn.heads.probs":
-                K16_AttentionProbabilitiesKernel(
+                K14_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
                     a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.in_padding), batch);
                 break;
             case "encoder.layers.1.attn.heads.probs":
-                K16_AttentionProbabilitiesKernel(
+                K14_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_1_attn_heads_probs), a.View(Buf.encoder_layers_1_attn_q_proj),
                     a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.in_padding), batch);
                 break;

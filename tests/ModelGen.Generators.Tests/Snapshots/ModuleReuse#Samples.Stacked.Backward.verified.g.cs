@@ -38,20 +38,13 @@ partial class Stacked
             a[Buf.blocks_1_attn_heads], a[Buf.blocks_1_attn_heads_probs], batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8,
             headDimV: 8, scale: 0.35355338f);
 
-        // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_v_proj_weight.Grad, _blocks_1_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_v_proj),
-            a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_k_proj_weight.Grad, _blocks_1_attn_k_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_k_proj),
-            a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_q_proj_weight.Grad, _blocks_1_attn_q_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_q_proj),
-            a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
+        // blocks.1.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.blocks_0_norm), _blocks_1_attn_q_proj_weight.Grad, _blocks_1_attn_k_proj_weight.Grad,
+            _blocks_1_attn_v_proj_weight.Grad, _blocks_1_attn_q_proj_bias.Grad, _blocks_1_attn_k_proj_bias.Grad,
+            _blocks_1_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_1_attn_q_proj), a.Grad(Buf.blocks_1_attn_k_proj),
+            a.Grad(Buf.blocks_1_attn_v_proj), a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, _blocks_1_attn_k_proj_weight.Value,
+            _blocks_1_attn_v_proj_weight.Value, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -74,53 +67,46 @@ partial class Stacked
             a[Buf.blocks_0_attn_heads], a[Buf.blocks_0_attn_heads_probs], batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8,
             headDimV: 8, scale: 0.35355338f);
 
-        // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.in_tokens), _blocks_0_attn_v_proj_weight.Grad, _blocks_0_attn_v_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_v_proj),
-            a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.in_tokens), _blocks_0_attn_k_proj_weight.Grad, _blocks_0_attn_k_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_k_proj),
-            a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.in_tokens), _blocks_0_attn_q_proj_weight.Grad, _blocks_0_attn_q_proj_bias.Grad, a.Grad(Buf.blocks_0_attn_q_proj),
-            a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, rows: batch * 5, inFeatures: 16, outFeatures: 16);
+        // blocks.0.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.in_tokens), _blocks_0_attn_q_proj_weight.Grad, _blocks_0_attn_k_proj_weight.Grad, _blocks_0_attn_v_proj_weight.Grad,
+            _blocks_0_attn_q_proj_bias.Grad, _blocks_0_attn_k_proj_bias.Grad, _blocks_0_attn_v_proj_bias.Grad,
+            a.Grad(Buf.blocks_0_attn_q_proj), a.Grad(Buf.blocks_0_attn_k_proj), a.Grad(Buf.blocks_0_attn_v_proj), a[Buf.in_tokens],
+            _blocks_0_attn_q_proj_weight.Value, _blocks_0_attn_k_proj_weight.Value, _blocks_0_attn_v_proj_weight.Value, rows: batch * 5,
+            inFeatures: 16, outQ: 16, outK: 16, outV: 16);
     }
 
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        _runtime.Profiler.Mark(15, backward: true);
-        K17_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
-        K18_LinearBackwardWeightKernel(
+        _runtime.Profiler.Mark(11, backward: true);
+        K19_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
+        K20_LinearBackwardWeightKernel(
             _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.act), batch);
-        K19_TiledGemmSumSplitsKernel(64, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K21_TiledGemmSumSplitsKernel(64, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(14, backward: true);
-        K15_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
+        _runtime.Profiler.Mark(10, backward: true);
+        K17_GeluBackwardKernel(batch * 80, a.GradView(Buf.blocks_1_norm), a.GradView(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(13, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        _runtime.Profiler.Mark(9, backward: true);
+        K14_LayerNormBackwardInputKernel(
             a.GradView(Buf.blocks_1_res), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
             a.View(Buf.blocks_1_norm_rstd), _runtime.Value(18), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K15_LayerNormBackwardParamsKernel(
             _runtime.Grad(18), _runtime.Grad(19), a.GradView(Buf.blocks_1_norm), a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_norm_mean),
             a.View(Buf.blocks_1_norm_rstd), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(12, backward: true);
-        K10_AddBackwardKernel(
+        _runtime.Profiler.Mark(8, backward: true);
+        K12_AddBackwardKernel(
             batch * 80, a.GradView(Buf.blocks_1_attn), a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_res), batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(11, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_1_attn_heads), a.GradView(Buf.blocks_1_attn), _runtime.Value(16), batch);
+        _runtime.Profiler.Mark(7, backward: true);
+        K10_LinearBackwardInputKernel(a.GradView(Buf.blocks_1_attn_heads), a.GradView(Buf.blocks_1_attn), _runtime.Value(16), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads),
             batch);
@@ -128,7 +114,7 @@ partial class Stacked
         K4_LinearBackwardBiasKernel(_runtime.Grad(17), a.GradView(Buf.blocks_1_attn), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(10, backward: true);
+        _runtime.Profiler.Mark(6, backward: true);
         K6_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_dsum), a.GradView(Buf.blocks_1_attn_heads),
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
@@ -138,49 +124,43 @@ partial class Stacked
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
             a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_heads_dsum), _runtime.Dummy, batch);
 
-        // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(9, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_v_proj), _runtime.Value(14), batch);
+        // blocks.1.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
+        _runtime.Profiler.Mark(5, backward: true);
+        K1_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_q_proj), a.GradView(Buf.blocks_1_attn_k_proj),
+            a.GradView(Buf.blocks_1_attn_v_proj), _runtime.Value(10), _runtime.Value(12), _runtime.Value(14), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm),
             batch);
         K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.blocks_1_attn_v_proj), batch);
 
-        // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(8, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_k_proj), _runtime.Value(12), batch);
-        K2_LinearBackwardWeightKernel(
-            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm),
-            batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
-
-        // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(7, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_q_proj), _runtime.Value(10), batch);
-        K2_LinearBackwardWeightKernel(
-            _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm),
-            batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
-
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(6, backward: true);
-        K12_LayerNormBackwardInputKernel(
+        _runtime.Profiler.Mark(4, backward: true);
+        K14_LayerNormBackwardInputKernel(
             a.GradView(Buf.blocks_0_res), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), _runtime.Value(8), batch);
-        K13_LayerNormBackwardParamsKernel(
+        K15_LayerNormBackwardParamsKernel(
             _runtime.Grad(8), _runtime.Grad(9), a.GradView(Buf.blocks_0_norm), a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_norm_mean),
             a.View(Buf.blocks_0_norm_rstd), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(5, backward: true);
-        K10_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
+        _runtime.Profiler.Mark(3, backward: true);
+        K12_AddBackwardKernel(batch * 80, a.GradView(Buf.blocks_0_attn), a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_res), batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(4, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_attn_heads), a.GradView(Buf.blocks_0_attn), _runtime.Value(6), batch);
+        _runtime.Profiler.Mark(2, backward: true);
+        K10_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_attn_heads), a.GradView(Buf.blocks_0_attn), _runtime.Value(6), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads),
             batch);
@@ -188,7 +168,7 @@ partial class Stacked
         K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.blocks_0_attn), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(3, backward: true);
+        _runtime.Profiler.Mark(1, backward: true);
         K6_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_dsum), a.GradView(Buf.blocks_0_attn_heads),
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
@@ -198,31 +178,25 @@ partial class Stacked
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
             a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_heads_dsum), _runtime.Dummy, batch);
 
-        // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(2, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_v_proj), _runtime.Value(4), batch);
-        K2_LinearBackwardWeightKernel(
-            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
-            batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);
-
-        // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(1, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_k_proj), _runtime.Value(2), batch);
-        K2_LinearBackwardWeightKernel(
-            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens),
-            batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
-
-        // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        // blocks.0.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
         _runtime.Profiler.Mark(0, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_q_proj), _runtime.Value(0), batch);
+        K1_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_q_proj), a.GradView(Buf.blocks_0_attn_k_proj),
+            a.GradView(Buf.blocks_0_attn_v_proj), _runtime.Value(0), _runtime.Value(2), _runtime.Value(4), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens),
             batch);
         K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.blocks_0_attn_q_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
+            batch);
+        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);
     }
 }

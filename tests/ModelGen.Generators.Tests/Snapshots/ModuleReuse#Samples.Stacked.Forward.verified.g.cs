@@ -9,20 +9,12 @@ partial class Stacked
     /// <summary>Forward on the CPU backend: a flat list of op calls, every size a constant.</summary>
     void ForwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
-        // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.blocks_0_attn_q_proj], a[Buf.in_tokens], _blocks_0_attn_q_proj_weight.Value, _blocks_0_attn_q_proj_bias.Value,
-            rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.blocks_0_attn_k_proj], a[Buf.in_tokens], _blocks_0_attn_k_proj_weight.Value, _blocks_0_attn_k_proj_bias.Value,
-            rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.blocks_0_attn_v_proj], a[Buf.in_tokens], _blocks_0_attn_v_proj_weight.Value, _blocks_0_attn_v_proj_bias.Value,
-            rows: batch * 5, inFeatures: 16, outFeatures: 16);
+        // blocks.0.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.blocks_0_attn_q_proj], a[Buf.blocks_0_attn_k_proj], a[Buf.blocks_0_attn_v_proj], a[Buf.in_tokens],
+            _blocks_0_attn_q_proj_weight.Value, _blocks_0_attn_k_proj_weight.Value, _blocks_0_attn_v_proj_weight.Value,
+            _blocks_0_attn_q_proj_bias.Value, _blocks_0_attn_k_proj_bias.Value, _blocks_0_attn_v_proj_bias.Value, rows: batch * 5,
+            inFeatures: 16, outQ: 16, outK: 16, outV: 16);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Forward(
@@ -43,20 +35,12 @@ partial class Stacked
             a[Buf.blocks_0_norm], a[Buf.blocks_0_norm_mean], a[Buf.blocks_0_norm_rstd], a[Buf.blocks_0_res], _blocks_0_norm_weight.Value,
             _blocks_0_norm_bias.Value, rows: batch * 5, dim: 16, eps: 1E-05f);
 
-        // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_0_norm], _blocks_1_attn_q_proj_weight.Value, _blocks_1_attn_q_proj_bias.Value,
-            rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.blocks_1_attn_k_proj], a[Buf.blocks_0_norm], _blocks_1_attn_k_proj_weight.Value, _blocks_1_attn_k_proj_bias.Value,
-            rows: batch * 5, inFeatures: 16, outFeatures: 16);
-
-        // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.blocks_1_attn_v_proj], a[Buf.blocks_0_norm], _blocks_1_attn_v_proj_weight.Value, _blocks_1_attn_v_proj_bias.Value,
-            rows: batch * 5, inFeatures: 16, outFeatures: 16);
+        // blocks.1.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_1_attn_k_proj], a[Buf.blocks_1_attn_v_proj], a[Buf.blocks_0_norm],
+            _blocks_1_attn_q_proj_weight.Value, _blocks_1_attn_k_proj_weight.Value, _blocks_1_attn_v_proj_weight.Value,
+            _blocks_1_attn_q_proj_bias.Value, _blocks_1_attn_k_proj_bias.Value, _blocks_1_attn_v_proj_bias.Value, rows: batch * 5,
+            inFeatures: 16, outQ: 16, outK: 16, outV: 16);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Forward(
@@ -88,76 +72,64 @@ partial class Stacked
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
     void ForwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
-        // blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
+        // blocks.0.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
         _runtime.Profiler.Mark(0, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens), _runtime.Value(0), _runtime.Value(1), batch);
-
-        // blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(1, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens), _runtime.Value(2), _runtime.Value(3), batch);
-
-        // blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(2, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens), _runtime.Value(4), _runtime.Value(5), batch);
+        K0_ProjectionsForwardKernel(
+            a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
+            _runtime.Value(0), _runtime.Value(2), _runtime.Value(4), _runtime.Value(1), _runtime.Value(3), _runtime.Value(5), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(3, backward: false);
+        _runtime.Profiler.Mark(1, backward: false);
         K5_AttentionFlashForwardKernel(
             a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_q_proj),
             a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(4, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
+        _runtime.Profiler.Mark(2, backward: false);
+        K9_LinearForwardKernel(a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(5, backward: false);
-        K9_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
+        _runtime.Profiler.Mark(3, backward: false);
+        K11_AddForwardKernel(batch * 80, a.View(Buf.blocks_0_res), a.View(Buf.blocks_0_attn), a.View(Buf.in_tokens), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(6, backward: false);
-        K11_LayerNormForwardKernel(
+        _runtime.Profiler.Mark(4, backward: false);
+        K13_LayerNormForwardKernel(
             a.View(Buf.blocks_0_norm), a.View(Buf.blocks_0_norm_mean), a.View(Buf.blocks_0_norm_rstd), a.View(Buf.blocks_0_res),
             _runtime.Value(8), _runtime.Value(9), batch);
 
-        // blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(7, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm), _runtime.Value(10), _runtime.Value(11), batch);
-
-        // blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(8, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm), _runtime.Value(12), _runtime.Value(13), batch);
-
-        // blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(9, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm), _runtime.Value(14), _runtime.Value(15), batch);
+        // blocks.1.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
+        _runtime.Profiler.Mark(5, backward: false);
+        K0_ProjectionsForwardKernel(
+            a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm),
+            _runtime.Value(10), _runtime.Value(12), _runtime.Value(14), _runtime.Value(11), _runtime.Value(13), _runtime.Value(15), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(10, backward: false);
+        _runtime.Profiler.Mark(6, backward: false);
         K5_AttentionFlashForwardKernel(
             a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_q_proj),
             a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(11, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
+        _runtime.Profiler.Mark(7, backward: false);
+        K9_LinearForwardKernel(a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(12, backward: false);
-        K9_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
+        _runtime.Profiler.Mark(8, backward: false);
+        K11_AddForwardKernel(batch * 80, a.View(Buf.blocks_1_res), a.View(Buf.blocks_1_attn), a.View(Buf.blocks_0_norm), batch);
 
         // blocks.1.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(13, backward: false);
-        K11_LayerNormForwardKernel(
+        _runtime.Profiler.Mark(9, backward: false);
+        K13_LayerNormForwardKernel(
             a.View(Buf.blocks_1_norm), a.View(Buf.blocks_1_norm_mean), a.View(Buf.blocks_1_norm_rstd), a.View(Buf.blocks_1_res),
             _runtime.Value(18), _runtime.Value(19), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
-        _runtime.Profiler.Mark(14, backward: false);
-        K14_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
+        _runtime.Profiler.Mark(10, backward: false);
+        K16_GeluForwardKernel(batch * 80, a.View(Buf.act), a.View(Buf.blocks_1_norm), batch);
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
-        _runtime.Profiler.Mark(15, backward: false);
-        K16_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
+        _runtime.Profiler.Mark(11, backward: false);
+        K18_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
     }
 }

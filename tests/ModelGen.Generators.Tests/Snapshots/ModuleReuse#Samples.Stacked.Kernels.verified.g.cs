@@ -16,26 +16,41 @@ partial class Stacked
     static readonly long DeviceWorkspaceFloats = global::System.Linq.Enumerable.Max(new long[] {
         global::ModelGen.Ops.Linear.BackwardWeightWorkspace(16, 16), global::ModelGen.Ops.Linear.BackwardWeightWorkspace(16, 4)});
 
-    // Linear.ForwardKernel: blocks.0.attn.q_proj and 7 more
-    static void K0_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
-    void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // Projections.ForwardKernel: blocks.0.attn and 1 more
+    static void K0_ProjectionsForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.Projections.ForwardKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16, hasBias: true);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+    void K0_ProjectionsForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K0_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 16), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
+            _runtime.Accelerator, K0_ProjectionsForwardKernelBody))(
+        global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 5, outQ: 16, outK: 16, outV: 16), p0, p1, p2, p3, p4, p5, p6, p7,
+        p8, p9, batch);
 
-    // Linear.BackwardInputKernel: blocks.0.attn.q_proj and 7 more
-    static void K1_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
-    void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
+    // Projections.BackwardInputKernel: blocks.0.attn and 1 more
+    static void K1_ProjectionsBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.Projections.BackwardInputKernel(
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k1;
+    void K1_ProjectionsBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K1_ProjectionsBackwardInputKernelBody))(
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, p3, p4, p5, p6, batch);
 
-    // Linear.BackwardWeightKernel: blocks.0.attn.q_proj and 7 more
+    // Linear.BackwardWeightKernel: blocks.0.attn and 3 more
     static void K2_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
@@ -45,7 +60,7 @@ partial class Stacked
             _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 5, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, batch);
 
-    // TiledGemm.SumSplitsKernel: blocks.0.attn.q_proj and 7 more
+    // TiledGemm.SumSplitsKernel: blocks.0.attn and 3 more
     static void K3_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 16, n: 16, k: batch * 5, ldc: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
@@ -54,7 +69,7 @@ partial class Stacked
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: blocks.0.attn.q_proj and 7 more
+    // Linear.BackwardBiasKernel: blocks.0.attn and 3 more
     static void K4_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 5, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k4;
@@ -128,116 +143,135 @@ partial class Stacked
             _runtime.Accelerator, K8_AttentionProbabilitiesKernelBody))(
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, batch);
 
+    // Linear.ForwardKernel: blocks.0.attn.out_proj and 1 more
+    static void K9_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
+    void K9_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 16), p0, p1, p2, p3, batch);
+
+    // Linear.BackwardInputKernel: blocks.0.attn.out_proj and 1 more
+    static void K10_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
+    void K10_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K10_LinearBackwardInputKernelBody))(
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
+
     // Add.ForwardKernel: blocks.0.res and 1 more
-    static void K9_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K11_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+    void K11_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K11_AddForwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Add.BackwardKernel: blocks.0.res and 1 more
-    static void K10_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K12_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
+    void K12_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K10_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K12_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // LayerNorm.ForwardKernel: blocks.0.norm and 1 more
-    static void K11_LayerNormForwardKernelBody(
+    static void K13_LayerNormForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.LayerNorm.ForwardKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16, eps: 1E-05f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
-    void K11_LayerNormForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K11_LayerNormForwardKernelBody))(
-        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
-
-    // LayerNorm.BackwardInputKernel: blocks.0.norm and 1 more
-    static void K12_LayerNormBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
-    global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
-    void K12_LayerNormBackwardInputKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K12_LayerNormBackwardInputKernelBody))(
-        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
-
-    // LayerNorm.BackwardParamsKernel: blocks.0.norm and 1 more
-    static void K13_LayerNormBackwardParamsKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
-    global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_LayerNormBackwardParamsKernel(
+    void K13_LayerNormForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_LayerNormBackwardParamsKernelBody))(
+            _runtime.Accelerator, K13_LayerNormForwardKernelBody))(
+        global::ModelGen.Ops.LayerNorm.ForwardKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardInputKernel: blocks.0.norm and 1 more
+    static void K14_LayerNormBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_LayerNormBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_LayerNormBackwardInputKernelBody))(
+        global::ModelGen.Ops.LayerNorm.BackwardInputKernelConfig(rows: batch * 5), p0, p1, p2, p3, p4, p5, batch);
+
+    // LayerNorm.BackwardParamsKernel: blocks.0.norm and 1 more
+    static void K15_LayerNormBackwardParamsKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LayerNorm.BackwardParamsKernel(p0, p1, p2, p3, p4, p5, rows: batch * 5, dim: 16);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_LayerNormBackwardParamsKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K15_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 16), p0, p1, p2, p3, p4, p5, batch);
 
     // Gelu.ForwardKernel: act
-    static void K14_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K16_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k14;
-    void K14_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k16;
+    void K16_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_GeluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K16_GeluForwardKernelBody))(extent, p0, p1, batch);
 
     // Gelu.BackwardKernel: act
-    static void K15_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K17_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 80);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+    void K17_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+            _runtime.Accelerator, K17_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: head
-    static void K16_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K18_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearForwardKernelBody))(
+            _runtime.Accelerator, K18_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 4), p0, p1, p2, p3, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K17_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K19_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
+    void K19_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K19_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K18_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K20_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K18_LinearBackwardWeightKernelBody))(
+            _runtime.Accelerator, K20_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 5, inFeatures: 16, outFeatures: 4), p0, p1, p2, p3, batch);
 
     // TiledGemm.SumSplitsKernel: head
-    static void K19_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K21_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 4, n: 16, k: batch * 5, ldc: 16);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k19;
-    void K19_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k21;
+    void K21_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K19_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K21_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 }

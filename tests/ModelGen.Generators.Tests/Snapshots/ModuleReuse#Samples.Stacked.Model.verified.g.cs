@@ -24,18 +24,18 @@ partial class Stacked : global::System.IDisposable
     /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
     public static global::System.Collections.Generic.IReadOnlyList<global::ModelGen.OpInfo> Ops { get; } = new global::ModelGen.OpInfo[]
     {
-        new("blocks.0.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
-        new("blocks.0.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
-        new("blocks.0.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new(
+            "blocks.0.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)", Flops: 7680, BytesPerSample: 1280,
+            FixedBytes: 3264),
         new(
             "blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 1600,
             BytesPerSample: 1480, FixedBytes: 0),
         new("blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
         new("blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 960, FixedBytes: 0),
         new("blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)", Flops: 80, BytesPerSample: 680, FixedBytes: 128),
-        new("blocks.1.attn.q_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
-        new("blocks.1.attn.k_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
-        new("blocks.1.attn.v_proj (Linear): (B, 5, 16) -> (B, 5, 16)", Flops: 2560, BytesPerSample: 640, FixedBytes: 1088),
+        new(
+            "blocks.1.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)", Flops: 7680, BytesPerSample: 1280,
+            FixedBytes: 3264),
         new(
             "blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)", Flops: 1600,
             BytesPerSample: 1480, FixedBytes: 0),

@@ -76,7 +76,7 @@ partial class Setr
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: embed.proj and 5 more
+    // Linear.BackwardBiasKernel: embed.proj and 3 more
     static void K6_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k6;
@@ -151,26 +151,41 @@ partial class Setr
             _runtime.Accelerator, K12_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
-    // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K13_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k13;
-    void K13_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // Projections.ForwardKernel: encoder.layers.0.attn
+    static void K13_ProjectionsForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.Projections.ForwardKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 16, inFeatures: 32, outQ: 32, outK: 32, outV: 32, hasBias: true);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+    void K13_ProjectionsForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K13_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
+            _runtime.Accelerator, K13_ProjectionsForwardKernelBody))(
+        global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 16, outQ: 32, outK: 32, outV: 32), p0, p1, p2, p3, p4, p5, p6,
+        p7, p8, p9, batch);
 
-    // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 3 more
-    static void K14_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K14_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
+    // Projections.BackwardInputKernel: encoder.layers.0.attn
+    static void K14_ProjectionsBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.Projections.BackwardInputKernel(
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 16, inFeatures: 32, outQ: 32, outK: 32, outV: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k14;
+    void K14_ProjectionsBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K14_ProjectionsBackwardInputKernelBody))(
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
-    // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 3 more
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn and 1 more
     static void K15_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
@@ -180,7 +195,7 @@ partial class Setr
             _runtime.Accelerator, K15_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
 
-    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn.q_proj and 3 more
+    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 1 more
     static void K16_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 32, k: batch * 16, ldc: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k16;
@@ -254,88 +269,100 @@ partial class Setr
             _runtime.Accelerator, K20_AttentionProbabilitiesKernelBody))(
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, batch);
 
-    // Add.ForwardKernel: encoder.layers.0.res1 and 1 more
-    static void K21_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: encoder.layers.0.res1 and 1 more
-    static void K22_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Linear.ForwardKernel: encoder.layers.0.mlp.fc1
-    static void K23_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    // Linear.ForwardKernel: encoder.layers.0.attn.out_proj
+    static void K21_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, batch);
+            _runtime.Accelerator, K21_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
 
-    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1
-    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj
+    static void K22_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
-    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1
-    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // Add.ForwardKernel: encoder.layers.0.res1 and 1 more
+    static void K23_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 1 more
+    static void K24_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K24_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1
+    static void K25_LinearActivationForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.ForwardKernel(
+        p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearActivationForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearActivationForwardKernelBody))(
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, p4, batch);
+
+    // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1
+    static void K26_LinearActivationBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3, batch);
+            _runtime.Accelerator, K26_LinearActivationBackwardInputKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, batch);
+
+    // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1
+    static void K27_LinearActivationBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
+        p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
+    void K27_LinearActivationBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_LinearActivationBackwardWeightKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
+        p4, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1
-    static void K26_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K28_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 64, n: 32, k: batch * 16, ldc: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k26;
-    void K26_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
-
-    // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1
-    static void K27_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 16, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_LinearBackwardBiasKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
-
-    // Gelu.ForwardKernel: encoder.layers.0.mlp.act
-    static void K28_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1024);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
-    void K28_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K28_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_GeluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K28_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Gelu.BackwardKernel: encoder.layers.0.mlp.act
-    static void K29_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1024);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+    // LinearActivation.BackwardBiasKernel: encoder.layers.0.mlp.fc1
+    static void K29_LinearActivationBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernel(
+        p0, p1, p2, rows: batch * 16, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearActivationBackwardBiasKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_LinearActivationBackwardBiasKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, p2, batch);
 
     // TokenMap.ToMapForwardKernel: map and 1 more
     static void K30_TokenMapToMapForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

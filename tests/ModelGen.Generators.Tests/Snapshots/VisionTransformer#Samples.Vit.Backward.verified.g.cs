@@ -37,15 +37,12 @@ partial class Vit
             a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 17,
             inFeatures: 64, outFeatures: 32);
 
-        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Backward(
-            a.Grad(Buf.encoder_layers_1_mlp_fc1), a.Grad(Buf.encoder_layers_1_mlp_act), a[Buf.encoder_layers_1_mlp_fc1], n: batch * 1088);
-
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        global::ModelGen.Ops.LinearActivation.Backward(
             a.Grad(Buf.encoder_layers_1_norm2), _encoder_layers_1_mlp_fc1_weight.Grad, _encoder_layers_1_mlp_fc1_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_mlp_fc1), a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 17,
-            inFeatures: 32, outFeatures: 64);
+            a.Grad(Buf.encoder_layers_1_mlp_fc1), a.Grad(Buf.encoder_layers_1_mlp_act), a[Buf.encoder_layers_1_mlp_fc1],
+            a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -75,23 +72,14 @@ partial class Vit
             a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], batch,
             nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
-        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_v_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_k_proj_weight.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_k_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_q_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.encoder_layers_1_norm1), _encoder_layers_1_attn_q_proj_weight.Grad, _encoder_layers_1_attn_k_proj_weight.Grad,
+            _encoder_layers_1_attn_v_proj_weight.Grad, _encoder_layers_1_attn_q_proj_bias.Grad, _encoder_layers_1_attn_k_proj_bias.Grad,
+            _encoder_layers_1_attn_v_proj_bias.Grad, a.Grad(Buf.encoder_layers_1_attn_q_proj), a.Grad(Buf.encoder_layers_1_attn_k_proj),
+            a.Grad(Buf.encoder_layers_1_attn_v_proj), a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
+            _encoder_layers_1_attn_k_proj_weight.Value, _encoder_layers_1_attn_v_proj_weight.Value, rows: batch * 17, inFeatures: 32,
+            outQ: 32, outK: 32, outV: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -109,15 +97,12 @@ partial class Vit
             a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 17,
             inFeatures: 64, outFeatures: 32);
 
-        // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Backward(
-            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1088);
-
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        global::ModelGen.Ops.LinearActivation.Backward(
             a.Grad(Buf.encoder_layers_0_norm2), _encoder_layers_0_mlp_fc1_weight.Grad, _encoder_layers_0_mlp_fc1_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_mlp_fc1), a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 17,
-            inFeatures: 32, outFeatures: 64);
+            a.Grad(Buf.encoder_layers_0_mlp_fc1), a.Grad(Buf.encoder_layers_0_mlp_act), a[Buf.encoder_layers_0_mlp_fc1],
+            a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -142,23 +127,14 @@ partial class Vit
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch,
             nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
-        // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_v_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_k_proj_weight.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_k_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
-            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_q_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
+        // encoder.layers.0.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.encoder_layers_0_norm1), _encoder_layers_0_attn_q_proj_weight.Grad, _encoder_layers_0_attn_k_proj_weight.Grad,
+            _encoder_layers_0_attn_v_proj_weight.Grad, _encoder_layers_0_attn_q_proj_bias.Grad, _encoder_layers_0_attn_k_proj_bias.Grad,
+            _encoder_layers_0_attn_v_proj_bias.Grad, a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj),
+            a.Grad(Buf.encoder_layers_0_attn_v_proj), a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
+            _encoder_layers_0_attn_k_proj_weight.Value, _encoder_layers_0_attn_v_proj_weight.Value, rows: batch * 17, inFeatures: 32,
+            outQ: 32, outK: 32, outV: 32);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Backward(
@@ -186,7 +162,7 @@ partial class Vit
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 32) -> (B, 10)
-        _runtime.Profiler.Mark(32, backward: true);
+        _runtime.Profiler.Mark(26, backward: true);
         K42_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
         K43_LinearBackwardWeightKernel(
             _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
@@ -194,11 +170,11 @@ partial class Vit
         K45_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        _runtime.Profiler.Mark(31, backward: true);
+        _runtime.Profiler.Mark(25, backward: true);
         K40_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(30, backward: true);
+        _runtime.Profiler.Mark(24, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(35), batch);
@@ -207,19 +183,19 @@ partial class Vit
             batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(29, backward: true);
-        K25_AddBackwardKernel(
+        _runtime.Profiler.Mark(23, backward: true);
+        K27_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_drop_path2), a.GradView(Buf.encoder),
             batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(28, backward: true);
+        _runtime.Profiler.Mark(22, backward: true);
         K38_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder_layers_1_drop_path2),
             a.View(Buf.encoder_layers_1_drop_path2_mask), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(27, backward: true);
+        _runtime.Profiler.Mark(21, backward: true);
         K34_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
         K35_LinearBackwardWeightKernel(
@@ -228,24 +204,20 @@ partial class Vit
         K36_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
-        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        _runtime.Profiler.Mark(26, backward: true);
-        K32_GeluBackwardKernel(
-            batch * 1088, a.GradView(Buf.encoder_layers_1_mlp_fc1), a.GradView(Buf.encoder_layers_1_mlp_act),
-            a.View(Buf.encoder_layers_1_mlp_fc1), batch);
-
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(25, backward: true);
-        K27_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_fc1), _runtime.Value(31), batch);
-        K28_LinearBackwardWeightKernel(
-            _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc1),
-            a.View(Buf.encoder_layers_1_norm2), batch);
-        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K30_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_fc1), batch);
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        _runtime.Profiler.Mark(20, backward: true);
+        K29_LinearActivationBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1),
+            _runtime.Value(31), batch);
+        K30_LinearActivationBackwardWeightKernel(
+            _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
+            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+        K31_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K32_LinearActivationBackwardBiasKernel(
+            _runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(24, backward: true);
+        _runtime.Profiler.Mark(19, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(29), batch);
@@ -254,20 +226,20 @@ partial class Vit
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(23, backward: true);
-        K25_AddBackwardKernel(
+        _runtime.Profiler.Mark(18, backward: true);
+        K27_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(22, backward: true);
+        _runtime.Profiler.Mark(17, backward: true);
         K38_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_attn_out_proj), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.View(Buf.encoder_layers_1_drop_path1_mask), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(21, backward: true);
-        K16_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(16, backward: true);
+        K25_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
@@ -276,7 +248,7 @@ partial class Vit
         K19_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(20, backward: true);
+        _runtime.Profiler.Mark(15, backward: true);
         K21_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
@@ -288,38 +260,30 @@ partial class Vit
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
             a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy, batch);
 
-        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(19, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(25), batch);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
+        _runtime.Profiler.Mark(14, backward: true);
+        K16_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(21),
+            _runtime.Value(23), _runtime.Value(25), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
+            a.View(Buf.encoder_layers_1_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
         K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
-        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(18, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_k_proj), _runtime.Value(23), batch);
-        K17_LinearBackwardWeightKernel(
-            _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
-
-        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(17, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj), _runtime.Value(21), batch);
-        K17_LinearBackwardWeightKernel(
-            _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
-
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(16, backward: true);
+        _runtime.Profiler.Mark(13, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(19), batch);
@@ -328,13 +292,13 @@ partial class Vit
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(15, backward: true);
-        K25_AddBackwardKernel(
+        _runtime.Profiler.Mark(12, backward: true);
+        K27_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
             a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(14, backward: true);
+        _runtime.Profiler.Mark(11, backward: true);
         K34_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
         K35_LinearBackwardWeightKernel(
@@ -343,24 +307,20 @@ partial class Vit
         K36_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
 
-        // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        _runtime.Profiler.Mark(13, backward: true);
-        K32_GeluBackwardKernel(
-            batch * 1088, a.GradView(Buf.encoder_layers_0_mlp_fc1), a.GradView(Buf.encoder_layers_0_mlp_act),
-            a.View(Buf.encoder_layers_0_mlp_fc1), batch);
-
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(12, backward: true);
-        K27_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_fc1), _runtime.Value(15), batch);
-        K28_LinearBackwardWeightKernel(
-            _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc1),
-            a.View(Buf.encoder_layers_0_norm2), batch);
-        K29_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K30_LinearBackwardBiasKernel(_runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_fc1), batch);
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        _runtime.Profiler.Mark(10, backward: true);
+        K29_LinearActivationBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
+            _runtime.Value(15), batch);
+        K30_LinearActivationBackwardWeightKernel(
+            _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+        K31_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K32_LinearActivationBackwardBiasKernel(
+            _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(11, backward: true);
+        _runtime.Profiler.Mark(9, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
@@ -369,13 +329,13 @@ partial class Vit
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(10, backward: true);
-        K25_AddBackwardKernel(
+        _runtime.Profiler.Mark(8, backward: true);
+        K27_AddBackwardKernel(
             batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(9, backward: true);
-        K16_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(7, backward: true);
+        K25_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
@@ -384,7 +344,7 @@ partial class Vit
         K19_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(8, backward: true);
+        _runtime.Profiler.Mark(6, backward: true);
         K21_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
@@ -396,35 +356,27 @@ partial class Vit
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
             a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy, batch);
 
-        // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(7, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(9), batch);
-        K17_LinearBackwardWeightKernel(
-            _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(6, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_k_proj), _runtime.Value(7), batch);
-        K17_LinearBackwardWeightKernel(
-            _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
-
-        // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        // encoder.layers.0.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
         _runtime.Profiler.Mark(5, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj), _runtime.Value(5), batch);
+        K16_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj),
+            a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(5),
+            _runtime.Value(7), _runtime.Value(9), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
         K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
+        K17_LinearBackwardWeightKernel(
+            _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_norm1), batch);
+        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(4, backward: true);

@@ -28,20 +28,12 @@ partial class Vit
             a[Buf.encoder_layers_0_norm1], a[Buf.encoder_layers_0_norm1_mean], a[Buf.encoder_layers_0_norm1_rstd], a[Buf.pos],
             _encoder_layers_0_norm1_weight.Value, _encoder_layers_0_norm1_bias.Value, rows: batch * 17, dim: 32, eps: 1E-05f);
 
-        // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value,
-            _encoder_layers_0_attn_q_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_k_proj_weight.Value,
-            _encoder_layers_0_attn_k_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_v_proj_weight.Value,
-            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
+        // encoder.layers.0.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj],
+            a[Buf.encoder_layers_0_norm1], _encoder_layers_0_attn_q_proj_weight.Value, _encoder_layers_0_attn_k_proj_weight.Value,
+            _encoder_layers_0_attn_v_proj_weight.Value, _encoder_layers_0_attn_q_proj_bias.Value, _encoder_layers_0_attn_k_proj_bias.Value,
+            _encoder_layers_0_attn_v_proj_bias.Value, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -63,13 +55,11 @@ partial class Vit
             a[Buf.encoder_layers_0_res1], _encoder_layers_0_norm2_weight.Value, _encoder_layers_0_norm2_bias.Value, rows: batch * 17,
             dim: 32, eps: 1E-05f);
 
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2], _encoder_layers_0_mlp_fc1_weight.Value,
-            _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-
-        // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], n: batch * 1088);
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        global::ModelGen.Ops.LinearActivation.Forward(
+            a[Buf.encoder_layers_0_mlp_act], a[Buf.encoder_layers_0_mlp_fc1], a[Buf.encoder_layers_0_norm2],
+            _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
@@ -86,20 +76,12 @@ partial class Vit
             a[Buf.encoder_layers_0_res2], _encoder_layers_1_norm1_weight.Value, _encoder_layers_1_norm1_bias.Value, rows: batch * 17,
             dim: 32, eps: 1E-05f);
 
-        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value,
-            _encoder_layers_1_attn_q_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_k_proj_weight.Value,
-            _encoder_layers_1_attn_k_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_v_proj_weight.Value,
-            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj],
+            a[Buf.encoder_layers_1_norm1], _encoder_layers_1_attn_q_proj_weight.Value, _encoder_layers_1_attn_k_proj_weight.Value,
+            _encoder_layers_1_attn_v_proj_weight.Value, _encoder_layers_1_attn_q_proj_bias.Value, _encoder_layers_1_attn_k_proj_bias.Value,
+            _encoder_layers_1_attn_v_proj_bias.Value, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Forward(
@@ -127,13 +109,11 @@ partial class Vit
             a[Buf.encoder_layers_1_res1], _encoder_layers_1_norm2_weight.Value, _encoder_layers_1_norm2_bias.Value, rows: batch * 17,
             dim: 32, eps: 1E-05f);
 
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2], _encoder_layers_1_mlp_fc1_weight.Value,
-            _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-
-        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        global::ModelGen.Ops.Gelu.Forward(a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], n: batch * 1088);
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        global::ModelGen.Ops.LinearActivation.Forward(
+            a[Buf.encoder_layers_1_mlp_act], a[Buf.encoder_layers_1_mlp_fc1], a[Buf.encoder_layers_1_norm2],
+            _encoder_layers_1_mlp_fc1_weight.Value, _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64,
+            activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
@@ -186,151 +166,129 @@ partial class Vit
             a.View(Buf.encoder_layers_0_norm1), a.View(Buf.encoder_layers_0_norm1_mean), a.View(Buf.encoder_layers_0_norm1_rstd),
             a.View(Buf.pos), _runtime.Value(3), _runtime.Value(4), batch);
 
-        // encoder.layers.0.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        // encoder.layers.0.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
         _runtime.Profiler.Mark(5, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(6), batch);
-
-        // encoder.layers.0.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(6, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(7), _runtime.Value(8), batch);
-
-        // encoder.layers.0.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(7, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_norm1), _runtime.Value(9), _runtime.Value(10), batch);
+        K15_ProjectionsForwardKernel(
+            a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
+            a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(7), _runtime.Value(9), _runtime.Value(6),
+            _runtime.Value(8), _runtime.Value(10), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(8, backward: false);
+        _runtime.Profiler.Mark(6, backward: false);
         K20_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(9, backward: false);
-        K15_LinearForwardKernel(
+        _runtime.Profiler.Mark(7, backward: false);
+        K24_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11), _runtime.Value(12),
             batch);
 
         // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(10, backward: false);
-        K24_AddForwardKernel(
+        _runtime.Profiler.Mark(8, backward: false);
+        K26_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(11, backward: false);
+        _runtime.Profiler.Mark(9, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
-        // encoder.layers.0.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(12, backward: false);
-        K26_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.Value(15), _runtime.Value(16), batch);
-
-        // encoder.layers.0.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        _runtime.Profiler.Mark(13, backward: false);
-        K31_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
+        // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        _runtime.Profiler.Mark(10, backward: false);
+        K28_LinearActivationForwardKernel(
+            a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
+            _runtime.Value(15), _runtime.Value(16), batch);
 
         // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(14, backward: false);
+        _runtime.Profiler.Mark(11, backward: false);
         K33_LinearForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17), _runtime.Value(18), batch);
 
         // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(15, backward: false);
-        K24_AddForwardKernel(
+        _runtime.Profiler.Mark(12, backward: false);
+        K26_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(16, backward: false);
+        _runtime.Profiler.Mark(13, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
             a.View(Buf.encoder_layers_0_res2), _runtime.Value(19), _runtime.Value(20), batch);
 
-        // encoder.layers.1.attn.q_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(17, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21), _runtime.Value(22), batch);
-
-        // encoder.layers.1.attn.k_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(18, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(23), _runtime.Value(24), batch);
-
-        // encoder.layers.1.attn.v_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(19, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_norm1), _runtime.Value(25), _runtime.Value(26), batch);
+        // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
+        _runtime.Profiler.Mark(14, backward: false);
+        K15_ProjectionsForwardKernel(
+            a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
+            a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21), _runtime.Value(23), _runtime.Value(25), _runtime.Value(22),
+            _runtime.Value(24), _runtime.Value(26), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(20, backward: false);
+        _runtime.Profiler.Mark(15, backward: false);
         K20_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(21, backward: false);
-        K15_LinearForwardKernel(
+        _runtime.Profiler.Mark(16, backward: false);
+        K24_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(27), _runtime.Value(28),
             batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(22, backward: false);
+        _runtime.Profiler.Mark(17, backward: false);
         K37_DropPathForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_drop_path1), a.View(Buf.encoder_layers_1_drop_path1_mask),
             a.View(Buf.encoder_layers_1_attn_out_proj), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(23, backward: false);
-        K24_AddForwardKernel(
+        _runtime.Profiler.Mark(18, backward: false);
+        K26_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_drop_path1),
             batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(24, backward: false);
+        _runtime.Profiler.Mark(19, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
             a.View(Buf.encoder_layers_1_res1), _runtime.Value(29), _runtime.Value(30), batch);
 
-        // encoder.layers.1.mlp.fc1 (Linear): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(25, backward: false);
-        K26_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.Value(31), _runtime.Value(32), batch);
-
-        // encoder.layers.1.mlp.act (Gelu): (B, 17, 64) -> (B, 17, 64)
-        _runtime.Profiler.Mark(26, backward: false);
-        K31_GeluForwardKernel(batch * 1088, a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
+        // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
+        _runtime.Profiler.Mark(20, backward: false);
+        K28_LinearActivationForwardKernel(
+            a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2),
+            _runtime.Value(31), _runtime.Value(32), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(27, backward: false);
+        _runtime.Profiler.Mark(21, backward: false);
         K33_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33), _runtime.Value(34), batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(28, backward: false);
+        _runtime.Profiler.Mark(22, backward: false);
         K37_DropPathForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_drop_path2), a.View(Buf.encoder_layers_1_drop_path2_mask),
             a.View(Buf.encoder_layers_1_mlp_fc2), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(29, backward: false);
-        K24_AddForwardKernel(
+        _runtime.Profiler.Mark(23, backward: false);
+        K26_AddForwardKernel(
             batch * 544, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_drop_path2), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(30, backward: false);
+        _runtime.Profiler.Mark(24, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(35), _runtime.Value(36),
             batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        _runtime.Profiler.Mark(31, backward: false);
+        _runtime.Profiler.Mark(25, backward: false);
         K39_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
 
         // head (Linear): (B, 32) -> (B, 10)
-        _runtime.Profiler.Mark(32, backward: false);
+        _runtime.Profiler.Mark(26, backward: false);
         K41_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
     }
 }

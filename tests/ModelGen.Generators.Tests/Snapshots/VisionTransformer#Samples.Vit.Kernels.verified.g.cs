@@ -167,26 +167,41 @@ partial class Vit
             _runtime.Accelerator, K14_LayerNormBackwardParamsKernelBody))(
         global::ModelGen.Ops.LayerNorm.BackwardParamsKernelConfig(dim: 32), p0, p1, p2, p3, p4, p5, batch);
 
-    // Linear.ForwardKernel: encoder.layers.0.attn.q_proj and 7 more
-    static void K15_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // Projections.ForwardKernel: encoder.layers.0.attn and 1 more
+    static void K15_ProjectionsForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.Projections.ForwardKernel(
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32, hasBias: true);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+    void K15_ProjectionsForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K15_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
+            _runtime.Accelerator, K15_ProjectionsForwardKernelBody))(
+        global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 17, outQ: 32, outK: 32, outV: 32), p0, p1, p2, p3, p4, p5, p6,
+        p7, p8, p9, batch);
 
-    // Linear.BackwardInputKernel: encoder.layers.0.attn.q_proj and 7 more
-    static void K16_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
-    void K16_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K16_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
+    // Projections.BackwardInputKernel: encoder.layers.0.attn and 1 more
+    static void K16_ProjectionsBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        global::ModelGen.Ops.Projections.BackwardInputKernel(
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k16;
+    void K16_ProjectionsBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K16_ProjectionsBackwardInputKernelBody))(
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
-    // Linear.BackwardWeightKernel: encoder.layers.0.attn.q_proj and 7 more
+    // Linear.BackwardWeightKernel: encoder.layers.0.attn and 3 more
     static void K17_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
@@ -196,7 +211,7 @@ partial class Vit
             _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
 
-    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn.q_proj and 7 more
+    // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 3 more
     static void K18_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 32, n: 32, k: batch * 17, ldc: 32);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k18;
@@ -205,7 +220,7 @@ partial class Vit
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: encoder.layers.0.attn.q_proj and 9 more
+    // Linear.BackwardBiasKernel: encoder.layers.0.attn and 5 more
     static void K19_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 32);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k19;
@@ -279,88 +294,100 @@ partial class Vit
             _runtime.Accelerator, K23_AttentionProbabilitiesKernelBody))(
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 17, heads: 4), p0, p1, p2, p3, p4, batch);
 
-    // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
-    static void K24_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 544);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
-    static void K25_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 544);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Linear.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K26_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    // Linear.ForwardKernel: encoder.layers.0.attn.out_proj and 1 more
+    static void K24_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, batch);
+            _runtime.Accelerator, K24_LinearForwardKernelBody))(
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
 
-    // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K27_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_LinearBackwardInputKernelBody))(
+    // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj and 1 more
+    static void K25_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K25_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
 
-    // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K28_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // Add.ForwardKernel: encoder.layers.0.res1 and 3 more
+    static void K26_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 544);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K26_AddForwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // Add.BackwardKernel: encoder.layers.0.res1 and 3 more
+    static void K27_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 544);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
+    void K27_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K27_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
+
+    // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K28_LinearActivationForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.ForwardKernel(
+        p0, p1, p2, p3, p4, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearActivationForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_LinearActivationForwardKernelBody))(
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, p4, batch);
+
+    // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K29_LinearActivationBackwardInputKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
+        p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3, batch);
+            _runtime.Accelerator, K29_LinearActivationBackwardInputKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, batch);
+
+    // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K30_LinearActivationBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
+        p0, p1, p2, p3, p4, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+    void K30_LinearActivationBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K30_LinearActivationBackwardWeightKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
+        p4, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K29_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K31_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 64, n: 32, k: batch * 17, ldc: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k29;
-    void K29_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
-
-    // Linear.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
-    static void K30_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 17, outFeatures: 64);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k30;
-    void K30_LinearBackwardBiasKernel(ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K30_LinearBackwardBiasKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, batch);
-
-    // Gelu.ForwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K31_GeluForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Gelu.ForwardKernel(i, p0, p1, n: batch * 1088);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k31;
-    void K31_GeluForwardKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+    void K31_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
         _runtime.Launch(_k31 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K31_GeluForwardKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K31_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Gelu.BackwardKernel: encoder.layers.0.mlp.act and 1 more
-    static void K32_GeluBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Gelu.BackwardKernel(i, p0, p1, p2, n: batch * 1088);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
-    void K32_GeluBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K32_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
+    // LinearActivation.BackwardBiasKernel: encoder.layers.0.mlp.fc1 and 1 more
+    static void K32_LinearActivationBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernel(
+        p0, p1, p2, rows: batch * 17, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+    void K32_LinearActivationBackwardBiasKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K32_LinearActivationBackwardBiasKernelBody))(
+        global::ModelGen.Ops.LinearActivation.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K33_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>

@@ -197,12 +197,15 @@ public class OpProfilerTests
         var timings = m.Profiler.Stop();
         Assert.Equal(2 * TinyVit.Ops.Count + 1, timings.Count);
         Assert.All(timings, t => Assert.True(t.Milliseconds >= 0));
-        var q = Assert.Single(timings, t => !t.Backward && t.Op.Path == "encoder.layers.0.attn.q_proj");
-        Assert.Equal(2L * 4 * 7 * 16 * 16, q.Flops); // 2 · batch · 7 tokens (6 patches and the class token) · 16 in · 16 out
-        Assert.Equal(4L * 4 * 7 * 16 * 2 + 4L * (16 * 16 + 16), q.Bytes);
+        // Self-attention's q, k and v projections are one op: 2 · batch · 7 tokens (6 patches and the class token) · 16 in · 3·16 out;
+        // its bytes are x and the three outputs, and the three weights and biases.
+        var qkv = Assert.Single(timings, t => !t.Backward && t.Op.Path == "encoder.layers.0.attn");
+        Assert.Equal(2L * 4 * 7 * 16 * 48, qkv.Flops);
+        Assert.Equal(4L * 4 * 7 * 16 * 4 + 4L * 3 * (16 * 16 + 16), qkv.Bytes);
         Assert.Contains(timings, t => t.Op.Name.StartsWith("(between passes", StringComparison.Ordinal));
         string table = OpProfiler.Format(timings, 60e12, 4e12);
-        Assert.Contains("encoder.layers.0.attn.q_proj (Linear)", table);
+        Assert.Contains("encoder.layers.0.attn (Projections q, k, v)", table);
+        Assert.Contains("encoder.layers.0.attn.out_proj (Linear)", table);
         using var cpu = Device.Cpu();
         using var onCpu = new TinyVit(cpu);
         Assert.Throws<InvalidOperationException>(() => onCpu.Profiler.Start());

@@ -21,12 +21,19 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
         bool packed = c.KeyWidth == c.Width && c.ValueWidth == c.Width && qOut == c.Width && kOut == c.Width && vOut == c.Width;
         static string Xavier(int fanIn, int fanOut) => "uniform:" + System.Math.Sqrt(6.0 / (fanIn + fanOut)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        string q = l.Linear(path + ".q_proj", x, c.Width, qOut, c.Bias, null,
-            weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, qOut), biasInit: "zero");
-        string k = l.Linear(path + ".k_proj", key, c.KeyWidth, kOut, c.Bias, null,
-            weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.KeyWidth, kOut), biasInit: "zero");
-        string v = l.Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null,
-            weightInit: packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.ValueWidth, vOut), biasInit: "zero");
+        string qInit = packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, qOut);
+        string kInit = packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.KeyWidth, kOut);
+        string vInit = packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.ValueWidth, vOut);
+        string q, k, v;
+        // Self-attention projects one input three ways: one fused op (one launch forward, one product for dx on a device).
+        if (key == x && value == x)
+            (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
+        else
+        {
+            q = l.Linear(path + ".q_proj", x, c.Width, qOut, c.Bias, null, weightInit: qInit, biasInit: "zero");
+            k = l.Linear(path + ".k_proj", key, c.KeyWidth, kOut, c.Bias, null, weightInit: kInit, biasInit: "zero");
+            v = l.Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null, weightInit: vInit, biasInit: "zero");
+        }
         string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c);
         return l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
     }

@@ -14,8 +14,8 @@ internal sealed class FeedForwardRule : LayerRule<FeedForwardAttribute>
     /// <summary>fc1 → act → (drop) → fc2; also the MLP of every Transformer layer.</summary>
     internal static string Lower(ModelGenerator.Lowerer l, string path, string x, int dim, int hidden, Activation activation, float dropout, string? output)
     {
-        string h = l.Linear(path + ".fc1", x, dim, hidden, bias: true, null);
-        h = activation == Activation.Relu ? l.Relu(path + ".act", h, null) : l.Gelu(path + ".act", h, null);
+        // fc1 and its activation are one op (one product with the activation in its epilogue on a device).
+        string h = l.LinearActivation(path + ".fc1", path + ".act", x, dim, hidden, gelu: activation != Activation.Relu);
         if (dropout > 0) h = l.Dropout(path + ".drop", h, dropout, null);
         return l.Linear(path + ".fc2", h, hidden, dim, bias: true, output);
     }
