@@ -19,15 +19,11 @@ partial class TinyEncoder
             a.Grad(Buf.encoder), _norm_weight.Grad, _norm_bias.Grad, a.Grad(Buf.norm), a[Buf.encoder], a[Buf.norm_mean], a[Buf.norm_rstd],
             _norm_weight.Value, rows: batch * 8, dim: 32);
 
-        // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.encoder_layers_1_res1), a.Grad(Buf.encoder_layers_1_mlp_fc2), a.Grad(Buf.encoder), n: batch * 256);
-
-        // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_1_mlp_act), _encoder_layers_1_mlp_fc2_weight.Grad, _encoder_layers_1_mlp_fc2_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_mlp_fc2), a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 8,
-            inFeatures: 64, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_1_mlp_fc2), a.Grad(Buf.encoder_layers_1_res1), a.Grad(Buf.encoder), a[Buf.encoder_layers_1_mlp_act],
+            _encoder_layers_1_mlp_fc2_weight.Value, rows: batch * 8, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
         global::ModelGen.Ops.LinearActivation.Backward(
@@ -42,16 +38,12 @@ partial class TinyEncoder
             a.Grad(Buf.encoder_layers_1_norm2), a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_norm2_mean],
             a[Buf.encoder_layers_1_norm2_rstd], _encoder_layers_1_norm2_weight.Value, rows: batch * 8, dim: 32);
 
-        // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.encoder_layers_0_res2), a.Grad(Buf.encoder_layers_1_attn_out_proj), a.Grad(Buf.encoder_layers_1_res1),
-            n: batch * 256);
-
-        // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_1_attn_heads), _encoder_layers_1_attn_out_proj_weight.Grad, _encoder_layers_1_attn_out_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_1_attn_out_proj), a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_1_attn_out_proj), a.Grad(Buf.encoder_layers_0_res2), a.Grad(Buf.encoder_layers_1_res1),
+            a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value, rows: batch * 8, inFeatures: 32,
+            outFeatures: 32);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -75,15 +67,11 @@ partial class TinyEncoder
             a.Grad(Buf.encoder_layers_1_norm1), a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_norm1_mean],
             a[Buf.encoder_layers_1_norm1_rstd], _encoder_layers_1_norm1_weight.Value, rows: batch * 8, dim: 32);
 
-        // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res2), n: batch * 256);
-
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 8,
-            inFeatures: 64, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_res2),
+            a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 8, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
         global::ModelGen.Ops.LinearActivation.Backward(
@@ -98,15 +86,12 @@ partial class TinyEncoder
             a.Grad(Buf.encoder_layers_0_norm2), a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_norm2_mean],
             a[Buf.encoder_layers_0_norm2_rstd], _encoder_layers_0_norm2_weight.Value, rows: batch * 8, dim: 32);
 
-        // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.in_x), a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.encoder_layers_0_res1), n: batch * 256);
-
-        // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            rows: batch * 8, inFeatures: 32, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.in_x), a.Grad(Buf.encoder_layers_0_res1),
+            a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value, rows: batch * 8, inFeatures: 32,
+            outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -135,15 +120,15 @@ partial class TinyEncoder
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        _runtime.Profiler.Mark(19, backward: true);
-        K29_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
-        K30_LinearBackwardWeightKernel(
+        _runtime.Profiler.Mark(15, backward: true);
+        K28_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K29_LinearBackwardWeightKernel(
             _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.norm), batch);
-        K31_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K32_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
+        K30_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K31_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(18, backward: true);
+        _runtime.Profiler.Mark(14, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(32), batch);
@@ -151,35 +136,30 @@ partial class TinyEncoder
             _runtime.Grad(32), _runtime.Grad(33), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             batch);
 
-        // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(17, backward: true);
-        K18_AddBackwardKernel(
-            batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder), batch);
-
-        // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(16, backward: true);
-        K25_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(30), batch);
-        K26_LinearBackwardWeightKernel(
-            _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
-            a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K7_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
+        // encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(13, backward: true);
+        K16_LinearResidualBackwardResidualKernel(batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder), batch);
+        K24_LinearBackwardInputKernel(a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder), _runtime.Value(30), batch);
+        K25_LinearBackwardWeightKernel(
+            _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder), a.View(Buf.encoder_layers_1_mlp_act),
+            batch);
+        K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(15, backward: true);
-        K20_LinearActivationBackwardInputKernel(
+        _runtime.Profiler.Mark(12, backward: true);
+        K19_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1),
             _runtime.Value(28), batch);
-        K21_LinearActivationBackwardWeightKernel(
+        K20_LinearActivationBackwardWeightKernel(
             _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K22_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K23_LinearActivationBackwardBiasKernel(
+        K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K22_LinearActivationBackwardBiasKernel(
             _runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(14, backward: true);
+        _runtime.Profiler.Mark(11, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(26), batch);
@@ -187,24 +167,20 @@ partial class TinyEncoder
             _runtime.Grad(26), _runtime.Grad(27), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
-        // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(13, backward: true);
-        K18_AddBackwardKernel(
-            batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_attn_out_proj),
-            a.GradView(Buf.encoder_layers_1_res1), batch);
-
-        // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(12, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(24), batch);
+        // encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(10, backward: true);
+        K16_LinearResidualBackwardResidualKernel(
+            batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_res1), batch);
+        K17_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_res1), _runtime.Value(24), batch);
         K5_LinearBackwardWeightKernel(
-            _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
+            _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_attn_heads), batch);
         K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K7_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        _runtime.Profiler.Mark(11, backward: true);
+        _runtime.Profiler.Mark(9, backward: true);
         K12_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
@@ -217,7 +193,7 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_1_attn_heads_dsum), a.View(Buf.in_padding), batch);
 
         // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
-        _runtime.Profiler.Mark(10, backward: true);
+        _runtime.Profiler.Mark(8, backward: true);
         K4_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(18),
@@ -239,7 +215,7 @@ partial class TinyEncoder
         K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(9, backward: true);
+        _runtime.Profiler.Mark(7, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(16), batch);
@@ -247,36 +223,32 @@ partial class TinyEncoder
             _runtime.Grad(16), _runtime.Grad(17), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
-        // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(8, backward: true);
-        K18_AddBackwardKernel(
-            batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
-            a.GradView(Buf.encoder_layers_0_res2), batch);
-
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(7, backward: true);
-        K25_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(14), batch);
-        K26_LinearBackwardWeightKernel(
-            _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc2),
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(6, backward: true);
+        K16_LinearResidualBackwardResidualKernel(
+            batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_res2), batch);
+        K24_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_res2), _runtime.Value(14), batch);
+        K25_LinearBackwardWeightKernel(
+            _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K7_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+        K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(6, backward: true);
-        K20_LinearActivationBackwardInputKernel(
+        _runtime.Profiler.Mark(5, backward: true);
+        K19_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
             _runtime.Value(12), batch);
-        K21_LinearActivationBackwardWeightKernel(
+        K20_LinearActivationBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K22_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K23_LinearActivationBackwardBiasKernel(
+        K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K22_LinearActivationBackwardBiasKernel(
             _runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(5, backward: true);
+        _runtime.Profiler.Mark(4, backward: true);
         K1_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(10), batch);
@@ -284,21 +256,16 @@ partial class TinyEncoder
             _runtime.Grad(10), _runtime.Grad(11), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
-        // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(4, backward: true);
-        K18_AddBackwardKernel(
-            batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1),
-            batch);
-
-        // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(3, backward: true);
-        K16_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(8), batch);
+        K16_LinearResidualBackwardResidualKernel(batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_res1), batch);
+        K17_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(8), batch);
         K5_LinearBackwardWeightKernel(
-            _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_attn_heads), batch);
         K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K7_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+        K7_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(2, backward: true);

@@ -27,13 +27,11 @@ partial class TinyEncoder
             a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], a[Buf.in_padding], batch, nq: 8, nk: 8, heads: 4,
             kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, scale: 0.35355338f);
 
-        // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.in_x], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 256);
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads],
+            _encoder_layers_0_attn_out_proj_weight.Value, _encoder_layers_0_attn_out_proj_bias.Value, a[Buf.in_x], rows: batch * 8,
+            inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -47,14 +45,11 @@ partial class TinyEncoder
             _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64,
             activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
-            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-
-        // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(
-            a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 256);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act],
+            _encoder_layers_0_mlp_fc2_weight.Value, _encoder_layers_0_mlp_fc2_bias.Value, a[Buf.encoder_layers_0_res1], rows: batch * 8,
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -75,14 +70,11 @@ partial class TinyEncoder
             a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], a[Buf.in_padding], batch, nq: 8, nk: 8, heads: 4,
             kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, scale: 0.35355338f);
 
-        // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_attn_out_proj], a[Buf.encoder_layers_1_attn_heads], _encoder_layers_1_attn_out_proj_weight.Value,
-            _encoder_layers_1_attn_out_proj_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(
-            a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_attn_out_proj], n: batch * 256);
+        // encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_attn_out_proj], a[Buf.encoder_layers_1_attn_heads],
+            _encoder_layers_1_attn_out_proj_weight.Value, _encoder_layers_1_attn_out_proj_bias.Value, a[Buf.encoder_layers_0_res2],
+            rows: batch * 8, inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -96,13 +88,10 @@ partial class TinyEncoder
             _encoder_layers_1_mlp_fc1_weight.Value, _encoder_layers_1_mlp_fc1_bias.Value, rows: batch * 8, inFeatures: 32, outFeatures: 64,
             activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
-        // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_1_mlp_fc2], a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value,
-            _encoder_layers_1_mlp_fc2_bias.Value, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-
-        // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_1_res1], a[Buf.encoder_layers_1_mlp_fc2], n: batch * 256);
+        // encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder], a[Buf.encoder_layers_1_mlp_fc2], a[Buf.encoder_layers_1_mlp_act], _encoder_layers_1_mlp_fc2_weight.Value,
+            _encoder_layers_1_mlp_fc2_bias.Value, a[Buf.encoder_layers_1_res1], rows: batch * 8, inFeatures: 64, outFeatures: 32);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -136,100 +125,81 @@ partial class TinyEncoder
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.in_padding), batch);
 
-        // encoder.layers.0.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(3, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(8), _runtime.Value(9),
-            batch);
-
-        // encoder.layers.0.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(4, backward: false);
-        K17_AddForwardKernel(
-            batch * 256, a.View(Buf.encoder_layers_0_res1), a.View(Buf.in_x), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
+        K15_LinearResidualForwardKernel(
+            a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads),
+            _runtime.Value(8), _runtime.Value(9), a.View(Buf.in_x), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(5, backward: false);
+        _runtime.Profiler.Mark(4, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(10), _runtime.Value(11), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(6, backward: false);
-        K19_LinearActivationForwardKernel(
+        _runtime.Profiler.Mark(5, backward: false);
+        K18_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
             _runtime.Value(12), _runtime.Value(13), batch);
 
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(7, backward: false);
-        K24_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(14), _runtime.Value(15), batch);
-
-        // encoder.layers.0.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(8, backward: false);
-        K17_AddForwardKernel(
-            batch * 256, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(6, backward: false);
+        K23_LinearResidualForwardKernel(
+            a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act),
+            _runtime.Value(14), _runtime.Value(15), a.View(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(9, backward: false);
+        _runtime.Profiler.Mark(7, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
             a.View(Buf.encoder_layers_0_res2), _runtime.Value(16), _runtime.Value(17), batch);
 
         // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
-        _runtime.Profiler.Mark(10, backward: false);
+        _runtime.Profiler.Mark(8, backward: false);
         K3_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18), _runtime.Value(20), _runtime.Value(22), _runtime.Value(19),
             _runtime.Value(21), _runtime.Value(23), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
-        _runtime.Profiler.Mark(11, backward: false);
+        _runtime.Profiler.Mark(9, backward: false);
         K11_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.in_padding), batch);
 
-        // encoder.layers.1.attn.out_proj (Linear): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(12, backward: false);
-        K15_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(24), _runtime.Value(25),
-            batch);
-
-        // encoder.layers.1.res1 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(13, backward: false);
-        K17_AddForwardKernel(
-            batch * 256, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_attn_out_proj),
-            batch);
+        // encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(10, backward: false);
+        K15_LinearResidualForwardKernel(
+            a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads),
+            _runtime.Value(24), _runtime.Value(25), a.View(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(14, backward: false);
+        _runtime.Profiler.Mark(11, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
             a.View(Buf.encoder_layers_1_res1), _runtime.Value(26), _runtime.Value(27), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
-        _runtime.Profiler.Mark(15, backward: false);
-        K19_LinearActivationForwardKernel(
+        _runtime.Profiler.Mark(12, backward: false);
+        K18_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2),
             _runtime.Value(28), _runtime.Value(29), batch);
 
-        // encoder.layers.1.mlp.fc2 (Linear): (B, 8, 64) -> (B, 8, 32)
-        _runtime.Profiler.Mark(16, backward: false);
-        K24_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30), _runtime.Value(31), batch);
-
-        // encoder.layers.1.res2 (Add): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(17, backward: false);
-        K17_AddForwardKernel(
-            batch * 256, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_mlp_fc2), batch);
+        // encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
+        _runtime.Profiler.Mark(13, backward: false);
+        K23_LinearResidualForwardKernel(
+            a.View(Buf.encoder), a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30),
+            _runtime.Value(31), a.View(Buf.encoder_layers_1_res1), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
-        _runtime.Profiler.Mark(18, backward: false);
+        _runtime.Profiler.Mark(14, backward: false);
         K0_LayerNormForwardKernel(
             a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(32), _runtime.Value(33),
             batch);
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
-        _runtime.Profiler.Mark(19, backward: false);
-        K28_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
+        _runtime.Profiler.Mark(15, backward: false);
+        K27_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
     }
 }

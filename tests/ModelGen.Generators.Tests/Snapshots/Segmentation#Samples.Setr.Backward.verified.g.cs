@@ -137,15 +137,11 @@ partial class Setr
         global::ModelGen.Ops.TokenMap.ToMapBackward(
             a.Grad(Buf.encoder), a.Grad(Buf.map), batch, skip: 0, channels: 32, height: 4, width: 4);
 
-        // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder), n: batch * 512);
-
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 16, 64), (B, 16, 32) -> (B, 16, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 16,
-            inFeatures: 64, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder), a[Buf.encoder_layers_0_mlp_act],
+            _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 16, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 16, 32) -> (B, 16, 64)
         global::ModelGen.Ops.LinearActivation.Backward(
@@ -160,15 +156,12 @@ partial class Setr
             a.Grad(Buf.encoder_layers_0_norm2), a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_norm2_mean],
             a[Buf.encoder_layers_0_norm2_rstd], _encoder_layers_0_norm2_weight.Value, rows: batch * 16, dim: 32);
 
-        // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.pos), a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.encoder_layers_0_res1), n: batch * 512);
-
-        // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            rows: batch * 16, inFeatures: 32, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.pos), a.Grad(Buf.encoder_layers_0_res1),
+            a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value, rows: batch * 16, inFeatures: 32,
+            outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -209,7 +202,7 @@ partial class Setr
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-        _runtime.Profiler.Mark(39, backward: true);
+        _runtime.Profiler.Mark(37, backward: true);
         K105_Conv2dBackwardInputKernel(a.GradView(Buf.decoder_stages_2_up), a.GradView(Buf.decoder), _runtime.Value(39), batch);
         K106_Conv2dBackwardWeightKernel(
             _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up), batch);
@@ -217,17 +210,17 @@ partial class Setr
         K108_Conv2dBackwardBiasKernel(_runtime.Grad(40), a.GradView(Buf.decoder), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-        _runtime.Profiler.Mark(38, backward: true);
+        _runtime.Profiler.Mark(36, backward: true);
         K103_UpsampleBilinearBackwardKernel(batch * 2048, a.GradView(Buf.decoder_stages_2_act), a.GradView(Buf.decoder_stages_2_up), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(37, backward: true);
+        _runtime.Profiler.Mark(35, backward: true);
         K101_ReluBackwardKernel(
             batch * 2048, a.GradView(Buf.decoder_stages_2_bn), a.GradView(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn),
             batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(36, backward: true);
+        _runtime.Profiler.Mark(34, backward: true);
         K98_BatchNorm2dBackwardParamsKernel(
             _runtime.Grad(35), _runtime.Grad(36), a.View(Buf.decoder_stages_2_bn_sums), a.GradView(Buf.decoder_stages_2_bn),
             a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), batch);
@@ -237,7 +230,7 @@ partial class Setr
             a.View(Buf.decoder_stages_2_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(35, backward: true);
+        _runtime.Profiler.Mark(33, backward: true);
         K93_Conv2dBackwardInputKernel(
             a.GradView(Buf.decoder_stages_1_up), a.GradView(Buf.decoder_stages_2_conv), _runtime.Value(34), batch);
         K94_Conv2dBackwardWeightKernel(
@@ -246,16 +239,16 @@ partial class Setr
         K95_TiledGemmSumSplitsKernel(576, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(34, backward: true);
+        _runtime.Profiler.Mark(32, backward: true);
         K91_UpsampleBilinearBackwardKernel(batch * 512, a.GradView(Buf.decoder_stages_1_act), a.GradView(Buf.decoder_stages_1_up), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        _runtime.Profiler.Mark(33, backward: true);
+        _runtime.Profiler.Mark(31, backward: true);
         K89_ReluBackwardKernel(
             batch * 512, a.GradView(Buf.decoder_stages_1_bn), a.GradView(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        _runtime.Profiler.Mark(32, backward: true);
+        _runtime.Profiler.Mark(30, backward: true);
         K86_BatchNorm2dBackwardParamsKernel(
             _runtime.Grad(30), _runtime.Grad(31), a.View(Buf.decoder_stages_1_bn_sums), a.GradView(Buf.decoder_stages_1_bn),
             a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), batch);
@@ -265,7 +258,7 @@ partial class Setr
             a.View(Buf.decoder_stages_1_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-        _runtime.Profiler.Mark(31, backward: true);
+        _runtime.Profiler.Mark(29, backward: true);
         K81_Conv2dBackwardInputKernel(
             a.GradView(Buf.decoder_stages_0_up), a.GradView(Buf.decoder_stages_1_conv), _runtime.Value(29), batch);
         K82_Conv2dBackwardWeightKernel(
@@ -274,16 +267,16 @@ partial class Setr
         K83_TiledGemmSumSplitsKernel(1152, _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-        _runtime.Profiler.Mark(30, backward: true);
+        _runtime.Profiler.Mark(28, backward: true);
         K79_UpsampleBilinearBackwardKernel(batch * 256, a.GradView(Buf.decoder_stages_0_act), a.GradView(Buf.decoder_stages_0_up), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        _runtime.Profiler.Mark(29, backward: true);
+        _runtime.Profiler.Mark(27, backward: true);
         K77_ReluBackwardKernel(
             batch * 256, a.GradView(Buf.decoder_stages_0_bn), a.GradView(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        _runtime.Profiler.Mark(28, backward: true);
+        _runtime.Profiler.Mark(26, backward: true);
         K74_BatchNorm2dBackwardParamsKernel(
             _runtime.Grad(25), _runtime.Grad(26), a.View(Buf.decoder_stages_0_bn_sums), a.GradView(Buf.decoder_stages_0_bn),
             a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), batch);
@@ -293,7 +286,7 @@ partial class Setr
             a.View(Buf.decoder_stages_0_bn_sums), (_runtime.Training ? 1 : 0), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-        _runtime.Profiler.Mark(27, backward: true);
+        _runtime.Profiler.Mark(25, backward: true);
         K69_Conv2dBackwardInputKernel(a.GradView(Buf.decoder_map), a.GradView(Buf.decoder_stages_0_conv), _runtime.Value(24), batch);
         K70_Conv2dBackwardWeightKernel(
             _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map),
@@ -301,52 +294,52 @@ partial class Setr
         K71_TiledGemmSumSplitsKernel(4608, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(26, backward: true);
+        _runtime.Profiler.Mark(24, backward: true);
         K31_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.tokens), a.GradView(Buf.decoder_map), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-        _runtime.Profiler.Mark(25, backward: true);
+        _runtime.Profiler.Mark(23, backward: true);
         K67_TokenMapToTokensBackwardKernel(batch * 512, a.GradView(Buf.sa), a.GradView(Buf.tokens), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(24, backward: true);
+        _runtime.Profiler.Mark(22, backward: true);
         K64_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa), a.View(Buf.sa_gate), batch);
         K65_BroadcastMultiplyBackwardGateReduceKernel(a.GradView(Buf.sa_gate), a.GradView(Buf.sa), a.View(Buf.se), batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(23, backward: true);
+        _runtime.Profiler.Mark(21, backward: true);
         K62_SigmoidBackwardKernel(batch * 16, a.GradView(Buf.sa_conv), a.GradView(Buf.sa_gate), a.View(Buf.sa_gate), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(22, backward: true);
+        _runtime.Profiler.Mark(20, backward: true);
         K58_Conv2dBackwardInputKernel(a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), batch);
         K59_Conv2dBackwardWeightKernel(
             _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat), batch);
         K60_TiledGemmSumSplitsKernel(98, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-        _runtime.Profiler.Mark(21, backward: true);
+        _runtime.Profiler.Mark(19, backward: true);
         K56_ConcatBackwardKernel(batch * 32, a.GradView(Buf.sa_avg), a.GradView(Buf.sa_max), a.GradView(Buf.sa_cat), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(20, backward: true);
+        _runtime.Profiler.Mark(18, backward: true);
         K54_SpatialPoolChannelMaxBackwardKernel(batch * 16, a.GradView(Buf.se), a.GradView(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(19, backward: true);
+        _runtime.Profiler.Mark(17, backward: true);
         K52_SpatialPoolChannelMeanBackwardKernel(batch * 512, a.GradView(Buf.se), a.GradView(Buf.sa_avg), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(18, backward: true);
+        _runtime.Profiler.Mark(16, backward: true);
         K49_BroadcastMultiplyBackwardInputKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se), a.View(Buf.se_gate), batch);
         K50_BroadcastMultiplyBackwardGateKernel(batch * 32, a.GradView(Buf.se_gate), a.GradView(Buf.se), a.View(Buf.map), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-        _runtime.Profiler.Mark(17, backward: true);
+        _runtime.Profiler.Mark(15, backward: true);
         K47_SigmoidBackwardKernel(batch * 32, a.GradView(Buf.se_fc2), a.GradView(Buf.se_gate), a.View(Buf.se_gate), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-        _runtime.Profiler.Mark(16, backward: true);
+        _runtime.Profiler.Mark(14, backward: true);
         K42_Conv2dBackwardInputKernel(a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), batch);
         K43_Conv2dBackwardWeightKernel(
             _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc2), a.View(Buf.se_act), batch);
@@ -354,11 +347,11 @@ partial class Setr
         K45_Conv2dBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.se_fc2), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-        _runtime.Profiler.Mark(15, backward: true);
+        _runtime.Profiler.Mark(13, backward: true);
         K40_ReluBackwardKernel(batch * 8, a.GradView(Buf.se_fc1), a.GradView(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-        _runtime.Profiler.Mark(14, backward: true);
+        _runtime.Profiler.Mark(12, backward: true);
         K35_Conv2dBackwardInputKernel(a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), batch);
         K36_Conv2dBackwardWeightKernel(
             _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc1), a.View(Buf.se_pool), batch);
@@ -366,42 +359,37 @@ partial class Setr
         K38_Conv2dBackwardBiasKernel(_runtime.Grad(20), a.GradView(Buf.se_fc1), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-        _runtime.Profiler.Mark(13, backward: true);
+        _runtime.Profiler.Mark(11, backward: true);
         K33_SpatialPoolGlobalAvgBackwardKernel(batch * 512, a.GradView(Buf.map), a.GradView(Buf.se_pool), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(12, backward: true);
+        _runtime.Profiler.Mark(10, backward: true);
         K31_TokenMapToMapBackwardKernel(batch * 512, a.GradView(Buf.encoder), a.GradView(Buf.map), batch);
 
-        // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        _runtime.Profiler.Mark(11, backward: true);
-        K24_AddBackwardKernel(
-            batch * 512, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2), a.GradView(Buf.encoder), batch);
-
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        _runtime.Profiler.Mark(10, backward: true);
-        K3_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 16, 64), (B, 16, 32) -> (B, 16, 32)
+        _runtime.Profiler.Mark(9, backward: true);
+        K22_LinearResidualBackwardResidualKernel(batch * 512, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder), batch);
+        K3_LinearBackwardInputKernel(a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder), _runtime.Value(17), batch);
         K4_LinearBackwardWeightKernel(
-            _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc2),
-            a.View(Buf.encoder_layers_0_mlp_act), batch);
+            _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder), a.View(Buf.encoder_layers_0_mlp_act),
+            batch);
         K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 16, 32) -> (B, 16, 64)
-        _runtime.Profiler.Mark(9, backward: true);
-        K26_LinearActivationBackwardInputKernel(
+        _runtime.Profiler.Mark(8, backward: true);
+        K25_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
             _runtime.Value(15), batch);
-        K27_LinearActivationBackwardWeightKernel(
+        K26_LinearActivationBackwardWeightKernel(
             _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K28_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K29_LinearActivationBackwardBiasKernel(
+        K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K28_LinearActivationBackwardBiasKernel(
             _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        _runtime.Profiler.Mark(8, backward: true);
+        _runtime.Profiler.Mark(7, backward: true);
         K11_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
@@ -409,20 +397,16 @@ partial class Setr
             _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
-        // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        _runtime.Profiler.Mark(7, backward: true);
-        K24_AddBackwardKernel(
-            batch * 512, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
-
-        // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(6, backward: true);
-        K22_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
+        K22_LinearResidualBackwardResidualKernel(batch * 512, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_res1), batch);
+        K23_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(11), batch);
         K15_LinearBackwardWeightKernel(
-            _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_attn_heads), batch);
         K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K6_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+        K6_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(5, backward: true);

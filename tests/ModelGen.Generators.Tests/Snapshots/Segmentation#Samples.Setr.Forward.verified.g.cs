@@ -38,13 +38,11 @@ partial class Setr
             a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4,
             headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
 
-        // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.pos], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 512);
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads],
+            _encoder_layers_0_attn_out_proj_weight.Value, _encoder_layers_0_attn_out_proj_bias.Value, a[Buf.pos], rows: batch * 16,
+            inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -58,13 +56,10 @@ partial class Setr
             _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 16, inFeatures: 32, outFeatures: 64,
             activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
-            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 16, inFeatures: 64, outFeatures: 32);
-
-        // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        global::ModelGen.Ops.Add.Forward(a[Buf.encoder], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 512);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 16, 64), (B, 16, 32) -> (B, 16, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder], a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
+            _encoder_layers_0_mlp_fc2_bias.Value, a[Buf.encoder_layers_0_res1], rows: batch * 16, inFeatures: 64, outFeatures: 32);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         global::ModelGen.Ops.TokenMap.ToMapForward(a[Buf.map], a[Buf.encoder], batch, skip: 0, channels: 32, height: 4, width: 4);
@@ -219,105 +214,96 @@ partial class Setr
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
 
-        // encoder.layers.0.attn.out_proj (Linear): (B, 16, 32) -> (B, 16, 32)
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(6, backward: false);
-        K21_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11), _runtime.Value(12),
-            batch);
-
-        // encoder.layers.0.res1 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        _runtime.Profiler.Mark(7, backward: false);
-        K23_AddForwardKernel(
-            batch * 512, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
+        K21_LinearResidualForwardKernel(
+            a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads),
+            _runtime.Value(11), _runtime.Value(12), a.View(Buf.pos), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
-        _runtime.Profiler.Mark(8, backward: false);
+        _runtime.Profiler.Mark(7, backward: false);
         K10_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 16, 32) -> (B, 16, 64)
-        _runtime.Profiler.Mark(9, backward: false);
-        K25_LinearActivationForwardKernel(
+        _runtime.Profiler.Mark(8, backward: false);
+        K24_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
             _runtime.Value(15), _runtime.Value(16), batch);
 
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 16, 64) -> (B, 16, 32)
-        _runtime.Profiler.Mark(10, backward: false);
-        K2_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17), _runtime.Value(18), batch);
-
-        // encoder.layers.0.res2 (Add): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
-        _runtime.Profiler.Mark(11, backward: false);
-        K23_AddForwardKernel(
-            batch * 512, a.View(Buf.encoder), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 16, 64), (B, 16, 32) -> (B, 16, 32)
+        _runtime.Profiler.Mark(9, backward: false);
+        K29_LinearResidualForwardKernel(
+            a.View(Buf.encoder), a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17),
+            _runtime.Value(18), a.View(Buf.encoder_layers_0_res1), batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(12, backward: false);
+        _runtime.Profiler.Mark(10, backward: false);
         K30_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.map), a.View(Buf.encoder), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
-        _runtime.Profiler.Mark(13, backward: false);
+        _runtime.Profiler.Mark(11, backward: false);
         K32_SpatialPoolGlobalAvgForwardKernel(a.View(Buf.se_pool), a.View(Buf.map), batch);
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
-        _runtime.Profiler.Mark(14, backward: false);
+        _runtime.Profiler.Mark(12, backward: false);
         K34_Conv2dForwardKernel(a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
-        _runtime.Profiler.Mark(15, backward: false);
+        _runtime.Profiler.Mark(13, backward: false);
         K39_ReluForwardKernel(batch * 8, a.View(Buf.se_act), a.View(Buf.se_fc1), batch);
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
-        _runtime.Profiler.Mark(16, backward: false);
+        _runtime.Profiler.Mark(14, backward: false);
         K41_Conv2dForwardKernel(a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
-        _runtime.Profiler.Mark(17, backward: false);
+        _runtime.Profiler.Mark(15, backward: false);
         K46_SigmoidForwardKernel(batch * 32, a.View(Buf.se_gate), a.View(Buf.se_fc2), batch);
 
         // se (BroadcastMultiply): (B, 32, 4, 4), (B, 32, 1, 1) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(18, backward: false);
+        _runtime.Profiler.Mark(16, backward: false);
         K48_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.se), a.View(Buf.map), a.View(Buf.se_gate), batch);
 
         // sa.avg (ChannelMean): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(19, backward: false);
+        _runtime.Profiler.Mark(17, backward: false);
         K51_SpatialPoolChannelMeanForwardKernel(batch * 16, a.View(Buf.sa_avg), a.View(Buf.se), batch);
 
         // sa.max (ChannelMax): (B, 32, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(20, backward: false);
+        _runtime.Profiler.Mark(18, backward: false);
         K53_SpatialPoolChannelMaxForwardKernel(batch * 16, a.View(Buf.sa_max), a.View(Buf.se), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
-        _runtime.Profiler.Mark(21, backward: false);
+        _runtime.Profiler.Mark(19, backward: false);
         K55_ConcatForwardKernel(batch * 32, a.View(Buf.sa_cat), a.View(Buf.sa_avg), a.View(Buf.sa_max), batch);
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(22, backward: false);
+        _runtime.Profiler.Mark(20, backward: false);
         K57_Conv2dForwardKernel(a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
-        _runtime.Profiler.Mark(23, backward: false);
+        _runtime.Profiler.Mark(21, backward: false);
         K61_SigmoidForwardKernel(batch * 16, a.View(Buf.sa_gate), a.View(Buf.sa_conv), batch);
 
         // sa (BroadcastMultiply): (B, 32, 4, 4), (B, 1, 4, 4) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(24, backward: false);
+        _runtime.Profiler.Mark(22, backward: false);
         K63_BroadcastMultiplyForwardKernel(batch * 512, a.View(Buf.sa), a.View(Buf.se), a.View(Buf.sa_gate), batch);
 
         // tokens (MapToTokens): (B, 32, 4, 4) -> (B, 16, 32)
-        _runtime.Profiler.Mark(25, backward: false);
+        _runtime.Profiler.Mark(23, backward: false);
         K66_TokenMapToTokensForwardKernel(batch * 512, a.View(Buf.tokens), a.View(Buf.sa), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
-        _runtime.Profiler.Mark(26, backward: false);
+        _runtime.Profiler.Mark(24, backward: false);
         K30_TokenMapToMapForwardKernel(batch * 512, a.View(Buf.decoder_map), a.View(Buf.tokens), batch);
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
-        _runtime.Profiler.Mark(27, backward: false);
+        _runtime.Profiler.Mark(25, backward: false);
         K68_Conv2dForwardKernel(a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        _runtime.Profiler.Mark(28, backward: false);
+        _runtime.Profiler.Mark(26, backward: false);
         K72_BatchNorm2dStatsKernel(
             a.View(Buf.decoder_stages_0_bn_mean), a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(27), _runtime.Value(28),
             a.View(Buf.decoder_stages_0_conv), (_runtime.Training ? 1 : 0), batch);
@@ -326,20 +312,20 @@ partial class Setr
             a.View(Buf.decoder_stages_0_bn_rstd), _runtime.Value(25), _runtime.Value(26), batch);
 
         // decoder.stages.0.act (Relu): (B, 16, 4, 4) -> (B, 16, 4, 4)
-        _runtime.Profiler.Mark(29, backward: false);
+        _runtime.Profiler.Mark(27, backward: false);
         K76_ReluForwardKernel(batch * 256, a.View(Buf.decoder_stages_0_act), a.View(Buf.decoder_stages_0_bn), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
-        _runtime.Profiler.Mark(30, backward: false);
+        _runtime.Profiler.Mark(28, backward: false);
         K78_UpsampleBilinearForwardKernel(batch * 1024, a.View(Buf.decoder_stages_0_up), a.View(Buf.decoder_stages_0_act), batch);
 
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
-        _runtime.Profiler.Mark(31, backward: false);
+        _runtime.Profiler.Mark(29, backward: false);
         K80_Conv2dForwardKernel(
             a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy, batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        _runtime.Profiler.Mark(32, backward: false);
+        _runtime.Profiler.Mark(30, backward: false);
         K84_BatchNorm2dStatsKernel(
             a.View(Buf.decoder_stages_1_bn_mean), a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(32), _runtime.Value(33),
             a.View(Buf.decoder_stages_1_conv), (_runtime.Training ? 1 : 0), batch);
@@ -348,20 +334,20 @@ partial class Setr
             a.View(Buf.decoder_stages_1_bn_rstd), _runtime.Value(30), _runtime.Value(31), batch);
 
         // decoder.stages.1.act (Relu): (B, 8, 8, 8) -> (B, 8, 8, 8)
-        _runtime.Profiler.Mark(33, backward: false);
+        _runtime.Profiler.Mark(31, backward: false);
         K88_ReluForwardKernel(batch * 512, a.View(Buf.decoder_stages_1_act), a.View(Buf.decoder_stages_1_bn), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(34, backward: false);
+        _runtime.Profiler.Mark(32, backward: false);
         K90_UpsampleBilinearForwardKernel(batch * 2048, a.View(Buf.decoder_stages_1_up), a.View(Buf.decoder_stages_1_act), batch);
 
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(35, backward: false);
+        _runtime.Profiler.Mark(33, backward: false);
         K92_Conv2dForwardKernel(
             a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy, batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(36, backward: false);
+        _runtime.Profiler.Mark(34, backward: false);
         K96_BatchNorm2dStatsKernel(
             a.View(Buf.decoder_stages_2_bn_mean), a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(37), _runtime.Value(38),
             a.View(Buf.decoder_stages_2_conv), (_runtime.Training ? 1 : 0), batch);
@@ -370,15 +356,15 @@ partial class Setr
             a.View(Buf.decoder_stages_2_bn_rstd), _runtime.Value(35), _runtime.Value(36), batch);
 
         // decoder.stages.2.act (Relu): (B, 8, 16, 16) -> (B, 8, 16, 16)
-        _runtime.Profiler.Mark(37, backward: false);
+        _runtime.Profiler.Mark(35, backward: false);
         K100_ReluForwardKernel(batch * 2048, a.View(Buf.decoder_stages_2_act), a.View(Buf.decoder_stages_2_bn), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
-        _runtime.Profiler.Mark(38, backward: false);
+        _runtime.Profiler.Mark(36, backward: false);
         K102_UpsampleBilinearForwardKernel(batch * 8192, a.View(Buf.decoder_stages_2_up), a.View(Buf.decoder_stages_2_act), batch);
 
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
-        _runtime.Profiler.Mark(39, backward: false);
+        _runtime.Profiler.Mark(37, backward: false);
         K104_Conv2dForwardKernel(a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), batch);
     }
 }

@@ -38,7 +38,7 @@ partial class Setr
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
-    // Linear.ForwardKernel: embed.proj and 1 more
+    // Linear.ForwardKernel: embed.proj
     static void K2_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
@@ -269,100 +269,109 @@ partial class Setr
             _runtime.Accelerator, K20_AttentionProbabilitiesKernelBody))(
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, batch);
 
-    // Linear.ForwardKernel: encoder.layers.0.attn.out_proj
-    static void K21_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    // LinearResidual.ForwardKernel: encoder.layers.0.attn.out_proj
+    static void K21_LinearResidualForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LinearResidual.ForwardKernel(
+        p0, p1, p2, p3, p4, p5, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+    void K21_LinearResidualForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K21_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K21_LinearResidualForwardKernelBody))(
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+
+    // LinearResidual.BackwardResidualKernel: encoder.layers.0.attn.out_proj and 1 more
+    static void K22_LinearResidualBackwardResidualKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.LinearResidual.BackwardResidualKernel(i, p0, p1, n: batch * 512);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k22;
+    void K22_LinearResidualBackwardResidualKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K22_LinearResidualBackwardResidualKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj
-    static void K22_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K23_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k22;
-    void K22_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k22 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K22_LinearBackwardInputKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+    void K23_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(
         global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
 
-    // Add.ForwardKernel: encoder.layers.0.res1 and 1 more
-    static void K23_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.ForwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_AddForwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K23_AddForwardKernelBody))(extent, p0, p1, p2, batch);
-
-    // Add.BackwardKernel: encoder.layers.0.res1 and 1 more
-    static void K24_AddBackwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Add.BackwardKernel(i, p0, p1, p2, n: batch * 512);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_AddBackwardKernel(int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K24_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
-
     // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1
-    static void K25_LinearActivationForwardKernelBody(
+    static void K24_LinearActivationForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         global::ModelGen.Ops.LinearActivation.ForwardKernel(
         p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearActivationForwardKernel(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+    void K24_LinearActivationForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
-        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K25_LinearActivationForwardKernelBody))(
+            _runtime.Accelerator, K24_LinearActivationForwardKernelBody))(
         global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, p4, batch);
 
     // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1
-    static void K26_LinearActivationBackwardInputKernelBody(
+    static void K25_LinearActivationBackwardInputKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
         p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
+    void K25_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K26_LinearActivationBackwardInputKernelBody))(
+            _runtime.Accelerator, K25_LinearActivationBackwardInputKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1
-    static void K27_LinearActivationBackwardWeightKernelBody(
+    static void K26_LinearActivationBackwardWeightKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
         p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearActivationBackwardWeightKernel(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+    void K26_LinearActivationBackwardWeightKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
-        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K27_LinearActivationBackwardWeightKernelBody))(
+            _runtime.Accelerator, K26_LinearActivationBackwardWeightKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
         p4, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1
-    static void K28_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
+    static void K27_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 64, n: 32, k: batch * 16, ldc: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k28;
-    void K28_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k27;
+    void K27_TiledGemmSumSplitsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K28_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
+            _runtime.Accelerator, K27_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // LinearActivation.BackwardBiasKernel: encoder.layers.0.mlp.fc1
-    static void K29_LinearActivationBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K28_LinearActivationBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardBiasKernel(
         p0, p1, p2, rows: batch * 16, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_LinearActivationBackwardBiasKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K29_LinearActivationBackwardBiasKernelBody))(
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+    void K28_LinearActivationBackwardBiasKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_LinearActivationBackwardBiasKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardBiasKernelConfig(outFeatures: 64), p0, p1, p2, batch);
+
+    // LinearResidual.ForwardKernel: encoder.layers.0.mlp.fc2
+    static void K29_LinearResidualForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.LinearResidual.ForwardKernel(
+        p0, p1, p2, p3, p4, p5, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+    void K29_LinearResidualForwardKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K29_LinearResidualForwardKernelBody))(
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
 
     // TokenMap.ToMapForwardKernel: map and 1 more
     static void K30_TokenMapToMapForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

@@ -87,15 +87,11 @@ partial class Vit
             a.Grad(Buf.encoder_layers_1_norm1), a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_1_norm1_mean],
             a[Buf.encoder_layers_1_norm1_rstd], _encoder_layers_1_norm1_weight.Value, rows: batch * 17, dim: 32);
 
-        // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res2), n: batch * 544);
-
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_0_mlp_act), _encoder_layers_0_mlp_fc2_weight.Grad, _encoder_layers_0_mlp_fc2_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_mlp_fc2), a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 17,
-            inFeatures: 64, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_0_mlp_fc2), a.Grad(Buf.encoder_layers_0_res1), a.Grad(Buf.encoder_layers_0_res2),
+            a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value, rows: batch * 17, inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
         global::ModelGen.Ops.LinearActivation.Backward(
@@ -110,15 +106,12 @@ partial class Vit
             a.Grad(Buf.encoder_layers_0_norm2), a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_norm2_mean],
             a[Buf.encoder_layers_0_norm2_rstd], _encoder_layers_0_norm2_weight.Value, rows: batch * 17, dim: 32);
 
-        // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Backward(
-            a.Grad(Buf.pos), a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.encoder_layers_0_res1), n: batch * 544);
-
-        // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Backward(
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LinearResidual.Backward(
             a.Grad(Buf.encoder_layers_0_attn_heads), _encoder_layers_0_attn_out_proj_weight.Grad, _encoder_layers_0_attn_out_proj_bias.Grad,
-            a.Grad(Buf.encoder_layers_0_attn_out_proj), a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            rows: batch * 17, inFeatures: 32, outFeatures: 32);
+            a.Grad(Buf.encoder_layers_0_attn_out_proj), a.Grad(Buf.pos), a.Grad(Buf.encoder_layers_0_res1),
+            a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value, rows: batch * 17, inFeatures: 32,
+            outFeatures: 32);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Backward(
@@ -162,19 +155,19 @@ partial class Vit
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // head (Linear): (B, 32) -> (B, 10)
-        _runtime.Profiler.Mark(26, backward: true);
-        K42_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
-        K43_LinearBackwardWeightKernel(
+        _runtime.Profiler.Mark(24, backward: true);
+        K45_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
+        K46_LinearBackwardWeightKernel(
             _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
-        K44_TiledGemmSumSplitsKernel(320, _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K45_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
+        K47_TiledGemmSumSplitsKernel(320, _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K48_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        _runtime.Profiler.Mark(25, backward: true);
-        K40_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
+        _runtime.Profiler.Mark(23, backward: true);
+        K43_SelectTokenBackwardKernel(batch * 32, a.GradView(Buf.norm), a.GradView(Buf.head_pool), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(24, backward: true);
+        _runtime.Profiler.Mark(22, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder), a.GradView(Buf.norm), a.View(Buf.encoder), a.View(Buf.norm_mean), a.View(Buf.norm_rstd),
             _runtime.Value(35), batch);
@@ -183,41 +176,41 @@ partial class Vit
             batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(23, backward: true);
-        K27_AddBackwardKernel(
+        _runtime.Profiler.Mark(21, backward: true);
+        K40_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_drop_path2), a.GradView(Buf.encoder),
             batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(22, backward: true);
+        _runtime.Profiler.Mark(20, backward: true);
         K38_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_mlp_fc2), a.GradView(Buf.encoder_layers_1_drop_path2),
             a.View(Buf.encoder_layers_1_drop_path2_mask), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(21, backward: true);
-        K34_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(19, backward: true);
+        K33_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
-        K35_LinearBackwardWeightKernel(
+        K34_LinearBackwardWeightKernel(
             _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
             a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K36_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(20, backward: true);
-        K29_LinearActivationBackwardInputKernel(
+        _runtime.Profiler.Mark(18, backward: true);
+        K28_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1),
             _runtime.Value(31), batch);
-        K30_LinearActivationBackwardWeightKernel(
+        K29_LinearActivationBackwardWeightKernel(
             _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K31_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K32_LinearActivationBackwardBiasKernel(
+        K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K31_LinearActivationBackwardBiasKernel(
             _runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(19, backward: true);
+        _runtime.Profiler.Mark(17, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), _runtime.Value(29), batch);
@@ -226,20 +219,20 @@ partial class Vit
             a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(18, backward: true);
-        K27_AddBackwardKernel(
+        _runtime.Profiler.Mark(16, backward: true);
+        K40_AddBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(17, backward: true);
+        _runtime.Profiler.Mark(15, backward: true);
         K38_DropPathBackwardKernel(
             batch * 544, a.GradView(Buf.encoder_layers_1_attn_out_proj), a.GradView(Buf.encoder_layers_1_drop_path1),
             a.View(Buf.encoder_layers_1_drop_path1_mask), batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(16, backward: true);
-        K25_LinearBackwardInputKernel(
+        _runtime.Profiler.Mark(14, backward: true);
+        K26_LinearBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
@@ -248,7 +241,7 @@ partial class Vit
         K19_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(15, backward: true);
+        _runtime.Profiler.Mark(13, backward: true);
         K21_AttentionFlashBackwardQueryKernel(
             a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
@@ -261,7 +254,7 @@ partial class Vit
             a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy, batch);
 
         // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
-        _runtime.Profiler.Mark(14, backward: true);
+        _runtime.Profiler.Mark(12, backward: true);
         K16_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(21),
@@ -283,7 +276,7 @@ partial class Vit
         K19_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(13, backward: true);
+        _runtime.Profiler.Mark(11, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), _runtime.Value(19), batch);
@@ -291,36 +284,32 @@ partial class Vit
             _runtime.Grad(19), _runtime.Grad(20), a.GradView(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd), batch);
 
-        // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(12, backward: true);
-        K27_AddBackwardKernel(
-            batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_mlp_fc2),
-            a.GradView(Buf.encoder_layers_0_res2), batch);
-
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(11, backward: true);
-        K34_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_mlp_fc2), _runtime.Value(17), batch);
-        K35_LinearBackwardWeightKernel(
-            _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_fc2),
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(10, backward: true);
+        K25_LinearResidualBackwardResidualKernel(
+            batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_res2), batch);
+        K33_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_res2), _runtime.Value(17), batch);
+        K34_LinearBackwardWeightKernel(
+            _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K36_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_mlp_fc2), batch);
+        K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(10, backward: true);
-        K29_LinearActivationBackwardInputKernel(
+        _runtime.Profiler.Mark(9, backward: true);
+        K28_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
             _runtime.Value(15), batch);
-        K30_LinearActivationBackwardWeightKernel(
+        K29_LinearActivationBackwardWeightKernel(
             _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K31_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K32_LinearActivationBackwardBiasKernel(
+        K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K31_LinearActivationBackwardBiasKernel(
             _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(9, backward: true);
+        _runtime.Profiler.Mark(8, backward: true);
         K13_LayerNormBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), _runtime.Value(13), batch);
@@ -328,20 +317,16 @@ partial class Vit
             _runtime.Grad(13), _runtime.Grad(14), a.GradView(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd), batch);
 
-        // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(8, backward: true);
-        K27_AddBackwardKernel(
-            batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_attn_out_proj), a.GradView(Buf.encoder_layers_0_res1), batch);
-
-        // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(7, backward: true);
-        K25_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_attn_out_proj), _runtime.Value(11), batch);
+        K25_LinearResidualBackwardResidualKernel(batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_res1), batch);
+        K26_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(11), batch);
         K17_LinearBackwardWeightKernel(
-            _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_out_proj),
+            _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_attn_heads), batch);
         K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K19_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_attn_out_proj), batch);
+        K19_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(6, backward: true);

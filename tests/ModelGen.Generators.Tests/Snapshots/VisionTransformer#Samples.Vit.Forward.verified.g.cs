@@ -41,13 +41,11 @@ partial class Vit
             a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4,
             headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
 
-        // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads], _encoder_layers_0_attn_out_proj_weight.Value,
-            _encoder_layers_0_attn_out_proj_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-
-        // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(a[Buf.encoder_layers_0_res1], a[Buf.pos], a[Buf.encoder_layers_0_attn_out_proj], n: batch * 544);
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_attn_out_proj], a[Buf.encoder_layers_0_attn_heads],
+            _encoder_layers_0_attn_out_proj_weight.Value, _encoder_layers_0_attn_out_proj_bias.Value, a[Buf.pos], rows: batch * 17,
+            inFeatures: 32, outFeatures: 32);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -61,14 +59,11 @@ partial class Vit
             _encoder_layers_0_mlp_fc1_weight.Value, _encoder_layers_0_mlp_fc1_bias.Value, rows: batch * 17, inFeatures: 32, outFeatures: 64,
             activation: global::ModelGen.Ops.LinearActivation.GeluKind);
 
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        global::ModelGen.Ops.Linear.Forward(
-            a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act], _encoder_layers_0_mlp_fc2_weight.Value,
-            _encoder_layers_0_mlp_fc2_bias.Value, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-
-        // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        global::ModelGen.Ops.Add.Forward(
-            a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_0_res1], a[Buf.encoder_layers_0_mlp_fc2], n: batch * 544);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)
+        global::ModelGen.Ops.LinearResidual.Forward(
+            a[Buf.encoder_layers_0_res2], a[Buf.encoder_layers_0_mlp_fc2], a[Buf.encoder_layers_0_mlp_act],
+            _encoder_layers_0_mlp_fc2_weight.Value, _encoder_layers_0_mlp_fc2_bias.Value, a[Buf.encoder_layers_0_res1], rows: batch * 17,
+            inFeatures: 64, outFeatures: 32);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LayerNorm.Forward(
@@ -179,116 +174,107 @@ partial class Vit
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
 
-        // encoder.layers.0.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
+        // encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(7, backward: false);
-        K24_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads), _runtime.Value(11), _runtime.Value(12),
-            batch);
-
-        // encoder.layers.0.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(8, backward: false);
-        K26_AddForwardKernel(
-            batch * 544, a.View(Buf.encoder_layers_0_res1), a.View(Buf.pos), a.View(Buf.encoder_layers_0_attn_out_proj), batch);
+        K24_LinearResidualForwardKernel(
+            a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads),
+            _runtime.Value(11), _runtime.Value(12), a.View(Buf.pos), batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(9, backward: false);
+        _runtime.Profiler.Mark(8, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_0_norm2), a.View(Buf.encoder_layers_0_norm2_mean), a.View(Buf.encoder_layers_0_norm2_rstd),
             a.View(Buf.encoder_layers_0_res1), _runtime.Value(13), _runtime.Value(14), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(10, backward: false);
-        K28_LinearActivationForwardKernel(
+        _runtime.Profiler.Mark(9, backward: false);
+        K27_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
             _runtime.Value(15), _runtime.Value(16), batch);
 
-        // encoder.layers.0.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(11, backward: false);
-        K33_LinearForwardKernel(
-            a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17), _runtime.Value(18), batch);
-
-        // encoder.layers.0.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(12, backward: false);
-        K26_AddForwardKernel(
-            batch * 544, a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_mlp_fc2), batch);
+        // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)
+        _runtime.Profiler.Mark(10, backward: false);
+        K32_LinearResidualForwardKernel(
+            a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act),
+            _runtime.Value(17), _runtime.Value(18), a.View(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(13, backward: false);
+        _runtime.Profiler.Mark(11, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm1), a.View(Buf.encoder_layers_1_norm1_mean), a.View(Buf.encoder_layers_1_norm1_rstd),
             a.View(Buf.encoder_layers_0_res2), _runtime.Value(19), _runtime.Value(20), batch);
 
         // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
-        _runtime.Profiler.Mark(14, backward: false);
+        _runtime.Profiler.Mark(12, backward: false);
         K15_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21), _runtime.Value(23), _runtime.Value(25), _runtime.Value(22),
             _runtime.Value(24), _runtime.Value(26), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(15, backward: false);
+        _runtime.Profiler.Mark(13, backward: false);
         K20_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), _runtime.Dummy, batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(16, backward: false);
-        K24_LinearForwardKernel(
+        _runtime.Profiler.Mark(14, backward: false);
+        K36_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(27), _runtime.Value(28),
             batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(17, backward: false);
+        _runtime.Profiler.Mark(15, backward: false);
         K37_DropPathForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_drop_path1), a.View(Buf.encoder_layers_1_drop_path1_mask),
             a.View(Buf.encoder_layers_1_attn_out_proj), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(0), batch);
 
         // encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(18, backward: false);
-        K26_AddForwardKernel(
+        _runtime.Profiler.Mark(16, backward: false);
+        K39_AddForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_1_drop_path1),
             batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(19, backward: false);
+        _runtime.Profiler.Mark(17, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.encoder_layers_1_norm2), a.View(Buf.encoder_layers_1_norm2_mean), a.View(Buf.encoder_layers_1_norm2_rstd),
             a.View(Buf.encoder_layers_1_res1), _runtime.Value(29), _runtime.Value(30), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
-        _runtime.Profiler.Mark(20, backward: false);
-        K28_LinearActivationForwardKernel(
+        _runtime.Profiler.Mark(18, backward: false);
+        K27_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2),
             _runtime.Value(31), _runtime.Value(32), batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
-        _runtime.Profiler.Mark(21, backward: false);
-        K33_LinearForwardKernel(
+        _runtime.Profiler.Mark(19, backward: false);
+        K41_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33), _runtime.Value(34), batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(22, backward: false);
+        _runtime.Profiler.Mark(20, backward: false);
         K37_DropPathForwardKernel(
             batch * 544, a.View(Buf.encoder_layers_1_drop_path2), a.View(Buf.encoder_layers_1_drop_path2_mask),
             a.View(Buf.encoder_layers_1_mlp_fc2), (_runtime.Training ? 0.1f : 0f), _runtime.DropoutSeed(1), batch);
 
         // encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(23, backward: false);
-        K26_AddForwardKernel(
+        _runtime.Profiler.Mark(21, backward: false);
+        K39_AddForwardKernel(
             batch * 544, a.View(Buf.encoder), a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_drop_path2), batch);
 
         // norm (LayerNorm): (B, 17, 32) -> (B, 17, 32)
-        _runtime.Profiler.Mark(24, backward: false);
+        _runtime.Profiler.Mark(22, backward: false);
         K12_LayerNormForwardKernel(
             a.View(Buf.norm), a.View(Buf.norm_mean), a.View(Buf.norm_rstd), a.View(Buf.encoder), _runtime.Value(35), _runtime.Value(36),
             batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
-        _runtime.Profiler.Mark(25, backward: false);
-        K39_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
+        _runtime.Profiler.Mark(23, backward: false);
+        K42_SelectTokenForwardKernel(batch * 32, a.View(Buf.head_pool), a.View(Buf.norm), batch);
 
         // head (Linear): (B, 32) -> (B, 10)
-        _runtime.Profiler.Mark(26, backward: false);
-        K41_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
+        _runtime.Profiler.Mark(24, backward: false);
+        K44_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
     }
 }

@@ -205,7 +205,7 @@ public class OpProfilerTests
         Assert.Contains(timings, t => t.Op.Name.StartsWith("(between passes", StringComparison.Ordinal));
         string table = OpProfiler.Format(timings, 60e12, 4e12);
         Assert.Contains("encoder.layers.0.attn (Projections q, k, v)", table);
-        Assert.Contains("encoder.layers.0.attn.out_proj (Linear)", table);
+        Assert.Contains("encoder.layers.0.attn.out_proj (Linear + residual)", table);
         using var cpu = Device.Cpu();
         using var onCpu = new TinyVit(cpu);
         Assert.Throws<InvalidOperationException>(() => onCpu.Profiler.Start());

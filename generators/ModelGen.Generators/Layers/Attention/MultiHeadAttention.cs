@@ -16,7 +16,10 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
     /// <summary>Projections initialised as PyTorch's nn.MultiheadAttention: q, k, v weights Xavier-uniform — over the packed
     /// (3·E, E) in_proj_weight when all three are E×E, else each over its own shape — and every bias zero; out_proj's
     /// weight keeps nn.Linear's U(±1/√in).</summary>
-    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, string key, string value, string? mask, AttentionConfig c, string? output)
+    /// <param name="residual">When given, the output projection's result joins this residual sum (named
+    /// <paramref name="sumPath"/>) in one fused op, and the sum is returned.</param>
+    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, string key, string value, string? mask, AttentionConfig c, string? output,
+        string? residual = null, string? sumPath = null)
     {
         int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
         bool packed = c.KeyWidth == c.Width && c.ValueWidth == c.Width && qOut == c.Width && kOut == c.Width && vOut == c.Width;
@@ -35,7 +38,9 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             v = l.Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null, weightInit: vInit, biasInit: "zero");
         }
         string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c);
-        return l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
+        return residual is null
+            ? l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero")
+            : l.LinearResidual(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, residual, sumPath!, output, biasInit: "zero");
     }
 
     protected override Edge? Check(MultiHeadAttentionAttribute a, LayerContext c)

@@ -33,6 +33,20 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
             if (dropPath > 0) y = l.DropPath($"{path}.drop_path{index}", y, dropPath, null);
             return y;
         }
+        // Without dropout or drop path on the branches, each branch's last linear layer and its residual sum are one fused op.
+        if (dropout == 0 && dropPath == 0)
+        {
+            if (o.Norm == NormPlacement.Pre)
+            {
+                string m1 = l.LayerNorm(path + ".norm1", x, eps, null);
+                string s1 = MultiHeadAttentionRule.Lower(l, path + ".attn", m1, m1, m1, mask, c, null, residual: x, sumPath: path + ".res1");
+                string m2 = l.LayerNorm(path + ".norm2", s1, eps, null);
+                return FeedForwardRule.Lower(l, path + ".mlp", m2, c.Width, o.FeedForward, o.Activation, dropout, output, residual: s1, sumPath: path + ".res2");
+            }
+            string q1 = l.LayerNorm(path + ".norm1", MultiHeadAttentionRule.Lower(l, path + ".attn", x, x, x, mask, c, null, residual: x, sumPath: path + ".res1"), eps, null);
+            string q2 = FeedForwardRule.Lower(l, path + ".mlp", q1, c.Width, o.FeedForward, o.Activation, dropout, null, residual: q1, sumPath: path + ".res2");
+            return l.LayerNorm(path + ".norm2", q2, eps, output);
+        }
         if (o.Norm == NormPlacement.Pre)
         {
             string n1 = l.LayerNorm(path + ".norm1", x, eps, null);

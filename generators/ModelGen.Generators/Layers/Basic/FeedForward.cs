@@ -12,12 +12,17 @@ internal sealed class FeedForwardRule : LayerRule<FeedForwardAttribute>
     }
 
     /// <summary>fc1 → act → (drop) → fc2; also the MLP of every Transformer layer.</summary>
-    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, int dim, int hidden, Activation activation, float dropout, string? output)
+    /// <param name="residual">When given, fc2's result joins this residual sum (named <paramref name="sumPath"/>) in one fused op,
+    /// and the sum is returned.</param>
+    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, int dim, int hidden, Activation activation, float dropout, string? output,
+        string? residual = null, string? sumPath = null)
     {
         // fc1 and its activation are one op (one product with the activation in its epilogue on a device).
         string h = l.LinearActivation(path + ".fc1", path + ".act", x, dim, hidden, gelu: activation != Activation.Relu);
         if (dropout > 0) h = l.Dropout(path + ".drop", h, dropout, null);
-        return l.Linear(path + ".fc2", h, hidden, dim, bias: true, output);
+        return residual is null
+            ? l.Linear(path + ".fc2", h, hidden, dim, bias: true, output)
+            : l.LinearResidual(path + ".fc2", h, hidden, dim, bias: true, residual, sumPath!, output);
     }
 
     protected override Edge? Check(FeedForwardAttribute a, LayerContext c)
