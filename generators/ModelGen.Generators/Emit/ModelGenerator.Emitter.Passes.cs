@@ -39,7 +39,11 @@ public sealed partial class ModelGenerator
             w.Line("// " + op.Comment);
             w.Line($"_runtime.Profiler.Mark({index.ToString(CultureInfo.InvariantCulture)}, backward: {(forward ? "false" : "true")});");
             var kernels = forward ? op.ForwardKernels : op.BackwardKernels;
-            foreach (var launch in kernels) w.Call(names.Kernel(launch).Name, DeviceLaunchArgs(launch), ";");
+            foreach (var launch in kernels)
+            {
+                if (launch.Guard is not null) w.Line($"if ({launch.Guard})");
+                w.Call((launch.Guard is null ? "" : "    ") + names.Kernel(launch).Name, DeviceLaunchArgs(launch), ";");
+            }
         }
         w.Close();
         return End(model.Header, w);

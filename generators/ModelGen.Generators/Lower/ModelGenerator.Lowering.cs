@@ -177,7 +177,11 @@ public sealed partial class ModelGenerator
         /// <summary>The second half of a split-K product (TiledGemm.MultiplySplit): adds the slices' partial (m × n) products into
         /// <paramref name="target"/> (row stride ldc); k, the inner dimension, decides how many slices ran.</summary>
         static KernelLaunch SumSplits(Arg target, int m, int n, Arg k, int ldc) =>
-            Kernel("TiledGemm.SumSplitsKernel", Int((long)m * n), target, Arg.Workspace(""), Arg.Lit(Int(m)), Arg.Lit(Int(n)), k, Arg.Lit(Int(ldc)));
+            Kernel("TiledGemm.SumSplitsKernel", Int((long)m * n), target, Arg.Workspace(""), Arg.Lit(Int(m)), Arg.Lit(Int(n)), k, Arg.Lit(Int(ldc))) with
+            {
+                // Launched only when the product ran in slices (at this batch).
+                Guard = $"global::ModelGen.Ops.TiledGemm.Splits({Int(m)}, {Int(n)}, {k.Text}) > 1",
+            };
 
         internal string Comment(string path, string kind, params string[] buffers) =>
             $"{path} ({kind}): " + string.Join(", ", buffers.Take(buffers.Length - 1).Select(b => _shapes[b].Display)) + " -> " + _shapes[buffers[buffers.Length - 1]].Display;

@@ -63,8 +63,9 @@ public sealed record Arg(ArgKind Kind, string Text, string Type = "")
 /// <summary>A call into a runtime op on the CPU backend: <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>
 public sealed record Call(string Method, ImmutableEquatableArray<Arg> Args);
 
-/// <summary>A launch of a runtime kernel body over an extent (an expression of the batch).</summary>
-public sealed record KernelLaunch(string Body, string Extent, ImmutableEquatableArray<Arg> Args);
+/// <summary>A launch of a runtime kernel body over an extent (an expression of the batch); when <paramref name="Guard"/> is
+/// given (a C# condition over the batch), only where it holds.</summary>
+public sealed record KernelLaunch(string Body, string Extent, ImmutableEquatableArray<Arg> Args, string? Guard = null);
 
 /// <summary>One primitive op with its forward and backward on both paths, and what its forward costs: FLOPs and bytes per
 /// sample (its activations read and written once) and fixed bytes (its parameters and tables), for a roofline. On a device

@@ -73,7 +73,8 @@ partial class CrossAttender
         K36_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
         K37_LinearBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
-        K38_TiledGemmSumSplitsKernel(512, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 6) > 1)
+            K38_TiledGemmSumSplitsKernel(512, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.mlp), batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
@@ -87,7 +88,8 @@ partial class CrossAttender
         K30_LinearActivationBackwardWeightKernel(
             _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), a.View(Buf.norm),
             batch);
-        K31_TiledGemmSumSplitsKernel(512, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 16, batch * 6) > 1)
+            K31_TiledGemmSumSplitsKernel(512, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K32_LinearActivationBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
 
         // norm (LayerNorm): (B, 6, 16) -> (B, 6, 16)
@@ -107,7 +109,8 @@ partial class CrossAttender
         K20_LinearBackwardInputKernel(a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
         K21_LinearBackwardWeightKernel(
             _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
-        K22_TiledGemmSumSplitsKernel(128, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 8, batch * 6) > 1)
+            K22_TiledGemmSumSplitsKernel(128, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.attn), batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
@@ -125,7 +128,8 @@ partial class CrossAttender
         K11_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_v_proj), _runtime.Value(4), batch);
         K12_LinearBackwardWeightKernel(
             _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_v_proj), a.View(Buf.in_memory), batch);
-        K13_TiledGemmSumSplitsKernel(192, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(8, 24, batch * 10) > 1)
+            K13_TiledGemmSumSplitsKernel(192, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K14_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.attn_v_proj), batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
@@ -133,7 +137,8 @@ partial class CrossAttender
         K6_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_k_proj), _runtime.Value(2), batch);
         K7_LinearBackwardWeightKernel(
             _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_k_proj), a.View(Buf.in_memory), batch);
-        K8_TiledGemmSumSplitsKernel(384, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 24, batch * 10) > 1)
+            K8_TiledGemmSumSplitsKernel(384, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K9_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.attn_k_proj), batch);
 
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
@@ -141,7 +146,8 @@ partial class CrossAttender
         K1_LinearBackwardInputKernel(a.GradView(Buf.in_x), a.GradView(Buf.attn_q_proj), _runtime.Value(0), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_q_proj), a.View(Buf.in_x), batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 6) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.attn_q_proj), batch);
     }
 }

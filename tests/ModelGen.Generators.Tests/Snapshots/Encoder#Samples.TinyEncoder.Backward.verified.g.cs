@@ -124,7 +124,8 @@ partial class TinyEncoder
         K28_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
         K29_LinearBackwardWeightKernel(
             _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.norm), batch);
-        K30_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(10, 32, batch * 8) > 1)
+            K30_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K31_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -143,7 +144,8 @@ partial class TinyEncoder
         K25_LinearBackwardWeightKernel(
             _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder), a.View(Buf.encoder_layers_1_mlp_act),
             batch);
-        K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 8) > 1)
+            K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
@@ -154,7 +156,8 @@ partial class TinyEncoder
         K20_LinearActivationBackwardWeightKernel(
             _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 8) > 1)
+            K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K22_LinearActivationBackwardBiasKernel(
             _runtime.Grad(29), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
@@ -176,7 +179,8 @@ partial class TinyEncoder
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_res1),
             a.View(Buf.encoder_layers_1_attn_heads), batch);
-        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
+            K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_res1), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
@@ -201,17 +205,20 @@ partial class TinyEncoder
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
-        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
+            K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
-        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
+            K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
-        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
+            K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
@@ -232,7 +239,8 @@ partial class TinyEncoder
         K25_LinearBackwardWeightKernel(
             _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 8) > 1)
+            K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)
@@ -243,7 +251,8 @@ partial class TinyEncoder
         K20_LinearActivationBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 8) > 1)
+            K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K22_LinearActivationBackwardBiasKernel(
             _runtime.Grad(13), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
@@ -264,7 +273,8 @@ partial class TinyEncoder
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
+            K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
@@ -289,17 +299,20 @@ partial class TinyEncoder
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
+            K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
+            K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
+            K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)

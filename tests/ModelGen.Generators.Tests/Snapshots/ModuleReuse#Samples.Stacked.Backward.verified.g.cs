@@ -84,7 +84,8 @@ partial class Stacked
         K19_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
         K20_LinearBackwardWeightKernel(
             _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.act), batch);
-        K21_TiledGemmSumSplitsKernel(64, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(4, 16, batch * 5) > 1)
+            K21_TiledGemmSumSplitsKernel(64, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // act (Gelu): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(10, backward: true);
@@ -110,7 +111,8 @@ partial class Stacked
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(17), a.GradView(Buf.blocks_1_attn), batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
@@ -132,17 +134,20 @@ partial class Stacked
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.blocks_1_attn_v_proj), batch);
 
         // blocks.0.norm (LayerNorm): (B, 5, 16) -> (B, 5, 16)
@@ -164,7 +169,8 @@ partial class Stacked
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.blocks_0_attn), batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
@@ -186,17 +192,20 @@ partial class Stacked
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.blocks_0_attn_q_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
             batch);
-        K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);
     }
 }

@@ -206,7 +206,8 @@ partial class Setr
         K105_Conv2dBackwardInputKernel(a.GradView(Buf.decoder_stages_2_up), a.GradView(Buf.decoder), _runtime.Value(39), batch);
         K106_Conv2dBackwardWeightKernel(
             _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up), batch);
-        K107_TiledGemmSumSplitsKernel(40, _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(5, 8, batch * 1024) > 1)
+            K107_TiledGemmSumSplitsKernel(40, _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K108_Conv2dBackwardBiasKernel(_runtime.Grad(40), a.GradView(Buf.decoder), batch);
 
         // decoder.stages.2.up (Bilinear upsample): (B, 8, 16, 16) -> (B, 8, 32, 32)
@@ -236,7 +237,8 @@ partial class Setr
         K94_Conv2dBackwardWeightKernel(
             _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_2_conv),
             a.View(Buf.decoder_stages_1_up), batch);
-        K95_TiledGemmSumSplitsKernel(576, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(8, 72, batch * 256) > 1)
+            K95_TiledGemmSumSplitsKernel(576, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // decoder.stages.1.up (Bilinear upsample): (B, 8, 8, 8) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(32, backward: true);
@@ -264,7 +266,8 @@ partial class Setr
         K82_Conv2dBackwardWeightKernel(
             _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_1_conv),
             a.View(Buf.decoder_stages_0_up), batch);
-        K83_TiledGemmSumSplitsKernel(1152, _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(8, 144, batch * 64) > 1)
+            K83_TiledGemmSumSplitsKernel(1152, _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // decoder.stages.0.up (Bilinear upsample): (B, 16, 4, 4) -> (B, 16, 8, 8)
         _runtime.Profiler.Mark(28, backward: true);
@@ -291,7 +294,8 @@ partial class Setr
         K70_Conv2dBackwardWeightKernel(
             _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map),
             batch);
-        K71_TiledGemmSumSplitsKernel(4608, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 288, batch * 16) > 1)
+            K71_TiledGemmSumSplitsKernel(4608, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // decoder.map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(24, backward: true);
@@ -315,7 +319,8 @@ partial class Setr
         K58_Conv2dBackwardInputKernel(a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), batch);
         K59_Conv2dBackwardWeightKernel(
             _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat), batch);
-        K60_TiledGemmSumSplitsKernel(98, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(1, 98, batch * 16) > 1)
+            K60_TiledGemmSumSplitsKernel(98, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
         // sa.cat (Concat): (B, 1, 4, 4), (B, 1, 4, 4) -> (B, 2, 4, 4)
         _runtime.Profiler.Mark(19, backward: true);
@@ -343,7 +348,8 @@ partial class Setr
         K42_Conv2dBackwardInputKernel(a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), batch);
         K43_Conv2dBackwardWeightKernel(
             _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc2), a.View(Buf.se_act), batch);
-        K44_TiledGemmSumSplitsKernel(256, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 8, batch * 1) > 1)
+            K44_TiledGemmSumSplitsKernel(256, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K45_Conv2dBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.se_fc2), batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
@@ -355,7 +361,8 @@ partial class Setr
         K35_Conv2dBackwardInputKernel(a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), batch);
         K36_Conv2dBackwardWeightKernel(
             _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc1), a.View(Buf.se_pool), batch);
-        K37_TiledGemmSumSplitsKernel(256, _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(8, 32, batch * 1) > 1)
+            K37_TiledGemmSumSplitsKernel(256, _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K38_Conv2dBackwardBiasKernel(_runtime.Grad(20), a.GradView(Buf.se_fc1), batch);
 
         // se.pool (GlobalAvg): (B, 32, 4, 4) -> (B, 32, 1, 1)
@@ -373,7 +380,8 @@ partial class Setr
         K4_LinearBackwardWeightKernel(
             _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder), a.View(Buf.encoder_layers_0_mlp_act),
             batch);
-        K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 16) > 1)
+            K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 16, 32) -> (B, 16, 64)
@@ -384,7 +392,8 @@ partial class Setr
         K26_LinearActivationBackwardWeightKernel(
             _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 16) > 1)
+            K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K28_LinearActivationBackwardBiasKernel(
             _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
@@ -405,7 +414,8 @@ partial class Setr
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
+            K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
@@ -430,17 +440,20 @@ partial class Setr
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
+            K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
+            K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
+            K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
@@ -462,7 +475,8 @@ partial class Setr
         K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
         K4_LinearBackwardWeightKernel(
             _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
-        K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 16) > 1)
+            K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 1, 32, 32) -> (B, 16, 64)

@@ -159,7 +159,8 @@ partial class Vit
         K45_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
         K46_LinearBackwardWeightKernel(
             _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
-        K47_TiledGemmSumSplitsKernel(320, _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(10, 32, batch) > 1)
+            K47_TiledGemmSumSplitsKernel(320, _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K48_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
 
         // head.pool (SelectToken 0): (B, 17, 32) -> (B, 32)
@@ -194,7 +195,8 @@ partial class Vit
         K34_LinearBackwardWeightKernel(
             _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
             a.View(Buf.encoder_layers_1_mlp_act), batch);
-        K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 17) > 1)
+            K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
 
         // encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
@@ -205,7 +207,8 @@ partial class Vit
         K29_LinearActivationBackwardWeightKernel(
             _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
             a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
-        K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 17) > 1)
+            K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K31_LinearActivationBackwardBiasKernel(
             _runtime.Grad(32), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), batch);
 
@@ -237,7 +240,8 @@ partial class Vit
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
             a.View(Buf.encoder_layers_1_attn_heads), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
@@ -262,17 +266,20 @@ partial class Vit
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
@@ -293,7 +300,8 @@ partial class Vit
         K34_LinearBackwardWeightKernel(
             _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res2),
             a.View(Buf.encoder_layers_0_mlp_act), batch);
-        K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 17) > 1)
+            K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_res2), batch);
 
         // encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)
@@ -304,7 +312,8 @@ partial class Vit
         K29_LinearActivationBackwardWeightKernel(
             _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
             a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
-        K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 17) > 1)
+            K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K31_LinearActivationBackwardBiasKernel(
             _runtime.Grad(16), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), batch);
 
@@ -325,7 +334,8 @@ partial class Vit
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
             a.View(Buf.encoder_layers_0_attn_heads), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_res1), batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
@@ -350,17 +360,20 @@ partial class Vit
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.View(Buf.encoder_layers_0_norm1), batch);
-        K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
+            K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
 
         // encoder.layers.0.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
@@ -386,7 +399,8 @@ partial class Vit
         K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
         K4_LinearBackwardWeightKernel(
             _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
-        K5_TiledGemmSumSplitsKernel(6144, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(32, 192, batch * 16) > 1)
+            K5_TiledGemmSumSplitsKernel(6144, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);
 
         // embed.patches (Patchify 8×8): (B, 3, 32, 32) -> (B, 16, 192)
