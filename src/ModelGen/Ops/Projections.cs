@@ -55,52 +55,35 @@ public static class Projections
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dyq, ArrayView<float> dyk, ArrayView<float> dyv,
         ArrayView<float> wq, ArrayView<float> wk, ArrayView<float> wv, int rows, int inFeatures, int outQ, int outK, int outV) =>
-        TiledGemm.Multiply(dx, new Gradients(dyq, dyk, dyv, outQ, outK, outV), new Weights(wq, wk, wv, outQ, outK, inFeatures), dx,
+        TiledGemm.Multiply(dx, new Stacked(dyq, dyk, dyv, outQ, outK, outQ, outK, outV, byRow: true),
+            new Stacked(wq, wk, wv, outQ, outK, inFeatures, inFeatures, inFeatures, byRow: false), dx,
             rows, inFeatures, 0, outQ + outK + outV, inFeatures, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true);
 
-    /// <summary>[dy_q dy_k dy_v] read as (row, k): k below out_q is dy_q's column k, and so on.</summary>
-    readonly struct Gradients : TiledGemm.ITileOperand
+    /// <summary>Three matrices stacked along the product's k, q's first: [dy_q dy_k dy_v] read as (row, k) (each stored row by
+    /// row, ld its width), or [w_q; w_k; w_v] read as (column of dx, k) (each stored (out_p, in), ld = in).</summary>
+    readonly struct Stacked : TiledGemm.ITileOperand
     {
         readonly ArrayView<float> _q, _k, _v;
-        readonly int _outQ, _outK, _outV;
+        readonly int _outQ, _outK, _ldQ, _ldK, _ldV;
+        readonly bool _byRow;
 
-        public Gradients(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, int outQ, int outK, int outV)
+        public Stacked(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, int outQ, int outK, int ldQ, int ldK, int ldV, bool byRow)
         {
-            _q = q; _k = k; _v = v; _outQ = outQ; _outK = outK; _outV = outV;
+            _q = q; _k = k; _v = v; _outQ = outQ; _outK = outK; _ldQ = ldQ; _ldK = ldK; _ldV = ldV; _byRow = byRow;
         }
 
-        public bool InnerContiguous => true;
+        public bool InnerContiguous => _byRow;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float At(int outer, int inner)
         {
-            if (inner < _outQ) return _q[(long)outer * _outQ + inner];
+            if (inner < _outQ) return Read(_q, _ldQ, outer, inner);
             inner -= _outQ;
-            if (inner < _outK) return _k[(long)outer * _outK + inner];
-            return _v[(long)outer * _outV + inner - _outK];
+            if (inner < _outK) return Read(_k, _ldK, outer, inner);
+            return Read(_v, _ldV, outer, inner - _outK);
         }
-    }
-
-    /// <summary>[w_q; w_k; w_v] read as (column of dx, k): row k of the stacked weights, which are stored (out_p, in).</summary>
-    readonly struct Weights : TiledGemm.ITileOperand
-    {
-        readonly ArrayView<float> _q, _k, _v;
-        readonly int _outQ, _outK, _in;
-
-        public Weights(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, int outQ, int outK, int inFeatures)
-        {
-            _q = q; _k = k; _v = v; _outQ = outQ; _outK = outK; _in = inFeatures;
-        }
-
-        public bool InnerContiguous => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public float At(int outer, int inner)
-        {
-            if (inner < _outQ) return _q[(long)inner * _in + outer];
-            inner -= _outQ;
-            if (inner < _outK) return _k[(long)inner * _in + outer];
-            return _v[(long)(inner - _outK) * _in + outer];
-        }
+        float Read(ArrayView<float> m, int ld, int outer, int inner) => _byRow ? m[(long)outer * ld + inner] : m[(long)inner * ld + outer];
     }
 }

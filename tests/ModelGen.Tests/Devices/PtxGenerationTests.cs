@@ -39,7 +39,7 @@ public class PtxGenerationTests
     {
         var type = typeof(PtxGenerationTests).Assembly.GetType(model)!;
         using var context = Context.Create(b => Device.GpuSettings(b));
-        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null!);
         var failures = new List<string>();
         int compiled = 0;
         foreach (var body in KernelBodies(type))

@@ -5,6 +5,7 @@ using ModelGen.IO;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -107,13 +108,6 @@ public class BatchNorm2dTests
         var runningVar = Rng.Floats(s.C, seed + 4);
         for (int c = 0; c < s.C; c++) runningVar[c] = 0.5f + Math.Abs(runningVar[c]) * 2;
         return new Data(x, gamma, Rng.Floats(s.C, seed + 2), Rng.Floats(s.C, seed + 3), runningVar);
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     static double[] Shift(double[] a, double v) => Array.ConvertAll(a, e => e + v);

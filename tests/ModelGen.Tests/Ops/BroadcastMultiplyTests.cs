@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -67,13 +68,6 @@ public class BroadcastMultiplyTests
             d.Add(kind, 1, 33, 45, 37);
         }
         return d;
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     static double[] Shift(double[] a, double v)

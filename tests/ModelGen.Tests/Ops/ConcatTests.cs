@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -17,13 +18,6 @@ public class ConcatTests
                 for (int k = 0; k < inner; k++)
                     y[(o * (a + b) + j) * inner + k] = j < a ? x1[(o * a + j) * inner + k] : x2[(o * b + j - a) * inner + k];
         return y;
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     static double[] Shift(double[] a, double v)

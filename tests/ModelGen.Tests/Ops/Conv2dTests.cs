@@ -5,6 +5,7 @@ using ModelGen.IO;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -77,13 +78,6 @@ public class Conv2dTests
 
     static void Backward(float[]? dx, float[] dw, float[]? db, float[] dy, float[] x, float[] w, Shape s) =>
         Conv2d.Backward(dx, dw, db, dy, x, w, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
-    }
 
     static double[] Shift(double[] a, double v) => Array.ConvertAll(a, e => e + v);
 

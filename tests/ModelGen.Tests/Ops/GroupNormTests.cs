@@ -5,6 +5,7 @@ using ModelGen.IO;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -90,13 +91,6 @@ public class GroupNormTests
         var gamma = Rng.Floats(s.C, seed + 1);
         for (int c = 0; c < s.C; c++) gamma[c] += 1.2f;
         return (x, gamma, Rng.Floats(s.C, seed + 2));
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     static double[] Shift(double[] a, double v) => Array.ConvertAll(a, e => e + v);

@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -11,13 +12,6 @@ namespace ModelGen.Tests.Ops;
 /// GPU-shaped simulator the epilogue-fused forward and the backward that reads dy ⊙ act′(pre) on the fly agree with it.</summary>
 public class LinearActivationTests
 {
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
-    }
-
     [Theory]
     [InlineData(LinearActivation.GeluKind)]
     [InlineData(LinearActivation.ReluKind)]

@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -11,13 +12,6 @@ namespace ModelGen.Tests.Ops;
 /// simulator the epilogue-fused forward (branch and sum) and the backward from dy itself agree with it.</summary>
 public class LinearResidualTests
 {
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
-    }
-
     [Fact]
     public void Cpu_IsLinearThenAdd()
     {

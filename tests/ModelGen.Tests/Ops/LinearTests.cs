@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -112,13 +113,6 @@ public class LinearTests
         Linear.Backward(dx2, dw2, null, dy, x, w, rows, inF, outF);
         Assert.Equal(dx, dx2);
         Assert.Equal(dw, dw2);
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     static double[] Shift(double[] a, double v)

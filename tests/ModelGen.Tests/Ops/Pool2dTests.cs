@@ -5,6 +5,7 @@ using ModelGen.IO;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -48,13 +49,6 @@ public class Pool2dTests
     {
         if (max) Pool2d.MaxBackward(dx, dy, x, s.B, s.C, s.H, s.W, s.K, s.S);
         else Pool2d.AvgBackward(dx, dy, s.B, s.C, s.H, s.W, s.K, s.S);
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     [Theory]

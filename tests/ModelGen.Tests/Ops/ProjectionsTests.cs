@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -12,13 +13,6 @@ namespace ModelGen.Tests.Ops;
 /// (grouped-query) and not dividing the tiles.</summary>
 public class ProjectionsTests
 {
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
-    }
-
     [Fact]
     public void Cpu_IsThreeLinearLayers()
     {

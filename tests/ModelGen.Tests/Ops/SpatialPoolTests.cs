@@ -5,6 +5,7 @@ using ModelGen.IO;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -87,13 +88,6 @@ public class SpatialPoolTests
             case MeanOverWidth: SpatialPool.MeanOverWidthBackward(dx, dy, s.B, s.C, s.H, s.W); break;
             default: SpatialPool.MeanOverHeightBackward(dx, dy, s.B, s.C, s.H, s.W); break;
         }
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     public static TheoryData<string, int, int, int, int> Shapes()

@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ModelGen.Ops;
 using ModelGen.Tests.Support;
 using Xunit;
+using static ModelGen.Tests.Support.Arrays;
 
 namespace ModelGen.Tests.Ops;
 
@@ -30,13 +31,6 @@ public class TokenMapTests
                 for (int c = 0; c < channels; c++)
                     tokens[(b * pixels + p) * channels + c] = map[(b * channels + c) * pixels + p];
         return tokens;
-    }
-
-    static float[] Filled(int n, float v)
-    {
-        var a = new float[n];
-        Array.Fill(a, v);
-        return a;
     }
 
     static double[] Shift(double[] a, double v)
