@@ -3,6 +3,7 @@ using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -54,13 +55,10 @@ public static class ClassToken
         dx[i] += dy[b * (n + dim) + dim + r];
     }
 
-    /// <summary>Extent: dim (each thread sums its feature over the batch).</summary>
+    public static KernelConfig BackwardTokenKernelConfig(int dim) => ColumnSums.Config(dim);
+
+    /// <summary>dcls += Σ_b dy[b, 0, :], the batch summed by the block-parallel column sum (fixed order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardTokenKernel(Index1D i, ArrayView<float> dcls, ArrayView<float> dy, int batch, int tokens, int dim)
-    {
-        if (i >= dim) return;
-        float s = 0f;
-        for (int b = 0; b < batch; b++) s += dy[b * (tokens + 1) * dim + i];
-        dcls[i] += s;
-    }
+    public static void BackwardTokenKernel(ArrayView<float> dcls, ArrayView<float> dy, int batch, int tokens, int dim) =>
+        ColumnSums.Add(dcls, new TiledGemm.Dense(dy, 0, (tokens + 1) * dim, innerContiguous: true), batch, dim);
 }

@@ -3,6 +3,7 @@ using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -42,31 +43,44 @@ public static class L2Normalize
         });
     }
 
-    /// <summary>Extent: rows · dim (each thread recomputes its row's norm).</summary>
+    // Device kernels: a warp per row (lanes stride the row; the sums meet in a fixed butterfly).
+
+    public static KernelConfig ForwardKernelConfig(int rows) => RowConfig(rows);
+
+    public static KernelConfig BackwardKernelConfig(int rows) => RowConfig(rows);
+
+    static KernelConfig RowConfig(int rows) =>
+        new(new Index3D((rows + LayerNorm.RowsPerGroup - 1) / LayerNorm.RowsPerGroup, 1, 1), new Index3D(32 * LayerNorm.RowsPerGroup, 1, 1));
+
+    /// <summary>y = x / max(‖x‖, eps) per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, int rows, int dim, float eps)
+    public static void ForwardKernel(ArrayView<float> y, ArrayView<float> x, int rows, int dim, float eps)
     {
-        if (i >= rows * dim) return;
-        int o = i / dim * dim;
+        int row = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * dim;
         float s = 0f;
-        for (int j = 0; j < dim; j++) s += x[o + j] * x[o + j];
-        y[i] = x[i] / MathF.Max(MathF.Sqrt(s), eps);
+        for (int j = lane; j < dim; j += 32) s += x[o + j] * x[o + j];
+        float norm = MathF.Max(MathF.Sqrt(WarpReduce.Sum(s)), eps);
+        for (int j = lane; j < dim; j += 32) y[o + j] = x[o + j] / norm;
     }
 
-    /// <summary>Extent: rows · dim.</summary>
+    /// <summary>dx += (dy − y·(y·dy)) / ‖x‖, or dy / eps where ‖x‖ ≤ eps.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> y, int rows, int dim, float eps)
+    public static void BackwardKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> y, int rows, int dim, float eps)
     {
-        if (i >= rows * dim) return;
-        int o = i / dim * dim;
+        int row = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * dim;
         float s = 0f, dot = 0f;
-        for (int j = 0; j < dim; j++)
+        for (int j = lane; j < dim; j += 32)
         {
             s += x[o + j] * x[o + j];
             dot += y[o + j] * dy[o + j];
         }
-        float norm = MathF.Sqrt(s);
-        if (norm <= eps) dx[i] += dy[i] / eps;
-        else dx[i] += (dy[i] - y[i] * dot) / norm;
+        float norm = MathF.Sqrt(WarpReduce.Sum(s));
+        dot = WarpReduce.Sum(dot);
+        for (int j = lane; j < dim; j += 32)
+            dx[o + j] += norm <= eps ? dy[o + j] / eps : (dy[o + j] - y[o + j] * dot) / norm;
     }
 }

@@ -2,6 +2,7 @@ using System;
 using ModelGen.Cpu;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -58,13 +59,10 @@ public static class LearnedTokens
         dx[i] += dy[b * (n + k) * d + r];
     }
 
-    /// <summary>Extent: k · d (each thread sums its value over the batch).</summary>
+    public static KernelConfig BackwardTokensKernelConfig(int k, int d) => ColumnSums.Config(k * d);
+
+    /// <summary>dtokens += Σ_b dy[b, n:, :], the batch summed by the block-parallel column sum (fixed order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardTokensKernel(Index1D i, ArrayView<float> dtokens, ArrayView<float> dy, int batch, int n, int k, int d)
-    {
-        if (i >= k * d) return;
-        float s = 0f;
-        for (int b = 0; b < batch; b++) s += dy[b * (n + k) * d + n * d + i];
-        dtokens[i] += s;
-    }
+    public static void BackwardTokensKernel(ArrayView<float> dtokens, ArrayView<float> dy, int batch, int n, int k, int d) =>
+        ColumnSums.Add(dtokens, new TiledGemm.Dense(dy, (long)n * d, (n + k) * d, innerContiguous: true), batch, k * d);
 }

@@ -3,6 +3,7 @@ using ModelGen.Cpu;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ModelGen.Ops;
 
@@ -54,14 +55,10 @@ public static class Positions
         dx[i] += dy[i];
     }
 
-    /// <summary>Extent: tokens * dim (each thread sums its position over the batch).</summary>
+    public static KernelConfig BackwardPositionsKernelConfig(int tokens, int dim) => ColumnSums.Config(tokens * dim);
+
+    /// <summary>dp += Σ_b dy[b], the batch summed by the block-parallel column sum (fixed order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardPositionsKernel(Index1D i, ArrayView<float> dp, ArrayView<float> dy, int batch, int tokens, int dim)
-    {
-        int n = tokens * dim;
-        if (i >= n) return;
-        float s = 0f;
-        for (int b = 0; b < batch; b++) s += dy[b * n + i];
-        dp[i] += s;
-    }
+    public static void BackwardPositionsKernel(ArrayView<float> dp, ArrayView<float> dy, int batch, int tokens, int dim) =>
+        ColumnSums.Add(dp, new TiledGemm.Dense(dy, 0, tokens * dim, innerContiguous: true), batch, tokens * dim);
 }

@@ -468,7 +468,7 @@ partial class Setr
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(2, backward: true);
         K8_PositionsBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.pos), batch);
-        K9_PositionsBackwardPositionsKernel(512, _runtime.Grad(2), a.GradView(Buf.pos), batch);
+        K9_PositionsBackwardPositionsKernel(_runtime.Grad(2), a.GradView(Buf.pos), batch);
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: true);

@@ -104,13 +104,13 @@ partial class Setr
             _runtime.Accelerator, K8_PositionsBackwardInputKernelBody))(extent, p0, p1, batch);
 
     // Positions.BackwardPositionsKernel: pos
-    static void K9_PositionsBackwardPositionsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.Positions.BackwardPositionsKernel(i, p0, p1, batch, tokens: 16, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k9;
-    void K9_PositionsBackwardPositionsKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_PositionsBackwardPositionsKernelBody))(extent, p0, p1, batch);
+    static void K9_PositionsBackwardPositionsKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.Positions.BackwardPositionsKernel(p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k9;
+    void K9_PositionsBackwardPositionsKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_PositionsBackwardPositionsKernelBody))(
+        global::ModelGen.Ops.Positions.BackwardPositionsKernelConfig(tokens: 16, dim: 32), p0, p1, batch);
 
     // LayerNorm.ForwardKernel: encoder.layers.0.norm1 and 1 more
     static void K10_LayerNormForwardKernelBody(

@@ -392,7 +392,7 @@ partial class Vit
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(2, backward: true);
         K8_ClassTokenBackwardInputKernel(batch * 512, a.GradView(Buf.embed), a.GradView(Buf.tokens), batch);
-        K9_ClassTokenBackwardTokenKernel(32, _runtime.Grad(2), a.GradView(Buf.tokens), batch);
+        K9_ClassTokenBackwardTokenKernel(_runtime.Grad(2), a.GradView(Buf.tokens), batch);
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: true);

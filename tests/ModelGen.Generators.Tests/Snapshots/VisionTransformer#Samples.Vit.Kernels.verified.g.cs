@@ -102,13 +102,13 @@ partial class Vit
             _runtime.Accelerator, K8_ClassTokenBackwardInputKernelBody))(extent, p0, p1, batch);
 
     // ClassToken.BackwardTokenKernel: tokens
-    static void K9_ClassTokenBackwardTokenKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
-        global::ModelGen.Ops.ClassToken.BackwardTokenKernel(i, p0, p1, batch, tokens: 16, dim: 32);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k9;
-    void K9_ClassTokenBackwardTokenKernel(int extent, ModelGenView p0, ModelGenView p1, int batch) =>
-        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K9_ClassTokenBackwardTokenKernelBody))(extent, p0, p1, batch);
+    static void K9_ClassTokenBackwardTokenKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.ClassToken.BackwardTokenKernel(p0, p1, batch, tokens: 16, dim: 32);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k9;
+    void K9_ClassTokenBackwardTokenKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K9_ClassTokenBackwardTokenKernelBody))(
+        global::ModelGen.Ops.ClassToken.BackwardTokenKernelConfig(dim: 32), p0, p1, batch);
 
     // Positions.ForwardKernel: pos
     static void K10_PositionsForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>

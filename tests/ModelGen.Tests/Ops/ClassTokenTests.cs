@@ -88,7 +88,7 @@ public class ClassTokenTests
 
     static void BackwardInput(Index1D i, ArrayView<float> dx, ArrayView<float> dy) => ClassToken.BackwardInputKernel(i, dx, dy, 3, 7, 5);
 
-    static void BackwardToken(Index1D i, ArrayView<float> dcls, ArrayView<float> dy) => ClassToken.BackwardTokenKernel(i, dcls, dy, 3, 7, 5);
+    static void BackwardToken(ArrayView<float> dcls, ArrayView<float> dy) => ClassToken.BackwardTokenKernel(dcls, dy, 3, 7, 5);
 
     [Fact]
     public void Kernels_MatchCpu()
@@ -113,7 +113,7 @@ public class ClassTokenTests
         using var gdcls = h.Upload(priorDcls);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Forward)(ny, gy.View, gx.View, gcls.View);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(BackwardInput)(nx, gdx.View, gdy.View);
-        h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(BackwardToken)(dim, gdcls.View, gdy.View);
+        h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(BackwardToken)(ClassToken.BackwardTokenKernelConfig(dim), gdcls.View, gdy.View);
         h.Accelerator.Synchronize();
         Approx.Equal(y, KernelHarness.Download(gy), 0, 0, "y");
         Approx.Equal(dx, KernelHarness.Download(gdx), 1e-7, 1e-6, "dx");

@@ -54,29 +54,28 @@ public class L2NormalizeTests
         Approx.Equal(expected, dx, 1e-5, 1e-4, "dx");
     }
 
-    static void Fwd(Index1D i, ArrayView<float> y, ArrayView<float> x, int rows, int dim, float eps) => L2Normalize.ForwardKernel(i, y, x, rows, dim, eps);
-    static void Bwd(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> y, int rows, int dim, float eps) =>
-        L2Normalize.BackwardKernel(i, dx, dy, x, y, rows, dim, eps);
-
-    [Fact]
-    public void Kernels_MatchCpu()
+    /// <summary>A warp per row on the GPU-shaped simulator, rows narrower and wider than the warp, one of them all zeros (the eps branch).</summary>
+    [Theory]
+    [InlineData(9, 13)]
+    [InlineData(5, 70)]
+    public void Kernels_MatchCpu(int rows, int dim)
     {
-        int rows = 9, dim = 13;
         var x = Rng.Floats(rows * dim, 4);
+        Array.Clear(x, dim, dim);
         var r = Rng.Floats(rows * dim, 5);
         var y = new float[x.Length];
         var dx = new float[x.Length];
         L2Normalize.Forward(y, x, rows, dim, Eps);
         L2Normalize.Backward(dx, r, x, y, rows, dim, Eps);
         using var h = new KernelHarness();
-        var f = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, float>(Fwd);
-        var b = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(Bwd);
+        var f = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float>(L2Normalize.ForwardKernel);
+        var b = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(L2Normalize.BackwardKernel);
         using var xb = h.Upload(x);
         using var rb = h.Upload(r);
         using var yb = h.Zeros(x.Length);
         using var dxb = h.Zeros(x.Length);
-        f(x.Length, yb.View, xb.View, rows, dim, Eps);
-        b(x.Length, dxb.View, rb.View, xb.View, yb.View, rows, dim, Eps);
+        f(L2Normalize.ForwardKernelConfig(rows), yb.View, xb.View, rows, dim, Eps);
+        b(L2Normalize.BackwardKernelConfig(rows), dxb.View, rb.View, xb.View, yb.View, rows, dim, Eps);
         h.Accelerator.Synchronize();
         Approx.Equal(y, KernelHarness.Download(yb), 1e-6, 1e-5, "y");
         Approx.Equal(dx, KernelHarness.Download(dxb), 1e-5, 1e-4, "dx");

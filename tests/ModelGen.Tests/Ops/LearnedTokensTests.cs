@@ -56,7 +56,7 @@ public class LearnedTokensTests
 
     static void Fwd(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> t, int batch, int n, int k, int d) => LearnedTokens.ForwardKernel(i, y, x, t, batch, n, k, d);
     static void BwdX(Index1D i, ArrayView<float> dx, ArrayView<float> dy, int batch, int n, int k, int d) => LearnedTokens.BackwardInputKernel(i, dx, dy, batch, n, k, d);
-    static void BwdT(Index1D i, ArrayView<float> dt, ArrayView<float> dy, int batch, int n, int k, int d) => LearnedTokens.BackwardTokensKernel(i, dt, dy, batch, n, k, d);
+    static void BwdT(ArrayView<float> dt, ArrayView<float> dy, int batch, int n, int k, int d) => LearnedTokens.BackwardTokensKernel(dt, dy, batch, n, k, d);
 
     [Fact]
     public void Kernels_MatchCpu()
@@ -73,7 +73,7 @@ public class LearnedTokensTests
         using var h = new KernelHarness();
         var f = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(Fwd);
         var bx = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(BwdX);
-        var bt = h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(BwdT);
+        var bt = h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(BwdT);
         using var xb = h.Upload(x);
         using var tb = h.Upload(tokens);
         using var rb = h.Upload(r);
@@ -82,7 +82,7 @@ public class LearnedTokensTests
         using var dtb = h.Zeros(tokens.Length);
         f(r.Length, yb.View, xb.View, tb.View, batch, n, k, d);
         bx(x.Length, dxb.View, rb.View, batch, n, k, d);
-        bt(tokens.Length, dtb.View, rb.View, batch, n, k, d);
+        bt(LearnedTokens.BackwardTokensKernelConfig(k, d), dtb.View, rb.View, batch, n, k, d);
         h.Accelerator.Synchronize();
         Assert.Equal(y, KernelHarness.Download(yb));
         Assert.Equal(dx, KernelHarness.Download(dxb));

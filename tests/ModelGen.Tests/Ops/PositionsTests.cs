@@ -53,7 +53,7 @@ public class PositionsTests
 
     static void BackwardInput(Index1D i, ArrayView<float> dx, ArrayView<float> dy) => Positions.BackwardInputKernel(i, dx, dy, 3, 7, 5);
 
-    static void BackwardPositions(Index1D i, ArrayView<float> dp, ArrayView<float> dy) => Positions.BackwardPositionsKernel(i, dp, dy, 3, 7, 5);
+    static void BackwardPositions(ArrayView<float> dp, ArrayView<float> dy) => Positions.BackwardPositionsKernel(dp, dy, 3, 7, 5);
 
     [Fact]
     public void Kernels_MatchCpu()
@@ -76,7 +76,7 @@ public class PositionsTests
         using var gdp = h.Zeros(n);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Forward)(batch * n, gy.View, gx.View, gp.View);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(BackwardInput)(batch * n, gdx.View, gdy.View);
-        h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(BackwardPositions)(n, gdp.View, gdy.View);
+        h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(BackwardPositions)(Positions.BackwardPositionsKernelConfig(7, 5), gdp.View, gdy.View);
         h.Accelerator.Synchronize();
         Approx.Equal(y, KernelHarness.Download(gy), 1e-7, 1e-6, "y");
         Approx.Equal(dx, KernelHarness.Download(gdx), 1e-7, 1e-6, "dx");
