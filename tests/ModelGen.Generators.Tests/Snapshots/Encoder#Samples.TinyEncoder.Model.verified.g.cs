@@ -11,7 +11,7 @@ partial class TinyEncoder : global::System.IDisposable
     /// <summary>Per layer: output shape, parameters, forward FLOPs and activation bytes per sample, known when this code was generated.</summary>
     public static global::ModelGen.ModelSummary Summary { get; } = new global::ModelGen.ModelSummary("TinyEncoder", new global::ModelGen.LayerSummary[]
     {
-        new("encoder", "TransformerEncoder", new int[] { 8, 32 }, Parameters: 14976, Flops: 246784, ActivationBytes: 28928),
+        new("encoder", "TransformerEncoder", new int[] { 8, 32 }, Parameters: 14976, Flops: 248832, ActivationBytes: 28928),
         new("norm", "LayerNorm", new int[] { 8, 32 }, Parameters: 64, Flops: 256, ActivationBytes: 1088),
         new("head", "Linear", new int[] { 8, 10 }, Parameters: 330, Flops: 5120, ActivationBytes: 320),
     });
@@ -27,12 +27,12 @@ partial class TinyEncoder : global::System.IDisposable
             "encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)",
             Flops: 8192, BytesPerSample: 4128, FixedBytes: 0),
         new(
-            "encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 4096,
+            "encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 16640, BytesPerSample: 4096,
             FixedBytes: 4224),
         new("encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
-        new("encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 5120, FixedBytes: 8448),
+        new("encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)", Flops: 33280, BytesPerSample: 5120, FixedBytes: 8448),
         new(
-            "encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)", Flops: 32768, BytesPerSample: 5120,
+            "encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)", Flops: 33024, BytesPerSample: 5120,
             FixedBytes: 8320),
         new("encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
         new(
@@ -42,12 +42,12 @@ partial class TinyEncoder : global::System.IDisposable
             "encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)",
             Flops: 8192, BytesPerSample: 4128, FixedBytes: 0),
         new(
-            "encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 16384, BytesPerSample: 4096,
+            "encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)", Flops: 16640, BytesPerSample: 4096,
             FixedBytes: 4224),
         new("encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
-        new("encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)", Flops: 32768, BytesPerSample: 5120, FixedBytes: 8448),
+        new("encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 8, 32) -> (B, 8, 64)", Flops: 33280, BytesPerSample: 5120, FixedBytes: 8448),
         new(
-            "encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)", Flops: 32768, BytesPerSample: 5120,
+            "encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)", Flops: 33024, BytesPerSample: 5120,
             FixedBytes: 8320),
         new("norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)", Flops: 256, BytesPerSample: 2112, FixedBytes: 256),
         new("head (Linear): (B, 8, 32) -> (B, 8, 10)", Flops: 5120, BytesPerSample: 1344, FixedBytes: 1320),

@@ -14,7 +14,7 @@ partial class Vit : global::System.IDisposable
         new("embed", "PatchEmbedding", new int[] { 16, 32 }, Parameters: 6176, Flops: 196608, ActivationBytes: 14336),
         new("tokens", "ClassToken", new int[] { 17, 32 }, Parameters: 32, Flops: 0, ActivationBytes: 2176),
         new("pos", "SinusoidalPositions", new int[] { 17, 32 }, Parameters: 0, Flops: 544, ActivationBytes: 2176),
-        new("encoder", "TransformerEncoder", new int[] { 17, 32 }, Parameters: 17088, Flops: 635392, ActivationBytes: 75080),
+        new("encoder", "TransformerEncoder", new int[] { 17, 32 }, Parameters: 17088, Flops: 638656, ActivationBytes: 75080),
         new("norm", "LayerNorm", new int[] { 17, 32 }, Parameters: 64, Flops: 544, ActivationBytes: 2312),
         new("head", "ClassifierHead", new int[] { 10 }, Parameters: 330, Flops: 640, ActivationBytes: 168),
     });
@@ -34,12 +34,12 @@ partial class Vit : global::System.IDisposable
             "encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)",
             Flops: 36992, BytesPerSample: 13328, FixedBytes: 0),
         new(
-            "encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 34816,
+            "encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 35360,
             BytesPerSample: 8704, FixedBytes: 4224),
         new("encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
-        new("encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)", Flops: 69632, BytesPerSample: 10880, FixedBytes: 8448),
+        new("encoder.layers.0.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)", Flops: 70720, BytesPerSample: 10880, FixedBytes: 8448),
         new(
-            "encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)", Flops: 69632, BytesPerSample: 10880,
+            "encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)", Flops: 70176, BytesPerSample: 10880,
             FixedBytes: 8320),
         new("encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
         new(
@@ -52,7 +52,7 @@ partial class Vit : global::System.IDisposable
         new("encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4356, FixedBytes: 0),
         new("encoder.layers.1.res1 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 6528, FixedBytes: 0),
         new("encoder.layers.1.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4488, FixedBytes: 256),
-        new("encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)", Flops: 69632, BytesPerSample: 10880, FixedBytes: 8448),
+        new("encoder.layers.1.mlp.fc1 (Linear + GELU): (B, 17, 32) -> (B, 17, 64)", Flops: 70720, BytesPerSample: 10880, FixedBytes: 8448),
         new("encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)", Flops: 69632, BytesPerSample: 6528, FixedBytes: 8320),
         new("encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 4356, FixedBytes: 0),
         new("encoder.layers.1.res2 (Add): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)", Flops: 544, BytesPerSample: 6528, FixedBytes: 0),

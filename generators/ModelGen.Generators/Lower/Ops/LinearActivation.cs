@@ -32,7 +32,8 @@ public sealed partial class ModelGenerator
                     SumSplits(Arg.ParamGrad(w), outFeatures, inFeatures, rows, inFeatures),
                     GroupKernel("LinearActivation.BackwardBiasKernel", Join(new[] { Arg.ParamGrad(b), Arg.Grad(y), Arg.Act(pre) }, new[] { rows, sizes[2], sizes[3] })),
                 },
-                flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures);
+                // The product's FLOPs and one per activation, as the unfused Linear and activation count them.
+                flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures + _shapes[y].PerSample);
             return y;
         }
     }

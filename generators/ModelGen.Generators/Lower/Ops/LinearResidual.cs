@@ -37,7 +37,8 @@ public sealed partial class ModelGenerator
                 new[] { GroupKernel("LinearResidual.ForwardKernel", Arg.Act(y), Arg.Act(branch), Arg.Act(x), Arg.Param(w), bv, Arg.Act(residual), rows, i, o,
                     Arg.Lit(Bool(b is not null))) },
                 backwardKernels.ToArray(),
-                flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures);
+                // The product's FLOPs and one per sum, as the unfused Linear and Add count them.
+                flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures + _shapes[y].PerSample);
             return y;
         }
     }
