@@ -51,7 +51,15 @@ public static class Workers
         }
         if (s_pool || t_inLoop || !Monitor.TryEnter(s_gate))
         {
-            Parallel.For(0, count, body);
+            try
+            {
+                Parallel.For(0, count, body);
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+            {
+                // The same contract as the team's loop, whichever ran it: the body's own exception, not a wrapper.
+                ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
             return;
         }
         try

@@ -25,6 +25,35 @@ public class WorkersTests
         Assert.Equal(Enumerable.Range(0, 20000).Sum(r => r % 7 + 1), total);
     }
 
+    /// <summary>A loop that finds the team busy (another thread owns it) runs on the thread pool, and still throws the body's
+    /// own exception, not a wrapper (a CI run once met this when two test classes ran loops at once).</summary>
+    [Fact]
+    public void AnExceptionIsTheBodysOwn_WhenTheTeamIsBusy()
+    {
+        using var inside = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var owner = Task.Run(() => Workers.For(2, i =>
+        {
+            if (i != 0) return;
+            inside.Set();
+            release.Wait();
+        }));
+        Assert.True(inside.Wait(TimeSpan.FromSeconds(30)));
+        try
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => Workers.For(8, i =>
+            {
+                if (i == 3) throw new InvalidOperationException("index 3 failed");
+            }));
+            Assert.Equal("index 3 failed", e.Message);
+        }
+        finally
+        {
+            release.Set();
+            owner.Wait();
+        }
+    }
+
     [Fact]
     public void AnExceptionIsRethrownAfterTheOtherIndicesFinish()
     {
