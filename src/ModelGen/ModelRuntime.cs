@@ -305,15 +305,9 @@ public sealed class ModelRuntime : IDisposable
         int batch = a.Batch;
         ModelGen.Training.CrossEntropy.CheckLabels(labels, batch, classes);
         if (OnAccelerator) return Trainer.Step(a, output, classes, labels, optimizer, labelSmoothing, clipNorm, forwardDevice, backwardDevice);
-        forwardCpu(a, batch);
-        a.ZeroGrads();
-        float loss = ModelGen.Training.CrossEntropy.Forward(a[output], labels, batch, classes, labelSmoothing, a.Grad(output));
-        int correct = ModelGen.Training.CrossEntropy.Correct(a[output], labels, batch, classes);
-        Parameters.ZeroGrad();
-        backwardCpu(a, batch);
-        float norm = clipNorm > 0 ? ModelGen.Training.GradientClipping.ClipByGlobalNorm(Parameters, clipNorm) : float.NaN;
-        optimizer.Step();
-        return new ModelGen.Training.StepResult(loss, correct, norm);
+        return HostStep(a, optimizer, clipNorm, forwardCpu, backwardCpu, () =>
+            (ModelGen.Training.CrossEntropy.Forward(a[output], labels, batch, classes, labelSmoothing, a.Grad(output)),
+             ModelGen.Training.CrossEntropy.Correct(a[output], labels, batch, classes)));
     }
 
     /// <summary>A segmentation model's training step: per-pixel softmax cross-entropy of the logits (B, K, H, W) against targets
@@ -332,15 +326,24 @@ public sealed class ModelRuntime : IDisposable
         ModelGen.Training.PixelCrossEntropy.CheckStep(targets, batch, classes, height, width, classWeights, ignoreIndex);
         if (OnAccelerator)
             return Trainer.StepPixels(a, output, classes, height * width, targets, classWeights, ignoreIndex, optimizer, clipNorm, forwardDevice, backwardDevice);
-        forwardCpu(a, batch);
+        return HostStep(a, optimizer, clipNorm, forwardCpu, backwardCpu, () =>
+            (ModelGen.Training.PixelCrossEntropy.Forward(a[output], targets, batch, classes, height, width, classWeights, ignoreIndex, a.Grad(output)),
+             ModelGen.Training.PixelCrossEntropy.Correct(a[output], targets, batch, classes, height, width, ignoreIndex)));
+    }
+
+    /// <summary>A training step on the CPU backend: forward, the loss (which writes the output's gradient and says how many
+    /// predictions were right), backward into zeroed gradients, clipping, the optimizer.</summary>
+    ModelGen.Training.StepResult HostStep(ActivationArena a, ModelGen.Training.IOptimizer optimizer, float clipNorm,
+        Action<ActivationArena, int> forwardCpu, Action<ActivationArena, int> backwardCpu, Func<(float Loss, int Correct)> loss)
+    {
+        forwardCpu(a, a.Batch);
         a.ZeroGrads();
-        float loss = ModelGen.Training.PixelCrossEntropy.Forward(a[output], targets, batch, classes, height, width, classWeights, ignoreIndex, a.Grad(output));
-        int correct = ModelGen.Training.PixelCrossEntropy.Correct(a[output], targets, batch, classes, height, width, ignoreIndex);
+        var (value, correct) = loss();
         Parameters.ZeroGrad();
-        backwardCpu(a, batch);
+        backwardCpu(a, a.Batch);
         float norm = clipNorm > 0 ? ModelGen.Training.GradientClipping.ClipByGlobalNorm(Parameters, clipNorm) : float.NaN;
         optimizer.Step();
-        return new ModelGen.Training.StepResult(loss, correct, norm);
+        return new ModelGen.Training.StepResult(value, correct, norm);
     }
 
     /// <summary>The device-side training machinery (loss, clipping and optimizer kernels, their scratch), made on first use.</summary>

@@ -28,7 +28,7 @@ public class WorkersTests
     /// <summary>A loop that finds the team busy (another thread owns it) runs on the thread pool, and still throws the body's
     /// own exception, not a wrapper (a CI run once met this when two test classes ran loops at once).</summary>
     [Fact]
-    public void AnExceptionIsTheBodysOwn_WhenTheTeamIsBusy()
+    public async Task AnExceptionIsTheBodysOwn_WhenTheTeamIsBusy()
     {
         using var inside = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
@@ -50,7 +50,7 @@ public class WorkersTests
         finally
         {
             release.Set();
-            owner.Wait();
+            await owner;
         }
     }
 

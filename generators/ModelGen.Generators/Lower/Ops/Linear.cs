@@ -14,20 +14,14 @@ public sealed partial class ModelGenerator
             var shape = new System.Collections.Generic.List<int>(ShapeOf(x));
             shape[shape.Count - 1] = outFeatures;
             string y = Output(path, output, shape);
-            string bound = "uniform:" + (1.0 / System.Math.Sqrt(inFeatures)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            string bound = LinearBound(inFeatures);
             int w = Param(path + ".weight", weightShape ?? new[] { outFeatures, inFeatures }, weightInit ?? bound, decay: true);
             int? b = bias ? Param(path + ".bias", new[] { outFeatures }, biasInit ?? bound, decay: false) : null;
             var rows = Arg.Rows(Rows(x));
             Arg i = Arg.Lit(Int(inFeatures)), o = Arg.Lit(Int(outFeatures));
             Arg bv = b is { } bi ? Arg.Param(bi) : Arg.None, bg = b is { } bj ? Arg.ParamGrad(bj) : Arg.None;
-            var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
-            {
-                GroupKernel("Linear.BackwardInputKernel", Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o),
-                GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {outFeatures})"),
-                    Arg.Grad(y), Arg.Act(x), rows, i, o),
-                SumSplits(Arg.ParamGrad(w), outFeatures, inFeatures, rows, inFeatures),
-            };
-            if (b is not null) backwardKernels.Add(GroupKernel("Linear.BackwardBiasKernel", bg, Arg.Grad(y), rows, o));
+            var backwardKernels = new System.Collections.Generic.List<KernelLaunch> { GroupKernel("Linear.BackwardInputKernel", Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o) };
+            backwardKernels.AddRange(LinearParamGrads(w, b, Arg.Grad(y), x, rows, inFeatures, outFeatures));
             Op(Comment(path, "Linear", x, y),
                 Call("Linear.Forward", Arg.Act(y), Arg.Act(x), Arg.Param(w), bv, rows, i, o),
                 Call("Linear.Backward", Arg.Grad(x), Arg.ParamGrad(w), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(w), rows, i, o),
@@ -35,6 +29,25 @@ public sealed partial class ModelGenerator
                 backwardKernels.ToArray(),
                 flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures);
             return y;
+        }
+
+        /// <summary>nn.Linear's default initialisation bound, U(±1/√in).</summary>
+        static string LinearBound(int inFeatures) =>
+            "uniform:" + (1.0 / System.Math.Sqrt(inFeatures)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+
+        /// <summary>A linear layer's weight and bias gradients from <paramref name="dy"/>, the gradient of its output: the split-K
+        /// product dw += dyᵀ·x, the sum of its slices (when it was split), and the bias's column sum.</summary>
+        static KernelLaunch[] LinearParamGrads(int w, int? b, Arg dy, string x, Arg rows, int inFeatures, int outFeatures)
+        {
+            Arg i = Arg.Lit(Int(inFeatures)), o = Arg.Lit(Int(outFeatures));
+            var kernels = new System.Collections.Generic.List<KernelLaunch>
+            {
+                GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {outFeatures})"),
+                    dy, Arg.Act(x), rows, i, o),
+                SumSplits(Arg.ParamGrad(w), outFeatures, inFeatures, rows, inFeatures),
+            };
+            if (b is { } bias) kernels.Add(GroupKernel("Linear.BackwardBiasKernel", Arg.ParamGrad(bias), dy, rows, o));
+            return kernels.ToArray();
         }
     }
 }

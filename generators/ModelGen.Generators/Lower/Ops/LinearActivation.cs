@@ -14,7 +14,7 @@ public sealed partial class ModelGenerator
             var shape = new System.Collections.Generic.List<int>(ShapeOf(x));
             shape[shape.Count - 1] = outFeatures;
             string pre = Output(path, null, shape);
-            string bound = "uniform:" + (1.0 / System.Math.Sqrt(inFeatures)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            string bound = LinearBound(inFeatures);
             int w = Param(path + ".weight", new[] { outFeatures, inFeatures }, bound, decay: true);
             int b = Param(path + ".bias", new[] { outFeatures }, bound, decay: false);
             string y = Output(activationPath, null, shape);

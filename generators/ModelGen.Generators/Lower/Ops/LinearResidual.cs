@@ -15,7 +15,7 @@ public sealed partial class ModelGenerator
             var shape = new System.Collections.Generic.List<int>(ShapeOf(x));
             shape[shape.Count - 1] = outFeatures;
             string branch = Output(path, null, shape);
-            string bound = "uniform:" + (1.0 / System.Math.Sqrt(inFeatures)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            string bound = LinearBound(inFeatures);
             int w = Param(path + ".weight", new[] { outFeatures, inFeatures }, bound, decay: true);
             int? b = bias ? Param(path + ".bias", new[] { outFeatures }, biasInit ?? bound, decay: false) : null;
             string y = Output(sumPath, output, ShapeOf(residual));
@@ -26,11 +26,8 @@ public sealed partial class ModelGenerator
             {
                 Kernel("LinearResidual.BackwardResidualKernel", Elements(y), Arg.Grad(residual), Arg.Grad(y), Arg.Rows(Elements(y))),
                 GroupKernel("Linear.BackwardInputKernel", Arg.Grad(x), Arg.Grad(y), Arg.Param(w), rows, i, o),
-                GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {outFeatures})"),
-                    Arg.Grad(y), Arg.Act(x), rows, i, o),
-                SumSplits(Arg.ParamGrad(w), outFeatures, inFeatures, rows, inFeatures),
             };
-            if (b is not null) backwardKernels.Add(GroupKernel("Linear.BackwardBiasKernel", bg, Arg.Grad(y), rows, o));
+            backwardKernels.AddRange(LinearParamGrads(w, b, Arg.Grad(y), x, rows, inFeatures, outFeatures));
             Op(Comment(path, "Linear + residual", x, residual, y),
                 Call("LinearResidual.Forward", Arg.Act(y), Arg.Act(branch), Arg.Act(x), Arg.Param(w), bv, Arg.Act(residual), rows, i, o),
                 Call("LinearResidual.Backward", Arg.Grad(x), Arg.ParamGrad(w), bg, Arg.Grad(branch), Arg.Grad(residual), Arg.Grad(y), Arg.Act(x), Arg.Param(w), rows, i, o),

@@ -31,19 +31,11 @@ public sealed partial class ModelGenerator
             Arg[] Each(System.Func<int, Arg> f) => new[] { f(0), f(1), f(2) };
             Arg[] values = Each(i => b[i] is { } bi ? Arg.Param(bi) : Arg.None), grads = Each(i => b[i] is { } bj ? Arg.ParamGrad(bj) : Arg.None);
             Arg[] sizes = { rows, Arg.Lit(Int(inFeatures)), Arg.Lit(Int(q.Out)), Arg.Lit(Int(k.Out)), Arg.Lit(Int(v.Out)) };
-            Arg i0 = Arg.Lit(Int(inFeatures));
             var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
             {
                 GroupKernel("Projections.BackwardInputKernel", Join(new[] { Arg.Grad(x) }, Each(i => Arg.Grad(y[i])), Each(i => Arg.Param(w[i])), sizes)),
             };
-            for (int i = 0; i < 3; i++)
-            {
-                Arg o = Arg.Lit(Int(p[i].Out));
-                backwardKernels.Add(GroupKernel("Linear.BackwardWeightKernel", Arg.ParamGrad(w[i]), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {p[i].Out})"),
-                    Arg.Grad(y[i]), Arg.Act(x), rows, i0, o));
-                backwardKernels.Add(SumSplits(Arg.ParamGrad(w[i]), p[i].Out, inFeatures, rows, inFeatures));
-                if (b[i] is not null) backwardKernels.Add(GroupKernel("Linear.BackwardBiasKernel", grads[i], Arg.Grad(y[i]), rows, o));
-            }
+            for (int i = 0; i < 3; i++) backwardKernels.AddRange(LinearParamGrads(w[i], b[i], Arg.Grad(y[i]), x, rows, inFeatures, p[i].Out));
             long perRow = _shapes[x].PerSample / inFeatures;
             Op(Comment(path, "Projections q, k, v", x, y[0]) + ", " + _shapes[y[1]].Display + ", " + _shapes[y[2]].Display,
                 Call("Projections.Forward", Join(Each(i => Arg.Act(y[i])), new[] { Arg.Act(x) }, Each(i => Arg.Param(w[i])), values, sizes)),
