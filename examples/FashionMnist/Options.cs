@@ -57,7 +57,7 @@ public sealed record Options
           --shift N           the largest shift of flip-shift, 1 to 8 pixels (default 2)
           --tta NAME          test-time augmentation: flip (score each test image by the mean logits of it and its
                               mirror; single-view accuracy is reported beside) | none (default none)
-          --device NAME       cpu | cuda | opencl | sim | best (default cpu)
+          --device NAME       cpu | cuda | cuda-tf32 | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and plots go (default runs/fashion-mnist)
           --resume FILE       continue training from a checkpoint written by this program (and its optimizer.safetensors)
           --eval FILE         only evaluate a checkpoint on the test set

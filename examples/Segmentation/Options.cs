@@ -33,7 +33,7 @@ public sealed record Options
           --train N           training canvases (default 6000)
           --test N            test canvases (default 1000)
           --seed N            seeds the canvases, initialisation and shuffling (default 0)
-          --device NAME       cpu | cuda | opencl | sim | best (default cpu)
+          --device NAME       cpu | cuda | cuda-tf32 | opencl | sim | best (default cpu)
           --out DIR           where checkpoints and pictures go (default runs/segmentation)
           --eval FILE         only evaluate a checkpoint written by this program
           --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)

@@ -7,17 +7,19 @@ namespace ModelGen;
 
 /// <summary>One activation of a generated model, as its size table lists it: the dotted path (what <c>Intermediate</c> takes),
 /// the per-sample shape, whether it has a gradient, and whether only the device kernels use it (scratch the CPU backend
-/// does not allocate).</summary>
-public sealed record ActivationInfo(string Path, int[] Shape, bool Grad = true, bool DeviceOnly = false)
+/// does not allocate), and whether a device's passes leave it unwritten and fill it only on request (attention probabilities
+/// under flash attention: the arena allocates it on the device when it is first asked for).</summary>
+public sealed record ActivationInfo(string Path, int[] Shape, bool Grad = true, bool DeviceOnly = false, bool OnRequest = false)
 {
     public long PerSample { get; } = Tensor.ElementCount(Shape);
 }
 
 /// <summary>
 /// A generated model's activations for one batch size, laid out from its size table (llm.c's <c>act_sizes</c>): on the CPU
-/// backend an array per activation and per gradient; on an ILGPU device one buffer for all activations and one for all
-/// gradients, each activation a view at its offset, so clearing the gradients is one memset. Generated passes index it with
-/// the model's <c>Buf</c> constants.
+/// backend an array per activation and per gradient; on an ILGPU device one buffer for all activations and one for the
+/// gradients of those that have one, each a view at its offset, so clearing the gradients is one memset; a buffer filled only
+/// on request gets its own allocation the first time it is asked for. Generated passes index it with the model's <c>Buf</c>
+/// constants.
 /// </summary>
 public sealed class ActivationArena : IDisposable
 {
@@ -29,6 +31,8 @@ public sealed class ActivationArena : IDisposable
     readonly MemoryBuffer1D<float, Stride1D.Dense>? _values;
     readonly MemoryBuffer1D<float, Stride1D.Dense>? _grads;
     readonly long[] _offsets;
+    readonly long[] _gradOffsets;
+    readonly MemoryBuffer1D<float, Stride1D.Dense>?[] _onRequest;
     readonly Dictionary<string, int> _byPath = new(StringComparer.Ordinal);
 
     public ActivationArena(ModelRuntime runtime, IReadOnlyList<ActivationInfo> table, int batch)
@@ -40,17 +44,21 @@ public sealed class ActivationArena : IDisposable
         _table = table;
         Batch = batch;
         _offsets = new long[table.Count];
-        long total = 0;
+        _gradOffsets = new long[table.Count];
+        _onRequest = new MemoryBuffer1D<float, Stride1D.Dense>?[table.Count];
+        long total = 0, gradTotal = 0;
         for (int i = 0; i < table.Count; i++)
         {
             _offsets[i] = total;
-            total += batch * table[i].PerSample;
+            _gradOffsets[i] = gradTotal;
+            if (!table[i].OnRequest) total += batch * table[i].PerSample;
+            if (table[i].Grad) gradTotal += batch * table[i].PerSample;
             if (!table[i].DeviceOnly) _byPath.TryAdd(table[i].Path, i);
         }
         if (runtime.OnAccelerator)
         {
             _values = runtime.Accelerator.Allocate1D<float>(Math.Max(1, total));
-            _grads = runtime.Accelerator.Allocate1D<float>(Math.Max(1, total));
+            _grads = runtime.Accelerator.Allocate1D<float>(Math.Max(1, gradTotal));
             _values.MemSetToZero();
             _grads.MemSetToZero();
             return;
@@ -77,11 +85,36 @@ public sealed class ActivationArena : IDisposable
     /// <summary>The gradient of activation <paramref name="index"/> on the CPU backend.</summary>
     public float[] Grad(int index) => _hostGrads![index];
 
-    /// <summary>Activation <paramref name="index"/> on the device.</summary>
-    public ArrayView<float> View(int index) => _values!.View.SubView(_offsets[index], Batch * _table[index].PerSample);
+    /// <summary>Activation <paramref name="index"/> on the device (a buffer filled on request is allocated on first use).</summary>
+    public ArrayView<float> View(int index)
+    {
+        long n = Batch * _table[index].PerSample;
+        if (!_table[index].OnRequest) return _values!.View.SubView(_offsets[index], n);
+        if (_onRequest[index] is null)
+        {
+            _onRequest[index] = _runtime.Accelerator.Allocate1D<float>(Math.Max(1, n));
+            _onRequest[index]!.MemSetToZero();
+        }
+        return _onRequest[index]!.View.SubView(0, n);
+    }
 
     /// <summary>The gradient of activation <paramref name="index"/> on the device.</summary>
-    public ArrayView<float> GradView(int index) => _grads!.View.SubView(_offsets[index], Batch * _table[index].PerSample);
+    public ArrayView<float> GradView(int index)
+    {
+        if (!_table[index].Grad) throw new InvalidOperationException($"Activation '{_table[index].Path}' has no gradient.");
+        return _grads!.View.SubView(_gradOffsets[index], Batch * _table[index].PerSample);
+    }
+
+    /// <summary>Bytes this arena holds on the device now (0 on the CPU backend).</summary>
+    public long DeviceBytes
+    {
+        get
+        {
+            long bytes = (_values?.LengthInBytes ?? 0) + (_grads?.LengthInBytes ?? 0);
+            foreach (var b in _onRequest) bytes += b?.LengthInBytes ?? 0;
+            return bytes;
+        }
+    }
 
     /// <summary>Clears every activation gradient: one memset on a device, all cores on the CPU.</summary>
     public void ZeroGrads()
@@ -127,5 +160,6 @@ public sealed class ActivationArena : IDisposable
     {
         _values?.Dispose();
         _grads?.Dispose();
+        foreach (var b in _onRequest) b?.Dispose();
     }
 }

@@ -98,6 +98,13 @@ public sealed class ModelRuntime : IDisposable
 
     public bool OnAccelerator => Device.Accelerator is not null;
 
+    /// <summary>Whether the matrix products run on TF32 tensor cores (<see cref="ModelGen.Device.Tf32"/>); kernels that take it are
+    /// compiled specialized to it.</summary>
+    public bool TensorCores => Device.Tf32;
+
+    /// <summary><see cref="TensorCores"/> as the kernels take it: a value ILGPU specializes them to (1 on, 0 off).</summary>
+    public ILGPU.Runtime.SpecializedValue<int> TensorCoresValue => ILGPU.Runtime.SpecializedValue.New(TensorCores ? 1 : 0);
+
     public Accelerator Accelerator => Device.Accelerator ?? throw new InvalidOperationException("The model runs on the CPU backend.");
 
     /// <summary>Checks a batched input against its per-sample shape and returns the batch size.</summary>

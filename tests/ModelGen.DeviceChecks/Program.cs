@@ -57,7 +57,8 @@ public static class Program
             ok &= Correct(sample, device, cpu);
             if (sample.Classes > 0 && sample.TrainCheck) ok &= TrainsAlike(sample, device, cpu);
         }
-        foreach (var sample in Samples().Where(s => s.TimedBatch > 0)) Time(sample, device, cpu);
+        foreach (var sample in Samples().Where(s => s.TimedBatch > 0)) Time(sample, device, cpu, "fp32");
+        if (device.Kind is DeviceKind.Cuda or DeviceKind.CpuSimulator) ok &= Tf32(kind, cpu);
         Emit(("event", "done"), ("ok", ok ? "true" : "false"));
         return ok ? 0 : 1;
     }
@@ -121,8 +122,32 @@ public static class Program
 
     static int[] Labels(Sample s, int batch, int seed) => Enumerable.Range(0, batch * s.Targets).Select(i => (i * 7 + seed) % s.Classes).ToArray();
 
+    /// <summary>The opt-in TF32 tensor cores: the classifiers' and the SETR's output and gradients to TF32 accuracy (2 %), then their
+    /// timed steps again. On the simulator only the Fashion ViT, whose fragments are emulated.</summary>
+    static bool Tf32(string kind, Device cpu)
+    {
+        Device tf32;
+        try
+        {
+            tf32 = Device.Parse(kind + "-tf32");
+        }
+        catch (DeviceUnavailableException e)
+        {
+            Emit(("event", "device"), ("kind", kind + "-tf32"), ("error", e.Message));
+            return true;
+        }
+        using var _ = tf32;
+        bool ok = true;
+        foreach (var sample in Samples().Where(s => s.TimedBatch > 0 && s.Classes > 0 && (!s_sim || s.Name == "fashion-vit")))
+        {
+            ok &= Correct(sample, tf32, cpu, tolerance: 2e-2, precision: "tf32");
+            Time(sample, tf32, cpu, "tf32");
+        }
+        return ok;
+    }
+
     /// <summary>Forward and backward once on both, in training mode off: the output and every gradient agree.</summary>
-    static bool Correct(Sample s, Device device, Device cpu)
+    static bool Correct(Sample s, Device device, Device cpu, double tolerance = 1e-3, string precision = "fp32")
     {
         using var a = s.Create(cpu);
         using var b = s.Create(device);
@@ -144,8 +169,8 @@ public static class Program
             double e = RelativeError(a.Parameters[i].Grad, b.Parameters[i].Grad, floor);
             if (e > worst) (worst, where) = (e, a.Parameters[i].Name);
         }
-        bool ok = worst <= 1e-3;
-        Emit(("check", "forward-backward"), ("model", s.Name), ("batch", Int(s.CheckBatch)), ("max_rel_error", Num(worst, "G3")), ("worst", where),
+        bool ok = worst <= tolerance;
+        Emit(("check", "forward-backward"), ("model", s.Name), ("precision", precision), ("batch", Int(s.CheckBatch)), ("max_rel_error", Num(worst, "G3")), ("worst", where),
             ("gradients", Int(a.Parameters.Count)), ("ok", ok ? "true" : "false"));
         return ok;
     }
@@ -184,7 +209,7 @@ public static class Program
 
     /// <summary>Compile time, step time on the device and on the CPU backend, the launches and copies of a step, and for a
     /// classifier a per-op profile of its steps beside the roofline.</summary>
-    static void Time(Sample s, Device device, Device cpu)
+    static void Time(Sample s, Device device, Device cpu, string precision)
     {
         int batch = s.TimedBatch, reps = s_sim ? 1 : 20;
         using var m = s.Create(device);
@@ -198,7 +223,7 @@ public static class Program
         double ms = Ms(step, reps);
         long launches = (device.Counters.Launches - before.Launches) / reps, copies = (device.Counters.Copies - before.Copies) / reps;
         double cpuMs = double.NaN;
-        if (!s_sim)
+        if (!s_sim && precision == "fp32")
         {
             using var c = s.Create(cpu);
             var optC = new AdamW(c.Parameters, 1e-3f, weightDecay: 0.05f);
@@ -206,7 +231,7 @@ public static class Program
             cpuStep();
             cpuMs = Ms(cpuStep, 3);
         }
-        Emit(("timing", s.Classes > 0 ? "train-step" : "forward-backward"), ("model", s.Name), ("batch", Int(batch)),
+        Emit(("timing", s.Classes > 0 ? "train-step" : "forward-backward"), ("model", s.Name), ("precision", precision), ("batch", Int(batch)),
             ("device_ms", Num(ms, "F3")), ("cpu_ms", Num(cpuMs, "F2")), ("jit_ms", Num(first - warm, "F0")),
             ("launches", Int(launches)), ("copies", Int(copies)), ("reps", Int(reps)));
 
@@ -215,9 +240,9 @@ public static class Program
         var timings = m.Profiler.Stop();
         double roofline = timings.Sum(t => t.RooflineMilliseconds(PeakFlops, Bandwidth)), measured = timings.Sum(t => t.Milliseconds);
         foreach (var t in timings.OrderByDescending(t => t.Milliseconds).Take(12))
-            Emit(("profile", s.Name), ("pass", t.Backward ? "backward" : "forward"), ("op", t.Op.Name), ("ms", Num(t.Milliseconds, "F4")),
+            Emit(("profile", s.Name), ("precision", precision), ("pass", t.Backward ? "backward" : "forward"), ("op", t.Op.Name), ("ms", Num(t.Milliseconds, "F4")),
                 ("roofline_ms", Num(t.RooflineMilliseconds(PeakFlops, Bandwidth), "F4")), ("gflops", Num(t.Milliseconds > 0 ? t.Flops / (t.Milliseconds * 1e6) : 0, "F1")));
-        Emit(("profile_total", s.Name), ("ops_ms", Num(measured, "F3")), ("roofline_ms", Num(roofline, "F4")),
+        Emit(("profile_total", s.Name), ("precision", precision), ("ops_ms", Num(measured, "F3")), ("roofline_ms", Num(roofline, "F4")),
             ("note", s_sim ? "simulator: times mean nothing; the roofline is an H200's" : "roofline: FP32 60 TFLOP/s, HBM 4.3 TB/s"));
     }
 

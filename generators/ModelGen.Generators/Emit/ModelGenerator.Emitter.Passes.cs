@@ -90,6 +90,7 @@ public sealed partial class ModelGenerator
         ArgKind.Constant => "_runtime.Constant(" + a.Text + ")",
         ArgKind.Workspace => "_runtime.Workspace(" + WorkspaceField + ")",
         ArgKind.Runtime when IsFlag(a) => "(" + a.Text + " ? 1 : 0)",
+        ArgKind.TensorCores => "_runtime.TensorCoresValue",
         _ => a.Text,
     };
 
@@ -100,9 +101,17 @@ public sealed partial class ModelGenerator
     static bool IsKernelParameter(Arg a) => a.Kind is not (ArgKind.Literal or ArgKind.Batch);
 
     /// <summary>A kernel parameter's type; buffers are <c>ILGPU.ArrayView&lt;float&gt;</c>, aliased in Kernels.g.cs.</summary>
-    static string ParamType(Arg a) => IsFlag(a) ? "int" : a.Kind == ArgKind.Runtime ? a.Type : ViewAlias;
+    static string ParamType(Arg a) => a.Kind switch
+    {
+        ArgKind.Runtime => IsFlag(a) ? "int" : a.Type,
+        ArgKind.TensorCores => TensorCoresAlias,
+        _ => ViewAlias,
+    };
 
     const string ViewAlias = "ModelGenView";
+
+    /// <summary>The tensor-core flag's kernel parameter type, <c>ILGPU.Runtime.SpecializedValue&lt;int&gt;</c>, aliased in Kernels.g.cs.</summary>
+    const string TensorCoresAlias = "ModelGenTensorCores";
 
     /// <summary>The generated field holding the floats of device workspace the model's kernels need at most.</summary>
     const string WorkspaceField = "DeviceWorkspaceFloats";
@@ -133,7 +142,8 @@ public sealed partial class ModelGenerator
     /// loaded delegate, and a launcher the passes call.</summary>
     static string EmitKernels(LoweredModel model, Names names)
     {
-        var w = Begin(model.Header, usings: $"using {ViewAlias} = global::ILGPU.ArrayView<float>;\nusing ModelGenIndex = global::ILGPU.Index1D;");
+        var w = Begin(model.Header, usings: $"using {ViewAlias} = global::ILGPU.ArrayView<float>;\nusing ModelGenIndex = global::ILGPU.Index1D;\n" +
+            $"using {TensorCoresAlias} = global::ILGPU.Runtime.SpecializedValue<int>;");
         w.Line("// Each kernel calls a body in ModelGen.Ops with this model's sizes as literals, so ILGPU compiles it specialized;");
         w.Line("// launches with the same sizes share one kernel.");
         var workspace = names.Kernels.SelectMany(k => k.Args).Where(a => a.Kind == ArgKind.Workspace && a.Text.Length > 0)
@@ -161,7 +171,7 @@ public sealed partial class ModelGenerator
                     parameters.Add(ParamType(a) + " " + pn);
                     launcherParameters.Add(ParamType(a) + " " + pn);
                     forwarded.Add(pn);
-                    rendered.Add(IsFlag(a) ? pn + " != 0" : pn);
+                    rendered.Add(IsFlag(a) ? pn + " != 0" : a.Kind == ArgKind.TensorCores ? "tensorCores: " + pn + ".Value != 0" : pn);
                 }
                 else rendered.Add(a.Text);
             }

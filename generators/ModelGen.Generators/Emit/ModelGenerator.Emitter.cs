@@ -367,7 +367,7 @@ public sealed partial class ModelGenerator
         w.Open("static readonly global::ModelGen.ActivationInfo[] s_activations =");
         foreach (var b in model.Buffers)
         {
-            string flags = (b.HasGrad ? "" : ", Grad: false") + (b.DeviceOnly ? ", DeviceOnly: true" : "");
+            string flags = (b.HasGrad ? "" : ", Grad: false") + (b.DeviceOnly ? ", DeviceOnly: true" : "") + (b.OnRequest ? ", OnRequest: true" : "");
             w.Line($"new(\"{b.Path}\", new int[] {{ {Dims(b.Dims)} }}{flags}),");
         }
         w.Close(";");

@@ -154,6 +154,12 @@ public sealed partial class ModelGenerator
             long bytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Act).Sum(a => _bufferByName[a.Text].PerSample);
             long fixedBytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Param)
                 .Sum(a => _params[int.Parse(a.Text, System.Globalization.CultureInfo.InvariantCulture)].Shape.Aggregate(1L, (n, d) => n * d));
+            if (recomputes is not null)
+            {
+                // Filled on a device only when asked for, so it is allocated only then (attention probabilities: B·H·N² floats).
+                int index = _buffers.FindIndex(b => b.Name == recomputes);
+                _buffers[index] = _bufferByName[recomputes] = _buffers[index] with { OnRequest = true };
+            }
             _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray(),
                 perSample, bytes, fixedBytes, recomputes, recomputeKernels?.ToImmutableEquatableArray()));
             _flops += perSample;
@@ -164,11 +170,16 @@ public sealed partial class ModelGenerator
         /// <summary>A kernel launched over an extent; a body the runtime launches in groups (<see cref="OpSignatures.Grouped"/>) sizes
         /// itself and drops it.</summary>
         static KernelLaunch Kernel(string body, string extent, params Arg[] args) =>
-            new(body, OpSignatures.Grouped.Contains(body) ? "" : extent, args.ToImmutableEquatableArray());
+            new(body, OpSignatures.Grouped.Contains(body) ? "" : extent, WithTensorCores(body, args));
 
         /// <summary>A kernel the runtime launches in explicit groups: its <c>Config</c> twin sizes the launch from the size arguments
         /// (<see cref="OpSignatures.Grouped"/>), so there is no extent.</summary>
-        static KernelLaunch GroupKernel(string body, params Arg[] args) => new(body, "", args.ToImmutableEquatableArray());
+        static KernelLaunch GroupKernel(string body, params Arg[] args) => new(body, "", WithTensorCores(body, args));
+
+        /// <summary>A body whose last parameter is <c>tensorCores</c> (every matrix product's) gets the device's choice there.</summary>
+        static ImmutableEquatableArray<Arg> WithTensorCores(string body, Arg[] args) =>
+            (OpSignatures.Parameters.TryGetValue(body, out var names) && names.Length > 0 && names[names.Length - 1] == "tensorCores"
+                ? args.Concat(new[] { Arg.TensorCores }) : args).ToImmutableEquatableArray();
 
         /// <summary>The model's shared device workspace, as much as <paramref name="floats"/> (an expression over a runtime op's sizes,
         /// e.g. "Linear.BackwardWeightWorkspace(192, 768)") asks.</summary>

@@ -35,6 +35,10 @@ public enum ArgKind
     /// <summary>Device scratch shared by every kernel of the model that needs it (split-K partial products); Text is an expression
     /// of the floats this launch may use. Ops run in order on one stream, so one buffer of the largest request serves all.</summary>
     Workspace,
+
+    /// <summary>The device's choice of TF32 tensor cores for matrix products, which a kernel takes as a specialized value, so
+    /// ILGPU compiles the one path the device runs.</summary>
+    TensorCores,
 }
 
 public sealed record Arg(ArgKind Kind, string Text, string Type = "")
@@ -58,6 +62,8 @@ public sealed record Arg(ArgKind Kind, string Text, string Type = "")
     public static Arg Constant(string name) => new(ArgKind.Constant, name);
 
     public static Arg Workspace(string floats) => new(ArgKind.Workspace, floats);
+
+    public static readonly Arg TensorCores = new(ArgKind.TensorCores, "");
 }
 
 /// <summary>A call into a runtime op on the CPU backend: <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>
@@ -84,8 +90,9 @@ public sealed record LoweredOp(
     ImmutableEquatableArray<KernelLaunch>? RecomputeKernels = null);
 
 /// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only;
-/// a device-only buffer is scratch for kernels and takes no memory on the CPU backend.</summary>
-public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad, bool DeviceOnly = false)
+/// a device-only buffer is scratch for kernels and takes no memory on the CPU backend; an on-request buffer is one a device's passes
+/// do not write (attention probabilities under flash attention), filled and allocated there only when <c>Intermediate</c> asks.</summary>
+public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad, bool DeviceOnly = false, bool OnRequest = false)
 {
     public long PerSample
     {

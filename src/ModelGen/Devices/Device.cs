@@ -28,17 +28,24 @@ public enum DeviceKind
 /// <summary>A device to run models on. Dispose it after the models that use it.</summary>
 public sealed class Device : IDisposable
 {
-    Device(DeviceKind kind, Context? context, Accelerator? accelerator)
+    Device(DeviceKind kind, Context? context, Accelerator? accelerator, bool tf32 = false)
     {
         Kind = kind;
         Context = context;
         Accelerator = accelerator;
+        Tf32 = tf32;
     }
 
     public DeviceKind Kind { get; }
 
     /// <summary>Kernel launches and host↔device copies made on this device by the models and optimizers that use it.</summary>
     public DeviceCounters Counters { get; } = new();
+
+    /// <summary>Whether the device's matrix products (linear layers, projections, convolutions, batched products, forward and
+    /// backward) run on TF32 tensor cores: operands rounded to a 10-bit mantissa, sums in FP32, as PyTorch's
+    /// <c>allow_tf32</c>. Off unless asked for; on CUDA it needs compute capability 8.0 (Ampere) or newer. On the simulator the
+    /// same fragments are emulated, for tests.</summary>
+    public bool Tf32 { get; }
 
     /// <summary>The ILGPU accelerator, or null for <see cref="DeviceKind.Cpu"/>.</summary>
     public Accelerator? Accelerator { get; }
@@ -49,7 +56,9 @@ public sealed class Device : IDisposable
 
     public static Device Cpu() => new(DeviceKind.Cpu, null, null);
 
-    public static Device Cuda(int index = 0) => Open(DeviceKind.Cuda, index) ??
+    /// <summary>CUDA device <paramref name="index"/>; with <paramref name="tf32"/>, its matrix products on TF32 tensor cores
+    /// (see <see cref="Tf32"/>).</summary>
+    public static Device Cuda(int index = 0, bool tf32 = false) => Open(DeviceKind.Cuda, index, tf32) ??
         throw new DeviceUnavailableException($"No CUDA device {index} is usable: {DeviceProbe.CudaFailure() ?? s_lastFailure ?? "ILGPU saw none"}. " +
             "Run the device checks' probe for the whole report.");
 
@@ -62,7 +71,8 @@ public sealed class Device : IDisposable
 
     /// <summary>ILGPU's CPU accelerator configured like a GPU (see <see cref="SimulatedGpu"/>), so group-tiled kernels run with
     /// the group size and warp width they get on a device.</summary>
-    public static Device CpuSimulator() => Open(DeviceKind.CpuSimulator, 0)!;
+    /// <paramref name="tf32"/> emulates the tensor-core products (slowly) so their fragment layout is tested without a GPU.
+    public static Device CpuSimulator(bool tf32 = false) => Open(DeviceKind.CpuSimulator, 0, tf32)!;
 
     /// <summary>The simulator's shape: warps of 32 threads, 8 warps (256 threads) per group, one multiprocessor.</summary>
     public static readonly CPUDevice SimulatedGpu = new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1);
@@ -70,15 +80,17 @@ public sealed class Device : IDisposable
     /// <summary>CUDA, else OpenCL, else the CPU backend.</summary>
     public static Device Best() => Open(DeviceKind.Cuda, 0) ?? Open(DeviceKind.OpenCL, 0) ?? Cpu();
 
-    /// <summary>Parses "cpu", "cuda", "opencl", "sim" or "best".</summary>
+    /// <summary>Parses "cpu", "cuda", "cuda-tf32", "opencl", "sim", "sim-tf32" or "best".</summary>
     public static Device Parse(string name) => name.ToLowerInvariant() switch
     {
         "cpu" => Cpu(),
         "cuda" => Cuda(),
+        "cuda-tf32" => Cuda(tf32: true),
+        "sim-tf32" => CpuSimulator(tf32: true),
         "opencl" => OpenCL(),
         "sim" or "simulator" or "cpu-simulator" => CpuSimulator(),
         "best" => Best(),
-        _ => throw new ArgumentException($"Unknown device '{name}'; use cpu, cuda, opencl, sim or best.", nameof(name)),
+        _ => throw new ArgumentException($"Unknown device '{name}'; use cpu, cuda, cuda-tf32, opencl, sim, sim-tf32 or best.", nameof(name)),
     };
 
     static string? s_lastFailure;
@@ -89,7 +101,7 @@ public sealed class Device : IDisposable
     internal static Context.Builder GpuSettings(Context.Builder builder) =>
         builder.EnableAlgorithms().Profiling().Math(MathMode.Fast32BitOnly).Optimize(OptimizationLevel.O2);
 
-    static Device? Open(DeviceKind kind, int index)
+    static Device? Open(DeviceKind kind, int index, bool tf32 = false)
     {
         NativeDrivers.Install();
         s_lastFailure = null;
@@ -123,9 +135,17 @@ public sealed class Device : IDisposable
                 context.Dispose();
                 return null;
             }
-            return new Device(kind, context, accelerator);
+            if (tf32 && accelerator is CudaAccelerator cuda && cuda.Architecture < CudaArchitecture.SM_80)
+            {
+                string name = accelerator.Name, arch = cuda.Architecture.ToString();
+                accelerator.Dispose();
+                context.Dispose();
+                throw new DeviceUnavailableException($"TF32 tensor cores need compute capability 8.0 or newer; {name} has {arch}. " +
+                    "Open the device without tf32.");
+            }
+            return new Device(kind, context, accelerator, tf32);
         }
-        catch (Exception e) when (kind != DeviceKind.CpuSimulator && e is not OutOfMemoryException)
+        catch (Exception e) when (kind != DeviceKind.CpuSimulator && e is not (OutOfMemoryException or DeviceUnavailableException))
         {
             // A missing driver or an unusable device is "not available", not a crash: Best() falls through, and
             // Cuda() names the cause.

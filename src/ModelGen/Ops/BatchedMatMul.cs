@@ -65,9 +65,9 @@ public static class BatchedMatMul
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, int batch, int m, int n, int k,
-        bool transA, bool transB) =>
+        bool transA, bool transB, bool tensorCores) =>
         TiledGemm.Multiply(c, a, b, c, m, n, k, transA, transB, transA ? m : k, transB ? k : n, n,
-            (long)m * k, (long)k * n, (long)m * n, 1f, hasBias: false, accumulate: false);
+            (long)m * k, (long)k * n, (long)m * n, 1f, hasBias: false, accumulate: false, tensorCores);
 
     public static KernelConfig BackwardAKernelConfig(int batch, int m, int k, bool transA) =>
         transA ? TiledGemm.Config(k, m, batch) : TiledGemm.Config(m, k, batch);
@@ -75,14 +75,14 @@ public static class BatchedMatMul
     /// <summary>da += dC·op(b)ᵀ (m × k), or its transpose op(b)·dCᵀ (k × m) when a is stored transposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardAKernel(ArrayView<float> da, ArrayView<float> dc, ArrayView<float> b, int batch, int m, int n, int k,
-        bool transA, bool transB)
+        bool transA, bool transB, bool tensorCores)
     {
         if (transA)
             TiledGemm.Multiply(da, b, dc, da, k, m, n, transB, true, transB ? k : n, n, m,
-                (long)k * n, (long)m * n, (long)m * k, 1f, hasBias: false, accumulate: true);
+                (long)k * n, (long)m * n, (long)m * k, 1f, hasBias: false, accumulate: true, tensorCores);
         else
             TiledGemm.Multiply(da, dc, b, da, m, k, n, false, !transB, n, transB ? k : n, k,
-                (long)m * n, (long)k * n, (long)m * k, 1f, hasBias: false, accumulate: true);
+                (long)m * n, (long)k * n, (long)m * k, 1f, hasBias: false, accumulate: true, tensorCores);
     }
 
     public static KernelConfig BackwardBKernelConfig(int batch, int n, int k, bool transB) =>
@@ -91,13 +91,13 @@ public static class BatchedMatMul
     /// <summary>db += op(a)ᵀ·dC (k × n), or its transpose dCᵀ·op(a) (n × k) when b is stored transposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardBKernel(ArrayView<float> db, ArrayView<float> dc, ArrayView<float> a, int batch, int m, int n, int k,
-        bool transA, bool transB)
+        bool transA, bool transB, bool tensorCores)
     {
         if (transB)
             TiledGemm.Multiply(db, dc, a, db, n, k, m, true, transA, n, transA ? m : k, k,
-                (long)m * n, (long)m * k, (long)k * n, 1f, hasBias: false, accumulate: true);
+                (long)m * n, (long)m * k, (long)k * n, 1f, hasBias: false, accumulate: true, tensorCores);
         else
             TiledGemm.Multiply(db, a, dc, db, k, n, m, !transA, false, transA ? m : k, n, n,
-                (long)m * k, (long)m * n, (long)k * n, 1f, hasBias: false, accumulate: true);
+                (long)m * k, (long)m * n, (long)k * n, 1f, hasBias: false, accumulate: true, tensorCores);
     }
 }

@@ -433,13 +433,13 @@ public static class Conv2d
     /// <paramref name="hasBias"/> is false, bias is an unused dummy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias,
-        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding, bool hasBias)
+        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding, bool hasBias, bool tensorCores)
     {
         var shape = new Shape(inChannels, height, width, outChannels, kernel, stride, padding);
         int b = Grid.IdxZ;
         TiledGemm.Multiply(y, new TiledGemm.Dense(weight, 0, shape.Rows, innerContiguous: true), new ImageColumns(x, shape, b), bias,
             outChannels, shape.Pixels, 0, shape.Rows, shape.Pixels, (long)b * outChannels * shape.Pixels, 1f, hasBias, biasPerRow: true,
-            accumulate: false);
+            accumulate: false, tensorCores);
     }
 
     public static KernelConfig BackwardInputKernelConfig(int batch, int inChannels, int height, int width) =>
@@ -449,13 +449,13 @@ public static class Conv2d
     /// that offset. With stride S only one offset in S² reaches a given pixel; the others read as zeros.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> weight,
-        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding, bool tensorCores)
     {
         var shape = new Shape(inChannels, height, width, outChannels, kernel, stride, padding);
         int b = Grid.IdxZ;
         TiledGemm.Multiply(dx, new WeightByOffset(weight, shape), new GatheredOutputGrads(dy, shape, b), dx,
             inChannels, shape.InputPixels, 0, outChannels * kernel * kernel, shape.InputPixels, (long)b * inChannels * shape.InputPixels, 1f,
-            hasBias: false, biasPerRow: false, accumulate: true);
+            hasBias: false, biasPerRow: false, accumulate: true, tensorCores);
     }
 
     public static KernelConfig BackwardWeightKernelConfig(int batch, int inChannels, int height, int width, int outChannels, int kernel,
@@ -471,11 +471,11 @@ public static class Conv2d
     /// <see cref="TiledGemm.SumSplitsKernel"/> adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardWeightKernel(ArrayView<float> dweight, ArrayView<float> workspace, ArrayView<float> dy, ArrayView<float> x,
-        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+        int batch, int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding, bool tensorCores)
     {
         var shape = new Shape(inChannels, height, width, outChannels, kernel, stride, padding);
         TiledGemm.MultiplySplit(dweight, workspace, new BatchOutputGrads(dy, shape), new BatchColumns(x, shape),
-            outChannels, shape.Rows, batch * shape.Pixels, shape.Rows);
+            outChannels, shape.Rows, batch * shape.Pixels, shape.Rows, tensorCores);
     }
 
     public static KernelConfig BackwardBiasKernelConfig(int outChannels) => ColumnSums.GroupPer(outChannels);

@@ -89,17 +89,18 @@ public static class Linear
     /// <summary>y = x·wᵀ (+ b). When <paramref name="hasBias"/> is false, b is an unused dummy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        int rows, int inFeatures, int outFeatures, bool hasBias) =>
+        int rows, int inFeatures, int outFeatures, bool hasBias, bool tensorCores) =>
         TiledGemm.Multiply(y, x, w, b, rows, outFeatures, inFeatures, transA: false, transB: true, inFeatures, inFeatures, outFeatures,
-            0, 0, 0, 1f, hasBias, accumulate: false);
+            0, 0, 0, 1f, hasBias, accumulate: false, tensorCores);
 
     public static KernelConfig BackwardInputKernelConfig(int rows, int inFeatures) => TiledGemm.Config(rows, inFeatures);
 
     /// <summary>dx += dy·w.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inFeatures, int outFeatures) =>
+    public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inFeatures, int outFeatures,
+        bool tensorCores) =>
         TiledGemm.Multiply(dx, dy, w, w, rows, inFeatures, outFeatures, transA: false, transB: false, outFeatures, inFeatures, inFeatures,
-            0, 0, 0, 1f, hasBias: false, accumulate: true);
+            0, 0, 0, 1f, hasBias: false, accumulate: true, tensorCores);
 
     public static KernelConfig BackwardWeightKernelConfig(int rows, int inFeatures, int outFeatures) => TiledGemm.SplitConfig(outFeatures, inFeatures, rows);
 
@@ -110,9 +111,9 @@ public static class Linear
     /// <see cref="TiledGemm.SumSplitsKernel"/> adds the slices).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardWeightKernel(ArrayView<float> dw, ArrayView<float> workspace, ArrayView<float> dy, ArrayView<float> x,
-        int rows, int inFeatures, int outFeatures) =>
+        int rows, int inFeatures, int outFeatures, bool tensorCores) =>
         TiledGemm.MultiplySplit(dw, workspace, new TiledGemm.Dense(dy, 0, outFeatures, innerContiguous: false),
-            new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: false), outFeatures, inFeatures, rows, inFeatures);
+            new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: false), outFeatures, inFeatures, rows, inFeatures, tensorCores);
 
     public static KernelConfig BackwardBiasKernelConfig(int outFeatures) => ColumnSums.Config(outFeatures);
 

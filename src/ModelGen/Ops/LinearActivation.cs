@@ -41,9 +41,9 @@ public static class LinearActivation
     /// <summary>pre = x·wᵀ + b and y = act(pre), both written by the product's epilogue.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> y, ArrayView<float> pre, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        int rows, int inFeatures, int outFeatures, int activation) =>
+        int rows, int inFeatures, int outFeatures, int activation, bool tensorCores) =>
         TiledGemm.Multiply(new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: true), new TiledGemm.Dense(w, 0, inFeatures, innerContiguous: true),
-            rows, outFeatures, 0, inFeatures, new Epilogue(y, pre, b, outFeatures, activation));
+            rows, outFeatures, 0, inFeatures, new Epilogue(y, pre, b, outFeatures, activation), tensorCores);
 
     readonly struct Epilogue : TiledGemm.ITileEpilogue
     {
@@ -92,18 +92,18 @@ public static class LinearActivation
     /// <summary>dx += dpre·w.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> pre, ArrayView<float> w,
-        int rows, int inFeatures, int outFeatures, int activation) =>
+        int rows, int inFeatures, int outFeatures, int activation, bool tensorCores) =>
         TiledGemm.Multiply(dx, new PreGradient(dy, pre, outFeatures, activation, byRow: true), new TiledGemm.Dense(w, 0, inFeatures, innerContiguous: false),
-            dx, rows, inFeatures, 0, outFeatures, inFeatures, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true);
+            dx, rows, inFeatures, 0, outFeatures, inFeatures, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true, tensorCores);
 
     public static KernelConfig BackwardWeightKernelConfig(int rows, int inFeatures, int outFeatures) => TiledGemm.SplitConfig(outFeatures, inFeatures, rows);
 
     /// <summary>dw += dpreᵀ·x, split over rows like <see cref="Linear.BackwardWeightKernel"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardWeightKernel(ArrayView<float> dw, ArrayView<float> workspace, ArrayView<float> dy, ArrayView<float> pre, ArrayView<float> x,
-        int rows, int inFeatures, int outFeatures, int activation) =>
+        int rows, int inFeatures, int outFeatures, int activation, bool tensorCores) =>
         TiledGemm.MultiplySplit(dw, workspace, new PreGradient(dy, pre, outFeatures, activation, byRow: false),
-            new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: false), outFeatures, inFeatures, rows, inFeatures);
+            new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: false), outFeatures, inFeatures, rows, inFeatures, tensorCores);
 
     public static KernelConfig BackwardBiasKernelConfig(int outFeatures) => ColumnSums.Config(outFeatures);
 

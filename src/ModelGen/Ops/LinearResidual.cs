@@ -31,9 +31,9 @@ public static class LinearResidual
     /// false, b is an unused dummy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> y, ArrayView<float> branch, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        ArrayView<float> residual, int rows, int inFeatures, int outFeatures, bool hasBias) =>
+        ArrayView<float> residual, int rows, int inFeatures, int outFeatures, bool hasBias, bool tensorCores) =>
         TiledGemm.Multiply(new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: true), new TiledGemm.Dense(w, 0, inFeatures, innerContiguous: true),
-            rows, outFeatures, 0, inFeatures, new Epilogue(y, branch, b, residual, outFeatures, hasBias));
+            rows, outFeatures, 0, inFeatures, new Epilogue(y, branch, b, residual, outFeatures, hasBias), tensorCores);
 
     readonly struct Epilogue : TiledGemm.ITileEpilogue
     {

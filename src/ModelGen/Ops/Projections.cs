@@ -38,7 +38,7 @@ public static class Projections
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(ArrayView<float> yq, ArrayView<float> yk, ArrayView<float> yv, ArrayView<float> x,
         ArrayView<float> wq, ArrayView<float> wk, ArrayView<float> wv, ArrayView<float> bq, ArrayView<float> bk, ArrayView<float> bv,
-        int rows, int inFeatures, int outQ, int outK, int outV, bool hasBias)
+        int rows, int inFeatures, int outQ, int outK, int outV, bool hasBias, bool tensorCores)
     {
         int p = Grid.IdxZ;
         var y = p == 0 ? yq : p == 1 ? yk : yv;
@@ -46,7 +46,7 @@ public static class Projections
         var b = p == 0 ? bq : p == 1 ? bk : bv;
         int n = p == 0 ? outQ : p == 1 ? outK : outV;
         TiledGemm.Multiply(y, new TiledGemm.Dense(x, 0, inFeatures, innerContiguous: true), new TiledGemm.Dense(w, 0, inFeatures, innerContiguous: true), b,
-            rows, n, 0, inFeatures, n, 0, 1f, hasBias, biasPerRow: false, accumulate: false);
+            rows, n, 0, inFeatures, n, 0, 1f, hasBias, biasPerRow: false, accumulate: false, tensorCores);
     }
 
     public static KernelConfig BackwardInputKernelConfig(int rows, int inFeatures) => TiledGemm.Config(rows, inFeatures);
@@ -54,10 +54,10 @@ public static class Projections
     /// <summary>dx += Σ_p dy_p·w_p as one product over k = out_q + out_k + out_v.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardInputKernel(ArrayView<float> dx, ArrayView<float> dyq, ArrayView<float> dyk, ArrayView<float> dyv,
-        ArrayView<float> wq, ArrayView<float> wk, ArrayView<float> wv, int rows, int inFeatures, int outQ, int outK, int outV) =>
+        ArrayView<float> wq, ArrayView<float> wk, ArrayView<float> wv, int rows, int inFeatures, int outQ, int outK, int outV, bool tensorCores) =>
         TiledGemm.Multiply(dx, new Stacked(dyq, dyk, dyv, outQ, outK, outQ, outK, outV, byRow: true),
             new Stacked(wq, wk, wv, outQ, outK, inFeatures, inFeatures, inFeatures, byRow: false), dx,
-            rows, inFeatures, 0, outQ + outK + outV, inFeatures, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true);
+            rows, inFeatures, 0, outQ + outK + outV, inFeatures, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true, tensorCores);
 
     /// <summary>Three matrices stacked along the product's k, q's first: [dy_q dy_k dy_v] read as (row, k) (each stored row by
     /// row, ld its width), or [w_q; w_k; w_v] read as (column of dx, k) (each stored (out_p, in), ld = in).</summary>

@@ -11,9 +11,10 @@ namespace ModelGen.Ops;
 /// two shared-memory buffers: while the group multiplies one, each thread has already fetched its part of the next into
 /// registers, so one barrier per step suffices and global loads overlap the arithmetic. Shapes need not divide the tiles.
 /// The inner loop is unrolled by hand (ILGPU does not unroll). Kernels of the ops call <see cref="Multiply"/> with their
-/// sizes as literals and launch with <see cref="Config"/>.
+/// sizes as literals and launch with <see cref="Config"/>; with <c>tensorCores</c> (the device's opt-in TF32) the same tiles
+/// run on the tensor cores (TiledGemm.TensorCores.cs).
 /// </summary>
-public static class TiledGemm
+public static partial class TiledGemm
 {
     public const int TileM = 64, TileN = 64, TileK = 16, Threads = 256;
 
@@ -34,12 +35,12 @@ public static class TiledGemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Multiply(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias,
         int m, int n, int k, bool transA, bool transB, int lda, int ldb, int ldc,
-        long batchA, long batchB, long batchC, float alpha, bool hasBias, bool accumulate)
+        long batchA, long batchB, long batchC, float alpha, bool hasBias, bool accumulate, bool tensorCores)
     {
         long z = Grid.IdxZ;
         // op(A)'s tile is read as (m, k), op(B)'s as its transpose (n, k): one loader for both.
         Multiply(c, new Dense(a, z * batchA, lda, !transA), new Dense(b, z * batchB, ldb, transB), bias,
-            m, n, 0, k, ldc, z * batchC, alpha, hasBias, biasPerRow: false, accumulate);
+            m, n, 0, k, ldc, z * batchC, alpha, hasBias, biasPerRow: false, accumulate, tensorCores);
     }
 
     /// <summary>
@@ -50,15 +51,26 @@ public static class TiledGemm
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Multiply<TA, TB>(ArrayView<float> c, TA a, TB b, ArrayView<float> bias, int m, int n, int kBegin, int kEnd,
-        int ldc, long cStart, float alpha, bool hasBias, bool biasPerRow, bool accumulate)
+        int ldc, long cStart, float alpha, bool hasBias, bool biasPerRow, bool accumulate, bool tensorCores)
         where TA : struct, ITileOperand
         where TB : struct, ITileOperand =>
-        Multiply(a, b, m, n, kBegin, kEnd, new Plain(c, bias, cStart, ldc, alpha, hasBias, biasPerRow, accumulate));
+        Multiply(a, b, m, n, kBegin, kEnd, new Plain(c, bias, cStart, ldc, alpha, hasBias, biasPerRow, accumulate), tensorCores);
 
     /// <summary>The tiled product A·B over k in [kBegin, kEnd), each (row, column) of the m × n result handed to
-    /// <paramref name="epilogue"/> once, in registers (a fused bias, activation or second output costs no extra pass).</summary>
+    /// <paramref name="epilogue"/> once, in registers (a fused bias, activation or second output costs no extra pass). With
+    /// <paramref name="tensorCores"/> the operands are rounded to TF32 and multiplied on the tensor cores.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Multiply<TA, TB, TE>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue)
+    public static void Multiply<TA, TB, TE>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue, bool tensorCores)
+        where TA : struct, ITileOperand
+        where TB : struct, ITileOperand
+        where TE : struct, ITileEpilogue
+    {
+        if (tensorCores) MultiplyTensorCores(a, b, m, n, kBegin, kEnd, epilogue);
+        else MultiplyFp32(a, b, m, n, kBegin, kEnd, epilogue);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void MultiplyFp32<TA, TB, TE>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue)
         where TA : struct, ITileOperand
         where TB : struct, ITileOperand
         where TE : struct, ITileEpilogue
@@ -73,8 +85,8 @@ public static class TiledGemm
 
         var fa = Fetch(a, m0, kBegin, m, kEnd, t);
         var fb = Fetch(b, n0, kBegin, n, kEnd, t);
-        Store(sa, 0, fa, a.InnerContiguous, t);
-        Store(sb, 0, fb, b.InnerContiguous, t);
+        Store(sa, 0, fa, a.InnerContiguous, t, Stride);
+        Store(sb, 0, fb, b.InnerContiguous, t, Stride);
         Group.Barrier();
 
         var acc = default(Block4x4);
@@ -98,8 +110,8 @@ public static class TiledGemm
             if (more)
             {
                 // The other buffer was last read before the previous barrier, so it can be overwritten now.
-                Store(sa, next, fa, a.InnerContiguous, t);
-                Store(sb, next, fb, b.InnerContiguous, t);
+                Store(sa, next, fa, a.InnerContiguous, t, Stride);
+                Store(sb, next, fb, b.InnerContiguous, t, Stride);
             }
             Group.Barrier();
         }
@@ -138,20 +150,21 @@ public static class TiledGemm
     /// slice z writes its partial product into workspace[z·m·n ...] and <see cref="SumSplitsKernel"/> adds them afterwards.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplySplit<TA, TB>(ArrayView<float> target, ArrayView<float> workspace, TA a, TB b, int m, int n, int k, int ldc)
+    public static void MultiplySplit<TA, TB>(ArrayView<float> target, ArrayView<float> workspace, TA a, TB b, int m, int n, int k, int ldc,
+        bool tensorCores)
         where TA : struct, ITileOperand
         where TB : struct, ITileOperand
     {
         int splits = Splits(m, n, k);
         if (splits == 1)
         {
-            Multiply(target, a, b, target, m, n, 0, k, ldc, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true);
+            Multiply(target, a, b, target, m, n, 0, k, ldc, 0, 1f, hasBias: false, biasPerRow: false, accumulate: true, tensorCores);
             return;
         }
         int z = Grid.IdxZ;
         int slice = ((k + splits - 1) / splits + TileK - 1) / TileK * TileK;
         int begin = z * slice, end = System.Math.Min(k, begin + slice);
-        Multiply(workspace, a, b, target, m, n, begin, end, n, (long)z * m * n, 1f, hasBias: false, biasPerRow: false, accumulate: false);
+        Multiply(workspace, a, b, target, m, n, begin, end, n, (long)z * m * n, 1f, hasBias: false, biasPerRow: false, accumulate: false, tensorCores);
     }
 
     /// <summary>Extent: m · n. target[r, col] += Σ_z workspace[z, r, col] over the slices of <see cref="MultiplySplit"/>, in
@@ -271,13 +284,13 @@ public static class TiledGemm
         return f;
     }
 
-    /// <summary>Writes a thread's four fetched values into a shared buffer laid out k-major: tile[i·Stride + o].</summary>
+    /// <summary>Writes a thread's four fetched values into a shared buffer laid out k-major: tile[i·stride + o].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(ArrayView<float> tile, int buffer, Four f, bool innerContiguous, int t)
+    static void Store(ArrayView<float> tile, int buffer, Four f, bool innerContiguous, int t, int stride)
     {
         if (innerContiguous)
         {
-            int at = buffer + (t & 15) * Stride + (t >> 4);
+            int at = buffer + (t & 15) * stride + (t >> 4);
             tile[at] = f.V0;
             tile[at + 16] = f.V1;
             tile[at + 32] = f.V2;
@@ -285,11 +298,11 @@ public static class TiledGemm
         }
         else
         {
-            int at = buffer + (t >> 6) * Stride + (t & 63);
+            int at = buffer + (t >> 6) * stride + (t & 63);
             tile[at] = f.V0;
-            tile[at + 4 * Stride] = f.V1;
-            tile[at + 8 * Stride] = f.V2;
-            tile[at + 12 * Stride] = f.V3;
+            tile[at + 4 * stride] = f.V1;
+            tile[at + 8 * stride] = f.V2;
+            tile[at + 12 * stride] = f.V3;
         }
     }
 

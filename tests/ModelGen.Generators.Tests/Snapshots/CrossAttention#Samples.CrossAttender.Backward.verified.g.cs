@@ -70,9 +70,10 @@ partial class CrossAttender
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         _runtime.Profiler.Mark(9, backward: true);
-        K36_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), batch);
+        K36_LinearBackwardInputKernel(a.GradView(Buf.mlp_drop), a.GradView(Buf.mlp), _runtime.Value(12), _runtime.TensorCoresValue, batch);
         K37_LinearBackwardWeightKernel(
-            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp), a.View(Buf.mlp_drop), batch);
+            _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp), a.View(Buf.mlp_drop),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 6) > 1)
             K38_TiledGemmSumSplitsKernel(512, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.mlp), batch);
@@ -84,10 +85,10 @@ partial class CrossAttender
         // mlp.fc1 (Linear + ReLU): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: true);
         K29_LinearActivationBackwardInputKernel(
-            a.GradView(Buf.norm), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), _runtime.Value(10), batch);
+            a.GradView(Buf.norm), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), _runtime.Value(10), _runtime.TensorCoresValue, batch);
         K30_LinearActivationBackwardWeightKernel(
             _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), a.View(Buf.norm),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 16, batch * 6) > 1)
             K31_TiledGemmSumSplitsKernel(512, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K32_LinearActivationBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.mlp_act), a.View(Buf.mlp_fc1), batch);
@@ -106,9 +107,11 @@ partial class CrossAttender
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         _runtime.Profiler.Mark(4, backward: true);
-        K20_LinearBackwardInputKernel(a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), batch);
+        K20_LinearBackwardInputKernel(
+            a.GradView(Buf.attn_heads), a.GradView(Buf.attn), _runtime.Value(6), _runtime.TensorCoresValue, batch);
         K21_LinearBackwardWeightKernel(
-            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn), a.View(Buf.attn_heads), batch);
+            _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn), a.View(Buf.attn_heads),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 8, batch * 6) > 1)
             K22_TiledGemmSumSplitsKernel(128, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.attn), batch);
@@ -125,27 +128,33 @@ partial class CrossAttender
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         _runtime.Profiler.Mark(2, backward: true);
-        K11_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_v_proj), _runtime.Value(4), batch);
+        K11_LinearBackwardInputKernel(
+            a.GradView(Buf.in_memory), a.GradView(Buf.attn_v_proj), _runtime.Value(4), _runtime.TensorCoresValue, batch);
         K12_LinearBackwardWeightKernel(
-            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_v_proj), a.View(Buf.in_memory), batch);
+            _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_v_proj), a.View(Buf.in_memory),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(8, 24, batch * 10) > 1)
             K13_TiledGemmSumSplitsKernel(192, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K14_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.attn_v_proj), batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
         _runtime.Profiler.Mark(1, backward: true);
-        K6_LinearBackwardInputKernel(a.GradView(Buf.in_memory), a.GradView(Buf.attn_k_proj), _runtime.Value(2), batch);
+        K6_LinearBackwardInputKernel(
+            a.GradView(Buf.in_memory), a.GradView(Buf.attn_k_proj), _runtime.Value(2), _runtime.TensorCoresValue, batch);
         K7_LinearBackwardWeightKernel(
-            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_k_proj), a.View(Buf.in_memory), batch);
+            _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_k_proj), a.View(Buf.in_memory),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 24, batch * 10) > 1)
             K8_TiledGemmSumSplitsKernel(384, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K9_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.attn_k_proj), batch);
 
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(0, backward: true);
-        K1_LinearBackwardInputKernel(a.GradView(Buf.in_x), a.GradView(Buf.attn_q_proj), _runtime.Value(0), batch);
+        K1_LinearBackwardInputKernel(
+            a.GradView(Buf.in_x), a.GradView(Buf.attn_q_proj), _runtime.Value(0), _runtime.TensorCoresValue, batch);
         K2_LinearBackwardWeightKernel(
-            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_q_proj), a.View(Buf.in_x), batch);
+            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.attn_q_proj), a.View(Buf.in_x),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 6) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.attn_q_proj), batch);

@@ -66,15 +66,18 @@ partial class CrossAttender
     {
         // attn.q_proj (Linear): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(0, backward: false);
-        K0_LinearForwardKernel(a.View(Buf.attn_q_proj), a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), batch);
+        K0_LinearForwardKernel(
+            a.View(Buf.attn_q_proj), a.View(Buf.in_x), _runtime.Value(0), _runtime.Value(1), _runtime.TensorCoresValue, batch);
 
         // attn.k_proj (Linear): (B, 10, 24) -> (B, 10, 16)
         _runtime.Profiler.Mark(1, backward: false);
-        K5_LinearForwardKernel(a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), batch);
+        K5_LinearForwardKernel(
+            a.View(Buf.attn_k_proj), a.View(Buf.in_memory), _runtime.Value(2), _runtime.Value(3), _runtime.TensorCoresValue, batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         _runtime.Profiler.Mark(2, backward: false);
-        K10_LinearForwardKernel(a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), batch);
+        K10_LinearForwardKernel(
+            a.View(Buf.attn_v_proj), a.View(Buf.in_memory), _runtime.Value(4), _runtime.Value(5), _runtime.TensorCoresValue, batch);
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         _runtime.Profiler.Mark(3, backward: false);
@@ -84,7 +87,8 @@ partial class CrossAttender
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         _runtime.Profiler.Mark(4, backward: false);
-        K19_LinearForwardKernel(a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
+        K19_LinearForwardKernel(
+            a.View(Buf.attn), a.View(Buf.attn_heads), _runtime.Value(6), _runtime.Value(7), _runtime.TensorCoresValue, batch);
 
         // res (Add): (B, 6, 16), (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(5, backward: false);
@@ -98,7 +102,8 @@ partial class CrossAttender
         // mlp.fc1 (Linear + ReLU): (B, 6, 16) -> (B, 6, 32)
         _runtime.Profiler.Mark(7, backward: false);
         K28_LinearActivationForwardKernel(
-            a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), batch);
+            a.View(Buf.mlp_act), a.View(Buf.mlp_fc1), a.View(Buf.norm), _runtime.Value(10), _runtime.Value(11), _runtime.TensorCoresValue,
+            batch);
 
         // mlp.drop (Dropout): (B, 6, 32) -> (B, 6, 32)
         _runtime.Profiler.Mark(8, backward: false);
@@ -108,7 +113,8 @@ partial class CrossAttender
 
         // mlp.fc2 (Linear): (B, 6, 32) -> (B, 6, 16)
         _runtime.Profiler.Mark(9, backward: false);
-        K35_LinearForwardKernel(a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), batch);
+        K35_LinearForwardKernel(
+            a.View(Buf.mlp), a.View(Buf.mlp_drop), _runtime.Value(12), _runtime.Value(13), _runtime.TensorCoresValue, batch);
 
         // drop (Dropout): (B, 6, 16) -> (B, 6, 16)
         _runtime.Profiler.Mark(10, backward: false);

@@ -4,6 +4,7 @@
 
 using ModelGenView = global::ILGPU.ArrayView<float>;
 using ModelGenIndex = global::ILGPU.Index1D;
+using ModelGenTensorCores = global::ILGPU.Runtime.SpecializedValue<int>;
 
 namespace Samples;
 
@@ -19,33 +20,43 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardWeightWorkspace(16, 32), global::ModelGen.Ops.Linear.BackwardWeightWorkspace(32, 16)});
 
     // Linear.ForwardKernel: attn.q_proj
-    static void K0_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k0;
-    void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K0_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k0;
+    void K0_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K0_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: attn.q_proj
-    static void K1_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k1;
-    void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K1_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 6, inFeatures: 16, outFeatures: 16, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k1;
+    void K1_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K1_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: attn.q_proj
-    static void K2_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K2_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 16, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k2;
+    void K2_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: attn.q_proj
     static void K3_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -66,33 +77,43 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Linear.ForwardKernel: attn.k_proj
-    static void K5_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K5_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k5;
+    void K5_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K5_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: attn.k_proj
-    static void K6_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
-    void K6_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K6_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 16, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k6;
+    void K6_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K6_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: attn.k_proj
-    static void K7_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k7;
-    void K7_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K7_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 16, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k7;
+    void K7_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K7_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 10, inFeatures: 24, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 10, inFeatures: 24, outFeatures: 16), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: attn.k_proj
     static void K8_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -113,33 +134,43 @@ partial class CrossAttender
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 16), p0, p1, batch);
 
     // Linear.ForwardKernel: attn.v_proj
-    static void K10_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K10_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k10;
+    void K10_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K10_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 8), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 8), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: attn.v_proj
-    static void K11_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
-    void K11_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K11_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 10, inFeatures: 24, outFeatures: 8, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k11;
+    void K11_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K11_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 24), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: attn.v_proj
-    static void K12_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
-    void K12_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K12_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 10, inFeatures: 24, outFeatures: 8, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k12;
+    void K12_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K12_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 10, inFeatures: 24, outFeatures: 8), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 10, inFeatures: 24, outFeatures: 8), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: attn.v_proj
     static void K13_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -225,33 +256,42 @@ partial class CrossAttender
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, batch);
 
     // Linear.ForwardKernel: attn.out_proj
-    static void K19_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
-    void K19_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K19_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k19;
+    void K19_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K19_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: attn.out_proj
-    static void K20_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K20_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 6, inFeatures: 8, outFeatures: 16, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k20;
+    void K20_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K20_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 8), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 8), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: attn.out_proj
-    static void K21_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
-    void K21_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K21_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 8, outFeatures: 16, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k21;
+    void K21_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K21_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 8, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 8, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: attn.out_proj
     static void K22_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -321,42 +361,49 @@ partial class CrossAttender
 
     // LinearActivation.ForwardKernel: mlp.fc1
     static void K28_LinearActivationForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.ForwardKernel(
-        p0, p1, p2, p3, p4, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
+        p0, p1, p2, p3, p4, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k28;
     void K28_LinearActivationForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K28_LinearActivationForwardKernelBody))(
-        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 6, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
 
     // LinearActivation.BackwardInputKernel: mlp.fc1
     static void K29_LinearActivationBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
-        p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k29;
+    void K29_LinearActivationBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K29_LinearActivationBackwardInputKernelBody))(
-        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // LinearActivation.BackwardWeightKernel: mlp.fc1
     static void K30_LinearActivationBackwardWeightKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
-        p0, p1, p2, p3, p4, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k30;
+        p0, p1, p2, p3, p4, rows: batch * 6, inFeatures: 16, outFeatures: 32, activation: global::ModelGen.Ops.LinearActivation.ReluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k30;
     void K30_LinearActivationBackwardWeightKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k30 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K30_LinearActivationBackwardWeightKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 16, outFeatures: 32), p0, p1, p2, p3,
-        p4, batch);
+        p4, p5, batch);
 
     // TiledGemm.SumSplitsKernel: mlp.fc1
     static void K31_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -397,33 +444,43 @@ partial class CrossAttender
             _runtime.Accelerator, K34_DropoutBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: mlp.fc2
-    static void K35_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
-    void K35_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K35_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k35;
+    void K35_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K35_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 6, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: mlp.fc2
-    static void K36_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K36_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 6, inFeatures: 32, outFeatures: 16, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k36;
+    void K36_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K36_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 6, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: mlp.fc2
-    static void K37_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k37;
-    void K37_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K37_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 6, inFeatures: 32, outFeatures: 16, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k37;
+    void K37_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K37_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 32, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 6, inFeatures: 32, outFeatures: 16), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: mlp.fc2
     static void K38_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

@@ -228,7 +228,7 @@ partial class CrossAttender : global::System.IDisposable
         new("attn.k_proj", new int[] { 10, 16 }),
         new("attn.v_proj", new int[] { 10, 8 }),
         new("attn.heads", new int[] { 6, 8 }),
-        new("attn.heads.probs", new int[] { 2, 6, 10 }, Grad: false),
+        new("attn.heads.probs", new int[] { 2, 6, 10 }, Grad: false, OnRequest: true),
         new("attn.heads.lse", new int[] { 2, 6 }, Grad: false, DeviceOnly: true),
         new("attn.heads.dsum", new int[] { 2, 6 }, Grad: false, DeviceOnly: true),
         new("norm.mean", new int[] { 6 }, Grad: false),

@@ -121,9 +121,10 @@ partial class TinyEncoder
     {
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         _runtime.Profiler.Mark(15, backward: true);
-        K28_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), batch);
+        K28_LinearBackwardInputKernel(a.GradView(Buf.norm), a.GradView(Buf.head), _runtime.Value(34), _runtime.TensorCoresValue, batch);
         K29_LinearBackwardWeightKernel(
-            _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.norm), batch);
+            _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.norm), _runtime.TensorCoresValue,
+            batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(10, 32, batch * 8) > 1)
             K30_TiledGemmSumSplitsKernel(320, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K31_LinearBackwardBiasKernel(_runtime.Grad(35), a.GradView(Buf.head), batch);
@@ -140,10 +141,11 @@ partial class TinyEncoder
         // encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(13, backward: true);
         K16_LinearResidualBackwardResidualKernel(batch * 256, a.GradView(Buf.encoder_layers_1_res1), a.GradView(Buf.encoder), batch);
-        K24_LinearBackwardInputKernel(a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder), _runtime.Value(30), batch);
+        K24_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder), _runtime.Value(30), _runtime.TensorCoresValue, batch);
         K25_LinearBackwardWeightKernel(
             _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder), a.View(Buf.encoder_layers_1_mlp_act),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 8) > 1)
             K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(30), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(31), a.GradView(Buf.encoder), batch);
@@ -152,10 +154,10 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(12, backward: true);
         K19_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1),
-            _runtime.Value(28), batch);
+            _runtime.Value(28), _runtime.TensorCoresValue, batch);
         K20_LinearActivationBackwardWeightKernel(
             _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
-            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 8) > 1)
             K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(28), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K22_LinearActivationBackwardBiasKernel(
@@ -175,10 +177,11 @@ partial class TinyEncoder
         K16_LinearResidualBackwardResidualKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res2), a.GradView(Buf.encoder_layers_1_res1), batch);
         K17_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_res1), _runtime.Value(24), batch);
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_res1), _runtime.Value(24),
+            _runtime.TensorCoresValue, batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_res1),
-            a.View(Buf.encoder_layers_1_attn_heads), batch);
+            a.View(Buf.encoder_layers_1_attn_heads), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
             K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.encoder_layers_1_res1), batch);
@@ -201,22 +204,22 @@ partial class TinyEncoder
         K4_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(18),
-            _runtime.Value(20), _runtime.Value(22), batch);
+            _runtime.Value(20), _runtime.Value(22), _runtime.TensorCoresValue, batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
+            a.View(Buf.encoder_layers_1_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
             K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
+            a.View(Buf.encoder_layers_1_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
             K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
+            a.View(Buf.encoder_layers_1_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
             K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
@@ -235,10 +238,11 @@ partial class TinyEncoder
         K16_LinearResidualBackwardResidualKernel(
             batch * 256, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_res2), batch);
         K24_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_res2), _runtime.Value(14), batch);
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_res2), _runtime.Value(14), _runtime.TensorCoresValue,
+            batch);
         K25_LinearBackwardWeightKernel(
             _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res2),
-            a.View(Buf.encoder_layers_0_mlp_act), batch);
+            a.View(Buf.encoder_layers_0_mlp_act), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 8) > 1)
             K26_TiledGemmSumSplitsKernel(2048, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.encoder_layers_0_res2), batch);
@@ -247,10 +251,10 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(5, backward: true);
         K19_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
-            _runtime.Value(12), batch);
+            _runtime.Value(12), _runtime.TensorCoresValue, batch);
         K20_LinearActivationBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
-            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 8) > 1)
             K21_TiledGemmSumSplitsKernel(2048, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K22_LinearActivationBackwardBiasKernel(
@@ -269,10 +273,11 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(3, backward: true);
         K16_LinearResidualBackwardResidualKernel(batch * 256, a.GradView(Buf.in_x), a.GradView(Buf.encoder_layers_0_res1), batch);
         K17_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(8), batch);
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(8),
+            _runtime.TensorCoresValue, batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
-            a.View(Buf.encoder_layers_0_attn_heads), batch);
+            a.View(Buf.encoder_layers_0_attn_heads), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
             K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(8), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(9), a.GradView(Buf.encoder_layers_0_res1), batch);
@@ -295,22 +300,22 @@ partial class TinyEncoder
         K4_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(2),
-            _runtime.Value(4), _runtime.Value(6), batch);
+            _runtime.Value(4), _runtime.Value(6), _runtime.TensorCoresValue, batch);
         K5_LinearBackwardWeightKernel(
             _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 8) > 1)
             K6_TiledGemmSumSplitsKernel(1024, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K7_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
             K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
         K8_LinearBackwardWeightKernel(
             _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 32, batch * 8) > 1)
             K9_TiledGemmSumSplitsKernel(512, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K10_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);

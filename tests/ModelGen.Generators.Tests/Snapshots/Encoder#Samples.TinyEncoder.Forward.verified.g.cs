@@ -117,7 +117,7 @@ partial class TinyEncoder
         K3_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
             a.View(Buf.encoder_layers_0_norm1), _runtime.Value(2), _runtime.Value(4), _runtime.Value(6), _runtime.Value(3),
-            _runtime.Value(5), _runtime.Value(7), batch);
+            _runtime.Value(5), _runtime.Value(7), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(2, backward: false);
@@ -129,7 +129,7 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(3, backward: false);
         K15_LinearResidualForwardKernel(
             a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads),
-            _runtime.Value(8), _runtime.Value(9), a.View(Buf.in_x), batch);
+            _runtime.Value(8), _runtime.Value(9), a.View(Buf.in_x), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(4, backward: false);
@@ -141,13 +141,13 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(5, backward: false);
         K18_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
-            _runtime.Value(12), _runtime.Value(13), batch);
+            _runtime.Value(12), _runtime.Value(13), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(6, backward: false);
         K23_LinearResidualForwardKernel(
             a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act),
-            _runtime.Value(14), _runtime.Value(15), a.View(Buf.encoder_layers_0_res1), batch);
+            _runtime.Value(14), _runtime.Value(15), a.View(Buf.encoder_layers_0_res1), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(7, backward: false);
@@ -160,7 +160,7 @@ partial class TinyEncoder
         K3_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), _runtime.Value(18), _runtime.Value(20), _runtime.Value(22), _runtime.Value(19),
-            _runtime.Value(21), _runtime.Value(23), batch);
+            _runtime.Value(21), _runtime.Value(23), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(9, backward: false);
@@ -172,7 +172,7 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(10, backward: false);
         K15_LinearResidualForwardKernel(
             a.View(Buf.encoder_layers_1_res1), a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads),
-            _runtime.Value(24), _runtime.Value(25), a.View(Buf.encoder_layers_0_res2), batch);
+            _runtime.Value(24), _runtime.Value(25), a.View(Buf.encoder_layers_0_res2), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.norm2 (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(11, backward: false);
@@ -184,13 +184,13 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(12, backward: false);
         K18_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2),
-            _runtime.Value(28), _runtime.Value(29), batch);
+            _runtime.Value(28), _runtime.Value(29), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.mlp.fc2 (Linear + residual): (B, 8, 64), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(13, backward: false);
         K23_LinearResidualForwardKernel(
             a.View(Buf.encoder), a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(30),
-            _runtime.Value(31), a.View(Buf.encoder_layers_1_res1), batch);
+            _runtime.Value(31), a.View(Buf.encoder_layers_1_res1), _runtime.TensorCoresValue, batch);
 
         // norm (LayerNorm): (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(14, backward: false);
@@ -200,6 +200,7 @@ partial class TinyEncoder
 
         // head (Linear): (B, 8, 32) -> (B, 8, 10)
         _runtime.Profiler.Mark(15, backward: false);
-        K27_LinearForwardKernel(a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), batch);
+        K27_LinearForwardKernel(
+            a.View(Buf.head), a.View(Buf.norm), _runtime.Value(34), _runtime.Value(35), _runtime.TensorCoresValue, batch);
     }
 }

@@ -4,6 +4,7 @@
 
 using ModelGenView = global::ILGPU.ArrayView<float>;
 using ModelGenIndex = global::ILGPU.Index1D;
+using ModelGenTensorCores = global::ILGPU.Runtime.SpecializedValue<int>;
 
 namespace Samples;
 
@@ -60,46 +61,54 @@ partial class TinyEncoder
     // Projections.ForwardKernel: encoder.layers.0.attn and 1 more
     static void K3_ProjectionsForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         global::ModelGen.Ops.Projections.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16, hasBias: true);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16, hasBias: true,
+        tensorCores: p10.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, ModelGenView, int>? _k3;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k3;
     void K3_ProjectionsForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>(
+        ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K3_ProjectionsForwardKernelBody))(
         global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 8, outQ: 32, outK: 16, outV: 16), p0, p1, p2, p3, p4, p5, p6, p7,
-        p8, p9, batch);
+        p8, p9, p10, batch);
 
     // Projections.BackwardInputKernel: encoder.layers.0.attn and 1 more
     static void K4_ProjectionsBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         global::ModelGen.Ops.Projections.BackwardInputKernel(
-        p0, p1, p2, p3, p4, p5, p6, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16);
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 8, inFeatures: 32, outQ: 32, outK: 16, outV: 16, tensorCores: p7.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k4;
+        ModelGenTensorCores, int>? _k4;
     void K4_ProjectionsBackwardInputKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K4_ProjectionsBackwardInputKernelBody))(
-        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn and 3 more
-    static void K5_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
-    void K5_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K5_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k5;
+    void K5_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K5_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 3 more
     static void K6_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -120,14 +129,19 @@ partial class TinyEncoder
         global::ModelGen.Ops.Linear.BackwardBiasKernelConfig(outFeatures: 32), p0, p1, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn and 1 more
-    static void K8_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
-    void K8_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K8_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 16, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k8;
+    void K8_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K8_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 16), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 1 more
     static void K9_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -214,17 +228,20 @@ partial class TinyEncoder
 
     // LinearResidual.ForwardKernel: encoder.layers.0.attn.out_proj and 1 more
     static void K15_LinearResidualForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         global::ModelGen.Ops.LinearResidual.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, rows: batch * 8, inFeatures: 32, outFeatures: 32, hasBias: true, tensorCores: p6.Value != 0);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores,
+        int>? _k15;
     void K15_LinearResidualForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K15_LinearResidualForwardKernelBody))(
-        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // LinearResidual.BackwardResidualKernel: encoder.layers.0.attn.out_proj and 3 more
     static void K16_LinearResidualBackwardResidualKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -236,52 +253,61 @@ partial class TinyEncoder
             _runtime.Accelerator, K16_LinearResidualBackwardResidualKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj and 1 more
-    static void K17_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K17_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k17;
+    void K17_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K17_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K18_LinearActivationForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.ForwardKernel(
-        p0, p1, p2, p3, p4, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+        p0, p1, p2, p3, p4, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k18;
     void K18_LinearActivationForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K18_LinearActivationForwardKernelBody))(
-        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 8, outFeatures: 64), p0, p1, p2, p3, p4, p5, batch);
 
     // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K19_LinearActivationBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
-        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
-    void K19_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k19;
+    void K19_LinearActivationBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K19_LinearActivationBackwardInputKernelBody))(
-        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K20_LinearActivationBackwardWeightKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
-        p0, p1, p2, p3, p4, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+        p0, p1, p2, p3, p4, rows: batch * 8, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k20;
     void K20_LinearActivationBackwardWeightKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K20_LinearActivationBackwardWeightKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
-        p4, batch);
+        p4, p5, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K21_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -304,36 +330,46 @@ partial class TinyEncoder
 
     // LinearResidual.ForwardKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K23_LinearResidualForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         global::ModelGen.Ops.LinearResidual.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, rows: batch * 8, inFeatures: 64, outFeatures: 32, hasBias: true, tensorCores: p6.Value != 0);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores,
+        int>? _k23;
     void K23_LinearResidualForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K23_LinearResidualForwardKernelBody))(
-        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 8, outFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
-    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K24_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 8, inFeatures: 64, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k24;
+    void K24_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K24_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 64), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K25_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K25_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 64, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k25;
+    void K25_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K25_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K26_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -345,33 +381,43 @@ partial class TinyEncoder
             _runtime.Accelerator, K26_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: head
-    static void K27_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
-    void K27_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K27_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k27;
+    void K27_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K27_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 10), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 8, outFeatures: 10), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K28_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K28_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 8, inFeatures: 32, outFeatures: 10, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k28;
+    void K28_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K28_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 8, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K29_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
-    void K29_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K29_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 8, inFeatures: 32, outFeatures: 10, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k29;
+    void K29_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K29_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 10), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 8, inFeatures: 32, outFeatures: 10), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: head
     static void K30_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

@@ -81,9 +81,10 @@ partial class Stacked
     {
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
         _runtime.Profiler.Mark(11, backward: true);
-        K19_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), batch);
+        K19_LinearBackwardInputKernel(a.GradView(Buf.act), a.GradView(Buf.head), _runtime.Value(20), _runtime.TensorCoresValue, batch);
         K20_LinearBackwardWeightKernel(
-            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.act), batch);
+            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.act), _runtime.TensorCoresValue,
+            batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(4, 16, batch * 5) > 1)
             K21_TiledGemmSumSplitsKernel(64, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
@@ -107,10 +108,11 @@ partial class Stacked
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(7, backward: true);
-        K10_LinearBackwardInputKernel(a.GradView(Buf.blocks_1_attn_heads), a.GradView(Buf.blocks_1_attn), _runtime.Value(16), batch);
+        K10_LinearBackwardInputKernel(
+            a.GradView(Buf.blocks_1_attn_heads), a.GradView(Buf.blocks_1_attn), _runtime.Value(16), _runtime.TensorCoresValue, batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(16), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(17), a.GradView(Buf.blocks_1_attn), batch);
@@ -130,22 +132,23 @@ partial class Stacked
         _runtime.Profiler.Mark(5, backward: true);
         K1_ProjectionsBackwardInputKernel(
             a.GradView(Buf.blocks_0_norm), a.GradView(Buf.blocks_1_attn_q_proj), a.GradView(Buf.blocks_1_attn_k_proj),
-            a.GradView(Buf.blocks_1_attn_v_proj), _runtime.Value(10), _runtime.Value(12), _runtime.Value(14), batch);
+            a.GradView(Buf.blocks_1_attn_v_proj), _runtime.Value(10), _runtime.Value(12), _runtime.Value(14), _runtime.TensorCoresValue,
+            batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_0_norm),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(10), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(11), a.GradView(Buf.blocks_1_attn_q_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_0_norm),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(12), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(13), a.GradView(Buf.blocks_1_attn_k_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(14), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(15), a.GradView(Buf.blocks_1_attn_v_proj), batch);
@@ -165,10 +168,11 @@ partial class Stacked
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(2, backward: true);
-        K10_LinearBackwardInputKernel(a.GradView(Buf.blocks_0_attn_heads), a.GradView(Buf.blocks_0_attn), _runtime.Value(6), batch);
+        K10_LinearBackwardInputKernel(
+            a.GradView(Buf.blocks_0_attn_heads), a.GradView(Buf.blocks_0_attn), _runtime.Value(6), _runtime.TensorCoresValue, batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(6), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(7), a.GradView(Buf.blocks_0_attn), batch);
@@ -188,22 +192,23 @@ partial class Stacked
         _runtime.Profiler.Mark(0, backward: true);
         K1_ProjectionsBackwardInputKernel(
             a.GradView(Buf.in_tokens), a.GradView(Buf.blocks_0_attn_q_proj), a.GradView(Buf.blocks_0_attn_k_proj),
-            a.GradView(Buf.blocks_0_attn_v_proj), _runtime.Value(0), _runtime.Value(2), _runtime.Value(4), batch);
+            a.GradView(Buf.blocks_0_attn_v_proj), _runtime.Value(0), _runtime.Value(2), _runtime.Value(4), _runtime.TensorCoresValue,
+            batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.in_tokens),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.blocks_0_attn_q_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_k_proj), a.View(Buf.in_tokens),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(2), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(3), a.GradView(Buf.blocks_0_attn_k_proj), batch);
         K2_LinearBackwardWeightKernel(
             _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 5) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(4), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K4_LinearBackwardBiasKernel(_runtime.Grad(5), a.GradView(Buf.blocks_0_attn_v_proj), batch);

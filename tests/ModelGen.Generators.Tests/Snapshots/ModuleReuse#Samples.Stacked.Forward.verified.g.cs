@@ -76,7 +76,8 @@ partial class Stacked
         _runtime.Profiler.Mark(0, backward: false);
         K0_ProjectionsForwardKernel(
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), a.View(Buf.in_tokens),
-            _runtime.Value(0), _runtime.Value(2), _runtime.Value(4), _runtime.Value(1), _runtime.Value(3), _runtime.Value(5), batch);
+            _runtime.Value(0), _runtime.Value(2), _runtime.Value(4), _runtime.Value(1), _runtime.Value(3), _runtime.Value(5),
+            _runtime.TensorCoresValue, batch);
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(1, backward: false);
@@ -86,7 +87,9 @@ partial class Stacked
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(2, backward: false);
-        K9_LinearForwardKernel(a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), batch);
+        K9_LinearForwardKernel(
+            a.View(Buf.blocks_0_attn), a.View(Buf.blocks_0_attn_heads), _runtime.Value(6), _runtime.Value(7), _runtime.TensorCoresValue,
+            batch);
 
         // blocks.0.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(3, backward: false);
@@ -102,7 +105,8 @@ partial class Stacked
         _runtime.Profiler.Mark(5, backward: false);
         K0_ProjectionsForwardKernel(
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), a.View(Buf.blocks_0_norm),
-            _runtime.Value(10), _runtime.Value(12), _runtime.Value(14), _runtime.Value(11), _runtime.Value(13), _runtime.Value(15), batch);
+            _runtime.Value(10), _runtime.Value(12), _runtime.Value(14), _runtime.Value(11), _runtime.Value(13), _runtime.Value(15),
+            _runtime.TensorCoresValue, batch);
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(6, backward: false);
@@ -112,7 +116,9 @@ partial class Stacked
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(7, backward: false);
-        K9_LinearForwardKernel(a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), batch);
+        K9_LinearForwardKernel(
+            a.View(Buf.blocks_1_attn), a.View(Buf.blocks_1_attn_heads), _runtime.Value(16), _runtime.Value(17), _runtime.TensorCoresValue,
+            batch);
 
         // blocks.1.res (Add): (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(8, backward: false);
@@ -130,6 +136,6 @@ partial class Stacked
 
         // head (Linear): (B, 5, 16) -> (B, 5, 4)
         _runtime.Profiler.Mark(11, backward: false);
-        K18_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, batch);
+        K18_LinearForwardKernel(a.View(Buf.head), a.View(Buf.act), _runtime.Value(20), _runtime.Dummy, _runtime.TensorCoresValue, batch);
     }
 }

@@ -4,6 +4,7 @@
 
 using ModelGenView = global::ILGPU.ArrayView<float>;
 using ModelGenIndex = global::ILGPU.Index1D;
+using ModelGenTensorCores = global::ILGPU.Runtime.SpecializedValue<int>;
 
 namespace Samples;
 
@@ -19,46 +20,54 @@ partial class Stacked
     // Projections.ForwardKernel: blocks.0.attn and 1 more
     static void K0_ProjectionsForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         global::ModelGen.Ops.Projections.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16, hasBias: true);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16, hasBias: true,
+        tensorCores: p10.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, ModelGenView, int>? _k0;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k0;
     void K0_ProjectionsForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         _runtime.Launch(_k0 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>(
+        ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K0_ProjectionsForwardKernelBody))(
         global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 5, outQ: 16, outK: 16, outV: 16), p0, p1, p2, p3, p4, p5, p6, p7,
-        p8, p9, batch);
+        p8, p9, p10, batch);
 
     // Projections.BackwardInputKernel: blocks.0.attn and 1 more
     static void K1_ProjectionsBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         global::ModelGen.Ops.Projections.BackwardInputKernel(
-        p0, p1, p2, p3, p4, p5, p6, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 5, inFeatures: 16, outQ: 16, outK: 16, outV: 16, tensorCores: p7.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k1;
+        ModelGenTensorCores, int>? _k1;
     void K1_ProjectionsBackwardInputKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         _runtime.Launch(_k1 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K1_ProjectionsBackwardInputKernelBody))(
-        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, p3, p4, p5, p6, batch);
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, p3, p4, p5, p6, p7, batch);
 
     // Linear.BackwardWeightKernel: blocks.0.attn and 3 more
-    static void K2_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K2_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k2;
+    void K2_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K2_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 5, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 5, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: blocks.0.attn and 3 more
     static void K3_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -144,23 +153,28 @@ partial class Stacked
         global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, batch);
 
     // Linear.ForwardKernel: blocks.0.attn.out_proj and 1 more
-    static void K9_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k9;
-    void K9_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K9_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 16, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k9;
+    void K9_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k9 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K9_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 16), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: blocks.0.attn.out_proj and 1 more
-    static void K10_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k10;
-    void K10_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K10_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 16, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k10;
+    void K10_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k10 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K10_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, p3, batch);
 
     // Add.ForwardKernel: blocks.0.res and 1 more
     static void K11_AddForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
@@ -238,33 +252,42 @@ partial class Stacked
             _runtime.Accelerator, K17_GeluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: head
-    static void K18_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K18_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, hasBias: false, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k18;
+    void K18_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K18_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 4), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 5, outFeatures: 4), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K19_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k19;
-    void K19_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K19_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 5, inFeatures: 16, outFeatures: 4, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k19;
+    void K19_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K19_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 5, inFeatures: 16), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K20_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K20_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 5, inFeatures: 16, outFeatures: 4, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k20;
+    void K20_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K20_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 5, inFeatures: 16, outFeatures: 4), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 5, inFeatures: 16, outFeatures: 4), p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: head
     static void K21_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

@@ -203,9 +203,11 @@ partial class Setr
     {
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
         _runtime.Profiler.Mark(37, backward: true);
-        K105_Conv2dBackwardInputKernel(a.GradView(Buf.decoder_stages_2_up), a.GradView(Buf.decoder), _runtime.Value(39), batch);
+        K105_Conv2dBackwardInputKernel(
+            a.GradView(Buf.decoder_stages_2_up), a.GradView(Buf.decoder), _runtime.Value(39), _runtime.TensorCoresValue, batch);
         K106_Conv2dBackwardWeightKernel(
-            _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up), batch);
+            _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder), a.View(Buf.decoder_stages_2_up),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(5, 8, batch * 1024) > 1)
             K107_TiledGemmSumSplitsKernel(40, _runtime.Grad(39), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K108_Conv2dBackwardBiasKernel(_runtime.Grad(40), a.GradView(Buf.decoder), batch);
@@ -233,10 +235,11 @@ partial class Setr
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(33, backward: true);
         K93_Conv2dBackwardInputKernel(
-            a.GradView(Buf.decoder_stages_1_up), a.GradView(Buf.decoder_stages_2_conv), _runtime.Value(34), batch);
+            a.GradView(Buf.decoder_stages_1_up), a.GradView(Buf.decoder_stages_2_conv), _runtime.Value(34), _runtime.TensorCoresValue,
+            batch);
         K94_Conv2dBackwardWeightKernel(
             _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_2_conv),
-            a.View(Buf.decoder_stages_1_up), batch);
+            a.View(Buf.decoder_stages_1_up), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(8, 72, batch * 256) > 1)
             K95_TiledGemmSumSplitsKernel(576, _runtime.Grad(34), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
@@ -262,10 +265,11 @@ partial class Setr
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(29, backward: true);
         K81_Conv2dBackwardInputKernel(
-            a.GradView(Buf.decoder_stages_0_up), a.GradView(Buf.decoder_stages_1_conv), _runtime.Value(29), batch);
+            a.GradView(Buf.decoder_stages_0_up), a.GradView(Buf.decoder_stages_1_conv), _runtime.Value(29), _runtime.TensorCoresValue,
+            batch);
         K82_Conv2dBackwardWeightKernel(
             _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_1_conv),
-            a.View(Buf.decoder_stages_0_up), batch);
+            a.View(Buf.decoder_stages_0_up), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(8, 144, batch * 64) > 1)
             K83_TiledGemmSumSplitsKernel(1152, _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
@@ -290,10 +294,11 @@ partial class Setr
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(25, backward: true);
-        K69_Conv2dBackwardInputKernel(a.GradView(Buf.decoder_map), a.GradView(Buf.decoder_stages_0_conv), _runtime.Value(24), batch);
+        K69_Conv2dBackwardInputKernel(
+            a.GradView(Buf.decoder_map), a.GradView(Buf.decoder_stages_0_conv), _runtime.Value(24), _runtime.TensorCoresValue, batch);
         K70_Conv2dBackwardWeightKernel(
             _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 288, batch * 16) > 1)
             K71_TiledGemmSumSplitsKernel(4608, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
@@ -316,9 +321,11 @@ partial class Setr
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(20, backward: true);
-        K58_Conv2dBackwardInputKernel(a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), batch);
+        K58_Conv2dBackwardInputKernel(
+            a.GradView(Buf.sa_cat), a.GradView(Buf.sa_conv), _runtime.Value(23), _runtime.TensorCoresValue, batch);
         K59_Conv2dBackwardWeightKernel(
-            _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat), batch);
+            _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sa_conv), a.View(Buf.sa_cat),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(1, 98, batch * 16) > 1)
             K60_TiledGemmSumSplitsKernel(98, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
 
@@ -345,9 +352,10 @@ partial class Setr
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(14, backward: true);
-        K42_Conv2dBackwardInputKernel(a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), batch);
+        K42_Conv2dBackwardInputKernel(a.GradView(Buf.se_act), a.GradView(Buf.se_fc2), _runtime.Value(21), _runtime.TensorCoresValue, batch);
         K43_Conv2dBackwardWeightKernel(
-            _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc2), a.View(Buf.se_act), batch);
+            _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc2), a.View(Buf.se_act),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 8, batch * 1) > 1)
             K44_TiledGemmSumSplitsKernel(256, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K45_Conv2dBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.se_fc2), batch);
@@ -358,9 +366,11 @@ partial class Setr
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(12, backward: true);
-        K35_Conv2dBackwardInputKernel(a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), batch);
+        K35_Conv2dBackwardInputKernel(
+            a.GradView(Buf.se_pool), a.GradView(Buf.se_fc1), _runtime.Value(19), _runtime.TensorCoresValue, batch);
         K36_Conv2dBackwardWeightKernel(
-            _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc1), a.View(Buf.se_pool), batch);
+            _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.se_fc1), a.View(Buf.se_pool),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(8, 32, batch * 1) > 1)
             K37_TiledGemmSumSplitsKernel(256, _runtime.Grad(19), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K38_Conv2dBackwardBiasKernel(_runtime.Grad(20), a.GradView(Buf.se_fc1), batch);
@@ -376,10 +386,11 @@ partial class Setr
         // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 16, 64), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(9, backward: true);
         K22_LinearResidualBackwardResidualKernel(batch * 512, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder), batch);
-        K3_LinearBackwardInputKernel(a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder), _runtime.Value(17), batch);
+        K3_LinearBackwardInputKernel(
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder), _runtime.Value(17), _runtime.TensorCoresValue, batch);
         K4_LinearBackwardWeightKernel(
             _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder), a.View(Buf.encoder_layers_0_mlp_act),
-            batch);
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 16) > 1)
             K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder), batch);
@@ -388,10 +399,10 @@ partial class Setr
         _runtime.Profiler.Mark(8, backward: true);
         K25_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
-            _runtime.Value(15), batch);
+            _runtime.Value(15), _runtime.TensorCoresValue, batch);
         K26_LinearActivationBackwardWeightKernel(
             _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
-            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 16) > 1)
             K27_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K28_LinearActivationBackwardBiasKernel(
@@ -410,10 +421,11 @@ partial class Setr
         _runtime.Profiler.Mark(6, backward: true);
         K22_LinearResidualBackwardResidualKernel(batch * 512, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_res1), batch);
         K23_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(11), batch);
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(11),
+            _runtime.TensorCoresValue, batch);
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
-            a.View(Buf.encoder_layers_0_attn_heads), batch);
+            a.View(Buf.encoder_layers_0_attn_heads), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
             K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_res1), batch);
@@ -436,22 +448,22 @@ partial class Setr
         K14_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(5),
-            _runtime.Value(7), _runtime.Value(9), batch);
+            _runtime.Value(7), _runtime.Value(9), _runtime.TensorCoresValue, batch);
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
             K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
             K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
         K15_LinearBackwardWeightKernel(
             _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 16) > 1)
             K16_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
@@ -472,9 +484,11 @@ partial class Setr
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: true);
-        K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
+        K3_LinearBackwardInputKernel(
+            a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), _runtime.TensorCoresValue, batch);
         K4_LinearBackwardWeightKernel(
-            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 16) > 1)
             K5_TiledGemmSumSplitsKernel(2048, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);

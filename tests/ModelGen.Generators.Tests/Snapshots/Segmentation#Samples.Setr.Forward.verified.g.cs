@@ -189,7 +189,8 @@ partial class Setr
 
         // embed.proj (Linear): (B, 16, 64) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: false);
-        K2_LinearForwardKernel(a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
+        K2_LinearForwardKernel(
+            a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), _runtime.TensorCoresValue, batch);
 
         // pos (LearnedPositions): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(2, backward: false);
@@ -206,7 +207,7 @@ partial class Setr
         K13_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
             a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(7), _runtime.Value(9), _runtime.Value(6),
-            _runtime.Value(8), _runtime.Value(10), batch);
+            _runtime.Value(8), _runtime.Value(10), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(5, backward: false);
@@ -218,7 +219,7 @@ partial class Setr
         _runtime.Profiler.Mark(6, backward: false);
         K21_LinearResidualForwardKernel(
             a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads),
-            _runtime.Value(11), _runtime.Value(12), a.View(Buf.pos), batch);
+            _runtime.Value(11), _runtime.Value(12), a.View(Buf.pos), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(7, backward: false);
@@ -230,13 +231,13 @@ partial class Setr
         _runtime.Profiler.Mark(8, backward: false);
         K24_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
-            _runtime.Value(15), _runtime.Value(16), batch);
+            _runtime.Value(15), _runtime.Value(16), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 16, 64), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(9, backward: false);
         K29_LinearResidualForwardKernel(
             a.View(Buf.encoder), a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act), _runtime.Value(17),
-            _runtime.Value(18), a.View(Buf.encoder_layers_0_res1), batch);
+            _runtime.Value(18), a.View(Buf.encoder_layers_0_res1), _runtime.TensorCoresValue, batch);
 
         // map (TokensToMap): (B, 16, 32) -> (B, 32, 4, 4)
         _runtime.Profiler.Mark(10, backward: false);
@@ -248,7 +249,8 @@ partial class Setr
 
         // se.fc1 (Conv2d): (B, 32, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(12, backward: false);
-        K34_Conv2dForwardKernel(a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), batch);
+        K34_Conv2dForwardKernel(
+            a.View(Buf.se_fc1), a.View(Buf.se_pool), _runtime.Value(19), _runtime.Value(20), _runtime.TensorCoresValue, batch);
 
         // se.act (Relu): (B, 8, 1, 1) -> (B, 8, 1, 1)
         _runtime.Profiler.Mark(13, backward: false);
@@ -256,7 +258,8 @@ partial class Setr
 
         // se.fc2 (Conv2d): (B, 8, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(14, backward: false);
-        K41_Conv2dForwardKernel(a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), batch);
+        K41_Conv2dForwardKernel(
+            a.View(Buf.se_fc2), a.View(Buf.se_act), _runtime.Value(21), _runtime.Value(22), _runtime.TensorCoresValue, batch);
 
         // se.gate (Sigmoid): (B, 32, 1, 1) -> (B, 32, 1, 1)
         _runtime.Profiler.Mark(15, backward: false);
@@ -280,7 +283,8 @@ partial class Setr
 
         // sa.conv (Conv2d): (B, 2, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(20, backward: false);
-        K57_Conv2dForwardKernel(a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, batch);
+        K57_Conv2dForwardKernel(
+            a.View(Buf.sa_conv), a.View(Buf.sa_cat), _runtime.Value(23), _runtime.Dummy, _runtime.TensorCoresValue, batch);
 
         // sa.gate (Sigmoid): (B, 1, 4, 4) -> (B, 1, 4, 4)
         _runtime.Profiler.Mark(21, backward: false);
@@ -300,7 +304,9 @@ partial class Setr
 
         // decoder.stages.0.conv (Conv2d): (B, 32, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(25, backward: false);
-        K68_Conv2dForwardKernel(a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, batch);
+        K68_Conv2dForwardKernel(
+            a.View(Buf.decoder_stages_0_conv), a.View(Buf.decoder_map), _runtime.Value(24), _runtime.Dummy, _runtime.TensorCoresValue,
+            batch);
 
         // decoder.stages.0.bn (BatchNorm2d): (B, 16, 4, 4) -> (B, 16, 4, 4)
         _runtime.Profiler.Mark(26, backward: false);
@@ -322,7 +328,8 @@ partial class Setr
         // decoder.stages.1.conv (Conv2d): (B, 16, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(29, backward: false);
         K80_Conv2dForwardKernel(
-            a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy, batch);
+            a.View(Buf.decoder_stages_1_conv), a.View(Buf.decoder_stages_0_up), _runtime.Value(29), _runtime.Dummy,
+            _runtime.TensorCoresValue, batch);
 
         // decoder.stages.1.bn (BatchNorm2d): (B, 8, 8, 8) -> (B, 8, 8, 8)
         _runtime.Profiler.Mark(30, backward: false);
@@ -344,7 +351,8 @@ partial class Setr
         // decoder.stages.2.conv (Conv2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(33, backward: false);
         K92_Conv2dForwardKernel(
-            a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy, batch);
+            a.View(Buf.decoder_stages_2_conv), a.View(Buf.decoder_stages_1_up), _runtime.Value(34), _runtime.Dummy,
+            _runtime.TensorCoresValue, batch);
 
         // decoder.stages.2.bn (BatchNorm2d): (B, 8, 16, 16) -> (B, 8, 16, 16)
         _runtime.Profiler.Mark(34, backward: false);
@@ -365,6 +373,7 @@ partial class Setr
 
         // decoder.classifier (Conv2d): (B, 8, 32, 32) -> (B, 5, 32, 32)
         _runtime.Profiler.Mark(37, backward: false);
-        K104_Conv2dForwardKernel(a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), batch);
+        K104_Conv2dForwardKernel(
+            a.View(Buf.decoder), a.View(Buf.decoder_stages_2_up), _runtime.Value(39), _runtime.Value(40), _runtime.TensorCoresValue, batch);
     }
 }

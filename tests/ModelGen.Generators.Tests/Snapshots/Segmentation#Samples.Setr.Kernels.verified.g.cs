@@ -4,6 +4,7 @@
 
 using ModelGenView = global::ILGPU.ArrayView<float>;
 using ModelGenIndex = global::ILGPU.Index1D;
+using ModelGenTensorCores = global::ILGPU.Runtime.SpecializedValue<int>;
 
 namespace Samples;
 
@@ -39,33 +40,43 @@ partial class Setr
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: embed.proj
-    static void K2_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K2_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k2;
+    void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K2_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: embed.proj and 1 more
-    static void K3_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K3_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 16, inFeatures: 64, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k3;
+    void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 64), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: embed.proj and 1 more
-    static void K4_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K4_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 64, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k4;
+    void K4_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: embed.proj and 1 more
     static void K5_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -154,46 +165,55 @@ partial class Setr
     // Projections.ForwardKernel: encoder.layers.0.attn
     static void K13_ProjectionsForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         global::ModelGen.Ops.Projections.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 16, inFeatures: 32, outQ: 32, outK: 32, outV: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 16, inFeatures: 32, outQ: 32, outK: 32, outV: 32, hasBias: true,
+        tensorCores: p10.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, ModelGenView, int>? _k13;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k13;
     void K13_ProjectionsForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>(
+        ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K13_ProjectionsForwardKernelBody))(
         global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 16, outQ: 32, outK: 32, outV: 32), p0, p1, p2, p3, p4, p5, p6,
-        p7, p8, p9, batch);
+        p7, p8, p9, p10, batch);
 
     // Projections.BackwardInputKernel: encoder.layers.0.attn
     static void K14_ProjectionsBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         global::ModelGen.Ops.Projections.BackwardInputKernel(
-        p0, p1, p2, p3, p4, p5, p6, rows: batch * 16, inFeatures: 32, outQ: 32, outK: 32, outV: 32);
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 16, inFeatures: 32, outQ: 32, outK: 32, outV: 32, tensorCores: p7.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k14;
+        ModelGenTensorCores, int>? _k14;
     void K14_ProjectionsBackwardInputKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K14_ProjectionsBackwardInputKernelBody))(
-        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, p7,
+        batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn and 1 more
-    static void K15_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
-    void K15_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K15_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k15;
+    void K15_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K15_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 1 more
     static void K16_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -271,17 +291,20 @@ partial class Setr
 
     // LinearResidual.ForwardKernel: encoder.layers.0.attn.out_proj
     static void K21_LinearResidualForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         global::ModelGen.Ops.LinearResidual.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, rows: batch * 16, inFeatures: 32, outFeatures: 32, hasBias: true, tensorCores: p6.Value != 0);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k21;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores,
+        int>? _k21;
     void K21_LinearResidualForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         _runtime.Launch(_k21 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K21_LinearResidualForwardKernelBody))(
-        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // LinearResidual.BackwardResidualKernel: encoder.layers.0.attn.out_proj and 1 more
     static void K22_LinearResidualBackwardResidualKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -293,52 +316,61 @@ partial class Setr
             _runtime.Accelerator, K22_LinearResidualBackwardResidualKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj
-    static void K23_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k23;
-    void K23_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K23_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 16, inFeatures: 32, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k23;
+    void K23_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k23 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K23_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1
     static void K24_LinearActivationForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.ForwardKernel(
-        p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+        p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k24;
     void K24_LinearActivationForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K24_LinearActivationForwardKernelBody))(
-        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 16, outFeatures: 64), p0, p1, p2, p3, p4, p5, batch);
 
     // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1
     static void K25_LinearActivationBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
-        p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k25;
-    void K25_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k25;
+    void K25_LinearActivationBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k25 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K25_LinearActivationBackwardInputKernelBody))(
-        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1
     static void K26_LinearActivationBackwardWeightKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
-        p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
+        p0, p1, p2, p3, p4, rows: batch * 16, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k26;
     void K26_LinearActivationBackwardWeightKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K26_LinearActivationBackwardWeightKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
-        p4, batch);
+        p4, p5, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1
     static void K27_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -361,17 +393,20 @@ partial class Setr
 
     // LinearResidual.ForwardKernel: encoder.layers.0.mlp.fc2
     static void K29_LinearResidualForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         global::ModelGen.Ops.LinearResidual.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, rows: batch * 16, inFeatures: 64, outFeatures: 32, hasBias: true, tensorCores: p6.Value != 0);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores,
+        int>? _k29;
     void K29_LinearResidualForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K29_LinearResidualForwardKernelBody))(
-        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // TokenMap.ToMapForwardKernel: map and 1 more
     static void K30_TokenMapToMapForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -410,38 +445,47 @@ partial class Setr
             _runtime.Accelerator, K33_SpatialPoolGlobalAvgBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: se.fc1
-    static void K34_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K34_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
-    void K34_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0, hasBias: true,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k34;
+    void K34_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K34_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: se.fc1
-    static void K35_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K35_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k35;
-    void K35_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k35;
+    void K35_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k35 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K35_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 32, height: 1, width: 1), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 32, height: 1, width: 1), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: se.fc1
-    static void K36_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K36_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k36;
+    void K36_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K36_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 32, height: 1, width: 1, outChannels: 8, kernel: 1, stride: 1, padding: 0),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: se.fc1
     static void K37_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -480,38 +524,47 @@ partial class Setr
             _runtime.Accelerator, K40_ReluBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Conv2d.ForwardKernel: se.fc2
-    static void K41_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K41_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k41;
-    void K41_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0, hasBias: true,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k41;
+    void K41_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K41_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: se.fc2
-    static void K42_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K42_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
-    void K42_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k42;
+    void K42_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K42_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 1, width: 1), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 1, width: 1), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: se.fc2
-    static void K43_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K43_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k43;
-    void K43_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k43;
+    void K43_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K43_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 8, height: 1, width: 1, outChannels: 32, kernel: 1, stride: 1, padding: 0),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: se.fc2
     static void K44_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -637,38 +690,47 @@ partial class Setr
             _runtime.Accelerator, K56_ConcatBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Conv2d.ForwardKernel: sa.conv
-    static void K57_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K57_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k57;
-    void K57_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3, hasBias: false,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k57;
+    void K57_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k57 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K57_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: sa.conv
-    static void K58_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K58_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k58;
-    void K58_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k58;
+    void K58_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k58 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K58_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 2, height: 4, width: 4), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 2, height: 4, width: 4), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: sa.conv
-    static void K59_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K59_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k59;
-    void K59_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k59;
+    void K59_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k59 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K59_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 2, height: 4, width: 4, outChannels: 1, kernel: 7, stride: 1, padding: 3),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: sa.conv
     static void K60_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -748,38 +810,47 @@ partial class Setr
             _runtime.Accelerator, K67_TokenMapToTokensBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.0.conv
-    static void K68_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K68_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k68;
-    void K68_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1, hasBias: false,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k68;
+    void K68_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k68 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K68_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: decoder.stages.0.conv
-    static void K69_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K69_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k69;
-    void K69_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k69;
+    void K69_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k69 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K69_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 32, height: 4, width: 4), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 32, height: 4, width: 4), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.stages.0.conv
-    static void K70_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K70_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k70;
-    void K70_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k70;
+    void K70_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k70 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K70_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 32, height: 4, width: 4, outChannels: 16, kernel: 3, stride: 1, padding: 1),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: decoder.stages.0.conv
     static void K71_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -881,38 +952,47 @@ partial class Setr
             _runtime.Accelerator, K79_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.1.conv
-    static void K80_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K80_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k80;
-    void K80_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k80;
+    void K80_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k80 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K80_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: decoder.stages.1.conv
-    static void K81_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K81_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k81;
-    void K81_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k81;
+    void K81_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k81 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K81_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 16, height: 8, width: 8), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 16, height: 8, width: 8), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.stages.1.conv
-    static void K82_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K82_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k82;
-    void K82_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k82;
+    void K82_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k82 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K82_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 16, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: decoder.stages.1.conv
     static void K83_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -1015,38 +1095,47 @@ partial class Setr
             _runtime.Accelerator, K91_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.stages.2.conv
-    static void K92_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K92_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k92;
-    void K92_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1, hasBias: false,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k92;
+    void K92_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k92 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K92_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: decoder.stages.2.conv
-    static void K93_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K93_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k93;
-    void K93_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k93;
+    void K93_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k93 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K93_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 16, width: 16), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 16, width: 16), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.stages.2.conv
-    static void K94_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K94_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k94;
-    void K94_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k94;
+    void K94_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k94 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K94_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 8, height: 16, width: 16, outChannels: 8, kernel: 3, stride: 1, padding: 1),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: decoder.stages.2.conv
     static void K95_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -1149,38 +1238,47 @@ partial class Setr
             _runtime.Accelerator, K103_UpsampleBilinearBackwardKernelBody))(extent, p0, p1, batch);
 
     // Conv2d.ForwardKernel: decoder.classifier
-    static void K104_Conv2dForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K104_Conv2dForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.ForwardKernel(
-        p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k104;
-    void K104_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0, hasBias: true,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k104;
+    void K104_Conv2dForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k104 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K104_Conv2dForwardKernelBody))(
         global::ModelGen.Ops.Conv2d.ForwardKernelConfig(batch: batch, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // Conv2d.BackwardInputKernel: decoder.classifier
-    static void K105_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
+    static void K105_Conv2dBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardInputKernel(
-        p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k105;
-    void K105_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k105 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+        p0, p1, p2, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0,
+        tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k105;
+    void K105_Conv2dBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k105 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K105_Conv2dBackwardInputKernelBody))(
-        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 32, width: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Conv2d.BackwardInputKernelConfig(batch: batch, inChannels: 8, height: 32, width: 32), p0, p1, p2, p3, batch);
 
     // Conv2d.BackwardWeightKernel: decoder.classifier
-    static void K106_Conv2dBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K106_Conv2dBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Conv2d.BackwardWeightKernel(
-        p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k106;
-    void K106_Conv2dBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k106;
+    void K106_Conv2dBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k106 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K106_Conv2dBackwardWeightKernelBody))(
         global::ModelGen.Ops.Conv2d.BackwardWeightKernelConfig(batch: batch, inChannels: 8, height: 32, width: 32, outChannels: 5, kernel: 1, stride: 1, padding: 0),
-        p0, p1, p2, p3, batch);
+        p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: decoder.classifier
     static void K107_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

@@ -403,7 +403,7 @@ partial class Setr : global::System.IDisposable
         new("encoder.layers.0.attn.k_proj", new int[] { 16, 32 }),
         new("encoder.layers.0.attn.v_proj", new int[] { 16, 32 }),
         new("encoder.layers.0.attn.heads", new int[] { 16, 32 }),
-        new("encoder.layers.0.attn.heads.probs", new int[] { 4, 16, 16 }, Grad: false),
+        new("encoder.layers.0.attn.heads.probs", new int[] { 4, 16, 16 }, Grad: false, OnRequest: true),
         new("encoder.layers.0.attn.heads.lse", new int[] { 4, 16 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.0.attn.heads.dsum", new int[] { 4, 16 }, Grad: false, DeviceOnly: true),
         new("encoder.layers.0.attn.out_proj", new int[] { 16, 32 }),

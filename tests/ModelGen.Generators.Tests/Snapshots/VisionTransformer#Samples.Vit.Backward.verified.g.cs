@@ -156,9 +156,11 @@ partial class Vit
     {
         // head (Linear): (B, 32) -> (B, 10)
         _runtime.Profiler.Mark(24, backward: true);
-        K45_LinearBackwardInputKernel(a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), batch);
+        K45_LinearBackwardInputKernel(
+            a.GradView(Buf.head_pool), a.GradView(Buf.head), _runtime.Value(37), _runtime.TensorCoresValue, batch);
         K46_LinearBackwardWeightKernel(
-            _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.head_pool), batch);
+            _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.head), a.View(Buf.head_pool),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(10, 32, batch) > 1)
             K47_TiledGemmSumSplitsKernel(320, _runtime.Grad(37), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K48_LinearBackwardBiasKernel(_runtime.Grad(38), a.GradView(Buf.head), batch);
@@ -191,10 +193,11 @@ partial class Vit
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(19, backward: true);
         K33_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33), batch);
+            a.GradView(Buf.encoder_layers_1_mlp_act), a.GradView(Buf.encoder_layers_1_mlp_fc2), _runtime.Value(33),
+            _runtime.TensorCoresValue, batch);
         K34_LinearBackwardWeightKernel(
             _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_fc2),
-            a.View(Buf.encoder_layers_1_mlp_act), batch);
+            a.View(Buf.encoder_layers_1_mlp_act), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 17) > 1)
             K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(33), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(34), a.GradView(Buf.encoder_layers_1_mlp_fc2), batch);
@@ -203,10 +206,10 @@ partial class Vit
         _runtime.Profiler.Mark(18, backward: true);
         K28_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm2), a.GradView(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1),
-            _runtime.Value(31), batch);
+            _runtime.Value(31), _runtime.TensorCoresValue, batch);
         K29_LinearActivationBackwardWeightKernel(
             _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_mlp_act),
-            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 17) > 1)
             K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K31_LinearActivationBackwardBiasKernel(
@@ -236,10 +239,11 @@ partial class Vit
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(14, backward: true);
         K26_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27), batch);
+            a.GradView(Buf.encoder_layers_1_attn_heads), a.GradView(Buf.encoder_layers_1_attn_out_proj), _runtime.Value(27),
+            _runtime.TensorCoresValue, batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_out_proj),
-            a.View(Buf.encoder_layers_1_attn_heads), batch);
+            a.View(Buf.encoder_layers_1_attn_heads), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.encoder_layers_1_attn_out_proj), batch);
@@ -262,22 +266,22 @@ partial class Vit
         K16_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_1_norm1), a.GradView(Buf.encoder_layers_1_attn_q_proj),
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj), _runtime.Value(21),
-            _runtime.Value(23), _runtime.Value(25), batch);
+            _runtime.Value(23), _runtime.Value(25), _runtime.TensorCoresValue, batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_q_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
+            a.View(Buf.encoder_layers_1_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(21), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(22), a.GradView(Buf.encoder_layers_1_attn_q_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_k_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
+            a.View(Buf.encoder_layers_1_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.encoder_layers_1_attn_k_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_1_attn_v_proj),
-            a.View(Buf.encoder_layers_1_norm1), batch);
+            a.View(Buf.encoder_layers_1_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.encoder_layers_1_attn_v_proj), batch);
@@ -296,10 +300,11 @@ partial class Vit
         K25_LinearResidualBackwardResidualKernel(
             batch * 544, a.GradView(Buf.encoder_layers_0_res1), a.GradView(Buf.encoder_layers_0_res2), batch);
         K33_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_res2), _runtime.Value(17), batch);
+            a.GradView(Buf.encoder_layers_0_mlp_act), a.GradView(Buf.encoder_layers_0_res2), _runtime.Value(17), _runtime.TensorCoresValue,
+            batch);
         K34_LinearBackwardWeightKernel(
             _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res2),
-            a.View(Buf.encoder_layers_0_mlp_act), batch);
+            a.View(Buf.encoder_layers_0_mlp_act), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 64, batch * 17) > 1)
             K35_TiledGemmSumSplitsKernel(2048, _runtime.Grad(17), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(18), a.GradView(Buf.encoder_layers_0_res2), batch);
@@ -308,10 +313,10 @@ partial class Vit
         _runtime.Profiler.Mark(9, backward: true);
         K28_LinearActivationBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm2), a.GradView(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1),
-            _runtime.Value(15), batch);
+            _runtime.Value(15), _runtime.TensorCoresValue, batch);
         K29_LinearActivationBackwardWeightKernel(
             _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_mlp_act),
-            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), batch);
+            a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(64, 32, batch * 17) > 1)
             K30_TiledGemmSumSplitsKernel(2048, _runtime.Grad(15), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K31_LinearActivationBackwardBiasKernel(
@@ -330,10 +335,11 @@ partial class Vit
         _runtime.Profiler.Mark(7, backward: true);
         K25_LinearResidualBackwardResidualKernel(batch * 544, a.GradView(Buf.pos), a.GradView(Buf.encoder_layers_0_res1), batch);
         K26_LinearBackwardInputKernel(
-            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(11), batch);
+            a.GradView(Buf.encoder_layers_0_attn_heads), a.GradView(Buf.encoder_layers_0_res1), _runtime.Value(11),
+            _runtime.TensorCoresValue, batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_res1),
-            a.View(Buf.encoder_layers_0_attn_heads), batch);
+            a.View(Buf.encoder_layers_0_attn_heads), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(11), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(12), a.GradView(Buf.encoder_layers_0_res1), batch);
@@ -356,22 +362,22 @@ partial class Vit
         K16_ProjectionsBackwardInputKernel(
             a.GradView(Buf.encoder_layers_0_norm1), a.GradView(Buf.encoder_layers_0_attn_q_proj),
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj), _runtime.Value(5),
-            _runtime.Value(7), _runtime.Value(9), batch);
+            _runtime.Value(7), _runtime.Value(9), _runtime.TensorCoresValue, batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_q_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(5), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(6), a.GradView(Buf.encoder_layers_0_attn_q_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_k_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(7), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(8), a.GradView(Buf.encoder_layers_0_attn_k_proj), batch);
         K17_LinearBackwardWeightKernel(
             _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.encoder_layers_0_attn_v_proj),
-            a.View(Buf.encoder_layers_0_norm1), batch);
+            a.View(Buf.encoder_layers_0_norm1), _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 32, batch * 17) > 1)
             K18_TiledGemmSumSplitsKernel(1024, _runtime.Grad(9), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K19_LinearBackwardBiasKernel(_runtime.Grad(10), a.GradView(Buf.encoder_layers_0_attn_v_proj), batch);
@@ -396,9 +402,11 @@ partial class Vit
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: true);
-        K3_LinearBackwardInputKernel(a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), batch);
+        K3_LinearBackwardInputKernel(
+            a.GradView(Buf.embed_patches), a.GradView(Buf.embed), _runtime.Value(0), _runtime.TensorCoresValue, batch);
         K4_LinearBackwardWeightKernel(
-            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches), batch);
+            _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.embed), a.View(Buf.embed_patches),
+            _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(32, 192, batch * 16) > 1)
             K5_TiledGemmSumSplitsKernel(6144, _runtime.Grad(0), _runtime.Workspace(DeviceWorkspaceFloats), batch);
         K6_LinearBackwardBiasKernel(_runtime.Grad(1), a.GradView(Buf.embed), batch);

@@ -145,7 +145,8 @@ partial class Vit
 
         // embed.proj (Linear): (B, 16, 192) -> (B, 16, 32)
         _runtime.Profiler.Mark(1, backward: false);
-        K2_LinearForwardKernel(a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), batch);
+        K2_LinearForwardKernel(
+            a.View(Buf.embed), a.View(Buf.embed_patches), _runtime.Value(0), _runtime.Value(1), _runtime.TensorCoresValue, batch);
 
         // tokens (ClassToken): (B, 16, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(2, backward: false);
@@ -166,7 +167,7 @@ partial class Vit
         K15_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj),
             a.View(Buf.encoder_layers_0_norm1), _runtime.Value(5), _runtime.Value(7), _runtime.Value(9), _runtime.Value(6),
-            _runtime.Value(8), _runtime.Value(10), batch);
+            _runtime.Value(8), _runtime.Value(10), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(6, backward: false);
@@ -178,7 +179,7 @@ partial class Vit
         _runtime.Profiler.Mark(7, backward: false);
         K24_LinearResidualForwardKernel(
             a.View(Buf.encoder_layers_0_res1), a.View(Buf.encoder_layers_0_attn_out_proj), a.View(Buf.encoder_layers_0_attn_heads),
-            _runtime.Value(11), _runtime.Value(12), a.View(Buf.pos), batch);
+            _runtime.Value(11), _runtime.Value(12), a.View(Buf.pos), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.norm2 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(8, backward: false);
@@ -190,13 +191,13 @@ partial class Vit
         _runtime.Profiler.Mark(9, backward: false);
         K27_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_0_mlp_act), a.View(Buf.encoder_layers_0_mlp_fc1), a.View(Buf.encoder_layers_0_norm2),
-            _runtime.Value(15), _runtime.Value(16), batch);
+            _runtime.Value(15), _runtime.Value(16), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.0.mlp.fc2 (Linear + residual): (B, 17, 64), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(10, backward: false);
         K32_LinearResidualForwardKernel(
             a.View(Buf.encoder_layers_0_res2), a.View(Buf.encoder_layers_0_mlp_fc2), a.View(Buf.encoder_layers_0_mlp_act),
-            _runtime.Value(17), _runtime.Value(18), a.View(Buf.encoder_layers_0_res1), batch);
+            _runtime.Value(17), _runtime.Value(18), a.View(Buf.encoder_layers_0_res1), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.norm1 (LayerNorm): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(11, backward: false);
@@ -209,7 +210,7 @@ partial class Vit
         K15_ProjectionsForwardKernel(
             a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj),
             a.View(Buf.encoder_layers_1_norm1), _runtime.Value(21), _runtime.Value(23), _runtime.Value(25), _runtime.Value(22),
-            _runtime.Value(24), _runtime.Value(26), batch);
+            _runtime.Value(24), _runtime.Value(26), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(13, backward: false);
@@ -221,7 +222,7 @@ partial class Vit
         _runtime.Profiler.Mark(14, backward: false);
         K36_LinearForwardKernel(
             a.View(Buf.encoder_layers_1_attn_out_proj), a.View(Buf.encoder_layers_1_attn_heads), _runtime.Value(27), _runtime.Value(28),
-            batch);
+            _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.drop_path1 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(15, backward: false);
@@ -245,12 +246,13 @@ partial class Vit
         _runtime.Profiler.Mark(18, backward: false);
         K27_LinearActivationForwardKernel(
             a.View(Buf.encoder_layers_1_mlp_act), a.View(Buf.encoder_layers_1_mlp_fc1), a.View(Buf.encoder_layers_1_norm2),
-            _runtime.Value(31), _runtime.Value(32), batch);
+            _runtime.Value(31), _runtime.Value(32), _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.mlp.fc2 (Linear): (B, 17, 64) -> (B, 17, 32)
         _runtime.Profiler.Mark(19, backward: false);
         K41_LinearForwardKernel(
-            a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33), _runtime.Value(34), batch);
+            a.View(Buf.encoder_layers_1_mlp_fc2), a.View(Buf.encoder_layers_1_mlp_act), _runtime.Value(33), _runtime.Value(34),
+            _runtime.TensorCoresValue, batch);
 
         // encoder.layers.1.drop_path2 (DropPath): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(20, backward: false);
@@ -275,6 +277,7 @@ partial class Vit
 
         // head (Linear): (B, 32) -> (B, 10)
         _runtime.Profiler.Mark(24, backward: false);
-        K44_LinearForwardKernel(a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), batch);
+        K44_LinearForwardKernel(
+            a.View(Buf.head), a.View(Buf.head_pool), _runtime.Value(37), _runtime.Value(38), _runtime.TensorCoresValue, batch);
     }
 }

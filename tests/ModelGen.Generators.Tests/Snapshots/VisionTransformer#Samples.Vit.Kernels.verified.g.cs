@@ -4,6 +4,7 @@
 
 using ModelGenView = global::ILGPU.ArrayView<float>;
 using ModelGenIndex = global::ILGPU.Index1D;
+using ModelGenTensorCores = global::ILGPU.Runtime.SpecializedValue<int>;
 
 namespace Samples;
 
@@ -37,33 +38,43 @@ partial class Vit
             _runtime.Accelerator, K1_PatchifyBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: embed.proj
-    static void K2_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k2;
-    void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K2_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k2;
+    void K2_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k2 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K2_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 16, outFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: embed.proj
-    static void K3_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k3;
-    void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K3_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 16, inFeatures: 192, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k3;
+    void K3_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k3 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K3_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 192), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 16, inFeatures: 192), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: embed.proj
-    static void K4_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k4;
-    void K4_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K4_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 16, inFeatures: 192, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k4;
+    void K4_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k4 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K4_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 192, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 16, inFeatures: 192, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: embed.proj
     static void K5_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -170,46 +181,55 @@ partial class Vit
     // Projections.ForwardKernel: encoder.layers.0.attn and 1 more
     static void K15_ProjectionsForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         global::ModelGen.Ops.Projections.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32, hasBias: true,
+        tensorCores: p10.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k15;
     void K15_ProjectionsForwardKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
         _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>(
+        ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K15_ProjectionsForwardKernelBody))(
         global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 17, outQ: 32, outK: 32, outV: 32), p0, p1, p2, p3, p4, p5, p6,
-        p7, p8, p9, batch);
+        p7, p8, p9, p10, batch);
 
     // Projections.BackwardInputKernel: encoder.layers.0.attn and 1 more
     static void K16_ProjectionsBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         global::ModelGen.Ops.Projections.BackwardInputKernel(
-        p0, p1, p2, p3, p4, p5, p6, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32);
+        p0, p1, p2, p3, p4, p5, p6, rows: batch * 17, inFeatures: 32, outQ: 32, outK: 32, outV: 32, tensorCores: p7.Value != 0);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        int>? _k16;
+        ModelGenTensorCores, int>? _k16;
     void K16_ProjectionsBackwardInputKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenTensorCores p7, int batch) =>
         _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K16_ProjectionsBackwardInputKernelBody))(
-        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
+        global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, p4, p5, p6, p7,
+        batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.attn and 3 more
-    static void K17_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
-    void K17_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K17_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k17;
+    void K17_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K17_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 32, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.attn and 3 more
     static void K18_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -296,17 +316,20 @@ partial class Vit
 
     // LinearResidual.ForwardKernel: encoder.layers.0.attn.out_proj
     static void K24_LinearResidualForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         global::ModelGen.Ops.LinearResidual.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true, tensorCores: p6.Value != 0);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k24;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores,
+        int>? _k24;
     void K24_LinearResidualForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         _runtime.Launch(_k24 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K24_LinearResidualForwardKernelBody))(
-        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // LinearResidual.BackwardResidualKernel: encoder.layers.0.attn.out_proj and 1 more
     static void K25_LinearResidualBackwardResidualKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -318,52 +341,61 @@ partial class Vit
             _runtime.Accelerator, K25_LinearResidualBackwardResidualKernelBody))(extent, p0, p1, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.attn.out_proj and 1 more
-    static void K26_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k26;
-    void K26_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K26_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 17, inFeatures: 32, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k26;
+    void K26_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k26 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K26_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // LinearActivation.ForwardKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K27_LinearActivationForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.ForwardKernel(
-        p0, p1, p2, p3, p4, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k27;
+        p0, p1, p2, p3, p4, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k27;
     void K27_LinearActivationForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k27 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K27_LinearActivationForwardKernelBody))(
-        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.LinearActivation.ForwardKernelConfig(rows: batch * 17, outFeatures: 64), p0, p1, p2, p3, p4, p5, batch);
 
     // LinearActivation.BackwardInputKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K28_LinearActivationBackwardInputKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardInputKernel(
-        p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k28;
-    void K28_LinearActivationBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+        p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k28;
+    void K28_LinearActivationBackwardInputKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K28_LinearActivationBackwardInputKernelBody))(
-        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.LinearActivation.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // LinearActivation.BackwardWeightKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K29_LinearActivationBackwardWeightKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernel(
-        p0, p1, p2, p3, p4, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k29;
+        p0, p1, p2, p3, p4, rows: batch * 17, inFeatures: 32, outFeatures: 64, activation: global::ModelGen.Ops.LinearActivation.GeluKind,
+        tensorCores: p5.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k29;
     void K29_LinearActivationBackwardWeightKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenTensorCores p5, int batch) =>
         _runtime.Launch(_k29 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K29_LinearActivationBackwardWeightKernelBody))(
         global::ModelGen.Ops.LinearActivation.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 32, outFeatures: 64), p0, p1, p2, p3,
-        p4, batch);
+        p4, p5, batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc1 and 1 more
     static void K30_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -386,36 +418,46 @@ partial class Vit
 
     // LinearResidual.ForwardKernel: encoder.layers.0.mlp.fc2
     static void K32_LinearResidualForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         global::ModelGen.Ops.LinearResidual.ForwardKernel(
-        p0, p1, p2, p3, p4, p5, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
+        p0, p1, p2, p3, p4, p5, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true, tensorCores: p6.Value != 0);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k32;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores,
+        int>? _k32;
     void K32_LinearResidualForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenTensorCores p6,
+        int batch) =>
         _runtime.Launch(_k32 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K32_LinearResidualForwardKernelBody))(
-        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.LinearResidual.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // Linear.BackwardInputKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K33_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k33;
-    void K33_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K33_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch * 17, inFeatures: 64, outFeatures: 32, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k33;
+    void K33_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k33 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K33_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 64), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch * 17, inFeatures: 64), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: encoder.layers.0.mlp.fc2 and 1 more
-    static void K34_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k34;
-    void K34_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K34_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k34;
+    void K34_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k34 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K34_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 17, inFeatures: 64, outFeatures: 32), p0, p1, p2, p3, p4,
+        batch);
 
     // TiledGemm.SumSplitsKernel: encoder.layers.0.mlp.fc2 and 1 more
     static void K35_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -427,14 +469,17 @@ partial class Vit
             _runtime.Accelerator, K35_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: encoder.layers.1.attn.out_proj
-    static void K36_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K36_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 17, inFeatures: 32, outFeatures: 32, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k36;
+    void K36_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K36_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // DropPath.ForwardKernel: encoder.layers.1.drop_path1 and 1 more
     static void K37_DropPathForwardKernelBody(
@@ -474,14 +519,17 @@ partial class Vit
             _runtime.Accelerator, K40_AddBackwardKernelBody))(extent, p0, p1, p2, batch);
 
     // Linear.ForwardKernel: encoder.layers.1.mlp.fc2
-    static void K41_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k41;
-    void K41_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K41_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch * 17, inFeatures: 64, outFeatures: 32, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k41;
+    void K41_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K41_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 17, outFeatures: 32), p0, p1, p2, p3, p4, batch);
 
     // SelectToken.ForwardKernel: head.pool
     static void K42_SelectTokenForwardKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
@@ -502,33 +550,42 @@ partial class Vit
             _runtime.Accelerator, K43_SelectTokenBackwardKernelBody))(extent, p0, p1, batch);
 
     // Linear.ForwardKernel: head
-    static void K44_LinearForwardKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.ForwardKernel(p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k44;
-    void K44_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K44_LinearForwardKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.ForwardKernel(
+        p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, hasBias: true, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k44;
+    void K44_LinearForwardKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K44_LinearForwardKernelBody))(
-        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch, outFeatures: 10), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch, outFeatures: 10), p0, p1, p2, p3, p4, batch);
 
     // Linear.BackwardInputKernel: head
-    static void K45_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardInputKernel(p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, int>? _k45;
-    void K45_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, int batch) =>
-        _runtime.Launch(_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, ModelGenView, int>(
+    static void K45_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardInputKernel(
+        p0, p1, p2, rows: batch, inFeatures: 32, outFeatures: 10, tensorCores: p3.Value != 0);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k45;
+    void K45_LinearBackwardInputKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
+        _runtime.Launch(_k45 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
+        ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K45_LinearBackwardInputKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch, inFeatures: 32), p0, p1, p2, batch);
+        global::ModelGen.Ops.Linear.BackwardInputKernelConfig(rows: batch, inFeatures: 32), p0, p1, p2, p3, batch);
 
     // Linear.BackwardWeightKernel: head
-    static void K46_LinearBackwardWeightKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
-        global::ModelGen.Ops.Linear.BackwardWeightKernel(p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k46;
-    void K46_LinearBackwardWeightKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, int batch) =>
+    static void K46_LinearBackwardWeightKernelBody(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
+        global::ModelGen.Ops.Linear.BackwardWeightKernel(
+        p0, p1, p2, p3, rows: batch, inFeatures: 32, outFeatures: 10, tensorCores: p4.Value != 0);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>? _k46;
+    void K46_LinearBackwardWeightKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         _runtime.Launch(_k46 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenTensorCores, int>(
             _runtime.Accelerator, K46_LinearBackwardWeightKernelBody))(
-        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch, inFeatures: 32, outFeatures: 10), p0, p1, p2, p3, batch);
+        global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch, inFeatures: 32, outFeatures: 10), p0, p1, p2, p3, p4, batch);
 
     // TiledGemm.SumSplitsKernel: head
     static void K47_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>

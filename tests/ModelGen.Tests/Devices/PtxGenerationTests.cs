@@ -46,11 +46,9 @@ public class PtxGenerationTests
         {
             try
             {
-                var grouped = body.GetParameters()[0].ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal);
-                var entry = grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(body) : EntryPointDescription.FromImplicitlyGroupedKernel(body);
-                var kernel = (PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization());
-                Assert.Contains(".entry", kernel.PTXAssembly, StringComparison.Ordinal);
-                Assert.Contains(".target sm_80", kernel.PTXAssembly, StringComparison.Ordinal);
+                string ptx = Compile(backend, body);
+                Assert.Contains(".entry", ptx, StringComparison.Ordinal);
+                Assert.Contains(".target sm_80", ptx, StringComparison.Ordinal);
                 compiled++;
             }
             catch (Exception e) when (e is not Xunit.Sdk.XunitException)
@@ -60,6 +58,27 @@ public class PtxGenerationTests
         }
         Assert.True(failures.Count == 0, $"{failures.Count} of {compiled + failures.Count} kernels of {model} did not compile to PTX:\n" + string.Join("\n", failures));
         Assert.True(compiled > 0);
+    }
+
+    static string Compile(PTXBackend backend, MethodInfo body)
+    {
+        var grouped = body.GetParameters()[0].ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal);
+        var entry = grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(body) : EntryPointDescription.FromImplicitlyGroupedKernel(body);
+        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization())).PTXAssembly;
+    }
+
+    /// <summary>Every matrix product of the Fashion ViT (linear layers, fused projections, the attention-free GEMMs) carries the
+    /// tensor-core path in its PTX (compiled here unspecialized, so both paths are present): TF32 m16n8k8 mma.sync.</summary>
+    [Fact]
+    public void MatrixProducts_CarryTheTensorCorePath()
+    {
+        var bodies = KernelBodies(typeof(ModelGen.Examples.FashionMnist.FashionVit))
+            .Where(b => b.GetParameters().Any(p => p.ParameterType == typeof(SpecializedValue<int>))).ToList();
+        Assert.NotEmpty(bodies);
+        using var context = Context.Create(b => Device.GpuSettings(b));
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null!);
+        foreach (var body in bodies)
+            Assert.Contains("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", Compile(backend, body), StringComparison.Ordinal);
     }
 
     [Fact]

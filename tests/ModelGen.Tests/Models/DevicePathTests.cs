@@ -14,18 +14,30 @@ public class DevicePathTests
 {
     const double Atol = 2e-5, Rtol = 2e-4;
 
-    static void Compare(Func<Device, (Tensor Output, ParameterSet Parameters, Func<string, Tensor> InputGrad)> run, params string[] inputs)
+    static void Compare(Func<Device, (Tensor Output, ParameterSet Parameters, Func<string, Tensor> InputGrad)> run, params string[] inputs) =>
+        Compare(run, tf32: false, Atol, Rtol, inputs);
+
+    static void Compare(Func<Device, (Tensor Output, ParameterSet Parameters, Func<string, Tensor> InputGrad)> run, bool tf32,
+        double atol, double rtol, params string[] inputs)
     {
         using var cpu = Device.Cpu();
-        using var sim = Device.CpuSimulator();
+        using var sim = Device.CpuSimulator(tf32);
         var a = run(cpu);
         var b = run(sim);
-        Approx.Equal(a.Output.Data, b.Output.Data, Atol, Rtol, "output");
+        Approx.Equal(a.Output.Data, b.Output.Data, atol, rtol, "output");
         Assert.Equal(a.Parameters.Select(p => p.Name), b.Parameters.Select(p => p.Name));
         for (int i = 0; i < a.Parameters.Count; i++)
-            Approx.Equal(a.Parameters[i].Grad, b.Parameters[i].Grad, Atol, Rtol, "grad " + a.Parameters[i].Name);
-        foreach (var input in inputs) Approx.Equal(a.InputGrad(input).Data, b.InputGrad(input).Data, Atol, Rtol, "grad input " + input);
+            Approx.Equal(a.Parameters[i].Grad, b.Parameters[i].Grad, atol, rtol, "grad " + a.Parameters[i].Name);
+        foreach (var input in inputs) Approx.Equal(a.InputGrad(input).Data, b.InputGrad(input).Data, atol, rtol, "grad input " + input);
         Assert.Contains(a.Parameters, p => p.Grad.Any(g => g != 0));
+    }
+
+    static (Tensor Output, ParameterSet Parameters, Func<string, Tensor> InputGrad) RunTinyVit(Device device)
+    {
+        var m = new TinyVit(device, seed: 14);
+        var y = m.Forward(ModelData.Random(15, 1f, 3, 2, 12, 8));
+        m.Backward(ModelData.Random(16, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
     }
 
     [Fact]
@@ -67,13 +79,20 @@ public class DevicePathTests
     }, "x", "memory");
 
     [Fact]
-    public void TinyVit_DeviceKernelsMatchCpu() => Compare(device =>
+    public void TinyVit_DeviceKernelsMatchCpu() => Compare(RunTinyVit, "image");
+
+    /// <summary>With TF32 tensor cores (emulated fragments on the simulator) every matrix product rounds its operands to 10-bit
+    /// mantissas: the model agrees with the FP32 CPU backend to TF32 accuracy, and differs from the FP32 device path, so the
+    /// device's choice reaches every product kernel through the specialized launch.</summary>
+    [Fact]
+    public void TinyVit_Tf32TensorCores_MatchCpuToTf32Accuracy()
     {
-        var m = new TinyVit(device, seed: 14);
-        var y = m.Forward(ModelData.Random(15, 1f, 3, 2, 12, 8));
-        m.Backward(ModelData.Random(16, 1f, y.Shape));
-        return (y, m.Parameters, m.InputGradient);
-    }, "image");
+        Compare(RunTinyVit, tf32: true, atol: 5e-3, rtol: 3e-2, "image");
+        using var fp32 = Device.CpuSimulator();
+        using var tf32 = Device.CpuSimulator(tf32: true);
+        Assert.True(tf32.Tf32);
+        Assert.NotEqual(RunTinyVit(fp32).Output.Data, RunTinyVit(tf32).Output.Data);
+    }
 
     [Fact]
     public void MeanPoolVit_DeviceKernelsMatchCpu() => Compare(device =>

@@ -127,13 +127,13 @@ public class BatchedMatMulTests
 
     // ILGPU takes no bool kernel parameters; generated wrappers pass the flags as literals, these pass them as ints.
     static void ForwardK(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, int batch, int m, int n, int k, int transA, int transB) =>
-        BatchedMatMul.ForwardKernel(c, a, b, batch, m, n, k, transA != 0, transB != 0);
+        BatchedMatMul.ForwardKernel(c, a, b, batch, m, n, k, transA != 0, transB != 0, tensorCores: false);
 
     static void BackwardAK(ArrayView<float> da, ArrayView<float> dc, ArrayView<float> b, int batch, int m, int n, int k, int transA, int transB) =>
-        BatchedMatMul.BackwardAKernel(da, dc, b, batch, m, n, k, transA != 0, transB != 0);
+        BatchedMatMul.BackwardAKernel(da, dc, b, batch, m, n, k, transA != 0, transB != 0, tensorCores: false);
 
     static void BackwardBK(ArrayView<float> db, ArrayView<float> dc, ArrayView<float> a, int batch, int m, int n, int k, int transA, int transB) =>
-        BatchedMatMul.BackwardBKernel(db, dc, a, batch, m, n, k, transA != 0, transB != 0);
+        BatchedMatMul.BackwardBKernel(db, dc, a, batch, m, n, k, transA != 0, transB != 0, tensorCores: false);
 
     [Fact]
     public void Kernels_MatchCpu()

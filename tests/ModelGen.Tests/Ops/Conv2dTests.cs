@@ -172,13 +172,13 @@ public class Conv2dTests
     }
 
     static void ForwardK(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, Shape s, int hasBias) =>
-        Conv2d.ForwardKernel(y, x, w, bias, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P, hasBias != 0);
+        Conv2d.ForwardKernel(y, x, w, bias, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P, hasBias != 0, tensorCores: false);
 
     static void InputK(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, Shape s) =>
-        Conv2d.BackwardInputKernel(dx, dy, w, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
+        Conv2d.BackwardInputKernel(dx, dy, w, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P, tensorCores: false);
 
     static void WeightK(ArrayView<float> dw, ArrayView<float> ws, ArrayView<float> dy, ArrayView<float> x, Shape s) =>
-        Conv2d.BackwardWeightKernel(dw, ws, dy, x, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P);
+        Conv2d.BackwardWeightKernel(dw, ws, dy, x, s.B, s.C, s.H, s.W, s.O, s.K, s.S, s.P, tensorCores: false);
 
     static void BiasK(ArrayView<float> db, ArrayView<float> dy, Shape s) =>
         Conv2d.BackwardBiasKernel(db, dy, s.B, s.O, s.Ho, s.Wo);

@@ -47,13 +47,13 @@ public class LinearActivationTests
     public readonly record struct Sizes(int Rows, int In, int Out, int Kind);
 
     static void ForwardK(ArrayView<float> y, ArrayView<float> pre, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, Sizes s) =>
-        LinearActivation.ForwardKernel(y, pre, x, w, b, s.Rows, s.In, s.Out, s.Kind);
+        LinearActivation.ForwardKernel(y, pre, x, w, b, s.Rows, s.In, s.Out, s.Kind, tensorCores: false);
 
     static void InputK(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> pre, ArrayView<float> w, Sizes s) =>
-        LinearActivation.BackwardInputKernel(dx, dy, pre, w, s.Rows, s.In, s.Out, s.Kind);
+        LinearActivation.BackwardInputKernel(dx, dy, pre, w, s.Rows, s.In, s.Out, s.Kind, tensorCores: false);
 
     static void WeightK(ArrayView<float> dw, ArrayView<float> ws, ArrayView<float> dy, ArrayView<float> pre, ArrayView<float> x, Sizes s) =>
-        LinearActivation.BackwardWeightKernel(dw, ws, dy, pre, x, s.Rows, s.In, s.Out, s.Kind);
+        LinearActivation.BackwardWeightKernel(dw, ws, dy, pre, x, s.Rows, s.In, s.Out, s.Kind, tensorCores: false);
 
     static void BiasK(ArrayView<float> db, ArrayView<float> dy, ArrayView<float> pre, Sizes s) =>
         LinearActivation.BackwardBiasKernel(db, dy, pre, s.Rows, s.Out, s.Kind);

@@ -46,7 +46,7 @@ public class LinearResidualTests
     public readonly record struct Sizes(int Rows, int In, int Out, int Bias);
 
     static void ForwardK(ArrayView<float> y, ArrayView<float> branch, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> r, Sizes s) =>
-        LinearResidual.ForwardKernel(y, branch, x, w, b, r, s.Rows, s.In, s.Out, s.Bias != 0);
+        LinearResidual.ForwardKernel(y, branch, x, w, b, r, s.Rows, s.In, s.Out, s.Bias != 0, tensorCores: false);
 
     [Theory]
     [InlineData(13, 17, 70, true)]

@@ -124,16 +124,16 @@ public class LinearTests
 
     // Like generated wrappers, the bias flag is a literal.
     static void ForwardBiasWrapper(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, int rows, int inF, int outF) =>
-        Linear.ForwardKernel(y, x, w, b, rows, inF, outF, true);
+        Linear.ForwardKernel(y, x, w, b, rows, inF, outF, true, tensorCores: false);
 
     static void ForwardNoBiasWrapper(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, int rows, int inF, int outF) =>
-        Linear.ForwardKernel(y, x, w, b, rows, inF, outF, false);
+        Linear.ForwardKernel(y, x, w, b, rows, inF, outF, false, tensorCores: false);
 
     static void InputWrapper(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, int rows, int inF, int outF) =>
-        Linear.BackwardInputKernel(dx, dy, w, rows, inF, outF);
+        Linear.BackwardInputKernel(dx, dy, w, rows, inF, outF, tensorCores: false);
 
     static void WeightWrapper(ArrayView<float> dw, ArrayView<float> ws, ArrayView<float> dy, ArrayView<float> x, int rows, int inF, int outF) =>
-        Linear.BackwardWeightKernel(dw, ws, dy, x, rows, inF, outF);
+        Linear.BackwardWeightKernel(dw, ws, dy, x, rows, inF, outF, tensorCores: false);
 
     static void BiasWrapper(ArrayView<float> db, ArrayView<float> dy, int rows, int outF) => Linear.BackwardBiasKernel(db, dy, rows, outF);
 

@@ -52,11 +52,11 @@ public class ProjectionsTests
 
     static void ForwardK(ArrayView<float> yq, ArrayView<float> yk, ArrayView<float> yv, ArrayView<float> x, ArrayView<float> wq, ArrayView<float> wk,
         ArrayView<float> wv, ArrayView<float> bq, ArrayView<float> bk, ArrayView<float> bv, Sizes s) =>
-        Projections.ForwardKernel(yq, yk, yv, x, wq, wk, wv, bq, bk, bv, s.Rows, s.In, s.Q, s.K, s.V, s.Bias != 0);
+        Projections.ForwardKernel(yq, yk, yv, x, wq, wk, wv, bq, bk, bv, s.Rows, s.In, s.Q, s.K, s.V, s.Bias != 0, tensorCores: false);
 
     static void InputK(ArrayView<float> dx, ArrayView<float> dyq, ArrayView<float> dyk, ArrayView<float> dyv, ArrayView<float> wq, ArrayView<float> wk,
         ArrayView<float> wv, Sizes s) =>
-        Projections.BackwardInputKernel(dx, dyq, dyk, dyv, wq, wk, wv, s.Rows, s.In, s.Q, s.K, s.V);
+        Projections.BackwardInputKernel(dx, dyq, dyk, dyv, wq, wk, wv, s.Rows, s.In, s.Q, s.K, s.V, tensorCores: false);
 
     [Theory]
     [InlineData(70, 24, 24, 8, 16, true)]
