@@ -14,55 +14,6 @@ public static partial class TiledGemm
     /// rows, consecutive along m or n) fall in 32 distinct banks.</summary>
     const int MmaStride = TileM + 8;
 
-    const int MmaBuffer = TileK * MmaStride;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void MultiplyTensorCores<TA, TB, TE>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue)
-        where TA : struct, ITileOperand
-        where TB : struct, ITileOperand
-        where TE : struct, ITileEpilogue
-    {
-        var sa = SharedMemory.Allocate<float>(2 * MmaBuffer);
-        var sb = SharedMemory.Allocate<float>(2 * MmaBuffer);
-        int t = Group.IdxX;
-        int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
-        if (m0 >= m || n0 >= n) return;
-
-        // Warp w owns rows 32·(w mod 2) … +32 and columns 16·(w / 2) … +16 of the tile; lane (g, q) = (lane / 4, lane mod 4)
-        // holds the fragments' elements the PTX ISA assigns it.
-        int lane = t & 31, warp = t >> 5, g = lane >> 2, q = lane & 3;
-        int rows = (warp & 1) * 32, columns = (warp >> 1) * 16;
-
-        var fa = Fetch(a, m0, kBegin, m, kEnd, t);
-        var fb = Fetch(b, n0, kBegin, n, kEnd, t);
-        Store(sa, 0, ToTf32(fa), a.InnerContiguous, t, MmaStride);
-        Store(sb, 0, ToTf32(fb), b.InnerContiguous, t, MmaStride);
-        Group.Barrier();
-
-        var acc = default(WarpBlock);
-        int steps = kEnd > kBegin ? (kEnd - kBegin + TileK - 1) / TileK : 0;
-        for (int s = 0; s < steps; s++)
-        {
-            int cur = (s & 1) * MmaBuffer, next = MmaBuffer - cur;
-            bool more = s + 1 < steps;
-            if (more)
-            {
-                fa = Fetch(a, m0, kBegin + (s + 1) * TileK, m, kEnd, t);
-                fb = Fetch(b, n0, kBegin + (s + 1) * TileK, n, kEnd, t);
-            }
-            acc.Step(sa, sb, cur + q * MmaStride + rows + g, cur + q * MmaStride + columns + g);
-            acc.Step(sa, sb, cur + (8 + q) * MmaStride + rows + g, cur + (8 + q) * MmaStride + columns + g);
-            if (more)
-            {
-                Store(sa, next, ToTf32(fa), a.InnerContiguous, t, MmaStride);
-                Store(sb, next, ToTf32(fb), b.InnerContiguous, t, MmaStride);
-            }
-            Group.Barrier();
-        }
-
-        acc.Write(epilogue, m0 + rows + g, n0 + columns + 2 * q, m, n);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Four ToTf32(Four f)
     {
@@ -74,16 +25,43 @@ public static partial class TiledGemm
     }
 
     /// <summary>A warp's 32×16 block of C as four m16n8 accumulator fragments (2 along m, 2 along n), four values per lane each:
-    /// fragment (i, j) holds rows g and g + 8 and columns 2q and 2q + 1 of its 16×8 piece.</summary>
-    struct WarpBlock
+    /// fragment (i, j) holds rows g and g + 8 and columns 2q and 2q + 1 of its 16×8 piece. Warp w owns rows 32·(w mod 2) … +32
+    /// and columns 16·(w / 2) … +16 of the tile; lane (g, q) = (lane / 4, lane mod 4) holds the fragments' elements the PTX
+    /// ISA assigns it.</summary>
+    struct WarpBlock : ITileBlock
     {
+        readonly int _g, _q, _rows, _columns;
         float _000, _001, _002, _003, _010, _011, _012, _013, _100, _101, _102, _103, _110, _111, _112, _113;
+
+        public WarpBlock(int t)
+        {
+            this = default;
+            int lane = t & 31, warp = t >> 5;
+            _g = lane >> 2;
+            _q = lane & 3;
+            _rows = (warp & 1) * 32;
+            _columns = (warp >> 1) * 16;
+        }
+
+        public readonly int Stride => MmaStride;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly Four Prepare(Four f) => ToTf32(f);
+
+        /// <summary>The buffer's 16 of k as two steps of 8.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Step(ArrayView<float> sa, ArrayView<float> sb, int buffer)
+        {
+            int at = buffer + _q * MmaStride + _g;
+            Step8(sa, sb, at + _rows, at + _columns);
+            Step8(sa, sb, at + 8 * MmaStride + _rows, at + 8 * MmaStride + _columns);
+        }
 
         /// <summary>8 of k: A's fragments of both 16-row pieces and B's of both 8-column pieces from shared memory, then four
         /// products. <paramref name="aAt"/> / <paramref name="bAt"/>: the lane's element (k = q, row or column g) of the
         /// warp's block in the k-major tiles; k + 4 is four rows further, row + 8 and column + 8 eight along.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Step(ArrayView<float> sa, ArrayView<float> sb, int aAt, int bAt)
+        void Step8(ArrayView<float> sa, ArrayView<float> sb, int aAt, int bAt)
         {
             const int K4 = 4 * MmaStride;
             float a00 = sa[aAt], a01 = sa[aAt + 8], a02 = sa[aAt + K4], a03 = sa[aAt + K4 + 8];
@@ -95,11 +73,10 @@ public static partial class TiledGemm
             Tf32.Mma(ref _110, ref _111, ref _112, ref _113, a10, a11, a12, a13, b10, b11);
         }
 
-        /// <summary>Hands each value to the epilogue: <paramref name="r"/> is the lane's first row (g), <paramref name="col"/> its
-        /// first column (2q).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void Write<TE>(TE e, int r, int col, int m, int n) where TE : struct, ITileEpilogue
+        public readonly void Write<TE>(TE e, int m0, int n0, int m, int n) where TE : struct, ITileEpilogue
         {
+            int r = m0 + _rows + _g, col = n0 + _columns + 2 * _q;
             WritePair(e, r, col, m, n, _000, _001);
             WritePair(e, r + 8, col, m, n, _002, _003);
             WritePair(e, r, col + 8, m, n, _010, _011);

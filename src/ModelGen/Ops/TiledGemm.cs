@@ -18,10 +18,11 @@ public static partial class TiledGemm
 {
     public const int TileM = 64, TileN = 64, TileK = 16, Threads = 256;
 
-    /// <summary>A shared tile row holds 64 values and one pad, so the transposing stores of a warp hit distinct banks.</summary>
+    /// <summary>A shared tile row of the FP32 block holds 64 values and one pad, so the transposing stores of a warp hit distinct banks.</summary>
     const int Stride = TileM + 1;
 
-    const int Buffer = TileK * Stride;
+    /// <summary>The widest row stride a block uses (the tensor cores'); shared memory is allocated for it.</summary>
+    const int MaxStride = MmaStride;
 
     /// <summary>The launch of an (m × n) product, <paramref name="batches"/> of them.</summary>
     public static KernelConfig Config(int m, int n, int batches = 1) =>
@@ -65,58 +66,73 @@ public static partial class TiledGemm
         where TB : struct, ITileOperand
         where TE : struct, ITileEpilogue
     {
-        if (tensorCores) MultiplyTensorCores(a, b, m, n, kBegin, kEnd, epilogue);
-        else MultiplyFp32(a, b, m, n, kBegin, kEnd, epilogue);
+        if (tensorCores) Run(a, b, m, n, kBegin, kEnd, epilogue, new WarpBlock(Group.IdxX));
+        else Run(a, b, m, n, kBegin, kEnd, epilogue, new Block4x4(Group.IdxX));
     }
 
+    /// <summary>The group's loop over k, the same for both ways of multiplying a tile (<typeparamref name="TK"/>): fetch the first
+    /// 16 of k into shared memory; then, while the block multiplies one buffer, each thread holds its part of the next in
+    /// registers and stores it into the other buffer afterwards, one barrier a step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void MultiplyFp32<TA, TB, TE>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue)
+    static void Run<TA, TB, TE, TK>(TA a, TB b, int m, int n, int kBegin, int kEnd, TE epilogue, TK block)
         where TA : struct, ITileOperand
         where TB : struct, ITileOperand
         where TE : struct, ITileEpilogue
+        where TK : struct, ITileBlock
     {
-        var sa = SharedMemory.Allocate<float>(2 * Buffer);
-        var sb = SharedMemory.Allocate<float>(2 * Buffer);
-        int t = Group.IdxX, tx = t & 15, ty = t >> 4;
+        var sa = SharedMemory.Allocate<float>(2 * TileK * MaxStride);
+        var sb = SharedMemory.Allocate<float>(2 * TileK * MaxStride);
+        int t = Group.IdxX;
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
         // A launch sized for a larger product (the widest of several along Z) has tiles past this one's edge: the whole group
         // leaves before any barrier.
         if (m0 >= m || n0 >= n) return;
+        int stride = block.Stride, buffer = TileK * stride;
 
         var fa = Fetch(a, m0, kBegin, m, kEnd, t);
         var fb = Fetch(b, n0, kBegin, n, kEnd, t);
-        Store(sa, 0, fa, a.InnerContiguous, t, Stride);
-        Store(sb, 0, fb, b.InnerContiguous, t, Stride);
+        Store(sa, 0, block.Prepare(fa), a.InnerContiguous, t, stride);
+        Store(sb, 0, block.Prepare(fb), b.InnerContiguous, t, stride);
         Group.Barrier();
 
-        var acc = default(Block4x4);
         int steps = kEnd > kBegin ? (kEnd - kBegin + TileK - 1) / TileK : 0;
         for (int s = 0; s < steps; s++)
         {
-            int cur = (s & 1) * Buffer, next = Buffer - cur;
+            int cur = (s & 1) * buffer, next = buffer - cur;
             bool more = s + 1 < steps;
             if (more)
             {
                 fa = Fetch(a, m0, kBegin + (s + 1) * TileK, m, kEnd, t);
                 fb = Fetch(b, n0, kBegin + (s + 1) * TileK, n, kEnd, t);
             }
-            for (int kk = 0; kk < TileK; kk += 4)
-            {
-                acc.Step(sa, sb, cur + kk * Stride, tx, ty);
-                acc.Step(sa, sb, cur + (kk + 1) * Stride, tx, ty);
-                acc.Step(sa, sb, cur + (kk + 2) * Stride, tx, ty);
-                acc.Step(sa, sb, cur + (kk + 3) * Stride, tx, ty);
-            }
+            block.Step(sa, sb, cur);
             if (more)
             {
                 // The other buffer was last read before the previous barrier, so it can be overwritten now.
-                Store(sa, next, fa, a.InnerContiguous, t, Stride);
-                Store(sb, next, fb, b.InnerContiguous, t, Stride);
+                Store(sa, next, block.Prepare(fa), a.InnerContiguous, t, stride);
+                Store(sb, next, block.Prepare(fb), b.InnerContiguous, t, stride);
             }
             Group.Barrier();
         }
 
-        acc.Write(epilogue, m0 + ty, n0 + tx, m, n);
+        block.Write(epilogue, m0, n0, m, n);
+    }
+
+    /// <summary>How a thread's share of a 64×64 tile is multiplied and held: the FP32 4×4 register block, or a warp's TF32
+    /// tensor-core fragments.</summary>
+    interface ITileBlock
+    {
+        /// <summary>The shared tiles' row stride (at most <see cref="MaxStride"/>) that keeps its reads free of bank conflicts.</summary>
+        int Stride { get; }
+
+        /// <summary>Fetched values as they go into shared memory (rounded, for TF32).</summary>
+        Four Prepare(Four f);
+
+        /// <summary>The 16 k of the buffer at <paramref name="buffer"/>.</summary>
+        void Step(ArrayView<float> sa, ArrayView<float> sb, int buffer);
+
+        /// <summary>Hands every value inside the m × n bounds to the epilogue; (m0, n0) is the tile's corner.</summary>
+        void Write<TE>(TE e, int m0, int n0, int m, int n) where TE : struct, ITileEpilogue;
     }
 
     // ---- split-K: a long inner dimension (weight gradients, summed over every row of the batch) is cut into slices that
@@ -307,14 +323,41 @@ public static partial class TiledGemm
     }
 
     /// <summary>A thread's 4×4 block of C in registers: rows ty + 16i, columns tx + 16j of the tile.</summary>
-    struct Block4x4
+    struct Block4x4 : ITileBlock
     {
+        readonly int _tx, _ty;
         float _00, _01, _02, _03, _10, _11, _12, _13, _20, _21, _22, _23, _30, _31, _32, _33;
+
+        public Block4x4(int t)
+        {
+            this = default;
+            _tx = t & 15;
+            _ty = t >> 4;
+        }
+
+        public readonly int Stride => TiledGemm.Stride;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly Four Prepare(Four f) => f;
+
+        /// <summary>16 rank-1 updates, unrolled by four.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Step(ArrayView<float> sa, ArrayView<float> sb, int buffer)
+        {
+            for (int kk = 0; kk < TileK; kk += 4)
+            {
+                Rank1(sa, sb, buffer + kk * TiledGemm.Stride);
+                Rank1(sa, sb, buffer + (kk + 1) * TiledGemm.Stride);
+                Rank1(sa, sb, buffer + (kk + 2) * TiledGemm.Stride);
+                Rank1(sa, sb, buffer + (kk + 3) * TiledGemm.Stride);
+            }
+        }
 
         /// <summary>One k of the rank-1 update: four values of op(A)'s column, four of op(B)'s row, sixteen FMAs.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Step(ArrayView<float> sa, ArrayView<float> sb, int row, int tx, int ty)
+        void Rank1(ArrayView<float> sa, ArrayView<float> sb, int row)
         {
+            int tx = _tx, ty = _ty;
             float a0 = sa[row + ty], a1 = sa[row + ty + 16], a2 = sa[row + ty + 32], a3 = sa[row + ty + 48];
             float b0 = sb[row + tx], b1 = sb[row + tx + 16], b2 = sb[row + tx + 32], b3 = sb[row + tx + 48];
             _00 += a0 * b0; _01 += a0 * b1; _02 += a0 * b2; _03 += a0 * b3;
@@ -324,8 +367,9 @@ public static partial class TiledGemm
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void Write<TE>(TE e, int r, int col, int m, int n) where TE : struct, ITileEpilogue
+        public readonly void Write<TE>(TE e, int m0, int n0, int m, int n) where TE : struct, ITileEpilogue
         {
+            int r = m0 + _ty, col = n0 + _tx;
             WriteRow(e, r, col, m, n, _00, _01, _02, _03);
             WriteRow(e, r + 16, col, m, n, _10, _11, _12, _13);
             WriteRow(e, r + 32, col, m, n, _20, _21, _22, _23);
