@@ -13,7 +13,7 @@ copy is there, else from that folder. Training canvases 0..N-1 come from the tra
 from the test split with ~seed, 64x64, 2 to 4 garments each, 11 classes (0 background, 1 + Fashion-MNIST label).
 Images are normalised as (x/255 - 0.1369)/0.2829 (GarmentCanvas.Mean/Std). The split files are read from --data,
 else /usr/share/datasets/fashion-mnist when installed, else the subset embedded in ModelGen
-(src/ModelGen/Data/Embedded: first 6,000 train / 1,000 test images).
+(src/ModelGen.Datasets/FashionMnist: first 6,000 train / 1,000 test images).
 
 Model "garment-setr" (state_dict names in brackets; the ModelGen declaration must match it):
   image (B, 1, 64, 64)
@@ -72,7 +72,7 @@ import garment_canvas as gc  # noqa: E402
 import torch, torch.nn as nn, torch.nn.functional as F  # noqa: E402
 
 DEBIAN = "/usr/share/datasets/fashion-mnist"
-EMBEDDED = os.path.join(ROOT, "src", "ModelGen", "Data", "Embedded")
+EMBEDDED = os.path.join(ROOT, "src", "ModelGen.Datasets", "FashionMnist")
 SIZE, CLASSES = 64, gc.CLASSES
 
 

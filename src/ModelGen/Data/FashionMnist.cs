@@ -58,9 +58,10 @@ public sealed class FashionMnist
 
     /// <summary>
     /// Reads the four gzipped IDX files from <paramref name="directory"/> when given (they must exist there), else from
-    /// <see cref="DebianDirectory"/> when all four exist, else the embedded subset.
+    /// <see cref="DebianDirectory"/> when all four exist, else the embedded subset (<see cref="LoadEmbedded"/>).
     /// </summary>
-    /// <exception cref="FileNotFoundException">A file is missing from an explicitly named directory.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing from an explicitly named directory, or nothing is installed and
+    /// the ModelGen.Datasets assembly (the embedded subset) is not deployed with the program.</exception>
     /// <exception cref="ModelGen.InvalidDataException">A file is damaged or the files do not agree.</exception>
     public static FashionMnist Load(string? directory = null)
     {
@@ -82,10 +83,25 @@ public sealed class FashionMnist
         File.Exists(Path.Combine(directory, TrainImagesFile)) && File.Exists(Path.Combine(directory, TrainLabelsFile)) &&
         File.Exists(Path.Combine(directory, TestImagesFile)) && File.Exists(Path.Combine(directory, TestLabelsFile));
 
-    /// <summary>Reads only the subset embedded in the assembly, whatever is installed.</summary>
+    /// <summary>The assembly that carries the embedded subset, a package of its own so the runtime stays small.</summary>
+    public const string DatasetsAssembly = "ModelGen.Datasets";
+
+    /// <summary>Reads only the subset embedded in the ModelGen.Datasets assembly (the first 6,000 training and 1,000 test images),
+    /// whatever is installed.</summary>
+    /// <exception cref="FileNotFoundException">The program was deployed without ModelGen.Datasets.</exception>
     public static FashionMnist LoadEmbedded()
     {
-        var asm = typeof(FashionMnist).Assembly;
+        Assembly asm;
+        try
+        {
+            asm = Assembly.Load(new AssemblyName(DatasetsAssembly));
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new FileNotFoundException($"Fashion-MNIST is not installed ({DebianDirectory} lacks it) and the embedded subset is not " +
+                $"deployed: add the {DatasetsAssembly} package (dotnet add package {DatasetsAssembly}), install Debian's dataset-fashion-mnist, " +
+                "or pass the directory that holds the four IDX files.", DatasetsAssembly + ".dll", e);
+        }
         var train = MakeDataset(ReadResource(asm, TrainImagesFile), ReadResource(asm, TrainLabelsFile));
         var test = MakeDataset(ReadResource(asm, TestImagesFile), ReadResource(asm, TestLabelsFile));
         return new FashionMnist(train, test, isFullSet: false,

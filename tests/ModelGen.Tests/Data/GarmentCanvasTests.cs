@@ -324,7 +324,7 @@ public sealed class GarmentCanvasTests : IDisposable
     {
         RequirePython();
         // The embedded files, extracted as the IDX files Python reads.
-        var asm = typeof(FashionMnist).Assembly;
+        var asm = System.Reflection.Assembly.Load(FashionMnist.DatasetsAssembly);
         foreach (var f in new[] { FashionMnist.TrainImagesFile, FashionMnist.TrainLabelsFile, FashionMnist.TestImagesFile, FashionMnist.TestLabelsFile })
         {
             using var s = asm.GetManifestResourceStream("ModelGen.Data.Embedded." + f)!;
