@@ -104,6 +104,12 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor MaskTokensMismatch = Error("MG2016",
         "Mask tokens differ from the classes", "Layer '{0}': {1} mask tokens for {2} classes; a mask transformer predicts one mask per class token", Shapes);
 
+    public static readonly DiagnosticDescriptor RotaryOddHeadWidth = Error("MG2017",
+        "Rotary positions need an even head width", "Layer '{0}': rotary positions rotate feature pairs, but the head width is {1}; make KeyDim (or width / Heads) even", Shapes);
+
+    public static readonly DiagnosticDescriptor RotaryNeedsSelfAttention = Error("MG2018",
+        "Rotary positions need self-attention", "Layer '{0}': rotary positions rotate queries and keys by their positions in one sequence, but the keys come from '{1}'; use them on self-attention", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -137,6 +143,8 @@ public static class DiagnosticDescriptors
         [TokensDoNotFormGrid.Id] = TokensDoNotFormGrid,
         [WindowDoesNotFit.Id] = WindowDoesNotFit,
         [MaskTokensMismatch.Id] = MaskTokensMismatch,
+        [RotaryOddHeadWidth.Id] = RotaryOddHeadWidth,
+        [RotaryNeedsSelfAttention.Id] = RotaryNeedsSelfAttention,
         [InternalError.Id] = InternalError,
     };
 

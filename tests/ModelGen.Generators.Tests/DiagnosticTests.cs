@@ -274,6 +274,27 @@ public class DiagnosticTests
             "MG2016", "MaskTokens = 10", "Layer 'decoder': 10 mask tokens for 11 classes");
 
     [Fact]
+    public void MG2017_RotaryPositionsOnAnOddHeadWidth() =>
+        Expect(Model("[MultiHeadAttention(2, KeyDim = 15, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }"),
+            "MG2017", "Positions = RelativePositions.Rotary", "Layer 'attn': rotary positions rotate feature pairs, but the head width is 15");
+
+    [Fact]
+    public void MG2017_RotaryPositionsOnAnOddHeadWidthInAnEncoder() =>
+        Expect(Model("[TransformerEncoder(2, 4, Positions = RelativePositions.Rotary)] public partial Module Encoder { get; }", inputs: "[Input(\"x\", 8, 36)]"),
+            "MG2017", "Positions = RelativePositions.Rotary", "the head width is 9");
+
+    [Fact]
+    public void MG2018_RotaryPositionsOnCrossAttention() =>
+        Expect(Model("[MultiHeadAttention(4, KeyValue = \"memory\", Positions = RelativePositions.Rotary)] public partial Module Cross { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"memory\", 5, 64)]"),
+            "MG2018", "Positions = RelativePositions.Rotary", "the keys come from 'memory'");
+
+    [Fact]
+    public void MG2001_RotaryBaseOfOne() =>
+        Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.Rotary, RotaryBase = 1)] public partial Module Attn { get; }"),
+            "MG2001", "RotaryBase = 1", "RotaryBase of layer 'attn' is 1; it must be greater than 1");
+
+    [Fact]
     public void MG2012_MaskHeadGridDoesNotScaleToTheImage() =>
         Expect(Model("[MaskClassifier(5, Input = \"tokens\")] public partial Module Head { get; }", inputs: "[Input(\"image\", 1, 30, 30)]\n[Input(\"tokens\", 16, 32)]"),
             "MG2012", "MaskClassifier(5, Input = \"tokens\")", "bilinear upsampling by 7 takes the 4×4 patch grid to 28×28, but the image input 'image' is 30×30");

@@ -74,8 +74,9 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>The sizes of one scaled dot-product attention: the op's own configuration.</summary>
+        /// <summary>An attention layer's sizes and options; <paramref name="RotaryBase"/> is 0 without rotary positions.</summary>
         internal sealed record AttentionConfig(int Width, int Heads, int KvHeads, int KeyDim, int ValueDim, bool Causal, bool Bias,
-            int Queries, int Keys, int KeyWidth, int ValueWidth);
+            int Queries, int Keys, int KeyWidth, int ValueWidth, double RotaryBase = 0);
 
         // ---- helpers for the per-op lowerings ----
 
@@ -137,6 +138,9 @@ public sealed partial class ModelGenerator
 
         internal string Constant(string path, string initializer, string comment)
         {
+            // The same table (rotary angles of every layer of a stack) is one field.
+            foreach (var existing in _constants)
+                if (existing.Initializer == initializer) return existing.Name;
             string name = _fieldNames.Take("s_" + Shapes.Identifier(path));
             _constants.Add(new ConstantSpec(name, initializer, comment));
             return name;

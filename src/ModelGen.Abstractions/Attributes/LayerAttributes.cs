@@ -97,6 +97,24 @@ public abstract class AttentionOptionsAttribute : LayerAttribute
 
     /// <summary>Bias on the q/k/v/out projections.</summary>
     public bool Bias { get; set; } = true;
+
+    /// <summary>Positions inside the attention: <see cref="RelativePositions.Rotary"/> rotates queries and keys by their token
+    /// position (self-attention only; the head width must be even).</summary>
+    public RelativePositions Positions { get; set; }
+
+    /// <summary>The base of the rotary angles θ_i = base^(−2i/d) (RoFormer and LLaMA use 10000).</summary>
+    public double RotaryBase { get; set; } = 10000;
+}
+
+/// <summary>How an attention layer sees token positions within its scores.</summary>
+public enum RelativePositions
+{
+    /// <summary>None: positions come only from what was added to the tokens (learned or sinusoidal positions).</summary>
+    None = 0,
+
+    /// <summary>Rotary position embeddings (RoPE, RoFormer): each head's query and key feature pairs (2i, 2i+1) rotated by
+    /// position·base^(−2i/d) after the projections, so scores depend on relative position.</summary>
+    Rotary = 1,
 }
 
 /// <summary>Multi-head scaled dot-product attention with q/k/v/out projections (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).

@@ -625,17 +625,24 @@ public static class ModelFuzzer
             heads = 0;
             if (!s.IsSequence) return false;
             int width = s.Last, keys = s.Dims[0];
+            int keyDim;
             if (Chance(0.12))
             {
                 heads = 1 + _r.Next(4);
                 args.Add(heads.ToString(CultureInfo.InvariantCulture));
-                args.Add($"KeyDim = {Pick(4, 8)}");
+                keyDim = Pick(4, 8);
+                args.Add($"KeyDim = {keyDim}");
             }
             else
             {
                 heads = Pick(Divisors(width, 8));
                 args.Add(heads.ToString(CultureInfo.InvariantCulture));
-                if (Chance(0.1)) args.Add($"KeyDim = {Pick(4, 8)}");
+                keyDim = width / heads;
+                if (Chance(0.1))
+                {
+                    keyDim = Pick(4, 8);
+                    args.Add($"KeyDim = {keyDim}");
+                }
             }
             if (Chance(0.12)) args.Add($"ValueDim = {Pick(4, 6, 8)}");
             if (Chance(0.3)) args.Add($"KvHeads = {Pick(Divisors(heads))}");
@@ -664,6 +671,12 @@ public static class ModelFuzzer
                         args.Add($"Value = {Wire(Pick(values))}");
                     }
                 }
+            }
+            // Rotary positions on self-attention with an even head width.
+            if (!args.Any(a => a.StartsWith("Key", StringComparison.Ordinal) && !a.StartsWith("KeyDim", StringComparison.Ordinal)) && keyDim % 2 == 0 && Chance(0.15))
+            {
+                args.Add("Positions = RelativePositions.Rotary");
+                if (Chance(0.3)) args.Add("RotaryBase = 500");
             }
             // A key padding mask as long as the keys: an existing one, or a new input (the model's; a module declares it too).
             if (Chance(0.35))
@@ -902,6 +915,8 @@ public static class ModelFuzzer
                     int h = Pick(heads);
                     int kv = Enumerable.Range(2, 8).First(k => h % k != 0);
                     options.Add(("kv heads not dividing heads", () => new Layer("MultiHeadAttention", new List<string> { Int(h), $"KvHeads = {kv}" }, null), null));
+                    options.Add(("rotary positions on an odd head width", () => new Layer("MultiHeadAttention",
+                        new List<string> { Int(h), "KeyDim = 5", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
                     options.Add(("data used as mask", () => new Layer("MultiHeadAttention", new List<string> { Int(h), $"KeyPaddingMask = \"{scope.Edges[0].Name}\"" }, null), null));
                     var sequences = scope.Data.Where(e => e.Shape.IsSequence).ToList();

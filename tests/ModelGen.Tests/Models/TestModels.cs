@@ -123,3 +123,23 @@ public partial class DropPathVit
     [LayerNorm] public partial Module Norm { get; }
     [ClassifierHead(5)] public partial Module Head { get; }
 }
+
+/// <summary>Self-attention with rotary positions on queries and keys, as PyTorch's twin writes it (Peers/conv_ops_reference.py).</summary>
+[Model]
+[Input("x", 11, 24)]
+public partial class RotaryAttention
+{
+    [MultiHeadAttention(3, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
+}
+
+/// <summary>Rotary positions in a causal, padded, grouped-query encoder stack (two layers share one angle table).</summary>
+[Model]
+[Input("x", 10, 32)]
+[Input("padding", 10, Kind = InputKind.KeyPaddingMask)]
+public partial class RotaryEncoder
+{
+    [TransformerEncoder(2, 4, KvHeads = 2, FeedForward = 48, Causal = true, KeyPaddingMask = "padding", Positions = RelativePositions.Rotary, RotaryBase = 500)]
+    public partial Module Encoder { get; }
+
+    [Linear(6)] public partial Module Head { get; }
+}

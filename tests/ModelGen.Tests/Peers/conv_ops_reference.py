@@ -12,6 +12,9 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
     avg_pool2d     kernel, stride                  inputs x, grad_output
     global_avg | global_max | channel_mean | channel_max | mean_over_width | mean_over_height
                                                    inputs x, grad_output
+    rotary         heads, theta                    inputs x (B, N, heads*d), grad_output: RoPE by complex multiplication
+    rotary_attention heads, theta                  inputs x, {q,k,v,out}_proj.{weight,bias}, grad_output: multi-head
+                                                   self-attention with RoPE on queries and keys, written out by hand
 OUT: "output", "grad.<input>" for x and every parameter, and for batch_norm2d the updated "running_mean" and
 "running_var"; all F32. The computation runs in float64 on the given float32 values.
 
@@ -77,7 +80,19 @@ OPS = {
     "channel_max": set(),
     "mean_over_width": set(),
     "mean_over_height": set(),
+    "rotary": {"heads", "theta"},
+    "rotary_attention": {"heads", "theta"},
 }
+
+
+def rope(t, theta):
+    """(B, N, H, d) rotated as RoFormer and LLaMA write it: feature pairs (2i, 2i+1) as complex numbers times e^{i p theta_i}."""
+    B, N, H, d = t.shape
+    inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = torch.outer(torch.arange(N, dtype=torch.float64), inv)
+    z = torch.view_as_complex(t.reshape(B, N, H, d // 2, 2).contiguous())
+    rotated = z * torch.polar(torch.ones_like(angles), angles)[None, :, None, :]
+    return torch.view_as_real(rotated).reshape(B, N, H, d)
 
 
 def leaf(t):
@@ -132,6 +147,26 @@ def run(config, inputs):
         y = x.max(dim=1, keepdim=True)[0]
     elif op == "mean_over_width":
         y = F.adaptive_avg_pool2d(x, (None, 1))
+    elif op == "rotary":
+        B, N, E = x.shape
+        H = config["heads"]
+        y = rope(x.reshape(B, N, H, E // H), config["theta"]).reshape(B, N, E)
+    elif op == "rotary_attention":
+        B, N, E = x.shape
+        H = config["heads"]
+        d = E // H
+        w = {}
+        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        def project(p):
+            return F.linear(x, w[p + ".weight"], w[p + ".bias"]).reshape(B, N, H, d)
+        q = rope(project("q_proj"), config["theta"]).transpose(1, 2)
+        k = rope(project("k_proj"), config["theta"]).transpose(1, 2)
+        v = project("v_proj").transpose(1, 2)
+        probs = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
+        o = (probs @ v).transpose(1, 2).reshape(B, N, E)
+        y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     else:
         y = F.adaptive_avg_pool2d(x, (1, None))
     grad_output = inputs["grad_output"].to(torch.float64)

@@ -37,6 +37,11 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             k = l.Linear(path + ".k_proj", key, c.KeyWidth, kOut, c.Bias, null, weightInit: kInit, biasInit: "zero");
             v = l.Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null, weightInit: vInit, biasInit: "zero");
         }
+        if (c.RotaryBase > 0)
+        {
+            q = l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
+            k = l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
+        }
         string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c);
         return residual is null
             ? l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero")
@@ -71,6 +76,11 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
                 k ?? LayerContext.NameOf(c.Input), key.Display, v ?? LayerContext.NameOf(c.Input), value.Display);
             return null;
         }
+        if (h.RotaryBase > 0 && k is not null)
+        {
+            c.Report(DiagnosticDescriptors.RotaryNeedsSelfAttention, "Positions", c.Path, k);
+            return null;
+        }
         if (!Mask(a, c, key.Shape[0], out var mask)) return null;
         var attention = h with { Keys = key.Shape[0], KeyWidth = key.Last, ValueWidth = value.Last };
         return c.Same(new Config(attention, key.Name, value.Name, mask));
@@ -97,8 +107,24 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             c.Report(DiagnosticDescriptors.HeadsNotDivisibleByKvHeads, "KvHeads", c.Path, heads, kvHeads);
             return null;
         }
+        double rotaryBase = 0;
+        if (a.Positions == RelativePositions.Rotary)
+        {
+            if (keyDim % 2 != 0)
+            {
+                c.Report(DiagnosticDescriptors.RotaryOddHeadWidth, "Positions", c.Path, keyDim);
+                return null;
+            }
+            if (!(a.RotaryBase > 1))
+            {
+                c.Report(DiagnosticDescriptors.NonPositiveSize, "RotaryBase", "RotaryBase", c.Subject, a.RotaryBase, "greater than 1");
+                return null;
+            }
+            rotaryBase = a.RotaryBase;
+        }
         int tokens = c.Input.Shape[0];
-        return new AttentionConfig(width, heads, kvHeads, keyDim, valueDimArg == 0 ? keyDim : valueDimArg, a.Causal, a.Bias, tokens, tokens, width, width);
+        return new AttentionConfig(width, heads, kvHeads, keyDim, valueDimArg == 0 ? keyDim : valueDimArg, a.Causal, a.Bias, tokens, tokens, width, width,
+            rotaryBase);
     }
 
     /// <summary>The key padding mask input, when named: a mask input as long as the keys.</summary>
