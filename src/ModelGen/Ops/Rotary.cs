@@ -58,51 +58,61 @@ public static class Rotary
     static void Rotate(float[] dst, float[] src, float[] table, int row, int position, int heads, int headDim, bool inverse)
     {
         int pairs = headDim / 2, width = heads * headDim;
-        int at = row * width, angles = 2 * position * pairs;
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < pairs; i++)
             {
-                float c = table[angles + 2 * i], s = table[angles + 2 * i + 1];
-                int e = at + h * headDim + 2 * i;
-                float a = src[e], b = src[e + 1];
+                int e = row * width + h * headDim + 2 * i, angle = 2 * (position * pairs + i);
+                Pair(src[e], src[e + 1], table[angle], table[angle + 1], inverse, out float u, out float v);
                 if (inverse)
                 {
-                    dst[e] += a * c + b * s;
-                    dst[e + 1] += b * c - a * s;
+                    dst[e] += u;
+                    dst[e + 1] += v;
                 }
                 else
                 {
-                    dst[e] = a * c - b * s;
-                    dst[e + 1] = a * s + b * c;
+                    dst[e] = u;
+                    dst[e + 1] = v;
                 }
             }
     }
 
-    /// <summary>Extent: batch · tokens · heads · headDim / 2, a thread per feature pair.</summary>
+    /// <summary>(a, b) rotated by the angle whose cosine and sine are (c, s), or by its negative for the backward.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> table, int batch, int tokens, int heads, int headDim)
+    static void Pair(float a, float b, float c, float s, bool inverse, out float u, out float v)
     {
-        int pairs = headDim / 2;
-        if (i >= (long)batch * tokens * heads * pairs) return;
-        int pair = i % pairs, row = i / (heads * pairs), p = row % tokens;
-        long e = 2L * i;
-        float c = table[2 * (p * pairs + pair)], s = table[2 * (p * pairs + pair) + 1];
-        float a = x[e], b = x[e + 1];
-        y[e] = a * c - b * s;
-        y[e + 1] = a * s + b * c;
+        if (inverse) s = -s;
+        u = a * c - b * s;
+        v = a * s + b * c;
     }
 
     /// <summary>Extent: batch · tokens · heads · headDim / 2, a thread per feature pair.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> table, int batch, int tokens, int heads, int headDim)
+    public static void ForwardKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> table, int batch, int tokens, int heads, int headDim) =>
+        PairKernel(i, y, x, table, batch, tokens, heads, headDim, inverse: false);
+
+    /// <summary>Extent: batch · tokens · heads · headDim / 2, a thread per feature pair.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BackwardKernel(Index1D i, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> table, int batch, int tokens, int heads, int headDim) =>
+        PairKernel(i, dx, dy, table, batch, tokens, heads, headDim, inverse: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PairKernel(Index1D i, ArrayView<float> dst, ArrayView<float> src, ArrayView<float> table, int batch, int tokens, int heads, int headDim,
+        bool inverse)
     {
         int pairs = headDim / 2;
         if (i >= (long)batch * tokens * heads * pairs) return;
-        int pair = i % pairs, row = i / (heads * pairs), p = row % tokens;
+        int p = i / (heads * pairs) % tokens, angle = 2 * (p * pairs + i % pairs);
         long e = 2L * i;
-        float c = table[2 * (p * pairs + pair)], s = table[2 * (p * pairs + pair) + 1];
-        float a = dy[e], b = dy[e + 1];
-        dx[e] += a * c + b * s;
-        dx[e + 1] += b * c - a * s;
+        Pair(src[e], src[e + 1], table[angle], table[angle + 1], inverse, out float u, out float v);
+        if (inverse)
+        {
+            dst[e] += u;
+            dst[e + 1] += v;
+        }
+        else
+        {
+            dst[e] = u;
+            dst[e + 1] = v;
+        }
     }
 }

@@ -81,6 +81,16 @@ public class DevicePathTests
     [Fact]
     public void TinyVit_DeviceKernelsMatchCpu() => Compare(RunTinyVit, "image");
 
+    [Fact]
+    public void RotaryEncoder_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // Causal, padded, grouped-query heads with rotary positions (queries and keys rotated with different head counts).
+        var m = new RotaryEncoder(device, seed: 8);
+        var y = m.Forward(ModelData.Random(7, 1f, 2, 10, 32), ModelData.Padding(10, 0, 3));
+        m.Backward(ModelData.Random(9, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
     /// <summary>With TF32 tensor cores (emulated fragments on the simulator) every matrix product rounds its operands to 10-bit
     /// mantissas: the model agrees with the FP32 CPU backend to TF32 accuracy, and differs from the FP32 device path, so the
     /// device's choice reaches every product kernel through the specialized launch.</summary>
