@@ -107,8 +107,12 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor RotaryOddHeadWidth = Error("MG2017",
         "Rotary positions need an even head width", "Layer '{0}': rotary positions rotate feature pairs, but the head width is {1}; make KeyDim (or width / Heads) even", Shapes);
 
-    public static readonly DiagnosticDescriptor RotaryNeedsSelfAttention = Error("MG2018",
-        "Rotary positions need self-attention", "Layer '{0}': rotary positions rotate queries and keys by their positions in one sequence, but the keys come from '{1}'; use them on self-attention", Shapes);
+    public static readonly DiagnosticDescriptor RelativePositionsNeedSelfAttention = Error("MG2018",
+        "Relative positions need self-attention", "Layer '{0}': {1} positions compare the positions of queries and keys in one sequence, but the keys come from '{2}'; use them on self-attention", Shapes);
+
+    public static readonly DiagnosticDescriptor AttentionMaskShapeMismatch = Error("MG2019",
+        "Attention mask shape disagrees with the scores",
+        "Layer '{0}': attention mask '{1}' is {2}, but the scores are {3} queries by {4} keys in {5} heads; declare it as ({3}, {4}) or ({5}, {3}, {4})", Shapes);
 
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
@@ -144,7 +148,8 @@ public static class DiagnosticDescriptors
         [WindowDoesNotFit.Id] = WindowDoesNotFit,
         [MaskTokensMismatch.Id] = MaskTokensMismatch,
         [RotaryOddHeadWidth.Id] = RotaryOddHeadWidth,
-        [RotaryNeedsSelfAttention.Id] = RotaryNeedsSelfAttention,
+        [RelativePositionsNeedSelfAttention.Id] = RelativePositionsNeedSelfAttention,
+        [AttentionMaskShapeMismatch.Id] = AttentionMaskShapeMismatch,
         [InternalError.Id] = InternalError,
     };
 

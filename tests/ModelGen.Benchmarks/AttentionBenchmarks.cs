@@ -42,7 +42,7 @@ public class AttentionBenchmarks
 
     [Benchmark(Description = "attention-core forward")]
     public void Forward() =>
-        Attention.Forward(o, probs, q, k, v, padding: null, Batch, Tokens, Tokens, Heads, Heads, HeadDim, HeadDim, causal: false, Scale);
+        Attention.Forward(o, probs, q, k, v, padding: null, null, Batch, Tokens, Tokens, Heads, Heads, HeadDim, HeadDim, 0, 0, causal: false, false, Scale);
 
     /// <summary>One training step's worth of attention: zero the gradients (backward accumulates), forward, backward.</summary>
     [Benchmark(Description = "attention-core forward+backward")]
@@ -50,7 +50,7 @@ public class AttentionBenchmarks
     {
         Array.Clear(dq); Array.Clear(dk); Array.Clear(dv);
         Forward();
-        Attention.Backward(dq, dk, dv, dO, q, k, v, o, probs, Batch, Tokens, Tokens, Heads, Heads, HeadDim, HeadDim, Scale);
+        Attention.Backward(dq, dk, dv, null, dO, q, k, v, o, probs, Batch, Tokens, Tokens, Heads, Heads, HeadDim, HeadDim, Scale);
     }
 
     /// <summary>Flops of one invocation of the named benchmark method (for the GFLOP/s column).</summary>

@@ -290,6 +290,80 @@ public class DiagnosticTests
             "MG2018", "Positions = RelativePositions.Rotary", "the keys come from 'memory'");
 
     [Fact]
+    public void MG2018_AlibiOnCrossAttention() =>
+        Expect(Model("[MultiHeadAttention(4, KeyValue = \"memory\", Positions = RelativePositions.Alibi)] public partial Module Cross { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"memory\", 5, 64)]"),
+            "MG2018", "Positions = RelativePositions.Alibi", "ALiBi positions compare the positions of queries and keys", "the keys come from 'memory'");
+
+    [Fact]
+    public void MG2019_AttentionMaskOfTheWrongShape() =>
+        Expect(Model("[MultiHeadAttention(4, AttentionMask = \"mask\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"mask\", 8, 9, Kind = InputKind.AttentionMask)]"),
+            "MG2019", "AttentionMask = \"mask\"", "attention mask 'mask' is (B, 8, 9)", "8 queries by 8 keys in 4 heads", "(8, 8) or (4, 8, 8)");
+
+    [Fact]
+    public void MG2019_AttentionBiasWithTheWrongHeads() =>
+        Expect(Model("[TransformerEncoder(2, 4, AttentionMask = \"bias\")] public partial Module Encoder { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"bias\", 2, 8, 8, Kind = InputKind.AttentionBias)]"),
+            "MG2019", "AttentionMask = \"bias\"", "attention mask 'bias' is (B, 2, 8, 8)", "(4, 8, 8)");
+
+    [Fact]
+    public void MG2019_CrossAttentionMaskNeedsTheKeysLength() =>
+        Expect(Model("[MultiHeadAttention(2, KeyValue = \"memory\", AttentionMask = \"mask\")] public partial Module Cross { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"memory\", 5, 64)] [Input(\"mask\", 8, 8, Kind = InputKind.AttentionMask)]"),
+            "MG2019", "AttentionMask = \"mask\"", "8 queries by 5 keys", "(8, 5)");
+
+    [Fact]
+    public void MG2007_DataUsedAsAttentionMask() =>
+        Expect(Model("[MultiHeadAttention(4, AttentionMask = \"y\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"y\", 8, 8)]"),
+            "MG2007", "AttentionMask = \"y\"", "uses 'y' as an attention mask", "InputKind.AttentionMask");
+
+    [Fact]
+    public void MG2007_PaddingMaskUsedAsAttentionMask() =>
+        Expect(Model("[MultiHeadAttention(4, AttentionMask = \"pad\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2007", "AttentionMask = \"pad\"", "uses 'pad' as an attention mask, but it is declared as a key padding mask");
+
+    [Fact]
+    public void MG2007_AttentionMaskUsedAsKeyPaddingMask() =>
+        Expect(Model("[MultiHeadAttention(4, KeyPaddingMask = \"mask\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"mask\", 8, 8, Kind = InputKind.AttentionMask)]"),
+            "MG2007", "KeyPaddingMask = \"mask\"", "uses 'mask' as a key padding mask, but it is declared as an attention mask");
+
+    [Fact]
+    public void MG2007_AttentionBiasFedToALayer() =>
+        Expect(Model("[Linear(4, Input = \"bias\")] public partial Module A { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"bias\", 8, 8, Kind = InputKind.AttentionBias)]"),
+            "MG2007", "Input = \"bias\"", "uses 'bias' as data, but it is declared as an attention bias");
+
+    [Fact]
+    public void MG2008_AttentionMaskOfRankOne() =>
+        Expect(Model("[MultiHeadAttention(4, AttentionMask = \"mask\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"mask\", 8, Kind = InputKind.AttentionMask)]"),
+            "MG2008", "Input(\"mask\", 8, Kind = InputKind.AttentionMask)", "an attention mask of shape (queries, keys) or (heads, queries, keys)", "(B, 8)");
+
+    [Fact]
+    public void MG2001_UnknownInputKind() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"x\", 8, 64)] [Input(\"m\", 8, Kind = (InputKind)9)]"),
+            "MG2001", "Input(\"m\", 8, Kind = (InputKind)9)", "Kind of input 'm' is 9", "one of InputKind's values");
+
+    [Fact]
+    public void MG2001_TooFewRelativeBuckets() =>
+        Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, RelativeBuckets = 3)] public partial Module Attn { get; }"),
+            "MG2001", "RelativeBuckets = 3", "RelativeBuckets of layer 'attn' is 3; it must be at least 4 (half for each side of the query)");
+
+    [Fact]
+    public void MG2001_MaxDistanceWithinTheExactBuckets() =>
+        Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, Causal = true, RelativeBuckets = 16, MaxDistance = 8)] public partial Module Attn { get; }"),
+            "MG2001", "MaxDistance = 8", "MaxDistance of layer 'attn' is 8; it must be greater than the 8 buckets of exact distances");
+
+    [Fact]
+    public void MG2001_UnknownPositions() =>
+        Expect(Model("[MultiHeadAttention(4, Positions = (RelativePositions)7)] public partial Module Attn { get; }"),
+            "MG2001", "Positions = (RelativePositions)7", "Positions of layer 'attn' is 7", "one of RelativePositions' values");
+
+    [Fact]
     public void MG2001_RotaryBaseOfOne() =>
         Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.Rotary, RotaryBase = 1)] public partial Module Attn { get; }"),
             "MG2001", "RotaryBase = 1", "RotaryBase of layer 'attn' is 1; it must be greater than 1");

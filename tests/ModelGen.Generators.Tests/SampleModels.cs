@@ -23,6 +23,23 @@ public static class SampleModels
         }
         """;
 
+    /// <summary>Score biases: ALiBi with a per-sample boolean mask (summed by one op), and a learned T5 relative bias.</summary>
+    public const string ScoreBiases = """
+        using ModelGen;
+
+        namespace Samples;
+
+        [Model]
+        [Input("x", 6, 16)]
+        [Input("mask", 6, 6, Kind = InputKind.AttentionMask)]
+        public partial class Biased
+        {
+            [MultiHeadAttention(2, Positions = RelativePositions.Alibi, AttentionMask = "mask")] public partial Module Attn { get; }
+            [TransformerEncoderLayer(2, FeedForward = 32, Causal = true, Positions = RelativePositions.RelativeBias, RelativeBuckets = 8, MaxDistance = 16)]
+            public partial Module Block { get; }
+        }
+        """;
+
     public const string CrossAttention = """
         using ModelGen;
 

@@ -10,6 +10,7 @@ public class SnapshotOfGeneratedCodeTests
     [Theory]
     [InlineData(nameof(SampleModels.Encoder))]
     [InlineData(nameof(SampleModels.CrossAttention))]
+    [InlineData(nameof(SampleModels.ScoreBiases))]
     [InlineData(nameof(SampleModels.ModuleReuse))]
     [InlineData(nameof(SampleModels.VisionTransformer))]
     [InlineData(nameof(SampleModels.Segmentation))]

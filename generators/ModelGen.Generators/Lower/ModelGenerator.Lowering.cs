@@ -74,9 +74,15 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>The sizes of one scaled dot-product attention: the op's own configuration.</summary>
-        /// <summary>An attention layer's sizes and options; <paramref name="RotaryBase"/> is 0 without rotary positions.</summary>
+        /// <summary>An attention layer's sizes and options; <paramref name="RotaryBase"/> is 0 without rotary positions;
+        /// <paramref name="Buckets"/> and <paramref name="MaxDistance"/> size a learned relative bias; <paramref name="Mask"/> is the
+        /// attention mask input, if any.</summary>
         internal sealed record AttentionConfig(int Width, int Heads, int KvHeads, int KeyDim, int ValueDim, bool Causal, bool Bias,
-            int Queries, int Keys, int KeyWidth, int ValueWidth, double RotaryBase = 0);
+            int Queries, int Keys, int KeyWidth, int ValueWidth, double RotaryBase = 0, RelativePositions Positions = RelativePositions.None,
+            int Buckets = 0, int MaxDistance = 0, AttentionMaskInput? Mask = null);
+
+        /// <summary>An attention mask input: its edge, whether nonzero entries mask (else they are added), and its heads (1: shared).</summary>
+        internal sealed record AttentionMaskInput(string Edge, bool Boolean, int Heads);
 
         // ---- helpers for the per-op lowerings ----
 

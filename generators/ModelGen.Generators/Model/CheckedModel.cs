@@ -3,8 +3,11 @@ using ModelGen.Generators.Helpers;
 namespace ModelGen.Generators.Model;
 
 /// <summary>A tensor flowing between layers: a C# buffer name and its per-sample shape.</summary>
-public sealed record Edge(string Name, ImmutableEquatableArray<int> Shape, bool IsMask, bool IsInput)
+public sealed record Edge(string Name, ImmutableEquatableArray<int> Shape, bool IsMask, bool IsInput, int Kind = InputSpec.TensorKind)
 {
+    /// <summary>What the edge carries, as messages name it ("data", "a key padding mask", ...).</summary>
+    public string Role => InputSpec.Role(Kind);
+
     public int Last => Shape[Shape.Count - 1];
 
     public long PerSample

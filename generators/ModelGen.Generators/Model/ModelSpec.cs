@@ -25,6 +25,17 @@ public sealed record InputSpec(string Name, ImmutableEquatableArray<int> Shape, 
 
     public const int TensorKind = 0;
     public const int MaskKind = 1;
+    public const int AttentionMaskKind = 2;
+    public const int AttentionBiasKind = 3;
+
+    /// <summary>What an input of this kind is, as messages name it.</summary>
+    public static string Role(int kind) => kind switch
+    {
+        MaskKind => "a key padding mask",
+        AttentionMaskKind => "an attention mask",
+        AttentionBiasKind => "an attention bias",
+        _ => "data",
+    };
 }
 
 /// <summary>A layer property: its attribute (short name and metadata name) and arguments, and for [Use] the module's own spec.

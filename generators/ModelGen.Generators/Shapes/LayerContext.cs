@@ -103,7 +103,7 @@ internal sealed class LayerContext
     {
         if (Resolve(argument, name) is not { } edge) return null;
         if (!edge.IsMask) return edge;
-        Report(DiagnosticDescriptors.NotAMask, argument, Path, name, role, "a key padding mask");
+        Report(DiagnosticDescriptors.NotAMask, argument, Path, name, role, edge.Role);
         return null;
     }
 
@@ -126,7 +126,7 @@ internal sealed class LayerContext
     /// <summary>The image input (channels, height, width) that per-pixel outputs must match.</summary>
     public (int H, int W, string Name)? ImageInput()
     {
-        var image = _checker.Model.Inputs.FirstOrDefault(i => i.Kind != InputSpec.MaskKind);
+        var image = _checker.Model.Inputs.FirstOrDefault(i => i.Kind == InputSpec.TensorKind);
         if (image is not null && image.Shape.Count == 3) return (image.Shape[1], image.Shape[2], image.Name);
         Report(DiagnosticDescriptors.RankMismatch, null, Path, "a model whose first input is an image (B, channels, height, width)",
             image?.Name ?? _checker.Model.ClassName, image is null ? "no input" : Shapes.Format(image.Shape, true));

@@ -128,9 +128,20 @@ public sealed partial class ModelGenerator
                     Report(DiagnosticDescriptors.NonPositiveSize, input.DimensionAt(i), $"Dimension {i + 1}", $"input '{input.Name}'", input.Shape[i], "positive");
                     return;
                 }
+                if (input.Kind is < InputSpec.TensorKind or > InputSpec.AttentionBiasKind)
+                {
+                    Report(DiagnosticDescriptors.NonPositiveSize, input.Location, "Kind", $"input '{input.Name}'", input.Kind, "one of InputKind's values");
+                    return;
+                }
                 if (input.Kind == InputSpec.MaskKind && input.Shape.Count != 1)
                 {
                     Report(DiagnosticDescriptors.RankMismatch, input.Location, input.Name, "a key padding mask of shape (keys)", input.Name, Shapes.Format(input.Shape, true));
+                    return;
+                }
+                if (input.Kind is InputSpec.AttentionMaskKind or InputSpec.AttentionBiasKind && input.Shape.Count is not (2 or 3))
+                {
+                    Report(DiagnosticDescriptors.RankMismatch, input.Location, input.Name, InputSpec.Role(input.Kind) + " of shape (queries, keys) or (heads, queries, keys)",
+                        input.Name, Shapes.Format(input.Shape, true));
                     return;
                 }
                 if (!scope.Claim(input.Name, input.Name, out var taken))
@@ -138,11 +149,11 @@ public sealed partial class ModelGenerator
                     Report(DiagnosticDescriptors.DuplicateName, input.NameLocation, input.Name, taken);
                     return;
                 }
-                var edge = new Edge(_buffers.Take("in_" + input.Name), input.Shape, input.Kind == InputSpec.MaskKind, IsInput: true);
+                var edge = new Edge(_buffers.Take("in_" + input.Name), input.Shape, input.Kind != InputSpec.TensorKind, IsInput: true, input.Kind);
                 _edges.Add(edge);
                 scope.Names[input.Name] = edge;
             }
-            var first = Model.Inputs.FirstOrDefault(i => i.Kind != InputSpec.MaskKind);
+            var first = Model.Inputs.FirstOrDefault(i => i.Kind == InputSpec.TensorKind);
             if (first is null)
             {
                 string masks = string.Join(", ", Model.Inputs.Select(i => "'" + i.Name + "'"));
@@ -204,7 +215,7 @@ public sealed partial class ModelGenerator
                 if (AttributeReader.Read(rule.Attribute, layer) is not { } attribute) { _incomplete = true; return false; }
                 var input = attribute.Input is { } inputName ? Resolve(scope, declared, layer, path, "Input", inputName) : current;
                 if (input is null) return false;
-                if (input.IsMask) { Report(DiagnosticDescriptors.NotAMask, layer.At("Input"), path, attribute.Input ?? "", "data", "a key padding mask"); return false; }
+                if (input.IsMask) { Report(DiagnosticDescriptors.NotAMask, layer.At("Input"), path, attribute.Input ?? "", "data", input.Role); return false; }
 
                 Edge? output = attribute is UseAttribute use
                     ? Use(scope, layer, use, path, input)
@@ -258,7 +269,7 @@ public sealed partial class ModelGenerator
             if (layer.Module is not { } module) { _incomplete = true; return null; }
             if (use.Depth <= 0) { Report(DiagnosticDescriptors.NonPositiveSize, layer.At("Depth"), "Depth", $"layer '{path}'", use.Depth, "positive"); return null; }
             if (module.Layers.Count == 0) { Report(DiagnosticDescriptors.NoLayers, layer.At("Module"), module.ClassName); return null; }
-            var first = module.Inputs.FirstOrDefault(i => i.Kind != InputSpec.MaskKind);
+            var first = module.Inputs.FirstOrDefault(i => i.Kind == InputSpec.TensorKind);
             if (first is null) { Report(DiagnosticDescriptors.NoInput, layer.At("Module"), module.ClassName, ""); return null; }
             var current = input;
             for (int i = 0; i < use.Depth; i++)

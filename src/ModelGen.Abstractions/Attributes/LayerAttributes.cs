@@ -95,12 +95,25 @@ public abstract class AttentionOptionsAttribute : LayerAttribute
     /// <summary>Name of a <see cref="InputKind.KeyPaddingMask"/> input.</summary>
     public string? KeyPaddingMask { get; set; }
 
+    /// <summary>Name of an <see cref="InputKind.AttentionMask"/> input (a nonzero entry masks that query–key score) or an
+    /// <see cref="InputKind.AttentionBias"/> input (added to the scaled scores), of shape (queries, keys) shared by the heads
+    /// or (heads, queries, keys). Combines with <see cref="Causal"/>, <see cref="KeyPaddingMask"/> and the positions.</summary>
+    public string? AttentionMask { get; set; }
+
     /// <summary>Bias on the q/k/v/out projections.</summary>
     public bool Bias { get; set; } = true;
 
-    /// <summary>Positions inside the attention: <see cref="RelativePositions.Rotary"/> rotates queries and keys by their token
-    /// position (self-attention only; the head width must be even).</summary>
+    /// <summary>Positions inside the attention (self-attention only): <see cref="RelativePositions.Rotary"/> rotates queries and
+    /// keys by their token position (the head width must be even); <see cref="RelativePositions.Alibi"/> and
+    /// <see cref="RelativePositions.RelativeBias"/> add a bias for each query–key distance to the scores.</summary>
     public RelativePositions Positions { get; set; }
+
+    /// <summary>The buckets of <see cref="RelativePositions.RelativeBias"/>: T5's 32 by default (half of them for keys after the
+    /// query unless the attention is causal; the first half of each side exact distances, the rest logarithmic).</summary>
+    public int RelativeBuckets { get; set; } = 32;
+
+    /// <summary>The distance beyond which <see cref="RelativePositions.RelativeBias"/> puts every key in its last bucket (T5: 128).</summary>
+    public int MaxDistance { get; set; } = 128;
 
     /// <summary>The base of the rotary angles θ_i = base^(−2i/d) (RoFormer and LLaMA use 10000).</summary>
     public double RotaryBase { get; set; } = 10000;
@@ -115,6 +128,15 @@ public enum RelativePositions
     /// <summary>Rotary position embeddings (RoPE, RoFormer): each head's query and key feature pairs (2i, 2i+1) rotated by
     /// position·base^(−2i/d) after the projections, so scores depend on relative position.</summary>
     Rotary = 1,
+
+    /// <summary>ALiBi (Press et al.): a fixed bias −m_h·|i − j| on each score, with head slopes m_h = 2^(−8(h+1)/H) (for H a power of
+    /// two; otherwise as the paper interleaves them). No parameters.</summary>
+    Alibi = 2,
+
+    /// <summary>A learned relative position bias (T5, Raffel et al.): a table <c>relative_attention_bias.weight</c> of
+    /// (<see cref="AttentionOptionsAttribute.RelativeBuckets"/>, heads) biases, one per bucket of the distance j − i and head,
+    /// added to the scores. Initialised N(0, 0.02²).</summary>
+    RelativeBias = 3,
 }
 
 /// <summary>Multi-head scaled dot-product attention with q/k/v/out projections (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).

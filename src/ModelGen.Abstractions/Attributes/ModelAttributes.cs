@@ -23,6 +23,15 @@ public enum InputKind
 
     /// <summary>A key padding mask of shape (keys): a nonzero value means that key is padding and is ignored (PyTorch's <c>key_padding_mask</c>).</summary>
     KeyPaddingMask = 1,
+
+    /// <summary>An attention mask of shape (queries, keys) or (heads, queries, keys): a nonzero value masks that query–key score
+    /// (the boolean <c>attn_mask</c> of PyTorch's <c>nn.MultiheadAttention</c>, True = not allowed). Name it in
+    /// <see cref="AttentionOptionsAttribute.AttentionMask"/>.</summary>
+    AttentionMask = 2,
+
+    /// <summary>An additive attention mask of shape (queries, keys) or (heads, queries, keys), added to the scaled scores before
+    /// the softmax (a float <c>attn_mask</c>; −∞ masks). Name it in <see cref="AttentionOptionsAttribute.AttentionMask"/>.</summary>
+    AttentionBias = 3,
 }
 
 /// <summary>A model input. The shape excludes the batch dimension, which is chosen at run time.</summary>

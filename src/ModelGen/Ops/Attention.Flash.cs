@@ -12,7 +12,8 @@ namespace ModelGen.Ops;
 /// for the weighted sum), so the N×N probabilities are never written: the forward keeps only each row's log-sum-exp.
 /// Backward recomputes the probabilities from it, in two deterministic kernels (no atomics): one per query row for dq (and
 /// the row's D = dO·O), one per key row for dk and dv over the queries of every head that shares the key's head.
-/// Causal and key-padding masks and grouped-query heads as the row kernels; a row with every key masked outputs zeros.
+/// Causal and key-padding masks, the score bias (added, or masking where nonzero) and grouped-query heads as the row kernels;
+/// a row with every key masked outputs zeros. With a bias gradient the query kernel adds each dS_ij into dBias (a warp owns a row).
 /// </summary>
 public static partial class Attention
 {
@@ -37,7 +38,8 @@ public static partial class Attention
     /// <summary>o (B, Nq, H·dv) and lse (B, H, Nq) from q (B, Nq, H·dk), k (B, Nk, KvH·dk), v (B, Nk, KvH·dv).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void FlashForwardKernel(ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<float> padding, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool causal, bool hasPadding, float scale)
+        ArrayView<float> padding, ArrayView<float> bias, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV,
+        int biasBatch, int biasHead, bool causal, bool hasPadding, bool hasBias, bool maskBias, float scale)
     {
         var ks = SharedMemory.Allocate<float>(Tile * Stride);
         var vs = SharedMemory.Allocate<float>(Tile * Stride);
@@ -46,6 +48,7 @@ public static partial class Attention
         bool row = i < nq;
         int limit = causal ? Math.Min(nk, i + 1) : nk, groupLimit = causal ? Math.Min(nk, i0 + RowsPerGroup) : nk;
         long qBase = ((long)b * nq + i) * heads * headDimK + (long)h * headDimK;
+        long biasRow = BiasRow(b, h, i, nk, biasBatch, biasHead);
         float m = float.NegativeInfinity, l = 0f;
         var acc = default(LaneColumns);
         for (int j0 = 0; j0 < groupLimit; j0 += Tile)
@@ -58,12 +61,12 @@ public static partial class Attention
             int j = j0 + lane;
             bool valid = j < limit && (!hasPadding || padding[(long)b * nk + j] == 0f);
             float s = float.NegativeInfinity;
-            if (valid) s = scale * Dot(q, qBase, ks, lane * Stride, headDimK);
+            if (valid) s = Score(scale * Dot(q, qBase, ks, lane * Stride, headDimK), bias, biasRow + j, hasBias, maskBias);
             float tileMax = WarpReduce.Max(s);
             if (tileMax == float.NegativeInfinity) continue;
             float mNew = MathF.Max(m, tileMax);
             float correction = MathF.Exp(m - mNew);
-            float p = valid ? MathF.Exp(s - mNew) : 0f;
+            float p = valid && s != float.NegativeInfinity ? MathF.Exp(s - mNew) : 0f;
             l = l * correction + WarpReduce.Sum(p);
             acc.Scale(correction);
             int n = Math.Min(Tile, nk - j0);
@@ -77,11 +80,12 @@ public static partial class Attention
     }
 
     /// <summary>dq += scale·Σ_j dS_ij·k_j with dS = P∘(dO·vᵀ − D), P recomputed from lse; writes D_i = dO_i·o_i (B, H, Nq) for
-    /// the key kernel.</summary>
+    /// the key kernel, and accumulates dS into dBias (B, H, Nq, Nk) when the score bias needs a gradient.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void FlashBackwardQueryKernel(ArrayView<float> dq, ArrayView<float> dsum, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> padding,
-        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool causal, bool hasPadding, float scale)
+    public static void FlashBackwardQueryKernel(ArrayView<float> dq, ArrayView<float> dsum, ArrayView<float> dBias, ArrayView<float> dO, ArrayView<float> q,
+        ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> padding, ArrayView<float> bias,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, int biasBatch, int biasHead,
+        bool causal, bool hasPadding, bool hasBias, bool maskBias, bool hasBiasGrad, float scale)
     {
         var ks = SharedMemory.Allocate<float>(Tile * Stride);
         var vs = SharedMemory.Allocate<float>(Tile * Stride);
@@ -92,6 +96,7 @@ public static partial class Attention
         long qBase = ((long)b * nq + i) * heads * headDimK + (long)h * headDimK;
         long oBase = ((long)b * nq + i) * heads * headDimV + (long)h * headDimV;
         long rowIndex = ((long)b * heads + h) * nq + i;
+        long biasRow = BiasRow(b, h, i, nk, biasBatch, biasHead);
         float d = 0f, rowLse = float.NegativeInfinity;
         if (row)
         {
@@ -113,8 +118,10 @@ public static partial class Attention
             float ds = 0f;
             if (valid)
             {
-                float p = MathF.Exp(scale * Dot(q, qBase, ks, lane * Stride, headDimK) - rowLse);
+                float s = Score(scale * Dot(q, qBase, ks, lane * Stride, headDimK), bias, biasRow + j, hasBias, maskBias);
+                float p = s == float.NegativeInfinity ? 0f : MathF.Exp(s - rowLse);
                 ds = p * (Dot(dO, oBase, vs, lane * Stride, headDimV) - d);
+                if (hasBiasGrad) dBias[rowIndex * nk + j] += ds;
             }
             int n = Math.Min(Tile, nk - j0);
             for (int jj = 0; jj < n; jj++) g.Add(Warp.Shuffle(ds, jj), ks, jj * Stride + lane);
@@ -126,8 +133,9 @@ public static partial class Attention
     /// key, the group staging 32 query rows (q, dO, lse, D) at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void FlashBackwardKeyValueKernel(ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> padding,
-        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool causal, bool hasPadding, float scale)
+        ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> padding, ArrayView<float> bias,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, int biasBatch, int biasHead,
+        bool causal, bool hasPadding, bool hasBias, bool maskBias, float scale)
     {
         var qs = SharedMemory.Allocate<float>(Tile * Stride);
         var gs = SharedMemory.Allocate<float>(Tile * Stride);
@@ -162,7 +170,8 @@ public static partial class Attention
                 float p = 0f, ds = 0f;
                 if (valid)
                 {
-                    p = MathF.Exp(scale * Dot(k, kBase, qs, lane * Stride, headDimK) - rowLse);
+                    float s = Score(scale * Dot(k, kBase, qs, lane * Stride, headDimK), bias, BiasRow(b, h, i, nk, biasBatch, biasHead) + j, hasBias, maskBias);
+                    p = s == float.NegativeInfinity ? 0f : MathF.Exp(s - rowLse);
                     ds = p * (Dot(v, vBase, gs, lane * Stride, headDimV) - rowStats[Tile + lane]);
                 }
                 int n = Math.Min(Tile, nq - i0);
@@ -182,7 +191,8 @@ public static partial class Attention
     /// (the flash forward does not write them).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ProbabilitiesKernel(ArrayView<float> probs, ArrayView<float> q, ArrayView<float> k, ArrayView<float> lse, ArrayView<float> padding,
-        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, bool causal, bool hasPadding, float scale)
+        ArrayView<float> bias, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int biasBatch, int biasHead,
+        bool causal, bool hasPadding, bool hasBias, bool maskBias, float scale)
     {
         int lane = Warp.LaneIdx, b = Grid.IdxZ, h = Grid.IdxY, i = Grid.IdxX * RowsPerGroup + Warp.WarpIdx;
         if (i >= nq) return;
@@ -190,6 +200,7 @@ public static partial class Attention
         long qBase = ((long)b * nq + i) * heads * headDimK + (long)h * headDimK;
         long rowIndex = ((long)b * heads + h) * nq + i;
         float rowLse = lse[rowIndex];
+        long biasRow = BiasRow(b, h, i, nk, biasBatch, biasHead);
         for (int j = lane; j < nk; j += 32)
         {
             bool valid = (!causal || j <= i) && (!hasPadding || padding[(long)b * nk + j] == 0f) && rowLse != float.NegativeInfinity;
@@ -199,11 +210,17 @@ public static partial class Attention
                 long kBase = ((long)b * nk + j) * kvHeads * headDimK + (long)kv * headDimK;
                 float s = 0f;
                 for (int c = 0; c < headDimK; c++) s += q[qBase + c] * k[kBase + c];
-                p = MathF.Exp(scale * s - rowLse);
+                s = Score(scale * s, bias, biasRow + j, hasBias, maskBias);
+                p = s == float.NegativeInfinity ? 0f : MathF.Exp(s - rowLse);
             }
             probs[rowIndex * nk + j] = p;
         }
     }
+
+    /// <summary>A scaled score with the score bias applied when there is one (see <see cref="Biased"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Score(float scaled, ArrayView<float> bias, long at, bool hasBias, bool maskBias) =>
+        hasBias ? Biased(scaled, bias, at, maskBias) : scaled;
 
     /// <summary>Rows r0..r0+31 of one head of a (B, rows, heads·width) tensor (queries, keys, values or their gradients) into a
     /// shared tile, zeros past the last row. Columns past width are never read, except by lanes whose results are dropped.</summary>

@@ -15,7 +15,10 @@ namespace ModelGen.Ops;
 /// like PyTorch is_causal), and padding (null or float[B·Nk]) masks keys whose value is nonzero (key_padding_mask=True semantics).
 /// probs (B, H, Nq, Nk) is saved for backward. A row whose every key is masked gets probs 0 and output 0
 /// (PyTorch would produce NaN there; zeros keep training finite and make its gradients 0).
-/// Backward accumulates into dq, dk, dv.
+/// An optional score bias (null, or float[] read at b·biasBatch + h·biasHead + i·Nk + j, so a stride of 0 shares it across
+/// the batch or the heads) is added to the scaled scores (ALiBi, relative position biases, additive masks), or with maskBias
+/// masks the scores where it is nonzero (boolean attention masks, attn_mask=True semantics of nn.MultiheadAttention).
+/// Backward accumulates into dq, dk, dv, and into dBias (B, H, Nq, Nk) when given: the gradient of the additive bias.
 /// </summary>
 public static partial class Attention
 {
@@ -33,8 +36,8 @@ public static partial class Attention
 
     static int Pad(int n) => (n + W - 1) / W * W;
 
-    public static void Forward(float[] o, float[] probs, float[] q, float[] k, float[] v, float[]? padding,
-        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool causal, float scale)
+    public static void Forward(float[] o, float[] probs, float[] q, float[] k, float[] v, float[]? padding, float[]? bias,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, int biasBatch, int biasHead, bool causal, bool maskBias, float scale)
     {
         int nkP = Pad(nk), dvP = Pad(headDimV);
         int group = heads / kvHeads;
@@ -103,9 +106,10 @@ public static partial class Attention
                     float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
                     float* odst = op + (long)b * nq * oStride + h * headDimV;
                     float* prow0 = pp + (long)bh * nq * nk;
-                    fixed (float* padp = padding)
+                    fixed (float* padp = padding, biasp = bias)
                     {
                         float* pad = padding != null ? padp + (long)b * nk : null;
+                        float* biasRows = bias != null ? biasp + (long)b * biasBatch + (long)h * biasHead : null;
                         // Causal rows only see keys up to their own index, so each block of rows stops at its last row's keys.
                         int rowsPerBlock = causal ? CausalBlock : nq;
                         for (int r0 = rowStart; r0 < rowEnd; r0 += rowsPerBlock)
@@ -114,7 +118,8 @@ public static partial class Attention
                             float* s0 = sc + (r0 - rowStart) * nkP;
                             Gemm(qsrc + (long)r0 * qStride, qStride, 1, kt, nkP, s0, nkP, r1 - r0, Pad(cols), headDimK, false);
                             for (int i = r0; i < r1; i++)
-                                SoftmaxRow(s0 + (i - r0) * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad);
+                                SoftmaxRow(s0 + (i - r0) * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad,
+                                    biasRows != null ? biasRows + (long)i * nk : null, maskBias);
                             if (inPlace)
                                 Gemm(prow0 + (long)r0 * nk, nk, 1, vs, ldv, odst + (long)r0 * oStride, oStride, r1 - r0, headDimV, cols, false);
                             else
@@ -159,10 +164,20 @@ public static partial class Attention
         }
     }
 
-    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys.</summary>
+    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys,
+    /// after adding the row's bias (or masking where it is nonzero).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad)
+    static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad, float* bias, bool maskBias)
     {
+        if (bias != null)
+        {
+            if (maskBias)
+            {
+                for (int j = 0; j < limit; j++)
+                    if (bias[j] != 0f) s[j] = float.NegativeInfinity;
+            }
+            else TensorPrimitives.Add(new ReadOnlySpan<float>(s, limit), new ReadOnlySpan<float>(bias, limit), new Span<float>(s, limit));
+        }
         if (pad != null)
             for (int j = 0; j < limit; j++)
                 if (pad[j] != 0f) s[j] = float.NegativeInfinity;
@@ -172,12 +187,13 @@ public static partial class Attention
     }
 
     /// <summary>
-    /// Accumulates dq, dk, dv. Masks need not be passed: masked entries have P = 0 and drop out of every term.
+    /// Accumulates dq, dk, dv, and dBias (B, H, Nq, Nk; null when the bias needs no gradient) with dS = P ∘ (dP − D), the
+    /// gradient of the scores after the scale. Masks need not be passed: masked entries have P = 0 and drop out of every term.
     /// Parallel over (batch, kvHead): each task owns its dk/dv rows and its group's dq rows, so it adds into them without
     /// races. Heads whose width is a whole number of vectors are read and accumulated in place; others go through padded
     /// scratch rows.
     /// </summary>
-    public static void Backward(float[] dq, float[] dk, float[] dv, float[] dO, float[] q, float[] k, float[] v, float[] o,
+    public static void Backward(float[] dq, float[] dk, float[] dv, float[]? dBias, float[] dO, float[] q, float[] k, float[] v, float[] o,
         float[] probs, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
     {
         int nkP = Pad(nk), dkP = Pad(headDimK), dvP = Pad(headDimV);
@@ -194,7 +210,7 @@ public static partial class Attention
             var s = Scratch(total);
             unsafe
             {
-                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs, dOp = dO, dqp = dq, dkp = dk, dvp = dv)
+                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs, dOp = dO, dqp = dq, dkp = dk, dvp = dv, dbp = dBias)
                 {
                     float* vt = sp, ds = sp + offDs, dd = sp + offD;
                     int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
@@ -242,6 +258,15 @@ public static partial class Attention
                         // dP = dO · Vᵀ, then dS' = scale · P ∘ (dP − D)
                         Gemm(dosrc, oStride, 1, vt, nkP, ds, nkP, nq, nkP, headDimV, false);
                         for (int i = 0; i < nq; i++) ScoreGradientRow(ds + i * nkP, P + (long)i * nk, dd[i], scale, nk);
+                        if (dBias != null)
+                        {
+                            float* db = dbp + ((long)b * heads + h) * nq * nk;
+                            for (int i = 0; i < nq; i++)
+                            {
+                                var row = new Span<float>(db + (long)i * nk, nk);
+                                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(ds + i * nkP, nk), 1f / scale, row, row);
+                            }
+                        }
                         // dQ (+)= dS'·K ; dK += dS'ᵀ·Q ; dV += Pᵀ·dO — straight into dq, dk, dv when in place.
                         Gemm(ds, nkP, 1, ks, ldk, dqa, kIn ? qStride : dkP, nq, dkP, nk, kIn);
                         Gemm(ds, 1, nkP, qs, ldq, dka, ldk, nk, dkP, nq, true);
@@ -453,8 +478,8 @@ public static partial class Attention
     /// <summary>Extent: batch·heads·nq (one thread per query row; the scores are staged in that row of probs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(Index1D i, ArrayView<float> o, ArrayView<float> probs, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> padding, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV,
-        bool causal, bool hasPadding, float scale)
+        ArrayView<float> v, ArrayView<float> padding, ArrayView<float> bias, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV,
+        int biasBatch, int biasHead, bool causal, bool hasPadding, bool hasBias, bool maskBias, float scale)
     {
         if (i >= batch * heads * nq) return;
         int row = i;
@@ -464,24 +489,25 @@ public static partial class Attention
         int kv = h / (heads / kvHeads);
         int qBase = (b * nq + qi) * heads * headDimK + h * headDimK;
         int pBase = row * nk;
+        long biasRow = BiasRow(b, h, qi, nk, biasBatch, biasHead);
         float max = float.NegativeInfinity;
         for (int j = 0; j < nk; j++)
         {
             bool masked = (causal && j > qi) || (hasPadding && padding[b * nk + j] != 0f);
-            if (masked) { probs[pBase + j] = 0f; continue; }
+            if (masked) { probs[pBase + j] = float.NegativeInfinity; continue; }
             int kBase = (b * nk + j) * kvHeads * headDimK + kv * headDimK;
             float acc = 0f;
             for (int c = 0; c < headDimK; c++) acc += q[qBase + c] * k[kBase + c];
             acc *= scale;
+            if (hasBias) acc = Biased(acc, bias, biasRow + j, maskBias);
             probs[pBase + j] = acc;
             if (acc > max) max = acc;
         }
         float sum = 0f;
         for (int j = 0; j < nk; j++)
         {
-            bool masked = (causal && j > qi) || (hasPadding && padding[b * nk + j] != 0f);
-            if (masked) continue;
-            float e = MathF.Exp(probs[pBase + j] - max);
+            float sc = probs[pBase + j];
+            float e = sc == float.NegativeInfinity ? 0f : MathF.Exp(sc - max);
             probs[pBase + j] = e;
             sum += e;
         }
@@ -496,11 +522,12 @@ public static partial class Attention
         }
     }
 
-    /// <summary>Extent: batch·heads·nq. Writes dS (B, H, Nq, Nk) = P ∘ (dO·v − dO·o) and accumulates dq.</summary>
+    /// <summary>Extent: batch·heads·nq. Writes dS (B, H, Nq, Nk) = P ∘ (dO·v − dO·o), accumulates dq, and dS into dBias when
+    /// the score bias needs a gradient.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void BackwardScoresKernel(Index1D i, ArrayView<float> dS, ArrayView<float> dq, ArrayView<float> dO,
+    public static void BackwardScoresKernel(Index1D i, ArrayView<float> dS, ArrayView<float> dq, ArrayView<float> dBias, ArrayView<float> dO,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> probs,
-        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, bool hasBiasGrad, float scale)
     {
         if (i >= batch * heads * nq) return;
         int row = i;
@@ -517,7 +544,9 @@ public static partial class Attention
             int vBase = (b * nk + j) * kvHeads * headDimV + kv * headDimV;
             float dp = 0f;
             for (int c = 0; c < headDimV; c++) dp += dO[oBase + c] * v[vBase + c];
-            dS[pBase + j] = probs[pBase + j] * (dp - d);
+            float g = probs[pBase + j] * (dp - d);
+            dS[pBase + j] = g;
+            if (hasBiasGrad) dBias[pBase + j] += g;
         }
         int qBase = (b * nq + qi) * heads * headDimK + h * headDimK;
         for (int c = 0; c < headDimK; c++)
@@ -527,6 +556,15 @@ public static partial class Attention
             dq[qBase + c] += scale * acc;
         }
     }
+
+    /// <summary>Offset of score row (b, h, i) in a bias read with these batch and head strides.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static long BiasRow(int b, int h, int i, int nk, int biasBatch, int biasHead) => (long)b * biasBatch + (long)h * biasHead + (long)i * nk;
+
+    /// <summary>A scaled score with the bias at <paramref name="at"/> added, or masked (−∞) where a mask bias is nonzero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Biased(float s, ArrayView<float> bias, long at, bool maskBias) =>
+        maskBias ? (bias[at] != 0f ? float.NegativeInfinity : s) : s + bias[at];
 
     /// <summary>Extent: batch·kvHeads·nk. Accumulates dk and dv of one key, summing the group's query heads and all queries.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -374,7 +374,17 @@ public static class FuzzOracle
     {
         int[] shape = new[] { Batch }.Concat(input.Shape).ToArray();
         var data = new float[Tensor.ElementCount(shape)];
-        if (input.IsMask)
+        if (input.IsMask && input.Shape.Length > 1)
+        {
+            // An attention mask: a random fifth of the scores masked, never a query's own key when queries and keys are one
+            // sequence, nor the first key otherwise, so that no row is masked whole.
+            int queries = input.Shape[^2], keys = input.Shape[^1], planes = data.Length / (queries * keys);
+            for (int p = 0; p < planes; p++)
+                for (int i = 0; i < queries; i++)
+                    for (int j = 0; j < keys; j++)
+                        if (j != (queries == keys ? i : 0) && random.Next(5) == 0) data[(p * queries + i) * keys + j] = 1f;
+        }
+        else if (input.IsMask)
         {
             int keys = input.Shape[0];
             for (int b = 0; b < Batch; b++)

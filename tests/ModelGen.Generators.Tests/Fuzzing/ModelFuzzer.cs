@@ -7,7 +7,13 @@ using System.Text;
 namespace ModelGen.Generators.Tests.Fuzzing;
 
 /// <summary>A model input as declared, in declaration order: what Forward takes.</summary>
-public sealed record FuzzInput(string Name, int[] Shape, bool IsMask);
+public sealed record FuzzInput(string Name, int[] Shape, bool IsMask)
+{
+    /// <summary>Its [Input] line: a mask of rank 1 pads keys, a mask of rank 2 or 3 masks scores.</summary>
+    public string Line => !IsMask ? $"[Input(\"{Name}\", {string.Join(", ", Shape)})]"
+        : Shape.Length == 1 ? $"[Input(\"{Name}\", {Shape[0]}, Kind = InputKind.KeyPaddingMask)]"
+        : $"[Input(\"{Name}\", {string.Join(", ", Shape)}, Kind = InputKind.AttentionMask)]";
+}
 
 /// <summary>One generated model. <see cref="Mistake"/> names the single deliberate error injected (the generator or the compiler
 /// must reject the model), or is null. <see cref="Tracked"/> says every layer was chosen to fit the shape the fuzzer tracked, so a
@@ -164,6 +170,7 @@ public static class ModelFuzzer
         readonly Scope _model = new(isModule: false);
         readonly List<(FuzzInput Input, string Line)> _inputs = new();
         readonly List<(string Name, int Length)> _masks = new();
+        int _attentionMasks;
         (int C, int H, int W)? _image;
         ModuleClass? _module;
         string? _mistake;
@@ -258,10 +265,8 @@ public static class ModelFuzzer
 
         void AddInput(string name, int[] shape, bool isMask)
         {
-            string line = isMask
-                ? $"[Input(\"{name}\", {shape[0]}, Kind = InputKind.KeyPaddingMask)]"
-                : $"[Input(\"{name}\", {string.Join(", ", shape)})]";
             var input = new FuzzInput(name, shape, isMask);
+            string line = input.Line;
             // A mask may be declared before the data (the first data input still starts the chain); data keeps its order.
             if (isMask && _inputs.Count > 0 && Chance(0.2)) _inputs.Insert(0, (input, line));
             else _inputs.Add((input, line));
@@ -672,11 +677,33 @@ public static class ModelFuzzer
                     }
                 }
             }
-            // Rotary positions on self-attention with an even head width.
-            if (!args.Any(a => a.StartsWith("Key", StringComparison.Ordinal) && !a.StartsWith("KeyDim", StringComparison.Ordinal)) && keyDim % 2 == 0 && Chance(0.15))
+            // Relative positions on self-attention: rotary (an even head width), ALiBi, or a learned T5 bias.
+            bool self = !args.Any(a => a.StartsWith("Key", StringComparison.Ordinal) && !a.StartsWith("KeyDim", StringComparison.Ordinal));
+            if (self && Chance(0.3))
             {
-                args.Add("Positions = RelativePositions.Rotary");
-                if (Chance(0.3)) args.Add("RotaryBase = 500");
+                int kind = _r.Next(3);
+                if (kind == 0 && keyDim % 2 == 0)
+                {
+                    args.Add("Positions = RelativePositions.Rotary");
+                    if (Chance(0.3)) args.Add("RotaryBase = 500");
+                }
+                else if (kind == 1) args.Add("Positions = RelativePositions.Alibi");
+                else if (kind == 2)
+                {
+                    args.Add("Positions = RelativePositions.RelativeBias");
+                    if (Chance(0.5)) args.Add($"RelativeBuckets = {Pick(4, 6, 8, 32)}");
+                    if (Chance(0.5)) args.Add($"MaxDistance = {Pick(9, 20, 128)}");
+                }
+            }
+            // An attention mask over the scores, shared by the heads or one per head (a new input; the model's, a module declares it too).
+            if (Chance(0.12) && _attentionMasks < 2)
+            {
+                int queries = s.Dims[0];
+                int[] shape = Chance(0.5) ? new[] { queries, keys } : new[] { heads, queries, keys };
+                string name = "attn_mask" + (_attentionMasks++).ToString(CultureInfo.InvariantCulture);
+                if (_model.Keys.Contains(Fold(name))) name += "_" + _model.Edges.Count.ToString(CultureInfo.InvariantCulture);
+                AddInput(name, shape, isMask: true);
+                if (!scope.IsModule || ModuleSees(name)) args.Add($"AttentionMask = \"{name}\"");
             }
             // A key padding mask as long as the keys: an existing one, or a new input (the model's; a module declares it too).
             if (Chance(0.35))
@@ -695,9 +722,7 @@ public static class ModelFuzzer
             if (_module.Scope.Edges.Any(e => e.Name == outerInput)) return true;
             var input = _inputs.First(i => i.Input.Name == outerInput).Input;
             if (!_module.Scope.Keys.Add(Fold(outerInput))) return false;
-            _module.InputLines.Add(input.IsMask
-                ? $"[Input(\"{outerInput}\", {input.Shape[0]}, Kind = InputKind.KeyPaddingMask)]"
-                : $"[Input(\"{outerInput}\", {string.Join(", ", input.Shape)})]");
+            _module.InputLines.Add(input.Line);
             _module.Scope.Edges.Add(new NamedEdge(outerInput, new Shape(input.Shape), input.IsMask, IsInput: true));
             return true;
         }

@@ -41,7 +41,7 @@ partial class CrossAttender
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         global::ModelGen.Ops.Attention.Backward(
-            a.Grad(Buf.attn_q_proj), a.Grad(Buf.attn_k_proj), a.Grad(Buf.attn_v_proj), a.Grad(Buf.attn_heads), a[Buf.attn_q_proj],
+            a.Grad(Buf.attn_q_proj), a.Grad(Buf.attn_k_proj), a.Grad(Buf.attn_v_proj), null, a.Grad(Buf.attn_heads), a[Buf.attn_q_proj],
             a[Buf.attn_k_proj], a[Buf.attn_v_proj], a[Buf.attn_heads], a[Buf.attn_heads_probs], batch, nq: 6, nk: 10, heads: 2, kvHeads: 2,
             headDimK: 8, headDimV: 4, scale: 0.35355338f);
 
@@ -119,12 +119,13 @@ partial class CrossAttender
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         _runtime.Profiler.Mark(3, backward: true);
         K16_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.attn_q_proj), a.View(Buf.attn_heads_dsum), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
-            a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads), a.View(Buf.attn_heads_lse), _runtime.Dummy, batch);
+            a.GradView(Buf.attn_q_proj), a.View(Buf.attn_heads_dsum), _runtime.Dummy, a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
+            a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads), a.View(Buf.attn_heads_lse), _runtime.Dummy,
+            _runtime.Dummy, batch);
         K17_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.attn_k_proj), a.GradView(Buf.attn_v_proj), a.GradView(Buf.attn_heads), a.View(Buf.attn_q_proj),
             a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj), a.View(Buf.attn_heads_lse), a.View(Buf.attn_heads_dsum), _runtime.Dummy,
-            batch);
+            _runtime.Dummy, batch);
 
         // attn.v_proj (Linear): (B, 10, 24) -> (B, 10, 8)
         _runtime.Profiler.Mark(2, backward: true);

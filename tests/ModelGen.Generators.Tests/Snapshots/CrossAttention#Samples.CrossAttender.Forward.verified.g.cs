@@ -26,8 +26,9 @@ partial class CrossAttender
 
         // attn.heads (Attention H=2 KvH=2 dk=8 dv=4): (B, 6, 16), (B, 10, 16), (B, 10, 8) -> (B, 6, 8)
         global::ModelGen.Ops.Attention.Forward(
-            a[Buf.attn_heads], a[Buf.attn_heads_probs], a[Buf.attn_q_proj], a[Buf.attn_k_proj], a[Buf.attn_v_proj], null, batch, nq: 6,
-            nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false, scale: 0.35355338f);
+            a[Buf.attn_heads], a[Buf.attn_heads_probs], a[Buf.attn_q_proj], a[Buf.attn_k_proj], a[Buf.attn_v_proj], null, null, batch,
+            nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, biasBatch: 0, biasHead: 0, causal: false, maskBias: false,
+            scale: 0.35355338f);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         global::ModelGen.Ops.Linear.Forward(
@@ -83,7 +84,7 @@ partial class CrossAttender
         _runtime.Profiler.Mark(3, backward: false);
         K15_AttentionFlashForwardKernel(
             a.View(Buf.attn_heads), a.View(Buf.attn_heads_lse), a.View(Buf.attn_q_proj), a.View(Buf.attn_k_proj), a.View(Buf.attn_v_proj),
-            _runtime.Dummy, batch);
+            _runtime.Dummy, _runtime.Dummy, batch);
 
         // attn.out_proj (Linear): (B, 6, 8) -> (B, 6, 16)
         _runtime.Profiler.Mark(4, backward: false);

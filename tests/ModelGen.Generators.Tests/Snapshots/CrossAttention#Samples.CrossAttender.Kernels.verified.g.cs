@@ -192,68 +192,74 @@ partial class CrossAttender
 
     // Attention.FlashForwardKernel: attn.heads
     static void K15_AttentionFlashForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.Attention.FlashForwardKernel(
-        p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false, hasPadding: false,
-        scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, biasBatch: 0, biasHead: 0,
+        causal: false, hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k15;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k15;
     void K15_AttentionFlashForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         _runtime.Launch(_k15 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K15_AttentionFlashForwardKernelBody))(
-        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // Attention.FlashBackwardQueryKernel: attn.heads
     static void K16_AttentionFlashBackwardQueryKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false,
-        hasPadding: false, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, biasBatch: 0,
+        biasHead: 0, causal: false, hasPadding: false, hasBias: false, maskBias: false, hasBiasGrad: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k16;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k16;
     void K16_AttentionFlashBackwardQueryKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         _runtime.Launch(_k16 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_AttentionFlashBackwardQueryKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, p5, p6, p7, p8,
-        batch);
+        p9, p10, batch);
 
     // Attention.FlashBackwardKeyValueKernel: attn.heads
     static void K17_AttentionFlashBackwardKeyValueKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, causal: false,
-        hasPadding: false, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 4, biasBatch: 0,
+        biasHead: 0, causal: false, hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k17;
+        ModelGenView, ModelGenView, ModelGenView, int>? _k17;
     void K17_AttentionFlashBackwardKeyValueKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
             _runtime.Accelerator, K17_AttentionFlashBackwardKeyValueKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 10, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
-        p8, batch);
+        p8, p9, batch);
 
     // Attention.ProbabilitiesKernel: attn.heads
     static void K18_AttentionProbabilitiesKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.Attention.ProbabilitiesKernel(
-        p0, p1, p2, p3, p4, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
-    void K18_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        p0, p1, p2, p3, p4, p5, batch, nq: 6, nk: 10, heads: 2, kvHeads: 2, headDimK: 8, biasBatch: 0, biasHead: 0, causal: false,
+        hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
+    void K18_AttentionProbabilitiesKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_AttentionProbabilitiesKernelBody))(
-        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 6, heads: 2), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: attn.out_proj
     static void K19_LinearForwardKernelBody(

@@ -195,7 +195,7 @@ partial class CrossAttender : global::System.IDisposable
             case "attn.heads.probs":
                 K18_AttentionProbabilitiesKernel(
                     a.View(Buf.attn_heads_probs), a.View(Buf.attn_q_proj), a.View(Buf.attn_k_proj), a.View(Buf.attn_heads_lse),
-                    _runtime.Dummy, batch);
+                    _runtime.Dummy, _runtime.Dummy, batch);
                 break;
         }
     }

@@ -48,7 +48,7 @@ partial class TinyEncoder
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Backward(
             a.Grad(Buf.encoder_layers_1_attn_q_proj), a.Grad(Buf.encoder_layers_1_attn_k_proj), a.Grad(Buf.encoder_layers_1_attn_v_proj),
-            a.Grad(Buf.encoder_layers_1_attn_heads), a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj],
+            null, a.Grad(Buf.encoder_layers_1_attn_heads), a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj],
             a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], batch, nq: 8,
             nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
@@ -96,7 +96,7 @@ partial class TinyEncoder
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Backward(
             a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj), a.Grad(Buf.encoder_layers_0_attn_v_proj),
-            a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
+            null, a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch, nq: 8,
             nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
@@ -189,15 +189,15 @@ partial class TinyEncoder
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(9, backward: true);
         K12_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
+            a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy,
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
-            a.View(Buf.in_padding), batch);
+            a.View(Buf.in_padding), _runtime.Dummy, batch);
         K13_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
-            a.View(Buf.encoder_layers_1_attn_heads_dsum), a.View(Buf.in_padding), batch);
+            a.View(Buf.encoder_layers_1_attn_heads_dsum), a.View(Buf.in_padding), _runtime.Dummy, batch);
 
         // encoder.layers.1.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
         _runtime.Profiler.Mark(8, backward: true);
@@ -285,15 +285,15 @@ partial class TinyEncoder
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         _runtime.Profiler.Mark(2, backward: true);
         K12_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
+            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy,
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
-            a.View(Buf.in_padding), batch);
+            a.View(Buf.in_padding), _runtime.Dummy, batch);
         K13_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
-            a.View(Buf.encoder_layers_0_attn_heads_dsum), a.View(Buf.in_padding), batch);
+            a.View(Buf.encoder_layers_0_attn_heads_dsum), a.View(Buf.in_padding), _runtime.Dummy, batch);
 
         // encoder.layers.0.attn (Projections q, k, v): (B, 8, 32) -> (B, 8, 32), (B, 8, 16), (B, 8, 16)
         _runtime.Profiler.Mark(1, backward: true);

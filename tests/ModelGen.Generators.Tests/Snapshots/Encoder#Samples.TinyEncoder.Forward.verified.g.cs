@@ -24,8 +24,8 @@ partial class TinyEncoder
         // encoder.layers.0.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], a[Buf.encoder_layers_0_attn_q_proj],
-            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], a[Buf.in_padding], batch, nq: 8, nk: 8, heads: 4,
-            kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, scale: 0.35355338f);
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], a[Buf.in_padding], null, batch, nq: 8, nk: 8,
+            heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0, causal: true, maskBias: false, scale: 0.35355338f);
 
         // encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LinearResidual.Forward(
@@ -67,8 +67,8 @@ partial class TinyEncoder
         // encoder.layers.1.attn.heads (Attention H=4 KvH=2 dk=8 dv=8 causal mask=in_padding): (B, 8, 32), (B, 8, 16), (B, 8, 16) -> (B, 8, 32)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], a[Buf.encoder_layers_1_attn_q_proj],
-            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], a[Buf.in_padding], batch, nq: 8, nk: 8, heads: 4,
-            kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, scale: 0.35355338f);
+            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], a[Buf.in_padding], null, batch, nq: 8, nk: 8,
+            heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0, causal: true, maskBias: false, scale: 0.35355338f);
 
         // encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         global::ModelGen.Ops.LinearResidual.Forward(
@@ -123,7 +123,8 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(2, backward: false);
         K11_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
-            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.in_padding), batch);
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.in_padding), _runtime.Dummy,
+            batch);
 
         // encoder.layers.0.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(3, backward: false);
@@ -166,7 +167,8 @@ partial class TinyEncoder
         _runtime.Profiler.Mark(9, backward: false);
         K11_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
-            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.in_padding), batch);
+            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.in_padding), _runtime.Dummy,
+            batch);
 
         // encoder.layers.1.attn.out_proj (Linear + residual): (B, 8, 32), (B, 8, 32) -> (B, 8, 32)
         _runtime.Profiler.Mark(10, backward: false);

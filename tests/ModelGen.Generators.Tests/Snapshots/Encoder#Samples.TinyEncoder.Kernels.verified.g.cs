@@ -163,68 +163,74 @@ partial class TinyEncoder
 
     // Attention.FlashForwardKernel: encoder.layers.0.attn.heads and 1 more
     static void K11_AttentionFlashForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.Attention.FlashForwardKernel(
-        p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true, hasPadding: true,
-        scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0,
+        causal: true, hasPadding: true, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k11;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k11;
     void K11_AttentionFlashForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         _runtime.Launch(_k11 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K11_AttentionFlashForwardKernelBody))(
-        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // Attention.FlashBackwardQueryKernel: encoder.layers.0.attn.heads and 1 more
     static void K12_AttentionFlashBackwardQueryKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true,
-        hasPadding: true, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0,
+        biasHead: 0, causal: true, hasPadding: true, hasBias: false, maskBias: false, hasBiasGrad: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k12;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k12;
     void K12_AttentionFlashBackwardQueryKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         _runtime.Launch(_k12 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K12_AttentionFlashBackwardQueryKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, p6, p7, p8,
-        batch);
+        p9, p10, batch);
 
     // Attention.FlashBackwardKeyValueKernel: encoder.layers.0.attn.heads and 1 more
     static void K13_AttentionFlashBackwardKeyValueKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, causal: true,
-        hasPadding: true, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0,
+        biasHead: 0, causal: true, hasPadding: true, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k13;
+        ModelGenView, ModelGenView, ModelGenView, int>? _k13;
     void K13_AttentionFlashBackwardKeyValueKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k13 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
             _runtime.Accelerator, K13_AttentionFlashBackwardKeyValueKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 8, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
-        p8, batch);
+        p8, p9, batch);
 
     // Attention.ProbabilitiesKernel: encoder.layers.0.attn.heads and 1 more
     static void K14_AttentionProbabilitiesKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.Attention.ProbabilitiesKernel(
-        p0, p1, p2, p3, p4, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, causal: true, hasPadding: true, scale: 0.35355338f);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
-    void K14_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        p0, p1, p2, p3, p4, p5, batch, nq: 8, nk: 8, heads: 4, kvHeads: 2, headDimK: 8, biasBatch: 0, biasHead: 0, causal: true,
+        hasPadding: true, hasBias: false, maskBias: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k14;
+    void K14_AttentionProbabilitiesKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k14 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K14_AttentionProbabilitiesKernelBody))(
-        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 8, heads: 4), p0, p1, p2, p3, p4, p5, batch);
 
     // LinearResidual.ForwardKernel: encoder.layers.0.attn.out_proj and 1 more
     static void K15_LinearResidualForwardKernelBody(

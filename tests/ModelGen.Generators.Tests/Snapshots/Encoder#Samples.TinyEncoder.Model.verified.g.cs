@@ -286,12 +286,14 @@ partial class TinyEncoder : global::System.IDisposable
             case "encoder.layers.0.attn.heads.probs":
                 K14_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
-                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.in_padding), batch);
+                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.in_padding),
+                    _runtime.Dummy, batch);
                 break;
             case "encoder.layers.1.attn.heads.probs":
                 K14_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_1_attn_heads_probs), a.View(Buf.encoder_layers_1_attn_q_proj),
-                    a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.in_padding), batch);
+                    a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.in_padding),
+                    _runtime.Dummy, batch);
                 break;
         }
     }

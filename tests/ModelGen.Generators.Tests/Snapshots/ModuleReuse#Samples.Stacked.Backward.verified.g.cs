@@ -33,7 +33,7 @@ partial class Stacked
 
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Backward(
-            a.Grad(Buf.blocks_1_attn_q_proj), a.Grad(Buf.blocks_1_attn_k_proj), a.Grad(Buf.blocks_1_attn_v_proj),
+            a.Grad(Buf.blocks_1_attn_q_proj), a.Grad(Buf.blocks_1_attn_k_proj), a.Grad(Buf.blocks_1_attn_v_proj), null,
             a.Grad(Buf.blocks_1_attn_heads), a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_1_attn_k_proj], a[Buf.blocks_1_attn_v_proj],
             a[Buf.blocks_1_attn_heads], a[Buf.blocks_1_attn_heads_probs], batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8,
             headDimV: 8, scale: 0.35355338f);
@@ -62,7 +62,7 @@ partial class Stacked
 
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Backward(
-            a.Grad(Buf.blocks_0_attn_q_proj), a.Grad(Buf.blocks_0_attn_k_proj), a.Grad(Buf.blocks_0_attn_v_proj),
+            a.Grad(Buf.blocks_0_attn_q_proj), a.Grad(Buf.blocks_0_attn_k_proj), a.Grad(Buf.blocks_0_attn_v_proj), null,
             a.Grad(Buf.blocks_0_attn_heads), a[Buf.blocks_0_attn_q_proj], a[Buf.blocks_0_attn_k_proj], a[Buf.blocks_0_attn_v_proj],
             a[Buf.blocks_0_attn_heads], a[Buf.blocks_0_attn_heads_probs], batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8,
             headDimV: 8, scale: 0.35355338f);
@@ -120,13 +120,13 @@ partial class Stacked
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(6, backward: true);
         K6_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_dsum), a.GradView(Buf.blocks_1_attn_heads),
+            a.GradView(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_heads_dsum), _runtime.Dummy, a.GradView(Buf.blocks_1_attn_heads),
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
-            a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, batch);
+            a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, _runtime.Dummy, batch);
         K7_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.blocks_1_attn_k_proj), a.GradView(Buf.blocks_1_attn_v_proj), a.GradView(Buf.blocks_1_attn_heads),
             a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj),
-            a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_heads_dsum), _runtime.Dummy, batch);
+            a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_heads_dsum), _runtime.Dummy, _runtime.Dummy, batch);
 
         // blocks.1.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
         _runtime.Profiler.Mark(5, backward: true);
@@ -180,13 +180,13 @@ partial class Stacked
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(1, backward: true);
         K6_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_dsum), a.GradView(Buf.blocks_0_attn_heads),
+            a.GradView(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_heads_dsum), _runtime.Dummy, a.GradView(Buf.blocks_0_attn_heads),
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
-            a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, batch);
+            a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, _runtime.Dummy, batch);
         K7_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.blocks_0_attn_k_proj), a.GradView(Buf.blocks_0_attn_v_proj), a.GradView(Buf.blocks_0_attn_heads),
             a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj),
-            a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_heads_dsum), _runtime.Dummy, batch);
+            a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_heads_dsum), _runtime.Dummy, _runtime.Dummy, batch);
 
         // blocks.0.attn (Projections q, k, v): (B, 5, 16) -> (B, 5, 16), (B, 5, 16), (B, 5, 16)
         _runtime.Profiler.Mark(0, backward: true);

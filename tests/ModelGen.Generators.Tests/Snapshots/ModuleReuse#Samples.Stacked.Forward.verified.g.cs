@@ -19,8 +19,8 @@ partial class Stacked
         // blocks.0.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.blocks_0_attn_heads], a[Buf.blocks_0_attn_heads_probs], a[Buf.blocks_0_attn_q_proj], a[Buf.blocks_0_attn_k_proj],
-            a[Buf.blocks_0_attn_v_proj], null, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
-            scale: 0.35355338f);
+            a[Buf.blocks_0_attn_v_proj], null, null, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0,
+            biasHead: 0, causal: false, maskBias: false, scale: 0.35355338f);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
@@ -45,8 +45,8 @@ partial class Stacked
         // blocks.1.attn.heads (Attention H=2 KvH=2 dk=8 dv=8): (B, 5, 16), (B, 5, 16), (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.blocks_1_attn_heads], a[Buf.blocks_1_attn_heads_probs], a[Buf.blocks_1_attn_q_proj], a[Buf.blocks_1_attn_k_proj],
-            a[Buf.blocks_1_attn_v_proj], null, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
-            scale: 0.35355338f);
+            a[Buf.blocks_1_attn_v_proj], null, null, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0,
+            biasHead: 0, causal: false, maskBias: false, scale: 0.35355338f);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         global::ModelGen.Ops.Linear.Forward(
@@ -83,7 +83,7 @@ partial class Stacked
         _runtime.Profiler.Mark(1, backward: false);
         K5_AttentionFlashForwardKernel(
             a.View(Buf.blocks_0_attn_heads), a.View(Buf.blocks_0_attn_heads_lse), a.View(Buf.blocks_0_attn_q_proj),
-            a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, batch);
+            a.View(Buf.blocks_0_attn_k_proj), a.View(Buf.blocks_0_attn_v_proj), _runtime.Dummy, _runtime.Dummy, batch);
 
         // blocks.0.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(2, backward: false);
@@ -112,7 +112,7 @@ partial class Stacked
         _runtime.Profiler.Mark(6, backward: false);
         K5_AttentionFlashForwardKernel(
             a.View(Buf.blocks_1_attn_heads), a.View(Buf.blocks_1_attn_heads_lse), a.View(Buf.blocks_1_attn_q_proj),
-            a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, batch);
+            a.View(Buf.blocks_1_attn_k_proj), a.View(Buf.blocks_1_attn_v_proj), _runtime.Dummy, _runtime.Dummy, batch);
 
         // blocks.1.attn.out_proj (Linear): (B, 5, 16) -> (B, 5, 16)
         _runtime.Profiler.Mark(7, backward: false);

@@ -89,68 +89,74 @@ partial class Stacked
 
     // Attention.FlashForwardKernel: blocks.0.attn.heads and 1 more
     static void K5_AttentionFlashForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.Attention.FlashForwardKernel(
-        p0, p1, p2, p3, p4, p5, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
-        scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0,
+        causal: false, hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k5;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k5;
     void K5_AttentionFlashForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         _runtime.Launch(_k5 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K5_AttentionFlashForwardKernelBody))(
-        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // Attention.FlashBackwardQueryKernel: blocks.0.attn.heads and 1 more
     static void K6_AttentionFlashBackwardQueryKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
-        hasPadding: false, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0,
+        biasHead: 0, causal: false, hasPadding: false, hasBias: false, maskBias: false, hasBiasGrad: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k6;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k6;
     void K6_AttentionFlashBackwardQueryKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         _runtime.Launch(_k6 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K6_AttentionFlashBackwardQueryKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, p5, p6, p7, p8,
-        batch);
+        p9, p10, batch);
 
     // Attention.FlashBackwardKeyValueKernel: blocks.0.attn.heads and 1 more
     static void K7_AttentionFlashBackwardKeyValueKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, causal: false,
-        hasPadding: false, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, biasBatch: 0,
+        biasHead: 0, causal: false, hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k7;
+        ModelGenView, ModelGenView, ModelGenView, int>? _k7;
     void K7_AttentionFlashBackwardKeyValueKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k7 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
             _runtime.Accelerator, K7_AttentionFlashBackwardKeyValueKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 5, kvHeads: 2), p0, p1, p2, p3, p4, p5, p6, p7,
-        p8, batch);
+        p8, p9, batch);
 
     // Attention.ProbabilitiesKernel: blocks.0.attn.heads and 1 more
     static void K8_AttentionProbabilitiesKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.Attention.ProbabilitiesKernel(
-        p0, p1, p2, p3, p4, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
-    void K8_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        p0, p1, p2, p3, p4, p5, batch, nq: 5, nk: 5, heads: 2, kvHeads: 2, headDimK: 8, biasBatch: 0, biasHead: 0, causal: false,
+        hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k8;
+    void K8_AttentionProbabilitiesKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K8_AttentionProbabilitiesKernelBody))(
-        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 5, heads: 2), p0, p1, p2, p3, p4, p5, batch);
 
     // Linear.ForwardKernel: blocks.0.attn.out_proj and 1 more
     static void K9_LinearForwardKernelBody(

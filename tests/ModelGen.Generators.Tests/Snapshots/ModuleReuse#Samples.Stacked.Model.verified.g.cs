@@ -218,12 +218,12 @@ partial class Stacked : global::System.IDisposable
             case "blocks.0.attn.heads.probs":
                 K8_AttentionProbabilitiesKernel(
                     a.View(Buf.blocks_0_attn_heads_probs), a.View(Buf.blocks_0_attn_q_proj), a.View(Buf.blocks_0_attn_k_proj),
-                    a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, batch);
+                    a.View(Buf.blocks_0_attn_heads_lse), _runtime.Dummy, _runtime.Dummy, batch);
                 break;
             case "blocks.1.attn.heads.probs":
                 K8_AttentionProbabilitiesKernel(
                     a.View(Buf.blocks_1_attn_heads_probs), a.View(Buf.blocks_1_attn_q_proj), a.View(Buf.blocks_1_attn_k_proj),
-                    a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, batch);
+                    a.View(Buf.blocks_1_attn_heads_lse), _runtime.Dummy, _runtime.Dummy, batch);
                 break;
         }
     }

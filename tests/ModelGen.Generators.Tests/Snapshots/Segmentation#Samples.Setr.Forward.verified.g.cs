@@ -35,8 +35,8 @@ partial class Setr
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 16, 32), (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], a[Buf.encoder_layers_0_attn_q_proj],
-            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4,
-            headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, null, batch, nq: 16, nk: 16, heads: 4,
+            kvHeads: 4, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0, causal: false, maskBias: false, scale: 0.35355338f);
 
         // encoder.layers.0.attn.out_proj (Linear + residual): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         global::ModelGen.Ops.LinearResidual.Forward(
@@ -213,7 +213,7 @@ partial class Setr
         _runtime.Profiler.Mark(5, backward: false);
         K17_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
-            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear + residual): (B, 16, 32), (B, 16, 32) -> (B, 16, 32)
         _runtime.Profiler.Mark(6, backward: false);

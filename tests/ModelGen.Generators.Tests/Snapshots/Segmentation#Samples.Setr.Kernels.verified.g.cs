@@ -226,68 +226,74 @@ partial class Setr
 
     // Attention.FlashForwardKernel: encoder.layers.0.attn.heads
     static void K17_AttentionFlashForwardKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         global::ModelGen.Ops.Attention.FlashForwardKernel(
-        p0, p1, p2, p3, p4, p5, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false, hasPadding: false,
-        scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0,
+        causal: false, hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
-        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k17;
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        int>? _k17;
     void K17_AttentionFlashForwardKernel(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6, int batch) =>
         _runtime.Launch(_k17 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K17_AttentionFlashForwardKernelBody))(
-        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, p5, batch);
+        global::ModelGen.Ops.Attention.FlashForwardKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, p5, p6, batch);
 
     // Attention.FlashBackwardQueryKernel: encoder.layers.0.attn.heads
     static void K18_AttentionFlashBackwardQueryKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false,
-        hasPadding: false, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, biasBatch: 0,
+        biasHead: 0, causal: false, hasPadding: false, hasBias: false, maskBias: false, hasBiasGrad: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k18;
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k18;
     void K18_AttentionFlashBackwardQueryKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, int batch) =>
         _runtime.Launch(_k18 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K18_AttentionFlashBackwardQueryKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardQueryKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, p5, p6, p7, p8,
-        batch);
+        p9, p10, batch);
 
     // Attention.FlashBackwardKeyValueKernel: encoder.layers.0.attn.heads
     static void K19_AttentionFlashBackwardKeyValueKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernel(
-        p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, causal: false,
-        hasPadding: false, scale: 0.35355338f);
+        p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, biasBatch: 0,
+        biasHead: 0, causal: false, hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
     global::System.Action<
         global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, ModelGenView, int>? _k19;
+        ModelGenView, ModelGenView, ModelGenView, int>? _k19;
     void K19_AttentionFlashBackwardKeyValueKernel(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k19 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
             _runtime.Accelerator, K19_AttentionFlashBackwardKeyValueKernelBody))(
         global::ModelGen.Ops.Attention.FlashBackwardKeyValueKernelConfig(batch: batch, nk: 16, kvHeads: 4), p0, p1, p2, p3, p4, p5, p6, p7,
-        p8, batch);
+        p8, p9, batch);
 
     // Attention.ProbabilitiesKernel: encoder.layers.0.attn.heads
     static void K20_AttentionProbabilitiesKernelBody(
-        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.Attention.ProbabilitiesKernel(
-        p0, p1, p2, p3, p4, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, causal: false, hasPadding: false, scale: 0.35355338f);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
-    void K20_AttentionProbabilitiesKernel(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, int batch) =>
+        p0, p1, p2, p3, p4, p5, batch, nq: 16, nk: 16, heads: 4, kvHeads: 4, headDimK: 8, biasBatch: 0, biasHead: 0, causal: false,
+        hasPadding: false, hasBias: false, maskBias: false, scale: 0.35355338f);
+    global::System.Action<
+        global::ILGPU.KernelConfig, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k20;
+    void K20_AttentionProbabilitiesKernel(
+        ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         _runtime.Launch(_k20 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<
-        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K20_AttentionProbabilitiesKernelBody))(
-        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, batch);
+        global::ModelGen.Ops.Attention.ProbabilitiesKernelConfig(batch: batch, nq: 16, heads: 4), p0, p1, p2, p3, p4, p5, batch);
 
     // LinearResidual.ForwardKernel: encoder.layers.0.attn.out_proj
     static void K21_LinearResidualForwardKernelBody(

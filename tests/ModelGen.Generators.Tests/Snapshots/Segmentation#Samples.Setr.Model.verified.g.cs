@@ -364,7 +364,8 @@ partial class Setr : global::System.IDisposable
             case "encoder.layers.0.attn.heads.probs":
                 K20_AttentionProbabilitiesKernel(
                     a.View(Buf.encoder_layers_0_attn_heads_probs), a.View(Buf.encoder_layers_0_attn_q_proj),
-                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), _runtime.Dummy, batch);
+                    a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_heads_lse), _runtime.Dummy, _runtime.Dummy,
+                    batch);
                 break;
         }
     }

@@ -68,7 +68,7 @@ partial class Vit
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Backward(
             a.Grad(Buf.encoder_layers_1_attn_q_proj), a.Grad(Buf.encoder_layers_1_attn_k_proj), a.Grad(Buf.encoder_layers_1_attn_v_proj),
-            a.Grad(Buf.encoder_layers_1_attn_heads), a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj],
+            null, a.Grad(Buf.encoder_layers_1_attn_heads), a[Buf.encoder_layers_1_attn_q_proj], a[Buf.encoder_layers_1_attn_k_proj],
             a[Buf.encoder_layers_1_attn_v_proj], a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], batch,
             nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
@@ -116,7 +116,7 @@ partial class Vit
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Backward(
             a.Grad(Buf.encoder_layers_0_attn_q_proj), a.Grad(Buf.encoder_layers_0_attn_k_proj), a.Grad(Buf.encoder_layers_0_attn_v_proj),
-            a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
+            null, a.Grad(Buf.encoder_layers_0_attn_heads), a[Buf.encoder_layers_0_attn_q_proj], a[Buf.encoder_layers_0_attn_k_proj],
             a[Buf.encoder_layers_0_attn_v_proj], a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], batch,
             nq: 17, nk: 17, heads: 4, kvHeads: 4, headDimK: 8, headDimV: 8, scale: 0.35355338f);
 
@@ -251,15 +251,15 @@ partial class Vit
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(13, backward: true);
         K21_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum),
+            a.GradView(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy,
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse),
-            _runtime.Dummy, batch);
+            _runtime.Dummy, _runtime.Dummy, batch);
         K22_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_1_attn_k_proj), a.GradView(Buf.encoder_layers_1_attn_v_proj),
             a.GradView(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_q_proj), a.View(Buf.encoder_layers_1_attn_k_proj),
             a.View(Buf.encoder_layers_1_attn_v_proj), a.View(Buf.encoder_layers_1_attn_heads_lse),
-            a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy, batch);
+            a.View(Buf.encoder_layers_1_attn_heads_dsum), _runtime.Dummy, _runtime.Dummy, batch);
 
         // encoder.layers.1.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
         _runtime.Profiler.Mark(12, backward: true);
@@ -347,15 +347,15 @@ partial class Vit
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(6, backward: true);
         K21_AttentionFlashBackwardQueryKernel(
-            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum),
+            a.GradView(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy,
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse),
-            _runtime.Dummy, batch);
+            _runtime.Dummy, _runtime.Dummy, batch);
         K22_AttentionFlashBackwardKeyValueKernel(
             a.GradView(Buf.encoder_layers_0_attn_k_proj), a.GradView(Buf.encoder_layers_0_attn_v_proj),
             a.GradView(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_q_proj), a.View(Buf.encoder_layers_0_attn_k_proj),
             a.View(Buf.encoder_layers_0_attn_v_proj), a.View(Buf.encoder_layers_0_attn_heads_lse),
-            a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy, batch);
+            a.View(Buf.encoder_layers_0_attn_heads_dsum), _runtime.Dummy, _runtime.Dummy, batch);
 
         // encoder.layers.0.attn (Projections q, k, v): (B, 17, 32) -> (B, 17, 32), (B, 17, 32), (B, 17, 32)
         _runtime.Profiler.Mark(5, backward: true);

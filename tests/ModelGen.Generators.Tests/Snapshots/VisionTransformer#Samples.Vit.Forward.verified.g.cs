@@ -38,8 +38,8 @@ partial class Vit
         // encoder.layers.0.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.encoder_layers_0_attn_heads], a[Buf.encoder_layers_0_attn_heads_probs], a[Buf.encoder_layers_0_attn_q_proj],
-            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4,
-            headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
+            a[Buf.encoder_layers_0_attn_k_proj], a[Buf.encoder_layers_0_attn_v_proj], null, null, batch, nq: 17, nk: 17, heads: 4,
+            kvHeads: 4, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0, causal: false, maskBias: false, scale: 0.35355338f);
 
         // encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.LinearResidual.Forward(
@@ -81,8 +81,8 @@ partial class Vit
         // encoder.layers.1.attn.heads (Attention H=4 KvH=4 dk=8 dv=8): (B, 17, 32), (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Attention.Forward(
             a[Buf.encoder_layers_1_attn_heads], a[Buf.encoder_layers_1_attn_heads_probs], a[Buf.encoder_layers_1_attn_q_proj],
-            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], null, batch, nq: 17, nk: 17, heads: 4, kvHeads: 4,
-            headDimK: 8, headDimV: 8, causal: false, scale: 0.35355338f);
+            a[Buf.encoder_layers_1_attn_k_proj], a[Buf.encoder_layers_1_attn_v_proj], null, null, batch, nq: 17, nk: 17, heads: 4,
+            kvHeads: 4, headDimK: 8, headDimV: 8, biasBatch: 0, biasHead: 0, causal: false, maskBias: false, scale: 0.35355338f);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         global::ModelGen.Ops.Linear.Forward(
@@ -173,7 +173,7 @@ partial class Vit
         _runtime.Profiler.Mark(6, backward: false);
         K20_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_0_attn_heads), a.View(Buf.encoder_layers_0_attn_heads_lse), a.View(Buf.encoder_layers_0_attn_q_proj),
-            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, batch);
+            a.View(Buf.encoder_layers_0_attn_k_proj), a.View(Buf.encoder_layers_0_attn_v_proj), _runtime.Dummy, _runtime.Dummy, batch);
 
         // encoder.layers.0.attn.out_proj (Linear + residual): (B, 17, 32), (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(7, backward: false);
@@ -216,7 +216,7 @@ partial class Vit
         _runtime.Profiler.Mark(13, backward: false);
         K20_AttentionFlashForwardKernel(
             a.View(Buf.encoder_layers_1_attn_heads), a.View(Buf.encoder_layers_1_attn_heads_lse), a.View(Buf.encoder_layers_1_attn_q_proj),
-            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), _runtime.Dummy, batch);
+            a.View(Buf.encoder_layers_1_attn_k_proj), a.View(Buf.encoder_layers_1_attn_v_proj), _runtime.Dummy, _runtime.Dummy, batch);
 
         // encoder.layers.1.attn.out_proj (Linear): (B, 17, 32) -> (B, 17, 32)
         _runtime.Profiler.Mark(14, backward: false);

@@ -91,6 +91,26 @@ public class DevicePathTests
         return (y, m.Parameters, m.InputGradient);
     }, "x");
 
+    [Fact]
+    public void ScoreBiasEncoder_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // ALiBi's constant biases masked per sample, on grouped-query heads; then a learned T5 bias (the table's gradient).
+        var m = new ScoreBiasEncoder(device, seed: 10);
+        var y = m.Forward(ModelData.Random(11, 1f, 2, 10, 32), ModelData.AttentionMask(2, 10, 10, seed: 12));
+        m.Backward(ModelData.Random(13, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
+    public void BiasedT5Attention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // A learned bias plus an additive mask per head, summed per sample by one op; causal.
+        var m = new BiasedT5Attention(device, seed: 14);
+        var y = m.Forward(ModelData.Random(15, 1f, 3, 8, 16), ModelData.Random(16, 1f, 3, 2, 8, 8));
+        m.Backward(ModelData.Random(17, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
     /// <summary>With TF32 tensor cores (emulated fragments on the simulator) every matrix product rounds its operands to 10-bit
     /// mantissas: the model agrees with the FP32 CPU backend to TF32 accuracy, and differs from the FP32 device path, so the
     /// device's choice reaches every product kernel through the specialized launch.</summary>

@@ -22,4 +22,17 @@ public static class ModelData
             for (int k = keys - pad[b]; k < keys; k++) t[b, k] = 1f;
         return t;
     }
+
+    /// <summary>A boolean attention mask (batch, queries, keys): a pseudo-random fifth of the scores masked, the diagonal kept
+    /// so that no row is masked whole.</summary>
+    public static Tensor AttentionMask(int batch, int queries, int keys, int seed)
+    {
+        var t = Tensor.Zeros(batch, queries, keys);
+        var rng = new System.Random(seed);
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < queries; i++)
+                for (int j = 0; j < keys; j++)
+                    if (i != j && rng.Next(5) == 0) t.Data[(b * queries + i) * keys + j] = 1f;
+        return t;
+    }
 }

@@ -143,3 +143,56 @@ public partial class RotaryEncoder
 
     [Linear(6)] public partial Module Head { get; }
 }
+
+/// <summary>Causal self-attention with ALiBi's fixed distance biases (PyTorch's twin: nn.MultiheadAttention's function with the
+/// biases as its float attn_mask).</summary>
+[Model]
+[Input("x", 9, 24)]
+public partial class AlibiAttention
+{
+    [MultiHeadAttention(3, Positions = RelativePositions.Alibi, Causal = true)] public partial Module Attn { get; }
+}
+
+/// <summary>Self-attention with T5's learned relative position bias; 8 buckets and a maximum distance of 10 put the distances of
+/// 12 tokens in exact and logarithmic buckets on both sides.</summary>
+[Model]
+[Input("x", 12, 24)]
+public partial class T5BiasAttention
+{
+    [MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, RelativeBuckets = 8, MaxDistance = 10)] public partial Module Attn { get; }
+}
+
+/// <summary>Self-attention with a boolean attention mask per sample shared by the heads.</summary>
+[Model]
+[Input("x", 7, 16)]
+[Input("mask", 7, 7, Kind = InputKind.AttentionMask)]
+public partial class MaskedAttention
+{
+    [MultiHeadAttention(2, AttentionMask = "mask")] public partial Module Attn { get; }
+}
+
+/// <summary>A learned relative bias and an additive attention mask per head, on causal attention: one op sums them per sample.</summary>
+[Model]
+[Input("x", 8, 16)]
+[Input("bias", 2, 8, 8, Kind = InputKind.AttentionBias)]
+public partial class BiasedT5Attention
+{
+    [MultiHeadAttention(2, Positions = RelativePositions.RelativeBias, RelativeBuckets = 6, MaxDistance = 5, Causal = true, AttentionMask = "bias")]
+    public partial Module Attn { get; }
+}
+
+/// <summary>ALiBi and a boolean attention mask in a grouped-query encoder stack, and a T5 bias in a second stack, for the
+/// device kernels against the CPU.</summary>
+[Model]
+[Input("x", 10, 32)]
+[Input("mask", 10, 10, Kind = InputKind.AttentionMask)]
+public partial class ScoreBiasEncoder
+{
+    [TransformerEncoder(2, 4, KvHeads = 2, FeedForward = 48, Positions = RelativePositions.Alibi, AttentionMask = "mask")]
+    public partial Module Encoder { get; }
+
+    [TransformerEncoder(1, 2, FeedForward = 48, Positions = RelativePositions.RelativeBias, RelativeBuckets = 8, MaxDistance = 6)]
+    public partial Module Relative { get; }
+
+    [Linear(6)] public partial Module Head { get; }
+}

@@ -129,7 +129,7 @@ public class AttentionTests
         var p = new float[s.PLen];
         Array.Fill(o, 99f); // forward must overwrite
         Array.Fill(p, 99f);
-        Attention.Forward(o, p, q, k, v, pad, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Causal, s.Scale);
+        Attention.Forward(o, p, q, k, v, pad, null, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, 0, 0, s.Causal, false, s.Scale);
         return (o, p);
     }
 
@@ -195,7 +195,7 @@ public class AttentionTests
         var dq = new float[s.QLen]; Array.Fill(dq, pre);
         var dk = new float[s.KLen]; Array.Fill(dk, pre);
         var dv = new float[s.VLen]; Array.Fill(dv, pre);
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
 
         double[] qd = Rng.ToDouble(q), kd = Rng.ToDouble(k), vd = Rng.ToDouble(v), rd = Rng.ToDouble(r);
         Func<double[]> f = () => Reference(s, qd, kd, vd, pad);
@@ -220,9 +220,9 @@ public class AttentionTests
         var r = Rng.Floats(s.OLen, 33);
         float[] q0 = (float[])q.Clone(), k0 = (float[])k.Clone(), v0 = (float[])v.Clone(), o0 = (float[])o.Clone(), p0 = (float[])p.Clone();
         var dq = new float[s.QLen]; var dk = new float[s.KLen]; var dv = new float[s.VLen];
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
         float[] dq1 = (float[])dq.Clone(), dk1 = (float[])dk.Clone(), dv1 = (float[])dv.Clone();
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
         for (int i = 0; i < dq.Length; i++) Assert.Equal(2 * dq1[i], dq[i], 5);
         for (int i = 0; i < dk.Length; i++) Assert.Equal(2 * dk1[i], dk[i], 5);
         for (int i = 0; i < dv.Length; i++) Assert.Equal(2 * dv1[i], dv[i], 5);
@@ -253,7 +253,7 @@ public class AttentionTests
 
         var dq = new float[s.QLen]; var dk = new float[s.KLen]; var dv = new float[s.VLen];
         var r = Rng.Floats(s.OLen, 43);
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
         for (int i = s.QLen / 2; i < s.QLen; i++) Assert.Equal(0f, dq[i]);
         for (int i = s.KLen / 2; i < s.KLen; i++) Assert.Equal(0f, dk[i]);
         for (int i = s.VLen / 2; i < s.VLen; i++) Assert.Equal(0f, dv[i]);
@@ -276,7 +276,7 @@ public class AttentionTests
 
         var r = Rng.Floats(s.OLen, 53);
         var dq = new float[s.QLen]; var dk = new float[s.KLen]; var dv = new float[s.VLen];
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
         var (rq, rk, rv) = ReferenceBackward(s, qd, kd, vd, null, Rng.ToDouble(r));
         Approx.Equal(rq, dq, 1e-5, 1e-3, "dq");
         Approx.Equal(rk, dk, 1e-5, 1e-3, "dk");
@@ -308,7 +308,7 @@ public class AttentionTests
         var (o, p) = RunForward(s, q, k, v, pad);
         var r = Rng.Floats(s.OLen, 63);
         var dq = new float[s.QLen]; var dk = new float[s.KLen]; var dv = new float[s.VLen];
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Scale);
         var (rq, rk, rv) = ReferenceBackward(s, Rng.ToDouble(q), Rng.ToDouble(k), Rng.ToDouble(v), pad, Rng.ToDouble(r));
         Approx.Equal(rq, dq, 1e-5, 1e-3, "dq");
         Approx.Equal(rk, dk, 1e-5, 1e-3, "dk");
@@ -322,17 +322,17 @@ public class AttentionTests
     const float KScale = 0.57735026f; // 1/sqrt(3)
 
     static void FwdMasked(Index1D i, ArrayView<float> o, ArrayView<float> p, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> pad) =>
-        Attention.ForwardKernel(i, o, p, q, k, v, pad, KB, KNQ, KNK, KH, KKV, KDK, KDV, true, true, KScale);
+        Attention.ForwardKernel(i, o, p, q, k, v, pad, default, KB, KNQ, KNK, KH, KKV, KDK, KDV, 0, 0, true, true, false, false, KScale);
 
     const int CB = 1, CNQ = 3, CNK = 6, CH = 2, CKV = 1, CDK = 4, CDV = 3;
     static readonly Shape CShape = new(CB, CNQ, CNK, CH, CKV, CDK, CDV, false, false);
 
     static void FwdCross(Index1D i, ArrayView<float> o, ArrayView<float> p, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> pad) =>
-        Attention.ForwardKernel(i, o, p, q, k, v, pad, CB, CNQ, CNK, CH, CKV, CDK, CDV, false, false, 0.5f);
+        Attention.ForwardKernel(i, o, p, q, k, v, pad, default, CB, CNQ, CNK, CH, CKV, CDK, CDV, 0, 0, false, false, false, false, 0.5f);
 
     static void BwdScores(Index1D i, ArrayView<float> dS, ArrayView<float> dq, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> o, ArrayView<float> p) =>
-        Attention.BackwardScoresKernel(i, dS, dq, dO, q, k, v, o, p, KB, KNQ, KNK, KH, KKV, KDK, KDV, KScale);
+        Attention.BackwardScoresKernel(i, dS, dq, default, dO, q, k, v, o, p, KB, KNQ, KNK, KH, KKV, KDK, KDV, false, KScale);
 
     static void BwdKeyValue(Index1D i, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dS, ArrayView<float> dO,
         ArrayView<float> q, ArrayView<float> p) =>
@@ -353,7 +353,7 @@ public class AttentionTests
             var pad = s.PaddingMask() ?? new float[1];
             var o = new float[s.OLen];
             var p = new float[s.PLen];
-            Attention.Forward(o, p, q, k, v, s.Padding ? pad : null, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, s.Causal, scale);
+            Attention.Forward(o, p, q, k, v, s.Padding ? pad : null, null, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, 0, 0, s.Causal, false, scale);
 
             using var go = harness.Zeros(s.OLen);
             using var gp = harness.Zeros(s.PLen);
@@ -380,7 +380,7 @@ public class AttentionTests
         var dk = new float[s.KLen]; Array.Fill(dk, 0.5f);
         var dv = new float[s.VLen]; Array.Fill(dv, 0.5f);
         var gdq0 = (float[])dq.Clone(); var gdk0 = (float[])dk.Clone(); var gdv0 = (float[])dv.Clone();
-        Attention.Backward(dq, dk, dv, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, KScale);
+        Attention.Backward(dq, dk, dv, null, r, q, k, v, o, p, s.B, s.Nq, s.Nk, s.H, s.KvH, s.Dk, s.Dv, KScale);
 
         using var harness = new KernelHarness();
         var scores = harness.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,

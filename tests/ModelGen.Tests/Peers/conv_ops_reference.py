@@ -23,6 +23,7 @@ Only torch and the standard library are used; the safetensors format is read and
 
 import array
 import json
+import math
 import struct
 import sys
 
@@ -82,7 +83,43 @@ OPS = {
     "mean_over_height": set(),
     "rotary": {"heads", "theta"},
     "rotary_attention": {"heads", "theta"},
+    "biased_attention": {"heads", "causal", "positions", "buckets", "max_distance", "mask"},
+    "t5_buckets": {"queries", "keys", "buckets", "max_distance", "bidirectional"},
 }
+
+
+def t5_bucket(relative_position, bidirectional, num_buckets, max_distance):
+    """T5's relative position buckets, as the T5 paper's PyTorch port computes them (float32 logarithms)."""
+    buckets = torch.zeros_like(relative_position)
+    if bidirectional:
+        num_buckets //= 2
+        buckets += (relative_position > 0).to(torch.long) * num_buckets
+        relative_position = torch.abs(relative_position)
+    else:
+        relative_position = -torch.min(relative_position, torch.zeros_like(relative_position))
+    max_exact = num_buckets // 2
+    is_small = relative_position < max_exact
+    large = max_exact + (
+        torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    ).to(torch.long)
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return buckets + torch.where(is_small, relative_position, large)
+
+
+def t5_index(queries, keys, buckets, max_distance, bidirectional):
+    relative = torch.arange(keys)[None, :] - torch.arange(queries)[:, None]
+    return t5_bucket(relative, bidirectional, buckets, max_distance)
+
+
+def alibi_slopes(n):
+    """ALiBi's head slopes as the paper's code writes them."""
+    def power_of_2(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        return [start * start ** i for i in range(n)]
+    if math.log2(n).is_integer():
+        return power_of_2(n)
+    closest = 2 ** math.floor(math.log2(n))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: n - closest]
 
 
 def rope(t, theta):
@@ -107,6 +144,9 @@ def run(config, inputs):
     missing = OPS[op] - set(config)
     if extra or missing:
         raise SystemExit("op %s: unknown keys %s, missing keys %s" % (op, sorted(extra), sorted(missing)))
+    if op == "t5_buckets":
+        index = t5_index(config["queries"], config["keys"], config["buckets"], config["max_distance"], config["bidirectional"])
+        return {"index": index.to(torch.float64)}
     x = leaf(inputs["x"])
     grads = {"x": x}
     out = {}
@@ -167,6 +207,42 @@ def run(config, inputs):
         probs = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
         o = (probs @ v).transpose(1, 2).reshape(B, N, E)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "biased_attention":
+        # nn.MultiheadAttention's own function with the packed in_proj, the score bias as its float attn_mask (B·H, L, S).
+        B, N, E = x.shape
+        H = config["heads"]
+        w = {}
+        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        bias = torch.zeros(B, H, N, N, dtype=torch.float64)
+        positions = config["positions"]
+        if positions == "alibi":
+            slopes = torch.tensor(alibi_slopes(H), dtype=torch.float64)
+            distance = (torch.arange(N)[None, :] - torch.arange(N)[:, None]).abs().to(torch.float64)
+            bias = bias - slopes[:, None, None] * distance
+        elif positions == "t5":
+            table = grads["relative_attention_bias.weight"] = leaf(inputs["relative_attention_bias.weight"])
+            index = t5_index(N, N, config["buckets"], config["max_distance"], not config["causal"])
+            bias = bias + F.embedding(index, table).permute(2, 0, 1)[None]
+        if config["mask"] != "none":
+            mask = inputs["mask"].to(torch.float64)
+            if mask.dim() == 3:
+                mask = mask[:, None]
+            if config["mask"] == "bool":
+                bias = bias.masked_fill(mask != 0, float("-inf"))
+            else:
+                bias = bias + mask
+        if config["causal"]:
+            bias = bias.masked_fill(torch.ones(N, N, dtype=torch.bool).triu(1), float("-inf"))
+        t = x.transpose(0, 1)
+        y, _ = F.multi_head_attention_forward(
+            t, t, t, E, H,
+            torch.cat([w["q_proj.weight"], w["k_proj.weight"], w["v_proj.weight"]]),
+            torch.cat([w["q_proj.bias"], w["k_proj.bias"], w["v_proj.bias"]]),
+            None, None, False, 0.0, w["out_proj.weight"], w["out_proj.bias"],
+            training=False, need_weights=False, attn_mask=bias.reshape(B * H, N, N))
+        y = y.transpose(0, 1)
     else:
         y = F.adaptive_avg_pool2d(x, (1, None))
     grad_output = inputs["grad_output"].to(torch.float64)

@@ -42,7 +42,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             q = l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
             k = l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
         }
-        string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c);
+        string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c, l.AttentionScoreBias(path, c));
         return residual is null
             ? l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero")
             : l.LinearResidual(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, residual, sumPath!, output, biasInit: "zero");
@@ -67,7 +67,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         }
         foreach (var (edge, arg, name) in new[] { (key, keyArg, k), (value, valueArg, v) })
         {
-            if (edge.IsMask) { c.Report(DiagnosticDescriptors.NotAMask, arg, c.Path, name ?? "", "keys or values", "a key padding mask"); return null; }
+            if (edge.IsMask) { c.Report(DiagnosticDescriptors.NotAMask, arg, c.Path, name ?? "", "keys or values", edge.Role); return null; }
             if (edge.Shape.Count != 2) { c.Report(DiagnosticDescriptors.RankMismatch, arg, c.Path, "keys and values as (B, tokens, width)", name ?? "", edge.Display); return null; }
         }
         if (key.Shape[0] != value.Shape[0])
@@ -76,13 +76,14 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
                 k ?? LayerContext.NameOf(c.Input), key.Display, v ?? LayerContext.NameOf(c.Input), value.Display);
             return null;
         }
-        if (h.RotaryBase > 0 && k is not null)
+        if (h.Positions != RelativePositions.None && k is not null)
         {
-            c.Report(DiagnosticDescriptors.RotaryNeedsSelfAttention, "Positions", c.Path, k);
+            c.Report(DiagnosticDescriptors.RelativePositionsNeedSelfAttention, "Positions", c.Path, PositionsName(h.Positions), k);
             return null;
         }
         if (!Mask(a, c, key.Shape[0], out var mask)) return null;
-        var attention = h with { Keys = key.Shape[0], KeyWidth = key.Last, ValueWidth = value.Last };
+        if (!AttentionMask(a, c, h.Heads, c.Input.Shape[0], key.Shape[0], out var attentionMask)) return null;
+        var attention = h with { Keys = key.Shape[0], KeyWidth = key.Last, ValueWidth = value.Last, Mask = attentionMask };
         return c.Same(new Config(attention, key.Name, value.Name, mask));
     }
 
@@ -122,9 +123,54 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             }
             rotaryBase = a.RotaryBase;
         }
+        int buckets = 0, maxDistance = 0;
+        if (a.Positions == RelativePositions.RelativeBias)
+        {
+            // T5 halves the buckets between the two sides unless the attention is causal, and keeps half of a side exact.
+            int least = a.Causal ? 2 : 4;
+            if (c.AtLeast("RelativeBuckets", a.RelativeBuckets, least, $"at least {least}{(a.Causal ? "" : " (half for each side of the query)")}") is not { } b) return null;
+            int exact = (a.Causal ? b : b / 2) / 2;
+            if (c.AtLeast("MaxDistance", a.MaxDistance, exact + 1, $"greater than the {exact} buckets of exact distances") is not { } d) return null;
+            (buckets, maxDistance) = (b, d);
+        }
+        else if (a.Positions is not (RelativePositions.None or RelativePositions.Rotary or RelativePositions.Alibi))
+        {
+            c.Report(DiagnosticDescriptors.NonPositiveSize, "Positions", "Positions", c.Subject, (int)a.Positions, "one of RelativePositions' values");
+            return null;
+        }
         int tokens = c.Input.Shape[0];
         return new AttentionConfig(width, heads, kvHeads, keyDim, valueDimArg == 0 ? keyDim : valueDimArg, a.Causal, a.Bias, tokens, tokens, width, width,
-            rotaryBase);
+            rotaryBase, a.Positions, buckets, maxDistance);
+    }
+
+    static string PositionsName(RelativePositions p) => p switch
+    {
+        RelativePositions.Rotary => "rotary",
+        RelativePositions.Alibi => "ALiBi",
+        _ => "relative bias",
+    };
+
+    /// <summary>The attention mask input, when named: an attention mask or bias input of shape (queries, keys) or (heads, queries, keys).</summary>
+    internal static bool AttentionMask(AttentionOptionsAttribute a, LayerContext c, int heads, int queries, int keys, out ModelGenerator.Lowerer.AttentionMaskInput? mask)
+    {
+        mask = null;
+        if (a.AttentionMask is not { } name) return true;
+        if (c.Resolve("AttentionMask", name) is not { } m) return false;
+        if (m.Kind is not (InputSpec.AttentionMaskKind or InputSpec.AttentionBiasKind))
+        {
+            c.Report(DiagnosticDescriptors.NotAMask, "AttentionMask", c.Path, name, "an attention mask",
+                m.IsMask ? m.Role : "data (declare it with Kind = InputKind.AttentionMask or InputKind.AttentionBias)");
+            return false;
+        }
+        var s = m.Shape;
+        bool fits = s[s.Count - 2] == queries && s[s.Count - 1] == keys && (s.Count == 2 || s[0] == heads);
+        if (!fits)
+        {
+            c.Report(DiagnosticDescriptors.AttentionMaskShapeMismatch, "AttentionMask", c.Path, name, m.Display, queries, keys, heads);
+            return false;
+        }
+        mask = new ModelGenerator.Lowerer.AttentionMaskInput(m.Name, m.Kind == InputSpec.AttentionMaskKind, s.Count == 2 ? 1 : heads);
+        return true;
     }
 
     /// <summary>The key padding mask input, when named: a mask input as long as the keys.</summary>
@@ -133,7 +179,12 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         mask = null;
         if (a.KeyPaddingMask is not { } name) return true;
         if (c.Resolve("KeyPaddingMask", name) is not { } m) return false;
-        if (!m.IsMask) { c.Report(DiagnosticDescriptors.NotAMask, "KeyPaddingMask", c.Path, name, "a key padding mask", "data (declare it with Kind = InputKind.KeyPaddingMask)"); return false; }
+        if (m.Kind != InputSpec.MaskKind)
+        {
+            c.Report(DiagnosticDescriptors.NotAMask, "KeyPaddingMask", c.Path, name, "a key padding mask",
+                m.IsMask ? m.Role : "data (declare it with Kind = InputKind.KeyPaddingMask)");
+            return false;
+        }
         if (m.Shape[0] != keys)
         {
             c.Report(DiagnosticDescriptors.MaskLengthMismatch, "KeyPaddingMask", c.Path, name, m.Shape[0], keys);

@@ -70,6 +70,8 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
         if (!c.IsSequence()) return null;
         if (MultiHeadAttentionRule.Heads(a, c) is not { } attention) return null;
         if (!MultiHeadAttentionRule.Mask(a, c, c.Input.Shape[0], out var mask)) return null;
+        if (!MultiHeadAttentionRule.AttentionMask(a, c, attention.Heads, c.Input.Shape[0], c.Input.Shape[0], out var attentionMask)) return null;
+        attention = attention with { Mask = attentionMask };
         if (c.AtLeast("FeedForward", a.FeedForward, 0, "positive (or 0 for 4 × width)") is not { } ff) return null;
         if (c.Probability("Dropout", a.Dropout) is not { } p) return null;
         if (c.Probability("DropPath", a.DropPath) is not { } dp) return null;
