@@ -114,6 +114,9 @@ public static class DiagnosticDescriptors
         "Attention mask shape disagrees with the scores",
         "Layer '{0}': attention mask '{1}' is {2}, but the scores are {3} queries by {4} keys in {5} heads; declare it as ({3}, {4}) or ({5}, {3}, {4})", Shapes);
 
+    public static readonly DiagnosticDescriptor DecoderNeedsMemory = Error("MG2020",
+        "Decoder needs a memory", "Layer '{0}': a Transformer decoder cross-attends to a memory; name it with Memory = \"...\" (an input or an earlier layer of shape (tokens, width))", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -150,6 +153,7 @@ public static class DiagnosticDescriptors
         [RotaryOddHeadWidth.Id] = RotaryOddHeadWidth,
         [RelativePositionsNeedSelfAttention.Id] = RelativePositionsNeedSelfAttention,
         [AttentionMaskShapeMismatch.Id] = AttentionMaskShapeMismatch,
+        [DecoderNeedsMemory.Id] = DecoderNeedsMemory,
         [InternalError.Id] = InternalError,
     };
 

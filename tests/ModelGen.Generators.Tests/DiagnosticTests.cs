@@ -364,6 +364,29 @@ public class DiagnosticTests
             "MG2001", "Positions = (RelativePositions)7", "Positions of layer 'attn' is 7", "one of RelativePositions' values");
 
     [Fact]
+    public void MG2020_DecoderWithoutAMemory() =>
+        Expect(Model("[TransformerDecoderLayer(4)] public partial Module Decoder { get; }"),
+            "MG2020", "TransformerDecoderLayer(4)", "Layer 'decoder': a Transformer decoder cross-attends to a memory", "Memory = \"...\"");
+
+    [Fact]
+    public void MG2008_DecoderMemoryIsNotASequence() =>
+        Expect(Model("[TransformerDecoder(2, 4, Memory = \"memory\")] public partial Module Decoder { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"memory\", 64)]"),
+            "MG2008", "Memory = \"memory\"", "needs a memory (B, tokens, width) but 'memory' gives (B, 64)");
+
+    [Fact]
+    public void MG2006_MemoryPaddingMaskOfTheWrongLength() =>
+        Expect(Model("[TransformerDecoderLayer(4, Memory = \"memory\", MemoryKeyPaddingMask = \"pad\")] public partial Module Decoder { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"memory\", 5, 32)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2006", "MemoryKeyPaddingMask = \"pad\"", "mask 'pad' has length 8 but the keys have length 5");
+
+    [Fact]
+    public void MG2007_MemoryIsAMask() =>
+        Expect(Model("[TransformerDecoderLayer(4, Memory = \"pad\")] public partial Module Decoder { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2007", "Memory = \"pad\"", "uses 'pad' as a decoder's memory, but it is declared as a key padding mask");
+
+    [Fact]
     public void MG2001_RotaryBaseOfOne() =>
         Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.Rotary, RotaryBase = 1)] public partial Module Attn { get; }"),
             "MG2001", "RotaryBase = 1", "RotaryBase of layer 'attn' is 1; it must be greater than 1");

@@ -32,6 +32,8 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoderLayer(2, Norm = NormPlacement.Post)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoder(2, 4, DropPath = 0.1)] public partial Module L { get; }")]
+    [InlineData(Sequence + "[Input(\"memory\", 5, 12)]", "[TransformerDecoderLayer(4, Causal = true, Memory = \"memory\", Dropout = 0.1)] public partial Module L { get; }")]
+    [InlineData(Sequence + "[Input(\"memory\", 5, 16)]", "[TransformerDecoder(2, 4, Norm = NormPlacement.Post, Memory = \"memory\", DropPath = 0.1)] public partial Module L { get; }")]
     [InlineData(Map, "[Conv2d(5, 3, Stride = 2)] public partial Module L { get; }")]
     [InlineData(Map, "[ConvBnRelu(5, Stride = 2)] public partial Module L { get; }")]
     [InlineData(Map, "[BatchNorm] public partial Module L { get; }")]

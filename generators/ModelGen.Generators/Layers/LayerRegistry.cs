@@ -31,6 +31,8 @@ internal static class LayerRegistry
         new MultiHeadAttentionRule(),
         new TransformerEncoderLayerRule(),
         new TransformerEncoderRule(),
+        new TransformerDecoderLayerRule(),
+        new TransformerDecoderRule(),
         // Maps: feature maps (C, H, W)
         new Conv2dRule(),
         new ConvBnReluRule(),

@@ -200,6 +200,42 @@ public sealed class TransformerEncoderAttribute : EncoderOptionsAttribute
     public int Depth { get; }
 }
 
+/// <summary>What a Transformer decoder layer adds to an encoder layer: the memory its cross-attention reads.</summary>
+public abstract class DecoderOptionsAttribute : EncoderOptionsAttribute
+{
+    private protected DecoderOptionsAttribute(int heads) : base(heads)
+    {
+    }
+
+    /// <summary>The edge the cross-attention reads keys and values from (the encoder's output): (memory tokens, any width).</summary>
+    public string? Memory { get; set; }
+
+    /// <summary>Name of a <see cref="InputKind.KeyPaddingMask"/> input as long as the memory (PyTorch's memory_key_padding_mask).
+    /// <see cref="AttentionOptionsAttribute.KeyPaddingMask"/>, <see cref="AttentionOptionsAttribute.AttentionMask"/>,
+    /// <see cref="AttentionOptionsAttribute.Causal"/> and <see cref="AttentionOptionsAttribute.Positions"/> apply to the
+    /// self-attention.</summary>
+    public string? MemoryKeyPaddingMask { get; set; }
+}
+
+/// <summary>A Transformer decoder layer (as PyTorch's TransformerDecoderLayer): self-attention (<c>self_attn</c>; causal when
+/// <see cref="AttentionOptionsAttribute.Causal"/>), cross-attention to <see cref="DecoderOptionsAttribute.Memory"/>
+/// (<c>cross_attn</c>) and a feed-forward block (<c>mlp.fc1</c>, <c>mlp.fc2</c>), each with a residual and a layer norm
+/// (<c>norm1</c>, <c>norm2</c>, <c>norm3</c>; pre- or post-norm).</summary>
+public sealed class TransformerDecoderLayerAttribute : DecoderOptionsAttribute
+{
+    public TransformerDecoderLayerAttribute(int heads) : base(heads)
+    {
+    }
+}
+
+/// <summary><see cref="Depth"/> Transformer decoder layers (<c>layers.{i}.*</c>), each reading the same memory.</summary>
+public sealed class TransformerDecoderAttribute : DecoderOptionsAttribute
+{
+    public TransformerDecoderAttribute(int depth, int heads) : base(heads) => Depth = depth;
+
+    public int Depth { get; }
+}
+
 /// <summary>Places a <see cref="ModuleAttribute"/> class here, <see cref="Depth"/> times in a chain (<c>{name}.{i}.*</c> when Depth &gt; 1).</summary>
 public sealed class UseAttribute : LayerAttribute
 {

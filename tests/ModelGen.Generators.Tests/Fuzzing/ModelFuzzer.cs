@@ -30,7 +30,7 @@ public static class ModelFuzzer
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
         "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "TransformerEncoderLayer",
-        "TransformerEncoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
+        "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
     };
@@ -137,6 +137,8 @@ public static class ModelFuzzer
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
         ["TransformerEncoderLayer"] = new[] { "Layer", "Block", "EncoderLayer" },
         ["TransformerEncoder"] = new[] { "Encoder", "Blocks", "Transformer" },
+        ["TransformerDecoderLayer"] = new[] { "DecoderLayer", "DecBlock", "Decode" },
+        ["TransformerDecoder"] = new[] { "Decoder", "DecBlocks", "Dec" },
         ["Conv2d"] = new[] { "Conv", "Conv1", "Conv2", "Stem" },
         ["ConvBnRelu"] = new[] { "ConvBlock", "Stage1", "Fuse" },
         ["BatchNorm"] = new[] { "Bn", "Bn1", "BatchNorm" },
@@ -348,7 +350,7 @@ public static class ModelFuzzer
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
             "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention"
-                or "TransformerEncoderLayer" or "TransformerEncoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
+                or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
         };
@@ -421,6 +423,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -530,6 +533,30 @@ public static class ModelFuzzer
                     if (Chance(0.15)) args.Add("Dropout = 0.1");
                     if (Chance(0.25)) args.Add($"DropPath = {Num(Pick(0.1, 0.2))}");
                     if (Chance(0.1)) args.Add("Eps = 1e-6");
+                    return Out(Same());
+                }
+                case "TransformerDecoderLayer" or "TransformerDecoder":
+                {
+                    if (!s.IsSequence) return null;
+                    if (kind == "TransformerDecoder") args.Add(Pick(1, 2).ToString(CultureInfo.InvariantCulture));
+                    if (!Attention(scope, s, args, cross: false, out _)) return null;
+                    // The memory: a sequence of this scope (the decoder's own input too), or a new input of the model.
+                    var memories = scope.Data.Where(e => e.Shape.IsSequence).ToList();
+                    NamedEdge? memory = memories.Count > 0 && Chance(0.7) ? Pick(memories) : !scope.IsModule ? DeclareMemory() : memories.FirstOrDefault();
+                    if (memory is null) return null;
+                    args.Add($"Memory = {Wire(memory)}");
+                    if (Chance(0.3))
+                    {
+                        int length = memory.Shape.Dims[0];
+                        string? mask = _masks.Where(m => m.Length == length).Select(m => m.Name).FirstOrDefault();
+                        if (mask is null && _masks.Count < 2 && !scope.IsModule) mask = DeclareMask(length);
+                        if (mask is not null && (!scope.IsModule || ModuleSees(mask))) args.Add($"MemoryKeyPaddingMask = \"{mask}\"");
+                    }
+                    if (Chance(0.4)) args.Add($"FeedForward = {Pick(16, 32, 48)}");
+                    if (Chance(0.3)) args.Add($"Norm = {Enum("NormPlacement", "Post")}");
+                    if (Chance(0.3)) args.Add($"Activation = {Enum("Activation", "Relu")}");
+                    if (Chance(0.15)) args.Add("Dropout = 0.1");
+                    if (Chance(0.2)) args.Add($"DropPath = {Num(Pick(0.1, 0.2))}");
                     return Out(Same());
                 }
                 case "Conv2d":
@@ -943,6 +970,8 @@ public static class ModelFuzzer
                     options.Add(("rotary positions on an odd head width", () => new Layer("MultiHeadAttention",
                         new List<string> { Int(h), "KeyDim = 5", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
+                    options.Add(("decoder without a memory", () => Pick(new Layer("TransformerDecoderLayer", new List<string> { Int(h) }, null),
+                        new Layer("TransformerDecoder", new List<string> { "1", Int(h) }, null)), null));
                     options.Add(("data used as mask", () => new Layer("MultiHeadAttention", new List<string> { Int(h), $"KeyPaddingMask = \"{scope.Edges[0].Name}\"" }, null), null));
                     var sequences = scope.Data.Where(e => e.Shape.IsSequence).ToList();
                     var keys = sequences.FirstOrDefault();

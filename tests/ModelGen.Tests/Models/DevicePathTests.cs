@@ -102,6 +102,16 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void EncoderDecoder_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // An encoder's output as the memory of a causal, grouped-query, rotary decoder stack: the memory's gradient sums both layers'.
+        var m = new EncoderDecoder(device, seed: 18);
+        var y = m.Forward(ModelData.Random(19, 1f, 2, 6, 16), ModelData.Random(20, 1f, 2, 8, 24));
+        m.Backward(ModelData.Random(21, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "target", "source");
+
+    [Fact]
     public void BiasedT5Attention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // A learned bias plus an additive mask per head, summed per sample by one op; causal.

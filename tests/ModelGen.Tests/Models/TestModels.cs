@@ -196,3 +196,40 @@ public partial class ScoreBiasEncoder
 
     [Linear(6)] public partial Module Head { get; }
 }
+
+/// <summary>A pre-norm causal decoder layer cross-attending to a padded memory, as torch.nn.TransformerDecoderLayer (ReLU).</summary>
+[Model]
+[Input("x", 7, 16)]
+[Input("memory", 9, 16)]
+[Input("memory_padding", 9, Kind = InputKind.KeyPaddingMask)]
+public partial class PreNormDecoderLayer
+{
+    [TransformerDecoderLayer(2, FeedForward = 24, Causal = true, Norm = NormPlacement.Pre, Activation = Activation.Relu,
+        Memory = "memory", MemoryKeyPaddingMask = "memory_padding")]
+    public partial Module Decoder { get; }
+}
+
+/// <summary>Two post-norm decoder layers (GELU), as torch.nn.TransformerDecoder of TransformerDecoderLayers.</summary>
+[Model]
+[Input("x", 6, 16)]
+[Input("memory", 5, 16)]
+public partial class PostNormDecoder
+{
+    [TransformerDecoder(2, 4, FeedForward = 32, Causal = true, Norm = NormPlacement.Post, Memory = "memory")]
+    public partial Module Decoder { get; }
+}
+
+/// <summary>An encoder–decoder: the encoder reads the source, the decoder the target and the encoded source (a memory of
+/// another length and width), with grouped-query heads and rotary positions on the decoder's self-attention.</summary>
+[Model]
+[Input("target", 6, 16)]
+[Input("source", 8, 24)]
+public partial class EncoderDecoder
+{
+    [TransformerEncoder(1, 2, FeedForward = 32, Input = "source")] public partial Module Encoder { get; }
+
+    [TransformerDecoder(2, 4, KvHeads = 2, FeedForward = 32, Causal = true, Positions = RelativePositions.Rotary, Input = "target", Memory = "Encoder")]
+    public partial Module Decoder { get; }
+
+    [Linear(5)] public partial Module Head { get; }
+}

@@ -85,7 +85,26 @@ OPS = {
     "rotary_attention": {"heads", "theta"},
     "biased_attention": {"heads", "causal", "positions", "buckets", "max_distance", "mask"},
     "t5_buckets": {"queries", "keys", "buckets", "max_distance", "bidirectional"},
+    "decoder": {"heads", "feed_forward", "layers", "norm_first", "activation", "causal"},
 }
+
+
+def load_attention(attention, w, prefix):
+    """nn.MultiheadAttention's packed in_proj from separate q, k, v projections."""
+    with torch.no_grad():
+        attention.in_proj_weight.copy_(torch.cat([w[prefix + n + "_proj.weight"] for n in "qkv"]))
+        attention.in_proj_bias.copy_(torch.cat([w[prefix + n + "_proj.bias"] for n in "qkv"]))
+        attention.out_proj.weight.copy_(w[prefix + "out_proj.weight"])
+        attention.out_proj.bias.copy_(w[prefix + "out_proj.bias"])
+
+
+def attention_grads(attention, prefix, out):
+    E = attention.embed_dim
+    for i, n in enumerate("qkv"):
+        out["grad." + prefix + n + "_proj.weight"] = attention.in_proj_weight.grad[i * E:(i + 1) * E]
+        out["grad." + prefix + n + "_proj.bias"] = attention.in_proj_bias.grad[i * E:(i + 1) * E]
+    out["grad." + prefix + "out_proj.weight"] = attention.out_proj.weight.grad
+    out["grad." + prefix + "out_proj.bias"] = attention.out_proj.bias.grad
 
 
 def t5_bucket(relative_position, bidirectional, num_buckets, max_distance):
@@ -147,6 +166,8 @@ def run(config, inputs):
     if op == "t5_buckets":
         index = t5_index(config["queries"], config["keys"], config["buckets"], config["max_distance"], config["bidirectional"])
         return {"index": index.to(torch.float64)}
+    if op == "decoder":
+        return run_decoder(config, inputs)
     x = leaf(inputs["x"])
     grads = {"x": x}
     out = {}
@@ -252,6 +273,40 @@ def run(config, inputs):
     out["output"] = y
     for name, t in grads.items():
         out["grad." + name] = t.grad
+    return out
+
+
+def run_decoder(config, inputs):
+    """torch.nn.TransformerDecoder of TransformerDecoderLayers (batch_first, no dropout, no final norm) on ModelGen's weights:
+    layers.{i}.self_attn / cross_attn (q, k, v, out projections), mlp.fc1 / fc2, norm1..3."""
+    x, memory = leaf(inputs["x"]), leaf(inputs["memory"])
+    E = x.shape[-1]
+    layer = nn.TransformerDecoderLayer(E, config["heads"], dim_feedforward=config["feed_forward"], dropout=0.0,
+                                       activation=config["activation"], batch_first=True, norm_first=config["norm_first"])
+    decoder = nn.TransformerDecoder(layer, config["layers"]).double()
+    w = {k: v.to(torch.float64) for k, v in inputs.items()}
+    names = {"linear1": "mlp.fc1", "linear2": "mlp.fc2", "norm1": "norm1", "norm2": "norm2", "norm3": "norm3"}
+    for i, l in enumerate(decoder.layers):
+        p = "layers.%d." % i
+        load_attention(l.self_attn, w, p + "self_attn.")
+        load_attention(l.multihead_attn, w, p + "cross_attn.")
+        with torch.no_grad():
+            for theirs, ours in names.items():
+                getattr(l, theirs).weight.copy_(w[p + ours + ".weight"])
+                getattr(l, theirs).bias.copy_(w[p + ours + ".bias"])
+    N = x.shape[1]
+    tgt_mask = torch.ones(N, N, dtype=torch.bool).triu(1) if config["causal"] else None
+    memory_mask = inputs["memory_padding"] != 0 if "memory_padding" in inputs else None
+    y = decoder(x, memory, tgt_mask=tgt_mask, memory_key_padding_mask=memory_mask)
+    y.backward(inputs["grad_output"].to(torch.float64))
+    out = {"output": y, "grad.x": x.grad, "grad.memory": memory.grad}
+    for i, l in enumerate(decoder.layers):
+        p = "layers.%d." % i
+        attention_grads(l.self_attn, p + "self_attn.", out)
+        attention_grads(l.multihead_attn, p + "cross_attn.", out)
+        for theirs, ours in names.items():
+            out["grad." + p + ours + ".weight"] = getattr(l, theirs).weight.grad
+            out["grad." + p + ours + ".bias"] = getattr(l, theirs).bias.grad
     return out
 
 

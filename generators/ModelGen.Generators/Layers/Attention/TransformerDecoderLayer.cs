@@ -1,0 +1,90 @@
+using ModelGen.Generators.Model;
+using AttentionConfig = ModelGen.Generators.ModelGenerator.Lowerer.AttentionConfig;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>[TransformerDecoderLayer(heads)]: self-attention, cross-attention to a memory edge and an MLP, each with a residual and a
+/// layer norm (pre or post), as PyTorch's TransformerDecoderLayer; (tokens, width) -> (tokens, width).</summary>
+internal sealed class TransformerDecoderLayerRule : LayerRule<TransformerDecoderLayerAttribute>
+{
+    /// <summary>A decoder layer's two attentions (the self-attention's sizes and masks; the cross-attention's keys are the
+    /// memory's), its MLP and norms, and its wiring.</summary>
+    internal sealed record Decoder(AttentionConfig Self, AttentionConfig Cross, EncoderOptions Options, string? Mask, string Memory, string? MemoryMask);
+
+    internal sealed record Config(Decoder Decoder) : LayerConfig
+    {
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
+            TransformerDecoderLayerRule.Lower(lower, layer.Path, layer.Input, Decoder, (float)Decoder.Options.DropPath, layer.Output);
+    }
+
+    /// <summary>Pre-norm: x + self(norm1(x)), + cross(norm2(·), memory), + mlp(norm3(·)). Post-norm: norm1(x + self(x)), then
+    /// norm2(· + cross(·, memory)), then norm3(· + mlp(·)). Dropout (and drop path) on each branch before its residual sum.</summary>
+    internal static string Lower(ModelGenerator.Lowerer l, string path, string x, Decoder d, float dropPath, string? output)
+    {
+        var o = d.Options;
+        float dropout = (float)o.Dropout, eps = (float)o.Eps;
+        string Branch(string y, int index)
+        {
+            if (dropout > 0) y = l.Dropout($"{path}.drop{index}", y, dropout, null);
+            if (dropPath > 0) y = l.DropPath($"{path}.drop_path{index}", y, dropPath, null);
+            return y;
+        }
+        string SelfAttention(string y) => MultiHeadAttentionRule.Lower(l, path + ".self_attn", y, y, y, d.Mask, d.Self, null);
+        string CrossAttention(string y) => MultiHeadAttentionRule.Lower(l, path + ".cross_attn", y, d.Memory, d.Memory, d.MemoryMask, d.Cross, null);
+        string Mlp(string y) => FeedForwardRule.Lower(l, path + ".mlp", y, d.Self.Width, o.FeedForward, o.Activation, dropout, null);
+        if (o.Norm == NormPlacement.Pre)
+        {
+            string r1 = l.Add(path + ".res1", x, Branch(SelfAttention(l.LayerNorm(path + ".norm1", x, eps, null)), 1), null);
+            string r2 = l.Add(path + ".res2", r1, Branch(CrossAttention(l.LayerNorm(path + ".norm2", r1, eps, null)), 2), null);
+            return l.Add(path + ".res3", r2, Branch(Mlp(l.LayerNorm(path + ".norm3", r2, eps, null)), 3), output);
+        }
+        string p1 = l.LayerNorm(path + ".norm1", l.Add(path + ".res1", x, Branch(SelfAttention(x), 1), null), eps, null);
+        string p2 = l.LayerNorm(path + ".norm2", l.Add(path + ".res2", p1, Branch(CrossAttention(p1), 2), null), eps, null);
+        return l.LayerNorm(path + ".norm3", l.Add(path + ".res3", p2, Branch(Mlp(p2), 3), null), eps, output);
+    }
+
+    protected override Edge? Check(TransformerDecoderLayerAttribute a, LayerContext c) =>
+        Check(a, c) is { } decoder ? c.Same(new Config(decoder)) : null;
+
+    /// <summary>The checks a decoder layer and a stack of them share: the encoder layer's (for the self-attention), then the
+    /// memory (a sequence; relative positions stay on the self-attention) and its padding mask.</summary>
+    internal static Decoder? Check(DecoderOptionsAttribute a, LayerContext c)
+    {
+        if (TransformerEncoderLayerRule.Check(a, c) is not { } self) return null;
+        if (a.Memory is not { } memoryName)
+        {
+            c.Report(DiagnosticDescriptors.DecoderNeedsMemory, null, c.Path);
+            return null;
+        }
+        if (c.ResolveData("Memory", memoryName, "a decoder's memory") is not { } memory) return null;
+        if (memory.Shape.Count != 2)
+        {
+            c.Report(DiagnosticDescriptors.RankMismatch, "Memory", c.Path, "a memory (B, tokens, width)", memoryName, memory.Display);
+            return null;
+        }
+        string? memoryMask = null;
+        if (a.MemoryKeyPaddingMask is { } maskName)
+        {
+            if (c.Resolve("MemoryKeyPaddingMask", maskName) is not { } m) return null;
+            if (m.Kind != InputSpec.MaskKind)
+            {
+                c.Report(DiagnosticDescriptors.NotAMask, "MemoryKeyPaddingMask", c.Path, maskName, "a key padding mask",
+                    m.IsMask ? m.Role : "data (declare it with Kind = InputKind.KeyPaddingMask)");
+                return null;
+            }
+            if (m.Shape[0] != memory.Shape[0])
+            {
+                c.Report(DiagnosticDescriptors.MaskLengthMismatch, "MemoryKeyPaddingMask", c.Path, maskName, m.Shape[0], memory.Shape[0]);
+                return null;
+            }
+            memoryMask = m.Name;
+        }
+        var attention = self.Attention;
+        var cross = attention with
+        {
+            Causal = false, Keys = memory.Shape[0], KeyWidth = memory.Last, ValueWidth = memory.Last,
+            RotaryBase = 0, Positions = RelativePositions.None, Buckets = 0, MaxDistance = 0, Mask = null,
+        };
+        return new Decoder(attention, cross, self.Options, self.Mask, memory.Name, memoryMask);
+    }
+}
