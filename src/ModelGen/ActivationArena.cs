@@ -8,8 +8,9 @@ namespace ModelGen;
 /// <summary>One activation of a generated model, as its size table lists it: the dotted path (what <c>Intermediate</c> takes),
 /// the per-sample shape, whether it has a gradient, and whether only the device kernels use it (scratch the CPU backend
 /// does not allocate), and whether a device's passes leave it unwritten and fill it only on request (attention probabilities
-/// under flash attention: the arena allocates it on the device when it is first asked for).</summary>
-public sealed record ActivationInfo(string Path, int[] Shape, bool Grad = true, bool DeviceOnly = false, bool OnRequest = false)
+/// under flash attention: the arena allocates it on the device when it is first asked for), and whether the CPU backend's passes
+/// leave it unwritten too (memory-efficient attention over long sequences: allocated on the host when first asked for).</summary>
+public sealed record ActivationInfo(string Path, int[] Shape, bool Grad = true, bool DeviceOnly = false, bool OnRequest = false, bool HostOnRequest = false)
 {
     public long PerSample { get; } = Tensor.ElementCount(Shape);
 }
@@ -25,7 +26,7 @@ public sealed class ActivationArena : IDisposable
 {
     readonly IReadOnlyList<ActivationInfo> _table;
     readonly ModelRuntime _runtime;
-    readonly float[][]? _host;
+    readonly float[]?[]? _host;
     readonly float[][]? _hostGrads;
     readonly Cpu.ClearSet? _clear;
     readonly MemoryBuffer1D<float, Stride1D.Dense>? _values;
@@ -63,14 +64,14 @@ public sealed class ActivationArena : IDisposable
             _grads.MemSetToZero();
             return;
         }
-        _host = new float[table.Count][];
+        _host = new float[]?[table.Count];
         _hostGrads = new float[table.Count][];
         var grads = new List<float[]>();
         for (int i = 0; i < table.Count; i++)
         {
             long n = batch * table[i].PerSample;
             if (n > Array.MaxLength) throw new InvalidOperationException($"Activation '{table[i].Path}' needs {n} floats at batch {batch}, more than one array holds; use a smaller batch.");
-            _host[i] = table[i].DeviceOnly ? Array.Empty<float>() : new float[n];
+            _host[i] = table[i].DeviceOnly ? Array.Empty<float>() : table[i].HostOnRequest ? null : new float[n];
             _hostGrads[i] = table[i].Grad ? new float[n] : Array.Empty<float>();
             if (table[i].Grad) grads.Add(_hostGrads[i]);
         }
@@ -79,8 +80,8 @@ public sealed class ActivationArena : IDisposable
 
     public int Batch { get; }
 
-    /// <summary>Activation <paramref name="index"/> on the CPU backend.</summary>
-    public float[] this[int index] => _host![index];
+    /// <summary>Activation <paramref name="index"/> on the CPU backend (one the passes leave unwritten is allocated on first use).</summary>
+    public float[] this[int index] => _host![index] ??= new float[Batch * _table[index].PerSample];
 
     /// <summary>The gradient of activation <paramref name="index"/> on the CPU backend.</summary>
     public float[] Grad(int index) => _hostGrads![index];

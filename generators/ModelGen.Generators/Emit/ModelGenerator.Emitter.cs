@@ -328,7 +328,9 @@ public sealed partial class ModelGenerator
         {
             w.Open("public global::ModelGen.Tensor? Intermediate(string path)");
             w.Line("if (_lastBatch == 0) throw new global::System.InvalidOperationException(\"Intermediate needs a Forward first.\");");
+            bool cpu = recomputed.Any(op => op.RecomputeCall is not null);
             w.Line("if (_runtime.OnAccelerator) RecomputeDevice(path, _arena!, _lastBatch);");
+            if (cpu) w.Line("else RecomputeCpu(path, _arena!, _lastBatch);");
             w.Line("return _arena!.Read(path);");
             w.Close();
             w.Line();
@@ -346,6 +348,25 @@ public sealed partial class ModelGenerator
             }
             w.Close();
             w.Close();
+            if (cpu)
+            {
+                w.Line();
+                w.Line("/// <summary>On the CPU backend, fills a saved buffer memory-efficient attention leaves unwritten (its probabilities).</summary>");
+                w.Open("void RecomputeCpu(string path, global::ModelGen.ActivationArena a, int batch)");
+                w.Open("switch (path)");
+                foreach (var op in recomputed.Where(op => op.RecomputeCall is not null))
+                {
+                    var buffer = model.Buffers.First(b => b.Name == op.Recomputes);
+                    var call = op.RecomputeCall!;
+                    w.Line($"case \"{buffer.Path}\":");
+                    w.Indent();
+                    w.Call($"global::ModelGen.Ops.{call.Method}", Arguments(call.Method, call.Args, call.Args.Select(x => CpuArg(x, names)).ToList(), leading: 0), ";");
+                    w.Line("break;");
+                    w.Dedent();
+                }
+                w.Close();
+                w.Close();
+            }
         }
         w.Line();
 
@@ -367,7 +388,7 @@ public sealed partial class ModelGenerator
         w.Open("static readonly global::ModelGen.ActivationInfo[] s_activations =");
         foreach (var b in model.Buffers)
         {
-            string flags = (b.HasGrad ? "" : ", Grad: false") + (b.DeviceOnly ? ", DeviceOnly: true" : "") + (b.OnRequest ? ", OnRequest: true" : "");
+            string flags = (b.HasGrad ? "" : ", Grad: false") + (b.DeviceOnly ? ", DeviceOnly: true" : "") + (b.OnRequest ? ", OnRequest: true" : "") + (b.HostOnRequest ? ", HostOnRequest: true" : "");
             w.Line($"new(\"{b.Path}\", new int[] {{ {Dims(b.Dims)} }}{flags}),");
         }
         w.Close(";");

@@ -158,7 +158,7 @@ public sealed partial class ModelGenerator
         /// convolutions and attention, 0 for ops that only move data; by default one per element of its output (the first buffer
         /// its forward writes).</summary>
         void Op(string comment, Call forward, Call backward, KernelLaunch[] forwardKernels, KernelLaunch[] backwardKernels, long? flops = null,
-            string? recomputes = null, KernelLaunch[]? recomputeKernels = null)
+            string? recomputes = null, KernelLaunch[]? recomputeKernels = null, Call? recomputeCall = null)
         {
             long perSample = flops ?? forward.Args.Where(a => a.Kind == ArgKind.Act).Select(a => _bufferByName[a.Text].PerSample).FirstOrDefault();
             long bytes = 4 * forward.Args.Where(a => a.Kind == ArgKind.Act).Sum(a => _bufferByName[a.Text].PerSample);
@@ -168,10 +168,10 @@ public sealed partial class ModelGenerator
             {
                 // Filled on a device only when asked for, so it is allocated only then (attention probabilities: B·H·N² floats).
                 int index = _buffers.FindIndex(b => b.Name == recomputes);
-                _buffers[index] = _bufferByName[recomputes] = _buffers[index] with { OnRequest = true };
+                _buffers[index] = _bufferByName[recomputes] = _buffers[index] with { OnRequest = true, HostOnRequest = recomputeCall is not null };
             }
             _ops.Add(new LoweredOp(comment, forward, backward, forwardKernels.ToImmutableEquatableArray(), backwardKernels.ToImmutableEquatableArray(),
-                perSample, bytes, fixedBytes, recomputes, recomputeKernels?.ToImmutableEquatableArray()));
+                perSample, bytes, fixedBytes, recomputes, recomputeKernels?.ToImmutableEquatableArray(), recomputeCall));
             _flops += perSample;
         }
 

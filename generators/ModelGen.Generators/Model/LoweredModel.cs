@@ -76,7 +76,8 @@ public sealed record KernelLaunch(string Body, string Extent, ImmutableEquatable
 /// <summary>One primitive op with its forward and backward on both paths, and what its forward costs: FLOPs and bytes per
 /// sample (its activations read and written once) and fixed bytes (its parameters and tables), for a roofline. On a device
 /// an op may leave a saved buffer unwritten (flash attention keeps the log-sum-exp, not the probabilities): then
-/// <see cref="RecomputeKernels"/> fill buffer <see cref="Recomputes"/> when a user asks for it.</summary>
+/// <see cref="RecomputeKernels"/> fill buffer <see cref="Recomputes"/> when a user asks for it; <see cref="RecomputeCall"/> does so
+/// on the CPU backend for an op that leaves it unwritten there too (memory-efficient attention over long sequences).</summary>
 public sealed record LoweredOp(
     string Comment,
     Call Forward,
@@ -87,12 +88,15 @@ public sealed record LoweredOp(
     long BytesPerSample = 0,
     long FixedBytes = 0,
     string? Recomputes = null,
-    ImmutableEquatableArray<KernelLaunch>? RecomputeKernels = null);
+    ImmutableEquatableArray<KernelLaunch>? RecomputeKernels = null,
+    Call? RecomputeCall = null);
 
 /// <summary>An activation or saved buffer: its C# name, dotted path (what users ask for), per-sample shape. Gradients exist for data activations only;
 /// a device-only buffer is scratch for kernels and takes no memory on the CPU backend; an on-request buffer is one a device's passes
 /// do not write (attention probabilities under flash attention), filled and allocated there only when <c>Intermediate</c> asks.</summary>
-public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad, bool DeviceOnly = false, bool OnRequest = false)
+/// <see cref="HostOnRequest"/>: the CPU backend's passes do not write it either.
+public sealed record BufferSpec(string Name, string Path, ImmutableEquatableArray<int> Dims, bool HasGrad, bool DeviceOnly = false, bool OnRequest = false,
+    bool HostOnRequest = false)
 {
     public long PerSample
     {

@@ -73,7 +73,10 @@ public static class VectorMath
     /// (AVX-512) or through a stack copy, so a value does not depend on its position in the row and nothing past n is
     /// touched.
     /// </summary>
-    public static unsafe float Softmax(float* x, float* y, int n) => Softmax(x, y, n, Avx512F.IsSupported);
+    public static unsafe float Softmax(float* x, float* y, int n) => Softmax(x, y, n, Avx512F.IsSupported, out _);
+
+    /// <summary><see cref="Softmax(float*, float*, int)"/> that also gives Σ exp(x − max), so max + log(sum) is the row's log-sum-exp.</summary>
+    public static unsafe float Softmax(float* x, float* y, int n, out float sum) => Softmax(x, y, n, Avx512F.IsSupported, out sum);
 
     static ReadOnlySpan<int> TailMasks => new[] { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 
@@ -83,7 +86,7 @@ public static class VectorMath
     /// runs) or through a stack copy (any machine). The tail vector is −∞ past n either way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe float Softmax(float* x, float* y, int n, bool masked)
+    internal static unsafe float Softmax(float* x, float* y, int n, bool masked, out float sum)
     {
         int full = n & ~(W - 1), rem = n - full;
         var negInf = Vector512.Create(float.NegativeInfinity);
@@ -112,7 +115,8 @@ public static class VectorMath
             e.Store(y + j);
             sv += e;
         }
-        var inv = Vector512.Create(1f / Vector512.Sum(sv));
+        sum = Vector512.Sum(sv);
+        var inv = Vector512.Create(1f / sum);
         for (int j = 0; j < full; j += W) (Vector512.Load(y + j) * inv).Store(y + j);
         et *= inv;
         if (masked) Avx512F.MaskStore(y + full, mask, et);

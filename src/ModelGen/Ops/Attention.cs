@@ -37,9 +37,27 @@ public static partial class Attention
     static int Pad(int n) => (n + W - 1) / W * W;
 
     public static void Forward(float[] o, float[] probs, float[] q, float[] k, float[] v, float[]? padding, float[]? bias,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, int biasBatch, int biasHead, bool causal, bool maskBias, float scale) =>
+        ForwardCore(o, probs, null, q, k, v, padding, bias, batch, nq, nk, heads, kvHeads, headDimK, headDimV, biasBatch, biasHead, causal, maskBias, scale);
+
+    /// <summary>
+    /// Memory-efficient exact attention on the CPU: the forward of <see cref="Forward"/> that keeps each row's log-sum-exp
+    /// lse (B, H, Nq) instead of the probabilities, so memory grows as N, not N² (the scores of 32 rows at a time are the only
+    /// N-wide scratch). <see cref="StreamingBackward"/> recomputes the probabilities from lse; <see cref="Probabilities"/>
+    /// fills them on request.
+    /// </summary>
+    public static void StreamingForward(float[] o, float[] lse, float[] q, float[] k, float[] v, float[]? padding, float[]? bias,
+        int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, int biasBatch, int biasHead, bool causal, bool maskBias, float scale) =>
+        ForwardCore(o, null, lse, q, k, v, padding, bias, batch, nq, nk, heads, kvHeads, headDimK, headDimV, biasBatch, biasHead, causal, maskBias, scale);
+
+    /// <summary>Rows of scores a streaming task holds at once.</summary>
+    const int StreamRows = 32;
+
+    static void ForwardCore(float[] o, float[]? probs, float[]? lse, float[] q, float[] k, float[] v, float[]? padding, float[]? bias,
         int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, int biasBatch, int biasHead, bool causal, bool maskBias, float scale)
     {
         int nkP = Pad(nk), dvP = Pad(headDimV);
+        bool streaming = probs is null;
         int group = heads / kvHeads;
         // Q is read in place (the scale is folded into the staged Kᵀ). V and O are used in place when a head's width is a
         // whole number of vectors; otherwise they go through padded scratch rows.
@@ -50,7 +68,7 @@ public static partial class Attention
         int pairs = batch * heads;
         int rowBlocks = Math.Min(nq, Math.Max(1, (2 * Environment.ProcessorCount + pairs - 1) / pairs));
         int blockRows = Math.Max(1, (nq + rowBlocks - 1) / Math.Max(1, rowBlocks));
-        if (causal) blockRows = (blockRows + CausalBlock - 1) / CausalBlock * CausalBlock;
+        if (causal || streaming) blockRows = (blockRows + CausalBlock - 1) / CausalBlock * CausalBlock;
         rowBlocks = Math.Max(1, (nq + blockRows - 1) / blockRows);
         // Kᵀ·scale (and padded V) per (batch, kv head): staged once into a buffer all tasks read when a head's rows are
         // split into blocks (few pairs, so the buffer is small); otherwise each task stages its own, while it is hot in cache.
@@ -74,8 +92,10 @@ public static partial class Attention
                 }
             });
         }
-        // Private scratch: [Kᵀ (dk×nkP), V (nk×dvP) when not shared], S (rows×nkP), O (rows×dvP) when not in place.
-        int offS = shared ? 0 : ktSize + vSize, offO = offS + blockRows * nkP, total = offO + (inPlace ? 0 : blockRows * dvP);
+        // Private scratch: [Kᵀ (dk×nkP), V (nk×dvP) when not shared], S (rows×nkP; 32 rows when streaming, which also keeps the
+        // probabilities there), O (rows×dvP) when not in place.
+        int sRows = streaming ? Math.Min(StreamRows, blockRows) : blockRows;
+        int offS = shared ? 0 : ktSize + vSize, offO = offS + sRows * nkP, total = offO + (inPlace ? 0 : blockRows * dvP);
         Workers.For(pairs * rowBlocks, task =>
         {
             int bh = task / rowBlocks, rowStart = task % rowBlocks * blockRows, rowEnd = Math.Min(nq, rowStart + blockRows);
@@ -105,25 +125,33 @@ public static partial class Attention
                     float* sc = sp + offS, os = sp + offO;
                     float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
                     float* odst = op + (long)b * nq * oStride + h * headDimV;
-                    float* prow0 = pp + (long)bh * nq * nk;
+                    float* prow0 = streaming ? null : pp + (long)bh * nq * nk;
                     fixed (float* padp = padding, biasp = bias)
                     {
                         float* pad = padding != null ? padp + (long)b * nk : null;
                         float* biasRows = bias != null ? biasp + (long)b * biasBatch + (long)h * biasHead : null;
                         // Causal rows only see keys up to their own index, so each block of rows stops at its last row's keys.
-                        int rowsPerBlock = causal ? CausalBlock : nq;
+                        // Streaming keeps a block's probabilities in its scores' scratch rows and each row's log-sum-exp.
+                        int rowsPerBlock = streaming ? StreamRows : causal ? CausalBlock : nq;
+                        fixed (float* lp = lse)
                         for (int r0 = rowStart; r0 < rowEnd; r0 += rowsPerBlock)
                         {
                             int r1 = Math.Min(rowEnd, r0 + rowsPerBlock), cols = causal ? Math.Min(nk, r1) : nk;
-                            float* s0 = sc + (r0 - rowStart) * nkP;
+                            float* s0 = streaming ? sc : sc + (r0 - rowStart) * nkP;
                             Gemm(qsrc + (long)r0 * qStride, qStride, 1, kt, nkP, s0, nkP, r1 - r0, Pad(cols), headDimK, false);
                             for (int i = r0; i < r1; i++)
-                                SoftmaxRow(s0 + (i - r0) * nkP, prow0 + (long)i * nk, nk, causal ? Math.Min(nk, i + 1) : nk, pad,
+                            {
+                                float* prow = streaming ? s0 + (i - r0) * nkP : prow0 + (long)i * nk;
+                                float rowLse = SoftmaxRow(s0 + (i - r0) * nkP, prow, nk, causal ? Math.Min(nk, i + 1) : nk, pad,
                                     biasRows != null ? biasRows + (long)i * nk : null, maskBias);
+                                if (streaming) lp[(long)bh * nq + i] = rowLse;
+                            }
+                            float* pBlock = streaming ? s0 : prow0 + (long)r0 * nk;
+                            int ldp = streaming ? nkP : nk;
                             if (inPlace)
-                                Gemm(prow0 + (long)r0 * nk, nk, 1, vs, ldv, odst + (long)r0 * oStride, oStride, r1 - r0, headDimV, cols, false);
+                                Gemm(pBlock, ldp, 1, vs, ldv, odst + (long)r0 * oStride, oStride, r1 - r0, headDimV, cols, false);
                             else
-                                Gemm(prow0 + (long)r0 * nk, nk, 1, vs, ldv, os + (r0 - rowStart) * dvP, dvP, r1 - r0, dvP, cols, false);
+                                Gemm(pBlock, ldp, 1, vs, ldv, os + (r0 - rowStart) * dvP, dvP, r1 - r0, dvP, cols, false);
                         }
                     }
                     if (!inPlace)
@@ -164,10 +192,11 @@ public static partial class Attention
         }
     }
 
-    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk), skipping padded keys,
-    /// after adding the row's bias (or masking where it is nonzero).</summary>
+    /// <summary>Softmax of scores s[0, limit) (keys past limit are causally masked) into p[0, nk) (p may be s), skipping padded
+    /// keys, after adding the row's bias (or masking where it is nonzero). Returns the row's log-sum-exp (−∞ when every key is
+    /// masked).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void SoftmaxRow(float* s, float* p, int nk, int limit, float* pad, float* bias, bool maskBias)
+    static unsafe float SoftmaxRow(float* s, float* p, int nk, int limit, float* pad, float* bias, bool maskBias)
     {
         if (bias != null)
         {
@@ -181,9 +210,15 @@ public static partial class Attention
         if (pad != null)
             for (int j = 0; j < limit; j++)
                 if (pad[j] != 0f) s[j] = float.NegativeInfinity;
-        if (limit == 0 || float.IsNegativeInfinity(VectorMath.Softmax(s, p, limit)))
-            new Span<float>(p, limit).Clear();
+        float lse = float.NegativeInfinity;
+        if (limit > 0)
+        {
+            float max = VectorMath.Softmax(s, p, limit, out float sum);
+            if (!float.IsNegativeInfinity(max)) lse = max + MathF.Log(sum);
+        }
+        if (float.IsNegativeInfinity(lse)) new Span<float>(p, limit).Clear();
         new Span<float>(p + limit, nk - limit).Clear();
+        return lse;
     }
 
     /// <summary>
@@ -194,31 +229,52 @@ public static partial class Attention
     /// scratch rows.
     /// </summary>
     public static void Backward(float[] dq, float[] dk, float[] dv, float[]? dBias, float[] dO, float[] q, float[] k, float[] v, float[] o,
-        float[] probs, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale)
+        float[] probs, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV, float scale) =>
+        BackwardCore(dq, dk, dv, dBias, dO, q, k, v, o, probs, null, null, null, batch, nq, nk, heads, kvHeads, headDimK, headDimV, 0, 0, false, false, scale);
+
+    /// <summary><see cref="Backward"/> after <see cref="StreamingForward"/>: each block of rows' probabilities are recomputed from the
+    /// kept log-sum-exp (so the masks and the bias are needed again), and no N² buffer exists.</summary>
+    public static void StreamingBackward(float[] dq, float[] dk, float[] dv, float[]? dBias, float[] dO, float[] q, float[] k, float[] v, float[] o,
+        float[] lse, float[]? padding, float[]? bias, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV,
+        int biasBatch, int biasHead, bool causal, bool maskBias, float scale) =>
+        BackwardCore(dq, dk, dv, dBias, dO, q, k, v, o, null, lse, padding, bias, batch, nq, nk, heads, kvHeads, headDimK, headDimV,
+            biasBatch, biasHead, causal, maskBias, scale);
+
+    /// <summary>Rows of the score gradient a backward task holds at once.</summary>
+    const int BackwardRows = 64;
+
+    static void BackwardCore(float[] dq, float[] dk, float[] dv, float[]? dBias, float[] dO, float[] q, float[] k, float[] v, float[] o,
+        float[]? probs, float[]? lse, float[]? padding, float[]? bias, int batch, int nq, int nk, int heads, int kvHeads, int headDimK, int headDimV,
+        int biasBatch, int biasHead, bool causal, bool maskBias, float scale)
     {
         int nkP = Pad(nk), dkP = Pad(headDimK), dvP = Pad(headDimV);
         int group = heads / kvHeads;
-        bool kIn = headDimK % W == 0, vIn = headDimV % W == 0;
-        // Scratch: Vt (dv×nkP), dS (nq×nkP), D (nq); when K is not in place K (nk×dkP), Q (nq×dkP), dQ (nq×dkP), dK (nk×dkP);
-        // when V is not in place dO (nq×dvP), dV (nk×dvP).
-        int offDs = headDimV * nkP, offD = offDs + nq * nkP, offK = offD + nq;
+        bool kIn = headDimK % W == 0, vIn = headDimV % W == 0, streaming = probs is null;
+        int blockRows = Math.Min(BackwardRows, nq);
+        // Scratch: Vt (dv×nkP), dS (rows×nkP), D (nq); when K is not in place K (nk×dkP), Q (nq×dkP), dQ (nq×dkP), dK (nk×dkP);
+        // when V is not in place dO (nq×dvP), dV (nk×dvP); when streaming Kᵀ·scale (dk×nkP) and P (rows×nkP).
+        int offDs = headDimV * nkP, offD = offDs + blockRows * nkP, offK = offD + nq;
         int offQ = offK + (kIn ? 0 : nk * dkP), offDq = offQ + (kIn ? 0 : nq * dkP), offDk = offDq + (kIn ? 0 : nq * dkP);
-        int offDo = offDk + (kIn ? 0 : nk * dkP), offDv = offDo + (vIn ? 0 : nq * dvP), total = offDv + (vIn ? 0 : nk * dvP);
+        int offDo = offDk + (kIn ? 0 : nk * dkP), offDv = offDo + (vIn ? 0 : nq * dvP), offKt = offDv + (vIn ? 0 : nk * dvP);
+        int offP = offKt + (streaming ? headDimK * nkP : 0), total = offP + (streaming ? blockRows * nkP : 0);
         Workers.For(batch * kvHeads, bkv =>
         {
             int b = bkv / kvHeads, kv = bkv % kvHeads;
             var s = Scratch(total);
             unsafe
             {
-                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs, dOp = dO, dqp = dq, dkp = dk, dvp = dv, dbp = dBias)
+                fixed (float* sp = s, qp = q, kp = k, vp = v, op = o, pp = probs, lp = lse, padp = padding, biasp = bias, dOp = dO, dqp = dq, dkp = dk,
+                    dvp = dv, dbp = dBias)
                 {
-                    float* vt = sp, ds = sp + offDs, dd = sp + offD;
+                    float* vt = sp, ds = sp + offDs, dd = sp + offD, kt = sp + offKt;
                     int qStride = heads * headDimK, kStride = kvHeads * headDimK, vStride = kvHeads * headDimV, oStride = heads * headDimV;
                     float* ksrc = kp + (long)b * nk * kStride + kv * headDimK;
                     float* vsrc = vp + (long)b * nk * vStride + kv * headDimV;
                     float* dkdst = dkp + (long)b * nk * kStride + kv * headDimK;
                     float* dvdst = dvp + (long)b * nk * vStride + kv * headDimV;
+                    float* pad = padding != null ? padp + (long)b * nk : null;
                     Transpose.Scaled(vt, nkP, vsrc, vStride, nk, nkP, 0, headDimV, 1f);
+                    if (streaming) Transpose.Scaled(kt, nkP, ksrc, kStride, nk, nkP, 0, headDimK, scale);
                     // K, and the dK / dV accumulators: in place, or padded scratch rows.
                     float* ks = ksrc, dka = dkdst, dva = dvdst;
                     int ldk = kStride, ldv = vStride;
@@ -241,7 +297,7 @@ public static partial class Attention
                         float* osrc = op + (long)b * nq * oStride + h * headDimV;
                         float* dqdst = dqp + (long)b * nq * qStride + h * headDimK;
                         float* qs = qsrc, dos = dosrc, dqa = dqdst;
-                        int ldq = qStride, ldo = oStride;
+                        int ldq = qStride, ldo = oStride, lddq = kIn ? qStride : dkP;
                         if (!kIn)
                         {
                             qs = sp + offQ; dqa = sp + offDq; ldq = dkP;
@@ -253,24 +309,44 @@ public static partial class Attention
                             GatherRows(dos, dvP, dosrc, oStride, nq, headDimV);
                         }
                         for (int i = 0; i < nq; i++) dd[i] = VectorMath.Dot(dosrc + (long)i * oStride, osrc + (long)i * oStride, headDimV);
-                        float* P = pp + ((long)b * heads + h) * nq * nk;
+                        long row0 = ((long)b * heads + h) * nq;
+                        float* biasRows = bias != null ? biasp + (long)b * biasBatch + (long)h * biasHead : null;
 
-                        // dP = dO · Vᵀ, then dS' = scale · P ∘ (dP − D)
-                        Gemm(dosrc, oStride, 1, vt, nkP, ds, nkP, nq, nkP, headDimV, false);
-                        for (int i = 0; i < nq; i++) ScoreGradientRow(ds + i * nkP, P + (long)i * nk, dd[i], scale, nk);
-                        if (dBias != null)
+                        for (int r0 = 0; r0 < nq; r0 += blockRows)
                         {
-                            float* db = dbp + ((long)b * heads + h) * nq * nk;
-                            for (int i = 0; i < nq; i++)
+                            int rows = Math.Min(blockRows, nq - r0);
+                            // This block's probabilities: saved, or recomputed from the scores and the row's log-sum-exp.
+                            float* P;
+                            int ldp;
+                            if (streaming)
                             {
-                                var row = new Span<float>(db + (long)i * nk, nk);
-                                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(ds + i * nkP, nk), 1f / scale, row, row);
+                                P = sp + offP;
+                                ldp = nkP;
+                                Gemm(qsrc + (long)r0 * qStride, qStride, 1, kt, nkP, P, nkP, rows, nkP, headDimK, false);
+                                for (int i = 0; i < rows; i++)
+                                    RecomputeRow(P + i * nkP, nk, causal ? Math.Min(nk, r0 + i + 1) : nk, lp[row0 + r0 + i], pad,
+                                        biasRows != null ? biasRows + (long)(r0 + i) * nk : null, maskBias);
                             }
+                            else
+                            {
+                                P = pp + (row0 + r0) * nk;
+                                ldp = nk;
+                            }
+
+                            // dP = dO · Vᵀ, then dS' = scale · P ∘ (dP − D)
+                            Gemm(dosrc + (long)r0 * oStride, oStride, 1, vt, nkP, ds, nkP, rows, nkP, headDimV, false);
+                            for (int i = 0; i < rows; i++) ScoreGradientRow(ds + i * nkP, P + (long)i * ldp, dd[r0 + i], scale, nk);
+                            if (dBias != null)
+                                for (int i = 0; i < rows; i++)
+                                {
+                                    var row = new Span<float>(dbp + (row0 + r0 + i) * nk, nk);
+                                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(ds + i * nkP, nk), 1f / scale, row, row);
+                                }
+                            // dQ (+)= dS'·K ; dK += dS'ᵀ·Q ; dV += Pᵀ·dO — straight into dq, dk, dv when in place.
+                            Gemm(ds, nkP, 1, ks, ldk, dqa + (long)r0 * lddq, lddq, rows, dkP, nk, kIn);
+                            Gemm(ds, 1, nkP, qs + (long)r0 * ldq, ldq, dka, ldk, nk, dkP, rows, true);
+                            Gemm(P, 1, ldp, dos + (long)r0 * ldo, ldo, dva, ldv, nk, dvP, rows, true);
                         }
-                        // dQ (+)= dS'·K ; dK += dS'ᵀ·Q ; dV += Pᵀ·dO — straight into dq, dk, dv when in place.
-                        Gemm(ds, nkP, 1, ks, ldk, dqa, kIn ? qStride : dkP, nq, dkP, nk, kIn);
-                        Gemm(ds, 1, nkP, qs, ldq, dka, ldk, nk, dkP, nq, true);
-                        Gemm(P, 1, nk, dos, ldo, dva, ldv, nk, dvP, nq, true);
 
                         if (!kIn)
                             for (int i = 0; i < nq; i++)
@@ -291,6 +367,64 @@ public static partial class Attention
                             var d2 = new Span<float>(dvdst + (long)j * vStride, headDimV);
                             TensorPrimitives.Add(d2, new ReadOnlySpan<float>(dva + j * dvP, headDimV), d2);
                         }
+                }
+            }
+        });
+    }
+
+    /// <summary>A row of probabilities from its scaled scores s[0, nk) and log-sum-exp: the bias applied (or its mask), then
+    /// exp(s − lse) on the keys the row sees (limit, padding), 0 elsewhere and on a row whose keys are all masked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void RecomputeRow(float* s, int nk, int limit, float lse, float* pad, float* bias, bool maskBias)
+    {
+        var row = new Span<float>(s, nk);
+        if (float.IsNegativeInfinity(lse)) { row.Clear(); return; }
+        var seen = row.Slice(0, limit);
+        if (bias != null && !maskBias) TensorPrimitives.Add(seen, new ReadOnlySpan<float>(bias, limit), seen);
+        TensorPrimitives.Subtract(seen, lse, seen);
+        TensorPrimitives.Exp(seen, seen);
+        if (bias != null && maskBias)
+            for (int j = 0; j < limit; j++)
+                if (bias[j] != 0f) s[j] = 0f;
+        if (pad != null)
+            for (int j = 0; j < limit; j++)
+                if (pad[j] != 0f) s[j] = 0f;
+        row.Slice(limit).Clear();
+    }
+
+    /// <summary>The probabilities (B, H, Nq, Nk) of a <see cref="StreamingForward"/>, recomputed from its log-sum-exp, for attention
+    /// maps and Intermediate.</summary>
+    public static void Probabilities(float[] probs, float[] q, float[] k, float[] lse, float[]? padding, float[]? bias, int batch, int nq, int nk,
+        int heads, int kvHeads, int headDimK, int biasBatch, int biasHead, bool causal, bool maskBias, float scale)
+    {
+        int nkP = Pad(nk), group = heads / kvHeads;
+        int blockRows = Math.Min(StreamRows, nq);
+        Workers.For(batch * heads, bh =>
+        {
+            int b = bh / heads, h = bh % heads, kv = h / group;
+            var s = Scratch(headDimK * nkP + blockRows * nkP);
+            unsafe
+            {
+                fixed (float* sp = s, qp = q, kp = k, lp = lse, padp = padding, biasp = bias, pp = probs)
+                {
+                    float* kt = sp, sc = sp + headDimK * nkP;
+                    StageKeys(kt, kp, b, kv, nk, nkP, kvHeads, headDimK, 0, headDimK, scale);
+                    int qStride = heads * headDimK;
+                    float* qsrc = qp + (long)b * nq * qStride + h * headDimK;
+                    float* pad = padding != null ? padp + (long)b * nk : null;
+                    float* biasRows = bias != null ? biasp + (long)b * biasBatch + (long)h * biasHead : null;
+                    for (int r0 = 0; r0 < nq; r0 += blockRows)
+                    {
+                        int rows = Math.Min(blockRows, nq - r0);
+                        Gemm(qsrc + (long)r0 * qStride, qStride, 1, kt, nkP, sc, nkP, rows, nkP, headDimK, false);
+                        for (int i = 0; i < rows; i++)
+                        {
+                            float* row = sc + i * nkP;
+                            RecomputeRow(row, nk, causal ? Math.Min(nk, r0 + i + 1) : nk, lp[(long)bh * nq + r0 + i], pad,
+                                biasRows != null ? biasRows + (long)(r0 + i) * nk : null, maskBias);
+                            new ReadOnlySpan<float>(row, nk).CopyTo(new Span<float>(pp + ((long)bh * nq + r0 + i) * nk, nk));
+                        }
+                    }
                 }
             }
         });

@@ -69,8 +69,8 @@ public class VectorMathTests
 
     static unsafe float Softmax(string form, float* x, float* y, int n) => form switch
     {
-        "copied" => VectorMath.Softmax(x, y, n, masked: false),
-        "masked" => VectorMath.Softmax(x, y, n, masked: true),
+        "copied" => VectorMath.Softmax(x, y, n, masked: false, out _),
+        "masked" => VectorMath.Softmax(x, y, n, masked: true, out _),
         _ => VectorMath.Softmax(x, y, n),
     };
 

@@ -233,3 +233,12 @@ public partial class EncoderDecoder
 
     [Linear(5)] public partial Module Head { get; }
 }
+
+/// <summary>Causal attention over 400 tokens in 4 heads: 2.5 MB of probabilities per sample, so the CPU backend keeps only each
+/// row's log-sum-exp (memory-efficient attention) and recomputes the probabilities on request.</summary>
+[Model]
+[Input("x", 400, 16)]
+public partial class LongAttention
+{
+    [MultiHeadAttention(4, Causal = true)] public partial Module Attn { get; }
+}

@@ -35,7 +35,21 @@ public sealed partial class ModelGenerator
             if (c.KeyDim <= FlashMaxHeadDim && c.ValueDim <= FlashMaxHeadDim)
             {
                 // Flash-style on the device: the row log-sum-exp instead of the probabilities, which are recomputed on request.
-                string lse = DeviceScratch(path, "lse", c.Heads, c.Queries);
+                // When the probabilities of a sample would be large, the CPU backend keeps the log-sum-exp too (memory-efficient
+                // exact attention: memory linear in the sequence length).
+                bool streaming = 4L * c.Heads * c.Queries * c.Keys > StreamingAttentionBytes;
+                string lse = streaming ? Saved(path, "lse", c.Heads, c.Queries) : DeviceScratch(path, "lse", c.Heads, c.Queries);
+                Call? recomputeCall = null;
+                if (streaming)
+                {
+                    forward = Call("Attention.StreamingForward", Concat(new[] { Arg.Act(o), Arg.Act(lse), Arg.Act(q), Arg.Act(k), Arg.Act(v), padding, bias }, sizes, strides,
+                        new[] { causal, maskBias, scale }));
+                    backward = Call("Attention.StreamingBackward", Concat(new[] { Arg.Grad(q), Arg.Grad(k), Arg.Grad(v), biasGrad, Arg.Grad(o), Arg.Act(q), Arg.Act(k), Arg.Act(v),
+                        Arg.Act(o), Arg.Act(lse), padding, bias }, sizes, strides, new[] { causal, maskBias, scale }));
+                    recomputeCall = Call("Attention.Probabilities", Concat(new[] { Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(lse), padding, bias },
+                        new[] { sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5] }, strides, new[] { causal, maskBias, scale }));
+                    kind += " memory-efficient";
+                }
                 string dsum = DeviceScratch(path, "dsum", c.Heads, c.Queries);
                 var masks = new[] { padding, bias };
                 var flags = new[] { causal, hasPadding, hasBias, maskBias, scale };
@@ -54,7 +68,8 @@ public sealed partial class ModelGenerator
                     {
                         GroupKernel("Attention.ProbabilitiesKernel", Concat(new[] { Arg.Act(probs), Arg.Act(q), Arg.Act(k), Arg.Act(lse) }, masks,
                             new[] { sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5] }, strides, flags)),
-                    });
+                    },
+                    recomputeCall: recomputeCall);
                 return o;
             }
             string scores = DeviceScratch(path, "dscores", c.Heads, c.Queries, c.Keys);
@@ -80,6 +95,10 @@ public sealed partial class ModelGenerator
         /// <summary>A bias added to the scaled scores before the softmax (or, with <see cref="Mask"/>, a mask where nonzero), read at
         /// b·BatchStride + h·HeadStride + i·Nk + j; <see cref="Gradient"/> receives dS (B, H, Nq, Nk) when the bias is learned.</summary>
         internal sealed record ScoreBias(Arg Values, int BatchStride, int HeadStride, bool Mask, Arg? Gradient);
+
+        /// <summary>Probabilities per sample above which the CPU backend runs memory-efficient attention (keeping each row's
+        /// log-sum-exp, not the probabilities): 2 MiB, e.g. 4 heads of 362 tokens; ViT-sized attention keeps its probabilities.</summary>
+        const long StreamingAttentionBytes = 2L << 20;
 
         /// <summary>The widest head the device's flash attention takes (ModelGen.Ops.Attention.MaxHeadDim); wider heads use the row kernels.</summary>
         const int FlashMaxHeadDim = 128;
