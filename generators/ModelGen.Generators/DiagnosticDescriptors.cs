@@ -117,6 +117,10 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor DecoderNeedsMemory = Error("MG2020",
         "Decoder needs a memory", "Layer '{0}': a Transformer decoder cross-attends to a memory; name it with Memory = \"...\" (an input or an earlier layer of shape (tokens, width))", Shapes);
 
+    public static readonly DiagnosticDescriptor LinformerMixesTokens = Error("MG2021",
+        "Linformer attention cannot mask or position keys",
+        "Layer '{0}': Linformer projects the {1} keys onto {2} mixtures of all of them, so {3} cannot apply to them; use MultiHeadAttention for causal, padded or masked sequences and relative positions", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -154,6 +158,7 @@ public static class DiagnosticDescriptors
         [RelativePositionsNeedSelfAttention.Id] = RelativePositionsNeedSelfAttention,
         [AttentionMaskShapeMismatch.Id] = AttentionMaskShapeMismatch,
         [DecoderNeedsMemory.Id] = DecoderNeedsMemory,
+        [LinformerMixesTokens.Id] = LinformerMixesTokens,
         [InternalError.Id] = InternalError,
     };
 

@@ -387,6 +387,22 @@ public class DiagnosticTests
             "MG2007", "Memory = \"pad\"", "uses 'pad' as a decoder's memory, but it is declared as a key padding mask");
 
     [Fact]
+    public void MG2021_CausalLinformer() =>
+        Expect(Model("[LinformerAttention(4, 4, Causal = true)] public partial Module Attn { get; }"),
+            "MG2021", "Causal = true", "Layer 'attn': Linformer projects the 8 keys onto 4 mixtures of all of them, so Causal cannot apply");
+
+    [Fact]
+    public void MG2021_PaddedLinformer() =>
+        Expect(Model("[LinformerAttention(4, 4, KeyPaddingMask = \"pad\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2021", "KeyPaddingMask = \"pad\"", "so KeyPaddingMask cannot apply");
+
+    [Fact]
+    public void MG2001_LinformerProjectsOntoMoreThanTheTokens() =>
+        Expect(Model("[LinformerAttention(4, 9)] public partial Module Attn { get; }"),
+            "MG2001", "9", "ProjectedLength of layer 'attn' is 9; it must be between 1 and the 8 tokens");
+
+    [Fact]
     public void MG2001_RotaryBaseOfOne() =>
         Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.Rotary, RotaryBase = 1)] public partial Module Attn { get; }"),
             "MG2001", "RotaryBase = 1", "RotaryBase of layer 'attn' is 1; it must be greater than 1");

@@ -29,6 +29,7 @@ public class EveryLayerCompilesTests
     [InlineData(Image, "[PatchEmbedding(4, 16)] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, KvHeads = 2, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.Alibi)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[LinformerAttention(2, 4, ShareKeyValue = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoderLayer(2, Norm = NormPlacement.Post)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoder(2, 4, DropPath = 0.1)] public partial Module L { get; }")]

@@ -29,6 +29,7 @@ internal static class LayerRegistry
         new MapToTokensRule(),
         // Attention
         new MultiHeadAttentionRule(),
+        new LinformerAttentionRule(),
         new TransformerEncoderLayerRule(),
         new TransformerEncoderRule(),
         new TransformerDecoderLayerRule(),

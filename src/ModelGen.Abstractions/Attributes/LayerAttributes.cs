@@ -159,6 +159,21 @@ public sealed class MultiHeadAttentionAttribute : AttentionOptionsAttribute
     public string? Value { get; set; }
 }
 
+/// <summary>Linformer self-attention (Wang et al.): the keys and values of the n tokens are projected along the sequence onto
+/// <see cref="ProjectedLength"/> learned mixtures, E·K and F·V (<c>e_proj.weight</c>, <c>f_proj.weight</c>: (k, n), shared by
+/// the heads), so attention costs O(n·k): softmax(Q(EK)ᵀ/√d)(FV). Projections q/k/v/out as <see cref="MultiHeadAttentionAttribute"/>.
+/// Mixing the tokens rules out causal, padding and attention masks and relative positions.</summary>
+public sealed class LinformerAttentionAttribute : AttentionOptionsAttribute
+{
+    public LinformerAttentionAttribute(int heads, int projectedLength) : base(heads) => ProjectedLength = projectedLength;
+
+    /// <summary>k: how many mixtures of the tokens the keys and values are projected onto (at most the tokens).</summary>
+    public int ProjectedLength { get; }
+
+    /// <summary>One projection for keys and values (the paper's key-value sharing): F = E, no <c>f_proj</c>.</summary>
+    public bool ShareKeyValue { get; set; }
+}
+
 /// <summary>What a Transformer encoder layer adds to its attention: the feed-forward block, where the norms sit, dropout, drop path.</summary>
 public abstract class EncoderOptionsAttribute : AttentionOptionsAttribute
 {

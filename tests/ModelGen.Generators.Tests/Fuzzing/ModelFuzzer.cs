@@ -29,7 +29,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -135,6 +135,7 @@ public static class ModelFuzzer
         ["ClassifierHead"] = new[] { "Head", "Classifier", "Logits" },
         ["PatchEmbedding"] = new[] { "Embed", "Patches", "PatchEmbed" },
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
+        ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
         ["TransformerEncoderLayer"] = new[] { "Layer", "Block", "EncoderLayer" },
         ["TransformerEncoder"] = new[] { "Encoder", "Blocks", "Transformer" },
         ["TransformerDecoderLayer"] = new[] { "DecoderLayer", "DecBlock", "Decode" },
@@ -349,7 +350,7 @@ public static class ModelFuzzer
         {
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
-            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention"
+            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention"
                 or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
@@ -423,7 +424,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
-                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -533,6 +534,20 @@ public static class ModelFuzzer
                     if (Chance(0.15)) args.Add("Dropout = 0.1");
                     if (Chance(0.25)) args.Add($"DropPath = {Num(Pick(0.1, 0.2))}");
                     if (Chance(0.1)) args.Add("Eps = 1e-6");
+                    return Out(Same());
+                }
+                case "LinformerAttention":
+                {
+                    if (!s.IsSequence) return null;
+                    int tokens = s.Dims[0];
+                    var heads = Divisors(s.Last, 8);
+                    int h = Pick(heads);
+                    args.Add(h.ToString(CultureInfo.InvariantCulture));
+                    args.Add((1 + _r.Next(tokens)).ToString(CultureInfo.InvariantCulture));
+                    if (Chance(0.3)) args.Add($"KvHeads = {Pick(Divisors(h))}");
+                    if (Chance(0.3)) args.Add("ShareKeyValue = true");
+                    if (Chance(0.15)) args.Add("Bias = false");
+                    if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 8)}");
                     return Out(Same());
                 }
                 case "TransformerDecoderLayer" or "TransformerDecoder":
@@ -970,6 +985,8 @@ public static class ModelFuzzer
                     options.Add(("rotary positions on an odd head width", () => new Layer("MultiHeadAttention",
                         new List<string> { Int(h), "KeyDim = 5", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
+                    options.Add(("causal linformer", () => new Layer("LinformerAttention", new List<string> { Int(h), "1", "Causal = true" }, null), null));
+                    options.Add(("linformer longer than the tokens", () => new Layer("LinformerAttention", new List<string> { Int(h), Int(s.Dims[0] + 1) }, null), null));
                     options.Add(("decoder without a memory", () => Pick(new Layer("TransformerDecoderLayer", new List<string> { Int(h) }, null),
                         new Layer("TransformerDecoder", new List<string> { "1", Int(h) }, null)), null));
                     options.Add(("data used as mask", () => new Layer("MultiHeadAttention", new List<string> { Int(h), $"KeyPaddingMask = \"{scope.Edges[0].Name}\"" }, null), null));

@@ -112,6 +112,16 @@ public class DevicePathTests
     }, "target", "source");
 
     [Fact]
+    public void SharedLinformer_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // Keys and values concatenated, transposed, projected along the tokens by one E, transposed back and split.
+        var m = new SharedLinformer(device, seed: 22);
+        var y = m.Forward(ModelData.Random(23, 1f, 2, 15, 16));
+        m.Backward(ModelData.Random(24, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void BiasedT5Attention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // A learned bias plus an additive mask per head, summed per sample by one op; causal.

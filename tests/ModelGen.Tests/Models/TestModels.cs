@@ -242,3 +242,19 @@ public partial class LongAttention
 {
     [MultiHeadAttention(4, Causal = true)] public partial Module Attn { get; }
 }
+
+/// <summary>Linformer self-attention: 20 tokens' keys and values projected onto 6 mixtures each (E and F).</summary>
+[Model]
+[Input("x", 20, 16)]
+public partial class LinformerModel
+{
+    [LinformerAttention(2, 6)] public partial Module Attn { get; }
+}
+
+/// <summary>Linformer with one projection for keys and values and grouped-query heads.</summary>
+[Model]
+[Input("x", 15, 16)]
+public partial class SharedLinformer
+{
+    [LinformerAttention(4, 5, KvHeads = 2, ShareKeyValue = true)] public partial Module Attn { get; }
+}

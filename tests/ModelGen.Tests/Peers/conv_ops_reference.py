@@ -86,6 +86,7 @@ OPS = {
     "biased_attention": {"heads", "causal", "positions", "buckets", "max_distance", "mask"},
     "t5_buckets": {"queries", "keys", "buckets", "max_distance", "bidirectional"},
     "decoder": {"heads", "feed_forward", "layers", "norm_first", "activation", "causal"},
+    "linformer": {"heads", "kv_heads", "share_kv"},
 }
 
 
@@ -227,6 +228,29 @@ def run(config, inputs):
         v = project("v_proj").transpose(1, 2)
         probs = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
         o = (probs @ v).transpose(1, 2).reshape(B, N, E)
+        y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "linformer":
+        # Linformer as the paper writes it: K' = E·K, V' = F·V along the tokens (F = E when shared), then softmax attention.
+        B, N, E = x.shape
+        H, G = config["heads"], config["kv_heads"]
+        w = {}
+        names = ["q_proj", "k_proj", "v_proj", "out_proj"]
+        for p in names:
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        e = grads["e_proj.weight"] = leaf(inputs["e_proj.weight"])
+        f = e if config["share_kv"] else leaf(inputs["f_proj.weight"])
+        if not config["share_kv"]:
+            grads["f_proj.weight"] = f
+        d = w["q_proj.weight"].shape[0] // H
+        q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        k = torch.einsum("kn,bnc->bkc", e, F.linear(x, w["k_proj.weight"], w["k_proj.bias"]))
+        v = torch.einsum("kn,bnc->bkc", f, F.linear(x, w["v_proj.weight"], w["v_proj.bias"]))
+        K = k.shape[1]
+        k = k.reshape(B, K, G, d).transpose(1, 2).repeat_interleave(H // G, dim=1)
+        v = v.reshape(B, K, G, -1).transpose(1, 2).repeat_interleave(H // G, dim=1)
+        probs = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
+        o = (probs @ v).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "biased_attention":
         # nn.MultiheadAttention's own function with the packed in_proj, the score bias as its float attn_mask (B·H, L, S).

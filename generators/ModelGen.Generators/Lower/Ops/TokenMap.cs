@@ -20,6 +20,20 @@ public sealed partial class ModelGenerator
             return y;
         }
 
+        /// <summary>Each sample's (rows, columns) matrix transposed to (columns, rows): TokensToMap's op with a map one pixel wide.</summary>
+        internal string Transpose(string path, string x)
+        {
+            var s = ShapeOf(x);
+            string y = Output(path, null, new[] { s[1], s[0] });
+            Arg[] sizes = { Arg.Rows("batch"), Arg.Lit("0"), Arg.Lit(Int(s[1])), Arg.Lit(Int(s[0])), Arg.Lit("1") };
+            Op(Comment(path, "Transpose", x, y),
+                Call("TokenMap.ToMapForward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call("TokenMap.ToMapBackward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
+                new[] { Kernel("TokenMap.ToMapForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
+            return y;
+        }
+
         /// <summary>Map (C, H, W) -> tokens (H·W, C).</summary>
         internal string MapToTokens(string path, string x, string? output)
         {
