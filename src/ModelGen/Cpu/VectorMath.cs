@@ -75,6 +75,17 @@ public static class VectorMath
     /// </summary>
     public static unsafe float Softmax(float* x, float* y, int n) => Softmax(x, y, n, Avx512F.IsSupported, out _);
 
+    /// <summary>y[j] = exp(x[j] − shift) for j &lt; n, 0 where x is −∞ (y may be x): a row's probabilities from its scores and
+    /// log-sum-exp, for x − shift ≤ 0 (up to rounding).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void ExpShifted(float* x, float* y, int n, float shift)
+    {
+        int j = 0;
+        var s = Vector512.Create(shift);
+        for (; j + W <= n; j += W) Exp(Vector512.Load(x + j) - s).Store(y + j);
+        for (; j < n; j++) y[j] = float.IsNegativeInfinity(x[j]) ? 0f : MathF.Exp(x[j] - shift);
+    }
+
     /// <summary><see cref="Softmax(float*, float*, int)"/> that also gives Σ exp(x − max), so max + log(sum) is the row's log-sum-exp.</summary>
     public static unsafe float Softmax(float* x, float* y, int n, out float sum) => Softmax(x, y, n, Avx512F.IsSupported, out sum);
 

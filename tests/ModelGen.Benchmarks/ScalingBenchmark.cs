@@ -1,0 +1,168 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using ModelGen.Ops;
+
+namespace ModelGen.Benchmarks;
+
+/// <summary>
+/// Attention over long sequences (B 1, H 4, d 64; N from the command line) for bench/scaling.sh, one case per process so each
+/// peak is its own: <c>--scaling N --variant V [--runs R]</c> prints one JSON line with the median forward and
+/// forward+backward times and the peak working set the case added beyond its inputs. Variants: <c>memory-efficient</c> (the
+/// CPU attention ModelGen runs on long sequences: row log-sum-exp kept, probabilities recomputed in backward),
+/// <c>probabilities</c> (the attention that keeps the N² probabilities, as short sequences run), <c>linformer</c> (keys
+/// and values projected along the tokens onto k = 256 mixtures, then attention over them: the ops a LinformerAttention layer
+/// runs between its q/k/v and output projections). <c>--plot-scaling IN.jsonl OUT.png</c> draws the lines of a run, log-log.
+/// </summary>
+public static class ScalingBenchmark
+{
+    public const int Heads = 4, HeadDim = 64, Projected = 256;
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static int Run(int n, string variant, int runs)
+    {
+        if (n < 1 || runs < 1) { Console.Error.WriteLine("--scaling needs N >= 1 and --runs >= 1"); return 2; }
+        int width = Heads * HeadDim;
+        var rng = new Random(1234);
+        float[] Rand(int len)
+        {
+            var a = new float[len];
+            for (int i = 0; i < len; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+            return a;
+        }
+        float scale = 1f / MathF.Sqrt(HeadDim);
+        var q = Rand(n * width);
+        var k = Rand(n * width);
+        var v = Rand(n * width);
+        var dO = Rand(n * width);
+        var o = new float[n * width];
+        var dq = new float[n * width];
+        var dk = new float[n * width];
+        var dv = new float[n * width];
+        Action forward, backward;
+        switch (variant)
+        {
+            case "memory-efficient":
+            {
+                var lse = new float[Heads * n];
+                forward = () => Attention.StreamingForward(o, lse, q, k, v, null, null, 1, n, n, Heads, Heads, HeadDim, HeadDim, 0, 0, false, false, scale);
+                backward = () => Attention.StreamingBackward(dq, dk, dv, null, dO, q, k, v, o, lse, null, null, 1, n, n, Heads, Heads, HeadDim, HeadDim, 0, 0, false, false, scale);
+                break;
+            }
+            case "probabilities":
+            {
+                float[]? probs = null;
+                forward = () =>
+                {
+                    probs ??= new float[(long)Heads * n * n > Array.MaxLength ? throw new OutOfMemoryException($"{(long)Heads * n * n} probabilities exceed one array") : Heads * n * n];
+                    Attention.Forward(o, probs, q, k, v, null, null, 1, n, n, Heads, Heads, HeadDim, HeadDim, 0, 0, false, false, scale);
+                };
+                backward = () => Attention.Backward(dq, dk, dv, null, dO, q, k, v, o, probs!, 1, n, n, Heads, Heads, HeadDim, HeadDim, scale);
+                break;
+            }
+            case "linformer":
+            {
+                // E (k × n) mixes the tokens of k and v: transpose (n, width) -> (width, n), Linear over n, transpose back.
+                int kp = Math.Min(Projected, n);
+                var e = Rand(kp * n);
+                var f = Rand(kp * n);
+                float[] kt = new float[width * n], vt = new float[width * n], km = new float[width * kp], vm = new float[width * kp];
+                float[] k2 = new float[kp * width], v2 = new float[kp * width], probs = new float[Heads * n * kp];
+                float[] dk2 = new float[kp * width], dv2 = new float[kp * width], dkm = new float[width * kp], dvm = new float[width * kp];
+                float[] dkt = new float[width * n], dvt = new float[width * n], de = new float[kp * n], df = new float[kp * n];
+                forward = () =>
+                {
+                    TokenMap.ToMapForward(kt, k, 1, 0, width, n, 1);
+                    TokenMap.ToMapForward(vt, v, 1, 0, width, n, 1);
+                    Linear.Forward(km, kt, e, null, width, n, kp);
+                    Linear.Forward(vm, vt, f, null, width, n, kp);
+                    TokenMap.ToTokensForward(k2, km, 1, width, kp, 1);
+                    TokenMap.ToTokensForward(v2, vm, 1, width, kp, 1);
+                    Attention.Forward(o, probs, q, k2, v2, null, null, 1, n, kp, Heads, Heads, HeadDim, HeadDim, 0, 0, false, false, scale);
+                };
+                backward = () =>
+                {
+                    Array.Clear(dk2); Array.Clear(dv2); Array.Clear(dkm); Array.Clear(dvm); Array.Clear(dkt); Array.Clear(dvt);
+                    Attention.Backward(dq, dk2, dv2, null, dO, q, k2, v2, o, probs, 1, n, kp, Heads, Heads, HeadDim, HeadDim, scale);
+                    TokenMap.ToTokensBackward(dkm, dk2, 1, width, kp, 1);
+                    TokenMap.ToTokensBackward(dvm, dv2, 1, width, kp, 1);
+                    Linear.Backward(dkt, de, null, dkm, kt, e, width, n, kp);
+                    Linear.Backward(dvt, df, null, dvm, vt, f, width, n, kp);
+                    TokenMap.ToMapBackward(dk, dkt, 1, 0, width, n, 1);
+                    TokenMap.ToMapBackward(dv, dvt, 1, 0, width, n, 1);
+                };
+                break;
+            }
+            default:
+                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities or linformer, not '{variant}'");
+                return 2;
+        }
+        using var self = Process.GetCurrentProcess();
+        GC.Collect();
+        self.Refresh();
+        long baseline = self.PeakWorkingSet64;
+        double forwardMs, totalMs;
+        try
+        {
+            forward(); backward(); // warm: JIT and scratch
+            forwardMs = Median(runs, forward);
+            totalMs = Median(runs, () => { forward(); backward(); });
+        }
+        catch (OutOfMemoryException ex)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new { impl = "modelgen", variant, n, error = "out of memory: " + ex.Message }));
+            return 0;
+        }
+        self.Refresh();
+        long peak = self.PeakWorkingSet64 - baseline;
+        double flops = variant == "linformer" ? 4.0 * Heads * n * Math.Min(Projected, n) * HeadDim : 4.0 * Heads * n * (double)n * HeadDim;
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            impl = "modelgen", variant, n, heads = Heads, head_dim = HeadDim, forward_ms = Math.Round(forwardMs, 3), forward_backward_ms = Math.Round(totalMs, 3),
+            peak_mib = Math.Round(peak / 1048576.0, 1), forward_gflops = Math.Round(flops / forwardMs / 1e6, 1), runs, processors = Environment.ProcessorCount,
+        }));
+        return 0;
+    }
+
+    static double Median(int runs, Action body)
+    {
+        var t = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            body();
+            t[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(t);
+        return t[runs / 2];
+    }
+
+    /// <summary>Forward+backward time and peak memory against N, one line per (implementation, variant), log-log.</summary>
+    public static int Plot(string input, string output)
+    {
+        var rows = File.ReadAllLines(input).Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(r => r.TryGetProperty("forward_backward_ms", out _)).ToList();
+        foreach (var (key, label, file) in new[] { ("forward_backward_ms", "forward+backward (ms)", output), ("peak_mib", "peak memory added (MiB)", Path.ChangeExtension(output, null) + "-memory.png") })
+        {
+            var plot = new ScottPlot.Plot();
+            foreach (var g in rows.GroupBy(r => r.GetProperty("impl").GetString() + " " + r.GetProperty("variant").GetString()))
+            {
+                var points = g.Select(r => (N: r.GetProperty("n").GetDouble(), Y: r.GetProperty(key).GetDouble())).Where(p => p.Y > 0).OrderBy(p => p.N).ToArray();
+                if (points.Length == 0) continue;
+                var line = plot.Add.Scatter(points.Select(p => Math.Log10(p.N)).ToArray(), points.Select(p => Math.Log10(p.Y)).ToArray());
+                line.LegendText = g.Key;
+            }
+            plot.Title($"attention, B 1, H {Heads}, d {HeadDim} (log10 axes)");
+            plot.XLabel("log10 N");
+            plot.YLabel("log10 " + label);
+            plot.ShowLegend();
+            plot.SavePng(file, 720, 480);
+            Console.WriteLine("wrote " + file);
+        }
+        return 0;
+    }
+}
