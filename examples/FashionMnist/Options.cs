@@ -39,6 +39,8 @@ public sealed record Options
     public bool Json { get; init; }
     /// <summary>Print the model's layers, parameters, FLOPs and activation memory (known at compile time) and exit.</summary>
     public bool Summary { get; init; }
+    /// <summary>After training (or --eval), analyse the heads: entropy, similarity, importance, with plots.</summary>
+    public bool Analyse { get; init; }
 
     public const string Usage = """
         usage: FashionMnist [options]
@@ -64,6 +66,8 @@ public sealed record Options
           --data DIR          Fashion-MNIST IDX files (default: Debian's /usr/share/datasets/fashion-mnist, else the embedded subset)
           --embedded          use the embedded subset even when the full set is installed
           --json              also print one JSON line per epoch (for bench/fashion-recipe.sh)
+          --analyse           after training (or with --eval) analyse every head on the test set: attention entropy,
+                              head similarity tr(AᵢᵀAⱼ)/(‖Aᵢ‖‖Aⱼ‖), importance E|∂L/∂W_h ⊙ W_h|; tables and PNGs in --out
           --summary           print the model's layers with output shapes, parameters, FLOPs and activation bytes
                               per sample (computed by the generator, no forward pass) and exit
         """;
@@ -121,6 +125,7 @@ public sealed record Options
                 "--embedded" => o with { Embedded = true },
                 "--json" => o with { Json = true },
                 "--summary" => o with { Summary = true },
+                "--analyse" or "--analyze" => o with { Analyse = true },
                 "-h" or "--help" => throw new HelpRequestedException(),
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'.\n{Usage}"),
             };

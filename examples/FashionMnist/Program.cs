@@ -58,6 +58,7 @@ public static class Program
             string maps = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(evalPath))!, "attention.png");
             DrawAttention(model, data.Test, maps);
             AnsiConsole.MarkupLineInterpolated($"attention maps: {maps}");
+            if (o.Analyse) HeadAnalysis.Run(model, data.Test, Path.GetDirectoryName(Path.GetFullPath(evalPath))!, Depth);
             return 0;
         }
 
@@ -92,6 +93,7 @@ public static class Program
             Report(final);
             Plots.Curves(history, o.Output);
             DrawAttention(model, data.Test, Path.Combine(o.Output, "attention.png"));
+            if (o.Analyse) HeadAnalysis.Run(model, data.Test, o.Output, Depth);
             AnsiConsole.MarkupLineInterpolated($"test accuracy [bold]{final.Describe()}[/] after {TimeSpan.FromSeconds(history[^1].TrainSeconds):m\\:ss} of training · checkpoint {Path.Combine(o.Output, average is null ? ModelFile : AverageFile)} · plots {Path.Combine(o.Output, "loss.png")}, {Path.Combine(o.Output, "accuracy.png")}, {Path.Combine(o.Output, "attention.png")}");
         }
         return 0;

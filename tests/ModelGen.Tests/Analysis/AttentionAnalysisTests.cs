@@ -1,0 +1,88 @@
+using System;
+using System.Linq;
+using ModelGen;
+using ModelGen.Analysis;
+using ModelGen.Tests.Models;
+using Xunit;
+
+namespace ModelGen.Tests.Analysis;
+
+/// <summary>The head analysis tools on hand-computed cases, and on a real model's probabilities and gradients.</summary>
+public class AttentionAnalysisTests
+{
+    /// <summary>(1, 2, 2, 4): head 0 uniform over 4 keys, head 1 all on one key per query (query 0 on key 0, query 1 on key 3).</summary>
+    static Tensor TwoHeads()
+    {
+        var t = Tensor.Zeros(1, 2, 2, 4);
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 4; j++) t[0, 0, i, j] = 0.25f;
+        t[0, 1, 0, 0] = 1f;
+        t[0, 1, 1, 3] = 1f;
+        return t;
+    }
+
+    [Fact]
+    public void Entropy_IsLnNForUniformRows_AndZeroForOneHotRows()
+    {
+        var e = AttentionAnalysis.HeadEntropy(TwoHeads());
+        Assert.Equal(Math.Log(4), e[0], 6);
+        Assert.Equal(0, e[1], 12);
+    }
+
+    [Fact]
+    public void Entropy_LeavesOutFullyMaskedRows()
+    {
+        var t = TwoHeads();
+        for (int j = 0; j < 4; j++) t[0, 0, 1, j] = 0f; // head 0, query 1: every key masked
+        Assert.Equal(Math.Log(4), AttentionAnalysis.HeadEntropy(t)[0], 6);
+    }
+
+    [Fact]
+    public void Similarity_IsTheCosineOfTheAttentionMatrices()
+    {
+        var s = AttentionAnalysis.HeadSimilarity(TwoHeads());
+        Assert.Equal(1, s[0, 0], 6);
+        Assert.Equal(1, s[1, 1], 6);
+        // tr(A0ᵀA1) = 0.25 + 0.25 = 0.5; ‖A0‖ = √(8·0.0625) = √0.5; ‖A1‖ = √2: 0.5 / (√0.5·√2) = 0.5.
+        Assert.Equal(0.5, s[0, 1], 6);
+        Assert.Equal(s[0, 1], s[1, 0]);
+    }
+
+    [Fact]
+    public void Importance_SumsEachHeadsWeightTimesGradient()
+    {
+        using var m = new MaskedAttention(Device.Cpu(), seed: 3);
+        var x = ModelData.Random(1, 1f, 2, 7, 16);
+        var y = m.Forward(x, Tensor.Zeros(2, 7, 7));
+        m.Backward(ModelData.Random(2, 1f, y.Shape));
+        var importance = AttentionAnalysis.HeadImportance(m.Parameters, "attn", heads: 2);
+        // By hand for head 1: rows 8..15 of q, k, v (16 wide) and columns 8..15 of out_proj.
+        double expected = 0;
+        foreach (var name in new[] { "attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight" })
+        {
+            var p = m.Parameters[name];
+            for (int at = 8 * 16; at < 16 * 16; at++) expected += Math.Abs((double)p.Value[at] * p.Grad[at]);
+        }
+        var o = m.Parameters["attn.out_proj.weight"];
+        for (int r = 0; r < 16; r++)
+            for (int c = 8; c < 16; c++) expected += Math.Abs((double)o.Value[r * 16 + c] * o.Grad[r * 16 + c]);
+        Assert.Equal(expected, importance[1], 9);
+        Assert.True(importance[0] > 0);
+        var e = Assert.Throws<ArgumentException>(() => AttentionAnalysis.HeadImportance(m.Parameters, "encoder", heads: 2));
+        Assert.Contains("known: attn", e.Message);
+    }
+
+    [Fact]
+    public void ARealModelsHeads_HaveEntropiesBetweenZeroAndLnN()
+    {
+        using var m = new RotaryAttention(Device.Cpu(), seed: 3);
+        m.Forward(ModelData.Random(4, 1f, 2, 11, 24));
+        var probs = m.Intermediate("attn.heads.probs")!;
+        var e = AttentionAnalysis.HeadEntropy(probs);
+        Assert.Equal(3, e.Length);
+        Assert.All(e, h => Assert.InRange(h, 0, Math.Log(11) + 1e-9));
+        var s = AttentionAnalysis.HeadSimilarity(probs);
+        for (int h = 0; h < 3; h++) Assert.Equal(1, s[h, h], 5);
+        Assert.Throws<ArgumentException>(() => AttentionAnalysis.HeadEntropy(Tensor.Zeros(2, 3)));
+    }
+}
