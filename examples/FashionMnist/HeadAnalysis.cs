@@ -12,7 +12,8 @@ namespace ModelGen.Examples.FashionMnist;
 /// <summary>
 /// --analyse: every head of every layer on test batches — its attention entropy (how spread its attention is), the similarity
 /// of the heads of a layer (the cosine of their attention matrices) and each head's importance E[|∂L/∂W_h ⊙ W_h|] over the
-/// batches — printed as tables and drawn as head-entropy.png, head-similarity.png and head-importance.png.
+/// batches — and the accuracy lost when each head, or the least important heads together, are pruned (masked at run time);
+/// printed as tables and drawn as head-entropy.png, head-similarity.png, head-importance.png and head-pruning.png.
 /// </summary>
 internal static class HeadAnalysis
 {
@@ -69,10 +70,52 @@ internal static class HeadAnalysis
         AnsiConsole.MarkupLineInterpolated($"head analysis over {batches * size} test images:");
         AnsiConsole.Write(table);
 
+        // Pruning: each head alone, then the least important heads (by the importance above) together.
+        double baseline = Accuracy(model, test, batches, size);
+        var drop = new double[depth, Heads];
+        for (int layer = 0; layer < depth; layer++)
+            for (int h = 0; h < Heads; h++)
+                using (AttentionAnalysis.MaskHeads(model.Parameters, $"encoder.layers.{layer.ToString(CultureInfo.InvariantCulture)}.attn", Heads, h))
+                    drop[layer, h] = 100 * (baseline - Accuracy(model, test, batches, size));
+        var order = Enumerable.Range(0, depth * Heads).OrderBy(i => importance[i / Heads, i % Heads]).ToArray();
+        var pruned = new System.Collections.Generic.List<(int Count, double Accuracy)> { (0, baseline) };
+        foreach (int count in new[] { 1, 2, 4, 8, 12 })
+        {
+            var masks = order.Take(count).GroupBy(i => i / Heads)
+                .Select(g => AttentionAnalysis.MaskHeads(model.Parameters, $"encoder.layers.{g.Key.ToString(CultureInfo.InvariantCulture)}.attn", Heads, g.Select(i => i % Heads).ToArray()))
+                .ToList();
+            pruned.Add((count, Accuracy(model, test, batches, size)));
+            foreach (var mask in masks) mask.Dispose();
+        }
+        var prune = new Table().AddColumn("layer").AddColumn($"accuracy drop (points) pruning head 1-{Heads} alone");
+        for (int layer = 0; layer < depth; layer++)
+            prune.AddRow(layer.ToString(CultureInfo.InvariantCulture), string.Join("  ", Enumerable.Range(0, Heads).Select(h => drop[layer, h].ToString("F2", CultureInfo.InvariantCulture))));
+        AnsiConsole.MarkupLineInterpolated($"pruning (accuracy {100 * baseline:F2}% with every head):");
+        AnsiConsole.Write(prune);
+        AnsiConsole.MarkupLine("least important heads pruned together: " + string.Join(", ",
+            pruned.Skip(1).Select(p => $"{p.Count} -> {100 * p.Accuracy:F2}%")));
+
+        Bars(Path.Combine(directory, "head-pruning.png"), "accuracy drop (points) when one head is pruned", drop, depth);
         Bars(Path.Combine(directory, "head-entropy.png"), "attention entropy per head (nats; uniform over 50 tokens = 3.91)", entropy, depth);
         Bars(Path.Combine(directory, "head-importance.png"), "head importance E|dL/dW_h * W_h|", importance, depth);
         Similarity(Path.Combine(directory, "head-similarity.png"), similarity, depth);
-        AnsiConsole.MarkupLineInterpolated($"plots: {Path.Combine(directory, "head-entropy.png")}, {Path.Combine(directory, "head-similarity.png")}, {Path.Combine(directory, "head-importance.png")}");
+        AnsiConsole.MarkupLineInterpolated($"plots: {Path.Combine(directory, "head-entropy.png")}, {Path.Combine(directory, "head-similarity.png")}, {Path.Combine(directory, "head-importance.png")}, {Path.Combine(directory, "head-pruning.png")}");
+    }
+
+    /// <summary>Test accuracy of the model as it is on the analysis batches.</summary>
+    static double Accuracy(FashionVit model, Dataset test, int batches, int size)
+    {
+        int correct = 0;
+        for (int batch = 0; batch < batches; batch++)
+        {
+            var indices = Enumerable.Range(batch * size, size).ToArray();
+            var x = new float[size * 28 * 28];
+            var labels = new int[size];
+            ModelGen.Data.FashionMnist.Normalize(test, indices, x);
+            ModelGen.Data.FashionMnist.Labels(test, indices, labels);
+            correct += CrossEntropy.Correct(model.Forward(new Tensor(new[] { size, 1, 28, 28 }, x)).Data, labels, size, 10);
+        }
+        return (double)correct / (batches * size);
     }
 
     /// <summary>One bar per (layer, head), grouped by layer.</summary>

@@ -6,7 +6,7 @@ namespace ModelGen.Analysis;
 /// <summary>
 /// Tools that analyse attention heads from a model's attention probabilities (<c>model.Intermediate("….heads.probs")</c>,
 /// (batch, heads, queries, keys)) and its parameter gradients: how spread each head's attention is, how alike the heads of a
-/// layer attend, and how much each head matters to the loss.
+/// layer attend, how much each head matters to the loss, and what is lost when heads are pruned.
 /// </summary>
 public static class AttentionAnalysis
 {
@@ -111,6 +111,47 @@ public static class AttentionAnalysis
             for (int h = 0; h < heads; h++)
                 for (int c = h * dv; c < (h + 1) * dv; c++) importance[h] += Math.Abs((double)o.Value[r * outWidth + c] * o.Grad[r * outWidth + c]);
         return importance;
+    }
+
+    /// <summary>
+    /// Prunes heads at run time until the result is disposed: the columns of <c>out_proj</c> that read heads
+    /// <paramref name="pruned"/> of the attention layer at <paramref name="attention"/> are zeroed, so those heads contribute
+    /// nothing (Michel et al.'s head mask), and restored bit for bit on dispose. Works on any device (the parameters are
+    /// synchronised first and marked changed).
+    /// </summary>
+    public static IDisposable MaskHeads(ParameterSet parameters, string attention, int heads, params int[] pruned)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(pruned);
+        var o = parameters.FirstOrDefault(p => p.Name == attention + ".out_proj.weight")
+            ?? throw new ArgumentException($"The model has no parameter '{attention}.out_proj.weight'.", nameof(attention));
+        int width = o.Shape[1];
+        if (heads < 1 || width % heads != 0)
+            throw new ArgumentException($"'{attention}' reads {width} features from its heads, which {heads} heads do not divide.", nameof(heads));
+        foreach (int h in pruned)
+            if (h < 0 || h >= heads) throw new ArgumentOutOfRangeException(nameof(pruned), h, $"Heads are numbered 0 to {heads - 1}.");
+        parameters.Synchronize();
+        var kept = (float[])o.Value.Clone();
+        int dv = width / heads;
+        for (int r = 0; r < o.Shape[0]; r++)
+            foreach (int h in pruned)
+                Array.Clear(o.Value, r * width + h * dv, dv);
+        o.MarkChanged();
+        return new Restore(parameters, o, kept);
+    }
+
+    sealed class Restore(ParameterSet parameters, Parameter weight, float[] kept) : IDisposable
+    {
+        bool _done;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            parameters.Synchronize();
+            kept.CopyTo(weight.Value, 0);
+            weight.MarkChanged();
+        }
     }
 
     static (int Batch, int Heads, int Queries, int Keys) Dims(Tensor probs)

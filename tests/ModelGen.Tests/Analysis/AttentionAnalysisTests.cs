@@ -85,4 +85,26 @@ public class AttentionAnalysisTests
         for (int h = 0; h < 3; h++) Assert.Equal(1, s[h, h], 5);
         Assert.Throws<ArgumentException>(() => AttentionAnalysis.HeadEntropy(Tensor.Zeros(2, 3)));
     }
+
+    [Fact]
+    public void MaskingHeads_RemovesTheirContribution_AndDisposingRestoresTheWeights()
+    {
+        using var m = new MaskedAttention(Device.Cpu(), seed: 3);
+        var x = ModelData.Random(1, 1f, 2, 7, 16);
+        var open = Tensor.Zeros(2, 7, 7);
+        var before = m.Forward(x, open).Data.ToArray();
+        var weights = m.Parameters["attn.out_proj.weight"].Value.ToArray();
+        using (AttentionAnalysis.MaskHeads(m.Parameters, "attn", 2, 0, 1))
+        {
+            // Every head pruned: the layer outputs its out_proj bias alone.
+            var y = m.Forward(x, open).Data;
+            var bias = m.Parameters["attn.out_proj.bias"].Value;
+            for (int i = 0; i < y.Length; i++) Assert.Equal(bias[i % 16], y[i], 6);
+        }
+        Assert.Equal(weights, m.Parameters["attn.out_proj.weight"].Value);
+        Assert.Equal(before, m.Forward(x, open).Data.ToArray());
+        using (AttentionAnalysis.MaskHeads(m.Parameters, "attn", 2, 1))
+            Assert.NotEqual(before, m.Forward(x, open).Data.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => AttentionAnalysis.MaskHeads(m.Parameters, "attn", 2, 2));
+    }
 }
