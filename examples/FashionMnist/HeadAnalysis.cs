@@ -28,12 +28,8 @@ internal static class HeadAnalysis
         model.Training = false;
         for (int batch = 0; batch < batches; batch++)
         {
-            var indices = Enumerable.Range(batch * size, size).ToArray();
-            var x = new float[size * 28 * 28];
-            var labels = new int[size];
-            ModelGen.Data.FashionMnist.Normalize(test, indices, x);
-            ModelGen.Data.FashionMnist.Labels(test, indices, labels);
-            var logits = model.Forward(new Tensor(new[] { size, 1, 28, 28 }, x));
+            var (x, labels) = Batch(test, batch, size);
+            var logits = model.Forward(x);
             var grad = new float[logits.Data.Length];
             CrossEntropy.Forward(logits.Data, labels, size, 10, 0f, grad);
             model.Parameters.ZeroGrad();
@@ -108,14 +104,21 @@ internal static class HeadAnalysis
         int correct = 0;
         for (int batch = 0; batch < batches; batch++)
         {
-            var indices = Enumerable.Range(batch * size, size).ToArray();
-            var x = new float[size * 28 * 28];
-            var labels = new int[size];
-            ModelGen.Data.FashionMnist.Normalize(test, indices, x);
-            ModelGen.Data.FashionMnist.Labels(test, indices, labels);
-            correct += CrossEntropy.Correct(model.Forward(new Tensor(new[] { size, 1, 28, 28 }, x)).Data, labels, size, 10);
+            var (x, labels) = Batch(test, batch, size);
+            correct += CrossEntropy.Correct(model.Forward(x).Data, labels, size, 10);
         }
         return (double)correct / (batches * size);
+    }
+
+    /// <summary>Test images batch·size … batch·size + size − 1, normalised, and their labels.</summary>
+    static (Tensor Images, int[] Labels) Batch(Dataset test, int batch, int size)
+    {
+        var indices = Enumerable.Range(batch * size, size).ToArray();
+        var x = new float[size * 28 * 28];
+        var labels = new int[size];
+        ModelGen.Data.FashionMnist.Normalize(test, indices, x);
+        ModelGen.Data.FashionMnist.Labels(test, indices, labels);
+        return (new Tensor(new[] { size, 1, 28, 28 }, x), labels);
     }
 
     /// <summary>One bar per (layer, head), grouped by layer.</summary>

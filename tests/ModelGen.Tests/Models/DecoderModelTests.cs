@@ -15,25 +15,10 @@ public class DecoderModelTests
 {
     /// <summary>Parameter names lose <paramref name="prefix"/> and gain <paramref name="torchPrefix"/> on the torch side.</summary>
     static void AgreesWithTorch(Tensor y, Action<Tensor> backward, ParameterSet parameters, Func<string, Tensor> inputGradient, string prefix,
-        string torchPrefix, object config, params SafeTensor[] modelInputs)
-    {
-        var dy = ModelData.Random(5, 1f, y.Shape);
-        backward(dy);
-        var inputs = modelInputs.Append(new SafeTensor("grad_output", dy.Shape, dy.Data))
-            .Concat(parameters.Select(p => new SafeTensor(torchPrefix + p.Name.Substring(prefix.Length), p.Shape, p.Value))).ToArray();
-        var reference = TorchOps.Run(config, inputs);
-        TorchOps.Close(reference, "output", y.Data);
-        TorchOps.Close(reference, "grad.x", inputGradient("x").Data);
-        TorchOps.Close(reference, "grad.memory", inputGradient("memory").Data);
-        foreach (var p in parameters)
-        {
-            string name = torchPrefix + p.Name.Substring(prefix.Length);
-            // A key bias adds q·b to a whole row of scores, which the softmax ignores: 0 but for rounding.
-            TorchOps.Close(reference, "grad." + name, p.Grad, floor: name.EndsWith("k_proj.bias", StringComparison.Ordinal) ? 1 : 1e-6);
-        }
-    }
+        string torchPrefix, object config, params SafeTensor[] modelInputs) =>
+        TorchTwin.AgreesWithTorch(y, backward, parameters, inputGradient, config, prefix, torchPrefix, new[] { "x", "memory" }, modelInputs);
 
-    static SafeTensor Named(string name, Tensor t) => new(name, t.Shape, t.Data);
+    static SafeTensor Named(string name, Tensor t) => TorchTwin.Named(name, t);
 
     [SkippableFact]
     public void PreNormLayer_WithAPaddedMemory_AgreesWithPyTorch()

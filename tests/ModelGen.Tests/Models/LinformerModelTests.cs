@@ -12,17 +12,8 @@ namespace ModelGen.Tests.Models;
 /// device kernels are checked in DevicePathTests.</summary>
 public class LinformerModelTests
 {
-    static void AgreesWithTorch(Tensor x, Tensor y, Action<Tensor> backward, ParameterSet parameters, Func<string, Tensor> inputGradient, object config)
-    {
-        var dy = ModelData.Random(5, 1f, y.Shape);
-        backward(dy);
-        var inputs = new[] { new SafeTensor("x", x.Shape, x.Data), new SafeTensor("grad_output", dy.Shape, dy.Data) }
-            .Concat(parameters.Select(p => new SafeTensor(p.Name.Substring("attn.".Length), p.Shape, p.Value))).ToArray();
-        var reference = TorchOps.Run(config, inputs);
-        TorchOps.Close(reference, "output", y.Data);
-        TorchOps.Close(reference, "grad.x", inputGradient("x").Data);
-        foreach (var p in parameters) TorchOps.Close(reference, "grad." + p.Name.Substring("attn.".Length), p.Grad);
-    }
+    static void AgreesWithTorch(Tensor x, Tensor y, Action<Tensor> backward, ParameterSet parameters, Func<string, Tensor> inputGradient, object config) =>
+        TorchTwin.AgreesWithTorch(y, backward, parameters, inputGradient, config, "attn.", "", new[] { "x" }, TorchTwin.Named("x", x));
 
     [SkippableFact]
     public void Linformer_AgreesWithPyTorch()

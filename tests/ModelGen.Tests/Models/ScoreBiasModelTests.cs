@@ -14,24 +14,11 @@ namespace ModelGen.Tests.Models;
 /// kernels of these models are checked in DevicePathTests.</summary>
 public class ScoreBiasModelTests
 {
-    /// <summary>Runs backward on a random upstream gradient and compares with the PyTorch twin.</summary>
     static void AgreesWithTorch(Tensor y, Action<Tensor> backward, ParameterSet parameters, Func<string, Tensor> inputGradient, object config,
-        params SafeTensor[] modelInputs)
-    {
-        var dy = ModelData.Random(5, 1f, y.Shape);
-        backward(dy);
-        var inputs = modelInputs.Append(new SafeTensor("grad_output", dy.Shape, dy.Data))
-            .Concat(parameters.Select(p => new SafeTensor(p.Name.Substring("attn.".Length), p.Shape, p.Value))).ToArray();
-        var reference = TorchOps.Run(config, inputs);
-        TorchOps.Close(reference, "output", y.Data);
-        TorchOps.Close(reference, "grad.x", inputGradient("x").Data);
-        // The key bias adds q·b to every score of a row, which the softmax ignores: its gradient is 0 but for rounding, so it is
-        // held to an absolute 1e-5.
-        foreach (var p in parameters)
-            TorchOps.Close(reference, "grad." + p.Name.Substring("attn.".Length), p.Grad, floor: p.Name.EndsWith("k_proj.bias", StringComparison.Ordinal) ? 1 : 1e-6);
-    }
+        params SafeTensor[] modelInputs) =>
+        TorchTwin.AgreesWithTorch(y, backward, parameters, inputGradient, config, "attn.", "", new[] { "x" }, modelInputs);
 
-    static SafeTensor Named(string name, Tensor t) => new(name, t.Shape, t.Data);
+    static SafeTensor Named(string name, Tensor t) => TorchTwin.Named(name, t);
 
     [SkippableFact]
     public void Alibi_AgreesWithPyTorch()

@@ -16,16 +16,9 @@ public class StreamingAttentionModelTests
     {
         using var m = new LongAttention(Device.Cpu(), seed: 3);
         var x = ModelData.Random(4, 1f, 2, 400, 16);
-        var y = m.Forward(x);
-        var dy = ModelData.Random(5, 1f, y.Shape);
-        m.Backward(dy);
-        var inputs = new[] { new SafeTensor("x", x.Shape, x.Data), new SafeTensor("grad_output", dy.Shape, dy.Data) }
-            .Concat(m.Parameters.Select(p => new SafeTensor(p.Name.Substring("attn.".Length), p.Shape, p.Value))).ToArray();
-        var reference = TorchOps.Run(new { op = "biased_attention", heads = 4, causal = true, positions = "none", buckets = 0, max_distance = 0, mask = "none" }, inputs);
-        TorchOps.Close(reference, "output", y.Data);
-        TorchOps.Close(reference, "grad.x", m.InputGradient("x").Data);
-        foreach (var p in m.Parameters)
-            TorchOps.Close(reference, "grad." + p.Name.Substring("attn.".Length), p.Grad, floor: p.Name.EndsWith("k_proj.bias", StringComparison.Ordinal) ? 1 : 1e-6);
+        TorchTwin.AgreesWithTorch(m.Forward(x), m.Backward, m.Parameters, m.InputGradient,
+            new { op = "biased_attention", heads = 4, causal = true, positions = "none", buckets = 0, max_distance = 0, mask = "none" },
+            "attn.", "", new[] { "x" }, TorchTwin.Named("x", x));
     }
 
     [Fact]
