@@ -403,6 +403,17 @@ public class DiagnosticTests
             "MG2001", "9", "ProjectedLength of layer 'attn' is 9; it must be between 1 and the 8 tokens");
 
     [Fact]
+    public void MG2008_AdditiveAttentionOverAnImage() =>
+        Expect(Model("[AdditiveAttention(8, KeyValue = \"image\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"image\", 1, 8, 8)]"),
+            "MG2008", "KeyValue = \"image\"", "needs keys and values as (B, tokens, width) but 'image' gives (B, 1, 8, 8)");
+
+    [Fact]
+    public void MG2001_AdditiveAttentionWithoutAHiddenWidth() =>
+        Expect(Model("[AdditiveAttention(0)] public partial Module Attn { get; }"),
+            "MG2001", "0", "Hidden of layer 'attn' is 0; it must be positive");
+
+    [Fact]
     public void MG2001_RotaryBaseOfOne() =>
         Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.Rotary, RotaryBase = 1)] public partial Module Attn { get; }"),
             "MG2001", "RotaryBase = 1", "RotaryBase of layer 'attn' is 1; it must be greater than 1");

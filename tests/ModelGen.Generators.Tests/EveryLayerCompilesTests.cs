@@ -30,6 +30,8 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[MultiHeadAttention(4, KvHeads = 2, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.Alibi)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LinformerAttention(2, 4, ShareKeyValue = true)] public partial Module L { get; }")]
+    [InlineData(Sequence + "[Input(\"memory\", 5, 12)]", "[AdditiveAttention(8, KeyValue = \"memory\", Bias = false)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[LocationAttention] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoderLayer(2, Norm = NormPlacement.Post)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoder(2, 4, DropPath = 0.1)] public partial Module L { get; }")]

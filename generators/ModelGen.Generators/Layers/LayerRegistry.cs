@@ -30,6 +30,8 @@ internal static class LayerRegistry
         // Attention
         new MultiHeadAttentionRule(),
         new LinformerAttentionRule(),
+        new AdditiveAttentionRule(),
+        new LocationAttentionRule(),
         new TransformerEncoderLayerRule(),
         new TransformerEncoderRule(),
         new TransformerDecoderLayerRule(),

@@ -174,6 +174,32 @@ public sealed class LinformerAttentionAttribute : AttentionOptionsAttribute
     public bool ShareKeyValue { get; set; }
 }
 
+/// <summary>Additive attention (Bahdanau et al.): scores e_ij = vᵀ tanh(W_q q_i + W_k k_j) over an <see cref="Hidden"/>-wide
+/// space, α = softmax_j(e), output Σ_j α_ij k_j: (queries, d_q) -> (queries, d_k), the keys' width, which may differ from the
+/// queries'. Keys (also the values) from <see cref="KeyValue"/>, else the input itself. Parameters <c>q_proj</c> (with a bias
+/// when <see cref="Bias"/>), <c>k_proj</c> and <c>v</c> (no biases).</summary>
+public sealed class AdditiveAttentionAttribute : LayerAttribute
+{
+    public AdditiveAttentionAttribute(int hidden) => Hidden = hidden;
+
+    /// <summary>Width of the space queries and keys are projected into.</summary>
+    public int Hidden { get; }
+
+    /// <summary>The edge the keys (and values) come from, (keys, d_k); the input itself when null.</summary>
+    public string? KeyValue { get; set; }
+
+    public bool Bias { get; set; } = true;
+}
+
+/// <summary>Location-based attention (Luong et al.): weights α_i = softmax(W_a s_i) from the query alone, one per key position,
+/// output Σ_j α_ij k_j: (queries, d_q) -> (queries, d_k), the keys from <see cref="KeyValue"/> (else the input). Parameter
+/// <c>location</c> (keys, d_q). For the monotonic use (s_{i−1} scoring step i) give it the previous states.</summary>
+public sealed class LocationAttentionAttribute : LayerAttribute
+{
+    /// <summary>The edge the keys (and values) come from, (keys, d_k); the input itself when null.</summary>
+    public string? KeyValue { get; set; }
+}
+
 /// <summary>What a Transformer encoder layer adds to its attention: the feed-forward block, where the norms sit, dropout, drop path.</summary>
 public abstract class EncoderOptionsAttribute : AttentionOptionsAttribute
 {

@@ -29,7 +29,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -136,6 +136,8 @@ public static class ModelFuzzer
         ["PatchEmbedding"] = new[] { "Embed", "Patches", "PatchEmbed" },
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
+        ["AdditiveAttention"] = new[] { "Bahdanau", "AddAttn", "Align" },
+        ["LocationAttention"] = new[] { "Location", "LocAttn", "Luong" },
         ["TransformerEncoderLayer"] = new[] { "Layer", "Block", "EncoderLayer" },
         ["TransformerEncoder"] = new[] { "Encoder", "Blocks", "Transformer" },
         ["TransformerDecoderLayer"] = new[] { "DecoderLayer", "DecBlock", "Decode" },
@@ -350,7 +352,7 @@ public static class ModelFuzzer
         {
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
-            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention"
+            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "AdditiveAttention" or "LocationAttention"
                 or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
@@ -424,7 +426,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
-                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -549,6 +551,22 @@ public static class ModelFuzzer
                     if (Chance(0.15)) args.Add("Bias = false");
                     if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 8)}");
                     return Out(Same());
+                }
+                case "AdditiveAttention" or "LocationAttention":
+                {
+                    if (!s.IsSequence) return null;
+                    if (kind == "AdditiveAttention") args.Add(Pick(1, 4, 8, 16).ToString(CultureInfo.InvariantCulture));
+                    // Keys and values: another sequence of this scope (any length and width), or the input itself.
+                    var others = scope.Data.Where(e => e.Shape.IsSequence && e.Shape != s).ToList();
+                    int width = s.Last;
+                    if (others.Count > 0 && Chance(0.6))
+                    {
+                        var memory = Pick(others);
+                        args.Add($"KeyValue = {Wire(memory)}");
+                        width = memory.Shape.Last;
+                    }
+                    if (kind == "AdditiveAttention" && Chance(0.3)) args.Add("Bias = false");
+                    return Out(new Shape(new[] { s.Dims[0], width }));
                 }
                 case "TransformerDecoderLayer" or "TransformerDecoder":
                 {

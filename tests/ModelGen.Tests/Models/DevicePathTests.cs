@@ -122,6 +122,25 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void AdditiveAttention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // Projections transposed, one pairwise sum over (hidden, query, key), tanh, v, softmax, the weighted keys.
+        var m = new AdditiveAttender(device, seed: 25);
+        var y = m.Forward(ModelData.Random(26, 1f, 2, 5, 12), ModelData.Random(27, 1f, 2, 7, 20));
+        m.Backward(ModelData.Random(28, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x", "memory");
+
+    [Fact]
+    public void LocationAttention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new LocationAttender(device, seed: 29);
+        var y = m.Forward(ModelData.Random(30, 1f, 2, 5, 12), ModelData.Random(31, 1f, 2, 7, 20));
+        m.Backward(ModelData.Random(32, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x", "memory");
+
+    [Fact]
     public void BiasedT5Attention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // A learned bias plus an additive mask per head, summed per sample by one op; causal.

@@ -258,3 +258,29 @@ public partial class SharedLinformer
 {
     [LinformerAttention(4, 5, KvHeads = 2, ShareKeyValue = true)] public partial Module Attn { get; }
 }
+
+/// <summary>Bahdanau's additive attention from 5 decoder states (width 12) over 7 encoder states (width 20), hidden 9.</summary>
+[Model]
+[Input("x", 5, 12)]
+[Input("memory", 7, 20)]
+public partial class AdditiveAttender
+{
+    [AdditiveAttention(9, KeyValue = "memory")] public partial Module Attn { get; }
+}
+
+/// <summary>Luong's location-based attention of 5 decoder states over 7 encoder states.</summary>
+[Model]
+[Input("x", 5, 12)]
+[Input("memory", 7, 20)]
+public partial class LocationAttender
+{
+    [LocationAttention(KeyValue = "memory")] public partial Module Attn { get; }
+}
+
+/// <summary>Additive self-attention with a hidden width of 1 (a fuzzer case: one pairwise group once took the wrong layout).</summary>
+[Model]
+[Input("x", 6, 10)]
+public partial class NarrowAdditiveSelfAttention
+{
+    [AdditiveAttention(1)] public partial Module Attn { get; }
+}

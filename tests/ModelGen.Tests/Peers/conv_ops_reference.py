@@ -87,6 +87,8 @@ OPS = {
     "t5_buckets": {"queries", "keys", "buckets", "max_distance", "bidirectional"},
     "decoder": {"heads", "feed_forward", "layers", "norm_first", "activation", "causal"},
     "linformer": {"heads", "kv_heads", "share_kv"},
+    "additive_attention": set(),
+    "location_attention": set(),
 }
 
 
@@ -229,6 +231,20 @@ def run(config, inputs):
         probs = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
         o = (probs @ v).transpose(1, 2).reshape(B, N, E)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op in ("additive_attention", "location_attention"):
+        # Bahdanau: e_ij = v . tanh(W q_i + U k_j); Luong's location: e_i = W_a s_i; then softmax over keys and the sum of keys.
+        memory = grads["memory"] = leaf(inputs["memory"])
+        if op == "additive_attention":
+            W = grads["q_proj.weight"] = leaf(inputs["q_proj.weight"])
+            b = grads["q_proj.bias"] = leaf(inputs["q_proj.bias"])
+            U = grads["k_proj.weight"] = leaf(inputs["k_proj.weight"])
+            v = grads["v.weight"] = leaf(inputs["v.weight"])
+            e = (torch.tanh(F.linear(x, W, b)[:, :, None, :] + F.linear(memory, U)[:, None, :, :]) * v[0]).sum(-1)
+        else:
+            Wa = grads["location.weight"] = leaf(inputs["location.weight"])
+            ba = grads["location.bias"] = leaf(inputs["location.bias"])
+            e = F.linear(x, Wa, ba)
+        y = torch.softmax(e, dim=-1) @ memory
     elif op == "linformer":
         # Linformer as the paper writes it: K' = E·K, V' = F·V along the tokens (F = E when shared), then softmax attention.
         B, N, E = x.shape

@@ -12,6 +12,19 @@ public sealed partial class ModelGenerator
         /// <summary>ReLU: x -> y, element-wise.</summary>
         internal string Relu(string path, string x, string? output) => Elementwise("Relu", path, x, output);
 
+        /// <summary>tanh: x -> y, element-wise; backward reads y.</summary>
+        internal string Tanh(string path, string x)
+        {
+            string y = Output(path, null, ShapeOf(x));
+            var n = Arg.Rows(Elements(x));
+            Op(Comment(path, "Tanh", x, y),
+                Call("Tanh.Forward", Arg.Act(y), Arg.Act(x), n),
+                Call("Tanh.Backward", Arg.Grad(x), Arg.Grad(y), Arg.Act(y), n),
+                new[] { Kernel("Tanh.ForwardKernel", Elements(x), Arg.Act(y), Arg.Act(x), n) },
+                new[] { Kernel("Tanh.BackwardKernel", Elements(x), Arg.Grad(x), Arg.Grad(y), Arg.Act(y), n) });
+            return y;
+        }
+
         internal string Elementwise(string op, string path, string x, string? output)
         {
             string y = Output(path, output, ShapeOf(x));
