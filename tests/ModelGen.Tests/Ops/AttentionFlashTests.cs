@@ -61,6 +61,15 @@ public class AttentionFlashTests
         }
     }
 
+    /// <summary>Key padding for two or more samples: sample 0 pads its last five keys, sample 1 every key (its rows output zeros).</summary>
+    internal static float[] Padding(int batch, int nk)
+    {
+        var pad = new float[batch * nk];
+        for (int j = nk - 5; j < nk; j++) pad[j] = 1f;
+        for (int j = 0; j < nk; j++) pad[nk + j] = 1f;
+        return pad;
+    }
+
     [Theory]
     [InlineData(2, 37, 45, 2, 2, 8, 8, false, true, BiasKind.None)]
     [InlineData(2, 50, 50, 4, 2, 16, 8, true, true, BiasKind.None)]
@@ -78,13 +87,7 @@ public class AttentionFlashTests
         var k = Rng.Floats(batch * nk * kvHeads * dk, 2);
         var v = Rng.Floats(batch * nk * kvHeads * dv, 3);
         var dO = Rng.Floats(batch * nq * heads * dv, 4);
-        float[]? pad = null;
-        if (padded)
-        {
-            pad = new float[batch * nk];
-            for (int j = nk - 5; j < nk; j++) pad[j] = 1f;   // sample 0: its last five keys
-            for (int j = 0; j < nk; j++) pad[nk + j] = 1f;   // sample 1: every key (its rows output zeros)
-        }
+        var pad = padded ? Padding(batch, nk) : null;
         var (bias, biasBatch, biasHead) = MakeBias(biasKind, batch, heads, nq, nk);
         bool mask = biasKind == BiasKind.Mask, learned = biasKind == BiasKind.Learned;
         var o = new float[batch * nq * heads * dv];

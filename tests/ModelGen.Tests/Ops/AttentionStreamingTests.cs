@@ -26,13 +26,7 @@ public class AttentionStreamingTests
         var k = Rng.Floats(batch * nk * kvHeads * dk, 2);
         var v = Rng.Floats(batch * nk * kvHeads * dv, 3);
         var dO = Rng.Floats(batch * nq * heads * dv, 4);
-        float[]? pad = null;
-        if (padded)
-        {
-            pad = new float[batch * nk];
-            for (int j = nk - 5; j < nk; j++) pad[j] = 1f;
-            for (int j = 0; j < nk; j++) pad[nk + j] = 1f; // sample 1: every key padded
-        }
+        var pad = padded ? AttentionFlashTests.Padding(batch, nk) : null;
         var (bias, bb, bh) = AttentionFlashTests.MakeBias(biasKind, batch, heads, nq, nk);
         bool mask = biasKind == BiasKind.Mask, learned = biasKind == BiasKind.Learned;
         int scores = batch * heads * nq * nk;

@@ -18,11 +18,8 @@ internal sealed class LinformerAttentionRule : LayerRule<LinformerAttentionAttri
     static void Lower(ModelGenerator.Lowerer l, string path, string x, AttentionConfig c, int projected, bool shareKeyValue, string output)
     {
         int n = c.Queries, qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
-        bool packed = qOut == c.Width && kOut == c.Width && vOut == c.Width;
-        static string Xavier(int fanIn, int fanOut) => "uniform:" + System.Math.Sqrt(6.0 / (fanIn + fanOut)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        var (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, qOut)),
-            new("k_proj", kOut, packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, kOut)),
-            new("v_proj", vOut, packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, vOut)), c.Bias, "zero");
+        var (qInit, kInit, vInit) = MultiHeadAttentionRule.ProjectionInits(c);
+        var (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
         string Project(string name, string t)
         {
             string mixed = l.Linear($"{path}.{name}", l.Transpose($"{path}.{name}.in", t), n, projected, bias: false, null);

@@ -22,11 +22,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         string? residual = null, string? sumPath = null)
     {
         int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
-        bool packed = c.KeyWidth == c.Width && c.ValueWidth == c.Width && qOut == c.Width && kOut == c.Width && vOut == c.Width;
-        static string Xavier(int fanIn, int fanOut) => "uniform:" + System.Math.Sqrt(6.0 / (fanIn + fanOut)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        string qInit = packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.Width, qOut);
-        string kInit = packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.KeyWidth, kOut);
-        string vInit = packed ? Xavier(c.Width, 3 * c.Width) : Xavier(c.ValueWidth, vOut);
+        var (qInit, kInit, vInit) = ProjectionInits(c);
         string q, k, v;
         // Self-attention projects one input three ways: one fused op (one launch forward, one product for dx on a device).
         if (key == x && value == x)
@@ -46,6 +42,18 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         return residual is null
             ? l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero")
             : l.LinearResidual(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, residual, sumPath!, output, biasInit: "zero");
+    }
+
+    /// <summary>nn.MultiheadAttention's q, k, v initialisations: Xavier-uniform over the packed (3·E, E) in_proj_weight when all
+    /// three are E×E, else each over its own shape.</summary>
+    internal static (string Q, string K, string V) ProjectionInits(AttentionConfig c)
+    {
+        int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
+        bool packed = c.KeyWidth == c.Width && c.ValueWidth == c.Width && qOut == c.Width && kOut == c.Width && vOut == c.Width;
+        static string Xavier(int fanIn, int fanOut) => "uniform:" + System.Math.Sqrt(6.0 / (fanIn + fanOut)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        return packed
+            ? (Xavier(c.Width, 3 * c.Width), Xavier(c.Width, 3 * c.Width), Xavier(c.Width, 3 * c.Width))
+            : (Xavier(c.Width, qOut), Xavier(c.KeyWidth, kOut), Xavier(c.ValueWidth, vOut));
     }
 
     protected override Edge? Check(MultiHeadAttentionAttribute a, LayerContext c)
@@ -174,20 +182,25 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
     }
 
     /// <summary>The key padding mask input, when named: a mask input as long as the keys.</summary>
-    internal static bool Mask(AttentionOptionsAttribute a, LayerContext c, int keys, out string? mask)
+    internal static bool Mask(AttentionOptionsAttribute a, LayerContext c, int keys, out string? mask) =>
+        KeyPadding(c, "KeyPaddingMask", a.KeyPaddingMask, keys, out mask);
+
+    /// <summary>A key padding mask named by <paramref name="argument"/> (a decoder's memory has its own): an input of
+    /// <see cref="InputKind.KeyPaddingMask"/> as long as the keys it pads.</summary>
+    internal static bool KeyPadding(LayerContext c, string argument, string? name, int keys, out string? mask)
     {
         mask = null;
-        if (a.KeyPaddingMask is not { } name) return true;
-        if (c.Resolve("KeyPaddingMask", name) is not { } m) return false;
+        if (name is null) return true;
+        if (c.Resolve(argument, name) is not { } m) return false;
         if (m.Kind != InputSpec.MaskKind)
         {
-            c.Report(DiagnosticDescriptors.NotAMask, "KeyPaddingMask", c.Path, name, "a key padding mask",
+            c.Report(DiagnosticDescriptors.NotAMask, argument, c.Path, name, "a key padding mask",
                 m.IsMask ? m.Role : "data (declare it with Kind = InputKind.KeyPaddingMask)");
             return false;
         }
         if (m.Shape[0] != keys)
         {
-            c.Report(DiagnosticDescriptors.MaskLengthMismatch, "KeyPaddingMask", c.Path, name, m.Shape[0], keys);
+            c.Report(DiagnosticDescriptors.MaskLengthMismatch, argument, c.Path, name, m.Shape[0], keys);
             return false;
         }
         mask = m.Name;

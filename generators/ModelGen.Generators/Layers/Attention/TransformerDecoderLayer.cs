@@ -23,12 +23,7 @@ internal sealed class TransformerDecoderLayerRule : LayerRule<TransformerDecoder
     {
         var o = d.Options;
         float dropout = (float)o.Dropout, eps = (float)o.Eps;
-        string Branch(string y, int index)
-        {
-            if (dropout > 0) y = l.Dropout($"{path}.drop{index}", y, dropout, null);
-            if (dropPath > 0) y = l.DropPath($"{path}.drop_path{index}", y, dropPath, null);
-            return y;
-        }
+        string Branch(string y, int index) => TransformerEncoderLayerRule.Branch(l, path, y, index, dropout, dropPath);
         string SelfAttention(string y) => MultiHeadAttentionRule.Lower(l, path + ".self_attn", y, y, y, d.Mask, d.Self, null);
         string CrossAttention(string y) => MultiHeadAttentionRule.Lower(l, path + ".cross_attn", y, d.Memory, d.Memory, d.MemoryMask, d.Cross, null);
         string Mlp(string y) => FeedForwardRule.Lower(l, path + ".mlp", y, d.Self.Width, o.FeedForward, o.Activation, dropout, null);
@@ -62,23 +57,7 @@ internal sealed class TransformerDecoderLayerRule : LayerRule<TransformerDecoder
             c.Report(DiagnosticDescriptors.RankMismatch, "Memory", c.Path, "a memory (B, tokens, width)", memoryName, memory.Display);
             return null;
         }
-        string? memoryMask = null;
-        if (a.MemoryKeyPaddingMask is { } maskName)
-        {
-            if (c.Resolve("MemoryKeyPaddingMask", maskName) is not { } m) return null;
-            if (m.Kind != InputSpec.MaskKind)
-            {
-                c.Report(DiagnosticDescriptors.NotAMask, "MemoryKeyPaddingMask", c.Path, maskName, "a key padding mask",
-                    m.IsMask ? m.Role : "data (declare it with Kind = InputKind.KeyPaddingMask)");
-                return null;
-            }
-            if (m.Shape[0] != memory.Shape[0])
-            {
-                c.Report(DiagnosticDescriptors.MaskLengthMismatch, "MemoryKeyPaddingMask", c.Path, maskName, m.Shape[0], memory.Shape[0]);
-                return null;
-            }
-            memoryMask = m.Name;
-        }
+        if (!MultiHeadAttentionRule.KeyPadding(c, "MemoryKeyPaddingMask", a.MemoryKeyPaddingMask, memory.Shape[0], out var memoryMask)) return null;
         var attention = self.Attention;
         var cross = attention with
         {

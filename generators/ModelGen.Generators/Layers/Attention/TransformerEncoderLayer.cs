@@ -27,12 +27,7 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
         int tokens = l.ShapeOf(x)[0];
         var c = attention with { Queries = tokens, Keys = tokens, KeyWidth = attention.Width, ValueWidth = attention.Width };
         float dropout = (float)o.Dropout, eps = (float)o.Eps;
-        string Branch(string y, int index)
-        {
-            if (dropout > 0) y = l.Dropout($"{path}.drop{index}", y, dropout, null);
-            if (dropPath > 0) y = l.DropPath($"{path}.drop_path{index}", y, dropPath, null);
-            return y;
-        }
+        string Branch(string y, int index) => TransformerEncoderLayerRule.Branch(l, path, y, index, dropout, dropPath);
         // Without dropout or drop path on the branches, each branch's last linear layer and its residual sum are one fused op.
         if (dropout == 0 && dropPath == 0)
         {
@@ -59,6 +54,15 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
         string p1 = l.LayerNorm(path + ".norm1", l.Add(path + ".res1", x, a, null), eps, null);
         string g = Branch(FeedForwardRule.Lower(l, path + ".mlp", p1, c.Width, o.FeedForward, o.Activation, dropout, null), 2);
         return l.LayerNorm(path + ".norm2", l.Add(path + ".res2", p1, g, null), eps, output);
+    }
+
+    /// <summary>A residual branch's dropout and drop path (each only when its rate is positive), before its sum: what encoder and
+    /// decoder layers do to every branch.</summary>
+    internal static string Branch(ModelGenerator.Lowerer l, string path, string y, int index, float dropout, float dropPath)
+    {
+        if (dropout > 0) y = l.Dropout($"{path}.drop{index}", y, dropout, null);
+        if (dropPath > 0) y = l.DropPath($"{path}.drop_path{index}", y, dropPath, null);
+        return y;
     }
 
     protected override Edge? Check(TransformerEncoderLayerAttribute a, LayerContext c) =>
