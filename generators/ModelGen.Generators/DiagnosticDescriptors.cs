@@ -121,6 +121,10 @@ public static class DiagnosticDescriptors
         "Linformer attention cannot mask or position keys",
         "Layer '{0}': Linformer projects the {1} keys onto {2} mixtures of all of them, so {3} cannot apply to them; use MultiHeadAttention for causal, padded or masked sequences and relative positions", Shapes);
 
+    public static readonly DiagnosticDescriptor PerformerFormsNoScores = Error("MG2022",
+        "Performer attention forms no scores to mask or bias",
+        "Layer '{0}': Performer estimates softmax attention with {1} random features and never forms the {2}×{2} scores, so {3} cannot apply to them; use MultiHeadAttention (memory-efficient on long sequences) for padding and attention masks and score biases, or rotary positions with Performer", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -159,6 +163,7 @@ public static class DiagnosticDescriptors
         [AttentionMaskShapeMismatch.Id] = AttentionMaskShapeMismatch,
         [DecoderNeedsMemory.Id] = DecoderNeedsMemory,
         [LinformerMixesTokens.Id] = LinformerMixesTokens,
+        [PerformerFormsNoScores.Id] = PerformerFormsNoScores,
         [InternalError.Id] = InternalError,
     };
 

@@ -403,6 +403,23 @@ public class DiagnosticTests
             "MG2001", "9", "ProjectedLength of layer 'attn' is 9; it must be between 1 and the 8 tokens");
 
     [Fact]
+    public void MG2022_PerformerWithAlibi() =>
+        Expect(Model("[PerformerAttention(4, 16, Positions = RelativePositions.Alibi)] public partial Module Attn { get; }"),
+            "MG2022", "Positions = RelativePositions.Alibi",
+            "Layer 'attn': Performer estimates softmax attention with 16 random features and never forms the 8×8 scores, so ALiBi cannot apply");
+
+    [Fact]
+    public void MG2022_PaddedPerformer() =>
+        Expect(Model("[PerformerAttention(4, 16, KeyPaddingMask = \"pad\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2022", "KeyPaddingMask = \"pad\"", "so KeyPaddingMask cannot apply");
+
+    [Fact]
+    public void MG2001_PerformerWithoutFeatures() =>
+        Expect(Model("[PerformerAttention(4, 0)] public partial Module Attn { get; }"),
+            "MG2001", "0", "Features of layer 'attn' is 0; it must be positive");
+
+    [Fact]
     public void MG2008_AdditiveAttentionOverAnImage() =>
         Expect(Model("[AdditiveAttention(8, KeyValue = \"image\")] public partial Module Attn { get; }",
                 inputs: "[Input(\"x\", 8, 64)] [Input(\"image\", 1, 8, 8)]"),

@@ -40,6 +40,20 @@ public static class SampleModels
         }
         """;
 
+    public const string Performer = """
+        using ModelGen;
+
+        namespace Samples;
+
+        [Model]
+        [Input("x", 10, 16)]
+        public partial class Favor
+        {
+            [PerformerAttention(2, 12)] public partial Module Attn { get; }
+            [PerformerAttention(4, 6, KvHeads = 2, Causal = true)] public partial Module Causal { get; }
+        }
+        """;
+
     public const string CrossAttention = """
         using ModelGen;
 

@@ -30,6 +30,7 @@ internal static class LayerRegistry
         // Attention
         new MultiHeadAttentionRule(),
         new LinformerAttentionRule(),
+        new PerformerAttentionRule(),
         new AdditiveAttentionRule(),
         new LocationAttentionRule(),
         new TransformerEncoderLayerRule(),

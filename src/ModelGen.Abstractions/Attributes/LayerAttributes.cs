@@ -174,6 +174,20 @@ public sealed class LinformerAttentionAttribute : AttentionOptionsAttribute
     public bool ShareKeyValue { get; set; }
 }
 
+/// <summary>Performer self-attention (Choromanski et al., FAVOR+): softmax attention's kernel exp(q·k/√d) estimated with
+/// <see cref="Features"/> positive orthogonal random features φ, so attention is φ(Q)(φ(K)ᵀV) / φ(Q)(φ(K)ᵀ1) in time and memory
+/// linear in the tokens; causal by prefix sums. The projection (<c>projection_matrix</c>: (features, head width), shared by the
+/// heads) is a buffer saved with the parameters, drawn from the model's seed and never trained; redraw it with
+/// <c>ModelGen.Ops.RandomFeatures.Redraw</c>. Projections q/k/v/out as <see cref="MultiHeadAttentionAttribute"/>; rotary positions
+/// apply before the features. No scores are formed, so padding and attention masks and score biases are refused.</summary>
+public sealed class PerformerAttentionAttribute : AttentionOptionsAttribute
+{
+    public PerformerAttentionAttribute(int heads, int features) : base(heads) => Features = features;
+
+    /// <summary>m: how many random features estimate the softmax kernel (the approximation error falls as m grows).</summary>
+    public int Features { get; }
+}
+
 /// <summary>Additive attention (Bahdanau et al.): scores e_ij = vᵀ tanh(W_q q_i + W_k k_j) over an <see cref="Hidden"/>-wide
 /// space, α = softmax_j(e), output Σ_j α_ij k_j: (queries, d_q) -> (queries, d_k), the keys' width, which may differ from the
 /// queries'. Keys (also the values) from <see cref="KeyValue"/>, else the input itself. Parameters <c>q_proj</c> (with a bias

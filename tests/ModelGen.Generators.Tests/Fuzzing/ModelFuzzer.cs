@@ -29,7 +29,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -136,6 +136,7 @@ public static class ModelFuzzer
         ["PatchEmbedding"] = new[] { "Embed", "Patches", "PatchEmbed" },
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
+        ["PerformerAttention"] = new[] { "Performer", "Favor", "LinearAttn" },
         ["AdditiveAttention"] = new[] { "Bahdanau", "AddAttn", "Align" },
         ["LocationAttention"] = new[] { "Location", "LocAttn", "Luong" },
         ["TransformerEncoderLayer"] = new[] { "Layer", "Block", "EncoderLayer" },
@@ -352,8 +353,8 @@ public static class ModelFuzzer
         {
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
-            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "AdditiveAttention" or "LocationAttention"
-                or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
+            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "PerformerAttention" or "AdditiveAttention"
+                or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
         };
@@ -426,7 +427,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
-                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -550,6 +551,24 @@ public static class ModelFuzzer
                     if (Chance(0.3)) args.Add("ShareKeyValue = true");
                     if (Chance(0.15)) args.Add("Bias = false");
                     if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 8)}");
+                    return Out(Same());
+                }
+                case "PerformerAttention":
+                {
+                    if (!s.IsSequence) return null;
+                    int h = Pick(Divisors(s.Last, 8)), keyDim = s.Last / h;
+                    args.Add(h.ToString(CultureInfo.InvariantCulture));
+                    args.Add(Pick(1, 7, 16, 32).ToString(CultureInfo.InvariantCulture));
+                    if (Chance(0.3)) args.Add($"KvHeads = {Pick(Divisors(h))}");
+                    if (Chance(0.3)) args.Add("Causal = true");
+                    if (Chance(0.15)) args.Add("Bias = false");
+                    if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 6)}");
+                    if (Chance(0.1))
+                    {
+                        keyDim = Pick(4, 6);
+                        args.Add($"KeyDim = {keyDim}");
+                    }
+                    if (Chance(0.2) && keyDim % 2 == 0) args.Add("Positions = RelativePositions.Rotary");
                     return Out(Same());
                 }
                 case "AdditiveAttention" or "LocationAttention":
@@ -1004,6 +1023,7 @@ public static class ModelFuzzer
                         new List<string> { Int(h), "KeyDim = 5", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
                     options.Add(("causal linformer", () => new Layer("LinformerAttention", new List<string> { Int(h), "1", "Causal = true" }, null), null));
+                    options.Add(("performer with a score bias", () => new Layer("PerformerAttention", new List<string> { Int(h), "8", "Positions = RelativePositions.Alibi" }, null), null));
                     options.Add(("linformer longer than the tokens", () => new Layer("LinformerAttention", new List<string> { Int(h), Int(s.Dims[0] + 1) }, null), null));
                     options.Add(("decoder without a memory", () => Pick(new Layer("TransformerDecoderLayer", new List<string> { Int(h) }, null),
                         new Layer("TransformerDecoder", new List<string> { "1", Int(h) }, null)), null));

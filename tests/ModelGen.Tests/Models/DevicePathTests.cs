@@ -122,6 +122,26 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void Performer_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // Features of queries and keys (exponents, then a warp per stabiliser row), the state, numerators and their division.
+        var m = new PerformerModel(device, seed: 29);
+        var y = m.Forward(ModelData.Random(30, 1f, 2, 20, 16));
+        m.Backward(ModelData.Random(31, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
+    public void CausalPerformer_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // Rotary queries and keys, grouped heads, the prefix sweeps forward and backward.
+        var m = new CausalPerformer(device, seed: 32);
+        var y = m.Forward(ModelData.Random(33, 1f, 3, 13, 16));
+        m.Backward(ModelData.Random(34, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void AdditiveAttention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Projections transposed, one pairwise sum over (hidden, query, key), tanh, v, softmax, the weighted keys.

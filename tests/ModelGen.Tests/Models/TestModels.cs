@@ -259,6 +259,58 @@ public partial class SharedLinformer
     [LinformerAttention(4, 5, KvHeads = 2, ShareKeyValue = true)] public partial Module Attn { get; }
 }
 
+/// <summary>Performer (FAVOR+) self-attention: 20 tokens, two heads of width 8, 24 random features.</summary>
+[Model]
+[Input("x", 20, 16)]
+public partial class PerformerModel
+{
+    [PerformerAttention(2, 24)] public partial Module Attn { get; }
+}
+
+/// <summary>Causal Performer with grouped-query heads and rotary positions, 11 features (not a multiple of the head width).</summary>
+[Model]
+[Input("x", 13, 16)]
+public partial class CausalPerformer
+{
+    [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
+}
+
+/// <summary>Exact softmax attention beside Performers of 16 to 1024 features on the same 32 tokens: the approximation error.</summary>
+[Model]
+[Input("x", 32, 16)]
+public partial class ExactAttention32
+{
+    [MultiHeadAttention(2)] public partial Module Attn { get; }
+}
+
+[Model]
+[Input("x", 32, 16)]
+public partial class Performer16
+{
+    [PerformerAttention(2, 16)] public partial Module Attn { get; }
+}
+
+[Model]
+[Input("x", 32, 16)]
+public partial class Performer64
+{
+    [PerformerAttention(2, 64)] public partial Module Attn { get; }
+}
+
+[Model]
+[Input("x", 32, 16)]
+public partial class Performer256
+{
+    [PerformerAttention(2, 256)] public partial Module Attn { get; }
+}
+
+[Model]
+[Input("x", 32, 16)]
+public partial class Performer1024
+{
+    [PerformerAttention(2, 1024)] public partial Module Attn { get; }
+}
+
 /// <summary>Bahdanau's additive attention from 5 decoder states (width 12) over 7 encoder states (width 20), hidden 9.</summary>
 [Model]
 [Input("x", 5, 12)]

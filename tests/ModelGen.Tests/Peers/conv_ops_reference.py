@@ -13,6 +13,8 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
     global_avg | global_max | channel_mean | channel_max | mean_over_width | mean_over_height
                                                    inputs x, grad_output
     rotary         heads, theta                    inputs x (B, N, heads*d), grad_output: RoPE by complex multiplication
+    performer      heads, kv_heads, causal, theta  inputs x, {q,k,v,out}_proj.{weight,bias}, projection_matrix, grad_output:
+                                                   FAVOR+ attention written from the paper (theta > 0: RoPE first)
     rotary_attention heads, theta                  inputs x, {q,k,v,out}_proj.{weight,bias}, grad_output: multi-head
                                                    self-attention with RoPE on queries and keys, written out by hand
 OUT: "output", "grad.<input>" for x and every parameter, and for batch_norm2d the updated "running_mean" and
@@ -87,6 +89,7 @@ OPS = {
     "t5_buckets": {"queries", "keys", "buckets", "max_distance", "bidirectional"},
     "decoder": {"heads", "feed_forward", "layers", "norm_first", "activation", "causal"},
     "linformer": {"heads", "kv_heads", "share_kv"},
+    "performer": {"heads", "kv_heads", "causal", "theta"},
     "additive_attention": set(),
     "location_attention": set(),
 }
@@ -267,6 +270,39 @@ def run(config, inputs):
         v = v.reshape(B, K, G, -1).transpose(1, 2).repeat_interleave(H // G, dim=1)
         probs = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
         o = (probs @ v).transpose(1, 2).reshape(B, N, -1)
+        y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "performer":
+        # FAVOR+ as the Performer paper writes it: phi(x) = exp(w.x' - |x'|^2/2 - c) / sqrt(m) with x' = d^(-1/4) x and the
+        # stabiliser c (a query's own largest exponent, a head's over all its keys) detached, as it cancels in the ratio; then
+        # phi(Q)(phi(K)^T V) / phi(Q)(phi(K)^T 1), causal by cumulative sums over the tokens. RoPE first when theta > 0.
+        B, N, E = x.shape
+        H, G = config["heads"], config["kv_heads"]
+        w = {}
+        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        projection = inputs["projection_matrix"].to(torch.float64)
+        d = w["q_proj.weight"].shape[0] // H
+        q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d)
+        k = F.linear(x, w["k_proj.weight"], w["k_proj.bias"]).reshape(B, N, G, d)
+        v = F.linear(x, w["v_proj.weight"], w["v_proj.bias"]).reshape(B, N, G, -1)
+        if config["theta"] > 0:
+            q, k = rope(q, config["theta"]), rope(k, config["theta"])
+        def features(t, keys):
+            t = t * d ** -0.25
+            u = t @ projection.T - (t * t).sum(-1, keepdim=True) / 2
+            c = u.amax(dim=(-1, -2), keepdim=True) if keys else u.amax(dim=-1, keepdim=True)
+            return torch.exp(u - c.detach()) / projection.shape[0] ** 0.5
+        qf = features(q.transpose(1, 2), False)
+        kf = features(k.transpose(1, 2), True).repeat_interleave(H // G, dim=1)
+        v = v.transpose(1, 2).repeat_interleave(H // G, dim=1)
+        if config["causal"]:
+            num = torch.einsum("bhnm,bhnme->bhne", qf, torch.einsum("bhnm,bhne->bhnme", kf, v).cumsum(dim=2))
+            den = torch.einsum("bhnm,bhnm->bhn", qf, kf.cumsum(dim=2))
+        else:
+            num = qf @ (kf.transpose(-1, -2) @ v)
+            den = (qf * kf.sum(dim=2, keepdim=True)).sum(-1)
+        o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "biased_attention":
         # nn.MultiheadAttention's own function with the packed in_proj, the score bias as its float attn_mask (B·H, L, S).

@@ -23,7 +23,7 @@ public static class TorchTwin
         var reference = TorchOps.Run(config, all);
         TorchOps.Close(reference, "output", y.Data);
         foreach (var input in gradients) TorchOps.Close(reference, "grad." + input, inputGradient(input).Data);
-        foreach (var p in parameters)
+        foreach (var p in parameters.Where(p => p.Trainable))
         {
             string name = torchPrefix + p.Name.Substring(prefix.Length);
             // A key bias adds q·b to a whole row of scores, which the softmax ignores: its gradient is 0 but for rounding, so it

@@ -151,7 +151,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             rotaryBase, a.Positions, buckets, maxDistance);
     }
 
-    static string PositionsName(RelativePositions p) => p switch
+    internal static string PositionsName(RelativePositions p) => p switch
     {
         RelativePositions.Rotary => "rotary",
         RelativePositions.Alibi => "ALiBi",
