@@ -5,7 +5,8 @@
 #   bench/scaling.sh [--max N] [--runs R] [--threads T] [--out DIR] [--no-build]
 #
 # ModelGen: memory-efficient (what long sequences run: the row log-sum-exp kept), probabilities (the N² kept, up to 4096),
-# linformer (k = 256). PyTorch: manual softmax attention (N² materialised) and SDPA where its torch has it. The peer runs on
+# linformer (k = 256), performer (FAVOR+, m = 256); then Performer's error against exact softmax attention as m grows (N 512).
+# PyTorch: manual softmax attention (N² materialised) and SDPA where its torch has it. The peer runs on
 # OpenBLAS with its core type set (bench/peer-blas.sh). Writes DIR/scaling.jsonl, DIR/scaling.png (time) and
 # DIR/scaling-memory.png (peak memory), log-log; prints a table. Defaults: --max 16384 --runs 3 --threads 2 --out out/scaling.
 set -euo pipefail
@@ -23,7 +24,7 @@ while [[ $# -gt 0 ]]; do
         --threads) THREADS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "scaling.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -34,7 +35,7 @@ JSONL="$OUT/scaling.jsonl"
 echo "# load before: $(uptime)"
 for n in 512 1024 2048 4096 8192 16384; do
     (( n > MAX )) && break
-    for variant in memory-efficient probabilities linformer; do
+    for variant in memory-efficient probabilities linformer performer; do
         [[ $variant == probabilities && $n -gt 4096 ]] && continue
         DOTNET_PROCESSOR_COUNT="$THREADS" dotnet "$DLL" --scaling "$n" --variant "$variant" --runs "$RUNS" | tee -a "$JSONL"
     done
@@ -45,6 +46,7 @@ for n in 512 1024 2048 4096 8192 16384; do
     done
 done
 echo "# load after: $(uptime)"
+dotnet "$DLL" --performer-error 512 | tee "$OUT/performer-error.jsonl"
 dotnet "$DLL" --plot-scaling "$JSONL" "$OUT/scaling.png"
 python3 - "$JSONL" <<'PY'
 import json, sys
@@ -62,5 +64,13 @@ for n in ns:
         mem = "%.1f" % (r["peak_mib"] / m["peak_mib"]) if m and r is not m and m["peak_mib"] > 0 else ""
         print("%-28s %6d %10.1f %12.1f %10.1f %14s %12s" % (name(r), n, r["forward_ms"], r["forward_backward_ms"], r["peak_mib"], speed, mem))
 print("# vs ModelGen: the row's forward+backward time over ModelGen memory-efficient's (> 1: ModelGen is faster); mem ratio likewise for peak memory")
+PY
+python3 - "$OUT/performer-error.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("%-10s %10s %14s %20s" % ("features", "|q|,|k| ~", "mean rel err", "min .. max (5 draws)"))
+for r in rows:
+    print("%-10d U(±%-5g) %14.4f %9.4f .. %-9.4f" % (r["features"], r["query_key_scale"], r["mean_relative_error"], r["min"], r["max"]))
+print("# Performer's implied attention matrix against exact softmax attention, relative Frobenius error (N 512, d 64)")
 PY
 echo "# $(peer_blas_note)"

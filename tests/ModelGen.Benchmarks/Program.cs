@@ -48,6 +48,7 @@ public static class Program
         if (args.Contains("--json")) return QuickJson(args);
         if (StringArg(args, "--scaling") is { } n)
             return ScalingBenchmark.Run(int.Parse(n, Inv), StringArg(args, "--variant") ?? "memory-efficient", IntArg(args, "--runs", 3));
+        if (StringArg(args, "--performer-error") is { } e) return ScalingBenchmark.ApproximationError(int.Parse(e, Inv));
         if (args.Length == 3 && args[0] == "--plot-scaling") return ScalingBenchmark.Plot(args[1], args[2]);
         var config = DefaultConfig.Instance.AddColumn(new GflopsColumn());
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);

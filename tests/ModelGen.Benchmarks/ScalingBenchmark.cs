@@ -16,11 +16,12 @@ namespace ModelGen.Benchmarks;
 /// CPU attention ModelGen runs on long sequences: row log-sum-exp kept, probabilities recomputed in backward),
 /// <c>probabilities</c> (the attention that keeps the N² probabilities, as short sequences run), <c>linformer</c> (keys
 /// and values projected along the tokens onto k = 256 mixtures, then attention over them: the ops a LinformerAttention layer
-/// runs between its q/k/v and output projections). <c>--plot-scaling IN.jsonl OUT.png</c> draws the lines of a run, log-log.
+/// runs between its q/k/v and output projections), <c>performer</c> (FAVOR+ with m = 256 random features, then linear attention).
+/// <c>--plot-scaling IN.jsonl OUT.png</c> draws the lines of a run, log-log.
 /// </summary>
 public static class ScalingBenchmark
 {
-    public const int Heads = 4, HeadDim = 64, Projected = 256;
+    public const int Heads = 4, HeadDim = 64, Projected = 256, Features = 256;
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(int n, string variant, int runs)
@@ -97,8 +98,30 @@ public static class ScalingBenchmark
                 };
                 break;
             }
+            case "performer":
+            {
+                // FAVOR+ with m = 256 features: the random features of q and k, then linear attention (the ops a PerformerAttention
+                // layer runs between its q/k/v and output projections).
+                var w = RandomFeatures.Orthogonal(Features, HeadDim, new Random(5));
+                float[] qf = new float[Heads * n * Features], kf = new float[Heads * n * Features], dqf = new float[Heads * n * Features], dkf = new float[Heads * n * Features];
+                float[] state = new float[Heads * Features * (HeadDim + 1)], den = new float[Heads * n];
+                forward = () =>
+                {
+                    RandomFeatures.Forward(qf, q, w, 1, n, Heads, HeadDim, Features, keys: false);
+                    RandomFeatures.Forward(kf, k, w, 1, n, Heads, HeadDim, Features, keys: true);
+                    LinearAttention.Forward(o, state, den, qf, kf, v, 1, n, Heads, Heads, Features, HeadDim, causal: false);
+                };
+                backward = () =>
+                {
+                    Array.Clear(dqf); Array.Clear(dkf);
+                    LinearAttention.Backward(dqf, dkf, dv, dO, qf, kf, v, o, state, den, 1, n, Heads, Heads, Features, HeadDim, causal: false);
+                    RandomFeatures.Backward(dq, dqf, qf, q, w, 1, n, Heads, HeadDim, Features);
+                    RandomFeatures.Backward(dk, dkf, kf, k, w, 1, n, Heads, HeadDim, Features);
+                };
+                break;
+            }
             default:
-                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities or linformer, not '{variant}'");
+                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities, linformer or performer, not '{variant}'");
                 return 2;
         }
         using var self = Process.GetCurrentProcess();
@@ -119,7 +142,13 @@ public static class ScalingBenchmark
         }
         self.Refresh();
         long peak = self.PeakWorkingSet64 - baseline;
-        double flops = variant == "linformer" ? 4.0 * Heads * n * Math.Min(Projected, n) * HeadDim : 4.0 * Heads * n * (double)n * HeadDim;
+        double flops = variant switch
+        {
+            "linformer" => 4.0 * Heads * n * Math.Min(Projected, n) * HeadDim,
+            // Features of q and k (2·m·d each per head and token), then S and the numerators (2·m·(d + 1) each).
+            "performer" => 4.0 * Heads * n * Features * HeadDim + 4.0 * Heads * n * Features * (HeadDim + 1),
+            _ => 4.0 * Heads * n * (double)n * HeadDim,
+        };
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             impl = "modelgen", variant, n, heads = Heads, head_dim = HeadDim, forward_ms = Math.Round(forwardMs, 3), forward_backward_ms = Math.Round(totalMs, 3),
@@ -139,6 +168,61 @@ public static class ScalingBenchmark
         }
         Array.Sort(t);
         return t[runs / 2];
+    }
+
+    /// <summary>Performer's estimate of softmax attention as the features grow (<c>--performer-error N</c>): for m = 16 … 1024
+    /// the relative error ‖Â − A‖_F / ‖A‖_F of the attention matrix it implies, Â_ij = φ(q_i)·φ(k_j) / Σ_j′ φ(q_i)·φ(k_j′),
+    /// against the exact softmax A, for one head (d 64) of N tokens: the mean and spread over five draws of the projection, one
+    /// JSON line per m, with queries and keys U(−0.5, 0.5) and as the benchmark draws them, U(−1, 1). FAVOR+'s variance grows as
+/// exp(|q + k|²/√d), so the larger queries and keys need many more features for the same error.</summary>
+    public static int ApproximationError(int n)
+    {
+        if (n < 1) { Console.Error.WriteLine("--performer-error needs N >= 1"); return 2; }
+        var rng = new Random(1234);
+        float[] Rand(int len, float scale)
+        {
+            var a = new float[len];
+            for (int i = 0; i < len; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+            return a;
+        }
+        foreach (float sharpness in new[] { 0.5f, 1f })
+        {
+            var q = Rand(n * HeadDim, sharpness);
+            var k = Rand(n * HeadDim, sharpness);
+            var exact = new float[n * n];
+            for (int i = 0; i < n; i++)
+            {
+                var row = exact.AsSpan(i * n, n);
+                for (int j = 0; j < n; j++) row[j] = System.Numerics.Tensors.TensorPrimitives.Dot(q.AsSpan(i * HeadDim, HeadDim), k.AsSpan(j * HeadDim, HeadDim)) / MathF.Sqrt(HeadDim);
+                System.Numerics.Tensors.TensorPrimitives.SoftMax(row, row);
+            }
+            double norm = Math.Sqrt(exact.Sum(a => (double)a * a));
+            foreach (int m in new[] { 16, 32, 64, 128, 256, 512, 1024 })
+            {
+                var errors = new List<double>();
+                for (int draw = 0; draw < 5; draw++)
+                {
+                    var w = RandomFeatures.Orthogonal(m, HeadDim, new Random(100 + draw));
+                    float[] qf = new float[n * m], kf = new float[n * m], row = new float[n];
+                    RandomFeatures.Forward(qf, q, w, 1, n, 1, HeadDim, m, keys: false);
+                    RandomFeatures.Forward(kf, k, w, 1, n, 1, HeadDim, m, keys: true);
+                    double squared = 0;
+                    for (int i = 0; i < n; i++)
+                    {
+                        for (int j = 0; j < n; j++) row[j] = System.Numerics.Tensors.TensorPrimitives.Dot(qf.AsSpan(i * m, m), kf.AsSpan(j * m, m));
+                        float total = System.Numerics.Tensors.TensorPrimitives.Sum(row);
+                        for (int j = 0; j < n; j++) squared += Math.Pow(row[j] / total - exact[i * n + j], 2);
+                    }
+                    errors.Add(Math.Sqrt(squared) / norm);
+                }
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    impl = "modelgen", variant = "performer-error", n, features = m, query_key_scale = sharpness, mean_relative_error = Math.Round(errors.Average(), 5),
+                    min = Math.Round(errors.Min(), 5), max = Math.Round(errors.Max(), 5),
+                }));
+            }
+        }
+        return 0;
     }
 
     /// <summary>Forward+backward time and peak memory against N, one line per (implementation, variant), log-log.</summary>
