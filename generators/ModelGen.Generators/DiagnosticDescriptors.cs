@@ -125,6 +125,14 @@ public static class DiagnosticDescriptors
         "Performer attention forms no scores to mask or bias",
         "Layer '{0}': Performer estimates softmax attention with {1} random features and never forms the {2}×{2} scores, so {3} cannot apply to them; use MultiHeadAttention (memory-efficient on long sequences) for padding and attention masks and score biases, or rotary positions with Performer", Shapes);
 
+    public static readonly DiagnosticDescriptor SparseBlockDoesNotDivide = Error("MG2023",
+        "The sparse attention block does not divide the tokens",
+        "Layer '{0}': sparse attention splits the {1} tokens into blocks of {2}, but {2} does not divide {1}; choose a block that divides the tokens (e.g. {3})", Shapes);
+
+    public static readonly DiagnosticDescriptor SparseAttentionScores = Error("MG2024",
+        "Sparse attention computes only its pattern's blocks",
+        "Layer '{0}': sparse attention computes only the blocks of its pattern, so {1} cannot apply to the scores; use MultiHeadAttention (memory-efficient on long sequences) for padding and attention masks and score biases, or rotary positions with sparse attention", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -164,6 +172,8 @@ public static class DiagnosticDescriptors
         [DecoderNeedsMemory.Id] = DecoderNeedsMemory,
         [LinformerMixesTokens.Id] = LinformerMixesTokens,
         [PerformerFormsNoScores.Id] = PerformerFormsNoScores,
+        [SparseBlockDoesNotDivide.Id] = SparseBlockDoesNotDivide,
+        [SparseAttentionScores.Id] = SparseAttentionScores,
         [InternalError.Id] = InternalError,
     };
 

@@ -420,6 +420,22 @@ public class DiagnosticTests
             "MG2001", "0", "Features of layer 'attn' is 0; it must be positive");
 
     [Fact]
+    public void MG2023_SparseBlockNotDividingTheTokens() =>
+        Expect(Model("[SparseAttention(4, 3)] public partial Module Attn { get; }"),
+            "MG2023", "3", "Layer 'attn': sparse attention splits the 8 tokens into blocks of 3, but 3 does not divide 8; choose a block that divides the tokens (e.g. 2)");
+
+    [Fact]
+    public void MG2024_SparseAttentionWithAnAttentionMask() =>
+        Expect(Model("[SparseAttention(4, 4, AttentionMask = \"mask\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"mask\", 8, 8, Kind = InputKind.AttentionMask)]"),
+            "MG2024", "AttentionMask = \"mask\"", "sparse attention computes only the blocks of its pattern, so AttentionMask cannot apply");
+
+    [Fact]
+    public void MG2001_SparseAttentionWithMoreGlobalBlocksThanBlocks() =>
+        Expect(Model("[SparseAttention(4, 4, GlobalBlocks = 3)] public partial Module Attn { get; }"),
+            "MG2001", "GlobalBlocks = 3", "GlobalBlocks of layer 'attn' is 3; it must be between 0 and the 2 blocks");
+
+    [Fact]
     public void MG2008_AdditiveAttentionOverAnImage() =>
         Expect(Model("[AdditiveAttention(8, KeyValue = \"image\")] public partial Module Attn { get; }",
                 inputs: "[Input(\"x\", 8, 64)] [Input(\"image\", 1, 8, 8)]"),

@@ -31,6 +31,7 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.Alibi)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LinformerAttention(2, 4, ShareKeyValue = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[PerformerAttention(2, 7, KvHeads = 1, Causal = true, Positions = RelativePositions.Rotary)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[SparseAttention(2, 2, GlobalBlocks = 1, RandomBlocks = 1, Stride = 2, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"memory\", 5, 12)]", "[AdditiveAttention(8, KeyValue = \"memory\", Bias = false)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LocationAttention] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.RelativeBias, Causal = true)] public partial Module L { get; }")]

@@ -40,7 +40,7 @@ public static class SampleModels
         }
         """;
 
-    public const string Performer = """
+    public const string EfficientAttention = """
         using ModelGen;
 
         namespace Samples;
@@ -51,6 +51,7 @@ public static class SampleModels
         {
             [PerformerAttention(2, 12)] public partial Module Attn { get; }
             [PerformerAttention(4, 6, KvHeads = 2, Causal = true)] public partial Module Causal { get; }
+            [SparseAttention(2, 2, GlobalBlocks = 1, RandomBlocks = 1, Seed = 4)] public partial Module Sparse { get; }
         }
         """;
 

@@ -11,7 +11,7 @@ public class SnapshotOfGeneratedCodeTests
     [InlineData(nameof(SampleModels.Encoder))]
     [InlineData(nameof(SampleModels.CrossAttention))]
     [InlineData(nameof(SampleModels.ScoreBiases))]
-    [InlineData(nameof(SampleModels.Performer))]
+    [InlineData(nameof(SampleModels.EfficientAttention))]
     [InlineData(nameof(SampleModels.ModuleReuse))]
     [InlineData(nameof(SampleModels.VisionTransformer))]
     [InlineData(nameof(SampleModels.Segmentation))]

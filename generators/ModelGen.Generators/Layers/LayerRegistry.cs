@@ -31,6 +31,7 @@ internal static class LayerRegistry
         new MultiHeadAttentionRule(),
         new LinformerAttentionRule(),
         new PerformerAttentionRule(),
+        new SparseAttentionRule(),
         new AdditiveAttentionRule(),
         new LocationAttentionRule(),
         new TransformerEncoderLayerRule(),

@@ -188,6 +188,36 @@ public sealed class PerformerAttentionAttribute : AttentionOptionsAttribute
     public int Features { get; }
 }
 
+/// <summary>Block-sparse self-attention, exact softmax over a pattern of blocks computed block by block (never a masked N×N):
+/// the tokens fall into blocks of <see cref="Block"/>, and each block attends to a sliding window of ±<see cref="Window"/> blocks
+/// (local attention), the first <see cref="GlobalBlocks"/> blocks (global: they also attend to everything), every block at a
+/// multiple of <see cref="Stride"/> blocks away (Sparse Transformer's strided pattern) and <see cref="RandomBlocks"/> random
+/// blocks drawn from <see cref="Seed"/> when the model is compiled. BigBird is <c>Window = 1, GlobalBlocks = 2, RandomBlocks = 3</c>.
+/// Causal keeps the blocks at or before the query's and masks later keys inside it. Projections q/k/v/out as
+/// <see cref="MultiHeadAttentionAttribute"/>; rotary positions allowed; padding and attention masks and score biases are refused.</summary>
+public sealed class SparseAttentionAttribute : AttentionOptionsAttribute
+{
+    public SparseAttentionAttribute(int heads, int block) : base(heads) => Block = block;
+
+    /// <summary>Tokens per block; it must divide the tokens.</summary>
+    public int Block { get; }
+
+    /// <summary>Blocks on each side of a query's own block that it attends to (0: its own block only).</summary>
+    public int Window { get; set; } = 1;
+
+    /// <summary>The first blocks, global: every block attends to them and they attend to every block.</summary>
+    public int GlobalBlocks { get; set; }
+
+    /// <summary>Random key blocks added to each query block's row (fixed when the model is compiled).</summary>
+    public int RandomBlocks { get; set; }
+
+    /// <summary>Also attend to every block whose distance from the query's is a multiple of this (0: none).</summary>
+    public int Stride { get; set; }
+
+    /// <summary>The seed of the random blocks.</summary>
+    public int Seed { get; set; }
+}
+
 /// <summary>Additive attention (Bahdanau et al.): scores e_ij = vᵀ tanh(W_q q_i + W_k k_j) over an <see cref="Hidden"/>-wide
 /// space, α = softmax_j(e), output Σ_j α_ij k_j: (queries, d_q) -> (queries, d_k), the keys' width, which may differ from the
 /// queries'. Keys (also the values) from <see cref="KeyValue"/>, else the input itself. Parameters <c>q_proj</c> (with a bias

@@ -29,7 +29,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -137,6 +137,7 @@ public static class ModelFuzzer
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
         ["PerformerAttention"] = new[] { "Performer", "Favor", "LinearAttn" },
+        ["SparseAttention"] = new[] { "Sparse", "BigBird", "LocalAttn" },
         ["AdditiveAttention"] = new[] { "Bahdanau", "AddAttn", "Align" },
         ["LocationAttention"] = new[] { "Location", "LocAttn", "Luong" },
         ["TransformerEncoderLayer"] = new[] { "Layer", "Block", "EncoderLayer" },
@@ -353,7 +354,7 @@ public static class ModelFuzzer
         {
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
-            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "PerformerAttention" or "AdditiveAttention"
+            "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "PerformerAttention" or "SparseAttention" or "AdditiveAttention"
                 or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
@@ -427,7 +428,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
-                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("SparseAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -569,6 +570,25 @@ public static class ModelFuzzer
                         args.Add($"KeyDim = {keyDim}");
                     }
                     if (Chance(0.2) && keyDim % 2 == 0) args.Add("Positions = RelativePositions.Rotary");
+                    return Out(Same());
+                }
+                case "SparseAttention":
+                {
+                    if (!s.IsSequence) return null;
+                    int tokens = s.Dims[0], h = Pick(Divisors(s.Last, 8)), keyDim = s.Last / h;
+                    var blocks = Enumerable.Range(1, tokens).Where(d => tokens % d == 0).ToArray();
+                    int blockSize = Pick(blocks), count = tokens / blockSize;
+                    args.Add(h.ToString(CultureInfo.InvariantCulture));
+                    args.Add(blockSize.ToString(CultureInfo.InvariantCulture));
+                    if (Chance(0.4)) args.Add($"Window = {Pick(0, 1, 2)}");
+                    if (Chance(0.4)) args.Add($"GlobalBlocks = {_r.Next(Math.Min(count, 2) + 1)}");
+                    if (Chance(0.4)) args.Add($"RandomBlocks = {_r.Next(Math.Min(count, 3) + 1)}");
+                    if (Chance(0.2)) args.Add($"Stride = {Pick(2, 3)}");
+                    if (Chance(0.2)) args.Add($"Seed = {_r.Next(100)}");
+                    if (Chance(0.3)) args.Add($"KvHeads = {Pick(Divisors(h))}");
+                    if (Chance(0.3)) args.Add("Causal = true");
+                    if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 6)}");
+                    if (Chance(0.15) && keyDim % 2 == 0) args.Add("Positions = RelativePositions.Rotary");
                     return Out(Same());
                 }
                 case "AdditiveAttention" or "LocationAttention":
@@ -1024,6 +1044,11 @@ public static class ModelFuzzer
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
                     options.Add(("causal linformer", () => new Layer("LinformerAttention", new List<string> { Int(h), "1", "Causal = true" }, null), null));
                     options.Add(("performer with a score bias", () => new Layer("PerformerAttention", new List<string> { Int(h), "8", "Positions = RelativePositions.Alibi" }, null), null));
+                    if (s.IsSequence && s.Dims[0] > 2)
+                    {
+                        int tokens = s.Dims[0], block = Enumerable.Range(2, tokens).First(d => tokens % d != 0);
+                        options.Add(("sparse block not dividing the tokens", () => new Layer("SparseAttention", new List<string> { Int(h), Int(block) }, null), null));
+                    }
                     options.Add(("linformer longer than the tokens", () => new Layer("LinformerAttention", new List<string> { Int(h), Int(s.Dims[0] + 1) }, null), null));
                     options.Add(("decoder without a memory", () => Pick(new Layer("TransformerDecoderLayer", new List<string> { Int(h) }, null),
                         new Layer("TransformerDecoder", new List<string> { "1", Int(h) }, null)), null));

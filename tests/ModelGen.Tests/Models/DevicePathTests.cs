@@ -142,6 +142,25 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void SparseAttention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // A thread per query row forward and for dq, a thread per key row for dk and dv through the pattern's transpose.
+        var m = new SparseModel(device, seed: 35);
+        var y = m.Forward(ModelData.Random(36, 1f, 2, 24, 16));
+        m.Backward(ModelData.Random(37, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
+    public void CausalSparseAttention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new CausalSparse(device, seed: 38);
+        var y = m.Forward(ModelData.Random(39, 1f, 2, 20, 16));
+        m.Backward(ModelData.Random(40, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void AdditiveAttention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Projections transposed, one pairwise sum over (hidden, query, key), tanh, v, softmax, the weighted keys.

@@ -275,6 +275,22 @@ public partial class CausalPerformer
     [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
 }
 
+/// <summary>BigBird-style sparse attention: 24 tokens in 6 blocks of 4, a window of ±1 block, 1 global block, 1 random block.</summary>
+[Model]
+[Input("x", 24, 16)]
+public partial class SparseModel
+{
+    [SparseAttention(2, 4, GlobalBlocks = 1, RandomBlocks = 1, Seed = 3)] public partial Module Attn { get; }
+}
+
+/// <summary>Causal strided sparse attention with grouped heads and rotary positions: 20 tokens in blocks of 5.</summary>
+[Model]
+[Input("x", 20, 16)]
+public partial class CausalSparse
+{
+    [SparseAttention(4, 5, KvHeads = 2, Causal = true, Window = 0, Stride = 2, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
+}
+
 /// <summary>Exact softmax attention beside Performers of 16 to 1024 features on the same 32 tokens: the approximation error.</summary>
 [Model]
 [Input("x", 32, 16)]

@@ -15,6 +15,9 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
     rotary         heads, theta                    inputs x (B, N, heads*d), grad_output: RoPE by complex multiplication
     performer      heads, kv_heads, causal, theta  inputs x, {q,k,v,out}_proj.{weight,bias}, projection_matrix, grad_output:
                                                    FAVOR+ attention written from the paper (theta > 0: RoPE first)
+    sparse_attention heads, kv_heads, block, causal, theta
+                                                   inputs x, {q,k,v,out}_proj.{weight,bias}, block_mask (blocks, blocks),
+                                                   grad_output: dense softmax attention under the block pattern's mask
     rotary_attention heads, theta                  inputs x, {q,k,v,out}_proj.{weight,bias}, grad_output: multi-head
                                                    self-attention with RoPE on queries and keys, written out by hand
 OUT: "output", "grad.<input>" for x and every parameter, and for batch_norm2d the updated "running_mean" and
@@ -90,6 +93,7 @@ OPS = {
     "decoder": {"heads", "feed_forward", "layers", "norm_first", "activation", "causal"},
     "linformer": {"heads", "kv_heads", "share_kv"},
     "performer": {"heads", "kv_heads", "causal", "theta"},
+    "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
     "additive_attention": set(),
     "location_attention": set(),
 }
@@ -303,6 +307,30 @@ def run(config, inputs):
             num = qf @ (kf.transpose(-1, -2) @ v)
             den = (qf * kf.sum(dim=2, keepdim=True)).sum(-1)
         o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
+        y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "sparse_attention":
+        # Dense softmax attention under the block pattern's mask (this oracle forms the N x N scores; ModelGen never does):
+        # key j is allowed for query i when block_mask[i // block, j // block] is set, and j <= i when causal.
+        B, N, E = x.shape
+        H, G, blk = config["heads"], config["kv_heads"], config["block"]
+        w = {}
+        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        d = w["q_proj.weight"].shape[0] // H
+        q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d)
+        k = F.linear(x, w["k_proj.weight"], w["k_proj.bias"]).reshape(B, N, G, d)
+        v = F.linear(x, w["v_proj.weight"], w["v_proj.bias"]).reshape(B, N, G, -1)
+        if config["theta"] > 0:
+            q, k = rope(q, config["theta"]), rope(k, config["theta"])
+        q = q.transpose(1, 2)
+        k = k.transpose(1, 2).repeat_interleave(H // G, dim=1)
+        v = v.transpose(1, 2).repeat_interleave(H // G, dim=1)
+        allowed = inputs["block_mask"].bool().repeat_interleave(blk, dim=0).repeat_interleave(blk, dim=1)
+        if config["causal"]:
+            allowed = allowed & torch.ones(N, N, dtype=torch.bool).tril()
+        scores = (q @ k.transpose(-1, -2) / d ** 0.5).masked_fill(~allowed, float("-inf"))
+        o = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "biased_attention":
         # nn.MultiheadAttention's own function with the packed in_proj, the score bias as its float attn_mask (B·H, L, S).

@@ -17,7 +17,7 @@ partial class Favor
     static readonly long DeviceWorkspaceFloats = global::System.Linq.Enumerable.Max(new long[] {
         global::ModelGen.Ops.Linear.BackwardWeightWorkspace(16, 16), global::ModelGen.Ops.Linear.BackwardWeightWorkspace(16, 8)});
 
-    // Projections.ForwardKernel: attn
+    // Projections.ForwardKernel: attn and 1 more
     static void K0_ProjectionsForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenTensorCores p10, int batch) =>
@@ -37,7 +37,7 @@ partial class Favor
         global::ModelGen.Ops.Projections.ForwardKernelConfig(rows: batch * 10, outQ: 16, outK: 16, outV: 16), p0, p1, p2, p3, p4, p5, p6,
         p7, p8, p9, p10, batch);
 
-    // Projections.BackwardInputKernel: attn
+    // Projections.BackwardInputKernel: attn and 1 more
     static void K1_ProjectionsBackwardInputKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenTensorCores p7, int batch) =>
@@ -55,7 +55,7 @@ partial class Favor
         global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 16), p0, p1, p2, p3, p4, p5, p6, p7,
         batch);
 
-    // Linear.BackwardWeightKernel: attn and 3 more
+    // Linear.BackwardWeightKernel: attn and 5 more
     static void K2_LinearBackwardWeightKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(
@@ -70,7 +70,7 @@ partial class Favor
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 10, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, p4,
         batch);
 
-    // TiledGemm.SumSplitsKernel: attn and 3 more
+    // TiledGemm.SumSplitsKernel: attn and 5 more
     static void K3_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 16, n: 16, k: batch * 10, ldc: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
@@ -79,7 +79,7 @@ partial class Favor
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: attn and 3 more
+    // Linear.BackwardBiasKernel: attn and 5 more
     static void K4_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 10, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k4;
@@ -247,7 +247,7 @@ partial class Favor
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_LinearAttentionValueGradKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch);
 
-    // Linear.ForwardKernel: attn.out_proj and 1 more
+    // Linear.ForwardKernel: attn.out_proj and 2 more
     static void K17_LinearForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(
@@ -260,7 +260,7 @@ partial class Favor
             _runtime.Accelerator, K17_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
-    // Linear.BackwardInputKernel: attn.out_proj and 1 more
+    // Linear.BackwardInputKernel: attn.out_proj and 2 more
     static void K18_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(
         p0, p1, p2, rows: batch * 10, inFeatures: 16, outFeatures: 16, tensorCores: p3.Value != 0);
@@ -494,4 +494,53 @@ partial class Favor
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K35_LinearAttentionCausalValueGradKernelBody))(
         extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch);
+
+    // BlockSparseAttention.ForwardKernel: sparse.heads
+    static void K36_BlockSparseAttentionForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        global::ModelGen.Ops.BlockSparseAttention.ForwardKernel(
+        i, p0, p1, p2, p3, p4, p5, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
+        scale: 0.35355338f);
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
+    void K36_BlockSparseAttentionForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_BlockSparseAttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+
+    // BlockSparseAttention.BackwardQueryKernel: sparse.heads
+    static void K37_BlockSparseAttentionBackwardQueryKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.BlockSparseAttention.BackwardQueryKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
+        scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>? _k37;
+    void K37_BlockSparseAttentionBackwardQueryKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
+            _runtime.Accelerator, K37_BlockSparseAttentionBackwardQueryKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
+
+    // BlockSparseAttention.BackwardKeyValueKernel: sparse.heads
+    static void K38_BlockSparseAttentionBackwardKeyValueKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, int batch) =>
+        global::ModelGen.Ops.BlockSparseAttention.BackwardKeyValueKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
+        scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>? _k38;
+    void K38_BlockSparseAttentionBackwardKeyValueKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, int batch) =>
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, int>(
+            _runtime.Accelerator, K38_BlockSparseAttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
 }

@@ -9,6 +9,24 @@ partial class Favor
     /// <summary>Backward on the CPU backend: a flat list of op calls, every size a constant.</summary>
     void BackwardCpu(global::ModelGen.ActivationArena a, int batch)
     {
+        // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.sparse_heads), _sparse_out_proj_weight.Grad, _sparse_out_proj_bias.Grad, a.Grad(Buf.sparse), a[Buf.sparse_heads],
+            _sparse_out_proj_weight.Value, rows: batch * 10, inFeatures: 16, outFeatures: 16);
+
+        // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.BlockSparseAttention.Backward(
+            a.Grad(Buf.sparse_q_proj), a.Grad(Buf.sparse_k_proj), a.Grad(Buf.sparse_v_proj), a.Grad(Buf.sparse_heads), a[Buf.sparse_q_proj],
+            a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], a[Buf.sparse_heads], a[Buf.sparse_heads_lse], s_sparse_heads_layout, batch,
+            tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false, scale: 0.35355338f);
+
+        // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
+        global::ModelGen.Ops.Projections.Backward(
+            a.Grad(Buf.causal), _sparse_q_proj_weight.Grad, _sparse_k_proj_weight.Grad, _sparse_v_proj_weight.Grad,
+            _sparse_q_proj_bias.Grad, _sparse_k_proj_bias.Grad, _sparse_v_proj_bias.Grad, a.Grad(Buf.sparse_q_proj),
+            a.Grad(Buf.sparse_k_proj), a.Grad(Buf.sparse_v_proj), a[Buf.causal], _sparse_q_proj_weight.Value, _sparse_k_proj_weight.Value,
+            _sparse_v_proj_weight.Value, rows: batch * 10, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
+
         // causal.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
         global::ModelGen.Ops.Linear.Backward(
             a.Grad(Buf.causal_heads), _causal_out_proj_weight.Grad, _causal_out_proj_bias.Grad, a.Grad(Buf.causal), a[Buf.causal_heads],
@@ -69,6 +87,52 @@ partial class Favor
     /// <summary>Backward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
+        // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(12, backward: true);
+        K18_LinearBackwardInputKernel(
+            a.GradView(Buf.sparse_heads), a.GradView(Buf.sparse), _runtime.Value(24), _runtime.TensorCoresValue, batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse), a.View(Buf.sparse_heads),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.sparse), batch);
+
+        // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(11, backward: true);
+        K37_BlockSparseAttentionBackwardQueryKernel(
+            batch * 20, a.GradView(Buf.sparse_q_proj), a.View(Buf.sparse_heads_dsum), a.GradView(Buf.sparse_heads),
+            a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.sparse_heads),
+            a.View(Buf.sparse_heads_lse), _runtime.Constant(s_sparse_heads_layout), batch);
+        K38_BlockSparseAttentionBackwardKeyValueKernel(
+            batch * 20, a.GradView(Buf.sparse_k_proj), a.GradView(Buf.sparse_v_proj), a.GradView(Buf.sparse_heads),
+            a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.sparse_heads_lse),
+            a.View(Buf.sparse_heads_dsum), _runtime.Constant(s_sparse_heads_layout), batch);
+
+        // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
+        _runtime.Profiler.Mark(10, backward: true);
+        K1_ProjectionsBackwardInputKernel(
+            a.GradView(Buf.causal), a.GradView(Buf.sparse_q_proj), a.GradView(Buf.sparse_k_proj), a.GradView(Buf.sparse_v_proj),
+            _runtime.Value(18), _runtime.Value(20), _runtime.Value(22), _runtime.TensorCoresValue, batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_q_proj), a.View(Buf.causal),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.sparse_q_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_k_proj), a.View(Buf.causal),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.sparse_k_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_v_proj), a.View(Buf.causal),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.sparse_v_proj), batch);
+
         // causal.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
         _runtime.Profiler.Mark(9, backward: true);
         K18_LinearBackwardInputKernel(

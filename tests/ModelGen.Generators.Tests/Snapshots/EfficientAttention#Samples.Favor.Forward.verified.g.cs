@@ -60,6 +60,23 @@ partial class Favor
         global::ModelGen.Ops.Linear.Forward(
             a[Buf.causal], a[Buf.causal_heads], _causal_out_proj_weight.Value, _causal_out_proj_bias.Value, rows: batch * 10,
             inFeatures: 16, outFeatures: 16);
+
+        // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
+        global::ModelGen.Ops.Projections.Forward(
+            a[Buf.sparse_q_proj], a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], a[Buf.causal], _sparse_q_proj_weight.Value,
+            _sparse_k_proj_weight.Value, _sparse_v_proj_weight.Value, _sparse_q_proj_bias.Value, _sparse_k_proj_bias.Value,
+            _sparse_v_proj_bias.Value, rows: batch * 10, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
+
+        // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.BlockSparseAttention.Forward(
+            a[Buf.sparse_heads], a[Buf.sparse_heads_lse], a[Buf.sparse_q_proj], a[Buf.sparse_k_proj], a[Buf.sparse_v_proj],
+            s_sparse_heads_layout, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
+            scale: 0.35355338f);
+
+        // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.sparse], a[Buf.sparse_heads], _sparse_out_proj_weight.Value, _sparse_out_proj_bias.Value, rows: batch * 10,
+            inFeatures: 16, outFeatures: 16);
     }
 
     /// <summary>Forward on the ILGPU device: the same list as kernel launches (Kernels.g.cs).</summary>
@@ -129,5 +146,23 @@ partial class Favor
         _runtime.Profiler.Mark(9, backward: false);
         K17_LinearForwardKernel(
             a.View(Buf.causal), a.View(Buf.causal_heads), _runtime.Value(16), _runtime.Value(17), _runtime.TensorCoresValue, batch);
+
+        // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
+        _runtime.Profiler.Mark(10, backward: false);
+        K0_ProjectionsForwardKernel(
+            a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.causal), _runtime.Value(18),
+            _runtime.Value(20), _runtime.Value(22), _runtime.Value(19), _runtime.Value(21), _runtime.Value(23), _runtime.TensorCoresValue,
+            batch);
+
+        // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(11, backward: false);
+        K36_BlockSparseAttentionForwardKernel(
+            batch * 20, a.View(Buf.sparse_heads), a.View(Buf.sparse_heads_lse), a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj),
+            a.View(Buf.sparse_v_proj), _runtime.Constant(s_sparse_heads_layout), batch);
+
+        // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(12, backward: false);
+        K17_LinearForwardKernel(
+            a.View(Buf.sparse), a.View(Buf.sparse_heads), _runtime.Value(24), _runtime.Value(25), _runtime.TensorCoresValue, batch);
     }
 }

@@ -13,6 +13,7 @@ partial class Favor : global::System.IDisposable
     {
         new("attn", "PerformerAttention", new int[] { 10, 16 }, Parameters: 1088, Flops: 36800, ActivationBytes: 6064),
         new("causal", "PerformerAttention", new int[] { 10, 16 }, Parameters: 816, Flops: 21840, ActivationBytes: 4400),
+        new("sparse", "SparseAttention", new int[] { 10, 16 }, Parameters: 1088, Flops: 26368, ActivationBytes: 3280),
     });
     /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
     /// what a device profile (<see cref="global::ModelGen.OpProfiler"/>) sets its timings beside.</summary>
@@ -38,9 +39,18 @@ partial class Favor : global::System.IDisposable
             "causal.heads (LinearAttention H=4 KvH=2 m=6 dv=4 causal): (B, 4, 10, 6), (B, 2, 10, 6), (B, 10, 8) -> (B, 10, 16)",
             Flops: 3600, BytesPerSample: 2800, FixedBytes: 0),
         new("causal.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)", Flops: 5120, BytesPerSample: 1280, FixedBytes: 1088),
+        new(
+            "sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)", Flops: 15360, BytesPerSample: 2560,
+            FixedBytes: 3264),
+        new(
+            "sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)",
+            Flops: 5888, BytesPerSample: 2640, FixedBytes: 0),
+        new("sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)", Flops: 5120, BytesPerSample: 1280, FixedBytes: 1088),
     };
     /// <summary>Per-sample shape of input 'x' (B, 10, 16).</summary>
     static readonly int[] s_shape_in_x = new int[] { 10, 16 };
+    /// <summary>The block pattern of sparse.heads: window ±1, 1 global, 1 random (seed 4) (23 block pairs of 5²).</summary>
+    static readonly float[] s_sparse_heads_layout = global::ModelGen.Ops.BlockSparseAttention.Layout(5, window: 1, globalBlocks: 1, randomBlocks: 1, stride: 0, causal: false, seed: 4);
 
     readonly global::ModelGen.ModelRuntime _runtime;
     readonly global::ModelGen.Parameter _attn_q_proj_weight;
@@ -61,8 +71,17 @@ partial class Favor : global::System.IDisposable
     readonly global::ModelGen.Parameter _causal_projection_matrix;
     readonly global::ModelGen.Parameter _causal_out_proj_weight;
     readonly global::ModelGen.Parameter _causal_out_proj_bias;
+    readonly global::ModelGen.Parameter _sparse_q_proj_weight;
+    readonly global::ModelGen.Parameter _sparse_q_proj_bias;
+    readonly global::ModelGen.Parameter _sparse_k_proj_weight;
+    readonly global::ModelGen.Parameter _sparse_k_proj_bias;
+    readonly global::ModelGen.Parameter _sparse_v_proj_weight;
+    readonly global::ModelGen.Parameter _sparse_v_proj_bias;
+    readonly global::ModelGen.Parameter _sparse_out_proj_weight;
+    readonly global::ModelGen.Parameter _sparse_out_proj_bias;
     readonly global::ModelGen.Module _module_Attn;
     readonly global::ModelGen.Module _module_Causal;
+    readonly global::ModelGen.Module _module_Sparse;
     global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
 
@@ -106,11 +125,28 @@ partial class Favor : global::System.IDisposable
         global::ModelGen.Init.Uniform(_causal_out_proj_weight, 0.25, random);
         _causal_out_proj_bias = new global::ModelGen.Parameter("causal.out_proj.bias", new int[] { 16 }, decay: false);
         global::ModelGen.Init.Constant(_causal_out_proj_bias, 0f);
+        _sparse_q_proj_weight = new global::ModelGen.Parameter("sparse.q_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_sparse_q_proj_weight, 0.30618621784789724, random);
+        _sparse_q_proj_bias = new global::ModelGen.Parameter("sparse.q_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Constant(_sparse_q_proj_bias, 0f);
+        _sparse_k_proj_weight = new global::ModelGen.Parameter("sparse.k_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_sparse_k_proj_weight, 0.30618621784789724, random);
+        _sparse_k_proj_bias = new global::ModelGen.Parameter("sparse.k_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Constant(_sparse_k_proj_bias, 0f);
+        _sparse_v_proj_weight = new global::ModelGen.Parameter("sparse.v_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_sparse_v_proj_weight, 0.30618621784789724, random);
+        _sparse_v_proj_bias = new global::ModelGen.Parameter("sparse.v_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Constant(_sparse_v_proj_bias, 0f);
+        _sparse_out_proj_weight = new global::ModelGen.Parameter("sparse.out_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_sparse_out_proj_weight, 0.25, random);
+        _sparse_out_proj_bias = new global::ModelGen.Parameter("sparse.out_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Constant(_sparse_out_proj_bias, 0f);
         var parameters = new global::ModelGen.ParameterSet(new global::ModelGen.Parameter[] {
             _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias,
             _attn_projection_matrix, _attn_out_proj_weight, _attn_out_proj_bias, _causal_q_proj_weight, _causal_q_proj_bias,
             _causal_k_proj_weight, _causal_k_proj_bias, _causal_v_proj_weight, _causal_v_proj_bias, _causal_projection_matrix,
-            _causal_out_proj_weight, _causal_out_proj_bias
+            _causal_out_proj_weight, _causal_out_proj_bias, _sparse_q_proj_weight, _sparse_q_proj_bias, _sparse_k_proj_weight,
+            _sparse_k_proj_bias, _sparse_v_proj_weight, _sparse_v_proj_bias, _sparse_out_proj_weight, _sparse_out_proj_bias
         });
         _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
         _module_Attn = new global::ModelGen.Module("attn", "PerformerAttention", new global::ModelGen.Parameter[] {
@@ -121,10 +157,15 @@ partial class Favor : global::System.IDisposable
             _causal_q_proj_weight, _causal_q_proj_bias, _causal_k_proj_weight, _causal_k_proj_bias, _causal_v_proj_weight,
             _causal_v_proj_bias, _causal_projection_matrix, _causal_out_proj_weight, _causal_out_proj_bias
         });
+        _module_Sparse = new global::ModelGen.Module("sparse", "SparseAttention", new global::ModelGen.Parameter[] {
+            _sparse_q_proj_weight, _sparse_q_proj_bias, _sparse_k_proj_weight, _sparse_k_proj_bias, _sparse_v_proj_weight,
+            _sparse_v_proj_bias, _sparse_out_proj_weight, _sparse_out_proj_bias
+        });
     }
 
     public partial global::ModelGen.Module Attn => _module_Attn;
     public partial global::ModelGen.Module Causal => _module_Causal;
+    public partial global::ModelGen.Module Sparse => _module_Sparse;
 
     /// <summary>Every parameter, named like a PyTorch state_dict.</summary>
     public global::ModelGen.ParameterSet Parameters => _runtime.Parameters;
@@ -151,7 +192,7 @@ partial class Favor : global::System.IDisposable
             if (_runtime.Training) _runtime.DownloadBuffers();
         }
         else ForwardCpu(a, batch);
-        return a.Read(Buf.causal);
+        return a.Read(Buf.sparse);
     }
 
     /// <summary>Backpropagates <paramref name="outputGrad"/> through the last Forward: parameter gradients accumulate (+=)
@@ -162,7 +203,7 @@ partial class Favor : global::System.IDisposable
         global::ModelGen.ModelRuntime.CheckInput(outputGrad, "outputGrad", (int[])OutputShape, _lastBatch);
         var a = _arena!;
         a.ZeroGrads();
-        a.Upload(Buf.causal, outputGrad.Data, gradient: true);
+        a.Upload(Buf.sparse, outputGrad.Data, gradient: true);
         if (_runtime.OnAccelerator)
         {
             _runtime.UploadGrads();
@@ -208,6 +249,7 @@ partial class Favor : global::System.IDisposable
         new("x", new int[] { 10, 16 }),
         new("attn", new int[] { 10, 16 }),
         new("causal", new int[] { 10, 16 }),
+        new("sparse", new int[] { 10, 16 }),
         new("attn.q_proj", new int[] { 10, 16 }),
         new("attn.k_proj", new int[] { 10, 16 }),
         new("attn.v_proj", new int[] { 10, 16 }),
@@ -228,6 +270,12 @@ partial class Favor : global::System.IDisposable
         new("causal.heads.den", new int[] { 4, 10 }, Grad: false),
         new("causal.heads.residual", new int[] { 4, 10, 5 }, Grad: false, DeviceOnly: true),
         new("causal.heads.sweep", new int[] { 2, 6, 5 }, Grad: false, DeviceOnly: true),
+        new("sparse.q_proj", new int[] { 10, 16 }),
+        new("sparse.k_proj", new int[] { 10, 16 }),
+        new("sparse.v_proj", new int[] { 10, 16 }),
+        new("sparse.heads", new int[] { 10, 16 }),
+        new("sparse.heads.lse", new int[] { 2, 10 }, Grad: false),
+        new("sparse.heads.dsum", new int[] { 2, 10 }, Grad: false, DeviceOnly: true),
     };
 
     /// <summary>Where each activation sits in <see cref="s_activations"/>: the passes index the arena with these.</summary>
@@ -236,25 +284,32 @@ partial class Favor : global::System.IDisposable
         public const int in_x = 0; // (B, 10, 16)
         public const int attn = 1; // (B, 10, 16)
         public const int causal = 2; // (B, 10, 16)
-        public const int attn_q_proj = 3; // (B, 10, 16)
-        public const int attn_k_proj = 4; // (B, 10, 16)
-        public const int attn_v_proj = 5; // (B, 10, 16)
-        public const int attn_q_features = 6; // (B, 2, 10, 12)
-        public const int attn_k_features = 7; // (B, 2, 10, 12)
-        public const int attn_heads = 8; // (B, 10, 16)
-        public const int attn_heads_state = 9; // (B, 2, 12, 9)
-        public const int attn_heads_den = 10; // (B, 2, 10)
-        public const int attn_heads_residual = 11; // (B, 2, 10, 9)
-        public const int attn_heads_sweep = 12; // (B, 2, 12, 9)
-        public const int causal_q_proj = 13; // (B, 10, 16)
-        public const int causal_k_proj = 14; // (B, 10, 8)
-        public const int causal_v_proj = 15; // (B, 10, 8)
-        public const int causal_q_features = 16; // (B, 4, 10, 6)
-        public const int causal_k_features = 17; // (B, 2, 10, 6)
-        public const int causal_heads = 18; // (B, 10, 16)
-        public const int causal_heads_state = 19; // (B, 2, 6, 5)
-        public const int causal_heads_den = 20; // (B, 4, 10)
-        public const int causal_heads_residual = 21; // (B, 4, 10, 5)
-        public const int causal_heads_sweep = 22; // (B, 2, 6, 5)
+        public const int sparse = 3; // (B, 10, 16)
+        public const int attn_q_proj = 4; // (B, 10, 16)
+        public const int attn_k_proj = 5; // (B, 10, 16)
+        public const int attn_v_proj = 6; // (B, 10, 16)
+        public const int attn_q_features = 7; // (B, 2, 10, 12)
+        public const int attn_k_features = 8; // (B, 2, 10, 12)
+        public const int attn_heads = 9; // (B, 10, 16)
+        public const int attn_heads_state = 10; // (B, 2, 12, 9)
+        public const int attn_heads_den = 11; // (B, 2, 10)
+        public const int attn_heads_residual = 12; // (B, 2, 10, 9)
+        public const int attn_heads_sweep = 13; // (B, 2, 12, 9)
+        public const int causal_q_proj = 14; // (B, 10, 16)
+        public const int causal_k_proj = 15; // (B, 10, 8)
+        public const int causal_v_proj = 16; // (B, 10, 8)
+        public const int causal_q_features = 17; // (B, 4, 10, 6)
+        public const int causal_k_features = 18; // (B, 2, 10, 6)
+        public const int causal_heads = 19; // (B, 10, 16)
+        public const int causal_heads_state = 20; // (B, 2, 6, 5)
+        public const int causal_heads_den = 21; // (B, 4, 10)
+        public const int causal_heads_residual = 22; // (B, 4, 10, 5)
+        public const int causal_heads_sweep = 23; // (B, 2, 6, 5)
+        public const int sparse_q_proj = 24; // (B, 10, 16)
+        public const int sparse_k_proj = 25; // (B, 10, 16)
+        public const int sparse_v_proj = 26; // (B, 10, 16)
+        public const int sparse_heads = 27; // (B, 10, 16)
+        public const int sparse_heads_lse = 28; // (B, 2, 10)
+        public const int sparse_heads_dsum = 29; // (B, 2, 10)
     }
 }

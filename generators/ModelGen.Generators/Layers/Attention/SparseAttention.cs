@@ -1,0 +1,88 @@
+using System.Collections.Generic;
+using System.Linq;
+using ModelGen.Generators.Model;
+using AttentionConfig = ModelGen.Generators.ModelGenerator.Lowerer.AttentionConfig;
+
+namespace ModelGen.Generators.Layers;
+
+/// <summary>[SparseAttention(heads, block)]: self-attention over a block pattern (window, global, strided, random: BigBird's
+/// union), exact softmax computed block by block, (n, width) -> (n, width) in O(n·keys per row).</summary>
+internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
+{
+    internal sealed record Config(AttentionConfig Attention, int Block, int Window, int GlobalBlocks, int RandomBlocks, int Stride, int Seed) : LayerConfig
+    {
+        internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
+            SparseAttentionRule.Lower(lower, layer.Path, layer.Input, this, layer.Output);
+    }
+
+    /// <summary>q, k, v projected as nn.MultiheadAttention's (rotated when rotary), the block-sparse core, out_proj.</summary>
+    static void Lower(ModelGenerator.Lowerer l, string path, string x, Config s, string output)
+    {
+        var c = s.Attention;
+        int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
+        var (qInit, kInit, vInit) = MultiHeadAttentionRule.ProjectionInits(c);
+        var (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
+        if (c.RotaryBase > 0)
+        {
+            q = l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
+            k = l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
+        }
+        int blocks = c.Queries / s.Block;
+        string I(int v) => ModelGenerator.Lowerer.Int(v);
+        string layout = $"global::ModelGen.Ops.BlockSparseAttention.Layout({I(blocks)}, window: {I(s.Window)}, globalBlocks: {I(s.GlobalBlocks)}, " +
+            $"randomBlocks: {I(s.RandomBlocks)}, stride: {I(s.Stride)}, causal: {ModelGenerator.Lowerer.Bool(c.Causal)}, seed: {I(s.Seed)})";
+        var pattern = new List<string> { $"window ±{I(s.Window)}" };
+        if (s.GlobalBlocks > 0) pattern.Add($"{I(s.GlobalBlocks)} global");
+        if (s.Stride > 0) pattern.Add($"stride {I(s.Stride)}");
+        if (s.RandomBlocks > 0) pattern.Add($"{I(s.RandomBlocks)} random (seed {I(s.Seed)})");
+        if (c.Causal) pattern.Add("causal");
+        int pairs = Pairs(blocks, s);
+        string heads = l.BlockSparseAttention(path + ".heads", q, k, v, c, s.Block, layout, pairs, string.Join(", ", pattern));
+        l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
+    }
+
+    /// <summary>The pattern's block pairs, counted as the runtime's layout builds them (random blocks: as many as each row has room for).</summary>
+    static int Pairs(int blocks, Config s)
+    {
+        int pairs = 0;
+        for (int i = 0; i < blocks; i++)
+        {
+            int last = s.Attention.Causal ? i : blocks - 1;
+            if (i < s.GlobalBlocks) { pairs += last + 1; continue; }
+            var set = new HashSet<int>();
+            for (int j = System.Math.Max(0, i - s.Window); j <= System.Math.Min(last, i + s.Window); j++) set.Add(j);
+            for (int j = 0; j < System.Math.Min(s.GlobalBlocks, last + 1); j++) set.Add(j);
+            if (s.Stride > 0)
+                for (int j = i % s.Stride; j <= last; j += s.Stride) set.Add(j);
+            pairs += set.Count + System.Math.Min(s.RandomBlocks, last + 1 - set.Count);
+        }
+        return pairs;
+    }
+
+    protected override Edge? Check(SparseAttentionAttribute a, LayerContext c)
+    {
+        if (!c.IsSequence()) return null;
+        if (MultiHeadAttentionRule.Heads(a, c) is not { } h) return null;
+        int tokens = c.Input.Shape[0];
+        if (c.Positive("Block", a.Block) is not { } block) return null;
+        if (tokens % block != 0)
+        {
+            int suggestion = Enumerable.Range(1, tokens).Where(d => tokens % d == 0).OrderBy(d => System.Math.Abs(d - block)).ThenBy(d => d).First();
+            c.Report(DiagnosticDescriptors.SparseBlockDoesNotDivide, "Block", c.Path, tokens, block, suggestion);
+            return null;
+        }
+        int blocks = tokens / block;
+        if (c.AtLeast("Window", a.Window, 0, "0 or more blocks") is not { } window) return null;
+        if (c.InRange("GlobalBlocks", a.GlobalBlocks, a.GlobalBlocks >= 0 && a.GlobalBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } global) return null;
+        if (c.InRange("RandomBlocks", a.RandomBlocks, a.RandomBlocks >= 0 && a.RandomBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } random) return null;
+        if (c.AtLeast("Stride", a.Stride, 0, "0 (none) or positive") is not { } stride) return null;
+        string? scores = a.KeyPaddingMask is not null ? "KeyPaddingMask" : a.AttentionMask is not null ? "AttentionMask"
+            : a.Positions is RelativePositions.Alibi or RelativePositions.RelativeBias ? "Positions" : null;
+        if (scores is not null)
+        {
+            c.Report(DiagnosticDescriptors.SparseAttentionScores, scores, c.Path, scores == "Positions" ? MultiHeadAttentionRule.PositionsName(a.Positions) : scores);
+            return null;
+        }
+        return c.Same(new Config(h, block, window, global, random, stride, a.Seed));
+    }
+}
