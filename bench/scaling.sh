@@ -5,7 +5,8 @@
 #   bench/scaling.sh [--max N] [--runs R] [--threads T] [--out DIR] [--no-build]
 #
 # ModelGen: memory-efficient (what long sequences run: the row log-sum-exp kept), probabilities (the N² kept, up to 4096),
-# linformer (k = 256), performer (FAVOR+, m = 256); then Performer's error against exact softmax attention as m grows (N 512).
+# linformer (k = 256), performer (FAVOR+, m = 256), bigbird and sliding-window (blocks of 64: a window of ±1 block, plus 2
+# global and 3 random blocks for BigBird); then Performer's error against exact softmax attention as m grows (N 512).
 # PyTorch: manual softmax attention (N² materialised) and SDPA where its torch has it. The peer runs on
 # OpenBLAS with its core type set (bench/peer-blas.sh). Writes DIR/scaling.jsonl, DIR/scaling.png (time) and
 # DIR/scaling-memory.png (peak memory), log-log; prints a table. Defaults: --max 16384 --runs 3 --threads 2 --out out/scaling.
@@ -24,7 +25,7 @@ while [[ $# -gt 0 ]]; do
         --threads) THREADS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "scaling.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -35,7 +36,7 @@ JSONL="$OUT/scaling.jsonl"
 echo "# load before: $(uptime)"
 for n in 512 1024 2048 4096 8192 16384; do
     (( n > MAX )) && break
-    for variant in memory-efficient probabilities linformer performer; do
+    for variant in memory-efficient probabilities linformer performer bigbird sliding-window; do
         [[ $variant == probabilities && $n -gt 4096 ]] && continue
         DOTNET_PROCESSOR_COUNT="$THREADS" dotnet "$DLL" --scaling "$n" --variant "$variant" --runs "$RUNS" | tee -a "$JSONL"
     done

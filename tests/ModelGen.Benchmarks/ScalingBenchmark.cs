@@ -16,12 +16,13 @@ namespace ModelGen.Benchmarks;
 /// CPU attention ModelGen runs on long sequences: row log-sum-exp kept, probabilities recomputed in backward),
 /// <c>probabilities</c> (the attention that keeps the N² probabilities, as short sequences run), <c>linformer</c> (keys
 /// and values projected along the tokens onto k = 256 mixtures, then attention over them: the ops a LinformerAttention layer
-/// runs between its q/k/v and output projections), <c>performer</c> (FAVOR+ with m = 256 random features, then linear attention).
+/// runs between its q/k/v and output projections), <c>performer</c> (FAVOR+ with m = 256 random features, then linear attention),
+/// <c>bigbird</c> (blocks of 64: a window of ±1 block, 2 global and 3 random blocks) and <c>sliding-window</c> (the window alone).
 /// <c>--plot-scaling IN.jsonl OUT.png</c> draws the lines of a run, log-log.
 /// </summary>
 public static class ScalingBenchmark
 {
-    public const int Heads = 4, HeadDim = 64, Projected = 256, Features = 256;
+    public const int Heads = 4, HeadDim = 64, Projected = 256, Features = 256, SparseBlock = 64;
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(int n, string variant, int runs)
@@ -45,6 +46,7 @@ public static class ScalingBenchmark
         var dk = new float[n * width];
         var dv = new float[n * width];
         Action forward, backward;
+        int pairs = 0;
         switch (variant)
         {
             case "memory-efficient":
@@ -120,8 +122,20 @@ public static class ScalingBenchmark
                 };
                 break;
             }
+            case "bigbird" or "sliding-window":
+            {
+                // Blocks of 64: BigBird's window of ±1 block, 2 global and 3 random blocks, or the window alone.
+                bool bigBird = variant == "bigbird";
+                int blocks = n / SparseBlock;
+                var layout = BlockSparseAttention.Layout(blocks, 1, bigBird ? Math.Min(2, blocks) : 0, bigBird ? 3 : 0, 0, false, 7);
+                var lse = new float[Heads * n];
+                pairs = BlockSparseAttention.Pairs(layout);
+                forward = () => BlockSparseAttention.Forward(o, lse, q, k, v, layout, 1, n, Heads, Heads, HeadDim, HeadDim, SparseBlock, false, scale);
+                backward = () => BlockSparseAttention.Backward(dq, dk, dv, dO, q, k, v, o, lse, layout, 1, n, Heads, Heads, HeadDim, HeadDim, SparseBlock, false, scale);
+                break;
+            }
             default:
-                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities, linformer or performer, not '{variant}'");
+                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities, linformer, performer, bigbird or sliding-window, not '{variant}'");
                 return 2;
         }
         using var self = Process.GetCurrentProcess();
@@ -131,7 +145,9 @@ public static class ScalingBenchmark
         double forwardMs, totalMs;
         try
         {
-            forward(); backward(); // warm: JIT and scratch
+            // Warm: scratch, and the JIT's optimised tier (a method reaches it after some thirty calls), for at least 1.5 s.
+            var warm = Stopwatch.StartNew();
+            do { forward(); backward(); } while (warm.Elapsed.TotalSeconds < 1.5);
             forwardMs = Median(runs, forward);
             totalMs = Median(runs, () => { forward(); backward(); });
         }
@@ -147,6 +163,7 @@ public static class ScalingBenchmark
             "linformer" => 4.0 * Heads * n * Math.Min(Projected, n) * HeadDim,
             // Features of q and k (2·m·d each per head and token), then S and the numerators (2·m·(d + 1) each).
             "performer" => 4.0 * Heads * n * Features * HeadDim + 4.0 * Heads * n * Features * (HeadDim + 1),
+            "bigbird" or "sliding-window" => 4.0 * Heads * pairs * SparseBlock * SparseBlock * HeadDim,
             _ => 4.0 * Heads * n * (double)n * HeadDim,
         };
         Console.WriteLine(JsonSerializer.Serialize(new

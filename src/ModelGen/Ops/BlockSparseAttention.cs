@@ -21,6 +21,16 @@ namespace ModelGen.Ops;
 /// </summary>
 public static class BlockSparseAttention
 {
+    // Per-thread scratch for a query block's probabilities and their gradients, grown on demand (a global block's row spans every key).
+    [ThreadStatic] static float[]? t_p;
+    [ThreadStatic] static float[]? t_dp;
+
+    static float[] Scratch(ref float[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new float[length];
+        return buffer;
+    }
+
     /// <summary>The pattern over <paramref name="blocks"/> blocks: the window of ±<paramref name="window"/> blocks, the first
     /// <paramref name="globalBlocks"/> blocks global (their rows full, their columns in every row), every block at a distance that
     /// is a multiple of <paramref name="stride"/> (0: none), and <paramref name="randomBlocks"/> more blocks per row drawn from
@@ -97,7 +107,8 @@ public static class BlockSparseAttention
     /// <summary>How many (query block, key block) pairs the pattern computes.</summary>
     public static int Pairs(float[] layout) => At(layout, 1 + At(layout, 0));
 
-    /// <summary>o and the log-sum-exp, a task per (sample, head, query block).</summary>
+    /// <summary>o and the log-sum-exp, a task per (sample, head, query block): the scores of each listed key block one block
+    /// product, a softmax per row across them, then o as the sum of the probability blocks times the value blocks.</summary>
     public static void Forward(float[] o, float[] lse, float[] q, float[] k, float[] v, float[] layout, int batch, int tokens, int heads, int kvHeads,
         int headDimK, int headDimV, int block, bool causal, float scale)
     {
@@ -105,97 +116,118 @@ public static class BlockSparseAttention
         Workers.For(batch * heads * blocks, task =>
         {
             int qb = task % blocks, h = task / blocks % heads, b = task / (blocks * heads), g = h / group;
-            int start = At(layout, 1 + qb), end = At(layout, 2 + qb);
-            var scores = new float[(end - start) * block];
-            for (int i = qb * block; i < (qb + 1) * block; i++)
+            int start = At(layout, 1 + qb), end = At(layout, 2 + qb), width = (end - start) * block;
+            var p = Scratch(ref t_p, block * width);
+            Scores(p, q, k, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
+            for (int r = 0; r < block; r++)
             {
-                var qi = q.AsSpan((b * tokens + i) * heads * headDimK + h * headDimK, headDimK);
-                Scores(scores, qi, k, layout, start, end, b, g, i, tokens, kvHeads, headDimK, block, causal, scale);
-                float max = TensorPrimitives.Max(scores);
-                TensorPrimitives.Subtract(scores, max, scores);
-                TensorPrimitives.Exp(scores, scores);
-                float sum = TensorPrimitives.Sum(scores);
-                lse[(b * heads + h) * tokens + i] = max + MathF.Log(sum);
-                var oi = o.AsSpan((b * tokens + i) * heads * headDimV + h * headDimV, headDimV);
-                oi.Clear();
-                int c = 0;
-                for (int p = start; p < end; p++)
-                    for (int j = At(layout, 2 + blocks + p) * block, stop = j + block; j < stop; j++, c++)
-                        if (scores[c] != 0f) TensorPrimitives.MultiplyAdd(v.AsSpan((b * tokens + j) * kvHeads * headDimV + g * headDimV, headDimV), scores[c], oi, oi);
-                TensorPrimitives.Multiply(oi, 1f / sum, oi);
+                var row = p.AsSpan(r * width, width);
+                float max = TensorPrimitives.Max(row);
+                TensorPrimitives.Subtract(row, max, row);
+                TensorPrimitives.Exp(row, row);
+                float sum = TensorPrimitives.Sum(row);
+                TensorPrimitives.Multiply(row, 1f / sum, row);
+                lse[(b * heads + h) * tokens + qb * block + r] = max + MathF.Log(sum);
             }
+            int oOffset = (b * tokens + qb * block) * heads * headDimV + h * headDimV;
+            for (int e = start; e < end; e++)
+                Gemm.MultiplySerial(false, false, block, headDimV, block, p, (e - start) * block, width,
+                    v, (b * tokens + At(layout, 2 + blocks + e) * block) * kvHeads * headDimV + g * headDimV, kvHeads * headDimV,
+                    o, oOffset, heads * headDimV, accumulate: e > start);
         });
     }
 
-    /// <summary>The scaled scores of query row i over the keys of its listed blocks, −∞ after it when causal.</summary>
-    static void Scores(float[] scores, ReadOnlySpan<float> qi, float[] k, float[] layout, int start, int end, int b, int g, int i, int tokens, int kvHeads,
+    /// <summary>The scaled scores (block, listed keys) of query block qb, a block product per key block, −∞ after the query when causal.</summary>
+    static void Scores(float[] scores, float[] q, float[] k, float[] layout, int start, int end, int b, int h, int g, int qb, int tokens, int heads, int kvHeads,
         int headDimK, int block, bool causal, float scale)
     {
-        int blocks = At(layout, 0), c = 0;
-        for (int p = start; p < end; p++)
-            for (int j = At(layout, 2 + blocks + p) * block, stop = j + block; j < stop; j++, c++)
-                scores[c] = causal && j > i ? float.NegativeInfinity
-                    : scale * TensorPrimitives.Dot(qi, k.AsSpan((b * tokens + j) * kvHeads * headDimK + g * headDimK, headDimK));
+        int blocks = At(layout, 0), width = (end - start) * block;
+        for (int e = start; e < end; e++)
+        {
+            int kb = At(layout, 2 + blocks + e);
+            Gemm.MultiplySerial(false, true, block, block, headDimK, q, (b * tokens + qb * block) * heads * headDimK + h * headDimK, heads * headDimK,
+                k, (b * tokens + kb * block) * kvHeads * headDimK + g * headDimK, kvHeads * headDimK, scores, (e - start) * block, width, accumulate: false);
+            for (int r = 0; r < block; r++)
+            {
+                var cells = scores.AsSpan(r * width + (e - start) * block, block);
+                TensorPrimitives.Multiply(cells, scale, cells);
+                if (causal && kb == qb) cells.Slice(r + 1).Fill(float.NegativeInfinity);
+            }
+        }
+    }
+
+    /// <summary>P = exp(S − lse) and dS = P ∘ (dP − Σ dO·o)·scale of one query block over some key blocks, in place: p holds the
+    /// scores and becomes P, dp holds dO·Vᵀ and becomes dS.</summary>
+    static void Gradients(Span<float> p, Span<float> dp, float[] lse, float[] dsum, int rowStart, int rows, int width, float scale)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var pr = p.Slice(r * width, width);
+            var dr = dp.Slice(r * width, width);
+            TensorPrimitives.Subtract(pr, lse[rowStart + r], pr);
+            TensorPrimitives.Exp(pr, pr);
+            TensorPrimitives.Subtract(dr, dsum[rowStart + r], dr);
+            TensorPrimitives.Multiply(dr, pr, dr);
+            TensorPrimitives.Multiply(dr, scale, dr);
+        }
     }
 
     /// <summary>dq, dk, dv accumulate (+=): dq a task per (sample, head, query block), then dk and dv a task per (sample, key/value
-    /// head, key block) over the query blocks that read it.</summary>
+    /// head, key block) over the query blocks that read it; every product a block product.</summary>
     public static void Backward(float[] dq, float[] dk, float[] dv, float[] dO, float[] q, float[] k, float[] v, float[] o, float[] lse, float[] layout,
         int batch, int tokens, int heads, int kvHeads, int headDimK, int headDimV, int block, bool causal, float scale)
     {
         int blocks = tokens / block, group = heads / kvHeads, columns = ColumnsAt(layout);
         var dsum = new float[batch * heads * tokens];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < tokens; i++)
+                for (int h = 0; h < heads; h++)
+                {
+                    int e = (b * tokens + i) * heads * headDimV + h * headDimV;
+                    dsum[(b * heads + h) * tokens + i] = TensorPrimitives.Dot(dO.AsSpan(e, headDimV), o.AsSpan(e, headDimV));
+                }
         Workers.For(batch * heads * blocks, task =>
         {
             int qb = task % blocks, h = task / blocks % heads, b = task / (blocks * heads), g = h / group;
-            int start = At(layout, 1 + qb), end = At(layout, 2 + qb);
-            var scores = new float[(end - start) * block];
-            for (int i = qb * block; i < (qb + 1) * block; i++)
-            {
-                int row = (b * heads + h) * tokens + i;
-                var qi = q.AsSpan((b * tokens + i) * heads * headDimK + h * headDimK, headDimK);
-                var dOi = dO.AsSpan((b * tokens + i) * heads * headDimV + h * headDimV, headDimV);
-                var dqi = dq.AsSpan((b * tokens + i) * heads * headDimK + h * headDimK, headDimK);
-                float d = dsum[row] = TensorPrimitives.Dot(dOi, o.AsSpan((b * tokens + i) * heads * headDimV + h * headDimV, headDimV));
-                Scores(scores, qi, k, layout, start, end, b, g, i, tokens, kvHeads, headDimK, block, causal, scale);
-                int c = 0;
-                for (int p = start; p < end; p++)
-                    for (int j = At(layout, 2 + blocks + p) * block, stop = j + block; j < stop; j++, c++)
-                    {
-                        if (float.IsNegativeInfinity(scores[c])) continue;
-                        float prob = MathF.Exp(scores[c] - lse[row]);
-                        float ds = prob * (TensorPrimitives.Dot(dOi, v.AsSpan((b * tokens + j) * kvHeads * headDimV + g * headDimV, headDimV)) - d);
-                        TensorPrimitives.MultiplyAdd(k.AsSpan((b * tokens + j) * kvHeads * headDimK + g * headDimK, headDimK), scale * ds, dqi, dqi);
-                    }
-            }
+            int start = At(layout, 1 + qb), end = At(layout, 2 + qb), width = (end - start) * block;
+            var p = Scratch(ref t_p, block * width);
+            var dp = Scratch(ref t_dp, block * width);
+            Scores(p, q, k, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
+            int dOOffset = (b * tokens + qb * block) * heads * headDimV + h * headDimV;
+            for (int e = start; e < end; e++)
+                Gemm.MultiplySerial(false, true, block, block, headDimV, dO, dOOffset, heads * headDimV,
+                    v, (b * tokens + At(layout, 2 + blocks + e) * block) * kvHeads * headDimV + g * headDimV, kvHeads * headDimV, dp, (e - start) * block, width, accumulate: false);
+            Gradients(p.AsSpan(0, block * width), dp.AsSpan(0, block * width), lse, dsum, (b * heads + h) * tokens + qb * block, block, width, scale);
+            for (int e = start; e < end; e++)
+                Gemm.MultiplySerial(false, false, block, headDimK, block, dp, (e - start) * block, width,
+                    k, (b * tokens + At(layout, 2 + blocks + e) * block) * kvHeads * headDimK + g * headDimK, kvHeads * headDimK,
+                    dq, (b * tokens + qb * block) * heads * headDimK + h * headDimK, heads * headDimK, accumulate: true);
         });
         Workers.For(batch * kvHeads * blocks, task =>
         {
             int kb = task % blocks, g = task / blocks % kvHeads, b = task / (blocks * kvHeads);
             int start = At(layout, columns + kb), end = At(layout, columns + 1 + kb);
-            for (int j = kb * block; j < (kb + 1) * block; j++)
+            var p = Scratch(ref t_p, block * block);
+            var dp = Scratch(ref t_dp, block * block);
+            int kOffset = (b * tokens + kb * block) * kvHeads * headDimK + g * headDimK, vOffset = (b * tokens + kb * block) * kvHeads * headDimV + g * headDimV;
+            for (int e = start; e < end; e++)
             {
-                var kj = k.AsSpan((b * tokens + j) * kvHeads * headDimK + g * headDimK, headDimK);
-                var vj = v.AsSpan((b * tokens + j) * kvHeads * headDimV + g * headDimV, headDimV);
-                var dkj = dk.AsSpan((b * tokens + j) * kvHeads * headDimK + g * headDimK, headDimK);
-                var dvj = dv.AsSpan((b * tokens + j) * kvHeads * headDimV + g * headDimV, headDimV);
-                for (int p = start; p < end; p++)
+                int qb = At(layout, columns + 1 + blocks + e);
+                for (int t = 0; t < group; t++)
                 {
-                    int qb = At(layout, columns + 1 + blocks + p);
-                    for (int t = 0; t < group; t++)
+                    int h = g * group + t;
+                    int qOffset = (b * tokens + qb * block) * heads * headDimK + h * headDimK, dOOffset = (b * tokens + qb * block) * heads * headDimV + h * headDimV;
+                    Gemm.MultiplySerial(false, true, block, block, headDimK, q, qOffset, heads * headDimK, k, kOffset, kvHeads * headDimK, p, 0, block, accumulate: false);
+                    for (int r = 0; r < block; r++)
                     {
-                        int h = g * group + t;
-                        for (int i = Math.Max(qb * block, causal ? j : 0); i < (qb + 1) * block; i++)
-                        {
-                            int row = (b * heads + h) * tokens + i;
-                            var qi = q.AsSpan((b * tokens + i) * heads * headDimK + h * headDimK, headDimK);
-                            var dOi = dO.AsSpan((b * tokens + i) * heads * headDimV + h * headDimV, headDimV);
-                            float prob = MathF.Exp(scale * TensorPrimitives.Dot(qi, kj) - lse[row]);
-                            TensorPrimitives.MultiplyAdd(dOi, prob, dvj, dvj);
-                            float ds = prob * (TensorPrimitives.Dot(dOi, vj) - dsum[row]);
-                            TensorPrimitives.MultiplyAdd(qi, scale * ds, dkj, dkj);
-                        }
+                        var cells = p.AsSpan(r * block, block);
+                        TensorPrimitives.Multiply(cells, scale, cells);
+                        if (causal && kb == qb) cells.Slice(r + 1).Fill(float.NegativeInfinity);
                     }
+                    Gemm.MultiplySerial(false, true, block, block, headDimV, dO, dOOffset, heads * headDimV, v, vOffset, kvHeads * headDimV, dp, 0, block, accumulate: false);
+                    Gradients(p.AsSpan(0, block * block), dp.AsSpan(0, block * block), lse, dsum, (b * heads + h) * tokens + qb * block, block, block, scale);
+                    Gemm.MultiplySerial(true, false, block, headDimV, block, p, 0, block, dO, dOOffset, heads * headDimV, dv, vOffset, kvHeads * headDimV, accumulate: true);
+                    Gemm.MultiplySerial(true, false, block, headDimK, block, dp, 0, block, q, qOffset, heads * headDimK, dk, kOffset, kvHeads * headDimK, accumulate: true);
                 }
             }
         });
