@@ -17,7 +17,18 @@ namespace ModelGen.Ops;
 /// </summary>
 public static class LinearAttention
 {
-    /// <summary>o, the state and the denominators, a task per (sample, key/value head).</summary>
+    [ThreadStatic] static float[]? t_rows;
+    [ThreadStatic] static float[]? t_extended;
+    [ThreadStatic] static float[]? t_state;
+
+    static Span<float> Scratch(ref float[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new float[length];
+        return buffer.AsSpan(0, length);
+    }
+
+    /// <summary>o, the state and the denominators, a task per (sample, key/value head). Without the causal mask the state is one
+    /// product φkᵀ·v (m×N by N×dv) beside the sums of φk, and the numerators one product φq·state per head.</summary>
     public static void Forward(float[] o, float[] state, float[] den, float[] qf, float[] kf, float[] v, int batch, int tokens, int heads, int kvHeads,
         int features, int headDimV, bool causal)
     {
@@ -26,22 +37,43 @@ public static class LinearAttention
         {
             int b = bg / kvHeads, g = bg % kvHeads;
             var s = state.AsSpan(bg * features * w, features * w);
+            if (!causal)
+            {
+                Gemm.MultiplySerial(true, false, features, headDimV, tokens, kf, bg * tokens * features, features, v, b * tokens * kvHeads * headDimV + g * headDimV,
+                    kvHeads * headDimV, state, bg * features * w, w, accumulate: false);
+                var z = Scratch(ref t_extended, features);
+                z.Clear();
+                for (int n = 0; n < tokens; n++) TensorPrimitives.Add(z, kf.AsSpan((bg * tokens + n) * features, features), z);
+                for (int r = 0; r < features; r++) s[r * w + headDimV] = z[r];
+                Scratch(ref t_rows, tokens * w);
+                for (int t = 0; t < group; t++)
+                {
+                    int h = g * group + t;
+                    Gemm.MultiplySerial(false, false, tokens, w, features, qf, (b * heads + h) * tokens * features, features, state, bg * features * w, w,
+                        t_rows!, 0, w, accumulate: false);
+                    for (int n = 0; n < tokens; n++)
+                    {
+                        var num = t_rows.AsSpan(n * w, w);
+                        den[(b * heads + h) * tokens + n] = num[headDimV];
+                        TensorPrimitives.Divide(num.Slice(0, headDimV), num[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
+                    }
+                }
+                return;
+            }
             s.Clear();
             var extended = new float[w];
-            var num = new float[w];
-            if (!causal)
-                for (int n = 0; n < tokens; n++) Accumulate(s, kf, v, extended, bg, b, g, n, tokens, kvHeads, features, headDimV);
+            var numerator = new float[w];
             for (int n = 0; n < tokens; n++)
             {
-                if (causal) Accumulate(s, kf, v, extended, bg, b, g, n, tokens, kvHeads, features, headDimV);
+                Accumulate(s, kf, v, extended, bg, b, g, n, tokens, kvHeads, features, headDimV);
                 for (int t = 0; t < group; t++)
                 {
                     int h = g * group + t;
                     var q = qf.AsSpan(((b * heads + h) * tokens + n) * features, features);
-                    num.AsSpan().Clear();
-                    for (int r = 0; r < features; r++) TensorPrimitives.MultiplyAdd(s.Slice(r * w, w), q[r], num, num);
-                    den[((long)b * heads + h) * tokens + n] = num[headDimV];
-                    TensorPrimitives.Divide(num.AsSpan(0, headDimV), num[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
+                    numerator.AsSpan().Clear();
+                    for (int r = 0; r < features; r++) TensorPrimitives.MultiplyAdd(s.Slice(r * w, w), q[r], numerator, numerator);
+                    den[(b * heads + h) * tokens + n] = numerator[headDimV];
+                    TensorPrimitives.Divide(numerator.AsSpan(0, headDimV), numerator[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
                 }
             }
         });
@@ -61,7 +93,8 @@ public static class LinearAttention
         }
     }
 
-    /// <summary>dφq, dφk and dv accumulate (+=); a task per (sample, key/value head).</summary>
+    /// <summary>dφq, dφk and dv accumulate (+=); a task per (sample, key/value head). Without the causal mask every gradient is one
+    /// product: dφq += r·stateᵀ, G = Σ_heads φqᵀ·r, dφk += [v, 1]·Gᵀ, dv += φk·G.</summary>
     public static void Backward(float[] dqf, float[] dkf, float[] dValues, float[] dO, float[] qf, float[] kf, float[] v, float[] o, float[] state, float[] den,
         int batch, int tokens, int heads, int kvHeads, int features, int headDimV, bool causal)
     {
@@ -69,39 +102,65 @@ public static class LinearAttention
         Workers.For(batch * kvHeads, bg =>
         {
             int b = bg / kvHeads, g = bg % kvHeads;
-            var sums = new float[features * w];
-            var residual = new float[w];
-            var extended = new float[w];
-            // Queries: S (all keys, or the prefix up to n).
-            if (!causal) state.AsSpan(bg * features * w, features * w).CopyTo(sums);
-            for (int n = 0; n < tokens; n++)
+            if (!causal)
             {
-                if (causal) Accumulate(sums, kf, v, extended, bg, b, g, n, tokens, kvHeads, features, headDimV);
+                Scratch(ref t_rows, tokens * w);
+                Scratch(ref t_state, features * w);
+                var residual = new float[w];
                 for (int t = 0; t < group; t++)
                 {
                     int h = g * group + t;
-                    Residual(residual, dO, o, den, b, h, n, tokens, heads, headDimV);
+                    for (int n = 0; n < tokens; n++)
+                    {
+                        Residual(residual, dO, o, den, b, h, n, tokens, heads, headDimV);
+                        residual.CopyTo(t_rows.AsSpan(n * w, w));
+                    }
+                    Gemm.MultiplySerial(false, true, tokens, features, w, t_rows!, 0, w, state, bg * features * w, w, dqf, (b * heads + h) * tokens * features, features,
+                        accumulate: true);
+                    Gemm.MultiplySerial(true, false, features, w, tokens, qf, (b * heads + h) * tokens * features, features, t_rows!, 0, w, t_state!, 0, w,
+                        accumulate: t > 0);
+                }
+                for (int n = 0; n < tokens; n++)
+                {
+                    var row = t_rows.AsSpan(n * w, w);
+                    v.AsSpan((b * tokens + n) * kvHeads * headDimV + g * headDimV, headDimV).CopyTo(row);
+                    row[headDimV] = 1f;
+                }
+                Gemm.MultiplySerial(false, true, tokens, features, w, t_rows!, 0, w, t_state!, 0, w, dkf, bg * tokens * features, features, accumulate: true);
+                Gemm.MultiplySerial(false, false, tokens, headDimV, features, kf, bg * tokens * features, features, t_state!, 0, w,
+                    dValues, b * tokens * kvHeads * headDimV + g * headDimV, kvHeads * headDimV, accumulate: true);
+                return;
+            }
+            var sums = new float[features * w];
+            var r = new float[w];
+            var extended = new float[w];
+            // Queries: the prefix S up to n.
+            for (int n = 0; n < tokens; n++)
+            {
+                Accumulate(sums, kf, v, extended, bg, b, g, n, tokens, kvHeads, features, headDimV);
+                for (int t = 0; t < group; t++)
+                {
+                    int h = g * group + t;
+                    Residual(r, dO, o, den, b, h, n, tokens, heads, headDimV);
                     var dq = dqf.AsSpan(((b * heads + h) * tokens + n) * features, features);
-                    for (int r = 0; r < features; r++) dq[r] += TensorPrimitives.Dot(sums.AsSpan(r * w, w), residual);
+                    for (int f = 0; f < features; f++) dq[f] += TensorPrimitives.Dot(sums.AsSpan(f * w, w), r);
                 }
             }
-            // Keys and values: G (all queries, or the suffix from n).
+            // Keys and values: the suffix G from n.
             sums.AsSpan().Clear();
-            if (!causal)
-                for (int n = 0; n < tokens; n++) AccumulateQueries(sums, qf, dO, o, den, residual, b, g, n, tokens, heads, group, features, headDimV);
             for (int n = tokens - 1; n >= 0; n--)
             {
-                if (causal) AccumulateQueries(sums, qf, dO, o, den, residual, b, g, n, tokens, heads, group, features, headDimV);
+                AccumulateQueries(sums, qf, dO, o, den, r, b, g, n, tokens, heads, group, features, headDimV);
                 v.AsSpan((b * tokens + n) * kvHeads * headDimV + g * headDimV, headDimV).CopyTo(extended);
                 extended[headDimV] = 1f;
                 var k = kf.AsSpan((bg * tokens + n) * features, features);
                 var dk = dkf.AsSpan((bg * tokens + n) * features, features);
                 var dv = dValues.AsSpan((b * tokens + n) * kvHeads * headDimV + g * headDimV, headDimV);
-                for (int r = 0; r < features; r++)
+                for (int f = 0; f < features; f++)
                 {
-                    var row = sums.AsSpan(r * w, w);
-                    dk[r] += TensorPrimitives.Dot(row, extended);
-                    TensorPrimitives.MultiplyAdd(row.Slice(0, headDimV), k[r], dv, dv);
+                    var row = sums.AsSpan(f * w, w);
+                    dk[f] += TensorPrimitives.Dot(row, extended);
+                    TensorPrimitives.MultiplyAdd(row.Slice(0, headDimV), k[f], dv, dv);
                 }
             }
         });

@@ -100,27 +100,30 @@ public static class RandomFeatures
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
     }
 
-    /// <summary>φ (B, H, N, m) of x (B, N, H·d); <paramref name="keys"/>: one stabiliser per (sample, head), else one per row.</summary>
+    /// <summary>φ (B, H, N, m) of x (B, N, H·d); <paramref name="keys"/>: one stabiliser per (sample, head), else one per row. The
+    /// exponents of a (sample, head) are one product x·Ωᵀ (N×d by d×m).</summary>
     public static void Forward(float[] phi, float[] x, float[] projection, int batch, int tokens, int heads, int headDim, int features, bool keys)
     {
         float normalizer = DataNormalizer(headDim), ratio = 1f / MathF.Sqrt(features);
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads;
-            var scaled = new float[headDim];
+            Gemm.MultiplySerial(false, true, tokens, features, headDim, x, b * tokens * heads * headDim + h * headDim, heads * headDim,
+                projection, 0, headDim, phi, bh * tokens * features, features, accumulate: false);
             float headMax = float.NegativeInfinity;
             for (int n = 0; n < tokens; n++)
             {
                 var row = phi.AsSpan((bh * tokens + n) * features, features);
-                TensorPrimitives.Multiply(x.AsSpan((b * tokens + n) * heads * headDim + h * headDim, headDim), normalizer, scaled);
-                float half = 0.5f * TensorPrimitives.Dot(scaled, scaled);
-                for (int r = 0; r < features; r++) row[r] = TensorPrimitives.Dot(projection.AsSpan(r * headDim, headDim), scaled) - half;
+                var xr = x.AsSpan((b * tokens + n) * heads * headDim + h * headDim, headDim);
+                float half = 0.5f * normalizer * normalizer * TensorPrimitives.Dot(xr, xr);
+                // u = ω·x' − |x'|²/2 with x' = normalizer·x.
+                TensorPrimitives.Multiply(row, normalizer, row);
+                TensorPrimitives.Subtract(row, half, row);
                 float max = TensorPrimitives.Max(row);
                 if (keys) headMax = MathF.Max(headMax, max);
                 else Exponentiate(row, max, ratio);
             }
-            if (keys)
-                for (int n = 0; n < tokens; n++) Exponentiate(phi.AsSpan((bh * tokens + n) * features, features), headMax, ratio);
+            if (keys) Exponentiate(phi.AsSpan(bh * tokens * features, tokens * features), headMax, ratio);
         });
     }
 
@@ -131,26 +134,33 @@ public static class RandomFeatures
         TensorPrimitives.Multiply(row, ratio, row);
     }
 
-    /// <summary>dx += d^(−1/4)·Σ_r dφ_r·φ_r·(ω_r − x'), a task per (sample, head).</summary>
+    [ThreadStatic] static float[]? t_weights;
+    [ThreadStatic] static float[]? t_sums;
+
+    /// <summary>dx += d^(−1/4)·Σ_r dφ_r·φ_r·(ω_r − x'), a task per (sample, head): the weights w = dφ ∘ φ, then one product w·Ω
+    /// (N×m by m×d) and the row sums of w.</summary>
     public static void Backward(float[] dx, float[] dPhi, float[] phi, float[] x, float[] projection, int batch, int tokens, int heads, int headDim, int features)
     {
         float normalizer = DataNormalizer(headDim);
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads;
-            var weight = new float[features];
-            var sum = new float[headDim];
+            if (t_weights is null || t_weights.Length < tokens * features) t_weights = new float[tokens * features];
+            if (t_sums is null || t_sums.Length < tokens * headDim) t_sums = new float[tokens * headDim];
+            var weights = t_weights;
+            var sums = t_sums;
+            TensorPrimitives.Multiply(dPhi.AsSpan(bh * tokens * features, tokens * features), phi.AsSpan(bh * tokens * features, tokens * features),
+                weights.AsSpan(0, tokens * features));
+            Gemm.MultiplySerial(false, false, tokens, headDim, features, weights, 0, features, projection, 0, headDim, sums, 0, headDim, accumulate: false);
             for (int n = 0; n < tokens; n++)
             {
-                int f = (bh * tokens + n) * features, e = (b * tokens + n) * heads * headDim + h * headDim;
-                TensorPrimitives.Multiply(dPhi.AsSpan(f, features), phi.AsSpan(f, features), weight);
-                // Σ_r w_r·ω_r − (Σ_r w_r)·x', then the normalizer once more.
-                sum.AsSpan().Clear();
-                for (int r = 0; r < features; r++) TensorPrimitives.MultiplyAdd(projection.AsSpan(r * headDim, headDim), weight[r], sum, sum);
-                float total = TensorPrimitives.Sum(weight), shrink = total * normalizer;
+                int e = (b * tokens + n) * heads * headDim + h * headDim;
+                float shrink = TensorPrimitives.Sum(weights.AsSpan(n * features, features)) * normalizer * normalizer;
                 var g = dx.AsSpan(e, headDim);
-                var row = x.AsSpan(e, headDim);
-                for (int k = 0; k < headDim; k++) g[k] += normalizer * (sum[k] - shrink * row[k]);
+                var sum = sums.AsSpan(n * headDim, headDim);
+                // dx += normalizer·Σ_r w_r·ω_r − normalizer²·(Σ_r w_r)·x.
+                TensorPrimitives.MultiplyAdd(sum, normalizer, g, g);
+                TensorPrimitives.MultiplyAdd(x.AsSpan(e, headDim), -shrink, g, g);
             }
         });
     }
