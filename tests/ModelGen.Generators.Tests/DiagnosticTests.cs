@@ -420,6 +420,16 @@ public class DiagnosticTests
             "MG2001", "0", "Features of layer 'attn' is 0; it must be positive");
 
     [Fact]
+    public void MG2001_ShawWithoutAClippingDistance() =>
+        Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.Shaw, MaxDistance = 0)] public partial Module Attn { get; }"),
+            "MG2001", "MaxDistance = 0", "MaxDistance of layer 'attn' is 0; it must be at least 1 (the clipping distance of the relative keys)");
+
+    [Fact]
+    public void MG2024_SparseAttentionWithShawsRelativeKeys() =>
+        Expect(Model("[SparseAttention(4, 4, Positions = RelativePositions.Shaw)] public partial Module Attn { get; }"),
+            "MG2024", "Positions = RelativePositions.Shaw", "so Shaw's relative keys cannot apply to the scores");
+
+    [Fact]
     public void MG2023_SparseBlockNotDividingTheTokens() =>
         Expect(Model("[SparseAttention(4, 3)] public partial Module Attn { get; }"),
             "MG2023", "3", "Layer 'attn': sparse attention splits the 8 tokens into blocks of 3, but 3 does not divide 8; choose a block that divides the tokens (e.g. 2)");

@@ -137,6 +137,11 @@ public enum RelativePositions
     /// (<see cref="AttentionOptionsAttribute.RelativeBuckets"/>, heads) biases, one per bucket of the distance j − i and head,
     /// added to the scores. Initialised N(0, 0.02²).</summary>
     RelativeBias = 3,
+
+    /// <summary>Relative position representations (Shaw et al.): a learned vector a_t per clipped distance t = clip(j − i, −k, k)
+    /// with k = <see cref="AttentionOptionsAttribute.MaxDistance"/>, added to the keys inside the scores, e_ij = q_i·(k_j + a_t)/√d.
+    /// Table <c>relative_keys.weight</c> (2k + 1, head width), shared by the heads, initialised N(0, 0.02²).</summary>
+    Shaw = 4,
 }
 
 /// <summary>Multi-head scaled dot-product attention with q/k/v/out projections (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).

@@ -776,11 +776,11 @@ public static class ModelFuzzer
                     }
                 }
             }
-            // Relative positions on self-attention: rotary (an even head width), ALiBi, or a learned T5 bias.
+            // Relative positions on self-attention: rotary (an even head width), ALiBi, a learned T5 bias or Shaw's relative keys.
             bool self = !args.Any(a => a.StartsWith("Key", StringComparison.Ordinal) && !a.StartsWith("KeyDim", StringComparison.Ordinal));
             if (self && Chance(0.3))
             {
-                int kind = _r.Next(3);
+                int kind = _r.Next(4);
                 if (kind == 0 && keyDim % 2 == 0)
                 {
                     args.Add("Positions = RelativePositions.Rotary");
@@ -792,6 +792,11 @@ public static class ModelFuzzer
                     args.Add("Positions = RelativePositions.RelativeBias");
                     if (Chance(0.5)) args.Add($"RelativeBuckets = {Pick(4, 6, 8, 32)}");
                     if (Chance(0.5)) args.Add($"MaxDistance = {Pick(9, 20, 128)}");
+                }
+                else if (kind == 3)
+                {
+                    args.Add("Positions = RelativePositions.Shaw");
+                    if (Chance(0.6)) args.Add($"MaxDistance = {Pick(1, 2, 4, 16)}");
                 }
             }
             // An attention mask over the scores, shared by the heads or one per head (a new input; the model's, a module declares it too).

@@ -142,6 +142,16 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void ShawRelativeKeys_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // q·aᵀ gathered by clipped distance into the score bias; its gradient back to the queries and the table.
+        var m = new ShawModel(device, seed: 41);
+        var y = m.Forward(ModelData.Random(42, 1f, 2, 9, 16));
+        m.Backward(ModelData.Random(43, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void SparseAttention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // A thread per query row forward and for dq, a thread per key row for dk and dv through the pattern's transpose.

@@ -275,6 +275,23 @@ public partial class CausalPerformer
     [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
 }
 
+/// <summary>Shaw's relative position representations: 9 tokens, keys within ±3 positions told apart.</summary>
+[Model]
+[Input("x", 9, 16)]
+public partial class ShawModel
+{
+    [MultiHeadAttention(2, Positions = RelativePositions.Shaw, MaxDistance = 3)] public partial Module Attn { get; }
+}
+
+/// <summary>Causal attention with Shaw's relative keys clipped at 2 and an attention mask besides (the two biases summed).</summary>
+[Model]
+[Input("x", 7, 16)]
+[Input("mask", 7, 7, Kind = InputKind.AttentionMask)]
+public partial class CausalShaw
+{
+    [MultiHeadAttention(4, Causal = true, Positions = RelativePositions.Shaw, MaxDistance = 2, AttentionMask = "mask")] public partial Module Attn { get; }
+}
+
 /// <summary>BigBird-style sparse attention: 24 tokens in 6 blocks of 4, a window of ±1 block, 1 global block, 1 random block.</summary>
 [Model]
 [Input("x", 24, 16)]

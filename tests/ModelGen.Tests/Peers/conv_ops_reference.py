@@ -15,6 +15,8 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
     rotary         heads, theta                    inputs x (B, N, heads*d), grad_output: RoPE by complex multiplication
     performer      heads, kv_heads, causal, theta  inputs x, {q,k,v,out}_proj.{weight,bias}, projection_matrix, grad_output:
                                                    FAVOR+ attention written from the paper (theta > 0: RoPE first)
+    shaw_attention heads, max_distance, causal     inputs x, {q,k,v,out}_proj.{weight,bias}, relative_keys.weight, grad_output:
+                                                   Shaw's relative keys in the scores, written from the paper
     sparse_attention heads, kv_heads, block, causal, theta
                                                    inputs x, {q,k,v,out}_proj.{weight,bias}, block_mask (blocks, blocks),
                                                    grad_output: dense softmax attention under the block pattern's mask
@@ -94,6 +96,7 @@ OPS = {
     "linformer": {"heads", "kv_heads", "share_kv"},
     "performer": {"heads", "kv_heads", "causal", "theta"},
     "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
+    "shaw_attention": {"heads", "max_distance", "causal"},
     "additive_attention": set(),
     "location_attention": set(),
 }
@@ -307,6 +310,27 @@ def run(config, inputs):
             num = qf @ (kf.transpose(-1, -2) @ v)
             den = (qf * kf.sum(dim=2, keepdim=True)).sum(-1)
         o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
+        y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "shaw_attention":
+        # Shaw et al.'s relative position representations in the scores: e_ij = q_i (k_j + a_clip(j-i))^T / sqrt(d), one table
+        # of 2k + 1 vectors shared by the heads; softmax; sum of the values.
+        B, N, E = x.shape
+        H, K = config["heads"], config["max_distance"]
+        w = {}
+        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        table = grads["relative_keys.weight"] = leaf(inputs["relative_keys.weight"])
+        d = E // H
+        q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        k = F.linear(x, w["k_proj.weight"], w["k_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        v = F.linear(x, w["v_proj.weight"], w["v_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        distance = (torch.arange(N)[None, :] - torch.arange(N)[:, None]).clamp(-K, K) + K
+        a = table[distance]                                    # (N, N, d)
+        scores = (q @ k.transpose(-1, -2) + torch.einsum("bhid,ijd->bhij", q, a)) / d ** 0.5
+        if config["causal"]:
+            scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool).triu(1), float("-inf"))
+        o = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, N, E)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "sparse_attention":
         # Dense softmax attention under the block pattern's mask (this oracle forms the N x N scores; ModelGen never does):

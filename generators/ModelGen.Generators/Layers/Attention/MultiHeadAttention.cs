@@ -38,7 +38,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             q = l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
             k = l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
         }
-        string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c, l.AttentionScoreBias(path, c));
+        string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c, l.AttentionScoreBias(path, c, q));
         return residual is null
             ? l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero")
             : l.LinearResidual(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, residual, sumPath!, output, biasInit: "zero");
@@ -141,6 +141,13 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             if (c.AtLeast("MaxDistance", a.MaxDistance, exact + 1, $"greater than the {exact} buckets of exact distances") is not { } d) return null;
             (buckets, maxDistance) = (b, d);
         }
+        else if (a.Positions == RelativePositions.Shaw)
+        {
+            // Shaw's clipping distance k: 2k + 1 learned key vectors.
+            if (c.AtLeast("MaxDistance", a.MaxDistance, 1, "at least 1 (the clipping distance of the relative keys)") is not { } d) return null;
+            maxDistance = d;
+            buckets = 2 * d + 1;
+        }
         else if (a.Positions is not (RelativePositions.None or RelativePositions.Rotary or RelativePositions.Alibi))
         {
             c.Report(DiagnosticDescriptors.NonPositiveSize, "Positions", "Positions", c.Subject, (int)a.Positions, "one of RelativePositions' values");
@@ -155,6 +162,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
     {
         RelativePositions.Rotary => "rotary",
         RelativePositions.Alibi => "ALiBi",
+        RelativePositions.Shaw => "Shaw's relative keys",
         _ => "relative bias",
     };
 
