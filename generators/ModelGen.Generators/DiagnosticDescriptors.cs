@@ -133,6 +133,10 @@ public static class DiagnosticDescriptors
         "Sparse attention computes only its pattern's blocks",
         "Layer '{0}': sparse attention computes only the blocks of its pattern, so {1} cannot apply to the scores; use MultiHeadAttention (memory-efficient on long sequences) for padding and attention masks and score biases, or rotary positions with sparse attention", Shapes);
 
+    public static readonly DiagnosticDescriptor TransformerNeedsTarget = Error("MG2025",
+        "A Transformer needs a target sequence",
+        "Layer '{0}': an encoder–decoder Transformer decodes a target sequence; name it with Target = \"...\" (an input or an earlier layer, (B, tokens, {1}))", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -174,6 +178,7 @@ public static class DiagnosticDescriptors
         [PerformerFormsNoScores.Id] = PerformerFormsNoScores,
         [SparseBlockDoesNotDivide.Id] = SparseBlockDoesNotDivide,
         [SparseAttentionScores.Id] = SparseAttentionScores,
+        [TransformerNeedsTarget.Id] = TransformerNeedsTarget,
         [InternalError.Id] = InternalError,
     };
 

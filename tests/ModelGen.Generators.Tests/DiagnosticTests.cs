@@ -430,6 +430,18 @@ public class DiagnosticTests
             "MG2024", "Positions = RelativePositions.Shaw", "so Shaw's relative keys cannot apply to the scores");
 
     [Fact]
+    public void MG2025_TransformerWithoutATarget() =>
+        Expect(Model("[Transformer(4, EncoderLayers = 1, DecoderLayers = 1)] public partial Module Model { get; }"),
+            "MG2025", "Transformer(4, EncoderLayers = 1, DecoderLayers = 1)",
+            "Layer 'model': an encoder–decoder Transformer decodes a target sequence; name it with Target = \"...\" (an input or an earlier layer, (B, tokens, 64))");
+
+    [Fact]
+    public void MG2004_TransformerTargetOfAnotherWidth() =>
+        Expect(Model("[Transformer(4, Target = \"tgt\", EncoderLayers = 1, DecoderLayers = 1)] public partial Module Model { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"tgt\", 5, 32)]"),
+            "MG2004", "Target = \"tgt\"", "Layer 'model' expects (B, tokens, 64) like the source but 'tgt' gives (B, 5, 32)");
+
+    [Fact]
     public void MG2023_SparseBlockNotDividingTheTokens() =>
         Expect(Model("[SparseAttention(4, 3)] public partial Module Attn { get; }"),
             "MG2023", "3", "Layer 'attn': sparse attention splits the 8 tokens into blocks of 3, but 3 does not divide 8; choose a block that divides the tokens (e.g. 2)");

@@ -38,6 +38,7 @@ internal static class LayerRegistry
         new TransformerEncoderRule(),
         new TransformerDecoderLayerRule(),
         new TransformerDecoderRule(),
+        new TransformerRule(),
         // Maps: feature maps (C, H, W)
         new Conv2dRule(),
         new ConvBnReluRule(),

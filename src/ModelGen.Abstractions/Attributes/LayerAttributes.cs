@@ -326,6 +326,31 @@ public sealed class TransformerDecoderAttribute : DecoderOptionsAttribute
     public int Depth { get; }
 }
 
+/// <summary>An encoder–decoder Transformer, as PyTorch's nn.Transformer: <see cref="EncoderLayers"/> encoder layers over the input
+/// (the source, <c>encoder.layers.{i}</c>) and a final <c>encoder.norm</c> giving the memory, then <see cref="DecoderLayers"/>
+/// decoder layers over <see cref="Target"/> (<c>decoder.layers.{i}</c>: self-attention, cross-attention to the memory, MLP) and a
+/// final <c>decoder.norm</c>: (source tokens, width) and (target tokens, width) -> (target tokens, width).
+/// <see cref="AttentionOptionsAttribute.Causal"/> masks the decoder's self-attention only (nn.Transformer's square subsequent
+/// tgt_mask); <see cref="AttentionOptionsAttribute.KeyPaddingMask"/> pads the source, in the encoder and in the decoder's
+/// cross-attention (src_ and memory_key_padding_mask), <see cref="TargetKeyPaddingMask"/> the target; relative positions apply to
+/// both self-attentions. For nn.Transformer's defaults set <c>Norm = NormPlacement.Post, Activation = Activation.Relu</c>.</summary>
+public sealed class TransformerAttribute : EncoderOptionsAttribute
+{
+    public TransformerAttribute(int heads) : base(heads)
+    {
+    }
+
+    /// <summary>The target sequence the decoder reads (B, target tokens, width), the width the source's.</summary>
+    public string? Target { get; set; }
+
+    /// <summary>A key padding mask input over the target tokens (nn.Transformer's tgt_key_padding_mask).</summary>
+    public string? TargetKeyPaddingMask { get; set; }
+
+    public int EncoderLayers { get; set; } = 6;
+
+    public int DecoderLayers { get; set; } = 6;
+}
+
 /// <summary>Places a <see cref="ModuleAttribute"/> class here, <see cref="Depth"/> times in a chain (<c>{name}.{i}.*</c> when Depth &gt; 1).</summary>
 public sealed class UseAttribute : LayerAttribute
 {

@@ -30,7 +30,7 @@ public static class ModelFuzzer
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
         "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
-        "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
+        "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
     };
@@ -135,6 +135,7 @@ public static class ModelFuzzer
         ["ClassifierHead"] = new[] { "Head", "Classifier", "Logits" },
         ["PatchEmbedding"] = new[] { "Embed", "Patches", "PatchEmbed" },
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
+        ["Transformer"] = new[] { "Seq2Seq", "EncDec", "Translator" },
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
         ["PerformerAttention"] = new[] { "Performer", "Favor", "LinearAttn" },
         ["SparseAttention"] = new[] { "Sparse", "BigBird", "LocalAttn" },
@@ -355,7 +356,7 @@ public static class ModelFuzzer
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
             "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "PerformerAttention" or "SparseAttention" or "AdditiveAttention"
-                or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
+                or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "Transformer" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
         };
@@ -428,7 +429,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
-                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("SparseAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("Transformer", 0.5), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("SparseAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -630,6 +631,23 @@ public static class ModelFuzzer
                     if (Chance(0.15)) args.Add("Dropout = 0.1");
                     if (Chance(0.2)) args.Add($"DropPath = {Num(Pick(0.1, 0.2))}");
                     return Out(Same());
+                }
+                case "Transformer":
+                {
+                    if (!s.IsSequence) return null;
+                    if (!Attention(scope, s, args, cross: false, out _)) return null;
+                    // The target: a sequence of this scope as wide as the source (the source itself too).
+                    var targets = scope.Data.Where(e => e.Shape.IsSequence && e.Shape.Last == s.Last).ToList();
+                    if (targets.Count == 0) return null;
+                    var target = Pick(targets);
+                    args.Add($"Target = {Wire(target)}");
+                    args.Add($"EncoderLayers = {Pick(1, 1, 2)}");
+                    args.Add($"DecoderLayers = {Pick(1, 1, 2)}");
+                    if (Chance(0.4)) args.Add($"FeedForward = {Pick(16, 32)}");
+                    if (Chance(0.3)) args.Add($"Norm = {Enum("NormPlacement", "Post")}");
+                    if (Chance(0.3)) args.Add($"Activation = {Enum("Activation", "Relu")}");
+                    if (Chance(0.15)) args.Add("Dropout = 0.1");
+                    return Out(new Shape(new[] { target.Shape.Dims[0], s.Last }));
                 }
                 case "Conv2d":
                     return Conv(s, args, convBnRelu: false) is { } conv ? Out(conv) : null;
@@ -1055,6 +1073,7 @@ public static class ModelFuzzer
                         options.Add(("sparse block not dividing the tokens", () => new Layer("SparseAttention", new List<string> { Int(h), Int(block) }, null), null));
                     }
                     options.Add(("linformer longer than the tokens", () => new Layer("LinformerAttention", new List<string> { Int(h), Int(s.Dims[0] + 1) }, null), null));
+                    options.Add(("transformer without a target", () => new Layer("Transformer", new List<string> { Int(h), "EncoderLayers = 1", "DecoderLayers = 1" }, null), null));
                     options.Add(("decoder without a memory", () => Pick(new Layer("TransformerDecoderLayer", new List<string> { Int(h) }, null),
                         new Layer("TransformerDecoder", new List<string> { "1", Int(h) }, null)), null));
                     options.Add(("data used as mask", () => new Layer("MultiHeadAttention", new List<string> { Int(h), $"KeyPaddingMask = \"{scope.Edges[0].Name}\"" }, null), null));

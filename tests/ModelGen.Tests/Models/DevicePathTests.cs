@@ -142,6 +142,15 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void Transformer_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new TinyTransformer(device, seed: 44);
+        var y = m.Forward(ModelData.Random(45, 1f, 2, 7, 16), ModelData.Random(46, 1f, 2, 5, 16));
+        m.Backward(ModelData.Random(47, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "src", "tgt");
+
+    [Fact]
     public void ShawRelativeKeys_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // q·aᵀ gathered by clipped distance into the score bias; its gradient back to the queries and the table.

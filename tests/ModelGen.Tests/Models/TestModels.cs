@@ -275,6 +275,27 @@ public partial class CausalPerformer
     [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
 }
 
+/// <summary>nn.Transformer in small: 2 encoder and 2 decoder layers, post-norm, ReLU, a causal decoder; 7 source and 5 target tokens.</summary>
+[Model]
+[Input("src", 7, 16)]
+[Input("tgt", 5, 16)]
+public partial class TinyTransformer
+{
+    [Transformer(2, Input = "src", Target = "tgt", EncoderLayers = 2, DecoderLayers = 2, FeedForward = 24, Norm = NormPlacement.Post,
+        Activation = Activation.Relu, Causal = true)]
+    public partial Module Model { get; }
+}
+
+/// <summary>A pre-norm Transformer of one layer each with GELU, not causal.</summary>
+[Model]
+[Input("src", 6, 16)]
+[Input("tgt", 8, 16)]
+public partial class PreNormTransformer
+{
+    [Transformer(4, Input = "src", Target = "tgt", EncoderLayers = 1, DecoderLayers = 1, FeedForward = 32)]
+    public partial Module Model { get; }
+}
+
 /// <summary>Shaw's relative position representations: 9 tokens, keys within ±3 positions told apart.</summary>
 [Model]
 [Input("x", 9, 16)]

@@ -15,6 +15,8 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
     rotary         heads, theta                    inputs x (B, N, heads*d), grad_output: RoPE by complex multiplication
     performer      heads, kv_heads, causal, theta  inputs x, {q,k,v,out}_proj.{weight,bias}, projection_matrix, grad_output:
                                                    FAVOR+ attention written from the paper (theta > 0: RoPE first)
+    transformer    heads, feed_forward, encoder_layers, decoder_layers, norm_first, activation, causal
+                                                   inputs src, tgt, ModelGen's encoder./decoder. weights, grad_output: nn.Transformer
     shaw_attention heads, max_distance, causal     inputs x, {q,k,v,out}_proj.{weight,bias}, relative_keys.weight, grad_output:
                                                    Shaw's relative keys in the scores, written from the paper
     sparse_attention heads, kv_heads, block, causal, theta
@@ -97,6 +99,7 @@ OPS = {
     "performer": {"heads", "kv_heads", "causal", "theta"},
     "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
     "shaw_attention": {"heads", "max_distance", "causal"},
+    "transformer": {"heads", "feed_forward", "encoder_layers", "decoder_layers", "norm_first", "activation", "causal"},
     "additive_attention": set(),
     "location_attention": set(),
 }
@@ -181,6 +184,8 @@ def run(config, inputs):
         return {"index": index.to(torch.float64)}
     if op == "decoder":
         return run_decoder(config, inputs)
+    if op == "transformer":
+        return run_transformer(config, inputs)
     x = leaf(inputs["x"])
     grads = {"x": x}
     out = {}
@@ -435,6 +440,60 @@ def run_decoder(config, inputs):
         for theirs, ours in names.items():
             out["grad." + p + ours + ".weight"] = getattr(l, theirs).weight.grad
             out["grad." + p + ours + ".bias"] = getattr(l, theirs).bias.grad
+    return out
+
+
+def run_transformer(config, inputs):
+    """torch.nn.Transformer (batch_first, no dropout) on ModelGen's weights: encoder.layers.{i}.attn (q, k, v, out projections),
+    mlp.fc1 / fc2, norm1..2, encoder.norm; decoder.layers.{i}.self_attn / cross_attn, mlp, norm1..3, decoder.norm. The causal
+    flag is the square subsequent tgt_mask."""
+    src, tgt = leaf(inputs["src"]), leaf(inputs["tgt"])
+    E = src.shape[-1]
+    model = nn.Transformer(E, config["heads"], config["encoder_layers"], config["decoder_layers"], dim_feedforward=config["feed_forward"],
+                           dropout=0.0, activation=config["activation"], batch_first=True, norm_first=config["norm_first"]).double()
+    w = {k: v.to(torch.float64) for k, v in inputs.items()}
+    def linear_pairs(layer, p, norms):
+        pairs = [(layer.linear1, p + "mlp.fc1"), (layer.linear2, p + "mlp.fc2")]
+        return pairs + [(getattr(layer, "norm%d" % n), p + "norm%d" % n) for n in range(1, norms + 1)]
+    modules = []
+    for i, l in enumerate(model.encoder.layers):
+        p = "encoder.layers.%d." % i
+        modules.append((l.self_attn, p + "attn."))
+        pairs = linear_pairs(l, p, 2)
+        with torch.no_grad():
+            for m, name in pairs:
+                m.weight.copy_(w[name + ".weight"])
+                m.bias.copy_(w[name + ".bias"])
+        modules.extend(pairs)
+    for i, l in enumerate(model.decoder.layers):
+        p = "decoder.layers.%d." % i
+        modules.append((l.self_attn, p + "self_attn."))
+        modules.append((l.multihead_attn, p + "cross_attn."))
+        pairs = linear_pairs(l, p, 3)
+        with torch.no_grad():
+            for m, name in pairs:
+                m.weight.copy_(w[name + ".weight"])
+                m.bias.copy_(w[name + ".bias"])
+        modules.extend(pairs)
+    for m, name in ((model.encoder.norm, "encoder.norm"), (model.decoder.norm, "decoder.norm")):
+        with torch.no_grad():
+            m.weight.copy_(w[name + ".weight"])
+            m.bias.copy_(w[name + ".bias"])
+        modules.append((m, name))
+    for m, prefix in modules:
+        if isinstance(m, nn.MultiheadAttention):
+            load_attention(m, w, prefix)
+    N = tgt.shape[1]
+    tgt_mask = torch.ones(N, N, dtype=torch.bool).triu(1) if config["causal"] else None
+    y = model(src, tgt, tgt_mask=tgt_mask)
+    y.backward(inputs["grad_output"].to(torch.float64))
+    out = {"output": y, "grad.src": src.grad, "grad.tgt": tgt.grad}
+    for m, name in modules:
+        if isinstance(m, nn.MultiheadAttention):
+            attention_grads(m, name, out)
+        else:
+            out["grad." + name + ".weight"] = m.weight.grad
+            out["grad." + name + ".bias"] = m.bias.grad
     return out
 
 
