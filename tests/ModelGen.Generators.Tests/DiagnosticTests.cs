@@ -425,6 +425,11 @@ public class DiagnosticTests
             "MG2001", "MaxDistance = 0", "MaxDistance of layer 'attn' is 0; it must be at least 1 (the clipping distance of the relative keys)");
 
     [Fact]
+    public void MG2001_AdaptiveSpanWithoutARamp() =>
+        Expect(Model("[MultiHeadAttention(4, Positions = RelativePositions.AdaptiveSpan, SpanRamp = 0)] public partial Module Attn { get; }"),
+            "MG2001", "SpanRamp = 0", "SpanRamp of layer 'attn' is 0; it must be at least 1 token");
+
+    [Fact]
     public void MG2024_SparseAttentionWithShawsRelativeKeys() =>
         Expect(Model("[SparseAttention(4, 4, Positions = RelativePositions.Shaw)] public partial Module Attn { get; }"),
             "MG2024", "Positions = RelativePositions.Shaw", "so Shaw's relative keys cannot apply to the scores");

@@ -30,6 +30,7 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[MultiHeadAttention(4, KvHeads = 2, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[MultiHeadAttention(4, Positions = RelativePositions.Alibi)] public partial Module L { get; }")]
     [InlineData(Sequence, "[TransformerEncoderLayer(2, Causal = true, Positions = RelativePositions.Shaw, MaxDistance = 3)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[MultiHeadAttention(2, Positions = RelativePositions.AdaptiveSpan, MaxDistance = 6, SpanRamp = 2)] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"tgt\", 6, 16)]", "[Transformer(2, Target = \"tgt\", EncoderLayers = 1, DecoderLayers = 2, Causal = true, Positions = RelativePositions.RelativeBias)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LinformerAttention(2, 4, ShareKeyValue = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[PerformerAttention(2, 7, KvHeads = 1, Causal = true, Positions = RelativePositions.Rotary)] public partial Module L { get; }")]

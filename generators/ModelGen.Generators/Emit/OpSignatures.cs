@@ -8,6 +8,11 @@ internal static class OpSignatures
 {
     public static readonly Dictionary<string, string[]> Parameters = new()
     {
+        ["AdaptiveSpan.Backward"] = new[] { "dSpan", "dy", "span", "batch", "heads", "nq", "nk", "maxSpan", "ramp" },
+        ["AdaptiveSpan.BackwardKernel"] = new[] { "dSpan", "dy", "span", "batch", "heads", "nq", "nk", "maxSpan", "ramp" },
+        ["AdaptiveSpan.BackwardKernelConfig"] = new[] { "heads" },
+        ["AdaptiveSpan.Forward"] = new[] { "y", "span", "batch", "heads", "nq", "nk", "maxSpan", "ramp" },
+        ["AdaptiveSpan.ForwardKernel"] = new[] { "i", "y", "span", "batch", "heads", "nq", "nk", "maxSpan", "ramp" },
         ["Add.Backward"] = new[] { "da", "db", "dy", "n" },
         ["Add.BackwardKernel"] = new[] { "i", "da", "db", "dy", "n" },
         ["Add.Forward"] = new[] { "y", "a", "b", "n" },
@@ -335,6 +340,7 @@ internal static class OpSignatures
     /// launch (grid and group); every other kernel takes an index and is launched over an extent.</summary>
     public static readonly HashSet<string> Grouped = new()
     {
+        "AdaptiveSpan.BackwardKernel",
         "Attention.FlashBackwardKeyValueKernel",
         "Attention.FlashBackwardQueryKernel",
         "Attention.FlashForwardKernel",

@@ -117,6 +117,9 @@ public abstract class AttentionOptionsAttribute : LayerAttribute
 
     /// <summary>The base of the rotary angles θ_i = base^(−2i/d) (RoFormer and LLaMA use 10000).</summary>
     public double RotaryBase { get; set; } = 10000;
+
+    /// <summary>The ramp R over which an adaptive span fades out (<see cref="RelativePositions.AdaptiveSpan"/>), in tokens.</summary>
+    public int SpanRamp { get; set; } = 32;
 }
 
 /// <summary>How an attention layer sees token positions within its scores.</summary>
@@ -142,6 +145,13 @@ public enum RelativePositions
     /// with k = <see cref="AttentionOptionsAttribute.MaxDistance"/>, added to the keys inside the scores, e_ij = q_i·(k_j + a_t)/√d.
     /// Table <c>relative_keys.weight</c> (2k + 1, head width), shared by the heads, initialised N(0, 0.02²).</summary>
     Shaw = 4,
+
+    /// <summary>Adaptive attention span (Sukhbaatar et al.): each head learns a span z_h = S·clamp(p_h, 0, 1) of at most
+    /// S = <see cref="AttentionOptionsAttribute.MaxDistance"/> tokens, and keys farther than z_h fade out over
+    /// <see cref="AttentionOptionsAttribute.SpanRamp"/> tokens: the weights m·e^s / Σ m·e^s with m = clamp((R + z − |i − j|)/R, 0, 1).
+    /// Parameter <c>span</c> (heads), initialised 0 as in the paper and decayed by the optimizer's weight decay (the paper's L1
+    /// pressure towards short spans).</summary>
+    AdaptiveSpan = 5,
 }
 
 /// <summary>Multi-head scaled dot-product attention with q/k/v/out projections (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).

@@ -794,11 +794,11 @@ public static class ModelFuzzer
                     }
                 }
             }
-            // Relative positions on self-attention: rotary (an even head width), ALiBi, a learned T5 bias or Shaw's relative keys.
+            // Relative positions on self-attention: rotary (an even head width), ALiBi, a learned T5 bias, Shaw's relative keys or an adaptive span.
             bool self = !args.Any(a => a.StartsWith("Key", StringComparison.Ordinal) && !a.StartsWith("KeyDim", StringComparison.Ordinal));
             if (self && Chance(0.3))
             {
-                int kind = _r.Next(4);
+                int kind = _r.Next(5);
                 if (kind == 0 && keyDim % 2 == 0)
                 {
                     args.Add("Positions = RelativePositions.Rotary");
@@ -815,6 +815,12 @@ public static class ModelFuzzer
                 {
                     args.Add("Positions = RelativePositions.Shaw");
                     if (Chance(0.6)) args.Add($"MaxDistance = {Pick(1, 2, 4, 16)}");
+                }
+                else if (kind == 4)
+                {
+                    args.Add("Positions = RelativePositions.AdaptiveSpan");
+                    if (Chance(0.6)) args.Add($"MaxDistance = {Pick(1, 4, 16)}");
+                    if (Chance(0.5)) args.Add($"SpanRamp = {Pick(1, 2, 8)}");
                 }
             }
             // An attention mask over the scores, shared by the heads or one per head (a new input; the model's, a module declares it too).

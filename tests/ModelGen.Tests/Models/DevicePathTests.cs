@@ -151,6 +151,18 @@ public class DevicePathTests
     }, "src", "tgt");
 
     [Fact]
+    public void AdaptiveSpan_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new AdaptiveSpanModel(device, seed: 48);
+        m.Parameters["attn.span"].Value[0] = 0.4f;
+        m.Parameters["attn.span"].Value[1] = 0.75f;
+        m.Parameters["attn.span"].MarkChanged();
+        var y = m.Forward(ModelData.Random(49, 1f, 2, 16, 16));
+        m.Backward(ModelData.Random(50, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void ShawRelativeKeys_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // q·aᵀ gathered by clipped distance into the score bias; its gradient back to the queries and the table.

@@ -40,3 +40,23 @@ public class ShawModelTests
         Assert.Equal(y.Data.Skip(3 * 16).Take(16), masked.Skip(3 * 16).Take(16));
     }
 }
+
+/// <summary>Adaptive attention span as a user declares it, against a PyTorch twin written from the paper (float64): output, input
+/// gradient, every parameter gradient, the spans' included.</summary>
+public class AdaptiveSpanModelTests
+{
+    [SkippableFact]
+    public void AdaptiveSpan_AgreesWithPyTorch()
+    {
+        using var m = new AdaptiveSpanModel(Device.Cpu(), seed: 7);
+        var span = m.Parameters["attn.span"];
+        Assert.Equal(new[] { 0f, 0f }, span.Value);   // the paper's initial spans
+        span.Value[0] = 0.3f;
+        span.Value[1] = 0.8f;
+        span.MarkChanged();
+        var x = ModelData.Random(8, 1f, 2, 16, 16);
+        TorchTwin.AgreesWithTorch(m.Forward(x), m.Backward, m.Parameters, m.InputGradient, new { op = "adaptive_span", heads = 2, max_span = 8, ramp = 3, causal = true },
+            "attn.", "", new[] { "x" }, TorchTwin.Named("x", x));
+        Assert.NotEqual(0f, span.Grad[0]);
+    }
+}

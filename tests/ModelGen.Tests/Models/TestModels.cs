@@ -296,6 +296,14 @@ public partial class PreNormTransformer
     public partial Module Model { get; }
 }
 
+/// <summary>Adaptive attention span: 16 tokens, spans of at most 8 fading over 3, causal.</summary>
+[Model]
+[Input("x", 16, 16)]
+public partial class AdaptiveSpanModel
+{
+    [MultiHeadAttention(2, Causal = true, Positions = RelativePositions.AdaptiveSpan, MaxDistance = 8, SpanRamp = 3)] public partial Module Attn { get; }
+}
+
 /// <summary>Shaw's relative position representations: 9 tokens, keys within ±3 positions told apart.</summary>
 [Model]
 [Input("x", 9, 16)]

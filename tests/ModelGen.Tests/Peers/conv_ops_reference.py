@@ -17,6 +17,8 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
                                                    FAVOR+ attention written from the paper (theta > 0: RoPE first)
     transformer    heads, feed_forward, encoder_layers, decoder_layers, norm_first, activation, causal
                                                    inputs src, tgt, ModelGen's encoder./decoder. weights, grad_output: nn.Transformer
+    adaptive_span  heads, max_span, ramp, causal  inputs x, {q,k,v,out}_proj.{weight,bias}, span, grad_output: the paper's
+                                                   masked weights m e^s / sum m e^s
     shaw_attention heads, max_distance, causal     inputs x, {q,k,v,out}_proj.{weight,bias}, relative_keys.weight, grad_output:
                                                    Shaw's relative keys in the scores, written from the paper
     sparse_attention heads, kv_heads, block, causal, theta
@@ -99,6 +101,7 @@ OPS = {
     "performer": {"heads", "kv_heads", "causal", "theta"},
     "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
     "shaw_attention": {"heads", "max_distance", "causal"},
+    "adaptive_span": {"heads", "max_span", "ramp", "causal"},
     "transformer": {"heads", "feed_forward", "encoder_layers", "decoder_layers", "norm_first", "activation", "causal"},
     "additive_attention": set(),
     "location_attention": set(),
@@ -315,6 +318,28 @@ def run(config, inputs):
             num = qf @ (kf.transpose(-1, -2) @ v)
             den = (qf * kf.sum(dim=2, keepdim=True)).sum(-1)
         o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
+        y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "adaptive_span":
+        # Adaptive attention span (Sukhbaatar et al.): per head z = S clamp(p, 0, 1) (the clamp passing its gradient straight
+        # through), the mask m = clamp((R + z - |i - j|) / R, 0, 1) and the weights m e^s / sum m e^s.
+        B, N, E = x.shape
+        H, S, R = config["heads"], config["max_span"], config["ramp"]
+        w = {}
+        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        span = grads["span"] = leaf(inputs["span"])
+        d = E // H
+        q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        k = F.linear(x, w["k_proj.weight"], w["k_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        v = F.linear(x, w["v_proj.weight"], w["v_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
+        z = S * (span + (span.clamp(0, 1) - span).detach())
+        distance = (torch.arange(N)[None, :] - torch.arange(N)[:, None]).abs().to(torch.float64)
+        m = ((R + z[:, None, None] - distance) / R).clamp(0, 1)
+        weights = m * torch.exp(q @ k.transpose(-1, -2) / d ** 0.5)
+        if config["causal"]:
+            weights = weights.masked_fill(torch.ones(N, N, dtype=torch.bool).triu(1), 0.0)
+        o = (weights / weights.sum(-1, keepdim=True) @ v).transpose(1, 2).reshape(B, N, E)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "shaw_attention":
         # Shaw et al.'s relative position representations in the scores: e_ij = q_i (k_j + a_clip(j-i))^T / sqrt(d), one table

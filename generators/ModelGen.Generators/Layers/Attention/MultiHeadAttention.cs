@@ -148,6 +148,14 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
             maxDistance = d;
             buckets = 2 * d + 1;
         }
+        else if (a.Positions == RelativePositions.AdaptiveSpan)
+        {
+            // S (MaxDistance) and the ramp R; Buckets carries R.
+            if (c.AtLeast("MaxDistance", a.MaxDistance, 1, "at least 1 (the largest span, in tokens)") is not { } d) return null;
+            if (c.AtLeast("SpanRamp", a.SpanRamp, 1, "at least 1 token") is not { } r) return null;
+            maxDistance = d;
+            buckets = r;
+        }
         else if (a.Positions is not (RelativePositions.None or RelativePositions.Rotary or RelativePositions.Alibi))
         {
             c.Report(DiagnosticDescriptors.NonPositiveSize, "Positions", "Positions", c.Subject, (int)a.Positions, "one of RelativePositions' values");
@@ -163,6 +171,7 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         RelativePositions.Rotary => "rotary",
         RelativePositions.Alibi => "ALiBi",
         RelativePositions.Shaw => "Shaw's relative keys",
+        RelativePositions.AdaptiveSpan => "an adaptive span",
         _ => "relative bias",
     };
 

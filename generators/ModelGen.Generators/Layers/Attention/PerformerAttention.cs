@@ -38,7 +38,7 @@ internal sealed class PerformerAttentionRule : LayerRule<PerformerAttentionAttri
         if (MultiHeadAttentionRule.Heads(a, c) is not { } h) return null;
         if (c.Positive("Features", a.Features) is not { } m) return null;
         string? scores = a.KeyPaddingMask is not null ? "KeyPaddingMask" : a.AttentionMask is not null ? "AttentionMask"
-            : a.Positions is RelativePositions.Alibi or RelativePositions.RelativeBias or RelativePositions.Shaw ? "Positions" : null;
+            : a.Positions is RelativePositions.Alibi or RelativePositions.RelativeBias or RelativePositions.Shaw or RelativePositions.AdaptiveSpan ? "Positions" : null;
         if (scores is not null)
         {
             c.Report(DiagnosticDescriptors.PerformerFormsNoScores, scores, c.Path, m, c.Input.Shape[0], scores == "Positions" ? MultiHeadAttentionRule.PositionsName(a.Positions) : scores);

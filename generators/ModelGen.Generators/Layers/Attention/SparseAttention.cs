@@ -77,7 +77,7 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
         if (c.InRange("RandomBlocks", a.RandomBlocks, a.RandomBlocks >= 0 && a.RandomBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } random) return null;
         if (c.AtLeast("Stride", a.Stride, 0, "0 (none) or positive") is not { } stride) return null;
         string? scores = a.KeyPaddingMask is not null ? "KeyPaddingMask" : a.AttentionMask is not null ? "AttentionMask"
-            : a.Positions is RelativePositions.Alibi or RelativePositions.RelativeBias or RelativePositions.Shaw ? "Positions" : null;
+            : a.Positions is RelativePositions.Alibi or RelativePositions.RelativeBias or RelativePositions.Shaw or RelativePositions.AdaptiveSpan ? "Positions" : null;
         if (scores is not null)
         {
             c.Report(DiagnosticDescriptors.SparseAttentionScores, scores, c.Path, scores == "Positions" ? MultiHeadAttentionRule.PositionsName(a.Positions) : scores);

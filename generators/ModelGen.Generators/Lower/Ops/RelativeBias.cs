@@ -19,6 +19,7 @@ public sealed partial class ModelGenerator
                     $"ALiBi biases of {Int(c.Heads)} heads over {Int(c.Queries)}×{Int(c.Keys)} scores.")), 0, scores, Mask: false, Gradient: null),
                 RelativePositions.RelativeBias => LearnedRelativeBias(path + ".relative_attention_bias", c),
                 RelativePositions.Shaw => RelativeKeys(path + ".relative_keys", c, queries),
+                RelativePositions.AdaptiveSpan => AdaptiveSpan(path + ".span", c),
                 _ => null,
             };
             if (c.Mask is not { } m) return positions;
@@ -31,7 +32,10 @@ public sealed partial class ModelGenerator
                 Arg.Lit(Int(m.Heads)), Arg.Lit(Bool(m.Boolean)) };
             string all = "batch * " + Int((long)c.Heads * scores);
             var grad = positions.Gradient ?? Arg.None;
-            string what = c.Positions switch { RelativePositions.Alibi => "ALiBi", RelativePositions.Shaw => "relative keys", _ => "relative bias" };
+            string what = c.Positions switch
+            {
+                RelativePositions.Alibi => "ALiBi", RelativePositions.Shaw => "relative keys", RelativePositions.AdaptiveSpan => "adaptive span", _ => "relative bias",
+            };
             Op(Comment(path + ".score_bias", $"ScoreBias {what} + {(m.Boolean ? "mask" : "additive mask")}", m.Edge, sum),
                 Call("ScoreBias.Forward", Concat(new[] { Arg.Act(sum), positions.Values, Arg.Act(m.Edge) }, sizes)),
                 Call("ScoreBias.Backward", Concat(new[] { grad, Arg.Grad(sum) }, new[] { sizes[0], sizes[1], sizes[2], sizes[3] })),
@@ -68,6 +72,22 @@ public sealed partial class ModelGenerator
                         Concat(new[] { Arg.ParamGrad(table), Arg.Grad(y), Arg.Act(queries), Arg.Constant(positions) }, sizes)),
                 },
                 flops: 2L * c.Heads * c.Queries * c.Buckets * c.KeyDim);
+            return new ScoreBias(Arg.Act(y), c.Heads * c.Queries * c.Keys, c.Queries * c.Keys, Mask: false, Arg.Grad(y));
+        }
+
+        /// <summary>Adaptive attention span: a parameter <c>span</c> (heads), p in z = S·clamp(p, 0, 1), initialised 0 and decayed; the
+        /// score bias log m per sample (H, Nq, Nk). <see cref="AttentionConfig.MaxDistance"/> is S, <see cref="AttentionConfig.Buckets"/> the ramp.</summary>
+        ScoreBias AdaptiveSpan(string path, AttentionConfig c)
+        {
+            int span = Param(path, new[] { c.Heads }, "zero", decay: true);
+            string y = Output(path, null, new[] { c.Heads, c.Queries, c.Keys });
+            var sizes = new[] { Arg.Rows("batch"), Arg.Lit(Int(c.Heads)), Arg.Lit(Int(c.Queries)), Arg.Lit(Int(c.Keys)), Arg.Lit(Float(c.MaxDistance)), Arg.Lit(Float(c.Buckets)) };
+            Op($"{path} (AdaptiveSpan): max {Int(c.MaxDistance)}, ramp {Int(c.Buckets)} -> {_shapes[y].Display}",
+                Call("AdaptiveSpan.Forward", Concat(new[] { Arg.Act(y), Arg.Param(span) }, sizes)),
+                Call("AdaptiveSpan.Backward", Concat(new[] { Arg.ParamGrad(span), Arg.Grad(y), Arg.Param(span) }, sizes)),
+                new[] { Kernel("AdaptiveSpan.ForwardKernel", "batch * " + Int((long)c.Heads * c.Queries * c.Keys), Concat(new[] { Arg.Act(y), Arg.Param(span) }, sizes)) },
+                new[] { GroupKernel("AdaptiveSpan.BackwardKernel", Concat(new[] { Arg.ParamGrad(span), Arg.Grad(y), Arg.Param(span) }, sizes)) },
+                flops: 0);
             return new ScoreBias(Arg.Act(y), c.Heads * c.Queries * c.Keys, c.Queries * c.Keys, Mask: false, Arg.Grad(y));
         }
 
