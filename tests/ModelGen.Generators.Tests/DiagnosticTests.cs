@@ -463,6 +463,12 @@ public class DiagnosticTests
             "MG2001", "GlobalBlocks = 3", "GlobalBlocks of layer 'attn' is 3; it must be between 0 and the 2 blocks");
 
     [Fact]
+    public void MG2006_AdditiveAttentionPaddingOfAnotherLength() =>
+        Expect(Model("[AdditiveAttention(8, KeyValue = \"memory\", KeyPaddingMask = \"pad\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"memory\", 5, 32)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2006", "KeyPaddingMask = \"pad\"", "Layer 'attn': key padding mask 'pad' has length 8 but the keys have length 5");
+
+    [Fact]
     public void MG2008_AdditiveAttentionOverAnImage() =>
         Expect(Model("[AdditiveAttention(8, KeyValue = \"image\")] public partial Module Attn { get; }",
                 inputs: "[Input(\"x\", 8, 64)] [Input(\"image\", 1, 8, 8)]"),

@@ -149,8 +149,9 @@ public enum RelativePositions
     /// <summary>Adaptive attention span (Sukhbaatar et al.): each head learns a span z_h = S·clamp(p_h, 0, 1) of at most
     /// S = <see cref="AttentionOptionsAttribute.MaxDistance"/> tokens, and keys farther than z_h fade out over
     /// <see cref="AttentionOptionsAttribute.SpanRamp"/> tokens: the weights m·e^s / Σ m·e^s with m = clamp((R + z − |i − j|)/R, 0, 1).
-    /// Parameter <c>span</c> (heads), initialised 0 as in the paper and decayed by the optimizer's weight decay (the paper's L1
-    /// pressure towards short spans).</summary>
+    /// Parameter <c>span</c> (heads), p, initialised 0 as in the paper and decayed by the optimizer's weight decay (pressure
+    /// towards short spans, as the paper's L1 term); keep it in [0, 1] with <c>ModelGen.Ops.AdaptiveSpan.ClampSpans</c> after each
+    /// optimizer step, as the paper does.</summary>
     AdaptiveSpan = 5,
 }
 
@@ -247,6 +248,9 @@ public sealed class AdditiveAttentionAttribute : LayerAttribute
     /// <summary>The edge the keys (and values) come from, (keys, d_k); the input itself when null.</summary>
     public string? KeyValue { get; set; }
 
+    /// <summary>A key padding mask input over the keys (nonzero: the key is ignored).</summary>
+    public string? KeyPaddingMask { get; set; }
+
     public bool Bias { get; set; } = true;
 }
 
@@ -257,6 +261,9 @@ public sealed class LocationAttentionAttribute : LayerAttribute
 {
     /// <summary>The edge the keys (and values) come from, (keys, d_k); the input itself when null.</summary>
     public string? KeyValue { get; set; }
+
+    /// <summary>A key padding mask input over the keys (nonzero: the key is ignored).</summary>
+    public string? KeyPaddingMask { get; set; }
 }
 
 /// <summary>What a Transformer encoder layer adds to its attention: the feed-forward block, where the norms sit, dropout, drop path.</summary>

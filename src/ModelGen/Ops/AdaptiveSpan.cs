@@ -10,8 +10,9 @@ namespace ModelGen.Ops;
 /// Adaptive attention span (Sukhbaatar et al.): each head h learns a span z_h = S·clamp(p_h, 0, 1) of at most S tokens, and keys
 /// farther than it fade out over a ramp of R tokens, m(x) = clamp((R + z_h − x)/R, 0, 1) at distance x = |i − j|. The paper's
 /// weights m·e^s / Σ m·e^s are a softmax of s + log m, so the op writes the score bias y[b, h, i, j] = log m (−∞ beyond the ramp)
-/// per sample. Backward: dp_h += Σ (dy/m)·S/R over the scores on the ramp (0 &lt; m &lt; 1). The clamp of p passes its gradient
-/// straight through, so a span pushed past 0 or 1 by a step can come back (the paper clamps p after each step instead).
+/// per sample. Backward: dp_h += Σ (dy/m)·S/R over the scores on the ramp (0 &lt; m &lt; 1) while 0 ≤ p_h ≤ 1, and nothing outside,
+/// where the clamp holds z. As the paper does, call <see cref="ClampSpans"/> after each optimizer step to keep p in [0, 1], so that
+/// a step past a bound does not leave the span without a gradient.
 /// </summary>
 public static class AdaptiveSpan
 {
@@ -22,6 +23,25 @@ public static class AdaptiveSpan
     /// <summary>clamp(v, 0, 1), written so the kernels compile it (Math.Clamp's argument check does not).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Unit(float v) => MathF.Min(MathF.Max(v, 0f), 1f);
+
+    /// <summary>The name of an adaptive span parameter (heads) in a layer.</summary>
+    public const string ParameterName = "span";
+
+    /// <summary>Clamps every adaptive span parameter of a model to [0, 1] in place (the paper's step after each optimizer
+    /// update); returns how many parameters it visited.</summary>
+    public static int ClampSpans(ParameterSet parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        int count = 0;
+        foreach (var p in parameters)
+        {
+            if (!p.Trainable || !(p.Name == ParameterName || p.Name.EndsWith("." + ParameterName, StringComparison.Ordinal))) continue;
+            for (int i = 0; i < p.Value.Length; i++) p.Value[i] = Unit(p.Value[i]);
+            p.MarkChanged();
+            count++;
+        }
+        return count;
+    }
 
     /// <summary>y (B, H, Nq, Nk) = log m of each head's span over |i − j|.</summary>
     public static void Forward(float[] y, float[] span, int batch, int heads, int nq, int nk, float maxSpan, float ramp)
@@ -42,6 +62,7 @@ public static class AdaptiveSpan
     {
         Workers.For(heads, h =>
         {
+            if (span[h] < 0f || span[h] > 1f) return;
             double sum = 0;
             for (int b = 0; b < batch; b++)
                 for (int i = 0; i < nq; i++)
@@ -78,7 +99,8 @@ public static class AdaptiveSpan
         float p = span[h];
         long scores = (long)nq * nk;
         float sum = 0f;
-        for (long e = lane; e < batch * scores; e += 32)
+        if (p >= 0f && p <= 1f)
+            for (long e = lane; e < batch * scores; e += 32)
             {
                 long s = e % scores;
                 float m = Mask(p, Math.Abs((int)(s / nk) - (int)(s % nk)), maxSpan, ramp);

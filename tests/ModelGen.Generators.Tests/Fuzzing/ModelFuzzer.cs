@@ -606,6 +606,15 @@ public static class ModelFuzzer
                         width = memory.Shape.Last;
                     }
                     if (kind == "AdditiveAttention" && Chance(0.3)) args.Add("Bias = false");
+                    if (Chance(0.25))
+                    {
+                        // A key padding mask over the keys: the memory's when one was named, else the input's.
+                        var keyEdge = args.FirstOrDefault(a => a.StartsWith("KeyValue", StringComparison.Ordinal));
+                        int length = keyEdge is null ? s.Dims[0] : others.First(e => $"KeyValue = {Wire(e)}" == keyEdge).Shape.Dims[0];
+                        string? mask = _masks.Where(m => m.Length == length).Select(m => m.Name).FirstOrDefault();
+                        if (mask is null && _masks.Count < 2 && !scope.IsModule) mask = DeclareMask(length);
+                        if (mask is not null && (!scope.IsModule || ModuleSees(mask))) args.Add($"KeyPaddingMask = \"{mask}\"");
+                    }
                     return Out(new Shape(new[] { s.Dims[0], width }));
                 }
                 case "TransformerDecoderLayer" or "TransformerDecoder":

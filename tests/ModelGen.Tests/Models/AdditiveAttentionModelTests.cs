@@ -33,6 +33,34 @@ public class AdditiveAttentionModelTests
             new[] { "x", "memory" }, TorchTwin.Named("x", x), TorchTwin.Named("memory", memory));
     }
 
+    [SkippableFact]
+    public void PaddedAdditive_AgreesWithPyTorch_AndIgnoresThePaddedKeys()
+    {
+        using var m = new PaddedAdditive(Device.Cpu(), seed: 12);
+        var x = ModelData.Random(13, 1f, 2, 5, 12);
+        var memory = ModelData.Random(14, 1f, 2, 7, 20);
+        var pad = ModelData.Padding(7, 2, 4);
+        TorchTwin.AgreesWithTorch(m.Forward(x, memory, pad), m.Backward, m.Parameters, m.InputGradient, new { op = "additive_attention" }, "attn.", "",
+            new[] { "x", "memory" }, TorchTwin.Named("x", x), TorchTwin.Named("memory", memory), TorchTwin.Named("padding", pad));
+        var w = m.Intermediate("attn.weights")!.Data;
+        Assert.All(Enumerable.Range(5, 2), j => Assert.Equal(0f, w[j]));              // sample 0, query 0: its last 2 keys
+        Assert.All(Enumerable.Range(3, 4), j => Assert.Equal(0f, w[5 * 7 + j]));      // sample 1, query 0: its last 4 keys
+        // A padded key's gradient is zero: it never reached the output.
+        var dm = m.InputGradient("memory").Data;
+        Assert.All(Enumerable.Range(0, 20), e => Assert.Equal(0f, dm[6 * 20 + e]));
+    }
+
+    [SkippableFact]
+    public void PaddedLocation_AgreesWithPyTorch()
+    {
+        using var m = new PaddedLocation(Device.Cpu(), seed: 15);
+        var x = ModelData.Random(16, 1f, 2, 5, 12);
+        var memory = ModelData.Random(17, 1f, 2, 7, 20);
+        var pad = ModelData.Padding(7, 1, 3);
+        TorchTwin.AgreesWithTorch(m.Forward(x, memory, pad), m.Backward, m.Parameters, m.InputGradient, new { op = "location_attention" }, "attn.", "",
+            new[] { "x", "memory" }, TorchTwin.Named("x", x), TorchTwin.Named("memory", memory), TorchTwin.Named("padding", pad));
+    }
+
     [Fact]
     public void TheWeightsOverTheKeysSumToOne()
     {

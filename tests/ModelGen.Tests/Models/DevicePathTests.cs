@@ -192,6 +192,15 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void PaddedAdditiveAndLocationAttention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new PaddedAttenders(device, seed: 51);
+        var y = m.Forward(ModelData.Random(52, 1f, 2, 5, 12), ModelData.Random(53, 1f, 2, 7, 20), ModelData.Padding(7, 2, 4));
+        m.Backward(ModelData.Random(55, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x", "memory");
+
+    [Fact]
     public void AdditiveAttention_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Projections transposed, one pairwise sum over (hidden, query, key), tanh, v, softmax, the weighted keys.

@@ -59,4 +59,54 @@ public class AdaptiveSpanModelTests
             "attn.", "", new[] { "x" }, TorchTwin.Named("x", x));
         Assert.NotEqual(0f, span.Grad[0]);
     }
+
+    [Fact]
+    public void SpanBesideAnAttentionMask_GradientMatchesFiniteDifferences()
+    {
+        // Two score biases summed per sample: the span's log-mask and the attention mask.
+        using var m = new MaskedAdaptiveSpan(Device.Cpu(), seed: 9);
+        var x = ModelData.Random(10, 1f, 2, 14, 12);
+        var mask = new float[2 * 14 * 14];
+        mask[3 * 14 + 1] = 1f;
+        var maskTensor = new Tensor(new[] { 2, 14, 14 }, mask);
+        var r = ModelData.Random(11, 1f, 2, 14, 12);
+        double Loss() => m.Forward(x, maskTensor).Data.Select((v, i) => (double)v * r.Data[i]).Sum();
+        var span = m.Parameters["attn.span"];
+        span.Value[0] = 0.05f;   // spans inside (0, 1): the loss is smooth in them there
+        span.Value[1] = 0.12f;
+        span.MarkChanged();
+        m.Forward(x, maskTensor);
+        m.Parameters.ZeroGrad();
+        m.Backward(r);
+        for (int h = 0; h < 2; h++)
+        {
+            float keep = span.Value[h];
+            span.Value[h] = keep + 1e-3f; span.MarkChanged();
+            double plus = Loss();
+            span.Value[h] = keep - 1e-3f; span.MarkChanged();
+            double minus = Loss();
+            span.Value[h] = keep; span.MarkChanged();
+            Assert.Equal((plus - minus) / 2e-3, span.Grad[h], 2);
+        }
+    }
+
+    [Fact]
+    public void ClampedSpans_PassNoGradient_AndClampSpansBringsThemBack()
+    {
+        // Fuzz seed 15033: a span below 0 is clamped to 0 in the forward, so the loss does not depend on it there.
+        using var m = new FuzzSpan15033(Device.Cpu(), seed: 9);
+        var x = ModelData.Random(10, 1f, 2, 14, 12);
+        var mask = new Tensor(new[] { 2, 14, 14 }, new float[2 * 14 * 14]);
+        var span = m.Parameters["d.span"];
+        span.Value[0] = -0.44f;
+        span.Value[1] = 1.3f;
+        span.MarkChanged();
+        var y = m.Forward(x, mask);
+        m.Parameters.ZeroGrad();
+        m.Backward(ModelData.Random(11, 1f, y.Shape));
+        Assert.Equal(new[] { 0f, 0f }, span.Grad);
+        Assert.Equal(1, ModelGen.Ops.AdaptiveSpan.ClampSpans(m.Parameters));
+        Assert.Equal(new[] { 0f, 1f }, span.Value);
+        Assert.Equal(y.Data, m.Forward(x, mask).Data);
+    }
 }

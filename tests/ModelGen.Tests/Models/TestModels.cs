@@ -304,6 +304,25 @@ public partial class AdaptiveSpanModel
     [MultiHeadAttention(2, Causal = true, Positions = RelativePositions.AdaptiveSpan, MaxDistance = 8, SpanRamp = 3)] public partial Module Attn { get; }
 }
 
+/// <summary>Fuzz seed 15033: an adaptive span beside an attention mask (the two score biases summed), grouped heads.</summary>
+[Model]
+[Input("x", 14, 12)]
+[Input("mask", 14, 14, Kind = InputKind.AttentionMask)]
+public partial class MaskedAdaptiveSpan
+{
+    [MultiHeadAttention(2, KeyDim = 8, KvHeads = 1, Positions = RelativePositions.AdaptiveSpan, AttentionMask = "mask")] public partial Module Attn { get; }
+}
+
+[Model]
+[Input("x", 14, 12)]
+[Input("attn_mask0", 14, 14, Kind = InputKind.AttentionMask)]
+public partial class FuzzSpan15033
+{
+    [MultiHeadAttention(2, KeyDim = 8, KvHeads = 1, Positions = RelativePositions.AdaptiveSpan, AttentionMask = "attn_mask0")] public partial Module d { get; }
+    [TransformerDecoderLayer(2, Memory = nameof(d), FeedForward = 16, Activation = Activation.Relu)] public partial Module DecoderLayer { get; }
+    [TransformerEncoderLayer(6, Bias = false, DropPath = 0.2)] public partial Module Block { get; }
+}
+
 /// <summary>Shaw's relative position representations: 9 tokens, keys within ±3 positions told apart.</summary>
 [Model]
 [Input("x", 9, 16)]
@@ -380,6 +399,36 @@ public partial class Performer1024
 public partial class AdditiveAttender
 {
     [AdditiveAttention(9, KeyValue = "memory")] public partial Module Attn { get; }
+}
+
+/// <summary>Additive and location-based attention over padded encoder states.</summary>
+[Model]
+[Input("x", 5, 12)]
+[Input("memory", 7, 20)]
+[Input("pad", 7, Kind = InputKind.KeyPaddingMask)]
+public partial class PaddedAttenders
+{
+    [AdditiveAttention(9, KeyValue = "memory", KeyPaddingMask = "pad")] public partial Module Attn { get; }
+    [LocationAttention(KeyValue = "memory", KeyPaddingMask = "pad", Input = "x")] public partial Module Loc { get; }
+    [Residual("Attn")] public partial Module Both { get; }
+}
+
+[Model]
+[Input("x", 5, 12)]
+[Input("memory", 7, 20)]
+[Input("pad", 7, Kind = InputKind.KeyPaddingMask)]
+public partial class PaddedAdditive
+{
+    [AdditiveAttention(9, KeyValue = "memory", KeyPaddingMask = "pad")] public partial Module Attn { get; }
+}
+
+[Model]
+[Input("x", 5, 12)]
+[Input("memory", 7, 20)]
+[Input("pad", 7, Kind = InputKind.KeyPaddingMask)]
+public partial class PaddedLocation
+{
+    [LocationAttention(KeyValue = "memory", KeyPaddingMask = "pad")] public partial Module Attn { get; }
 }
 
 /// <summary>Luong's location-based attention of 5 decoder states over 7 encoder states.</summary>

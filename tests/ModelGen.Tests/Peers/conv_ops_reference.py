@@ -262,6 +262,8 @@ def run(config, inputs):
             Wa = grads["location.weight"] = leaf(inputs["location.weight"])
             ba = grads["location.bias"] = leaf(inputs["location.bias"])
             e = F.linear(x, Wa, ba)
+        if "padding" in inputs:
+            e = e.masked_fill(inputs["padding"][:, None, :] != 0, float("-inf"))
         y = torch.softmax(e, dim=-1) @ memory
     elif op == "linformer":
         # Linformer as the paper writes it: K' = E·K, V' = F·V along the tokens (F = E when shared), then softmax attention.
@@ -320,8 +322,8 @@ def run(config, inputs):
         o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "adaptive_span":
-        # Adaptive attention span (Sukhbaatar et al.): per head z = S clamp(p, 0, 1) (the clamp passing its gradient straight
-        # through), the mask m = clamp((R + z - |i - j|) / R, 0, 1) and the weights m e^s / sum m e^s.
+        # Adaptive attention span (Sukhbaatar et al.): per head z = S clamp(p, 0, 1), the mask m = clamp((R + z - |i - j|) / R, 0, 1)
+        # and the weights m e^s / sum m e^s.
         B, N, E = x.shape
         H, S, R = config["heads"], config["max_span"], config["ramp"]
         w = {}
@@ -333,7 +335,7 @@ def run(config, inputs):
         q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
         k = F.linear(x, w["k_proj.weight"], w["k_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
         v = F.linear(x, w["v_proj.weight"], w["v_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
-        z = S * (span + (span.clamp(0, 1) - span).detach())
+        z = S * span.clamp(0, 1)
         distance = (torch.arange(N)[None, :] - torch.arange(N)[:, None]).abs().to(torch.float64)
         m = ((R + z[:, None, None] - distance) / R).clamp(0, 1)
         weights = m * torch.exp(q @ k.transpose(-1, -2) / d ** 0.5)

@@ -6,7 +6,7 @@ namespace ModelGen.Generators.Layers;
 /// the keys; (queries, d_q) -> (queries, d_k).</summary>
 internal sealed class AdditiveAttentionRule : LayerRule<AdditiveAttentionAttribute>
 {
-    internal sealed record Config(string Keys, int Queries, int KeyCount, int QueryWidth, int KeyWidth, int Hidden, bool Bias) : LayerConfig
+    internal sealed record Config(string Keys, int Queries, int KeyCount, int QueryWidth, int KeyWidth, int Hidden, bool Bias, string? Padding) : LayerConfig
     {
         /// <summary>Both projections transposed to (hidden, tokens) so that one pairwise sum gives every (hidden, query, key) term;
         /// tanh; transposed back to (query·key, hidden) for v; a softmax over each query's keys; the weighted sum of the keys.
@@ -18,6 +18,7 @@ internal sealed class AdditiveAttentionRule : LayerRule<AdditiveAttentionAttribu
             string k = l.Linear(p + ".k_proj", Keys, KeyWidth, Hidden, bias: false, null);
             string f = l.PairwiseSum(p + ".sum", l.Transpose(p + ".q_proj.t", q), l.Transpose(p + ".k_proj.t", k), Queries, KeyCount, groups: Hidden);
             string e = l.Linear(p + ".v", l.Transpose(p + ".tanh.t", l.Tanh(p + ".tanh", f)), Hidden, 1, bias: false, null);
+            if (Padding is not null) e = l.KeyPadding(p + ".padding", e, Padding, Queries, KeyCount);
             string alpha = l.Softmax(p + ".weights", e, KeyCount);
             l.BatchedMatMul(p + ".context", alpha, Keys, Queries, KeyWidth, KeyCount, transA: false, transB: false, new[] { Queries, KeyWidth }, layer.Output);
         }
@@ -28,7 +29,8 @@ internal sealed class AdditiveAttentionRule : LayerRule<AdditiveAttentionAttribu
         if (!c.IsSequence()) return null;
         if (c.Positive("Hidden", a.Hidden) is not { } hidden) return null;
         if (KeysOf(c, a.KeyValue) is not { } keys) return null;
-        return c.Emit(new Config(keys.Name, c.Input.Shape[0], keys.Shape[0], c.Input.Last, keys.Last, hidden, a.Bias), new[] { c.Input.Shape[0], keys.Last });
+        if (!MultiHeadAttentionRule.KeyPadding(c, "KeyPaddingMask", a.KeyPaddingMask, keys.Shape[0], out var padding)) return null;
+        return c.Emit(new Config(keys.Name, c.Input.Shape[0], keys.Shape[0], c.Input.Last, keys.Last, hidden, a.Bias, padding), new[] { c.Input.Shape[0], keys.Last });
     }
 
     /// <summary>The keys (and values) an attention reads: the edge <c>KeyValue</c> names, a sequence, or the input itself.</summary>

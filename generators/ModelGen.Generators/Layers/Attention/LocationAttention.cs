@@ -6,12 +6,13 @@ namespace ModelGen.Generators.Layers;
 /// and the weighted sum of the keys; (queries, d_q) -> (queries, d_k).</summary>
 internal sealed class LocationAttentionRule : LayerRule<LocationAttentionAttribute>
 {
-    internal sealed record Config(string Keys, int Queries, int KeyCount, int QueryWidth, int KeyWidth) : LayerConfig
+    internal sealed record Config(string Keys, int Queries, int KeyCount, int QueryWidth, int KeyWidth, string? Padding) : LayerConfig
     {
         internal override void Lower(ModelGenerator.Lowerer l, CheckedLayer layer)
         {
             string p = layer.Path;
             string scores = l.Linear(p + ".location", layer.Input, QueryWidth, KeyCount, bias: true, null);
+            if (Padding is not null) scores = l.KeyPadding(p + ".padding", scores, Padding, Queries, KeyCount);
             string alpha = l.Softmax(p + ".weights", scores, KeyCount);
             l.BatchedMatMul(p + ".context", alpha, Keys, Queries, KeyWidth, KeyCount, transA: false, transB: false, new[] { Queries, KeyWidth }, layer.Output);
         }
@@ -21,6 +22,7 @@ internal sealed class LocationAttentionRule : LayerRule<LocationAttentionAttribu
     {
         if (!c.IsSequence()) return null;
         if (AdditiveAttentionRule.KeysOf(c, a.KeyValue) is not { } keys) return null;
-        return c.Emit(new Config(keys.Name, c.Input.Shape[0], keys.Shape[0], c.Input.Last, keys.Last), new[] { c.Input.Shape[0], keys.Last });
+        if (!MultiHeadAttentionRule.KeyPadding(c, "KeyPaddingMask", a.KeyPaddingMask, keys.Shape[0], out var padding)) return null;
+        return c.Emit(new Config(keys.Name, c.Input.Shape[0], keys.Shape[0], c.Input.Last, keys.Last, padding), new[] { c.Input.Shape[0], keys.Last });
     }
 }
