@@ -13,7 +13,8 @@ namespace ModelGen.Examples.FashionMnist;
 /// --analyse: every head of every layer on test batches — its attention entropy (how spread its attention is), the similarity
 /// of the heads of a layer (the cosine of their attention matrices) and each head's importance E[|∂L/∂W_h ⊙ W_h|] over the
 /// batches — and the accuracy lost when each head, or the least important heads together, are pruned (masked at run time);
-/// printed as tables and drawn as head-entropy.png, head-similarity.png, head-importance.png and head-pruning.png.
+/// printed as tables and drawn as head-entropy.png, head-similarity.png, head-importance.png and head-pruning.png; then a
+/// <see cref="FashionVitPruned"/> filled from the model without the least important head of each layer, which runs with 3 heads.
 /// </summary>
 internal static class HeadAnalysis
 {
@@ -91,11 +92,41 @@ internal static class HeadAnalysis
         AnsiConsole.MarkupLine("least important heads pruned together: " + string.Join(", ",
             pruned.Skip(1).Select(p => $"{p.Count} -> {100 * p.Accuracy:F2}%")));
 
+        // A model that runs with fewer heads: the least important head of each layer removed from the projections.
+        var least = Enumerable.Range(0, depth).ToDictionary(layer => $"encoder.layers.{layer.ToString(CultureInfo.InvariantCulture)}.attn",
+            layer => new[] { Enumerable.Range(0, Heads).OrderBy(h => importance[layer, h]).First() });
+        double maskedAccuracy;
+        using (var masks = new CompositeMask(least.Select(kv => AttentionAnalysis.MaskHeads(model.Parameters, kv.Key, Heads, kv.Value))))
+            maskedAccuracy = Accuracy(model, test, batches, size);
+        using (var small = new FashionVitPruned(model.Device))
+        {
+            AttentionAnalysis.PruneHeads(model.Parameters, small.Parameters, least, Heads);
+            int correct = 0;
+            for (int batch = 0; batch < batches; batch++)
+            {
+                var (x, labels) = Batch(test, batch, size);
+                correct += CrossEntropy.Correct(small.Forward(x).Data, labels, size, 10);
+            }
+            AnsiConsole.MarkupLineInterpolated(
+                $"pruned model ({nameof(FashionVitPruned)}: {Heads - 1} heads per layer, {small.Parameters.ElementCount:N0} of {model.Parameters.ElementCount:N0} parameters): accuracy {100.0 * correct / (batches * size):F2}% (the same heads masked: {100 * maskedAccuracy:F2}%)");
+        }
+
         Bars(Path.Combine(directory, "head-pruning.png"), "accuracy drop (points) when one head is pruned", drop, depth);
         Bars(Path.Combine(directory, "head-entropy.png"), "attention entropy per head (nats; uniform over 50 tokens = 3.91)", entropy, depth);
         Bars(Path.Combine(directory, "head-importance.png"), "head importance E|dL/dW_h * W_h|", importance, depth);
         Similarity(Path.Combine(directory, "head-similarity.png"), similarity, depth);
         AnsiConsole.MarkupLineInterpolated($"plots: {Path.Combine(directory, "head-entropy.png")}, {Path.Combine(directory, "head-similarity.png")}, {Path.Combine(directory, "head-importance.png")}, {Path.Combine(directory, "head-pruning.png")}");
+    }
+
+    /// <summary>Several head masks undone together.</summary>
+    sealed class CompositeMask(System.Collections.Generic.IEnumerable<IDisposable> masks) : IDisposable
+    {
+        readonly IDisposable[] _masks = masks.ToArray();
+
+        public void Dispose()
+        {
+            foreach (var m in _masks) m.Dispose();
+        }
     }
 
     /// <summary>Test accuracy of the model as it is on the analysis batches.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 
 namespace ModelGen.Analysis;
@@ -138,6 +139,58 @@ public static class AttentionAnalysis
                 Array.Clear(o.Value, r * width + h * dv, dv);
         o.MarkChanged();
         return new Restore(parameters, o, kept);
+    }
+
+    /// <summary>
+    /// Fills a model declared with fewer heads from one that has them all: for each attention layer named in
+    /// <paramref name="pruned"/> (path -> the heads of <paramref name="heads"/> to drop), the kept heads' rows of <c>q_proj</c>,
+    /// <c>k_proj</c> and <c>v_proj</c> (weights and biases) and their columns of <c>out_proj</c>'s weight; every other parameter is
+    /// copied as it is. The pruned model computes what <see cref="MaskHeads"/> computes, with smaller projections. Every head of
+    /// a pruned layer must have its own keys and values (no grouped-query heads), and the target's shapes must be the kept ones.
+    /// </summary>
+    public static void PruneHeads(ParameterSet source, ParameterSet target, IReadOnlyDictionary<string, int[]> pruned, int heads)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(pruned);
+        if (heads < 1) throw new ArgumentOutOfRangeException(nameof(heads), heads, "Heads must be positive.");
+        source.Synchronize();
+        foreach (var (layer, drop) in pruned)
+            foreach (int h in drop)
+                if (h < 0 || h >= heads) throw new ArgumentOutOfRangeException(nameof(pruned), h, $"'{layer}': heads are numbered 0 to {heads - 1}.");
+        foreach (var t in target)
+        {
+            var s = source.FirstOrDefault(p => p.Name == t.Name)
+                ?? throw new ArgumentException($"The source model has no parameter '{t.Name}'.", nameof(source));
+            string? layer = pruned.Keys.FirstOrDefault(l => t.Name.StartsWith(l + ".", StringComparison.Ordinal));
+            string part = layer is null ? "" : t.Name.Substring(layer.Length + 1);
+            if (layer is null || part is not ("q_proj.weight" or "q_proj.bias" or "k_proj.weight" or "k_proj.bias" or "v_proj.weight" or "v_proj.bias" or "out_proj.weight"))
+            {
+                if (!s.Shape.SequenceEqual(t.Shape))
+                    throw new ArgumentException($"'{t.Name}' is {Tensor.Format(s.Shape)} in the source but {Tensor.Format(t.Shape)} in the pruned model.", nameof(target));
+                s.Value.CopyTo(t.Value, 0);
+                t.MarkChanged();
+                continue;
+            }
+            var kept = Enumerable.Range(0, heads).Except(pruned[layer]).ToArray();
+            bool columns = part == "out_proj.weight";
+            int features = columns ? s.Shape[1] : s.Shape[0], width = columns ? s.Shape[0] : s.Shape.Length > 1 ? s.Shape[1] : 1;
+            if (features % heads != 0)
+                throw new ArgumentException($"'{s.Name}' has {features} head features, which {heads} heads do not divide (grouped-query heads cannot be pruned here).", nameof(heads));
+            int d = features / heads;
+            int expected = kept.Length * d, actual = columns ? t.Shape[1] : t.Shape[0];
+            if (actual != expected)
+                throw new ArgumentException($"'{t.Name}' keeps {kept.Length} of {heads} heads of {d} features, {expected} in all, but the pruned model has {actual}.", nameof(target));
+            for (int i = 0; i < kept.Length; i++)
+                for (int f = 0; f < d; f++)
+                {
+                    int from = kept[i] * d + f, to = i * d + f;
+                    if (columns)
+                        for (int r = 0; r < width; r++) t.Value[r * expected + to] = s.Value[r * features + from];
+                    else Array.Copy(s.Value, from * width, t.Value, to * width, width);
+                }
+            t.MarkChanged();
+        }
     }
 
     sealed class Restore(ParameterSet parameters, Parameter weight, float[] kept) : IDisposable

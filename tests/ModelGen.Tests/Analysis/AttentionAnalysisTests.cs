@@ -3,6 +3,7 @@ using System.Linq;
 using ModelGen;
 using ModelGen.Analysis;
 using ModelGen.Tests.Models;
+using ModelGen.Tests.Support;
 using Xunit;
 
 namespace ModelGen.Tests.Analysis;
@@ -106,5 +107,29 @@ public class AttentionAnalysisTests
         using (AttentionAnalysis.MaskHeads(m.Parameters, "attn", 2, 1))
             Assert.NotEqual(before, m.Forward(x, open).Data.ToArray());
         Assert.Throws<ArgumentOutOfRangeException>(() => AttentionAnalysis.MaskHeads(m.Parameters, "attn", 2, 2));
+    }
+
+    [Fact]
+    public void APrunedModel_ComputesWhatMaskingComputes_WithFewerHeads()
+    {
+        using var full = new FourHeadEncoder(Device.Cpu(), seed: 4);
+        using var small = new PrunedFourHeadEncoder(Device.Cpu(), seed: 5);
+        var drop = new System.Collections.Generic.Dictionary<string, int[]> { ["encoder.layers.0.attn"] = new[] { 2 }, ["encoder.layers.1.attn"] = new[] { 0 } };
+        AttentionAnalysis.PruneHeads(full.Parameters, small.Parameters, drop, heads: 4);
+        Assert.Equal(new[] { 12, 16 }, small.Parameters["encoder.layers.0.attn.q_proj.weight"].Shape);
+        var x = ModelData.Random(6, 1f, 3, 9, 16);
+        float[] masked;
+        using (AttentionAnalysis.MaskHeads(full.Parameters, "encoder.layers.0.attn", 4, 2))
+        using (AttentionAnalysis.MaskHeads(full.Parameters, "encoder.layers.1.attn", 4, 0))
+            masked = full.Forward(x).Data.ToArray();
+        var pruned = small.Forward(x).Data;
+        Approx.Equal(masked, pruned, 1e-6, 1e-5, "pruned vs masked");
+        Assert.True(Approx.RelativeError(full.Forward(x).Data, pruned) > 1e-4, "pruning changed the output");
+        // Shapes that do not keep the heads' features, and grouped heads, are refused with their numbers.
+        var wrong = new System.Collections.Generic.Dictionary<string, int[]> { ["encoder.layers.0.attn"] = new[] { 1, 2 }, ["encoder.layers.1.attn"] = new[] { 0 } };
+        Assert.Contains("keeps 2 of 4 heads of 4 features, 8 in all, but the pruned model has 12",
+            Assert.Throws<ArgumentException>(() => AttentionAnalysis.PruneHeads(full.Parameters, small.Parameters, wrong, 4)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            AttentionAnalysis.PruneHeads(full.Parameters, small.Parameters, new System.Collections.Generic.Dictionary<string, int[]> { ["encoder.layers.0.attn"] = new[] { 4 } }, 4));
     }
 }

@@ -323,6 +323,24 @@ public partial class FuzzSpan15033
     [TransformerEncoderLayer(6, Bias = false, DropPath = 0.2)] public partial Module Block { get; }
 }
 
+/// <summary>Two encoder layers of 4 heads (width 16, head width 4) and a head: a model to prune.</summary>
+[Model]
+[Input("x", 9, 16)]
+public partial class FourHeadEncoder
+{
+    [TransformerEncoder(2, 4, FeedForward = 24)] public partial Module Encoder { get; }
+    [ClassifierHead(3, Pool = Pool.Mean)] public partial Module Head { get; }
+}
+
+/// <summary><see cref="FourHeadEncoder"/> with one head of each layer pruned: 3 heads, each still 4 wide.</summary>
+[Model]
+[Input("x", 9, 16)]
+public partial class PrunedFourHeadEncoder
+{
+    [TransformerEncoder(2, 3, KeyDim = 4, FeedForward = 24)] public partial Module Encoder { get; }
+    [ClassifierHead(3, Pool = Pool.Mean)] public partial Module Head { get; }
+}
+
 /// <summary>Shaw's relative position representations: 9 tokens, keys within ±3 positions told apart.</summary>
 [Model]
 [Input("x", 9, 16)]
