@@ -174,6 +174,15 @@ def leaf(t):
     return t.to(torch.float64).clone().requires_grad_(True)
 
 
+def projections(inputs, grads):
+    """The q, k, v and out projections' weights and biases as float64 leaves, each also recorded for its gradient."""
+    w = {}
+    for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        for part in ("weight", "bias"):
+            w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+    return w
+
+
 def run(config, inputs):
     op = config.pop("op", None)
     if op not in OPS:
@@ -237,10 +246,7 @@ def run(config, inputs):
         B, N, E = x.shape
         H = config["heads"]
         d = E // H
-        w = {}
-        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         def project(p):
             return F.linear(x, w[p + ".weight"], w[p + ".bias"]).reshape(B, N, H, d)
         q = rope(project("q_proj"), config["theta"]).transpose(1, 2)
@@ -269,11 +275,7 @@ def run(config, inputs):
         # Linformer as the paper writes it: K' = E·K, V' = F·V along the tokens (F = E when shared), then softmax attention.
         B, N, E = x.shape
         H, G = config["heads"], config["kv_heads"]
-        w = {}
-        names = ["q_proj", "k_proj", "v_proj", "out_proj"]
-        for p in names:
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         e = grads["e_proj.weight"] = leaf(inputs["e_proj.weight"])
         f = e if config["share_kv"] else leaf(inputs["f_proj.weight"])
         if not config["share_kv"]:
@@ -294,10 +296,7 @@ def run(config, inputs):
         # phi(Q)(phi(K)^T V) / phi(Q)(phi(K)^T 1), causal by cumulative sums over the tokens. RoPE first when theta > 0.
         B, N, E = x.shape
         H, G = config["heads"], config["kv_heads"]
-        w = {}
-        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         projection = inputs["projection_matrix"].to(torch.float64)
         d = w["q_proj.weight"].shape[0] // H
         q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d)
@@ -326,10 +325,7 @@ def run(config, inputs):
         # and the weights m e^s / sum m e^s.
         B, N, E = x.shape
         H, S, R = config["heads"], config["max_span"], config["ramp"]
-        w = {}
-        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         span = grads["span"] = leaf(inputs["span"])
         d = E // H
         q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
@@ -348,10 +344,7 @@ def run(config, inputs):
         # of 2k + 1 vectors shared by the heads; softmax; sum of the values.
         B, N, E = x.shape
         H, K = config["heads"], config["max_distance"]
-        w = {}
-        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         table = grads["relative_keys.weight"] = leaf(inputs["relative_keys.weight"])
         d = E // H
         q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d).transpose(1, 2)
@@ -369,10 +362,7 @@ def run(config, inputs):
         # key j is allowed for query i when block_mask[i // block, j // block] is set, and j <= i when causal.
         B, N, E = x.shape
         H, G, blk = config["heads"], config["kv_heads"], config["block"]
-        w = {}
-        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         d = w["q_proj.weight"].shape[0] // H
         q = F.linear(x, w["q_proj.weight"], w["q_proj.bias"]).reshape(B, N, H, d)
         k = F.linear(x, w["k_proj.weight"], w["k_proj.bias"]).reshape(B, N, G, d)
@@ -392,10 +382,7 @@ def run(config, inputs):
         # nn.MultiheadAttention's own function with the packed in_proj, the score bias as its float attn_mask (B·H, L, S).
         B, N, E = x.shape
         H = config["heads"]
-        w = {}
-        for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            for part in ("weight", "bias"):
-                w[p + "." + part] = grads[p + "." + part] = leaf(inputs[p + "." + part])
+        w = projections(inputs, grads)
         bias = torch.zeros(B, H, N, N, dtype=torch.float64)
         positions = config["positions"]
         if positions == "alibi":

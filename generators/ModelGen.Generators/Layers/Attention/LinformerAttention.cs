@@ -17,9 +17,8 @@ internal sealed class LinformerAttentionRule : LayerRule<LinformerAttentionAttri
     /// a transpose, a bias-free Linear over the n tokens (nn.Linear's initialisation) and a transpose back.</summary>
     static void Lower(ModelGenerator.Lowerer l, string path, string x, AttentionConfig c, int projected, bool shareKeyValue, string output)
     {
-        int n = c.Queries, qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
-        var (qInit, kInit, vInit) = MultiHeadAttentionRule.ProjectionInits(c);
-        var (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
+        int n = c.Queries, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
+        var (q, k, v) = MultiHeadAttentionRule.SelfProjections(l, path, x, c);
         string Project(string name, string t)
         {
             string mixed = l.Linear($"{path}.{name}", l.Transpose($"{path}.{name}.in", t), n, projected, bias: false, null);

@@ -25,24 +25,39 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
         var (qInit, kInit, vInit) = ProjectionInits(c);
         string q, k, v;
         // Self-attention projects one input three ways: one fused op (one launch forward, one product for dx on a device).
-        if (key == x && value == x)
-            (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
+        if (key == x && value == x) (q, k, v) = SelfProjections(l, path, x, c);
         else
         {
+            // Cross-attention (relative positions, rotary included, need self-attention).
             q = l.Linear(path + ".q_proj", x, c.Width, qOut, c.Bias, null, weightInit: qInit, biasInit: "zero");
             k = l.Linear(path + ".k_proj", key, c.KeyWidth, kOut, c.Bias, null, weightInit: kInit, biasInit: "zero");
             v = l.Linear(path + ".v_proj", value, c.ValueWidth, vOut, c.Bias, null, weightInit: vInit, biasInit: "zero");
-        }
-        if (c.RotaryBase > 0)
-        {
-            q = l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
-            k = l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
         }
         string heads = l.ScaledDotProduct(path + ".heads", q, k, v, mask, c, l.AttentionScoreBias(path, c, q));
         return residual is null
             ? l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero")
             : l.LinearResidual(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, residual, sumPath!, output, biasInit: "zero");
     }
+
+    /// <summary>Self-attention's q, k, v of one input in one fused op, initialised as nn.MultiheadAttention's, the queries and keys
+    /// rotated when the positions are rotary: what every attention without its own projections starts with.</summary>
+    internal static (string Q, string K, string V) SelfProjections(ModelGenerator.Lowerer l, string path, string x, AttentionConfig c)
+    {
+        int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
+        var (qInit, kInit, vInit) = ProjectionInits(c);
+        var (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
+        return c.RotaryBase > 0
+            ? (l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase), l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase), v)
+            : (q, k, v);
+    }
+
+    /// <summary>The argument that asks an attention which never forms its full scores to act on them (a padding or attention
+    /// mask, a score bias), with what a message calls it; null when there is none.</summary>
+    internal static (string Argument, string What)? ScoreOption(AttentionOptionsAttribute a) =>
+        a.KeyPaddingMask is not null ? ("KeyPaddingMask", "KeyPaddingMask")
+        : a.AttentionMask is not null ? ("AttentionMask", "AttentionMask")
+        : a.Positions is not (RelativePositions.None or RelativePositions.Rotary) ? ("Positions", PositionsName(a.Positions))
+        : null;
 
     /// <summary>nn.MultiheadAttention's q, k, v initialisations: Xavier-uniform over the packed (3·E, E) in_proj_weight when all
     /// three are E×E, else each over its own shape.</summary>

@@ -19,14 +19,7 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
     static void Lower(ModelGenerator.Lowerer l, string path, string x, Config s, string output)
     {
         var c = s.Attention;
-        int qOut = c.Heads * c.KeyDim, kOut = c.KvHeads * c.KeyDim, vOut = c.KvHeads * c.ValueDim;
-        var (qInit, kInit, vInit) = MultiHeadAttentionRule.ProjectionInits(c);
-        var (q, k, v) = l.Projections(path, x, c.Width, new("q_proj", qOut, qInit), new("k_proj", kOut, kInit), new("v_proj", vOut, vInit), c.Bias, "zero");
-        if (c.RotaryBase > 0)
-        {
-            q = l.Rotary(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
-            k = l.Rotary(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
-        }
+        var (q, k, v) = MultiHeadAttentionRule.SelfProjections(l, path, x, c);
         int blocks = c.Queries / s.Block;
         string I(int v) => ModelGenerator.Lowerer.Int(v);
         string layout = $"global::ModelGen.Ops.BlockSparseAttention.Layout({I(blocks)}, window: {I(s.Window)}, globalBlocks: {I(s.GlobalBlocks)}, " +
@@ -76,11 +69,9 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
         if (c.InRange("GlobalBlocks", a.GlobalBlocks, a.GlobalBlocks >= 0 && a.GlobalBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } global) return null;
         if (c.InRange("RandomBlocks", a.RandomBlocks, a.RandomBlocks >= 0 && a.RandomBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } random) return null;
         if (c.AtLeast("Stride", a.Stride, 0, "0 (none) or positive") is not { } stride) return null;
-        string? scores = a.KeyPaddingMask is not null ? "KeyPaddingMask" : a.AttentionMask is not null ? "AttentionMask"
-            : a.Positions is RelativePositions.Alibi or RelativePositions.RelativeBias or RelativePositions.Shaw or RelativePositions.AdaptiveSpan ? "Positions" : null;
-        if (scores is not null)
+        if (MultiHeadAttentionRule.ScoreOption(a) is { } option)
         {
-            c.Report(DiagnosticDescriptors.SparseAttentionScores, scores, c.Path, scores == "Positions" ? MultiHeadAttentionRule.PositionsName(a.Positions) : scores);
+            c.Report(DiagnosticDescriptors.SparseAttentionScores, option.Argument, c.Path, option.What);
             return null;
         }
         return c.Same(new Config(h, block, window, global, random, stride, a.Seed));
