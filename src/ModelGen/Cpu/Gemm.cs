@@ -115,8 +115,7 @@ public static unsafe class Gemm
         float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, float[]? bias, int parts)
     {
         int block = m * n;
-        var partials = t_partials;
-        if (partials == null || partials.Length < (long)parts * block) t_partials = partials = new float[(long)parts * block];
+        var partials = ThreadScratch.AtLeast(ref t_partials, (long)parts * block);
         int per = (k + parts - 1) / parts;
         Workers.For(parts, p =>
         {

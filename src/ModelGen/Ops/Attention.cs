@@ -27,12 +27,7 @@ public static partial class Attention
 
     [ThreadStatic] static float[]? t_scratch;
 
-    static float[] Scratch(int n)
-    {
-        var s = t_scratch;
-        if (s == null || s.Length < n) t_scratch = s = new float[Math.Max(n, (s?.Length ?? 0) * 3 / 2)];
-        return s;
-    }
+    static float[] Scratch(int n) => ThreadScratch.AtLeast(ref t_scratch, n);
 
     static int Pad(int n) => (n + W - 1) / W * W;
 
@@ -165,13 +160,7 @@ public static partial class Attention
     [ThreadStatic] static float[]? t_shared;
 
     /// <summary>The calling thread's staging buffer, which the workers of one call read while the caller waits for them.</summary>
-    static float[] SharedStage(long n)
-    {
-        if (n > Array.MaxLength) throw new ArgumentException($"Attention staging needs {n} floats, more than an array holds.");
-        var s = t_shared;
-        if (s == null || s.Length < n) t_shared = s = new float[Math.Max(n, (s?.Length ?? 0) * 3 / 2)];
-        return s;
-    }
+    static float[] SharedStage(long n) => ThreadScratch.AtLeast(ref t_shared, n);
 
     /// <summary>Rows c0..c1 of Kᵀ·scale for (batch b, kv head kv) into dst (row stride nkP, zero past nk).</summary>
     static unsafe void StageKeys(float* dst, float* k, int b, int kv, int nk, int nkP, int kvHeads, int headDimK, int c0, int c1, float scale)

@@ -25,12 +25,6 @@ public static class BlockSparseAttention
     [ThreadStatic] static float[]? t_p;
     [ThreadStatic] static float[]? t_dp;
 
-    static float[] Scratch(ref float[]? buffer, int length)
-    {
-        if (buffer is null || buffer.Length < length) buffer = new float[length];
-        return buffer;
-    }
-
     /// <summary>The pattern over <paramref name="blocks"/> blocks: the window of ±<paramref name="window"/> blocks, the first
     /// <paramref name="globalBlocks"/> blocks global (their rows full, their columns in every row), every block at a distance that
     /// is a multiple of <paramref name="stride"/> (0: none), and <paramref name="randomBlocks"/> more blocks per row drawn from
@@ -117,7 +111,7 @@ public static class BlockSparseAttention
         {
             int qb = task % blocks, h = task / blocks % heads, b = task / (blocks * heads), g = h / group;
             int start = At(layout, 1 + qb), end = At(layout, 2 + qb), width = (end - start) * block;
-            var p = Scratch(ref t_p, block * width);
+            var p = ThreadScratch.AtLeast(ref t_p, block * width);
             Scores(p, q, k, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
             for (int r = 0; r < block; r++)
             {
@@ -178,22 +172,19 @@ public static class BlockSparseAttention
         int batch, int tokens, int heads, int kvHeads, int headDimK, int headDimV, int block, bool causal, float scale)
     {
         int blocks = tokens / block, group = heads / kvHeads, columns = ColumnsAt(layout);
+        // Σ dO·o of each query row: the first pass writes its own block's rows, the second reads every block's.
         var dsum = new float[batch * heads * tokens];
-        for (int b = 0; b < batch; b++)
-            for (int i = 0; i < tokens; i++)
-                for (int h = 0; h < heads; h++)
-                {
-                    int e = (b * tokens + i) * heads * headDimV + h * headDimV;
-                    dsum[(b * heads + h) * tokens + i] = TensorPrimitives.Dot(dO.AsSpan(e, headDimV), o.AsSpan(e, headDimV));
-                }
         Workers.For(batch * heads * blocks, task =>
         {
             int qb = task % blocks, h = task / blocks % heads, b = task / (blocks * heads), g = h / group;
             int start = At(layout, 1 + qb), end = At(layout, 2 + qb), width = (end - start) * block;
-            var p = Scratch(ref t_p, block * width);
-            var dp = Scratch(ref t_dp, block * width);
+            var p = ThreadScratch.AtLeast(ref t_p, block * width);
+            var dp = ThreadScratch.AtLeast(ref t_dp, block * width);
             Scores(p, q, k, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
             int dOOffset = (b * tokens + qb * block) * heads * headDimV + h * headDimV;
+            for (int r = 0; r < block; r++)
+                dsum[(b * heads + h) * tokens + qb * block + r] =
+                    TensorPrimitives.Dot(dO.AsSpan(dOOffset + r * heads * headDimV, headDimV), o.AsSpan(dOOffset + r * heads * headDimV, headDimV));
             for (int e = start; e < end; e++)
                 Gemm.MultiplySerial(false, true, block, block, headDimV, dO, dOOffset, heads * headDimV,
                     v, (b * tokens + At(layout, 2 + blocks + e) * block) * kvHeads * headDimV + g * headDimV, kvHeads * headDimV, dp, (e - start) * block, width, accumulate: false);
@@ -207,8 +198,8 @@ public static class BlockSparseAttention
         {
             int kb = task % blocks, g = task / blocks % kvHeads, b = task / (blocks * kvHeads);
             int start = At(layout, columns + kb), end = At(layout, columns + 1 + kb);
-            var p = Scratch(ref t_p, block * block);
-            var dp = Scratch(ref t_dp, block * block);
+            var p = ThreadScratch.AtLeast(ref t_p, block * block);
+            var dp = ThreadScratch.AtLeast(ref t_dp, block * block);
             int kOffset = (b * tokens + kb * block) * kvHeads * headDimK + g * headDimK, vOffset = (b * tokens + kb * block) * kvHeads * headDimV + g * headDimV;
             for (int e = start; e < end; e++)
             {

@@ -21,11 +21,7 @@ public static class LinearAttention
     [ThreadStatic] static float[]? t_extended;
     [ThreadStatic] static float[]? t_state;
 
-    static Span<float> Scratch(ref float[]? buffer, int length)
-    {
-        if (buffer is null || buffer.Length < length) buffer = new float[length];
-        return buffer.AsSpan(0, length);
-    }
+    static Span<float> Scratch(ref float[]? buffer, int length) => ThreadScratch.AtLeast(ref buffer, length).AsSpan(0, length);
 
     /// <summary>o, the state and the denominators, a task per (sample, key/value head). Without the causal mask the state is one
     /// product φkᵀ·v (m×N by N×dv) beside the sums of φk, and the numerators one product φq·state per head.</summary>

@@ -145,10 +145,8 @@ public static class RandomFeatures
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads;
-            if (t_weights is null || t_weights.Length < tokens * features) t_weights = new float[tokens * features];
-            if (t_sums is null || t_sums.Length < tokens * headDim) t_sums = new float[tokens * headDim];
-            var weights = t_weights;
-            var sums = t_sums;
+            var weights = ThreadScratch.AtLeast(ref t_weights, tokens * features);
+            var sums = ThreadScratch.AtLeast(ref t_sums, tokens * headDim);
             TensorPrimitives.Multiply(dPhi.AsSpan(bh * tokens * features, tokens * features), phi.AsSpan(bh * tokens * features, tokens * features),
                 weights.AsSpan(0, tokens * features));
             Gemm.MultiplySerial(false, false, tokens, headDim, features, weights, 0, features, projection, 0, headDim, sums, 0, headDim, accumulate: false);

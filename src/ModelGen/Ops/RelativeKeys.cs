@@ -23,8 +23,7 @@ public static class RelativeKeys
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads;
-            if (t_products is null || t_products.Length < tokens * buckets) t_products = new float[tokens * buckets];
-            var e = t_products;
+            var e = ThreadScratch.AtLeast(ref t_products, tokens * buckets);
             Gemm.MultiplySerial(false, true, tokens, buckets, headDim, q, b * tokens * heads * headDim + h * headDim, heads * headDim, table, 0, headDim,
                 e, 0, buckets, accumulate: false);
             for (int i = 0; i < tokens; i++)

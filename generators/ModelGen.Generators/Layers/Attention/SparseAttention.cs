@@ -29,25 +29,26 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
         if (s.Stride > 0) pattern.Add($"stride {I(s.Stride)}");
         if (s.RandomBlocks > 0) pattern.Add($"{I(s.RandomBlocks)} random (seed {I(s.Seed)})");
         if (c.Causal) pattern.Add("causal");
-        int pairs = Pairs(blocks, s);
+        int pairs = Pairs(blocks, s.Window, s.GlobalBlocks, s.RandomBlocks, s.Stride, c.Causal);
         string heads = l.BlockSparseAttention(path + ".heads", q, k, v, c, s.Block, layout, pairs, string.Join(", ", pattern));
         l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
     }
 
-    /// <summary>The pattern's block pairs, counted as the runtime's layout builds them (random blocks: as many as each row has room for).</summary>
-    static int Pairs(int blocks, Config s)
+    /// <summary>The pattern's block pairs, counted as the runtime's layout builds them (random blocks: as many as each row has
+    /// room for). A test holds it equal to the count of <c>BlockSparseAttention.Layout</c>, which the generator cannot call.</summary>
+    internal static int Pairs(int blocks, int window, int globalBlocks, int randomBlocks, int stride, bool causal)
     {
         int pairs = 0;
         for (int i = 0; i < blocks; i++)
         {
-            int last = s.Attention.Causal ? i : blocks - 1;
-            if (i < s.GlobalBlocks) { pairs += last + 1; continue; }
+            int last = causal ? i : blocks - 1;
+            if (i < globalBlocks) { pairs += last + 1; continue; }
             var set = new HashSet<int>();
-            for (int j = System.Math.Max(0, i - s.Window); j <= System.Math.Min(last, i + s.Window); j++) set.Add(j);
-            for (int j = 0; j < System.Math.Min(s.GlobalBlocks, last + 1); j++) set.Add(j);
-            if (s.Stride > 0)
-                for (int j = i % s.Stride; j <= last; j += s.Stride) set.Add(j);
-            pairs += set.Count + System.Math.Min(s.RandomBlocks, last + 1 - set.Count);
+            for (int j = System.Math.Max(0, i - window); j <= System.Math.Min(last, i + window); j++) set.Add(j);
+            for (int j = 0; j < System.Math.Min(globalBlocks, last + 1); j++) set.Add(j);
+            if (stride > 0)
+                for (int j = i % stride; j <= last; j += stride) set.Add(j);
+            pairs += set.Count + System.Math.Min(randomBlocks, last + 1 - set.Count);
         }
         return pairs;
     }
