@@ -137,6 +137,12 @@ public static class DiagnosticDescriptors
         "A Transformer needs a target sequence",
         "Layer '{0}': an encoder–decoder Transformer decodes a target sequence; name it with Target = \"...\" (an input or an earlier layer, (B, tokens, {1}))", Shapes);
 
+    public static readonly DiagnosticDescriptor TiedToNotEmbedding = Error("MG2026",
+        "A tied weight needs an embedding", "Layer '{0}' ties its weight to '{1}', which is {2}; only an [Embedding] layer's table can be tied", Shapes);
+
+    public static readonly DiagnosticDescriptor TiedShapeMismatch = Error("MG2027",
+        "The tied table does not fit", "Layer '{0}' would use the table of '{1}', ({2}, {3}) as (vocab, dim), as its weight (out {4}, in {5}): the out features must be the vocabulary and the incoming width the embedding's", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -179,6 +185,8 @@ public static class DiagnosticDescriptors
         [SparseBlockDoesNotDivide.Id] = SparseBlockDoesNotDivide,
         [SparseAttentionScores.Id] = SparseAttentionScores,
         [TransformerNeedsTarget.Id] = TransformerNeedsTarget,
+        [TiedToNotEmbedding.Id] = TiedToNotEmbedding,
+        [TiedShapeMismatch.Id] = TiedShapeMismatch,
         [InternalError.Id] = InternalError,
     };
 

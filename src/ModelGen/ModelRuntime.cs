@@ -332,10 +332,43 @@ public sealed class ModelRuntime : IDisposable
         int batch = a.Batch;
         ModelGen.Training.PixelCrossEntropy.CheckStep(targets, batch, classes, height, width, classWeights, ignoreIndex);
         if (OnAccelerator)
-            return Trainer.StepPixels(a, output, classes, height * width, targets, classWeights, ignoreIndex, optimizer, clipNorm, forwardDevice, backwardDevice);
+            return Trainer.StepPixels(a, output, classes, height * width, a.Batch, targets, classWeights, ignoreIndex, optimizer, clipNorm, forwardDevice, backwardDevice);
         return HostStep(a, optimizer, clipNorm, forwardCpu, backwardCpu, () =>
             (ModelGen.Training.PixelCrossEntropy.Forward(a[output], targets, batch, classes, height, width, classWeights, ignoreIndex, a.Grad(output)),
              ModelGen.Training.PixelCrossEntropy.Correct(a[output], targets, batch, classes, height, width, ignoreIndex)));
+    }
+
+    /// <summary>A sequence model's training step: softmax cross-entropy of the logits (B, tokens, K) against one target per token
+    /// (B·tokens class indices, a target equal to <paramref name="ignoreIndex"/> counted for nothing), the mean over the counted
+    /// tokens as PyTorch's <c>F.cross_entropy(logits.view(-1, K), targets.view(-1), ignore_index=…)</c>; then backward, clipping and
+    /// the optimizer step. On a device it stays there like <see cref="TrainStep"/>. Correct counts the counted tokens whose argmax
+    /// is their target.</summary>
+    public ModelGen.Training.StepResult SequenceTrainStep(ActivationArena a, int output, int tokens, int classes, int[] targets, int? ignoreIndex,
+        ModelGen.Training.IOptimizer optimizer, float clipNorm,
+        Action<ActivationArena, int> forwardCpu, Action<ActivationArena, int> forwardDevice,
+        Action<ActivationArena, int> backwardCpu, Action<ActivationArena, int> backwardDevice)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        if (!(clipNorm >= 0f)) throw new ArgumentOutOfRangeException(nameof(clipNorm), clipNorm, "The clipping norm must be 0 (none) or positive.");
+        int rows = a.Batch * tokens;
+        if (targets.Length != rows)
+            throw new ArgumentException($"targets holds {targets.Length} values but batch {a.Batch} × {tokens} tokens = {rows} are needed (one per token).", nameof(targets));
+        for (int i = 0; i < rows; i++)
+        {
+            int t = targets[i];
+            if (t != ignoreIndex && (uint)t >= (uint)classes)
+                throw new ArgumentOutOfRangeException(nameof(targets), t,
+                    $"Target {t} at (sample {i / tokens}, token {i % tokens}) is outside the {classes} classes" + (ignoreIndex is { } ig ? $" and is not the ignored {ig}." : "."));
+        }
+        // A row of K logits per token is a one-pixel image of K channels: the per-pixel loss with a plane of 1.
+        ModelGen.Training.PixelCrossEntropy.CheckStep(targets, rows, classes, 1, 1, null, ignoreIndex);
+        if (OnAccelerator)
+            return Trainer.StepPixels(a, output, classes, 1, rows, targets, null, ignoreIndex, optimizer, clipNorm, forwardDevice, backwardDevice);
+        return HostStep(a, optimizer, clipNorm, forwardCpu, backwardCpu, () =>
+            (ModelGen.Training.PixelCrossEntropy.Forward(a[output], targets, rows, classes, 1, 1, null, ignoreIndex, a.Grad(output)),
+             ModelGen.Training.PixelCrossEntropy.Correct(a[output], targets, rows, classes, 1, 1, ignoreIndex)));
     }
 
     /// <summary>A training step on the CPU backend: forward, the loss (which writes the output's gradient and says how many

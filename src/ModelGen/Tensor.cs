@@ -26,6 +26,25 @@ public sealed class Tensor
 
     public static Tensor Zeros(params int[] shape) => new(shape, new float[checked((int)ElementCount(shape))]);
 
+    /// <summary>Token ids for an input declared with <c>InputKind.Tokens</c>, e.g. <c>Tensor.FromTokens(ids, batch, tokens)</c>. Ids are
+    /// carried as floats, which hold every whole number below 2²⁴ exactly; a negative id, or one past that, is refused here (an id
+    /// past the vocabulary is refused by the model's Forward, which knows it).</summary>
+    public static Tensor FromTokens(int[] ids, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var data = new float[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] < 0 || ids[i] > MaxTokenId)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"Token {i} is {ids[i]}; ids must lie in [0, {MaxTokenId}].");
+            data[i] = ids[i];
+        }
+        return new Tensor(shape, data);
+    }
+
+    /// <summary>The largest token id a float carries exactly (2²⁴).</summary>
+    public const int MaxTokenId = 1 << 24;
+
     public float this[params int[] index]
     {
         get => Data[Offset(index)];

@@ -434,6 +434,55 @@ public class DiagnosticTests
         Expect(Model("[SparseAttention(4, 4, Positions = RelativePositions.Shaw)] public partial Module Attn { get; }"),
             "MG2024", "Positions = RelativePositions.Shaw", "so Shaw's relative keys cannot apply to the scores");
 
+    const string TokenInput = "[Input(\"ids\", 8, Kind = InputKind.Tokens)]";
+
+    [Fact]
+    public void MG2026_TiedToALinear() =>
+        Expect(Model("[Embedding(40, 64)] public partial Module Embed { get; }\n[Linear(40)] public partial Module Proj { get; }\n" +
+                "[Linear(40, TiedTo = \"Proj\")] public partial Module Head { get; }", inputs: TokenInput),
+            "MG2026", "TiedTo = \"Proj\"", "Layer 'head' ties its weight to 'Proj', which is a [Linear] layer; only an [Embedding] layer's table can be tied");
+
+    [Fact]
+    public void MG2026_TiedToAnInput() =>
+        Expect(Model("[Linear(40, TiedTo = \"x\")] public partial Module Head { get; }"),
+            "MG2026", "TiedTo = \"x\"", "which is the input 'x'");
+
+    [Fact]
+    public void MG2027_TiedTableOfAnotherVocabulary() =>
+        Expect(Model("[Embedding(40, 64)] public partial Module Embed { get; }\n[Linear(30, TiedTo = \"Embed\")] public partial Module Head { get; }", inputs: TokenInput),
+            "MG2027", "TiedTo = \"Embed\"",
+            "Layer 'head' would use the table of 'Embed', (40, 64) as (vocab, dim), as its weight (out 30, in 64): the out features must be the vocabulary and the incoming width the embedding's");
+
+    [Fact]
+    public void MG2027_TiedTableOfAnotherWidth() =>
+        Expect(Model("[Embedding(40, 64)] public partial Module Embed { get; }\n[Linear(32)] public partial Module Down { get; }\n[Linear(40, TiedTo = \"Embed\")] public partial Module Head { get; }", inputs: TokenInput),
+            "MG2027", "TiedTo = \"Embed\"", "(out 40, in 32)");
+
+    [Fact]
+    public void MG1004_TiedToALaterLayer() =>
+        Expect(Model("[Linear(40, TiedTo = \"Embed\")] public partial Module Head { get; }\n[Embedding(40, 64)] public partial Module Embed { get; }"),
+            "MG1004", "TiedTo = \"Embed\"", "by a layer declared after it");
+
+    [Fact]
+    public void MG2007_EmbeddingOfData() =>
+        Expect(Model("[Embedding(40, 64)] public partial Module Embed { get; }"),
+            "MG2007", "Embedding(40, 64)", "Layer 'embed' uses 'x' as token ids, but it is declared as data (declare token inputs with Kind = InputKind.Tokens)");
+
+    [Fact]
+    public void MG2007_LinearOfTokenIds() =>
+        Expect(Model("[Linear(16)] public partial Module Proj { get; }", inputs: TokenInput),
+            "MG2007", "Linear(16)", "Layer 'proj' uses 'ids' as data (token ids are read by an [Embedding] first), but it is declared as token ids");
+
+    [Fact]
+    public void MG2008_TokenIdsOfRankTwo() =>
+        Expect(Model("[Embedding(40, 64)] public partial Module Embed { get; }", inputs: "[Input(\"ids\", 8, 2, Kind = InputKind.Tokens)]"),
+            "MG2008", "Input(\"ids\", 8, 2, Kind = InputKind.Tokens)", "needs token ids of shape (tokens) but 'ids' gives (B, 8, 2)");
+
+    [Fact]
+    public void MG2001_EmbeddingPaddingOutsideTheVocabulary() =>
+        Expect(Model("[Embedding(40, 64, PaddingIndex = 40)] public partial Module Embed { get; }", inputs: TokenInput),
+            "MG2001", "PaddingIndex = 40", "-1 (none) or an id in [0, 40)");
+
     [Fact]
     public void MG2025_TransformerWithoutATarget() =>
         Expect(Model("[Transformer(4, EncoderLayers = 1, DecoderLayers = 1)] public partial Module Model { get; }"),

@@ -23,6 +23,8 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[FeedForward(32, Activation = Activation.Relu)] public partial Module L { get; }")]
     [InlineData(Sequence, "[MeanPool] public partial Module L { get; }")]
     [InlineData(Sequence, "[LearnedPositions] public partial Module L { get; }")]
+    [InlineData("[Input(\"ids\", 9, Kind = InputKind.Tokens)]", "[Embedding(50, 16, PaddingIndex = 0)] public partial Module L { get; }")]
+    [InlineData("[Input(\"ids\", 9, Kind = InputKind.Tokens)]", "[Embedding(50, 16)] public partial Module Embed { get; }\n[TransformerEncoderLayer(2, Causal = true)] public partial Module Block { get; }\n[Linear(50, TiedTo = \"Embed\")] public partial Module L { get; }")]
     [InlineData(Sequence, "[SinusoidalPositions] public partial Module L { get; }")]
     [InlineData(Sequence, "[ClassToken] public partial Module L { get; }")]
     [InlineData(Sequence, "[ClassifierHead(3, Pool = Pool.Mean)] public partial Module L { get; }")]

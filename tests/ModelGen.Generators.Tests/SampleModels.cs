@@ -55,6 +55,23 @@ public static class SampleModels
         }
         """;
 
+    public const string LanguageModel = """
+        using ModelGen;
+
+        namespace Samples;
+
+        [Model]
+        [Input("ids", 16, Kind = InputKind.Tokens)]
+        public partial class TinyGpt
+        {
+            [Embedding(96, 32, PaddingIndex = 0)] public partial Module Embed { get; }
+            [LearnedPositions] public partial Module Pos { get; }
+            [TransformerEncoder(2, 4, Causal = true)] public partial Module Blocks { get; }
+            [LayerNorm] public partial Module Norm { get; }
+            [Linear(96, TiedTo = "Embed")] public partial Module Head { get; }
+        }
+        """;
+
     public const string CrossAttention = """
         using ModelGen;
 

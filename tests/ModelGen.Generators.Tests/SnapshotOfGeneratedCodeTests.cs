@@ -15,6 +15,7 @@ public class SnapshotOfGeneratedCodeTests
     [InlineData(nameof(SampleModels.ModuleReuse))]
     [InlineData(nameof(SampleModels.VisionTransformer))]
     [InlineData(nameof(SampleModels.Segmentation))]
+    [InlineData(nameof(SampleModels.LanguageModel))]
     public void GeneratedSource(string sample)
     {
         string source = (string)typeof(SampleModels).GetField(sample)!.GetValue(null)!;

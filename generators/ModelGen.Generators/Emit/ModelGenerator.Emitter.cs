@@ -184,6 +184,7 @@ public sealed partial class ModelGenerator
             if (p.Init == "one") w.Line($"global::ModelGen.Init.Constant({f}, 1f);");
             else if (p.Init == "zero") w.Line($"global::ModelGen.Init.Constant({f}, 0f);");
             else if (p.Init == "features") w.Line($"global::ModelGen.Ops.RandomFeatures.Draw({f}, random);");
+            else if (p.Init.StartsWith("embedding:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Ops.Embedding.Draw({f}, {p.Init.Substring("embedding:".Length)}, random);");
             else if (p.Init.StartsWith("normal:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Init.Normal({f}, {p.Init.Substring("normal:".Length)}, random);");
             else w.Line($"global::ModelGen.Init.Uniform({f}, {p.Init.Substring("uniform:".Length)}, random);");
         }
@@ -224,6 +225,11 @@ public sealed partial class ModelGenerator
             w.Line($"int {batch} = global::ModelGen.ModelRuntime.BatchOf({InputParam(dataInputs[0])}, \"{InputName(dataInputs[0])}\", s_shape_{dataInputs[0].Name});");
             foreach (var e in dataInputs.Skip(1))
                 w.Line($"global::ModelGen.ModelRuntime.CheckInput({InputParam(e)}, \"{InputName(e)}\", s_shape_{e.Name}, {batch});");
+            foreach (var check in model.InputChecks ?? ImmutableEquatableArray<InputCheck>.Empty)
+            {
+                var e = dataInputs.First(i => i.Name == check.Input);
+                w.Line($"global::ModelGen.Ops.{check.Method}({InputParam(e)}.Data, \"{InputName(e)}\", {string.Join(", ", check.Args)});");
+            }
             w.Line($"_runtime.BeginForward({batch});");
             w.Line($"_lastBatch = {batch};");
             w.Line($"var {a} = Arena({batch});");
@@ -279,6 +285,26 @@ public sealed partial class ModelGenerator
             w.Line();
         }
 
+        if (output.Shape.Count == 2 && output.Shape[1] >= 2)
+        {
+            // A sequence model's output (B, tokens, K): a training step with a target per token (a language model's next ids).
+            string tokens = output.Shape[0].ToString(CultureInfo.InvariantCulture), classes = output.Shape[1].ToString(CultureInfo.InvariantCulture);
+            w.Line($"/// <summary>One training step with softmax cross-entropy over the {classes} logits of each of the {tokens} tokens (PyTorch's");
+            w.Line("/// F.cross_entropy over (batch·tokens, classes) with ignore_index, mean over the counted tokens): zero the gradients, forward, loss,");
+            w.Line($"/// backward, clip the global gradient norm to <paramref name=\"{clip}\"/> (0: none), one <paramref name=\"{optimizer}\"/> step; returns the loss,");
+            w.Line($"/// the counted tokens whose argmax was their target and the gradient norm. <paramref name=\"{targets}\"/> holds batch·{tokens} class indices;");
+            w.Line($"/// a target equal to <paramref name=\"{ignore}\"/> (padding) counts for nothing. On a device everything stays there.</summary>");
+            var seqParameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
+                .Concat(new[] { $"int[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"int? {ignore} = null" }).ToList();
+            w.Call("public global::ModelGen.Training.StepResult TrainStep", seqParameters, "");
+            w.Line("{");
+            w.Indent();
+            InputsPrologue();
+            w.Call("return _runtime.SequenceTrainStep", new[] { a, $"Buf.{output.Name}", tokens, classes, targets, ignore, optimizer, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
+            w.Close();
+            w.Line();
+        }
+
         if (output.Shape.Count == 3 && output.Shape[0] >= 2)
         {
             // A dense predictor's output (B, K, H, W): a segmentation training step over the K class logits of every pixel.
@@ -305,6 +331,8 @@ public sealed partial class ModelGenerator
             w.Call("    TrainStep", dataInputs.Select(InputParam).Concat(new[] { $"global::System.Array.ConvertAll({targets} ?? throw new global::System.ArgumentNullException(nameof({targets})), t => (int)t)", optimizer, clip, weights, ignore }).ToList(), ";");
             w.Line();
         }
+
+        if (model.Decoding is { } decoding) EmitDecoding(w, model, names, decoding);
 
         var gradInputs = dataInputs.Where(e => !e.IsMask).ToArray();
         w.Line("/// <summary>The gradient of an input after the last Backward.</summary>");

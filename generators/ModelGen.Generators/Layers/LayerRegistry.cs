@@ -21,6 +21,7 @@ internal static class LayerRegistry
         new FeedForwardRule(),
         // Sequence: tokens (tokens, width)
         new PatchEmbeddingRule(),
+        new EmbeddingRule(),
         new ClassTokenRule(),
         new LearnedPositionsRule(),
         new SinusoidalPositionsRule(),

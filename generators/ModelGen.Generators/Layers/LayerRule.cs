@@ -16,6 +16,9 @@ internal abstract class LayerRule
     public static string KindOf(Type attribute) =>
         attribute.Name.EndsWith("Attribute", StringComparison.Ordinal) ? attribute.Name.Substring(0, attribute.Name.Length - "Attribute".Length) : attribute.Name;
 
+    /// <summary>True for the one kind that reads token ids (an input declared with <c>InputKind.Tokens</c>); every other kind reads data.</summary>
+    public virtual bool ReadsTokens => false;
+
     /// <summary>Checks the layer on its input; returns its output edge (made with <see cref="LayerContext.Emit"/>) or null after reporting.</summary>
     public abstract Edge? Check(LayerAttribute attribute, LayerContext context);
 }
@@ -36,4 +39,9 @@ public abstract record LayerConfig
 {
     /// <summary>Lowers the layer reading <see cref="CheckedLayer.Input"/> and writing <see cref="CheckedLayer.Output"/>.</summary>
     internal abstract void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer);
+
+    /// <summary>Lowers one decoding step of the layer: its work for the current position alone, given the rows of the
+    /// positions before it only through caches. False when the layer cannot run so (it mixes positions other than causally,
+    /// or has an option the step does not carry); the model then has no incremental decoding.</summary>
+    internal virtual bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) => false;
 }

@@ -38,6 +38,7 @@ public sealed partial class ModelGenerator
         readonly UniqueNames _bufferNames;
         readonly UniqueNames _fieldNames;
         readonly List<LayerSummary> _summary = new();
+        readonly List<InputCheck> _inputChecks = new();
         long _flops;
         int _dropoutSites;
 
@@ -59,7 +60,8 @@ public sealed partial class ModelGenerator
 
         public LoweredModel Result() => new(_model.Header, _model.Edges.Where(e => e.IsInput).ToImmutableEquatableArray(),
             _model.EdgeNamed(_model.Output), _model.Properties, _buffers.ToImmutableEquatableArray(), _params.ToImmutableEquatableArray(),
-            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray(), _summary.ToImmutableEquatableArray());
+            _constants.ToImmutableEquatableArray(), _ops.ToImmutableEquatableArray(), _summary.ToImmutableEquatableArray(),
+            InputChecks: _inputChecks.ToImmutableEquatableArray(), Decoding: PlanDecoding(_model, _params));
 
         /// <summary>Each layer kind lowers itself: its rule's config (Layers/) calls the primitive ops below and in Lower/Ops.</summary>
         public void Layer(CheckedLayer layer)
@@ -133,6 +135,20 @@ public sealed partial class ModelGenerator
         {
             _params.Add(new ParamSpec(name, shape.ToImmutableEquatableArray(), init, decay));
             return _params.Count - 1;
+        }
+
+        /// <summary>A parameter made by an earlier layer, by its name (a tied weight).</summary>
+        int ParamNamed(string name)
+        {
+            int i = _params.FindIndex(p => p.Name == name);
+            return i >= 0 ? i : throw new InvalidOperationException($"no parameter '{name}' before its use");
+        }
+
+        /// <summary>A check of an input's values that Forward makes first (see <see cref="InputCheck"/>).</summary>
+        void CheckInput(string input, string method, params string[] args)
+        {
+            var check = new InputCheck(input, method, args.ToImmutableEquatableArray());
+            if (!_inputChecks.Contains(check)) _inputChecks.Add(check);
         }
 
         /// <summary>A buffer saved with the parameters but never trained (running statistics).</summary>

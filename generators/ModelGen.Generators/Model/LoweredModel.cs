@@ -122,6 +122,10 @@ public sealed record ConstantSpec(string Name, string Initializer, string Commen
 /// <summary>A parameter: state_dict name, shape and PyTorch's default initialisation.</summary>
 public sealed record ParamSpec(string Name, ImmutableEquatableArray<int> Shape, string Init, bool Decay, bool Trainable = true);
 
+/// <summary>A check of an input's values that Forward makes before it runs: <c>global::ModelGen.Ops.{Method}(input.Data, "name", args)</c>
+/// (token ids against an embedding's vocabulary), on the host on both paths, since a kernel cannot refuse bad input.</summary>
+public sealed record InputCheck(string Input, string Method, ImmutableEquatableArray<string> Args);
+
 /// <summary>The output of lowering: everything the emitter needs, and nothing it has to work out.</summary>
 public sealed record LoweredModel(
     ModelHeader Header,
@@ -134,7 +138,9 @@ public sealed record LoweredModel(
     ImmutableEquatableArray<LoweredOp> Ops,
     ImmutableEquatableArray<LayerSummary> Summary,
     string? InternalError = null,
-    bool Incomplete = false)
+    bool Incomplete = false,
+    ImmutableEquatableArray<InputCheck>? InputChecks = null,
+    DecodingPlan? Decoding = null)
 {
     /// <summary>Nothing to run: the model has errors (reported at shape checking), an argument that does not compile, or is a module.</summary>
     public static LoweredModel PropertiesOnly(ModelHeader header, bool incomplete, string? internalError = null) =>
@@ -142,3 +148,31 @@ public sealed record LoweredModel(
             ImmutableEquatableArray<ParamSpec>.Empty, ImmutableEquatableArray<ConstantSpec>.Empty, ImmutableEquatableArray<LoweredOp>.Empty,
             ImmutableEquatableArray<LayerSummary>.Empty, internalError, incomplete);
 }
+
+/// <summary>What a decoding step's call reads or writes: a step buffer (batch rows of its width), a parameter's value by its
+/// name, a buffer of the last full forward (a memory the decoder reads), a literal, the step's position, or nothing.</summary>
+public enum StepArgKind { Step, Param, Arena, Literal, Position, Batch, Absent }
+
+public sealed record StepArg(StepArgKind Kind, string Text)
+{
+    public static StepArg Step(string buffer) => new(StepArgKind.Step, buffer);
+    public static StepArg Param(string name) => new(StepArgKind.Param, name);
+    public static StepArg Arena(string buffer) => new(StepArgKind.Arena, buffer);
+    public static StepArg Lit(string text) => new(StepArgKind.Literal, text);
+    public static readonly StepArg Position = new(StepArgKind.Position, "");
+    public static readonly StepArg Batch = new(StepArgKind.Batch, "");
+    public static readonly StepArg None = new(StepArgKind.Absent, "");
+}
+
+/// <summary>A runtime op called by a decoding step (CPU backend): <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>
+public sealed record StepCall(string Method, ImmutableEquatableArray<StepArg> Args);
+
+/// <summary>A buffer of one decoding session: batch × <paramref name="PerSample"/> floats (a row, or a cache of every position).</summary>
+public sealed record StepBuffer(string Name, long PerSample, string Comment);
+
+/// <summary>Incremental decoding of a model whose token input feeds a causal chain to the output: <see cref="Start"/> runs once
+/// after a full forward (the keys and values of a fixed memory), <see cref="Step"/> once per position, reading the position's
+/// token ids from buffer "tokens" and leaving its output row in <see cref="Output"/>; the self-attention caches hold every
+/// position up to <see cref="MaxTokens"/>.</summary>
+public sealed record DecodingPlan(string TokenInput, int MaxTokens, string Output, int OutputWidth, ImmutableEquatableArray<StepBuffer> Buffers,
+    ImmutableEquatableArray<StepCall> Start, ImmutableEquatableArray<StepCall> Step);

@@ -27,6 +27,7 @@ public sealed record InputSpec(string Name, ImmutableEquatableArray<int> Shape, 
     public const int MaskKind = 1;
     public const int AttentionMaskKind = 2;
     public const int AttentionBiasKind = 3;
+    public const int TokensKind = 4;
 
     /// <summary>What an input of this kind is, as messages name it.</summary>
     public static string Role(int kind) => kind switch
@@ -34,6 +35,7 @@ public sealed record InputSpec(string Name, ImmutableEquatableArray<int> Shape, 
         MaskKind => "a key padding mask",
         AttentionMaskKind => "an attention mask",
         AttentionBiasKind => "an attention bias",
+        TokensKind => "token ids",
         _ => "data",
     };
 }

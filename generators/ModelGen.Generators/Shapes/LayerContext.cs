@@ -98,6 +98,9 @@ internal sealed class LayerContext
     /// <summary>The edge a wiring argument names: an input or an earlier layer of this scope.</summary>
     public Edge? Resolve(string argument, string name) => _checker.Resolve(_scope, _declared, Layer, Path, argument, name);
 
+    /// <summary>The checked layer whose output <paramref name="edge"/> is; null for an input.</summary>
+    public CheckedLayer? LayerWriting(Edge edge) => _checker.LayerWriting(edge.Name);
+
     /// <summary>A wire that must carry data, not a mask.</summary>
     public Edge? ResolveData(string argument, string name, string role)
     {

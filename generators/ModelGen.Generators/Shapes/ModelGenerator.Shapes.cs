@@ -100,7 +100,7 @@ public sealed partial class ModelGenerator
         static readonly HashSet<string> s_generatedMembers = new(StringComparer.Ordinal)
         {
             "OutputShape", "Summary", "Parameters", "Device", "Training", "Forward", "Backward", "InputGradient", "Intermediate", "Dispose",
-            "Arena", "Buf", "ForwardCpu", "BackwardCpu", "ForwardDevice", "BackwardDevice",
+            "Arena", "Buf", "ForwardCpu", "BackwardCpu", "ForwardDevice", "BackwardDevice", "StartDecoding", "DecodingSession",
         };
 
         public void Run()
@@ -128,7 +128,7 @@ public sealed partial class ModelGenerator
                     Report(DiagnosticDescriptors.NonPositiveSize, input.DimensionAt(i), $"Dimension {i + 1}", $"input '{input.Name}'", input.Shape[i], "positive");
                     return;
                 }
-                if (input.Kind is < InputSpec.TensorKind or > InputSpec.AttentionBiasKind)
+                if (input.Kind is < InputSpec.TensorKind or > InputSpec.TokensKind)
                 {
                     Report(DiagnosticDescriptors.NonPositiveSize, input.Location, "Kind", $"input '{input.Name}'", input.Kind, "one of InputKind's values");
                     return;
@@ -136,6 +136,11 @@ public sealed partial class ModelGenerator
                 if (input.Kind == InputSpec.MaskKind && input.Shape.Count != 1)
                 {
                     Report(DiagnosticDescriptors.RankMismatch, input.Location, input.Name, "a key padding mask of shape (keys)", input.Name, Shapes.Format(input.Shape, true));
+                    return;
+                }
+                if (input.Kind == InputSpec.TokensKind && input.Shape.Count != 1)
+                {
+                    Report(DiagnosticDescriptors.RankMismatch, input.Location, input.Name, "token ids of shape (tokens)", input.Name, Shapes.Format(input.Shape, true));
                     return;
                 }
                 if (input.Kind is InputSpec.AttentionMaskKind or InputSpec.AttentionBiasKind && input.Shape.Count is not (2 or 3))
@@ -153,7 +158,7 @@ public sealed partial class ModelGenerator
                 _edges.Add(edge);
                 scope.Names[input.Name] = edge;
             }
-            var first = Model.Inputs.FirstOrDefault(i => i.Kind == InputSpec.TensorKind);
+            var first = Model.Inputs.FirstOrDefault(i => i.Kind is InputSpec.TensorKind or InputSpec.TokensKind);
             if (first is null)
             {
                 string masks = string.Join(", ", Model.Inputs.Select(i => "'" + i.Name + "'"));
@@ -215,7 +220,18 @@ public sealed partial class ModelGenerator
                 if (AttributeReader.Read(rule.Attribute, layer) is not { } attribute) { _incomplete = true; return false; }
                 var input = attribute.Input is { } inputName ? Resolve(scope, declared, layer, path, "Input", inputName) : current;
                 if (input is null) return false;
-                if (input.IsMask) { Report(DiagnosticDescriptors.NotAMask, layer.At("Input"), path, attribute.Input ?? "", "data", input.Role); return false; }
+                bool tokens = input.Kind == InputSpec.TokensKind;
+                if (input.IsMask && !(tokens && rule.ReadsTokens))
+                {
+                    string role = tokens ? "data (token ids are read by an [Embedding] first)" : "data";
+                    Report(DiagnosticDescriptors.NotAMask, layer.At("Input"), path, LayerContext.NameOf(input), role, input.Role);
+                    return false;
+                }
+                if (rule.ReadsTokens && !tokens)
+                {
+                    Report(DiagnosticDescriptors.NotAMask, layer.At("Input"), path, LayerContext.NameOf(input), "token ids", input.Role + " (declare token inputs with Kind = InputKind.Tokens)");
+                    return false;
+                }
 
                 Edge? output = attribute is UseAttribute use
                     ? Use(scope, layer, use, path, input)
@@ -249,6 +265,8 @@ public sealed partial class ModelGenerator
             Report(DiagnosticDescriptors.UnknownWiring, layer.At(argument), reader, name, scope.Spec.ClassName, known.Length == 0 ? "none" : known);
             return null;
         }
+
+        internal CheckedLayer? LayerWriting(string buffer) => _layers.LastOrDefault(l => l.Output == buffer);
 
         internal Edge Emit(string path, string kind, LayerConfig config, string input, IEnumerable<int> shape)
         {

@@ -26,6 +26,11 @@ public sealed class LinearAttribute : LayerAttribute
     public int InFeatures { get; set; }
 
     public bool Bias { get; set; } = true;
+
+    /// <summary>The name of an earlier <see cref="EmbeddingAttribute"/> layer whose table (vocab, dim) this layer uses as its weight
+    /// (out = vocab, in = dim): the output projection of a language model tied to its input embedding, as in the original
+    /// Transformer and GPT-2. The layer then has no <c>weight</c> of its own, only its <c>bias</c>; both uses add to one gradient.</summary>
+    public string? TiedTo { get; set; }
 }
 
 /// <summary>Layer normalization over the last dimension. Parameters <c>weight</c> and <c>bias</c>.</summary>
@@ -381,6 +386,26 @@ public sealed class UseAttribute : LayerAttribute
 /// <summary>Mean over the token dimension: (B, tokens, width) -> (B, width).</summary>
 public sealed class MeanPoolAttribute : LayerAttribute
 {
+}
+
+/// <summary>A lookup table of learned vectors, PyTorch's <c>nn.Embedding</c>: token ids (tokens) from an input declared with
+/// <see cref="InputKind.Tokens"/> -> (tokens, <see cref="Dim"/>), each id's row of <c>weight</c> (vocab, dim), initialised N(0, 1).
+/// Its gradient adds each position's output gradient into its id's row.</summary>
+public sealed class EmbeddingAttribute : LayerAttribute
+{
+    public EmbeddingAttribute(int vocab, int dim)
+    {
+        Vocab = vocab;
+        Dim = dim;
+    }
+
+    /// <summary>How many ids there are: every token must lie in [0, vocab).</summary>
+    public int Vocab { get; }
+
+    public int Dim { get; }
+
+    /// <summary>An id whose row starts at zero and gets no gradient (<c>padding_idx</c>), or -1 for none.</summary>
+    public int PaddingIndex { get; set; } = -1;
 }
 
 /// <summary>Adds a learned positional embedding <c>weight</c> (tokens, width), initialised N(0, 0.02²) as in ViT.</summary>

@@ -32,6 +32,10 @@ public enum InputKind
     /// <summary>An additive attention mask of shape (queries, keys) or (heads, queries, keys), added to the scaled scores before
     /// the softmax (a float <c>attn_mask</c>; −∞ masks). Name it in <see cref="AttentionOptionsAttribute.AttentionMask"/>.</summary>
     AttentionBias = 3,
+
+    /// <summary>Token ids of shape (tokens), read by an <see cref="EmbeddingAttribute"/> layer: whole numbers in [0, vocab), carried
+    /// as floats (exact below 2²⁴; <c>Tensor.FromTokens</c> makes one from ints). Forward checks every id against the vocabulary.</summary>
+    Tokens = 4,
 }
 
 /// <summary>A model input. The shape excludes the batch dimension, which is chosen at run time.</summary>

@@ -19,6 +19,12 @@ public static class Positions
         Workers.For(batch, b => TensorPrimitives.Add(new ReadOnlySpan<float>(x, b * n, n), p.AsSpan(0, n), new Span<float>(y, b * n, n)));
     }
 
+    /// <summary>One position of each sample (a decoding step): y (batch, dim) = x + p[position].</summary>
+    public static void ForwardAt(float[] y, float[] x, float[] p, int position, int batch, int dim)
+    {
+        for (int b = 0; b < batch; b++) TensorPrimitives.Add(new ReadOnlySpan<float>(x, b * dim, dim), p.AsSpan(position * dim, dim), new Span<float>(y, b * dim, dim));
+    }
+
     /// <summary>Backward for fixed positions: only dx += dy.</summary>
     public static void BackwardInput(float[] dx, float[] dy, int batch, int tokens, int dim)
     {

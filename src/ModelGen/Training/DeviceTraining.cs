@@ -64,10 +64,10 @@ internal sealed class DeviceTraining : IDisposable
     /// <summary>A segmentation step: per-pixel softmax cross-entropy over the logits (B, K, H, W), class weights and an ignored
     /// target as <see cref="PixelCrossEntropy"/> (a thread per pixel; the weighted mean's denominator is summed on the device
     /// before the gradient). Correct counts the counted pixels whose argmax is their target.</summary>
-    public StepResult StepPixels(ActivationArena a, int output, int classes, int plane, int[] targets, float[]? classWeights, int? ignoreIndex,
+    public StepResult StepPixels(ActivationArena a, int output, int classes, int plane, int samples, int[] targets, float[]? classWeights, int? ignoreIndex,
         IOptimizer optimizer, float clipNorm, Action<ActivationArena, int> forward, Action<ActivationArena, int> backward)
     {
-        int pixels = a.Batch * plane, ignore = ignoreIndex ?? int.MinValue, hasWeights = classWeights is null ? 0 : 1;
+        int pixels = samples * plane, ignore = ignoreIndex ?? int.MinValue, hasWeights = classWeights is null ? 0 : 1;
         var acc = _runtime.Accelerator;
         return Run(a, optimizer, clipNorm, forward, backward,
             upload: () =>

@@ -24,6 +24,9 @@ public sealed class FuzzVerdict
     public bool Ran { get; set; }
     public int GradientChecks { get; set; }
 
+    /// <summary>Models whose generated incremental decoding was run position by position against the full forward.</summary>
+    public int DecodingChecks { get; set; }
+
     /// <summary>Finite-difference checks where no step agreed but the numeric derivative itself had not settled (a kink of ReLU or
     /// max pooling within the step): neither a pass nor evidence of a wrong gradient.</summary>
     public int InconclusiveChecks { get; set; }
@@ -56,6 +59,7 @@ public static class FuzzOracle
     public const string NonFiniteOutput = "non-finite output";
     public const string NonFiniteGradient = "non-finite gradient";
     public const string FiniteDifference = "gradient differs from finite differences";
+    public const string Decoding = "incremental decoding differs from the full forward";
 
     /// <summary>Models run one at a time (the CPU backend uses every core itself); generating and compiling may run in parallel.</summary>
     static readonly object s_runLock = new();
@@ -228,7 +232,7 @@ public static class FuzzOracle
             }
             for (int i = 0; i < c.Inputs.Count; i++)
             {
-                if (c.Inputs[i].IsMask) continue;
+                if (!c.Inputs[i].HasGradient) continue;
                 string name = c.Inputs[i].Name;
                 var gradient = (Tensor)Invoke(() => inputGradient.Invoke(model, new object[] { name }));
                 if (!gradient.Shape.SequenceEqual(((Tensor)inputs[i]!).Shape))
@@ -256,7 +260,7 @@ public static class FuzzOracle
             // Finite differences on up to three elements, each of a different trainable parameter, and one element of a data input.
             var checks = parameters.Where(p => p.Trainable && p.Value.Length > 0).OrderBy(_ => random.Next()).Take(3)
                 .Select(p => (Label: p.Name, Shape: p.Shape, Values: p.Value, Gradient: p.Grad, Changed: (Action)p.MarkChanged)).ToList();
-            var dataInputs = Enumerable.Range(0, c.Inputs.Count).Where(i => !c.Inputs[i].IsMask).ToList();
+            var dataInputs = Enumerable.Range(0, c.Inputs.Count).Where(i => c.Inputs[i].HasGradient).ToList();
             if (dataInputs.Count > 0)
             {
                 int i = dataInputs[random.Next(dataInputs.Count)];
@@ -281,6 +285,17 @@ public static class FuzzOracle
                     v.GradientChecks++;
                     v.InconclusiveChecks++;
                 }
+            }
+
+            // Incremental decoding, where the model has it: position by position through the caches, equal to the full forward.
+            if (type.GetMethod("StartDecoding", BindingFlags.Public | BindingFlags.Instance) is { } start)
+            {
+                if (CheckDecoding(c, model, start, inputs, RunForward) is { } message)
+                {
+                    v.Fail(Decoding, message);
+                    return;
+                }
+                v.DecodingChecks++;
             }
 
             // Training mode runs other code: BatchNorm's batch statistics (and running-statistics updates), dropout, drop path.
@@ -369,13 +384,47 @@ public static class FuzzOracle
         return Close(numerics[^1], numerics[^2]) ? false : null;
     }
 
+    /// <summary>Null when every position of a decoding session agrees with the full forward over the same token ids, else
+    /// where it first differs.</summary>
+    static string? CheckDecoding(FuzzCase c, object model, MethodInfo start, object?[] inputs, Func<Tensor> runForward)
+    {
+        var full = runForward();
+        int at = c.Inputs.ToList().FindIndex(i => i.IsTokens);
+        if (at < 0) return "StartDecoding on a model without token ids";
+        var ids = (Tensor)inputs[at]!;
+        int tokens = c.Inputs[at].Shape[0], width = full.Data.Length / (Batch * tokens);
+        var parameters = start.GetParameters();
+        object?[] args = parameters.Length == 1 && parameters[0].ParameterType == typeof(int)
+            ? new object?[] { Batch }
+            : Enumerable.Range(0, inputs.Length).Where(i => i != at).Select(i => inputs[i]).ToArray();
+        var session = Invoke(() => start.Invoke(model, args));
+        var step = session.GetType().GetMethod("Step")!;
+        for (int t = 0; t < tokens; t++)
+        {
+            var column = new Tensor(new[] { Batch }, Enumerable.Range(0, Batch).Select(b => ids.Data[b * tokens + t]).ToArray());
+            var row = (Tensor)Invoke(() => step.Invoke(session, new object[] { column }));
+            for (int b = 0; b < Batch; b++)
+                for (int j = 0; j < width; j++)
+                {
+                    float expected = full.Data[(b * tokens + t) * width + j], actual = row.Data[b * width + j];
+                    if (!(Math.Abs(expected - actual) <= 1e-4 + 1e-3 * Math.Abs(expected)))
+                        return $"position {t}, sample {b}, output {j}: step {actual:G6}, full forward {expected:G6}";
+                }
+        }
+        return null;
+    }
+
     /// <summary>Data uniform in [−1, 1]; a key padding mask pads trailing keys (1 = ignore), keeping at least the first key, so
     /// every query (causal ones too) sees a key, as in the runtime tests' ModelData.Padding.</summary>
     static Tensor MakeInput(FuzzInput input, Random random)
     {
         int[] shape = new[] { Batch }.Concat(input.Shape).ToArray();
         var data = new float[Tensor.ElementCount(shape)];
-        if (input.IsMask && input.Shape.Length > 1)
+        if (input.IsTokens)
+        {
+            for (int i = 0; i < data.Length; i++) data[i] = random.Next(input.Vocab);
+        }
+        else if (input.IsMask && input.Shape.Length > 1)
         {
             // An attention mask: a random fifth of the scores masked, never a query's own key when queries and keys are one
             // sequence, nor the first key otherwise, so that no row is masked whole.
@@ -463,7 +512,7 @@ public sealed class FuzzTests
         var failureClasses = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var kindsAccepted = ModelFuzzer.Kinds.ToDictionary(k => k, _ => 0);
         TimeSpan generating = TimeSpan.Zero, emitting = TimeSpan.Zero, running = TimeSpan.Zero;
-        int accepted = 0, rejected = 0, predictedValid = 0, predictedValidRejected = 0, mistakes = 0, ran = 0, gradientChecks = 0, inconclusive = 0;
+        int accepted = 0, rejected = 0, predictedValid = 0, predictedValidRejected = 0, mistakes = 0, ran = 0, gradientChecks = 0, inconclusive = 0, decodingChecks = 0;
         var clock = Stopwatch.StartNew();
 
         // Generating and compiling (most of the time) runs on every core; the oracle runs the models themselves one at a time.
@@ -507,6 +556,7 @@ public sealed class FuzzTests
             emitting += v.Emit;
             running += v.Run;
             gradientChecks += v.GradientChecks;
+            decodingChecks += v.DecodingChecks;
             inconclusive += v.InconclusiveChecks;
             foreach (var (failureClass, message) in v.Failures)
             {
@@ -521,7 +571,7 @@ public sealed class FuzzTests
         figures.Append(CultureInfo.InvariantCulture, $"seeds {start}..{start + seeds - 1}, {clock.Elapsed.TotalSeconds:F1} s ({clock.Elapsed.TotalMilliseconds / Math.Max(seeds, 1):F0} ms a model)\n");
         figures.Append(CultureInfo.InvariantCulture, $"time: generate and compile {generating.TotalSeconds:F1} s, emit {emitting.TotalSeconds:F1} s, run {running.TotalSeconds:F1} s\n");
         figures.Append(CultureInfo.InvariantCulture, $"models {seeds}\n");
-        figures.Append(CultureInfo.InvariantCulture, $"accepted {accepted} (run {ran}, {gradientChecks} finite-difference checks, {inconclusive} of them inconclusive at kinks)\n");
+        figures.Append(CultureInfo.InvariantCulture, $"accepted {accepted} (run {ran}, {gradientChecks} finite-difference checks, {inconclusive} of them inconclusive at kinks; {decodingChecks} decoded step by step)\n");
         figures.Append(CultureInfo.InvariantCulture, $"rejected {rejected}: {string.Join(", ", rejectedIds.Select(kv => $"{kv.Key} {kv.Value}"))}\n");
         figures.Append(CultureInfo.InvariantCulture, $"with a deliberate mistake {mistakes}; predicted valid {predictedValid}, of which rejected {predictedValidRejected}\n");
         figures.Append(CultureInfo.InvariantCulture, $"internal errors {Count(FuzzOracle.InternalError, FuzzOracle.GeneratorThrew)}\n");

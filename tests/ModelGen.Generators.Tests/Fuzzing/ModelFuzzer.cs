@@ -7,10 +7,17 @@ using System.Text;
 namespace ModelGen.Generators.Tests.Fuzzing;
 
 /// <summary>A model input as declared, in declaration order: what Forward takes.</summary>
-public sealed record FuzzInput(string Name, int[] Shape, bool IsMask)
+public sealed record FuzzInput(string Name, int[] Shape, bool IsMask, int Vocab = 0)
 {
+    /// <summary>Token ids (a vocabulary of <see cref="Vocab"/>) that an Embedding reads.</summary>
+    public bool IsTokens => Vocab > 0;
+
+    /// <summary>Data with a gradient: neither a mask nor token ids.</summary>
+    public bool HasGradient => !IsMask && !IsTokens;
+
     /// <summary>Its [Input] line: a mask of rank 1 pads keys, a mask of rank 2 or 3 masks scores.</summary>
-    public string Line => !IsMask ? $"[Input(\"{Name}\", {string.Join(", ", Shape)})]"
+    public string Line => IsTokens ? $"[Input(\"{Name}\", {Shape[0]}, Kind = InputKind.Tokens)]"
+        : !IsMask ? $"[Input(\"{Name}\", {string.Join(", ", Shape)})]"
         : Shape.Length == 1 ? $"[Input(\"{Name}\", {Shape[0]}, Kind = InputKind.KeyPaddingMask)]"
         : $"[Input(\"{Name}\", {string.Join(", ", Shape)}, Kind = InputKind.AttentionMask)]";
 }
@@ -29,7 +36,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "Embedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -134,6 +141,7 @@ public static class ModelFuzzer
         ["ClassToken"] = new[] { "Cls", "ClassToken", "Tokens" },
         ["ClassifierHead"] = new[] { "Head", "Classifier", "Logits" },
         ["PatchEmbedding"] = new[] { "Embed", "Patches", "PatchEmbed" },
+        ["Embedding"] = new[] { "Embed", "Wte", "Lookup", "TokenEmbedding" },
         ["MultiHeadAttention"] = new[] { "Attn", "SelfAttn", "CrossAttn", "Attention" },
         ["Transformer"] = new[] { "Seq2Seq", "EncDec", "Translator" },
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
@@ -180,6 +188,8 @@ public static class ModelFuzzer
         readonly List<(string Name, int Length)> _masks = new();
         int _attentionMasks;
         (int C, int H, int W)? _image;
+        /// <summary>The model's token embedding (its property, vocabulary and width), when its input is token ids.</summary>
+        (string Name, int Vocab, int Dim)? _embedding;
         ModuleClass? _module;
         string? _mistake;
         bool _tracked = true;
@@ -196,6 +206,8 @@ public static class ModelFuzzer
         }
 
         bool Chance(double p) => _r.NextDouble() < p;
+
+        static string Int(int v) => v.ToString(CultureInfo.InvariantCulture);
 
         T Pick<T>(IReadOnlyList<T> items) => items[_r.Next(items.Count)];
 
@@ -221,6 +233,16 @@ public static class ModelFuzzer
             if (_modelMistake is not null) _mistake = _modelMistake;
 
             Shape? current = _model.Edges[0].Shape;
+            if (_inputs.FirstOrDefault(i => i.Input.IsTokens).Input is { } ids && length > 0)
+            {
+                int dim = Pick(Widths);
+                var args = new List<string> { Int(ids.Vocab), Int(dim) };
+                if (Chance(0.3)) args.Add($"PaddingIndex = {Pick(0, ids.Vocab - 1, -1)}");
+                string name = NameFor(_model, "Embedding");
+                current = new Shape(new[] { ids.Shape[0], dim });
+                Emit(_model, new Layer("Embedding", args, current), name);
+                _embedding = (name.TrimStart('@'), ids.Vocab, dim);
+            }
             for (_layerIndex = 0; _layerIndex < length; _layerIndex++)
                 current = AddLayer(_model, current);
 
@@ -245,6 +267,12 @@ public static class ModelFuzzer
                 _image = (c, h, w);
                 AddInput(name, new[] { c, h, w }, isMask: false);
             }
+            else if (Chance(0.15))
+            {
+                // Token ids: the chain starts with their Embedding (Build), and a Linear may tie its weight to it.
+                int t = 1 + _r.Next(20), vocab = 2 + _r.Next(60);
+                AddInput(Pick("ids", "tokens", "x", "input_ids"), new[] { t }, isMask: false, vocab);
+            }
             else
             {
                 int t = 1 + _r.Next(20), d = Pick(Widths);
@@ -261,25 +289,26 @@ public static class ModelFuzzer
                 int at = _r.Next(input.Shape.Length);
                 var shape = input.Shape.ToArray();
                 shape[at] = bad;
-                _inputs[0] = (input with { Shape = shape }, $"[Input(\"{input.Name}\", {string.Join(", ", shape)})]");
+                _inputs[0] = (input with { Shape = shape }, (input with { Shape = shape }).Line);
             }
             else if (_modelMistake == "input name not an identifier")
             {
                 var (input, _) = _inputs[0];
                 string bad = Pick("my input", "1x", "x-y", "");
-                _inputs[0] = (input with { Name = bad }, $"[Input(\"{bad}\", {string.Join(", ", input.Shape)})]");
+                _inputs[0] = (input with { Name = bad }, (input with { Name = bad }).Line);
             }
         }
 
-        void AddInput(string name, int[] shape, bool isMask)
+        void AddInput(string name, int[] shape, bool isMask, int vocab = 0)
         {
-            var input = new FuzzInput(name, shape, isMask);
+            var input = new FuzzInput(name, shape, isMask, vocab);
             string line = input.Line;
             // A mask may be declared before the data (the first data input still starts the chain); data keeps its order.
             if (isMask && _inputs.Count > 0 && Chance(0.2)) _inputs.Insert(0, (input, line));
             else _inputs.Add((input, line));
             _model.Keys.Add(Fold(name));
-            _model.Edges.Add(new NamedEdge(name, new Shape(shape), isMask, IsInput: true));
+            // Token ids are no data a layer but the Embedding may read: kept out of the wiring like a mask.
+            _model.Edges.Add(new NamedEdge(name, new Shape(shape), isMask || vocab > 0, IsInput: true));
         }
 
         NamedEdge DeclareMemory()
@@ -463,6 +492,24 @@ public static class ModelFuzzer
             int last = s.Last;
             switch (kind)
             {
+                case "Linear" when !scope.IsModule && _embedding is { } table && table.Dim == last && Chance(0.35):
+                {
+                    // A language model's output projection, tied to the embedding's table.
+                    args.Add(Int(table.Vocab));
+                    args.Add($"TiedTo = \"{table.Name}\"");
+                    if (Chance(0.15)) args.Add("Bias = false");
+                    var dims = s.Dims.ToArray();
+                    dims[^1] = table.Vocab;
+                    return Out(new Shape(dims, s.IsSequence ? s.Grid : null));
+                }
+                case "Embedding":
+                {
+                    // Only where the shape is unknown or a deliberate misuse: the tracked chain starts with the model's own.
+                    int vocab = 2 + _r.Next(30), dim = Pick(Widths);
+                    args.Add(Int(vocab));
+                    args.Add(Int(dim));
+                    return Out(s.Rank == 1 ? new Shape(new[] { s.Dims[0], dim }) : null);
+                }
                 case "Linear":
                 {
                     int outFeatures = Chance(0.3) ? last : Pick(4, 8, 12, 16, 24, 32, 5, 7, 10);
@@ -599,18 +646,19 @@ public static class ModelFuzzer
                     // Keys and values: another sequence of this scope (any length and width), or the input itself.
                     var others = scope.Data.Where(e => e.Shape.IsSequence && e.Shape != s).ToList();
                     int width = s.Last;
+                    NamedEdge? keys = null;
                     if (others.Count > 0 && Chance(0.6))
                     {
-                        var memory = Pick(others);
-                        args.Add($"KeyValue = {Wire(memory)}");
-                        width = memory.Shape.Last;
+                        keys = Pick(others);
+                        args.Add($"KeyValue = {Wire(keys)}");
+                        width = keys.Shape.Last;
                     }
                     if (kind == "AdditiveAttention" && Chance(0.3)) args.Add("Bias = false");
                     if (Chance(0.25))
                     {
                         // A key padding mask over the keys: the memory's when one was named, else the input's.
-                        var keyEdge = args.FirstOrDefault(a => a.StartsWith("KeyValue", StringComparison.Ordinal));
-                        int length = keyEdge is null ? s.Dims[0] : others.First(e => $"KeyValue = {Wire(e)}" == keyEdge).Shape.Dims[0];
+                        // (Wire spells a name at random, so the edge is kept, not found again by its spelling.)
+                        int length = keys is null ? s.Dims[0] : keys.Shape.Dims[0];
                         string? mask = _masks.Where(m => m.Length == length).Select(m => m.Name).FirstOrDefault();
                         if (mask is null && _masks.Count < 2 && !scope.IsModule) mask = DeclareMask(length);
                         if (mask is not null && (!scope.IsModule || ModuleSees(mask))) args.Add($"KeyPaddingMask = \"{mask}\"");
@@ -777,7 +825,8 @@ public static class ModelFuzzer
             }
             if (Chance(0.12)) args.Add($"ValueDim = {Pick(4, 6, 8)}");
             if (Chance(0.3)) args.Add($"KvHeads = {Pick(Divisors(heads))}");
-            if (Chance(0.25)) args.Add("Causal = true");
+            // After a token embedding mostly causal, so that whole chains decode step by step (the fuzz test then checks the decoding).
+            if (Chance(_embedding is null ? 0.25 : 0.8)) args.Add("Causal = true");
             if (Chance(0.15)) args.Add("Bias = false");
             if (cross)
             {
@@ -1040,6 +1089,14 @@ public static class ModelFuzzer
                 new Layer("Dropout", new List<string> { Pick("1.0", "1.5", "-0.1") }, null),
                 new Layer("FeedForward", new List<string> { "16", "Dropout = 1.0" }, null)), null));
             options.Add(("in-features mismatch", () => new Layer("Linear", new List<string> { "8", $"InFeatures = {last + 1}" }, null), null));
+            if (s.IsSequence) options.Add(("embedding of data", () => new Layer("Embedding", new List<string> { "10", Int(last) }, null), null));
+            if (!scope.IsModule && _embedding is { } table)
+            {
+                options.Add(("tied table mismatch", () => new Layer("Linear", new List<string> { Int(table.Dim == last ? table.Vocab + 1 : table.Vocab), $"TiedTo = \"{table.Name}\"" }, null), null));
+                var notAnEmbedding = scope.Properties.Where(p => p != table.Name).Select(p => p).Concat(_inputs.Select(i => i.Input.Name)).Where(n => n.Length > 0).ToList();
+                if (notAnEmbedding.Count > 0)
+                    options.Add(("tied to a non-embedding", () => new Layer("Linear", new List<string> { Int(table.Vocab), $"TiedTo = \"{Pick(notAnEmbedding)}\"" }, null), null));
+            }
             options.Add(("reserved name", () => new Layer("Linear", new List<string> { "8" }, null), Pick("Forward", "Parameters", "Training", "Dispose", "_hidden", "s_x", "K1", "OutputShape", "Backward")));
             options.Add(("two layer attributes", () => new Layer("Linear", new List<string> { "8" }, null), "TwoAttributes"));
             options.Add(("property not partial", () => new Layer("Linear", new List<string> { "8" }, null), "NotPartial"));

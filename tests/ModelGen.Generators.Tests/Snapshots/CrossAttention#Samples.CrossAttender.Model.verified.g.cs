@@ -166,6 +166,26 @@ partial class CrossAttender : global::System.IDisposable
         else BackwardCpu(a, _lastBatch);
     }
 
+    /// <summary>One training step with softmax cross-entropy over the 16 logits of each of the 6 tokens (PyTorch's
+    /// F.cross_entropy over (batch·tokens, classes) with ignore_index, mean over the counted tokens): zero the gradients, forward, loss,
+    /// backward, clip the global gradient norm to <paramref name="clipNorm"/> (0: none), one <paramref name="optimizer"/> step; returns the loss,
+    /// the counted tokens whose argmax was their target and the gradient norm. <paramref name="targets"/> holds batch·6 class indices;
+    /// a target equal to <paramref name="ignoreIndex"/> (padding) counts for nothing. On a device everything stays there.</summary>
+    public global::ModelGen.Training.StepResult TrainStep(
+        global::ModelGen.Tensor @x, global::ModelGen.Tensor @memory, int[] targets, global::ModelGen.Training.IOptimizer optimizer,
+        float clipNorm = 0f, int? ignoreIndex = null)
+    {
+        int batch = global::ModelGen.ModelRuntime.BatchOf(@x, "x", s_shape_in_x);
+        global::ModelGen.ModelRuntime.CheckInput(@memory, "memory", s_shape_in_memory, batch);
+        _runtime.BeginForward(batch);
+        _lastBatch = batch;
+        var a = Arena(batch);
+        a.Upload(Buf.in_x, @x.Data);
+        a.Upload(Buf.in_memory, @memory.Data);
+        return _runtime.SequenceTrainStep(
+            a, Buf.drop, 6, 16, targets, ignoreIndex, optimizer, clipNorm, ForwardCpu, ForwardDevice, BackwardCpu, BackwardDevice);
+    }
+
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {

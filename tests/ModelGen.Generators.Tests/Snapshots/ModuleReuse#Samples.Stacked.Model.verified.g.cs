@@ -190,6 +190,24 @@ partial class Stacked : global::System.IDisposable
         else BackwardCpu(a, _lastBatch);
     }
 
+    /// <summary>One training step with softmax cross-entropy over the 4 logits of each of the 5 tokens (PyTorch's
+    /// F.cross_entropy over (batch·tokens, classes) with ignore_index, mean over the counted tokens): zero the gradients, forward, loss,
+    /// backward, clip the global gradient norm to <paramref name="clipNorm"/> (0: none), one <paramref name="optimizer"/> step; returns the loss,
+    /// the counted tokens whose argmax was their target and the gradient norm. <paramref name="targets"/> holds batch·5 class indices;
+    /// a target equal to <paramref name="ignoreIndex"/> (padding) counts for nothing. On a device everything stays there.</summary>
+    public global::ModelGen.Training.StepResult TrainStep(
+        global::ModelGen.Tensor @tokens, int[] targets, global::ModelGen.Training.IOptimizer optimizer, float clipNorm = 0f,
+        int? ignoreIndex = null)
+    {
+        int batch = global::ModelGen.ModelRuntime.BatchOf(@tokens, "tokens", s_shape_in_tokens);
+        _runtime.BeginForward(batch);
+        _lastBatch = batch;
+        var a = Arena(batch);
+        a.Upload(Buf.in_tokens, @tokens.Data);
+        return _runtime.SequenceTrainStep(
+            a, Buf.head, 5, 4, targets, ignoreIndex, optimizer, clipNorm, ForwardCpu, ForwardDevice, BackwardCpu, BackwardDevice);
+    }
+
     /// <summary>The gradient of an input after the last Backward.</summary>
     public global::ModelGen.Tensor InputGradient(string input)
     {

@@ -465,3 +465,33 @@ public partial class NarrowAdditiveSelfAttention
 {
     [AdditiveAttention(1)] public partial Module Attn { get; }
 }
+
+/// <summary>A causal language model in small: 12 token ids over a vocabulary of 23 (id 0 pads), learned positions, one pre-norm
+/// block, a final norm and the output projection tied to the embedding.</summary>
+[Model]
+[Input("ids", 12, Kind = InputKind.Tokens)]
+public partial class TinyLanguageModel
+{
+    [Embedding(23, 16, PaddingIndex = 0)] public partial Module Embed { get; }
+    [LearnedPositions] public partial Module Pos { get; }
+    [TransformerEncoder(1, 2, FeedForward = 32, Causal = true)] public partial Module Blocks { get; }
+    [LayerNorm] public partial Module Norm { get; }
+    [Linear(23, TiedTo = "Embed")] public partial Module Head { get; }
+}
+
+/// <summary>An encoder–decoder over token ids in small: 6 feature vectors (some padded) encoded without a mask, then 9 target ids
+/// decoded by a post-norm causal decoder of two layers that reads the encoding as its memory.</summary>
+[Model]
+[Input("features", 6, 12)]
+[Input("ids", 9, Kind = InputKind.Tokens)]
+[Input("feature_padding", 6, Kind = InputKind.KeyPaddingMask)]
+public partial class TinyCaptioner
+{
+    [Linear(16)] public partial Module Lift { get; }
+    [TransformerEncoder(1, 2, FeedForward = 24)] public partial Module Encoder { get; }
+    [Embedding(19, 16, Input = "ids")] public partial Module Embed { get; }
+    [LearnedPositions] public partial Module Pos { get; }
+    [TransformerDecoder(2, 4, Memory = "Encoder", FeedForward = 24, Causal = true, Norm = NormPlacement.Post, MemoryKeyPaddingMask = "feature_padding")]
+    public partial Module Decoder { get; }
+    [Linear(19)] public partial Module Head { get; }
+}

@@ -17,6 +17,9 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
                                                    FAVOR+ attention written from the paper (theta > 0: RoPE first)
     transformer    heads, feed_forward, encoder_layers, decoder_layers, norm_first, activation, causal
                                                    inputs src, tgt, ModelGen's encoder./decoder. weights, grad_output: nn.Transformer
+    language_model heads, feed_forward, layers, padding
+                                                   inputs ids, embed/pos/blocks/norm/head weights, grad_output: nn.Embedding,
+                                                   a causal nn.TransformerEncoder, nn.LayerNorm, an nn.Linear tied to the embedding
     adaptive_span  heads, max_span, ramp, causal  inputs x, {q,k,v,out}_proj.{weight,bias}, span, grad_output: the paper's
                                                    masked weights m e^s / sum m e^s
     shaw_attention heads, max_distance, causal     inputs x, {q,k,v,out}_proj.{weight,bias}, relative_keys.weight, grad_output:
@@ -103,6 +106,7 @@ OPS = {
     "shaw_attention": {"heads", "max_distance", "causal"},
     "adaptive_span": {"heads", "max_span", "ramp", "causal"},
     "transformer": {"heads", "feed_forward", "encoder_layers", "decoder_layers", "norm_first", "activation", "causal"},
+    "language_model": {"heads", "feed_forward", "layers", "padding"},
     "additive_attention": set(),
     "location_attention": set(),
 }
@@ -198,6 +202,8 @@ def run(config, inputs):
         return run_decoder(config, inputs)
     if op == "transformer":
         return run_transformer(config, inputs)
+    if op == "language_model":
+        return run_language_model(config, inputs)
     x = leaf(inputs["x"])
     grads = {"x": x}
     out = {}
@@ -457,6 +463,38 @@ def run_decoder(config, inputs):
     return out
 
 
+def load_layer(layer, w, p, attentions, norms):
+    """Copies ModelGen's weights into an nn.TransformerEncoderLayer or DecoderLayer: its attentions (name, ours), linear1 / linear2
+    from mlp.fc1 / fc2 and norm1..norms. Returns the (module, our name) pairs for module_grads."""
+    pairs = [(layer.linear1, p + "mlp.fc1"), (layer.linear2, p + "mlp.fc2")]
+    pairs += [(getattr(layer, "norm%d" % n), p + "norm%d" % n) for n in range(1, norms + 1)]
+    with torch.no_grad():
+        for m, name in pairs:
+            m.weight.copy_(w[name + ".weight"])
+            m.bias.copy_(w[name + ".bias"])
+    modules = []
+    for theirs, ours in attentions:
+        load_attention(getattr(layer, theirs), w, p + ours)
+        modules.append((getattr(layer, theirs), p + ours))
+    return modules + pairs
+
+
+def module_grads(modules, out):
+    for m, name in modules:
+        if isinstance(m, nn.MultiheadAttention):
+            attention_grads(m, name, out)
+        else:
+            out["grad." + name + ".weight"] = m.weight.grad
+            out["grad." + name + ".bias"] = m.bias.grad
+
+
+def load_norm(norm, w, name):
+    with torch.no_grad():
+        norm.weight.copy_(w[name + ".weight"])
+        norm.bias.copy_(w[name + ".bias"])
+    return (norm, name)
+
+
 def run_transformer(config, inputs):
     """torch.nn.Transformer (batch_first, no dropout) on ModelGen's weights: encoder.layers.{i}.attn (q, k, v, out projections),
     mlp.fc1 / fc2, norm1..2, encoder.norm; decoder.layers.{i}.self_attn / cross_attn, mlp, norm1..3, decoder.norm. The causal
@@ -466,48 +504,47 @@ def run_transformer(config, inputs):
     model = nn.Transformer(E, config["heads"], config["encoder_layers"], config["decoder_layers"], dim_feedforward=config["feed_forward"],
                            dropout=0.0, activation=config["activation"], batch_first=True, norm_first=config["norm_first"]).double()
     w = {k: v.to(torch.float64) for k, v in inputs.items()}
-    def linear_pairs(layer, p, norms):
-        pairs = [(layer.linear1, p + "mlp.fc1"), (layer.linear2, p + "mlp.fc2")]
-        return pairs + [(getattr(layer, "norm%d" % n), p + "norm%d" % n) for n in range(1, norms + 1)]
     modules = []
     for i, l in enumerate(model.encoder.layers):
-        p = "encoder.layers.%d." % i
-        modules.append((l.self_attn, p + "attn."))
-        pairs = linear_pairs(l, p, 2)
-        with torch.no_grad():
-            for m, name in pairs:
-                m.weight.copy_(w[name + ".weight"])
-                m.bias.copy_(w[name + ".bias"])
-        modules.extend(pairs)
+        modules += load_layer(l, w, "encoder.layers.%d." % i, [("self_attn", "attn.")], 2)
     for i, l in enumerate(model.decoder.layers):
-        p = "decoder.layers.%d." % i
-        modules.append((l.self_attn, p + "self_attn."))
-        modules.append((l.multihead_attn, p + "cross_attn."))
-        pairs = linear_pairs(l, p, 3)
-        with torch.no_grad():
-            for m, name in pairs:
-                m.weight.copy_(w[name + ".weight"])
-                m.bias.copy_(w[name + ".bias"])
-        modules.extend(pairs)
-    for m, name in ((model.encoder.norm, "encoder.norm"), (model.decoder.norm, "decoder.norm")):
-        with torch.no_grad():
-            m.weight.copy_(w[name + ".weight"])
-            m.bias.copy_(w[name + ".bias"])
-        modules.append((m, name))
-    for m, prefix in modules:
-        if isinstance(m, nn.MultiheadAttention):
-            load_attention(m, w, prefix)
+        modules += load_layer(l, w, "decoder.layers.%d." % i, [("self_attn", "self_attn."), ("multihead_attn", "cross_attn.")], 3)
+    modules += [load_norm(model.encoder.norm, w, "encoder.norm"), load_norm(model.decoder.norm, w, "decoder.norm")]
     N = tgt.shape[1]
     tgt_mask = torch.ones(N, N, dtype=torch.bool).triu(1) if config["causal"] else None
     y = model(src, tgt, tgt_mask=tgt_mask)
     y.backward(inputs["grad_output"].to(torch.float64))
     out = {"output": y, "grad.src": src.grad, "grad.tgt": tgt.grad}
-    for m, name in modules:
-        if isinstance(m, nn.MultiheadAttention):
-            attention_grads(m, name, out)
-        else:
-            out["grad." + name + ".weight"] = m.weight.grad
-            out["grad." + name + ".bias"] = m.bias.grad
+    module_grads(modules, out)
+    return out
+
+
+def run_language_model(config, inputs):
+    """A causal language model of torch.nn modules on ModelGen's weights: nn.Embedding embed (padding_idx), learned positions
+    pos.weight, a pre-norm GELU nn.TransformerEncoder blocks (batch_first, the square subsequent mask, no dropout), nn.LayerNorm
+    norm, and nn.Linear head whose weight is the embedding's table (tied: both uses add to its gradient)."""
+    ids = inputs["ids"].to(torch.long)
+    w = {k: v.to(torch.float64) for k, v in inputs.items()}
+    vocab, E = w["embed.weight"].shape
+    embed = nn.Embedding(vocab, E, padding_idx=config["padding"] if config["padding"] >= 0 else None).double()
+    layer = nn.TransformerEncoderLayer(E, config["heads"], dim_feedforward=config["feed_forward"], dropout=0.0, activation="gelu",
+                                       batch_first=True, norm_first=True)
+    blocks = nn.TransformerEncoder(layer, config["layers"], enable_nested_tensor=False).double()
+    norm = nn.LayerNorm(E).double()
+    head = nn.Linear(E, vocab).double()
+    head.weight = embed.weight
+    pos = nn.Parameter(w["pos.weight"].clone())
+    with torch.no_grad():
+        embed.weight.copy_(w["embed.weight"])
+        head.bias.copy_(w["head.bias"])
+    modules = [load_norm(norm, w, "norm")]
+    for i, l in enumerate(blocks.layers):
+        modules += load_layer(l, w, "blocks.layers.%d." % i, [("self_attn", "attn.")], 2)
+    N = ids.shape[1]
+    y = head(norm(blocks(embed(ids) + pos, mask=torch.ones(N, N, dtype=torch.bool).triu(1))))
+    y.backward(inputs["grad_output"].to(torch.float64))
+    out = {"output": y, "grad.embed.weight": embed.weight.grad, "grad.pos.weight": pos.grad, "grad.head.bias": head.bias.grad}
+    module_grads(modules, out)
     return out
 
 

@@ -11,6 +11,9 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
             MultiHeadAttentionRule.Lower(lower, layer.Path, layer.Input, Key, Value, Mask, Attention, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, Key == layer.Input && Value == layer.Input ? (Mask is null ? step.SelfAttention(layer.Path, step.In(layer), Attention) : null)
+                : Key == Value ? step.CrossAttention(layer.Path, step.In(layer), Key, Mask, Attention) : null);
     }
 
     /// <summary>Projections initialised as PyTorch's nn.MultiheadAttention: q, k, v weights Xavier-uniform — over the packed

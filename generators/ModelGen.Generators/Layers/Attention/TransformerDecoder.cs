@@ -17,6 +17,8 @@ internal sealed class TransformerDecoderRule : LayerRule<TransformerDecoderAttri
                 x = TransformerDecoderLayerRule.Lower(lower, $"{layer.Path}.layers.{i}", x, Decoder, rate, i == Depth - 1 ? layer.Output : null);
             }
         }
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, ModelGenerator.StepLowerer.Stack(step, layer.Path, step.In(layer), Depth, (s, p, x) => TransformerDecoderLayerRule.LowerStep(s, p, x, Decoder)));
     }
 
     protected override Edge? Check(TransformerDecoderAttribute a, LayerContext c)

@@ -15,6 +15,8 @@ internal sealed class TransformerDecoderLayerRule : LayerRule<TransformerDecoder
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
             TransformerDecoderLayerRule.Lower(lower, layer.Path, layer.Input, Decoder, (float)Decoder.Options.DropPath, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, TransformerDecoderLayerRule.LowerStep(step, layer.Path, step.In(layer), Decoder));
     }
 
     /// <summary>Pre-norm: x + self(norm1(x)), + cross(norm2(·), memory), + mlp(norm3(·)). Post-norm: norm1(x + self(x)), then
@@ -36,6 +38,30 @@ internal sealed class TransformerDecoderLayerRule : LayerRule<TransformerDecoder
         string p1 = l.LayerNorm(path + ".norm1", l.Add(path + ".res1", x, Branch(SelfAttention(x), 1), null), eps, null);
         string p2 = l.LayerNorm(path + ".norm2", l.Add(path + ".res2", p1, Branch(CrossAttention(p1), 2), null), eps, null);
         return l.LayerNorm(path + ".norm3", l.Add(path + ".res3", p2, Branch(Mlp(p2), 3), null), eps, output);
+    }
+
+    /// <summary>One decoding step: causal self-attention over the cache, cross-attention to the memory (its keys and values
+    /// projected once), the MLP, with the norms where the layer has them. Null when the self-attention cannot be decoded so.</summary>
+    internal static string? LowerStep(ModelGenerator.StepLowerer s, string path, string x, Decoder d)
+    {
+        if (d.Mask is not null) return null;
+        var o = d.Options;
+        float eps = (float)o.Eps;
+        string Mlp(string y) => s.FeedForward(path + ".mlp", y, d.Self.Width, o.FeedForward, o.Activation);
+        string? Cross(string y) => s.CrossAttention(path + ".cross_attn", y, d.Memory, d.MemoryMask, d.Cross);
+        if (o.Norm == NormPlacement.Pre)
+        {
+            if (s.SelfAttention(path + ".self_attn", s.LayerNorm(path + ".norm1", x, eps), d.Self) is not { } a) return null;
+            string r1 = s.Add(path + ".res1", x, a);
+            if (Cross(s.LayerNorm(path + ".norm2", r1, eps)) is not { } b) return null;
+            string r2 = s.Add(path + ".res2", r1, b);
+            return s.Add(path + ".res3", r2, Mlp(s.LayerNorm(path + ".norm3", r2, eps)));
+        }
+        if (s.SelfAttention(path + ".self_attn", x, d.Self) is not { } e) return null;
+        string p1 = s.LayerNorm(path + ".norm1", s.Add(path + ".res1", x, e), eps);
+        if (Cross(p1) is not { } f) return null;
+        string p2 = s.LayerNorm(path + ".norm2", s.Add(path + ".res2", p1, f), eps);
+        return s.LayerNorm(path + ".norm3", s.Add(path + ".res3", p2, Mlp(p2)), eps);
     }
 
     protected override Edge? Check(TransformerDecoderLayerAttribute a, LayerContext c) =>

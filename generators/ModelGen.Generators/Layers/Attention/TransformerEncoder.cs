@@ -18,6 +18,8 @@ internal sealed class TransformerEncoderRule : LayerRule<TransformerEncoderAttri
                 x = TransformerEncoderLayerRule.Lower(lower, $"{layer.Path}.layers.{i}", x, Mask, Attention, Options, rate, i == Depth - 1 ? layer.Output : null);
             }
         }
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, Mask is null ? ModelGenerator.StepLowerer.Stack(step, layer.Path, step.In(layer), Depth, (s, p, x) => TransformerEncoderLayerRule.LowerStep(s, p, x, Attention, Options)) : null);
     }
 
     protected override Edge? Check(TransformerEncoderAttribute a, LayerContext c)

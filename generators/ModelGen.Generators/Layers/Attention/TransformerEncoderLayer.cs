@@ -18,6 +18,8 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
             TransformerEncoderLayerRule.Lower(lower, layer.Path, layer.Input, Mask, Attention, Options, (float)Options.DropPath, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, Mask is null ? TransformerEncoderLayerRule.LowerStep(step, layer.Path, step.In(layer), Attention, Options) : null);
     }
 
     /// <summary>Pre-norm: x + attn(norm1(x)), then + mlp(norm2(·)). Post-norm: norm1(x + attn(x)), then norm2(· + mlp(·)). As PyTorch's
@@ -54,6 +56,23 @@ internal sealed class TransformerEncoderLayerRule : LayerRule<TransformerEncoder
         string p1 = l.LayerNorm(path + ".norm1", l.Add(path + ".res1", x, a, null), eps, null);
         string g = Branch(FeedForwardRule.Lower(l, path + ".mlp", p1, c.Width, o.FeedForward, o.Activation, dropout, null), 2);
         return l.LayerNorm(path + ".norm2", l.Add(path + ".res2", p1, g, null), eps, output);
+    }
+
+    /// <summary>One decoding step of the layer (dropout and drop path are off): pre-norm x + attn(norm1(x)), + mlp(norm2(·)); post-norm
+    /// norm1(x + attn(x)), norm2(· + mlp(·)). Null when its attention cannot be decoded step by step (not causal, positions).</summary>
+    internal static string? LowerStep(ModelGenerator.StepLowerer s, string path, string x, AttentionConfig c, EncoderOptions o)
+    {
+        float eps = (float)o.Eps;
+        string Mlp(string y) => s.FeedForward(path + ".mlp", y, c.Width, o.FeedForward, o.Activation);
+        if (o.Norm == NormPlacement.Pre)
+        {
+            if (s.SelfAttention(path + ".attn", s.LayerNorm(path + ".norm1", x, eps), c) is not { } a) return null;
+            string r1 = s.Add(path + ".res1", x, a);
+            return s.Add(path + ".res2", r1, Mlp(s.LayerNorm(path + ".norm2", r1, eps)));
+        }
+        if (s.SelfAttention(path + ".attn", x, c) is not { } b) return null;
+        string p1 = s.LayerNorm(path + ".norm1", s.Add(path + ".res1", x, b), eps);
+        return s.LayerNorm(path + ".norm2", s.Add(path + ".res2", p1, Mlp(p1)), eps);
     }
 
     /// <summary>A residual branch's dropout and drop path (each only when its rate is positive), before its sum: what encoder and

@@ -8,6 +8,8 @@ internal abstract class ActivationRule<TAttribute> : LayerRule<TAttribute> where
     internal sealed record Config(string Op) : LayerConfig
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) => lower.Elementwise(Op, layer.Path, layer.Input, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, step.Elementwise(Op, layer.Path, step.In(layer)));
     }
 
     protected override Edge? Check(TAttribute a, LayerContext c) => c.Same(new Config(LayerRule.KindOf(typeof(TAttribute))));

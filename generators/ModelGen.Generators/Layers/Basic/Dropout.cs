@@ -8,6 +8,8 @@ internal sealed class DropoutRule : LayerRule<DropoutAttribute>
     internal sealed record Config(double P) : LayerConfig
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) => lower.Dropout(layer.Path, layer.Input, (float)P, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, step.In(layer));
     }
 
     protected override Edge? Check(DropoutAttribute a, LayerContext c) =>

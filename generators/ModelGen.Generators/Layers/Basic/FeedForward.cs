@@ -9,6 +9,8 @@ internal sealed class FeedForwardRule : LayerRule<FeedForwardAttribute>
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
             FeedForwardRule.Lower(lower, layer.Path, layer.Input, Dim, Hidden, Activation, (float)Dropout, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, step.FeedForward(layer.Path, step.In(layer), Dim, Hidden, Activation));
     }
 
     /// <summary>fc1 → act → (drop) → fc2; also the MLP of every Transformer layer.</summary>

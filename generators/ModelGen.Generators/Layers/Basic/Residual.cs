@@ -8,6 +8,8 @@ internal sealed class ResidualRule : LayerRule<ResidualAttribute>
     internal sealed record Config(string From) : LayerConfig
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) => lower.Add(layer.Path, layer.Input, From, layer.Output);
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            step.Bind(layer.Output, step.Row(From) is { } from ? step.Add(layer.Path, step.In(layer), from.Buffer) : null);
     }
 
     protected override Edge? Check(ResidualAttribute a, LayerContext c)

@@ -7,15 +7,17 @@ public sealed partial class ModelGenerator
     internal sealed partial class Lowerer
     {
         /// <summary>Linear: x (rows, in) -> y (rows, out); weight (out, in) — or a Conv2d's (out, C, P, P), the same memory — and bias (out),
-        /// U(±1/√in) as PyTorch's nn.Linear unless the caller gives its own initialisations (attention projections do).</summary>
+        /// U(±1/√in) as PyTorch's nn.Linear unless the caller gives its own initialisations (attention projections do); with
+        /// <paramref name="tiedWeight"/> the weight is that earlier parameter (an embedding's table).</summary>
         internal string Linear(string path, string x, int inFeatures, int outFeatures, bool bias, string? output, int[]? weightShape = null,
-            string? weightInit = null, string? biasInit = null)
+            string? weightInit = null, string? biasInit = null, string? tiedWeight = null)
         {
             var shape = new System.Collections.Generic.List<int>(ShapeOf(x));
             shape[shape.Count - 1] = outFeatures;
             string y = Output(path, output, shape);
             string bound = LinearBound(inFeatures);
-            int w = Param(path + ".weight", weightShape ?? new[] { outFeatures, inFeatures }, weightInit ?? bound, decay: true);
+            // A tied weight is the embedding's table: both ops add into its one gradient.
+            int w = tiedWeight is { } tied ? ParamNamed(tied) : Param(path + ".weight", weightShape ?? new[] { outFeatures, inFeatures }, weightInit ?? bound, decay: true);
             int? b = bias ? Param(path + ".bias", new[] { outFeatures }, biasInit ?? bound, decay: false) : null;
             var rows = Arg.Rows(Rows(x));
             Arg i = Arg.Lit(Int(inFeatures)), o = Arg.Lit(Int(outFeatures));
