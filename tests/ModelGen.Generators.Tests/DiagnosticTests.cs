@@ -484,6 +484,11 @@ public class DiagnosticTests
             "MG2001", "PaddingIndex = 40", "-1 (none) or an id in [0, 40)");
 
     [Fact]
+    public void MG2001_EmbeddingOfZeroDeviation() =>
+        Expect(Model("[Embedding(40, 64, Std = 0)] public partial Module Embed { get; }", inputs: TokenInput),
+            "MG2001", "Std = 0", "positive");
+
+    [Fact]
     public void MG2025_TransformerWithoutATarget() =>
         Expect(Model("[Transformer(4, EncoderLayers = 1, DecoderLayers = 1)] public partial Module Model { get; }"),
             "MG2025", "Transformer(4, EncoderLayers = 1, DecoderLayers = 1)",

@@ -71,7 +71,8 @@ public sealed partial class ModelGenerator
         w.Line("_model = model;");
         w.Line("_batch = batch;");
         w.Line(readsMemory ? "_arena = model._arena;" : "_arena = null;");
-        foreach (var b in plan.Buffers) w.Line($"{bufferFields[b.Name]} = new float[batch * {b.PerSample.ToString(CultureInfo.InvariantCulture)}];");
+        foreach (var b in plan.Buffers)
+            w.Line(b.Initializer is { } table ? $"{bufferFields[b.Name]} = {table};" : $"{bufferFields[b.Name]} = new float[batch * {b.PerSample.ToString(CultureInfo.InvariantCulture)}];");
         Calls(plan.Start);
         w.Close();
         w.Line();

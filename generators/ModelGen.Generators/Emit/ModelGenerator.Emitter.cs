@@ -236,6 +236,18 @@ public sealed partial class ModelGenerator
             foreach (var e in dataInputs) w.Line($"{a}.Upload(Buf.{e.Name}, {InputParam(e)}.Data);");
         }
 
+        // A training step: the inputs, then the step's own parameters; the inputs' prologue, then one call into the runtime.
+        void TrainStepMethod(IEnumerable<string> own, string runtimeMethod, IReadOnlyList<string> arguments)
+        {
+            w.Call("public global::ModelGen.Training.StepResult TrainStep", dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e)).Concat(own).ToList(), "");
+            w.Line("{");
+            w.Indent();
+            InputsPrologue();
+            w.Call("return _runtime." + runtimeMethod, arguments, ";");
+            w.Close();
+            w.Line();
+        }
+
         w.Line($"/// <summary>Runs the model. Inputs are batched: {string.Join(", ", dataInputs.Select(e => InputName(e) + " " + e.Display))}. Returns {output.Display}.</summary>");
         w.Open($"public global::ModelGen.Tensor Forward({signature})");
         InputsPrologue();
@@ -274,15 +286,8 @@ public sealed partial class ModelGenerator
             w.Line($"/// <paramref name=\"{clip}\"/> (0: none), one <paramref name=\"{optimizer}\"/> step; returns the loss, the rows whose argmax was");
             w.Line("/// the label and the gradient norm. On a device everything");
             w.Line("/// stays there: the inputs and labels go up and the loss comes down (see <see cref=\"global::ModelGen.ParameterSet.Synchronize\"/>).</summary>");
-            var parameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
-                .Concat(new[] { $"int[] {labels}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {smoothing} = 0f", $"float {clip} = 0f" }).ToList();
-            w.Call("public global::ModelGen.Training.StepResult TrainStep", parameters, "");
-            w.Line("{");
-            w.Indent();
-            InputsPrologue();
-            w.Call("return _runtime.TrainStep", new[] { a, $"Buf.{output.Name}", classes, labels, optimizer, smoothing, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
-            w.Close();
-            w.Line();
+            TrainStepMethod(new[] { $"int[] {labels}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {smoothing} = 0f", $"float {clip} = 0f" },
+                "TrainStep", new[] { a, $"Buf.{output.Name}", classes, labels, optimizer, smoothing, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" });
         }
 
         if (output.Shape.Count == 2 && output.Shape[1] >= 2)
@@ -294,15 +299,8 @@ public sealed partial class ModelGenerator
             w.Line($"/// backward, clip the global gradient norm to <paramref name=\"{clip}\"/> (0: none), one <paramref name=\"{optimizer}\"/> step; returns the loss,");
             w.Line($"/// the counted tokens whose argmax was their target and the gradient norm. <paramref name=\"{targets}\"/> holds batch·{tokens} class indices;");
             w.Line($"/// a target equal to <paramref name=\"{ignore}\"/> (padding) counts for nothing. On a device everything stays there.</summary>");
-            var seqParameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
-                .Concat(new[] { $"int[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"int? {ignore} = null" }).ToList();
-            w.Call("public global::ModelGen.Training.StepResult TrainStep", seqParameters, "");
-            w.Line("{");
-            w.Indent();
-            InputsPrologue();
-            w.Call("return _runtime.SequenceTrainStep", new[] { a, $"Buf.{output.Name}", tokens, classes, targets, ignore, optimizer, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
-            w.Close();
-            w.Line();
+            TrainStepMethod(new[] { $"int[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"int? {ignore} = null" },
+                "SequenceTrainStep", new[] { a, $"Buf.{output.Name}", tokens, classes, targets, ignore, optimizer, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" });
         }
 
         if (output.Shape.Count == 3 && output.Shape[0] >= 2)
@@ -315,15 +313,8 @@ public sealed partial class ModelGenerator
             w.Line($"/// clip the global gradient norm to <paramref name=\"{clip}\"/> (0: none), one <paramref name=\"{optimizer}\"/> step; returns the");
             w.Line($"/// loss, the counted pixels whose argmax was their target and the gradient norm. <paramref name=\"{targets}\"/> holds batch·H·W class");
             w.Line("/// indices. On a device everything stays there: the inputs and targets go up and the loss comes down.</summary>");
-            var segParameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
-                .Concat(new[] { $"int[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"float[]? {weights} = null", $"int? {ignore} = null" }).ToList();
-            w.Call("public global::ModelGen.Training.StepResult TrainStep", segParameters, "");
-            w.Line("{");
-            w.Indent();
-            InputsPrologue();
-            w.Call("return _runtime.SegmentationTrainStep", new[] { a, $"Buf.{output.Name}", classes, height, width, targets, weights, ignore, optimizer, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" }, ";");
-            w.Close();
-            w.Line();
+            TrainStepMethod(new[] { $"int[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"float[]? {weights} = null", $"int? {ignore} = null" },
+                "SegmentationTrainStep", new[] { a, $"Buf.{output.Name}", classes, height, width, targets, weights, ignore, optimizer, clip, "ForwardCpu", "ForwardDevice", "BackwardCpu", "BackwardDevice" });
             w.Line("/// <inheritdoc cref=\"TrainStep(" + string.Join(", ", dataInputs.Select(_ => "global::ModelGen.Tensor")) + ", int[], global::ModelGen.Training.IOptimizer, float, float[], int?)\"/>");
             var byteParameters = dataInputs.Select(e => "global::ModelGen.Tensor " + InputParam(e))
                 .Concat(new[] { $"byte[] {targets}", $"global::ModelGen.Training.IOptimizer {optimizer}", $"float {clip} = 0f", $"float[]? {weights} = null", $"int? {ignore} = null" }).ToList();

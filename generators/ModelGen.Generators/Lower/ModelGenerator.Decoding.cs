@@ -69,7 +69,7 @@ public sealed partial class ModelGenerator
         /// <summary>The row buffer a layer reads (its input is on the chain: <see cref="PlanDecoding"/> checked).</summary>
         public string In(CheckedLayer layer) => _rows[layer.Input].Buffer;
 
-        int Width(string buffer) => (int)_buffers.First(b => b.Name == buffer).PerSample;
+        public int Width(string buffer) => (int)_buffers.First(b => b.Name == buffer).PerSample;
 
         string NewBuffer(string path, long perSample, string comment)
         {
@@ -101,11 +101,35 @@ public sealed partial class ModelGenerator
             return y;
         }
 
-        public string Positions(string path, string x)
+        /// <summary>Adds row <c>position</c> of the learned table <c>{path}.weight</c>, or of a fixed table (1-D sine-cosine
+        /// positions of the full length, <paramref name="fixedTable"/> its initializer).</summary>
+        public string Positions(string path, string x, string? fixedTable = null)
         {
             int width = Width(x);
             string y = NewRow(path, width);
-            Call("Positions.ForwardAt", StepArg.Step(y), StepArg.Step(x), P(path + ".weight"), StepArg.Position, StepArg.Batch, Lit(width));
+            var table = fixedTable is null ? P(path + ".weight") : StepArg.Step(Table(path + ".table", fixedTable, (long)MaxTokens * width, $"{path} positions"));
+            Call("Positions.ForwardAt", StepArg.Step(y), StepArg.Step(x), table, StepArg.Position, StepArg.Batch, Lit(width));
+            return y;
+        }
+
+        /// <summary>A table of the session, computed once when it starts (the full forward's own constant, the same floats).</summary>
+        string Table(string path, string initializer, long length, string comment)
+        {
+            var existing = _buffers.FirstOrDefault(b => b.Initializer == initializer);
+            if (existing is not null) return existing.Name;
+            string name = _names.Take(Shapes.Identifier(path));
+            _buffers.Add(new StepBuffer(name, length, comment, initializer));
+            return name;
+        }
+
+        /// <summary>Rotary positions of the current position, as the full forward's rotation of that row.</summary>
+        string Rotate(string path, string x, int heads, int headDim, double theta)
+        {
+            string thetaText = theta.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            string table = Table(path, $"global::ModelGen.Ops.Rotary.Table({Lowerer.Int(MaxTokens)}, {Lowerer.Int(headDim)}, {thetaText})",
+                (long)MaxTokens * headDim, $"rotary angles of {Lowerer.Int(MaxTokens)} positions");
+            string y = NewRow(path, Width(x));
+            Call("Rotary.ForwardAt", StepArg.Step(y), StepArg.Step(x), StepArg.Step(table), StepArg.Position, StepArg.Batch, Lit(heads), Lit(headDim));
             return y;
         }
 
@@ -149,14 +173,21 @@ public sealed partial class ModelGenerator
             return Linear(path + ".fc2", h, hidden, dim, bias: true);
         }
 
-        /// <summary>Causal self-attention of the position: its keys and values join the caches, its query reads every cached
-        /// position. Null for an attention the step cannot carry (not causal, positions, masks).</summary>
+        /// <summary>Causal self-attention of the position: its keys and values join the caches (keys rotated first under rotary
+        /// positions), its query reads every cached position. Null for an attention the step cannot carry (not causal, score
+        /// biases, masks).</summary>
         public string? SelfAttention(string path, string x, AttentionConfig c)
         {
-            if (!c.Causal || c.RotaryBase > 0 || c.Positions != RelativePositions.None || c.Mask is not null) return null;
+            bool rotary = c.RotaryBase > 0;
+            if (!c.Causal || c.Positions is not (RelativePositions.None or RelativePositions.Rotary) || c.Mask is not null) return null;
             int kWidth = c.KvHeads * c.KeyDim, vWidth = c.KvHeads * c.ValueDim;
             string q = Linear(path + ".q_proj", x, c.Width, c.Heads * c.KeyDim, c.Bias);
             string k = Linear(path + ".k_proj", x, c.Width, kWidth, c.Bias);
+            if (rotary)
+            {
+                q = Rotate(path + ".q_rope", q, c.Heads, c.KeyDim, c.RotaryBase);
+                k = Rotate(path + ".k_rope", k, c.KvHeads, c.KeyDim, c.RotaryBase);
+            }
             string v = Linear(path + ".v_proj", x, c.Width, vWidth, c.Bias);
             string kCache = NewBuffer(path + ".key_cache", (long)MaxTokens * kWidth, $"{path} keys of every position");
             string vCache = NewBuffer(path + ".value_cache", (long)MaxTokens * vWidth, $"{path} values of every position");

@@ -167,8 +167,9 @@ public sealed record StepArg(StepArgKind Kind, string Text)
 /// <summary>A runtime op called by a decoding step (CPU backend): <c>global::ModelGen.Ops.{Method}(args)</c>.</summary>
 public sealed record StepCall(string Method, ImmutableEquatableArray<StepArg> Args);
 
-/// <summary>A buffer of one decoding session: batch × <paramref name="PerSample"/> floats (a row, or a cache of every position).</summary>
-public sealed record StepBuffer(string Name, long PerSample, string Comment);
+/// <summary>A buffer of one decoding session: batch × <paramref name="PerSample"/> floats (a row, or a cache of every position), or
+/// with an <paramref name="Initializer"/> a table of the session (rotary angles, sine-cosine positions) computed when it starts.</summary>
+public sealed record StepBuffer(string Name, long PerSample, string Comment, string? Initializer = null);
 
 /// <summary>Incremental decoding of a model whose token input feeds a causal chain to the output: <see cref="Start"/> runs once
 /// after a full forward (the keys and values of a fixed memory), <see cref="Step"/> once per position, reading the position's

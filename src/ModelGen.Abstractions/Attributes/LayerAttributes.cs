@@ -389,7 +389,7 @@ public sealed class MeanPoolAttribute : LayerAttribute
 }
 
 /// <summary>A lookup table of learned vectors, PyTorch's <c>nn.Embedding</c>: token ids (tokens) from an input declared with
-/// <see cref="InputKind.Tokens"/> -> (tokens, <see cref="Dim"/>), each id's row of <c>weight</c> (vocab, dim), initialised N(0, 1).
+/// <see cref="InputKind.Tokens"/> -> (tokens, <see cref="Dim"/>), each id's row of <c>weight</c> (vocab, dim), initialised N(0, <see cref="Std"/>²).
 /// Its gradient adds each position's output gradient into its id's row.</summary>
 public sealed class EmbeddingAttribute : LayerAttribute
 {
@@ -406,6 +406,10 @@ public sealed class EmbeddingAttribute : LayerAttribute
 
     /// <summary>An id whose row starts at zero and gets no gradient (<c>padding_idx</c>), or -1 for none.</summary>
     public int PaddingIndex { get; set; } = -1;
+
+    /// <summary>The standard deviation of the table's initial N(0, std²): 1 as nn.Embedding; GPT-2 uses 0.02, which keeps the
+    /// logits of a tied output projection small at the start.</summary>
+    public double Std { get; set; } = 1.0;
 }
 
 /// <summary>Adds a learned positional embedding <c>weight</c> (tokens, width), initialised N(0, 0.02²) as in ViT.</summary>

@@ -14,15 +14,16 @@ namespace ModelGen.Ops;
 /// </summary>
 public static class Embedding
 {
-    /// <summary>Fills a table with N(0, 1), as nn.Embedding, and zeros the padding row (when <paramref name="paddingIndex"/> ≥ 0).</summary>
-    public static void Draw(Parameter table, int paddingIndex, Random random)
+    /// <summary>Fills a table with N(0, std²) (1: nn.Embedding's) and zeros the padding row (when <paramref name="paddingIndex"/> ≥ 0).</summary>
+    public static void Draw(Parameter table, int paddingIndex, double std, Random random)
     {
         ArgumentNullException.ThrowIfNull(table);
         if (table.Shape.Length != 2)
             throw new ArgumentException($"An embedding table is (vocab, dim); '{table.Name}' is {Tensor.Format(table.Shape)}.", nameof(table));
         if (paddingIndex < -1 || paddingIndex >= table.Shape[0])
             throw new ArgumentOutOfRangeException(nameof(paddingIndex), paddingIndex, $"The padding id must be -1 (none) or in [0, {table.Shape[0]}).");
-        Init.Normal(table, 1.0, random);
+        if (!(std > 0) || double.IsInfinity(std)) throw new ArgumentOutOfRangeException(nameof(std), std, "The standard deviation must be positive and finite.");
+        Init.Normal(table, std, random);
         if (paddingIndex >= 0) table.Value.AsSpan(paddingIndex * table.Shape[1], table.Shape[1]).Clear();
         table.MarkChanged();
     }

@@ -37,6 +37,12 @@ public static class Rotary
     public static void Backward(float[] dx, float[] dy, float[] table, int batch, int tokens, int heads, int headDim) =>
         Rows(batch * tokens, tokens, heads, headDim, (row, p) => Rotate(dx, dy, table, row, p, heads, headDim, inverse: true));
 
+    /// <summary>One position of each sample (a decoding step): y (batch, heads·headDim) = R(position)·x.</summary>
+    public static void ForwardAt(float[] y, float[] x, float[] table, int position, int batch, int heads, int headDim)
+    {
+        for (int b = 0; b < batch; b++) Rotate(y, x, table, b, position, heads, headDim, inverse: false);
+    }
+
     /// <summary>Every (sample, token) row, on all cores when there are many.</summary>
     static void Rows(int rows, int tokens, int heads, int headDim, Action<int, int> body)
     {

@@ -114,7 +114,7 @@ partial class TinyGpt : global::System.IDisposable
     {
         var random = new global::System.Random(seed);
         _embed_weight = new global::ModelGen.Parameter("embed.weight", new int[] { 96, 32 }, decay: false);
-        global::ModelGen.Ops.Embedding.Draw(_embed_weight, 0, random);
+        global::ModelGen.Ops.Embedding.Draw(_embed_weight, 0, 1, random);
         _pos_weight = new global::ModelGen.Parameter("pos.weight", new int[] { 16, 32 }, decay: false);
         global::ModelGen.Init.Normal(_pos_weight, 0.02, random);
         _blocks_layers_0_norm1_weight = new global::ModelGen.Parameter("blocks.layers.0.norm1.weight", new int[] { 32 }, decay: false);

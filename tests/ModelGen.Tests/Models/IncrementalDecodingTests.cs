@@ -50,6 +50,17 @@ public class IncrementalDecodingTests
     }
 
     [Fact]
+    public void RotaryGroupedQueryModel_StepByStepEqualsTheFullForward()
+    {
+        const int batch = 2, tokens = 10, vocab = 17;
+        using var m = new RotaryLanguageModel(Device.Cpu(), seed: 28);
+        var ids = RandomIds(batch * tokens, vocab, 29);
+        var full = m.Forward(Tensor.FromTokens(ids, batch, tokens));
+        var session = m.StartDecoding(batch);
+        SameAsFullForward(full, t => session.Step(Column(ids, batch, tokens, t)), batch, tokens, vocab);
+    }
+
+    [Fact]
     public void DecoderWithAMemory_StepByStepEqualsTheFullForward()
     {
         const int batch = 3, tokens = 9, vocab = 19;

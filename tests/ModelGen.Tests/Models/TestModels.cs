@@ -495,3 +495,16 @@ public partial class TinyCaptioner
     public partial Module Decoder { get; }
     [Linear(19)] public partial Module Head { get; }
 }
+
+/// <summary>A language model with sine-cosine positions and rotary, grouped-query attention, its head tied without a bias: what
+/// incremental decoding carries besides learned positions.</summary>
+[Model]
+[Input("ids", 10, Kind = InputKind.Tokens)]
+public partial class RotaryLanguageModel
+{
+    [Embedding(17, 16, Std = 0.02)] public partial Module Embed { get; }
+    [SinusoidalPositions] public partial Module Pos { get; }
+    [TransformerEncoder(2, 4, KvHeads = 2, FeedForward = 32, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Blocks { get; }
+    [LayerNorm] public partial Module Norm { get; }
+    [Linear(17, TiedTo = "Embed", Bias = false)] public partial Module Head { get; }
+}

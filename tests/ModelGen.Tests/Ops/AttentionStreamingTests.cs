@@ -10,6 +10,7 @@ namespace ModelGen.Tests.Ops;
 /// rows in backward) against the attention that keeps them, which the double-precision references and finite differences
 /// check: outputs, every gradient, the probabilities recomputed on request; masks, score biases and grouped-query heads; and
 /// a long sequence whose N² probabilities are never allocated.</summary>
+[Collection(Serial.Name)]
 public class AttentionStreamingTests
 {
     [Theory]

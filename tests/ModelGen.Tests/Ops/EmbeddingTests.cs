@@ -62,11 +62,14 @@ public class EmbeddingTests
     public void Draw_ZerosThePaddingRow()
     {
         var p = new Parameter("embed.weight", new[] { 9, 4 }, decay: false);
-        Embedding.Draw(p, 3, new Random(0));
+        Embedding.Draw(p, 3, 1.0, new Random(0));
         Assert.All(p.Value.Skip(12).Take(4), v => Assert.Equal(0f, v));
         Assert.Equal(32, p.Value.Count(v => v != 0f));
         double std = Math.Sqrt(p.Value.Select(v => (double)v * v).Sum() / 32);
         Assert.InRange(std, 0.6, 1.4);
+        Embedding.Draw(p, -1, 0.02, new Random(1));
+        Assert.InRange(Math.Sqrt(p.Value.Select(v => (double)v * v).Sum() / 36), 0.012, 0.028);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Embedding.Draw(p, -1, 0, new Random(1)));
     }
 
     [Theory]

@@ -6,10 +6,10 @@ namespace ModelGen.Generators.Layers;
 /// input declared with <c>InputKind.Tokens</c>, whose ids Forward checks against the vocabulary.</summary>
 internal sealed class EmbeddingRule : LayerRule<EmbeddingAttribute>
 {
-    internal sealed record Config(int Vocab, int Dim, int PaddingIndex) : LayerConfig
+    internal sealed record Config(int Vocab, int Dim, int PaddingIndex, double Std) : LayerConfig
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
-            lower.Embedding(layer.Path, layer.Input, Vocab, Dim, PaddingIndex, layer.Output);
+            lower.Embedding(layer.Path, layer.Input, Vocab, Dim, PaddingIndex, Std, layer.Output);
         internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
             step.Bind(layer.Output, step.Embedding(layer.Path, step.In(layer), Vocab, Dim, PaddingIndex));
     }
@@ -21,6 +21,7 @@ internal sealed class EmbeddingRule : LayerRule<EmbeddingAttribute>
         if (c.Positive("Vocab", a.Vocab) is not { } vocab) return null;
         if (c.Positive("Dim", a.Dim) is not { } dim) return null;
         if (c.InRange("PaddingIndex", a.PaddingIndex, a.PaddingIndex >= -1 && a.PaddingIndex < vocab, $"-1 (none) or an id in [0, {vocab})") is not { } padding) return null;
-        return c.Emit(new Config(vocab, dim, padding), new[] { c.Input.Shape[0], dim });
+        if (c.Positive("Std", a.Std) is not { } std) return null;
+        return c.Emit(new Config(vocab, dim, padding, std), new[] { c.Input.Shape[0], dim });
     }
 }

@@ -10,6 +10,11 @@ internal sealed class SinusoidalPositionsRule : LayerRule<SinusoidalPositionsAtt
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
             lower.SinusoidalPositions(layer.Path, layer.Input, GridHeight, GridWidth, layer.Output);
+
+        /// <summary>1-D positions only: a 2-D grid is no sequence decoded left to right.</summary>
+        internal override bool LowerStep(ModelGenerator.StepLowerer step, CheckedLayer layer) =>
+            GridHeight == 0 && step.Bind(layer.Output, step.Positions(layer.Path, step.In(layer),
+                $"global::ModelGen.Ops.Sinusoidal.Table1D({ModelGenerator.Lowerer.Int(step.MaxTokens)}, {ModelGenerator.Lowerer.Int(step.Width(step.In(layer)))})"));
     }
 
     protected override Edge? Check(SinusoidalPositionsAttribute a, LayerContext c)
