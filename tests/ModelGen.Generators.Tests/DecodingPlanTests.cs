@@ -33,14 +33,15 @@ public class DecodingPlanTests
     [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[MultiHeadAttention(2, Causal = true, KvHeads = 1)] public partial Module A { get; }\n[Residual(\"E\")] public partial Module R { get; }\n[Dropout(0.1)] public partial Module D { get; }\n[Gelu] public partial Module G { get; }\n[FeedForward(32)] public partial Module F { get; }")]
     [InlineData("[Input(\"x\", 5, 8)]" + Ids, "[TransformerEncoder(1, 2)] public partial Module Enc { get; }\n[Embedding(30, 16, Input = \"ids\")] public partial Module E { get; }\n[TransformerDecoderLayer(2, Memory = \"Enc\", Causal = true)] public partial Module D { get; }\n[LayerNorm] public partial Module N { get; }")]
     [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[SinusoidalPositions] public partial Module P { get; }\n[TransformerEncoderLayer(2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module B { get; }")]
+    [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[MultiHeadAttention(2, Causal = true, Positions = RelativePositions.Alibi)] public partial Module A { get; }\n[TransformerEncoderLayer(2, Causal = true, Positions = RelativePositions.RelativeBias)] public partial Module B { get; }")]
     public void CausalChains_Decode(string inputs, string layers) => Assert.True(Decodes(Source(inputs, layers)));
 
     [Theory]
     [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[TransformerEncoderLayer(2)] public partial Module B { get; }")]
-    [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[MultiHeadAttention(2, Causal = true, Positions = RelativePositions.Alibi)] public partial Module A { get; }")]
+    [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[MultiHeadAttention(2, Causal = true, Positions = RelativePositions.Shaw)] public partial Module A { get; }")]
     [InlineData(Ids, "[Embedding(30, 16)] public partial Module E { get; }\n[MeanPool] public partial Module P { get; }")]
     [InlineData("[Input(\"x\", 10, 16)]", "[TransformerEncoderLayer(2, Causal = true)] public partial Module B { get; }")]
     [InlineData("[Input(\"x\", 5, 8)]" + Ids, "[Embedding(30, 16, Input = \"ids\")] public partial Module E { get; }\n[TransformerDecoderLayer(2, Memory = \"E\", Causal = true)] public partial Module D { get; }")]
-    [InlineData("[Input(\"image\", 1, 8, 8)]" + Ids, "[PatchEmbedding(2, 16)] public partial Module Pe { get; }\n[Embedding(30, 16, Input = \"ids\")] public partial Module E { get; }\n[TransformerDecoderLayer(2, Memory = \"Pe\", Causal = true, Positions = RelativePositions.RelativeBias)] public partial Module D { get; }")]
+    [InlineData("[Input(\"image\", 1, 8, 8)]" + Ids, "[PatchEmbedding(2, 16)] public partial Module Pe { get; }\n[Embedding(30, 16, Input = \"ids\")] public partial Module E { get; }\n[TransformerDecoderLayer(2, Memory = \"Pe\", Causal = true, Positions = RelativePositions.AdaptiveSpan)] public partial Module D { get; }")]
     public void OtherModels_HaveNoDecoding(string inputs, string layers) => Assert.False(Decodes(Source(inputs, layers)));
 }

@@ -68,7 +68,7 @@ internal static class OpSignatures
         ["BroadcastMultiply.ForwardKernel"] = new[] { "i", "y", "x", "g", "batch", "channels", "height", "width", "gateBatch", "gateChannels", "gateHeight", "gateWidth" },
         ["BroadcastMultiply.GateIndex"] = new[] { "b", "c", "h", "w", "gateBatch", "gateChannels", "gateHeight", "gateWidth" },
         ["CachedAttention.Append"] = new[] { "keyCache", "valueCache", "k", "v", "position", "batch", "maxTokens", "keyWidth", "valueWidth" },
-        ["CachedAttention.Attend"] = new[] { "o", "q", "keys", "values", "padding", "length", "stride", "batch", "heads", "kvHeads", "headDimK", "headDimV", "scale" },
+        ["CachedAttention.Attend"] = new[] { "o", "q", "keys", "values", "padding", "bias", "row", "length", "stride", "batch", "heads", "kvHeads", "headDimK", "headDimV", "scale" },
         ["Chunks.Count"] = new[] { "n" },
         ["Chunks.Range"] = new[] { "chunk", "n" },
         ["ClassToken.Backward"] = new[] { "dx", "dcls", "dy", "batch", "tokens", "dim" },

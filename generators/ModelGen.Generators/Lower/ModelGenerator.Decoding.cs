@@ -113,9 +113,9 @@ public sealed partial class ModelGenerator
         }
 
         /// <summary>A table of the session, computed once when it starts (the full forward's own constant, the same floats).</summary>
-        string Table(string path, string initializer, long length, string comment)
+        string Table(string path, string initializer, long length, string comment, bool shared = true)
         {
-            var existing = _buffers.FirstOrDefault(b => b.Initializer == initializer);
+            var existing = shared ? _buffers.FirstOrDefault(b => b.Initializer == initializer) : null;
             if (existing is not null) return existing.Name;
             string name = _names.Take(Shapes.Identifier(path));
             _buffers.Add(new StepBuffer(name, length, comment, initializer));
@@ -179,7 +179,8 @@ public sealed partial class ModelGenerator
         public string? SelfAttention(string path, string x, AttentionConfig c)
         {
             bool rotary = c.RotaryBase > 0;
-            if (!c.Causal || c.Positions is not (RelativePositions.None or RelativePositions.Rotary) || c.Mask is not null) return null;
+            if (!c.Causal || c.Mask is not null) return null;
+            if (c.Positions is not (RelativePositions.None or RelativePositions.Rotary) && ScoreBias(path, c) is null) return null;
             int kWidth = c.KvHeads * c.KeyDim, vWidth = c.KvHeads * c.ValueDim;
             string q = Linear(path + ".q_proj", x, c.Width, c.Heads * c.KeyDim, c.Bias);
             string k = Linear(path + ".k_proj", x, c.Width, kWidth, c.Bias);
@@ -194,9 +195,38 @@ public sealed partial class ModelGenerator
             Call("CachedAttention.Append", StepArg.Step(kCache), StepArg.Step(vCache), StepArg.Step(k), StepArg.Step(v), StepArg.Position, StepArg.Batch,
                 Lit(MaxTokens), Lit(kWidth), Lit(vWidth));
             string o = NewRow(path + ".heads", c.Heads * c.ValueDim);
+            var bias = c.Positions is RelativePositions.None or RelativePositions.Rotary ? StepArg.None : StepArg.Step(ScoreBias(path, c)!);
             Call("CachedAttention.Attend", StepArg.Step(o), StepArg.Step(q), StepArg.Step(kCache), StepArg.Step(vCache), StepArg.None,
-                StepArg.Lit("position + 1"), Lit(MaxTokens), StepArg.Batch, Lit(c.Heads), Lit(c.KvHeads), Lit(c.KeyDim), Lit(c.ValueDim), Scale(c));
+                bias, bias.Kind == StepArgKind.Absent ? Lit(0) : StepArg.Position, StepArg.Lit("position + 1"), Lit(MaxTokens), StepArg.Batch, Lit(c.Heads), Lit(c.KvHeads), Lit(c.KeyDim), Lit(c.ValueDim), Scale(c));
             return Linear(path + ".out_proj", o, c.Heads * c.ValueDim, c.Width, c.Bias);
+        }
+
+        /// <summary>The self-attention's score bias over the whole sequence (heads, N, N), whose row of the position a step adds:
+        /// ALiBi's constant biases, or the learned relative bias looked up once when the session starts. Null for what a step
+        /// cannot carry (Shaw's relative keys, adaptive spans). Asked twice, it is made once.</summary>
+        string? ScoreBias(string path, AttentionConfig c)
+        {
+            string n = Lowerer.Int(MaxTokens), h = Lowerer.Int(c.Heads);
+            long size = (long)c.Heads * MaxTokens * MaxTokens;
+            switch (c.Positions)
+            {
+                case RelativePositions.Alibi:
+                    return Table(path + ".alibi", $"global::ModelGen.Ops.RelativeBias.Alibi({h}, {n}, {n})", size, $"{path} ALiBi biases");
+                case RelativePositions.RelativeBias:
+                {
+                    string biasPath = path + ".relative_attention_bias";
+                    string existing = Shapes.Identifier(biasPath);
+                    if (_buffers.Any(b => b.Name == existing)) return existing;
+                    string index = Table(biasPath + ".index",
+                        $"global::ModelGen.Ops.RelativeBias.T5Index({n}, {n}, {Lowerer.Int(c.Buckets)}, {Lowerer.Int(c.MaxDistance)}, bidirectional: false)",
+                        (long)MaxTokens * MaxTokens, $"{path} T5 buckets");
+                    string bias = Table(biasPath, $"new float[{Lowerer.Int(size)}]", size, $"{path} learned relative bias", shared: false);
+                    StartCall("RelativeBias.Forward", StepArg.Step(bias), P(biasPath + ".weight"), StepArg.Step(index), Lit(1), Lit(c.Heads), Lit(MaxTokens), Lit(MaxTokens));
+                    return bias;
+                }
+                default:
+                    return null;
+            }
         }
 
         /// <summary>Cross-attention of the position to a memory of the full forward: the memory's keys and values are projected
@@ -214,7 +244,8 @@ public sealed partial class ModelGenerator
                 StepArg.Lit("batch * " + Lowerer.Int(c.Keys)), Lit(c.ValueWidth), Lit(vWidth));
             string o = NewRow(path + ".heads", c.Heads * c.ValueDim);
             Call("CachedAttention.Attend", StepArg.Step(o), StepArg.Step(q), StepArg.Step(k), StepArg.Step(v), memoryMask is null ? StepArg.None : StepArg.Arena(memoryMask),
-                Lit(c.Keys), Lit(c.Keys), StepArg.Batch, Lit(c.Heads), Lit(c.KvHeads), Lit(c.KeyDim), Lit(c.ValueDim), Scale(c));
+                // A causal cross-attention (as the full forward's) lets position t read the memory's first t + 1 keys (fuzz seed 50306).
+                StepArg.None, Lit(0), c.Causal ? StepArg.Lit($"global::System.Math.Min({Lowerer.Int(c.Keys)}, position + 1)") : Lit(c.Keys), Lit(c.Keys), StepArg.Batch, Lit(c.Heads), Lit(c.KvHeads), Lit(c.KeyDim), Lit(c.ValueDim), Scale(c));
             return Linear(path + ".out_proj", o, c.Heads * c.ValueDim, c.Width, c.Bias);
         }
 

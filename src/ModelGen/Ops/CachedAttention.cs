@@ -28,13 +28,18 @@ public static class CachedAttention
 
     /// <summary>o (batch, heads·headDimV) = softmax(q·kᵀ·scale) v over the first <paramref name="length"/> rows of keys and values
     /// laid out (batch, <paramref name="stride"/>, kvHeads·width); a key whose <paramref name="padding"/> (batch, stride) entry is
-    /// nonzero gets weight 0. q is (batch, heads·headDimK); query head h reads key/value head h / (heads / kvHeads).</summary>
-    public static void Attend(float[] o, float[] q, float[] keys, float[] values, float[]? padding, int length, int stride, int batch, int heads, int kvHeads,
-        int headDimK, int headDimV, float scale)
+    /// nonzero gets weight 0. q is (batch, heads·headDimK); query head h reads key/value head h / (heads / kvHeads). A score bias
+    /// (heads, rows, stride) of the full sequence (ALiBi's, a learned relative bias) adds its row <paramref name="row"/>, the query's
+    /// position, to the scaled scores.</summary>
+    public static void Attend(float[] o, float[] q, float[] keys, float[] values, float[]? padding, float[]? bias, int row, int length, int stride, int batch,
+        int heads, int kvHeads, int headDimK, int headDimV, float scale)
     {
         if (length < 1 || length > stride)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Attention over {length} keys of {stride}: there must be 1 to {stride}.");
         int group = heads / kvHeads, keyWidth = kvHeads * headDimK, valueWidth = kvHeads * headDimV;
+        int rows = bias is null ? 0 : bias.Length / (heads * stride);
+        if (bias is not null && (uint)row >= (uint)rows)
+            throw new ArgumentOutOfRangeException(nameof(row), row, $"The score bias holds {rows} query rows; row {row} is past them.");
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads, g = h / group;
@@ -44,7 +49,8 @@ public static class CachedAttention
             for (int j = 0; j < length; j++)
             {
                 bool masked = padding is not null && padding[b * stride + j] != 0f;
-                s[j] = masked ? float.NegativeInfinity : TensorPrimitives.Dot(qr, keys.AsSpan((b * stride + j) * keyWidth + g * headDimK, headDimK)) * scale;
+                s[j] = masked ? float.NegativeInfinity : TensorPrimitives.Dot(qr, keys.AsSpan((b * stride + j) * keyWidth + g * headDimK, headDimK)) * scale
+                    + (bias is null ? 0f : bias[((long)h * rows + row) * stride + j]);
                 max = MathF.Max(max, s[j]);
             }
             var or = o.AsSpan((b * heads + h) * headDimV, headDimV);

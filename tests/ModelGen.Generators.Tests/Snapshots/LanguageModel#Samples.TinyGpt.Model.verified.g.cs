@@ -439,7 +439,7 @@ partial class TinyGpt : global::System.IDisposable
                 _blocks_layers_0_attn_v_proj, position, batch, 16, 32, 32);
             global::ModelGen.Ops.CachedAttention.Attend(
                 _blocks_layers_0_attn_heads, _blocks_layers_0_attn_q_proj, _blocks_layers_0_attn_key_cache,
-                _blocks_layers_0_attn_value_cache, null, position + 1, 16, batch, 4, 4, 8, 8, 0.35355338f);
+                _blocks_layers_0_attn_value_cache, null, null, 0, position + 1, 16, batch, 4, 4, 8, 8, 0.35355338f);
             global::ModelGen.Ops.Linear.Forward(
                 _blocks_layers_0_attn_out_proj, _blocks_layers_0_attn_heads, _model._blocks_layers_0_attn_out_proj_weight.Value,
                 _model._blocks_layers_0_attn_out_proj_bias.Value, batch, 32, 32);
@@ -471,7 +471,7 @@ partial class TinyGpt : global::System.IDisposable
                 _blocks_layers_1_attn_v_proj, position, batch, 16, 32, 32);
             global::ModelGen.Ops.CachedAttention.Attend(
                 _blocks_layers_1_attn_heads, _blocks_layers_1_attn_q_proj, _blocks_layers_1_attn_key_cache,
-                _blocks_layers_1_attn_value_cache, null, position + 1, 16, batch, 4, 4, 8, 8, 0.35355338f);
+                _blocks_layers_1_attn_value_cache, null, null, 0, position + 1, 16, batch, 4, 4, 8, 8, 0.35355338f);
             global::ModelGen.Ops.Linear.Forward(
                 _blocks_layers_1_attn_out_proj, _blocks_layers_1_attn_heads, _model._blocks_layers_1_attn_out_proj_weight.Value,
                 _model._blocks_layers_1_attn_out_proj_bias.Value, batch, 32, 32);

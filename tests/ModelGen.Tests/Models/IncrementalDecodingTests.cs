@@ -61,6 +61,21 @@ public class IncrementalDecodingTests
     }
 
     [Fact]
+    public void RelativeBiasAndAlibi_StepByStepEqualTheFullForward()
+    {
+        const int batch = 2, tokens = 11, vocab = 15;
+        using var m = new BiasedLanguageModel(Device.Cpu(), seed: 30);
+        // The learned table starts at N(0, 0.02²): made larger, a wrong row of it would show.
+        var table = m.Parameters["block.attn.relative_attention_bias.weight"];
+        for (int i = 0; i < table.Value.Length; i++) table.Value[i] *= 50;
+        table.MarkChanged();
+        var ids = RandomIds(batch * tokens, vocab, 31);
+        var full = m.Forward(Tensor.FromTokens(ids, batch, tokens));
+        var session = m.StartDecoding(batch);
+        SameAsFullForward(full, t => session.Step(Column(ids, batch, tokens, t)), batch, tokens, vocab);
+    }
+
+    [Fact]
     public void DecoderWithAMemory_StepByStepEqualsTheFullForward()
     {
         const int batch = 3, tokens = 9, vocab = 19;
@@ -72,6 +87,19 @@ public class IncrementalDecodingTests
         var session = m.StartDecoding(features, padding);
         Assert.Equal(batch, session.Batch);
         SameAsFullForward(full, t => session.Step(Column(ids, batch, tokens, t)), batch, tokens, vocab);
+    }
+
+    /// <summary>Fuzz seed 50306: a causal cross-attention's step read every key of the memory.</summary>
+    [Fact]
+    public void CausalCrossAttention_StepByStepEqualsTheFullForward()
+    {
+        const int batch = 2, tokens = 6, vocab = 11;
+        using var m = new CausalCrossAttender(Device.Cpu(), seed: 32);
+        var enc = ModelData.Random(33, 1f, batch, 9, 12);
+        var ids = RandomIds(batch * tokens, vocab, 34);
+        var full = m.Forward(Tensor.FromTokens(ids, batch, tokens), enc);
+        var session = m.StartDecoding(enc);
+        SameAsFullForward(full, t => session.Step(Column(ids, batch, tokens, t)), batch, tokens, 16);
     }
 
     [Fact]

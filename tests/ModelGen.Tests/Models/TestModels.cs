@@ -508,3 +508,27 @@ public partial class RotaryLanguageModel
     [LayerNorm] public partial Module Norm { get; }
     [Linear(17, TiedTo = "Embed", Bias = false)] public partial Module Head { get; }
 }
+
+/// <summary>A language model whose attentions bias their scores: T5's learned relative bias (8 buckets, max distance 6) in a block,
+/// then ALiBi: incremental decoding adds each position's row of the biases.</summary>
+[Model]
+[Input("ids", 11, Kind = InputKind.Tokens)]
+public partial class BiasedLanguageModel
+{
+    [Embedding(15, 16)] public partial Module Embed { get; }
+    [TransformerEncoderLayer(2, Causal = true, FeedForward = 32, Positions = RelativePositions.RelativeBias, RelativeBuckets = 8, MaxDistance = 6)]
+    public partial Module Block { get; }
+    [MultiHeadAttention(4, Causal = true, Positions = RelativePositions.Alibi)] public partial Module Attn { get; }
+    [Linear(15)] public partial Module Head { get; }
+}
+
+/// <summary>Causal cross-attention from token positions to an input memory (fuzz seed 50306): position t reads the memory's first
+/// t + 1 keys, in the full forward and in each decoding step.</summary>
+[Model]
+[Input("ids", 6, Kind = InputKind.Tokens)]
+[Input("enc", 9, 12)]
+public partial class CausalCrossAttender
+{
+    [Embedding(11, 16)] public partial Module Embed { get; }
+    [MultiHeadAttention(4, ValueDim = 6, Causal = true, KeyValue = "enc")] public partial Module Attn { get; }
+}

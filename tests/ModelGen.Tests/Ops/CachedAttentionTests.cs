@@ -8,7 +8,8 @@ namespace ModelGen.Tests.Ops;
 public class CachedAttentionTests
 {
     /// <summary>softmax(q·kᵀ·scale) v in double over the first <paramref name="length"/> keys, padded keys left out.</summary>
-    static double[] Reference(double[] q, double[] k, double[] v, float[]? padding, int length, int stride, int batch, int heads, int kvHeads, int dk, int dv, double scale)
+    static double[] Reference(double[] q, double[] k, double[] v, float[]? padding, float[]? bias, int row, int length, int stride, int batch, int heads, int kvHeads,
+        int dk, int dv, double scale)
     {
         var o = new double[batch * heads * dv];
         for (int b = 0; b < batch; b++)
@@ -22,7 +23,7 @@ public class CachedAttentionTests
                     if (padding is not null && padding[b * stride + j] != 0) { s[j] = double.NegativeInfinity; continue; }
                     double dot = 0;
                     for (int e = 0; e < dk; e++) dot += q[(b * heads + h) * dk + e] * k[(b * stride + j) * kvHeads * dk + g * dk + e];
-                    s[j] = dot * scale;
+                    s[j] = dot * scale + (bias is null ? 0 : bias[(h * (bias.Length / (heads * stride)) + row) * stride + j]);
                     max = Math.Max(max, s[j]);
                 }
                 if (double.IsNegativeInfinity(max)) continue;
@@ -35,10 +36,11 @@ public class CachedAttentionTests
     }
 
     [Theory]
-    [InlineData(2, 4, 2, 8, 6, 5, 7, false)]
-    [InlineData(1, 2, 2, 4, 4, 1, 3, false)]
-    [InlineData(3, 4, 1, 6, 5, 9, 9, true)]
-    public void Attend_MatchesTheDoubleReference(int batch, int heads, int kvHeads, int dk, int dv, int length, int stride, bool padded)
+    [InlineData(2, 4, 2, 8, 6, 5, 7, false, false)]
+    [InlineData(1, 2, 2, 4, 4, 1, 3, false, true)]
+    [InlineData(3, 4, 1, 6, 5, 9, 9, true, false)]
+    [InlineData(2, 2, 1, 4, 3, 6, 8, false, true)]
+    public void Attend_MatchesTheDoubleReference(int batch, int heads, int kvHeads, int dk, int dv, int length, int stride, bool padded, bool biased)
     {
         var q = Rng.Floats(batch * heads * dk, 1);
         var k = Rng.Floats(batch * stride * kvHeads * dk, 2);
@@ -50,10 +52,15 @@ public class CachedAttentionTests
             for (int b = 0; b < batch; b++)
                 for (int j = 0; j < stride; j++) padding[b * stride + j] = j >= stride - b * 3 || (b == 2) ? 1f : 0f;
         }
+        // A score bias of the whole sequence (heads, stride, stride), read at the query's row (the last position attended).
+        float[]? bias = biased ? Rng.Floats(heads * stride * stride, 4) : null;
+        int row = length - 1;
         var o = new float[batch * heads * dv];
         Array.Fill(o, 7f);
-        CachedAttention.Attend(o, q, k, v, padding, length, stride, batch, heads, kvHeads, dk, dv, 0.37f);
-        Approx.Equal(Reference(Rng.ToDouble(q), Rng.ToDouble(k), Rng.ToDouble(v), padding, length, stride, batch, heads, kvHeads, dk, dv, 0.37f), o, 1e-6, 1e-5, "o");
+        CachedAttention.Attend(o, q, k, v, padding, bias, row, length, stride, batch, heads, kvHeads, dk, dv, 0.37f);
+        Approx.Equal(Reference(Rng.ToDouble(q), Rng.ToDouble(k), Rng.ToDouble(v), padding, bias, row, length, stride, batch, heads, kvHeads, dk, dv, 0.37f), o, 1e-6, 1e-5, "o");
+        if (bias is not null)
+            Assert.Throws<ArgumentOutOfRangeException>(() => CachedAttention.Attend(o, q, k, v, padding, bias, stride, length, stride, batch, heads, kvHeads, dk, dv, 0.37f));
     }
 
     [Fact]
