@@ -23,10 +23,10 @@ public static class Program
 
     const string Usage = """
         usage: Captioning [options]
-          --epochs N     training epochs (default 8)
+          --epochs N     training epochs (default 12)
           --batch N      batch size (default 32)
           --lr X         peak AdamW learning rate of a one-cycle schedule (default 2e-3)
-          --train N      training canvases (default 6000)
+          --train N      training canvases (default 24000; 6000 overfit: 81 % of the training tokens, 50 % of the test tokens)
           --test N       test canvases (default 1000)
           --seed N       seeds the canvases, initialisation and shuffling (default 0)
           --out DIR      where the checkpoint and captions.png go (default runs/captioning)
@@ -49,7 +49,7 @@ public static class Program
                 if (!known.Contains(args[i])) throw new ArgumentException($"Unknown option '{args[i]}'.\n{Usage}");
                 if (args[i] != "--embedded") i++;
             }
-            int epochs = Int(args, "--epochs", 8), batch = Int(args, "--batch", 32), train = Int(args, "--train", 6000), test = Int(args, "--test", 1000),
+            int epochs = Int(args, "--epochs", 12), batch = Int(args, "--batch", 32), train = Int(args, "--train", 24000), test = Int(args, "--test", 1000),
                 seed = Int(args, "--seed", 0);
             float lr = float.Parse(Value(args, "--lr") ?? "2e-3", Inv);
             if (!(lr > 0)) throw new ArgumentException($"--lr {lr} must be positive.");
