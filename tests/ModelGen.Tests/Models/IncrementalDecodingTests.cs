@@ -28,6 +28,15 @@ public class IncrementalDecodingTests
         }
     }
 
+    /// <summary>A decoder-only model over random ids: its full forward, then a session (made for the batch) step by step.</summary>
+    static void DecodesLikeTheFullForward(Func<Tensor, Tensor> forward, Func<int, Func<Tensor, Tensor>> start, int batch, int tokens, int vocab, int seed)
+    {
+        var ids = RandomIds(batch * tokens, vocab, seed);
+        var full = forward(Tensor.FromTokens(ids, batch, tokens));
+        var step = start(batch);
+        SameAsFullForward(full, t => step(Column(ids, batch, tokens, t)), batch, tokens, vocab);
+    }
+
     static int[] RandomIds(int count, int vocab, int seed)
     {
         var random = new Random(seed);
@@ -52,27 +61,19 @@ public class IncrementalDecodingTests
     [Fact]
     public void RotaryGroupedQueryModel_StepByStepEqualsTheFullForward()
     {
-        const int batch = 2, tokens = 10, vocab = 17;
         using var m = new RotaryLanguageModel(Device.Cpu(), seed: 28);
-        var ids = RandomIds(batch * tokens, vocab, 29);
-        var full = m.Forward(Tensor.FromTokens(ids, batch, tokens));
-        var session = m.StartDecoding(batch);
-        SameAsFullForward(full, t => session.Step(Column(ids, batch, tokens, t)), batch, tokens, vocab);
+        DecodesLikeTheFullForward(m.Forward, b => m.StartDecoding(b).Step, batch: 2, tokens: 10, vocab: 17, seed: 29);
     }
 
     [Fact]
     public void RelativeBiasAndAlibi_StepByStepEqualTheFullForward()
     {
-        const int batch = 2, tokens = 11, vocab = 15;
         using var m = new BiasedLanguageModel(Device.Cpu(), seed: 30);
         // The learned table starts at N(0, 0.02²): made larger, a wrong row of it would show.
         var table = m.Parameters["block.attn.relative_attention_bias.weight"];
         for (int i = 0; i < table.Value.Length; i++) table.Value[i] *= 50;
         table.MarkChanged();
-        var ids = RandomIds(batch * tokens, vocab, 31);
-        var full = m.Forward(Tensor.FromTokens(ids, batch, tokens));
-        var session = m.StartDecoding(batch);
-        SameAsFullForward(full, t => session.Step(Column(ids, batch, tokens, t)), batch, tokens, vocab);
+        DecodesLikeTheFullForward(m.Forward, b => m.StartDecoding(b).Step, batch: 2, tokens: 11, vocab: 15, seed: 31);
     }
 
     [Fact]
