@@ -74,7 +74,13 @@ public class DiagnosticTests
     [Fact]
     public void MG1006_OnlyAMaskInput() =>
         Expect(Model("[Linear(4)] public partial Module A { get; }", inputs: "[Input(\"padding\", 8, Kind = InputKind.KeyPaddingMask)]"), "MG1006", "M",
-            "declares no data [Input] (only the key padding mask 'padding')");
+            "declares no data [Input] (only 'padding', a key padding mask)");
+
+    [Fact]
+    public void MG1006_OnlyMasksOfTwoKinds() =>
+        Expect(Model("[Linear(4)] public partial Module A { get; }",
+                inputs: "[Input(\"padding\", 8, Kind = InputKind.KeyPaddingMask)] [Input(\"mask\", 8, 8, Kind = InputKind.AttentionMask)]"), "MG1006", "M",
+            "(only 'padding', a key padding mask; 'mask', an attention mask)");
 
     [Fact]
     public void MG1007_NoLayers() => Expect(Model(""), "MG1007", "M", "no layer properties");

@@ -161,8 +161,9 @@ public sealed partial class ModelGenerator
             var first = Model.Inputs.FirstOrDefault(i => i.Kind is InputSpec.TensorKind or InputSpec.TokensKind);
             if (first is null)
             {
-                string masks = string.Join(", ", Model.Inputs.Select(i => "'" + i.Name + "'"));
-                Report(DiagnosticDescriptors.NoInput, Model.Location, Model.ClassName, masks.Length == 0 ? "" : $" (only the key padding mask {masks})");
+                // Each input the model has instead, by what it carries: a mask of any kind is no data.
+                string masks = string.Join("; ", Model.Inputs.Select(i => $"'{i.Name}', {InputSpec.Role(i.Kind)}"));
+                Report(DiagnosticDescriptors.NoInput, Model.Location, Model.ClassName, masks.Length == 0 ? "" : $" (only {masks})");
                 return;
             }
             var last = scope.Names[first.Name];
