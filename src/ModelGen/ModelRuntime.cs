@@ -362,8 +362,7 @@ public sealed class ModelRuntime : IDisposable
                 throw new ArgumentOutOfRangeException(nameof(targets), t,
                     $"Target {t} at (sample {i / tokens}, token {i % tokens}) is outside the {classes} classes" + (ignoreIndex is { } ig ? $" and is not the ignored {ig}." : "."));
         }
-        // A row of K logits per token is a one-pixel image of K channels: the per-pixel loss with a plane of 1.
-        ModelGen.Training.PixelCrossEntropy.CheckStep(targets, rows, classes, 1, 1, null, ignoreIndex);
+        // A row of K logits per token is a one-pixel image of K channels: the per-pixel loss with a plane of 1 (its targets checked above).
         if (OnAccelerator)
             return Trainer.StepPixels(a, output, classes, 1, rows, targets, null, ignoreIndex, optimizer, clipNorm, forwardDevice, backwardDevice);
         return HostStep(a, optimizer, clipNorm, forwardCpu, backwardCpu, () =>

@@ -47,8 +47,8 @@ public sealed partial class ModelGenerator
         w.Line("if (_runtime.OnAccelerator) throw new global::System.NotSupportedException(\"Incremental decoding runs on the CPU backend: create the model with Device.Cpu() and load these parameters into it.\");");
         if (readsMemory)
         {
-            string first = InputParam(others.First(e => !e.IsMask));
-            w.Line($"int batch = global::ModelGen.ModelRuntime.BatchOf({first}, \"{InputName(others.First(e => !e.IsMask))}\", s_shape_{others.First(e => !e.IsMask).Name});");
+            var first = others.First(e => !e.IsMask);
+            w.Line($"int batch = global::ModelGen.ModelRuntime.BatchOf({InputParam(first)}, \"{InputName(first)}\", s_shape_{first.Name});");
             w.Line("bool training = Training;");
             w.Line("Training = false;");
             var args = model.Inputs.Select(e => e.Name == plan.TokenInput ? $"global::ModelGen.Tensor.Zeros(batch, {maxTokens})" : InputParam(e)).ToList();

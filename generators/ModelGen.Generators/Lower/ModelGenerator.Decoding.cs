@@ -180,7 +180,8 @@ public sealed partial class ModelGenerator
         {
             bool rotary = c.RotaryBase > 0;
             if (!c.Causal || c.Mask is not null) return null;
-            if (c.Positions is not (RelativePositions.None or RelativePositions.Rotary) && ScoreBias(path, c) is null) return null;
+            string? scoreBias = c.Positions is RelativePositions.None or RelativePositions.Rotary ? null : ScoreBias(path, c);
+            if (c.Positions is not (RelativePositions.None or RelativePositions.Rotary) && scoreBias is null) return null;
             int kWidth = c.KvHeads * c.KeyDim, vWidth = c.KvHeads * c.ValueDim;
             string q = Linear(path + ".q_proj", x, c.Width, c.Heads * c.KeyDim, c.Bias);
             string k = Linear(path + ".k_proj", x, c.Width, kWidth, c.Bias);
@@ -195,7 +196,7 @@ public sealed partial class ModelGenerator
             Call("CachedAttention.Append", StepArg.Step(kCache), StepArg.Step(vCache), StepArg.Step(k), StepArg.Step(v), StepArg.Position, StepArg.Batch,
                 Lit(MaxTokens), Lit(kWidth), Lit(vWidth));
             string o = NewRow(path + ".heads", c.Heads * c.ValueDim);
-            var bias = c.Positions is RelativePositions.None or RelativePositions.Rotary ? StepArg.None : StepArg.Step(ScoreBias(path, c)!);
+            var bias = scoreBias is null ? StepArg.None : StepArg.Step(scoreBias);
             Call("CachedAttention.Attend", StepArg.Step(o), StepArg.Step(q), StepArg.Step(kCache), StepArg.Step(vCache), StepArg.None,
                 bias, bias.Kind == StepArgKind.Absent ? Lit(0) : StepArg.Position, StepArg.Lit("position + 1"), Lit(MaxTokens), StepArg.Batch, Lit(c.Heads), Lit(c.KvHeads), Lit(c.KeyDim), Lit(c.ValueDim), Scale(c));
             return Linear(path + ".out_proj", o, c.Heads * c.ValueDim, c.Width, c.Bias);
@@ -203,7 +204,7 @@ public sealed partial class ModelGenerator
 
         /// <summary>The self-attention's score bias over the whole sequence (heads, N, N), whose row of the position a step adds:
         /// ALiBi's constant biases, or the learned relative bias looked up once when the session starts. Null for what a step
-        /// cannot carry (Shaw's relative keys, adaptive spans). Asked twice, it is made once.</summary>
+        /// cannot carry (Shaw's relative keys, adaptive spans). Layers that share a relative bias share its table.</summary>
         string? ScoreBias(string path, AttentionConfig c)
         {
             string n = Lowerer.Int(MaxTokens), h = Lowerer.Int(c.Heads);

@@ -103,6 +103,7 @@ public sealed partial class ModelGenerator
         /// <summary>The widest head the device's flash attention takes (ModelGen.Ops.Attention.MaxHeadDim); wider heads use the row kernels.</summary>
         const int FlashMaxHeadDim = 128;
 
+        /// <summary>The argument lists one after another: an op's buffers, then its sizes.</summary>
         static Arg[] Concat(params Arg[][] parts)
         {
             var all = new System.Collections.Generic.List<Arg>();

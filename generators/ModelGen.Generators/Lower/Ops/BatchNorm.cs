@@ -24,20 +24,20 @@ public sealed partial class ModelGenerator
             var training = Arg.Runtime("_runtime.Training", "bool");
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(c)), Arg.Lit(Int(h)), Arg.Lit(Int(w)) };
             Op(Comment(path, "BatchNorm2d", x, y),
-                Call("BatchNorm2d.Forward", Join(new[] { Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Param(runningMean), Arg.Param(runningVar), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta) },
+                Call("BatchNorm2d.Forward", Concat(new[] { Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Param(runningMean), Arg.Param(runningVar), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta) },
                     sizes, new[] { Arg.Lit(Float(eps)), Arg.Lit(Float(momentum)), training })),
-                Call("BatchNorm2d.Backward", Join(new[] { Arg.Grad(x), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) },
+                Call("BatchNorm2d.Backward", Concat(new[] { Arg.Grad(x), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) },
                     sizes, new[] { training })),
                 new[]
                 {
-                    GroupKernel("BatchNorm2d.StatsKernel", Join(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Param(runningMean), Arg.Param(runningVar), Arg.Act(x) },
+                    GroupKernel("BatchNorm2d.StatsKernel", Concat(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Param(runningMean), Arg.Param(runningVar), Arg.Act(x) },
                         sizes, new[] { Arg.Lit(Float(eps)), Arg.Lit(Float(momentum)), training })),
-                    Kernel("BatchNorm2d.NormalizeKernel", Elements(x), Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Param(beta) }, sizes)),
+                    Kernel("BatchNorm2d.NormalizeKernel", Elements(x), Concat(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Param(beta) }, sizes)),
                 },
                 new[]
                 {
-                    GroupKernel("BatchNorm2d.BackwardParamsKernel", Join(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
-                    Kernel("BatchNorm2d.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Act(sums) },
+                    GroupKernel("BatchNorm2d.BackwardParamsKernel", Concat(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
+                    Kernel("BatchNorm2d.BackwardInputKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Act(sums) },
                         sizes, new[] { training })),
                 });
             return y;

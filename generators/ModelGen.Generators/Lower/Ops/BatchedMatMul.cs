@@ -13,13 +13,13 @@ public sealed partial class ModelGenerator
             string c = Output(path, output, shape ?? new[] { m, n });
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(m)), Arg.Lit(Int(n)), Arg.Lit(Int(k)), Arg.Lit(Bool(transA)), Arg.Lit(Bool(transB)) };
             Op(Comment(path, "BatchedMatMul", a, b, c),
-                Call("BatchedMatMul.Forward", Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)),
-                Call("BatchedMatMul.Backward", Join(new[] { Arg.Grad(a), Arg.Grad(b), Arg.Grad(c), Arg.Act(a), Arg.Act(b) }, sizes)),
-                new[] { GroupKernel("BatchedMatMul.ForwardKernel", Join(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)) },
+                Call("BatchedMatMul.Forward", Concat(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)),
+                Call("BatchedMatMul.Backward", Concat(new[] { Arg.Grad(a), Arg.Grad(b), Arg.Grad(c), Arg.Act(a), Arg.Act(b) }, sizes)),
+                new[] { GroupKernel("BatchedMatMul.ForwardKernel", Concat(new[] { Arg.Act(c), Arg.Act(a), Arg.Act(b) }, sizes)) },
                 new[]
                 {
-                    GroupKernel("BatchedMatMul.BackwardAKernel", Join(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Act(b) }, sizes)),
-                    GroupKernel("BatchedMatMul.BackwardBKernel", Join(new[] { Arg.Grad(b), Arg.Grad(c), Arg.Act(a) }, sizes)),
+                    GroupKernel("BatchedMatMul.BackwardAKernel", Concat(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Act(b) }, sizes)),
+                    GroupKernel("BatchedMatMul.BackwardBKernel", Concat(new[] { Arg.Grad(b), Arg.Grad(c), Arg.Act(a) }, sizes)),
                 },
                 flops: 2L * m * n * k);
             return c;

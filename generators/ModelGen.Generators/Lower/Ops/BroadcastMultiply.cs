@@ -18,16 +18,16 @@ public sealed partial class ModelGenerator
                 Arg.Rows("batch"), Arg.Lit(Int(g[0])), Arg.Lit(Int(g[1])), Arg.Lit(Int(g[2])),
             };
             Op(Comment(path, "BroadcastMultiply", x, gate, y),
-                Call("BroadcastMultiply.Forward", Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(gate) }, sizes)),
-                Call("BroadcastMultiply.Backward", Join(new[] { Arg.Grad(x), Arg.Grad(gate), Arg.Grad(y), Arg.Act(x), Arg.Act(gate) }, sizes)),
-                new[] { Kernel("BroadcastMultiply.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(gate) }, sizes)) },
+                Call("BroadcastMultiply.Forward", Concat(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(gate) }, sizes)),
+                Call("BroadcastMultiply.Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(gate), Arg.Grad(y), Arg.Act(x), Arg.Act(gate) }, sizes)),
+                new[] { Kernel("BroadcastMultiply.ForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(gate) }, sizes)) },
                 new[]
                 {
-                    Kernel("BroadcastMultiply.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(gate) }, sizes)),
+                    Kernel("BroadcastMultiply.BackwardInputKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(gate) }, sizes)),
                     // A gate value that gathers a long run of products gets a warp; a near element-wise one a thread.
                     _shapes[x].PerSample / _shapes[gate].PerSample >= 32
-                        ? GroupKernel("BroadcastMultiply.BackwardGateReduceKernel", Join(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes))
-                        : Kernel("BroadcastMultiply.BackwardGateKernel", Elements(gate), Join(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes)),
+                        ? GroupKernel("BroadcastMultiply.BackwardGateReduceKernel", Concat(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes))
+                        : Kernel("BroadcastMultiply.BackwardGateKernel", Elements(gate), Concat(new[] { Arg.Grad(gate), Arg.Grad(y), Arg.Act(x) }, sizes)),
                 });
             return y;
         }
@@ -38,10 +38,10 @@ public sealed partial class ModelGenerator
             string y = Output(path, null, shape);
             Arg[] sizes = { Arg.Rows(outer), Arg.Lit(Int(a)), Arg.Lit(Int(b)), Arg.Lit(Int(inner)) };
             Op(Comment(path, "Concat", x1, x2, y),
-                Call("Concat.Forward", Join(new[] { Arg.Act(y), Arg.Act(x1), Arg.Act(x2) }, sizes)),
-                Call("Concat.Backward", Join(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)),
-                new[] { Kernel("Concat.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x1), Arg.Act(x2) }, sizes)) },
-                new[] { Kernel("Concat.BackwardKernel", Elements(y), Join(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)) }, flops: 0);
+                Call("Concat.Forward", Concat(new[] { Arg.Act(y), Arg.Act(x1), Arg.Act(x2) }, sizes)),
+                Call("Concat.Backward", Concat(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)),
+                new[] { Kernel("Concat.ForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(x1), Arg.Act(x2) }, sizes)) },
+                new[] { Kernel("Concat.BackwardKernel", Elements(y), Concat(new[] { Arg.Grad(x1), Arg.Grad(x2), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
     }

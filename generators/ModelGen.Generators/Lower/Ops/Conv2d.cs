@@ -22,22 +22,20 @@ public sealed partial class ModelGenerator
             Arg[] sizes = { Arg.Lit(Int(cin)), Arg.Lit(Int(h)), Arg.Lit(Int(w)), Arg.Lit(Int(cout)), Arg.Lit(Int(kernel)), Arg.Lit(Int(stride)), Arg.Lit(Int(padding)) };
             var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
             {
-                GroupKernel("Conv2d.BackwardInputKernel", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Param(wi), batch }, sizes)),
-                GroupKernel("Conv2d.BackwardWeightKernel", Join(new[] { Arg.ParamGrad(wi), Workspace($"Conv2d.BackwardWeightWorkspace({cin}, {cout}, {kernel})"),
+                GroupKernel("Conv2d.BackwardInputKernel", Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Param(wi), batch }, sizes)),
+                GroupKernel("Conv2d.BackwardWeightKernel", Concat(new[] { Arg.ParamGrad(wi), Workspace($"Conv2d.BackwardWeightWorkspace({cin}, {cout}, {kernel})"),
                     Arg.Grad(y), Arg.Act(x), batch }, sizes)),
                 SumSplits(Arg.ParamGrad(wi), cout, cin * kernel * kernel, Arg.Rows("batch * " + Int((long)ho * wo)), cin * kernel * kernel),
             };
             if (b is not null)
                 backwardKernels.Add(GroupKernel("Conv2d.BackwardBiasKernel", bg, Arg.Grad(y), batch, Arg.Lit(Int(cout)), Arg.Lit(Int(ho)), Arg.Lit(Int(wo))));
             Op(Comment(path, "Conv2d", x, y),
-                Call("Conv2d.Forward", Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Param(wi), bv, batch }, sizes)),
-                Call("Conv2d.Backward", Join(new[] { Arg.Grad(x), Arg.ParamGrad(wi), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(wi), batch }, sizes)),
-                new[] { GroupKernel("Conv2d.ForwardKernel", Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Param(wi), bv, batch }, sizes, new[] { Arg.Lit(Bool(b is not null)) })) },
+                Call("Conv2d.Forward", Concat(new[] { Arg.Act(y), Arg.Act(x), Arg.Param(wi), bv, batch }, sizes)),
+                Call("Conv2d.Backward", Concat(new[] { Arg.Grad(x), Arg.ParamGrad(wi), bg, Arg.Grad(y), Arg.Act(x), Arg.Param(wi), batch }, sizes)),
+                new[] { GroupKernel("Conv2d.ForwardKernel", Concat(new[] { Arg.Act(y), Arg.Act(x), Arg.Param(wi), bv, batch }, sizes, new[] { Arg.Lit(Bool(b is not null)) })) },
                 backwardKernels.ToArray(),
                 flops: 2L * cout * ho * wo * cin * kernel * kernel);
             return y;
         }
-
-        static Arg[] Join(params Arg[][] parts) => System.Linq.Enumerable.ToArray(System.Linq.Enumerable.SelectMany(parts, p => p));
     }
 }

@@ -17,10 +17,10 @@ public sealed partial class ModelGenerator
             CheckInput(tokens, "Embedding.CheckTokens", Int(n), Int(vocab));
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(n)), Arg.Lit(Int(vocab)), Arg.Lit(Int(dim)), Arg.Lit(Int(paddingIndex)) };
             Op(Comment(path, "Embedding", tokens, y),
-                Call("Embedding.Forward", Join(new[] { Arg.Act(y), Arg.Act(tokens), Arg.Param(w) }, sizes)),
-                Call("Embedding.Backward", Join(new[] { Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(tokens) }, sizes)),
-                new[] { Kernel("Embedding.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(tokens), Arg.Param(w) }, sizes)) },
-                new[] { Kernel("Embedding.BackwardKernel", Elements(y), Join(new[] { Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(tokens) }, sizes)) },
+                Call("Embedding.Forward", Concat(new[] { Arg.Act(y), Arg.Act(tokens), Arg.Param(w) }, sizes)),
+                Call("Embedding.Backward", Concat(new[] { Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(tokens) }, sizes)),
+                new[] { Kernel("Embedding.ForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(tokens), Arg.Param(w) }, sizes)) },
+                new[] { Kernel("Embedding.BackwardKernel", Elements(y), Concat(new[] { Arg.ParamGrad(w), Arg.Grad(y), Arg.Act(tokens) }, sizes)) },
                 flops: 0);
             return y;
         }

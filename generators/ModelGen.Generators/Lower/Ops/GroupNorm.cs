@@ -19,18 +19,18 @@ public sealed partial class ModelGenerator
             int beta = Param(path + ".bias", new[] { c }, "zero", decay: false);
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(c)), Arg.Lit(Int(h)), Arg.Lit(Int(w)), Arg.Lit(Int(groups)) };
             Op(Comment(path, "GroupNorm", x, y),
-                Call("GroupNorm.Forward", Join(new[] { Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta) }, sizes, new[] { Arg.Lit(Float(eps)) })),
-                Call("GroupNorm.Backward", Join(new[] { Arg.Grad(x), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
+                Call("GroupNorm.Forward", Concat(new[] { Arg.Act(y), Arg.Act(mean), Arg.Act(rstd), Arg.Act(x), Arg.Param(gamma), Arg.Param(beta) }, sizes, new[] { Arg.Lit(Float(eps)) })),
+                Call("GroupNorm.Backward", Concat(new[] { Arg.Grad(x), Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
                 new[]
                 {
-                    GroupKernel("GroupNorm.ForwardStatsKernel", Join(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Act(x) }, sizes, new[] { Arg.Lit(Float(eps)) })),
-                    Kernel("GroupNorm.NormalizeKernel", Elements(x), Join(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Param(beta) }, sizes)),
+                    GroupKernel("GroupNorm.ForwardStatsKernel", Concat(new[] { Arg.Act(mean), Arg.Act(rstd), Arg.Act(x) }, sizes, new[] { Arg.Lit(Float(eps)) })),
+                    Kernel("GroupNorm.NormalizeKernel", Elements(x), Concat(new[] { Arg.Act(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Param(beta) }, sizes)),
                 },
                 new[]
                 {
-                    GroupKernel("GroupNorm.BackwardStatsKernel", Join(new[] { Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
-                    Kernel("GroupNorm.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Act(sums) }, sizes)),
-                    GroupKernel("GroupNorm.BackwardParamsKernel", Join(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
+                    GroupKernel("GroupNorm.BackwardStatsKernel", Concat(new[] { Arg.Act(sums), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma) }, sizes)),
+                    Kernel("GroupNorm.BackwardInputKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd), Arg.Param(gamma), Arg.Act(sums) }, sizes)),
+                    GroupKernel("GroupNorm.BackwardParamsKernel", Concat(new[] { Arg.ParamGrad(gamma), Arg.ParamGrad(beta), Arg.Grad(y), Arg.Act(x), Arg.Act(mean), Arg.Act(rstd) }, sizes)),
                 });
             return y;
         }

@@ -18,13 +18,13 @@ public sealed partial class ModelGenerator
             var inputGrad = x is null ? Arg.None : Arg.Grad(x);
             var backward = new System.Collections.Generic.List<KernelLaunch>
             {
-                Kernel("LearnedTokens.BackwardTokensKernel", Int((long)k * d), Join(new[] { Arg.ParamGrad(tokens), Arg.Grad(y) }, sizes)),
+                Kernel("LearnedTokens.BackwardTokensKernel", Int((long)k * d), Concat(new[] { Arg.ParamGrad(tokens), Arg.Grad(y) }, sizes)),
             };
-            if (x is not null) backward.Add(Kernel("LearnedTokens.BackwardInputKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)));
+            if (x is not null) backward.Add(Kernel("LearnedTokens.BackwardInputKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)));
             Op(x is null ? $"{path} (LearnedTokens): -> {_shapes[y].Display}" : Comment(path, "LearnedTokens", x, y),
-                Call("LearnedTokens.Forward", Join(new[] { Arg.Act(y), input, Arg.Param(tokens) }, sizes)),
-                Call("LearnedTokens.Backward", Join(new[] { inputGrad, Arg.ParamGrad(tokens), Arg.Grad(y) }, sizes)),
-                new[] { Kernel("LearnedTokens.ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), input, Arg.Param(tokens) }, sizes)) },
+                Call("LearnedTokens.Forward", Concat(new[] { Arg.Act(y), input, Arg.Param(tokens) }, sizes)),
+                Call("LearnedTokens.Backward", Concat(new[] { inputGrad, Arg.ParamGrad(tokens), Arg.Grad(y) }, sizes)),
+                new[] { Kernel("LearnedTokens.ForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), input, Arg.Param(tokens) }, sizes)) },
                 backward.ToArray(), flops: 0);
             return y;
         }

@@ -21,16 +21,16 @@ public sealed partial class ModelGenerator
             var rows = Arg.Rows(Rows(x));
             Arg[] sizes = { rows, Arg.Lit(Int(inFeatures)), Arg.Lit(Int(outFeatures)), Arg.Lit(gelu ? "global::ModelGen.Ops.LinearActivation.GeluKind" : "global::ModelGen.Ops.LinearActivation.ReluKind") };
             Op(Comment(path, gelu ? "Linear + GELU" : "Linear + ReLU", x, y),
-                Call("LinearActivation.Forward", Join(new[] { Arg.Act(y), Arg.Act(pre), Arg.Act(x), Arg.Param(w), Arg.Param(b) }, sizes)),
-                Call("LinearActivation.Backward", Join(new[] { Arg.Grad(x), Arg.ParamGrad(w), Arg.ParamGrad(b), Arg.Grad(pre), Arg.Grad(y), Arg.Act(pre), Arg.Act(x), Arg.Param(w) }, sizes)),
-                new[] { GroupKernel("LinearActivation.ForwardKernel", Join(new[] { Arg.Act(y), Arg.Act(pre), Arg.Act(x), Arg.Param(w), Arg.Param(b) }, sizes)) },
+                Call("LinearActivation.Forward", Concat(new[] { Arg.Act(y), Arg.Act(pre), Arg.Act(x), Arg.Param(w), Arg.Param(b) }, sizes)),
+                Call("LinearActivation.Backward", Concat(new[] { Arg.Grad(x), Arg.ParamGrad(w), Arg.ParamGrad(b), Arg.Grad(pre), Arg.Grad(y), Arg.Act(pre), Arg.Act(x), Arg.Param(w) }, sizes)),
+                new[] { GroupKernel("LinearActivation.ForwardKernel", Concat(new[] { Arg.Act(y), Arg.Act(pre), Arg.Act(x), Arg.Param(w), Arg.Param(b) }, sizes)) },
                 new[]
                 {
-                    GroupKernel("LinearActivation.BackwardInputKernel", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(pre), Arg.Param(w) }, sizes)),
-                    GroupKernel("LinearActivation.BackwardWeightKernel", Join(new[] { Arg.ParamGrad(w), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {outFeatures})"),
+                    GroupKernel("LinearActivation.BackwardInputKernel", Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(pre), Arg.Param(w) }, sizes)),
+                    GroupKernel("LinearActivation.BackwardWeightKernel", Concat(new[] { Arg.ParamGrad(w), Workspace($"Linear.BackwardWeightWorkspace({inFeatures}, {outFeatures})"),
                         Arg.Grad(y), Arg.Act(pre), Arg.Act(x) }, sizes)),
                     SumSplits(Arg.ParamGrad(w), outFeatures, inFeatures, rows, inFeatures),
-                    GroupKernel("LinearActivation.BackwardBiasKernel", Join(new[] { Arg.ParamGrad(b), Arg.Grad(y), Arg.Act(pre) }, new[] { rows, sizes[2], sizes[3] })),
+                    GroupKernel("LinearActivation.BackwardBiasKernel", Concat(new[] { Arg.ParamGrad(b), Arg.Grad(y), Arg.Act(pre) }, new[] { rows, sizes[2], sizes[3] })),
                 },
                 // The product's FLOPs and one per activation, as the unfused Linear and activation count them.
                 flops: 2L * (_shapes[x].PerSample / inFeatures) * inFeatures * outFeatures + _shapes[y].PerSample);

@@ -13,13 +13,13 @@ public sealed partial class ModelGenerator
             string f = Output(path, null, groups is { } g ? new[] { g, m * n } : new[] { m, n });
             Arg[] sizes = { Arg.Rows(groups is { } rows ? "batch * " + Int(rows) : "batch"), Arg.Lit(Int(m)), Arg.Lit(Int(n)) };
             Op(Comment(path, "PairwiseSum", a, c, f),
-                Call("PairwiseSum.Forward", Join(new[] { Arg.Act(f), Arg.Act(a), Arg.Act(c) }, sizes)),
-                Call("PairwiseSum.Backward", Join(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Grad(f) }, sizes)),
-                new[] { Kernel("PairwiseSum.ForwardKernel", Elements(f), Join(new[] { Arg.Act(f), Arg.Act(a), Arg.Act(c) }, sizes)) },
+                Call("PairwiseSum.Forward", Concat(new[] { Arg.Act(f), Arg.Act(a), Arg.Act(c) }, sizes)),
+                Call("PairwiseSum.Backward", Concat(new[] { Arg.Grad(a), Arg.Grad(c), Arg.Grad(f) }, sizes)),
+                new[] { Kernel("PairwiseSum.ForwardKernel", Elements(f), Concat(new[] { Arg.Act(f), Arg.Act(a), Arg.Act(c) }, sizes)) },
                 new[]
                 {
-                    Kernel("PairwiseSum.BackwardAKernel", "batch * " + Int((long)(groups ?? 1) * m), Join(new[] { Arg.Grad(a), Arg.Grad(f) }, sizes)),
-                    Kernel("PairwiseSum.BackwardCKernel", "batch * " + Int((long)(groups ?? 1) * n), Join(new[] { Arg.Grad(c), Arg.Grad(f) }, sizes)),
+                    Kernel("PairwiseSum.BackwardAKernel", "batch * " + Int((long)(groups ?? 1) * m), Concat(new[] { Arg.Grad(a), Arg.Grad(f) }, sizes)),
+                    Kernel("PairwiseSum.BackwardCKernel", "batch * " + Int((long)(groups ?? 1) * n), Concat(new[] { Arg.Grad(c), Arg.Grad(f) }, sizes)),
                 });
             return f;
         }

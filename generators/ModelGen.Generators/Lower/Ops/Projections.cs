@@ -33,15 +33,15 @@ public sealed partial class ModelGenerator
             Arg[] sizes = { rows, Arg.Lit(Int(inFeatures)), Arg.Lit(Int(q.Out)), Arg.Lit(Int(k.Out)), Arg.Lit(Int(v.Out)) };
             var backwardKernels = new System.Collections.Generic.List<KernelLaunch>
             {
-                GroupKernel("Projections.BackwardInputKernel", Join(new[] { Arg.Grad(x) }, Each(i => Arg.Grad(y[i])), Each(i => Arg.Param(w[i])), sizes)),
+                GroupKernel("Projections.BackwardInputKernel", Concat(new[] { Arg.Grad(x) }, Each(i => Arg.Grad(y[i])), Each(i => Arg.Param(w[i])), sizes)),
             };
             for (int i = 0; i < 3; i++) backwardKernels.AddRange(LinearParamGrads(w[i], b[i], Arg.Grad(y[i]), x, rows, inFeatures, p[i].Out));
             long perRow = _shapes[x].PerSample / inFeatures;
             Op(Comment(path, "Projections q, k, v", x, y[0]) + ", " + _shapes[y[1]].Display + ", " + _shapes[y[2]].Display,
-                Call("Projections.Forward", Join(Each(i => Arg.Act(y[i])), new[] { Arg.Act(x) }, Each(i => Arg.Param(w[i])), values, sizes)),
-                Call("Projections.Backward", Join(new[] { Arg.Grad(x) }, Each(i => Arg.ParamGrad(w[i])), grads, Each(i => Arg.Grad(y[i])), new[] { Arg.Act(x) },
+                Call("Projections.Forward", Concat(Each(i => Arg.Act(y[i])), new[] { Arg.Act(x) }, Each(i => Arg.Param(w[i])), values, sizes)),
+                Call("Projections.Backward", Concat(new[] { Arg.Grad(x) }, Each(i => Arg.ParamGrad(w[i])), grads, Each(i => Arg.Grad(y[i])), new[] { Arg.Act(x) },
                     Each(i => Arg.Param(w[i])), sizes)),
-                new[] { GroupKernel("Projections.ForwardKernel", Join(Each(i => Arg.Act(y[i])), new[] { Arg.Act(x) }, Each(i => Arg.Param(w[i])), values, sizes,
+                new[] { GroupKernel("Projections.ForwardKernel", Concat(Each(i => Arg.Act(y[i])), new[] { Arg.Act(x) }, Each(i => Arg.Param(w[i])), values, sizes,
                     new[] { Arg.Lit(Bool(bias)) })) },
                 backwardKernels.ToArray(),
                 flops: 2L * perRow * inFeatures * (q.Out + k.Out + v.Out));

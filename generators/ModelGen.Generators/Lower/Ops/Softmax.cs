@@ -13,10 +13,10 @@ public sealed partial class ModelGenerator
             string rows = "batch * " + Int(_shapes[x].PerSample / n);
             Arg[] sizes = { Arg.Rows(rows), Arg.Lit(Int(n)) };
             Op(Comment(path, "Softmax", x, y),
-                Call("Softmax.Forward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
-                Call("Softmax.Backward", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)),
-                new[] { GroupKernel("Softmax.ForwardKernel", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { GroupKernel("Softmax.BackwardKernel", Join(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)) });
+                Call("Softmax.Forward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call("Softmax.Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)),
+                new[] { GroupKernel("Softmax.ForwardKernel", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { GroupKernel("Softmax.BackwardKernel", Concat(new[] { Arg.Grad(x), Arg.Grad(y), Arg.Act(y) }, sizes)) });
             return y;
         }
     }

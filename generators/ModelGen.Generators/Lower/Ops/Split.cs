@@ -14,10 +14,10 @@ public sealed partial class ModelGenerator
             string y2 = Output(path + ".second", null, shape2);
             Arg[] sizes = { Arg.Rows(outer), Arg.Lit(Int(a)), Arg.Lit(Int(b)), Arg.Lit(Int(inner)) };
             Op(Comment(path, "Split", x, y1) + ", " + _shapes[y2].Display,
-                Call("Split.Forward", Join(new[] { Arg.Act(y1), Arg.Act(y2), Arg.Act(x) }, sizes)),
-                Call("Split.Backward", Join(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)),
-                new[] { Kernel("Split.ForwardKernel", Elements(x), Join(new[] { Arg.Act(y1), Arg.Act(y2), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("Split.BackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)) }, flops: 0);
+                Call("Split.Forward", Concat(new[] { Arg.Act(y1), Arg.Act(y2), Arg.Act(x) }, sizes)),
+                Call("Split.Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)),
+                new[] { Kernel("Split.ForwardKernel", Elements(x), Concat(new[] { Arg.Act(y1), Arg.Act(y2), Arg.Act(x) }, sizes)) },
+                new[] { Kernel("Split.BackwardKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y1), Arg.Grad(y2) }, sizes)) }, flops: 0);
             return (y1, y2);
         }
     }

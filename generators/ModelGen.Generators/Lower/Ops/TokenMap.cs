@@ -13,10 +13,10 @@ public sealed partial class ModelGenerator
             string y = Output(path, output, new[] { c, height, width });
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(skip)), Arg.Lit(Int(c)), Arg.Lit(Int(height)), Arg.Lit(Int(width)) };
             Op(Comment(path, "TokensToMap", x, y),
-                Call("TokenMap.ToMapForward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
-                Call("TokenMap.ToMapBackward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
-                new[] { Kernel("TokenMap.ToMapForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
+                Call("TokenMap.ToMapForward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call("TokenMap.ToMapBackward", Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
+                new[] { Kernel("TokenMap.ToMapForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
 
@@ -27,10 +27,10 @@ public sealed partial class ModelGenerator
             string y = Output(path, null, new[] { s[1], s[0] });
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit("0"), Arg.Lit(Int(s[1])), Arg.Lit(Int(s[0])), Arg.Lit("1") };
             Op(Comment(path, "Transpose", x, y),
-                Call("TokenMap.ToMapForward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
-                Call("TokenMap.ToMapBackward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
-                new[] { Kernel("TokenMap.ToMapForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
+                Call("TokenMap.ToMapForward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call("TokenMap.ToMapBackward", Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
+                new[] { Kernel("TokenMap.ToMapForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { Kernel("TokenMap.ToMapBackwardKernel", Elements(y), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
 
@@ -41,10 +41,10 @@ public sealed partial class ModelGenerator
             string y = Output(path, output, new[] { s[1] * s[2], s[0] });
             Arg[] sizes = { Arg.Rows("batch"), Arg.Lit(Int(s[0])), Arg.Lit(Int(s[1])), Arg.Lit(Int(s[2])) };
             Op(Comment(path, "MapToTokens", x, y),
-                Call("TokenMap.ToTokensForward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
-                Call("TokenMap.ToTokensBackward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
-                new[] { Kernel("TokenMap.ToTokensForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel("TokenMap.ToTokensBackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
+                Call("TokenMap.ToTokensForward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call("TokenMap.ToTokensBackward", Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
+                new[] { Kernel("TokenMap.ToTokensForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { Kernel("TokenMap.ToTokensBackwardKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) }, flops: 0);
             return y;
         }
     }

@@ -18,10 +18,10 @@ public sealed partial class ModelGenerator
                 : new[] { batch, Arg.Lit(Int(c)), Arg.Lit(Int(h)), Arg.Lit(Int(w)), Arg.Lit(Int(h * factor)), Arg.Lit(Int(w * factor)) };
             string op = nearest ? "Nearest" : "Bilinear";
             Op(Comment(path, op + " upsample", x, y),
-                Call($"Upsample.{op}Forward", Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
-                Call($"Upsample.{op}Backward", Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
-                new[] { Kernel($"Upsample.{op}ForwardKernel", Elements(y), Join(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
-                new[] { Kernel($"Upsample.{op}BackwardKernel", Elements(x), Join(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) });
+                Call($"Upsample.{op}Forward", Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)),
+                Call($"Upsample.{op}Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)),
+                new[] { Kernel($"Upsample.{op}ForwardKernel", Elements(y), Concat(new[] { Arg.Act(y), Arg.Act(x) }, sizes)) },
+                new[] { Kernel($"Upsample.{op}BackwardKernel", Elements(x), Concat(new[] { Arg.Grad(x), Arg.Grad(y) }, sizes)) });
             return y;
         }
     }
