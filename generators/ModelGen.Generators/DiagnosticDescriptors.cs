@@ -143,6 +143,14 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor TiedShapeMismatch = Error("MG2027",
         "The tied table does not fit", "Layer '{0}' would use the table of '{1}', ({2}, {3}) as (vocab, dim), as its weight (out {4}, in {5}): the out features must be the vocabulary and the incoming width the embedding's", Shapes);
 
+    public static readonly DiagnosticDescriptor ReformerChunkDoesNotDivide = Error("MG2028",
+        "The Reformer chunk does not divide the tokens",
+        "Layer '{0}': Reformer attention sorts the {1} tokens of a hash round into chunks of {2}, but {2} does not divide {1}; choose a chunk that divides the tokens (e.g. {3})", Shapes);
+
+    public static readonly DiagnosticDescriptor ReformerScores = Error("MG2029",
+        "Reformer attention hashes its keys",
+        "Layer '{0}': Reformer attention shares its queries and keys and scores each token only against its hash chunks, so {1} cannot apply; use MultiHeadAttention (memory-efficient on long sequences) for attention masks, relative positions and grouped key/value heads, or Causal and KeyPaddingMask with Reformer", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -187,6 +195,8 @@ public static class DiagnosticDescriptors
         [TransformerNeedsTarget.Id] = TransformerNeedsTarget,
         [TiedToNotEmbedding.Id] = TiedToNotEmbedding,
         [TiedShapeMismatch.Id] = TiedShapeMismatch,
+        [ReformerChunkDoesNotDivide.Id] = ReformerChunkDoesNotDivide,
+        [ReformerScores.Id] = ReformerScores,
         [InternalError.Id] = InternalError,
     };
 

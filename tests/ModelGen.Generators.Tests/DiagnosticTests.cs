@@ -421,6 +421,37 @@ public class DiagnosticTests
             "MG2022", "KeyPaddingMask = \"pad\"", "so KeyPaddingMask cannot apply");
 
     [Fact]
+    public void MG2028_ReformerChunkNotDividingTheTokens() =>
+        Expect(Model("[ReformerAttention(4, 3)] public partial Module Attn { get; }"),
+            "MG2028", "3", "Layer 'attn': Reformer attention sorts the 8 tokens of a hash round into chunks of 3, but 3 does not divide 8; choose a chunk that divides the tokens (e.g. 2)");
+
+    [Fact]
+    public void MG2029_ReformerWithAlibi() =>
+        Expect(Model("[ReformerAttention(4, 4, Positions = RelativePositions.Alibi)] public partial Module Attn { get; }"),
+            "MG2029", "Positions = RelativePositions.Alibi", "Layer 'attn': Reformer attention shares its queries and keys and scores each token only against its hash chunks, so ALiBi cannot apply");
+
+    [Fact]
+    public void MG2029_ReformerWithGroupedKeyValueHeads() =>
+        Expect(Model("[ReformerAttention(4, 4, KvHeads = 2)] public partial Module Attn { get; }"), "MG2029", "KvHeads = 2", "so KvHeads = 2 cannot apply");
+
+    [Fact]
+    public void MG2029_ReformerWithAnAttentionMask() =>
+        Expect(Model("[ReformerAttention(4, 4, AttentionMask = \"mask\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"mask\", 8, 8, Kind = InputKind.AttentionMask)]"),
+            "MG2029", "AttentionMask = \"mask\"", "so AttentionMask cannot apply");
+
+    [Fact]
+    public void MG2001_ReformerWithOddBuckets() =>
+        Expect(Model("[ReformerAttention(4, 4, Buckets = 5)] public partial Module Attn { get; }"),
+            "MG2001", "Buckets = 5", "Buckets of layer 'attn' is 5; it must be even and at least 2 (or 0 for twice the chunks of a round)");
+
+    [Fact]
+    public void MG2006_ReformerPaddingOfAnotherLength() =>
+        Expect(Model("[ReformerAttention(4, 4, KeyPaddingMask = \"pad\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 6, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2006", "KeyPaddingMask = \"pad\"", "Layer 'attn': key padding mask 'pad' has length 6 but the keys have length 8");
+
+    [Fact]
     public void MG2001_PerformerWithoutFeatures() =>
         Expect(Model("[PerformerAttention(4, 0)] public partial Module Attn { get; }"),
             "MG2001", "0", "Features of layer 'attn' is 0; it must be positive");

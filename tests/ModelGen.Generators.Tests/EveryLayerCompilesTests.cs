@@ -36,6 +36,8 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence + "[Input(\"tgt\", 6, 16)]", "[Transformer(2, Target = \"tgt\", EncoderLayers = 1, DecoderLayers = 2, Causal = true, Positions = RelativePositions.RelativeBias)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LinformerAttention(2, 4, ShareKeyValue = true)] public partial Module L { get; }")]
     [InlineData(Sequence, "[PerformerAttention(2, 7, KvHeads = 1, Causal = true, Positions = RelativePositions.Rotary)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[ReformerAttention(2, 2, Buckets = 4, Rounds = 3, Causal = true, ValueDim = 3)] public partial Module L { get; }")]
+    [InlineData(Sequence, "[ReformerAttention(4, 5, Bias = false)] public partial Module L { get; }")]
     [InlineData(Sequence, "[SparseAttention(2, 2, GlobalBlocks = 1, RandomBlocks = 1, Stride = 2, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"memory\", 5, 12)]", "[AdditiveAttention(8, KeyValue = \"memory\", Bias = false)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LocationAttention] public partial Module L { get; }")]

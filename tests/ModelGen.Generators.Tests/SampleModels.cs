@@ -47,10 +47,12 @@ public static class SampleModels
 
         [Model]
         [Input("x", 10, 16)]
+        [Input("pad", 10, Kind = InputKind.KeyPaddingMask)]
         public partial class Favor
         {
             [PerformerAttention(2, 12)] public partial Module Attn { get; }
             [PerformerAttention(4, 6, KvHeads = 2, Causal = true)] public partial Module Causal { get; }
+            [ReformerAttention(2, 5, Buckets = 4, Causal = true, KeyPaddingMask = "pad")] public partial Module Lsh { get; }
             [SparseAttention(2, 2, GlobalBlocks = 1, RandomBlocks = 1, Seed = 4)] public partial Module Sparse { get; }
         }
         """;

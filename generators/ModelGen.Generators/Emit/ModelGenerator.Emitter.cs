@@ -184,6 +184,7 @@ public sealed partial class ModelGenerator
             if (p.Init == "one") w.Line($"global::ModelGen.Init.Constant({f}, 1f);");
             else if (p.Init == "zero") w.Line($"global::ModelGen.Init.Constant({f}, 0f);");
             else if (p.Init == "features") w.Line($"global::ModelGen.Ops.RandomFeatures.Draw({f}, random);");
+            else if (p.Init == "rotations") w.Line($"global::ModelGen.Ops.ReformerAttention.Draw({f}, random);");
             else if (p.Init.StartsWith("embedding:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Ops.Embedding.Draw({f}, {p.Init.Substring("embedding:".Length)}, random);");
             else if (p.Init.StartsWith("normal:", System.StringComparison.Ordinal)) w.Line($"global::ModelGen.Init.Normal({f}, {p.Init.Substring("normal:".Length)}, random);");
             else w.Line($"global::ModelGen.Init.Uniform({f}, {p.Init.Substring("uniform:".Length)}, random);");

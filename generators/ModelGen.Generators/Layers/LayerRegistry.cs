@@ -32,6 +32,7 @@ internal static class LayerRegistry
         new MultiHeadAttentionRule(),
         new LinformerAttentionRule(),
         new PerformerAttentionRule(),
+        new ReformerAttentionRule(),
         new SparseAttentionRule(),
         new AdditiveAttentionRule(),
         new LocationAttentionRule(),

@@ -50,6 +50,16 @@ internal sealed class LayerContext
     /// <summary>The user's name of an edge: the input's name or the layer's buffer.</summary>
     public static string NameOf(Edge e) => e.IsInput ? e.Name.Substring(3) : e.Name;
 
+    /// <summary>The divisor of <paramref name="n"/> nearest to <paramref name="near"/> (the smaller on a tie): what a message
+    /// suggests for a block or chunk that does not divide the tokens.</summary>
+    public static int NearestDivisor(int n, int near)
+    {
+        int best = 1;
+        for (int d = 1; d <= n; d++)
+            if (n % d == 0 && System.Math.Abs(d - near) < System.Math.Abs(best - near)) best = d;
+        return best;
+    }
+
     /// <summary>The layer's output edge with a typed configuration.</summary>
     public Edge Emit(LayerConfig config, IEnumerable<int> shape) => _checker.Emit(Path, Layer.Kind, config, Input.Name, shape);
 

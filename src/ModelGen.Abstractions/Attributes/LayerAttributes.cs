@@ -209,6 +209,28 @@ public sealed class PerformerAttentionAttribute : AttentionOptionsAttribute
     public int Features { get; }
 }
 
+/// <summary>Reformer self-attention (Kitaev et al.): queries and keys are one projection (<c>qk_proj</c>), hashed by random
+/// rotations into <see cref="Buckets"/> buckets in each of <see cref="Rounds"/> rounds; a round's tokens are sorted by bucket and
+/// cut into chunks of <see cref="Chunk"/>, and each token attends to its chunk and the chunk before it (keys normalised to unit
+/// length, a token's score with itself −1e5), all rounds in one softmax: O(N·Rounds·Chunk) time and memory. The rotations
+/// (<c>rotations</c>: (rounds, head width, buckets / 2)) are a buffer saved with the parameters, drawn from the model's seed and
+/// never trained; redraw them with <c>ModelGen.Ops.ReformerAttention.Redraw</c>. Projections <c>qk_proj</c>, <c>v_proj</c> and
+/// <c>out_proj</c>; causal and key padding masks are allowed (masked keys score −1e9); attention masks and relative positions are
+/// refused, and KvHeads must be Heads (the keys are the queries).</summary>
+public sealed class ReformerAttentionAttribute : AttentionOptionsAttribute
+{
+    public ReformerAttentionAttribute(int heads, int chunk) : base(heads) => Chunk = chunk;
+
+    /// <summary>Tokens per chunk of the sorted sequence; it must divide the tokens.</summary>
+    public int Chunk { get; }
+
+    /// <summary>Hash buckets per round, even; 0 (the default): twice the chunks of a round (2·N / Chunk), as the paper advises.</summary>
+    public int Buckets { get; set; }
+
+    /// <summary>Hash rounds: each adds a chance that similar tokens share a bucket (and costs one more pass).</summary>
+    public int Rounds { get; set; } = 2;
+}
+
 /// <summary>Block-sparse self-attention, exact softmax over a pattern of blocks computed block by block (never a masked N×N):
 /// the tokens fall into blocks of <see cref="Block"/>, and each block attends to a sliding window of ±<see cref="Window"/> blocks
 /// (local attention), the first <see cref="GlobalBlocks"/> blocks (global: they also attend to everything), every block at a

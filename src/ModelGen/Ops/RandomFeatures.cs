@@ -80,21 +80,25 @@ public static class RandomFeatures
 
     /// <summary>Redraws every Performer projection of a model from <paramref name="seed"/>, in parameter order (the next forward
     /// on a device uploads them). Returns how many were redrawn.</summary>
-    public static int Redraw(ParameterSet parameters, int seed)
+    public static int Redraw(ParameterSet parameters, int seed) => RedrawNamed(parameters, seed, ProjectionName, Draw);
+
+    /// <summary>Redraws every buffer (not trained) named <paramref name="name"/> or ending in "." + name from one generator seeded
+    /// with <paramref name="seed"/>, in parameter order; how many.</summary>
+    internal static int RedrawNamed(ParameterSet parameters, int seed, string name, Action<Parameter, Random> draw)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         var random = new Random(seed);
         int count = 0;
         foreach (var p in parameters)
         {
-            if (p.Trainable || !(p.Name == ProjectionName || p.Name.EndsWith("." + ProjectionName, StringComparison.Ordinal))) continue;
-            Draw(p, random);
+            if (p.Trainable || !(p.Name == name || p.Name.EndsWith("." + name, StringComparison.Ordinal))) continue;
+            draw(p, random);
             count++;
         }
         return count;
     }
 
-    static double Gaussian(Random random)
+    internal static double Gaussian(Random random)
     {
         double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);

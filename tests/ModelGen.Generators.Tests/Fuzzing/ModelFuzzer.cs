@@ -36,7 +36,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "Embedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "Embedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "ReformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -146,6 +146,7 @@ public static class ModelFuzzer
         ["Transformer"] = new[] { "Seq2Seq", "EncDec", "Translator" },
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
         ["PerformerAttention"] = new[] { "Performer", "Favor", "LinearAttn" },
+        ["ReformerAttention"] = new[] { "Reformer", "Lsh", "HashAttn" },
         ["SparseAttention"] = new[] { "Sparse", "BigBird", "LocalAttn" },
         ["AdditiveAttention"] = new[] { "Bahdanau", "AddAttn", "Align" },
         ["LocationAttention"] = new[] { "Location", "LocAttn", "Luong" },
@@ -385,7 +386,7 @@ public static class ModelFuzzer
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
             "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "PerformerAttention" or "SparseAttention" or "AdditiveAttention"
-                or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "Transformer" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
+                or "ReformerAttention" or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "Transformer" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
         };
@@ -458,7 +459,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
-                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("Transformer", 0.5), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("SparseAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
+                    ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("Transformer", 0.5), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("ReformerAttention", 0.5), ("SparseAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
                 double head = s.Grid is not null ? 2.5 : 0.8;
@@ -618,6 +619,26 @@ public static class ModelFuzzer
                         args.Add($"KeyDim = {keyDim}");
                     }
                     if (Chance(0.2) && keyDim % 2 == 0) args.Add("Positions = RelativePositions.Rotary");
+                    return Out(Same());
+                }
+                case "ReformerAttention":
+                {
+                    if (!s.IsSequence) return null;
+                    int tokens = s.Dims[0], h = Pick(Divisors(s.Last, 8));
+                    args.Add(h.ToString(CultureInfo.InvariantCulture));
+                    args.Add(Pick(Enumerable.Range(1, tokens).Where(d => tokens % d == 0).ToArray()).ToString(CultureInfo.InvariantCulture));
+                    if (Chance(0.4)) args.Add($"Buckets = {Pick(2, 4, 6, 8)}");
+                    if (Chance(0.4)) args.Add($"Rounds = {Pick(1, 2, 3)}");
+                    if (Chance(0.3)) args.Add("Causal = true");
+                    if (Chance(0.15)) args.Add("Bias = false");
+                    if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 6)}");
+                    if (Chance(0.1)) args.Add($"KeyDim = {Pick(3, 4)}");
+                    if (Chance(0.25))
+                    {
+                        string? mask = _masks.Where(m => m.Length == tokens).Select(m => m.Name).FirstOrDefault();
+                        if (mask is null && _masks.Count < 2 && !scope.IsModule) mask = DeclareMask(tokens);
+                        if (mask is not null && (!scope.IsModule || ModuleSees(mask))) args.Add($"KeyPaddingMask = \"{mask}\"");
+                    }
                     return Out(Same());
                 }
                 case "SparseAttention":
@@ -1138,11 +1159,14 @@ public static class ModelFuzzer
                         new List<string> { Int(h), "KeyDim = 5", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
                     options.Add(("causal linformer", () => new Layer("LinformerAttention", new List<string> { Int(h), "1", "Causal = true" }, null), null));
+                    options.Add(("reformer with odd buckets", () => new Layer("ReformerAttention", new List<string> { Int(h), "1", "Buckets = 3" }, null), null));
+                    options.Add(("reformer with relative positions", () => new Layer("ReformerAttention", new List<string> { Int(h), "1", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("performer with a score bias", () => new Layer("PerformerAttention", new List<string> { Int(h), "8", "Positions = RelativePositions.Alibi" }, null), null));
                     if (s.IsSequence && s.Dims[0] > 2)
                     {
                         int tokens = s.Dims[0], block = Enumerable.Range(2, tokens).First(d => tokens % d != 0);
                         options.Add(("sparse block not dividing the tokens", () => new Layer("SparseAttention", new List<string> { Int(h), Int(block) }, null), null));
+                        options.Add(("reformer chunk not dividing the tokens", () => new Layer("ReformerAttention", new List<string> { Int(h), Int(block) }, null), null));
                     }
                     options.Add(("linformer longer than the tokens", () => new Layer("LinformerAttention", new List<string> { Int(h), Int(s.Dims[0] + 1) }, null), null));
                     options.Add(("transformer without a target", () => new Layer("Transformer", new List<string> { Int(h), "EncoderLayers = 1", "DecoderLayers = 1" }, null), null));

@@ -22,10 +22,31 @@ partial class Favor
 
         // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
         global::ModelGen.Ops.Projections.Backward(
-            a.Grad(Buf.causal), _sparse_q_proj_weight.Grad, _sparse_k_proj_weight.Grad, _sparse_v_proj_weight.Grad,
-            _sparse_q_proj_bias.Grad, _sparse_k_proj_bias.Grad, _sparse_v_proj_bias.Grad, a.Grad(Buf.sparse_q_proj),
-            a.Grad(Buf.sparse_k_proj), a.Grad(Buf.sparse_v_proj), a[Buf.causal], _sparse_q_proj_weight.Value, _sparse_k_proj_weight.Value,
-            _sparse_v_proj_weight.Value, rows: batch * 10, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
+            a.Grad(Buf.lsh), _sparse_q_proj_weight.Grad, _sparse_k_proj_weight.Grad, _sparse_v_proj_weight.Grad, _sparse_q_proj_bias.Grad,
+            _sparse_k_proj_bias.Grad, _sparse_v_proj_bias.Grad, a.Grad(Buf.sparse_q_proj), a.Grad(Buf.sparse_k_proj),
+            a.Grad(Buf.sparse_v_proj), a[Buf.lsh], _sparse_q_proj_weight.Value, _sparse_k_proj_weight.Value, _sparse_v_proj_weight.Value,
+            rows: batch * 10, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
+
+        // lsh.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.lsh_heads), _lsh_out_proj_weight.Grad, _lsh_out_proj_bias.Grad, a.Grad(Buf.lsh), a[Buf.lsh_heads],
+            _lsh_out_proj_weight.Value, rows: batch * 10, inFeatures: 16, outFeatures: 16);
+
+        // lsh.heads (LshAttention H=2 d=8 dv=8 buckets=4 rounds=2 chunk=5 causal mask=in_pad): (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.ReformerAttention.Backward(
+            a.Grad(Buf.lsh_qk_proj), a.Grad(Buf.lsh_v_proj), a.Grad(Buf.lsh_heads), a[Buf.lsh_qk_proj], a[Buf.lsh_v_proj], a[Buf.lsh_heads],
+            a[Buf.lsh_heads_lse], a[Buf.lsh_heads_keys], a[Buf.lsh_heads_order], a[Buf.lsh_heads_rank], a[Buf.in_pad], batch, tokens: 10,
+            heads: 2, headDim: 8, headDimV: 8, rounds: 2, chunk: 5, causal: true);
+
+        // lsh.v_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.causal), _lsh_v_proj_weight.Grad, _lsh_v_proj_bias.Grad, a.Grad(Buf.lsh_v_proj), a[Buf.causal],
+            _lsh_v_proj_weight.Value, rows: batch * 10, inFeatures: 16, outFeatures: 16);
+
+        // lsh.qk_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Backward(
+            a.Grad(Buf.causal), _lsh_qk_proj_weight.Grad, _lsh_qk_proj_bias.Grad, a.Grad(Buf.lsh_qk_proj), a[Buf.causal],
+            _lsh_qk_proj_weight.Value, rows: batch * 10, inFeatures: 16, outFeatures: 16);
 
         // causal.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
         global::ModelGen.Ops.Linear.Backward(
@@ -88,50 +109,93 @@ partial class Favor
     void BackwardDevice(global::ModelGen.ActivationArena a, int batch)
     {
         // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
-        _runtime.Profiler.Mark(12, backward: true);
+        _runtime.Profiler.Mark(16, backward: true);
         K18_LinearBackwardInputKernel(
-            a.GradView(Buf.sparse_heads), a.GradView(Buf.sparse), _runtime.Value(24), _runtime.TensorCoresValue, batch);
+            a.GradView(Buf.sparse_heads), a.GradView(Buf.sparse), _runtime.Value(31), _runtime.TensorCoresValue, batch);
         K2_LinearBackwardWeightKernel(
-            _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse), a.View(Buf.sparse_heads),
+            _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse), a.View(Buf.sparse_heads),
             _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
-            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(24), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(25), a.GradView(Buf.sparse), batch);
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(31), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(32), a.GradView(Buf.sparse), batch);
 
         // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
-        _runtime.Profiler.Mark(11, backward: true);
-        K37_BlockSparseAttentionBackwardQueryKernel(
+        _runtime.Profiler.Mark(15, backward: true);
+        K43_BlockSparseAttentionBackwardQueryKernel(
             batch * 20, a.GradView(Buf.sparse_q_proj), a.View(Buf.sparse_heads_dsum), a.GradView(Buf.sparse_heads),
             a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.sparse_heads),
             a.View(Buf.sparse_heads_lse), _runtime.Constant(s_sparse_heads_layout), batch);
-        K38_BlockSparseAttentionBackwardKeyValueKernel(
+        K44_BlockSparseAttentionBackwardKeyValueKernel(
             batch * 20, a.GradView(Buf.sparse_k_proj), a.GradView(Buf.sparse_v_proj), a.GradView(Buf.sparse_heads),
             a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.sparse_heads_lse),
             a.View(Buf.sparse_heads_dsum), _runtime.Constant(s_sparse_heads_layout), batch);
 
         // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
-        _runtime.Profiler.Mark(10, backward: true);
+        _runtime.Profiler.Mark(14, backward: true);
         K1_ProjectionsBackwardInputKernel(
-            a.GradView(Buf.causal), a.GradView(Buf.sparse_q_proj), a.GradView(Buf.sparse_k_proj), a.GradView(Buf.sparse_v_proj),
-            _runtime.Value(18), _runtime.Value(20), _runtime.Value(22), _runtime.TensorCoresValue, batch);
+            a.GradView(Buf.lsh), a.GradView(Buf.sparse_q_proj), a.GradView(Buf.sparse_k_proj), a.GradView(Buf.sparse_v_proj),
+            _runtime.Value(25), _runtime.Value(27), _runtime.Value(29), _runtime.TensorCoresValue, batch);
         K2_LinearBackwardWeightKernel(
-            _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_q_proj), a.View(Buf.causal),
+            _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_q_proj), a.View(Buf.lsh),
             _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
-            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.sparse_q_proj), batch);
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(25), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(26), a.GradView(Buf.sparse_q_proj), batch);
         K2_LinearBackwardWeightKernel(
-            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_k_proj), a.View(Buf.causal),
+            _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_k_proj), a.View(Buf.lsh),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(27), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(28), a.GradView(Buf.sparse_k_proj), batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_v_proj), a.View(Buf.lsh),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(29), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(30), a.GradView(Buf.sparse_v_proj), batch);
+
+        // lsh.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(13, backward: true);
+        K18_LinearBackwardInputKernel(a.GradView(Buf.lsh_heads), a.GradView(Buf.lsh), _runtime.Value(23), _runtime.TensorCoresValue, batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.lsh), a.View(Buf.lsh_heads),
+            _runtime.TensorCoresValue, batch);
+        if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(23), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(24), a.GradView(Buf.lsh), batch);
+
+        // lsh.heads (LshAttention H=2 d=8 dv=8 buckets=4 rounds=2 chunk=5 causal mask=in_pad): (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(12, backward: true);
+        K40_ReformerAttentionQueryGradKernel(
+            batch * 20, a.GradView(Buf.lsh_qk_proj), a.GradView(Buf.lsh_v_proj), a.View(Buf.lsh_heads_dkeys), a.GradView(Buf.lsh_heads),
+            a.View(Buf.lsh_qk_proj), a.View(Buf.lsh_v_proj), a.View(Buf.lsh_heads), a.View(Buf.lsh_heads_lse), a.View(Buf.lsh_heads_keys),
+            a.View(Buf.lsh_heads_order), a.View(Buf.lsh_heads_rank), a.View(Buf.in_pad), batch);
+        K41_ReformerAttentionKeyGradKernel(
+            batch * 20, a.GradView(Buf.lsh_qk_proj), a.GradView(Buf.lsh_v_proj), a.View(Buf.lsh_heads_dkeys), a.GradView(Buf.lsh_heads),
+            a.View(Buf.lsh_qk_proj), a.View(Buf.lsh_v_proj), a.View(Buf.lsh_heads), a.View(Buf.lsh_heads_lse), a.View(Buf.lsh_heads_keys),
+            a.View(Buf.lsh_heads_order), a.View(Buf.lsh_heads_rank), a.View(Buf.in_pad), batch);
+
+        // lsh.v_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(11, backward: true);
+        K18_LinearBackwardInputKernel(
+            a.GradView(Buf.causal), a.GradView(Buf.lsh_v_proj), _runtime.Value(20), _runtime.TensorCoresValue, batch);
+        K2_LinearBackwardWeightKernel(
+            _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.lsh_v_proj), a.View(Buf.causal),
             _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
             K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(20), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.sparse_k_proj), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(21), a.GradView(Buf.lsh_v_proj), batch);
+
+        // lsh.qk_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(10, backward: true);
+        K18_LinearBackwardInputKernel(
+            a.GradView(Buf.causal), a.GradView(Buf.lsh_qk_proj), _runtime.Value(18), _runtime.TensorCoresValue, batch);
         K2_LinearBackwardWeightKernel(
-            _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.sparse_v_proj), a.View(Buf.causal),
+            _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), a.GradView(Buf.lsh_qk_proj), a.View(Buf.causal),
             _runtime.TensorCoresValue, batch);
         if (global::ModelGen.Ops.TiledGemm.Splits(16, 16, batch * 10) > 1)
-            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(22), _runtime.Workspace(DeviceWorkspaceFloats), batch);
-        K4_LinearBackwardBiasKernel(_runtime.Grad(23), a.GradView(Buf.sparse_v_proj), batch);
+            K3_TiledGemmSumSplitsKernel(256, _runtime.Grad(18), _runtime.Workspace(DeviceWorkspaceFloats), batch);
+        K4_LinearBackwardBiasKernel(_runtime.Grad(19), a.GradView(Buf.lsh_qk_proj), batch);
 
         // causal.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
         _runtime.Profiler.Mark(9, backward: true);

@@ -61,9 +61,30 @@ partial class Favor
             a[Buf.causal], a[Buf.causal_heads], _causal_out_proj_weight.Value, _causal_out_proj_bias.Value, rows: batch * 10,
             inFeatures: 16, outFeatures: 16);
 
+        // lsh.qk_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.lsh_qk_proj], a[Buf.causal], _lsh_qk_proj_weight.Value, _lsh_qk_proj_bias.Value, rows: batch * 10, inFeatures: 16,
+            outFeatures: 16);
+
+        // lsh.v_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.lsh_v_proj], a[Buf.causal], _lsh_v_proj_weight.Value, _lsh_v_proj_bias.Value, rows: batch * 10, inFeatures: 16,
+            outFeatures: 16);
+
+        // lsh.heads (LshAttention H=2 d=8 dv=8 buckets=4 rounds=2 chunk=5 causal mask=in_pad): (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.ReformerAttention.Forward(
+            a[Buf.lsh_heads], a[Buf.lsh_heads_lse], a[Buf.lsh_heads_keys], a[Buf.lsh_heads_order], a[Buf.lsh_heads_rank],
+            a[Buf.lsh_qk_proj], a[Buf.lsh_v_proj], a[Buf.in_pad], _lsh_rotations.Value, batch, tokens: 10, heads: 2, headDim: 8,
+            headDimV: 8, buckets: 4, rounds: 2, chunk: 5, causal: true);
+
+        // lsh.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        global::ModelGen.Ops.Linear.Forward(
+            a[Buf.lsh], a[Buf.lsh_heads], _lsh_out_proj_weight.Value, _lsh_out_proj_bias.Value, rows: batch * 10, inFeatures: 16,
+            outFeatures: 16);
+
         // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
         global::ModelGen.Ops.Projections.Forward(
-            a[Buf.sparse_q_proj], a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], a[Buf.causal], _sparse_q_proj_weight.Value,
+            a[Buf.sparse_q_proj], a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], a[Buf.lsh], _sparse_q_proj_weight.Value,
             _sparse_k_proj_weight.Value, _sparse_v_proj_weight.Value, _sparse_q_proj_bias.Value, _sparse_k_proj_bias.Value,
             _sparse_v_proj_bias.Value, rows: batch * 10, inFeatures: 16, outQ: 16, outK: 16, outV: 16);
 
@@ -147,22 +168,56 @@ partial class Favor
         K17_LinearForwardKernel(
             a.View(Buf.causal), a.View(Buf.causal_heads), _runtime.Value(16), _runtime.Value(17), _runtime.TensorCoresValue, batch);
 
-        // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
+        // lsh.qk_proj (Linear): (B, 10, 16) -> (B, 10, 16)
         _runtime.Profiler.Mark(10, backward: false);
+        K17_LinearForwardKernel(
+            a.View(Buf.lsh_qk_proj), a.View(Buf.causal), _runtime.Value(18), _runtime.Value(19), _runtime.TensorCoresValue, batch);
+
+        // lsh.v_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(11, backward: false);
+        K17_LinearForwardKernel(
+            a.View(Buf.lsh_v_proj), a.View(Buf.causal), _runtime.Value(20), _runtime.Value(21), _runtime.TensorCoresValue, batch);
+
+        // lsh.heads (LshAttention H=2 d=8 dv=8 buckets=4 rounds=2 chunk=5 causal mask=in_pad): (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(12, backward: false);
+        K36_ReformerAttentionKeysKernel(
+            batch * 20, a.View(Buf.lsh_heads), a.View(Buf.lsh_heads_lse), a.View(Buf.lsh_heads_keys), a.View(Buf.lsh_heads_order),
+            a.View(Buf.lsh_heads_rank), a.View(Buf.lsh_heads_bucket), a.View(Buf.lsh_qk_proj), a.View(Buf.lsh_v_proj), a.View(Buf.in_pad),
+            _runtime.Value(22), batch);
+        K37_ReformerAttentionHashKernel(
+            batch * 40, a.View(Buf.lsh_heads), a.View(Buf.lsh_heads_lse), a.View(Buf.lsh_heads_keys), a.View(Buf.lsh_heads_order),
+            a.View(Buf.lsh_heads_rank), a.View(Buf.lsh_heads_bucket), a.View(Buf.lsh_qk_proj), a.View(Buf.lsh_v_proj), a.View(Buf.in_pad),
+            _runtime.Value(22), batch);
+        K38_ReformerAttentionSortKernel(
+            batch * 16, a.View(Buf.lsh_heads), a.View(Buf.lsh_heads_lse), a.View(Buf.lsh_heads_keys), a.View(Buf.lsh_heads_order),
+            a.View(Buf.lsh_heads_rank), a.View(Buf.lsh_heads_bucket), a.View(Buf.lsh_qk_proj), a.View(Buf.lsh_v_proj), a.View(Buf.in_pad),
+            _runtime.Value(22), batch);
+        K39_ReformerAttentionForwardKernel(
+            batch * 20, a.View(Buf.lsh_heads), a.View(Buf.lsh_heads_lse), a.View(Buf.lsh_heads_keys), a.View(Buf.lsh_heads_order),
+            a.View(Buf.lsh_heads_rank), a.View(Buf.lsh_heads_bucket), a.View(Buf.lsh_qk_proj), a.View(Buf.lsh_v_proj), a.View(Buf.in_pad),
+            _runtime.Value(22), batch);
+
+        // lsh.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
+        _runtime.Profiler.Mark(13, backward: false);
+        K17_LinearForwardKernel(
+            a.View(Buf.lsh), a.View(Buf.lsh_heads), _runtime.Value(23), _runtime.Value(24), _runtime.TensorCoresValue, batch);
+
+        // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
+        _runtime.Profiler.Mark(14, backward: false);
         K0_ProjectionsForwardKernel(
-            a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.causal), _runtime.Value(18),
-            _runtime.Value(20), _runtime.Value(22), _runtime.Value(19), _runtime.Value(21), _runtime.Value(23), _runtime.TensorCoresValue,
+            a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.lsh), _runtime.Value(25),
+            _runtime.Value(27), _runtime.Value(29), _runtime.Value(26), _runtime.Value(28), _runtime.Value(30), _runtime.TensorCoresValue,
             batch);
 
         // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
-        _runtime.Profiler.Mark(11, backward: false);
-        K36_BlockSparseAttentionForwardKernel(
+        _runtime.Profiler.Mark(15, backward: false);
+        K42_BlockSparseAttentionForwardKernel(
             batch * 20, a.View(Buf.sparse_heads), a.View(Buf.sparse_heads_lse), a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj),
             a.View(Buf.sparse_v_proj), _runtime.Constant(s_sparse_heads_layout), batch);
 
         // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
-        _runtime.Profiler.Mark(12, backward: false);
+        _runtime.Profiler.Mark(16, backward: false);
         K17_LinearForwardKernel(
-            a.View(Buf.sparse), a.View(Buf.sparse_heads), _runtime.Value(24), _runtime.Value(25), _runtime.TensorCoresValue, batch);
+            a.View(Buf.sparse), a.View(Buf.sparse_heads), _runtime.Value(31), _runtime.Value(32), _runtime.TensorCoresValue, batch);
     }
 }

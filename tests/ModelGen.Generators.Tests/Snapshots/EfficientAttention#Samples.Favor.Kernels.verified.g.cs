@@ -55,7 +55,7 @@ partial class Favor
         global::ModelGen.Ops.Projections.BackwardInputKernelConfig(rows: batch * 10, inFeatures: 16), p0, p1, p2, p3, p4, p5, p6, p7,
         batch);
 
-    // Linear.BackwardWeightKernel: attn and 5 more
+    // Linear.BackwardWeightKernel: attn and 8 more
     static void K2_LinearBackwardWeightKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Linear.BackwardWeightKernel(
@@ -70,7 +70,7 @@ partial class Favor
         global::ModelGen.Ops.Linear.BackwardWeightKernelConfig(rows: batch * 10, inFeatures: 16, outFeatures: 16), p0, p1, p2, p3, p4,
         batch);
 
-    // TiledGemm.SumSplitsKernel: attn and 5 more
+    // TiledGemm.SumSplitsKernel: attn and 8 more
     static void K3_TiledGemmSumSplitsKernelBody(ModelGenIndex i, ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.TiledGemm.SumSplitsKernel(i, p0, p1, m: 16, n: 16, k: batch * 10, ldc: 16);
     global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, int>? _k3;
@@ -79,7 +79,7 @@ partial class Favor
         ModelGenIndex, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K3_TiledGemmSumSplitsKernelBody))(extent, p0, p1, batch);
 
-    // Linear.BackwardBiasKernel: attn and 5 more
+    // Linear.BackwardBiasKernel: attn and 8 more
     static void K4_LinearBackwardBiasKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
         global::ModelGen.Ops.Linear.BackwardBiasKernel(p0, p1, rows: batch * 10, outFeatures: 16);
     global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k4;
@@ -247,7 +247,7 @@ partial class Favor
         ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K16_LinearAttentionValueGradKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch);
 
-    // Linear.ForwardKernel: attn.out_proj and 2 more
+    // Linear.ForwardKernel: attn.out_proj and 5 more
     static void K17_LinearForwardKernelBody(
         ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenTensorCores p4, int batch) =>
         global::ModelGen.Ops.Linear.ForwardKernel(
@@ -260,7 +260,7 @@ partial class Favor
             _runtime.Accelerator, K17_LinearForwardKernelBody))(
         global::ModelGen.Ops.Linear.ForwardKernelConfig(rows: batch * 10, outFeatures: 16), p0, p1, p2, p3, p4, batch);
 
-    // Linear.BackwardInputKernel: attn.out_proj and 2 more
+    // Linear.BackwardInputKernel: attn.out_proj and 5 more
     static void K18_LinearBackwardInputKernelBody(ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenTensorCores p3, int batch) =>
         global::ModelGen.Ops.Linear.BackwardInputKernel(
         p0, p1, p2, rows: batch * 10, inFeatures: 16, outFeatures: 16, tensorCores: p3.Value != 0);
@@ -495,21 +495,130 @@ partial class Favor
             _runtime.Accelerator, K35_LinearAttentionCausalValueGradKernelBody))(
         extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch);
 
+    // ReformerAttention.KeysKernel: lsh.heads
+    static void K36_ReformerAttentionKeysKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.ReformerAttention.KeysKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, tokens: 10, heads: 2, headDim: 8, headDimV: 8, buckets: 4, rounds: 2, chunk: 5,
+        causal: true, hasPadding: true);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k36;
+    void K36_ReformerAttentionKeysKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K36_ReformerAttentionKeysKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch);
+
+    // ReformerAttention.HashKernel: lsh.heads
+    static void K37_ReformerAttentionHashKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.ReformerAttention.HashKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, tokens: 10, heads: 2, headDim: 8, headDimV: 8, buckets: 4, rounds: 2, chunk: 5,
+        causal: true, hasPadding: true);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k37;
+    void K37_ReformerAttentionHashKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K37_ReformerAttentionHashKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch);
+
+    // ReformerAttention.SortKernel: lsh.heads
+    static void K38_ReformerAttentionSortKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.ReformerAttention.SortKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, tokens: 10, heads: 2, headDim: 8, headDimV: 8, buckets: 4, rounds: 2, chunk: 5,
+        causal: true, hasPadding: true);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k38;
+    void K38_ReformerAttentionSortKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K38_ReformerAttentionSortKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch);
+
+    // ReformerAttention.ForwardKernel: lsh.heads
+    static void K39_ReformerAttentionForwardKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        global::ModelGen.Ops.ReformerAttention.ForwardKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, tokens: 10, heads: 2, headDim: 8, headDimV: 8, buckets: 4, rounds: 2, chunk: 5,
+        causal: true, hasPadding: true);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>? _k39;
+    void K39_ReformerAttentionForwardKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
+        _runtime.Launch(_k39 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K39_ReformerAttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch);
+
+    // ReformerAttention.QueryGradKernel: lsh.heads
+    static void K40_ReformerAttentionQueryGradKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, ModelGenView p11, int batch) =>
+        global::ModelGen.Ops.ReformerAttention.QueryGradKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch, tokens: 10, heads: 2, headDim: 8, headDimV: 8, rounds: 2, chunk: 5,
+        causal: true, hasPadding: true);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k40;
+    void K40_ReformerAttentionQueryGradKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, ModelGenView p11, int batch) =>
+        _runtime.Launch(_k40 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K40_ReformerAttentionQueryGradKernelBody))(
+        extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch);
+
+    // ReformerAttention.KeyGradKernel: lsh.heads
+    static void K41_ReformerAttentionKeyGradKernelBody(
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, ModelGenView p11, int batch) =>
+        global::ModelGen.Ops.ReformerAttention.KeyGradKernel(
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch, tokens: 10, heads: 2, headDim: 8, headDimV: 8, rounds: 2, chunk: 5,
+        causal: true, hasPadding: true);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k41;
+    void K41_ReformerAttentionKeyGradKernel(
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, ModelGenView p10, ModelGenView p11, int batch) =>
+        _runtime.Launch(_k41 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
+        ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K41_ReformerAttentionKeyGradKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, batch);
+
     // BlockSparseAttention.ForwardKernel: sparse.heads
-    static void K36_BlockSparseAttentionForwardKernelBody(
+    static void K42_BlockSparseAttentionForwardKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
         global::ModelGen.Ops.BlockSparseAttention.ForwardKernel(
         i, p0, p1, p2, p3, p4, p5, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
         scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k36;
-    void K36_BlockSparseAttentionForwardKernel(
+    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
+    void K42_BlockSparseAttentionForwardKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
-        _runtime.Launch(_k36 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K36_BlockSparseAttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+            _runtime.Accelerator, K42_BlockSparseAttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
 
     // BlockSparseAttention.BackwardQueryKernel: sparse.heads
-    static void K37_BlockSparseAttentionBackwardQueryKernelBody(
+    static void K43_BlockSparseAttentionBackwardQueryKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
         ModelGenView p6, ModelGenView p7, ModelGenView p8, int batch) =>
         global::ModelGen.Ops.BlockSparseAttention.BackwardQueryKernel(
@@ -517,17 +626,17 @@ partial class Favor
         scale: 0.35355338f);
     global::System.Action<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>? _k37;
-    void K37_BlockSparseAttentionBackwardQueryKernel(
+        ModelGenView, int>? _k43;
+    void K43_BlockSparseAttentionBackwardQueryKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
-        _runtime.Launch(_k37 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
         ModelGenView, int>(
-            _runtime.Accelerator, K37_BlockSparseAttentionBackwardQueryKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
+            _runtime.Accelerator, K43_BlockSparseAttentionBackwardQueryKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
 
     // BlockSparseAttention.BackwardKeyValueKernel: sparse.heads
-    static void K38_BlockSparseAttentionBackwardKeyValueKernelBody(
+    static void K44_BlockSparseAttentionBackwardKeyValueKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
         ModelGenView p6, ModelGenView p7, ModelGenView p8, int batch) =>
         global::ModelGen.Ops.BlockSparseAttention.BackwardKeyValueKernel(
@@ -535,12 +644,12 @@ partial class Favor
         scale: 0.35355338f);
     global::System.Action<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>? _k38;
-    void K38_BlockSparseAttentionBackwardKeyValueKernel(
+        ModelGenView, int>? _k44;
+    void K44_BlockSparseAttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
         ModelGenView p7, ModelGenView p8, int batch) =>
-        _runtime.Launch(_k38 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
+        _runtime.Launch(_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
         ModelGenView, int>(
-            _runtime.Accelerator, K38_BlockSparseAttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
+            _runtime.Accelerator, K44_BlockSparseAttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
 }

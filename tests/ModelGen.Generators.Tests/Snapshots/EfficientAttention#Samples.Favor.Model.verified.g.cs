@@ -13,6 +13,7 @@ partial class Favor : global::System.IDisposable
     {
         new("attn", "PerformerAttention", new int[] { 10, 16 }, Parameters: 1088, Flops: 36800, ActivationBytes: 6064),
         new("causal", "PerformerAttention", new int[] { 10, 16 }, Parameters: 816, Flops: 21840, ActivationBytes: 4400),
+        new("lsh", "ReformerAttention", new int[] { 10, 16 }, Parameters: 816, Flops: 29440, ActivationBytes: 3600),
         new("sparse", "SparseAttention", new int[] { 10, 16 }, Parameters: 1088, Flops: 26368, ActivationBytes: 3280),
     });
     /// <summary>Every primitive op in forward order with its forward FLOPs and bytes per sample and its fixed bytes (parameters):
@@ -39,6 +40,12 @@ partial class Favor : global::System.IDisposable
             "causal.heads (LinearAttention H=4 KvH=2 m=6 dv=4 causal): (B, 4, 10, 6), (B, 2, 10, 6), (B, 10, 8) -> (B, 10, 16)",
             Flops: 3600, BytesPerSample: 2800, FixedBytes: 0),
         new("causal.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)", Flops: 5120, BytesPerSample: 1280, FixedBytes: 1088),
+        new("lsh.qk_proj (Linear): (B, 10, 16) -> (B, 10, 16)", Flops: 5120, BytesPerSample: 1280, FixedBytes: 1088),
+        new("lsh.v_proj (Linear): (B, 10, 16) -> (B, 10, 16)", Flops: 5120, BytesPerSample: 1280, FixedBytes: 1088),
+        new(
+            "lsh.heads (LshAttention H=2 d=8 dv=8 buckets=4 rounds=2 chunk=5 causal mask=in_pad): (B, 10, 16), (B, 10, 16) -> (B, 10, 16)",
+            Flops: 14080, BytesPerSample: 3000, FixedBytes: 128),
+        new("lsh.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)", Flops: 5120, BytesPerSample: 1280, FixedBytes: 1088),
         new(
             "sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)", Flops: 15360, BytesPerSample: 2560,
             FixedBytes: 3264),
@@ -49,6 +56,8 @@ partial class Favor : global::System.IDisposable
     };
     /// <summary>Per-sample shape of input 'x' (B, 10, 16).</summary>
     static readonly int[] s_shape_in_x = new int[] { 10, 16 };
+    /// <summary>Per-sample shape of input 'pad' (B, 10).</summary>
+    static readonly int[] s_shape_in_pad = new int[] { 10 };
     /// <summary>The block pattern of sparse.heads: window ±1, 1 global, 1 random (seed 4) (23 block pairs of 5²).</summary>
     static readonly float[] s_sparse_heads_layout = global::ModelGen.Ops.BlockSparseAttention.Layout(5, window: 1, globalBlocks: 1, randomBlocks: 1, stride: 0, causal: false, seed: 4);
 
@@ -71,6 +80,13 @@ partial class Favor : global::System.IDisposable
     readonly global::ModelGen.Parameter _causal_projection_matrix;
     readonly global::ModelGen.Parameter _causal_out_proj_weight;
     readonly global::ModelGen.Parameter _causal_out_proj_bias;
+    readonly global::ModelGen.Parameter _lsh_qk_proj_weight;
+    readonly global::ModelGen.Parameter _lsh_qk_proj_bias;
+    readonly global::ModelGen.Parameter _lsh_v_proj_weight;
+    readonly global::ModelGen.Parameter _lsh_v_proj_bias;
+    readonly global::ModelGen.Parameter _lsh_rotations;
+    readonly global::ModelGen.Parameter _lsh_out_proj_weight;
+    readonly global::ModelGen.Parameter _lsh_out_proj_bias;
     readonly global::ModelGen.Parameter _sparse_q_proj_weight;
     readonly global::ModelGen.Parameter _sparse_q_proj_bias;
     readonly global::ModelGen.Parameter _sparse_k_proj_weight;
@@ -81,6 +97,7 @@ partial class Favor : global::System.IDisposable
     readonly global::ModelGen.Parameter _sparse_out_proj_bias;
     readonly global::ModelGen.Module _module_Attn;
     readonly global::ModelGen.Module _module_Causal;
+    readonly global::ModelGen.Module _module_Lsh;
     readonly global::ModelGen.Module _module_Sparse;
     global::ModelGen.ActivationArena? _arena;
     int _lastBatch;
@@ -125,6 +142,20 @@ partial class Favor : global::System.IDisposable
         global::ModelGen.Init.Uniform(_causal_out_proj_weight, 0.25, random);
         _causal_out_proj_bias = new global::ModelGen.Parameter("causal.out_proj.bias", new int[] { 16 }, decay: false);
         global::ModelGen.Init.Constant(_causal_out_proj_bias, 0f);
+        _lsh_qk_proj_weight = new global::ModelGen.Parameter("lsh.qk_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_lsh_qk_proj_weight, 0.25, random);
+        _lsh_qk_proj_bias = new global::ModelGen.Parameter("lsh.qk_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Uniform(_lsh_qk_proj_bias, 0.25, random);
+        _lsh_v_proj_weight = new global::ModelGen.Parameter("lsh.v_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_lsh_v_proj_weight, 0.25, random);
+        _lsh_v_proj_bias = new global::ModelGen.Parameter("lsh.v_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Uniform(_lsh_v_proj_bias, 0.25, random);
+        _lsh_rotations = new global::ModelGen.Parameter("lsh.rotations", new int[] { 2, 8, 2 }, decay: false, trainable: false);
+        global::ModelGen.Ops.ReformerAttention.Draw(_lsh_rotations, random);
+        _lsh_out_proj_weight = new global::ModelGen.Parameter("lsh.out_proj.weight", new int[] { 16, 16 }, decay: true);
+        global::ModelGen.Init.Uniform(_lsh_out_proj_weight, 0.25, random);
+        _lsh_out_proj_bias = new global::ModelGen.Parameter("lsh.out_proj.bias", new int[] { 16 }, decay: false);
+        global::ModelGen.Init.Constant(_lsh_out_proj_bias, 0f);
         _sparse_q_proj_weight = new global::ModelGen.Parameter("sparse.q_proj.weight", new int[] { 16, 16 }, decay: true);
         global::ModelGen.Init.Uniform(_sparse_q_proj_weight, 0.30618621784789724, random);
         _sparse_q_proj_bias = new global::ModelGen.Parameter("sparse.q_proj.bias", new int[] { 16 }, decay: false);
@@ -145,7 +176,8 @@ partial class Favor : global::System.IDisposable
             _attn_q_proj_weight, _attn_q_proj_bias, _attn_k_proj_weight, _attn_k_proj_bias, _attn_v_proj_weight, _attn_v_proj_bias,
             _attn_projection_matrix, _attn_out_proj_weight, _attn_out_proj_bias, _causal_q_proj_weight, _causal_q_proj_bias,
             _causal_k_proj_weight, _causal_k_proj_bias, _causal_v_proj_weight, _causal_v_proj_bias, _causal_projection_matrix,
-            _causal_out_proj_weight, _causal_out_proj_bias, _sparse_q_proj_weight, _sparse_q_proj_bias, _sparse_k_proj_weight,
+            _causal_out_proj_weight, _causal_out_proj_bias, _lsh_qk_proj_weight, _lsh_qk_proj_bias, _lsh_v_proj_weight, _lsh_v_proj_bias,
+            _lsh_rotations, _lsh_out_proj_weight, _lsh_out_proj_bias, _sparse_q_proj_weight, _sparse_q_proj_bias, _sparse_k_proj_weight,
             _sparse_k_proj_bias, _sparse_v_proj_weight, _sparse_v_proj_bias, _sparse_out_proj_weight, _sparse_out_proj_bias
         });
         _runtime = new global::ModelGen.ModelRuntime(device, parameters, seed, Ops);
@@ -157,6 +189,10 @@ partial class Favor : global::System.IDisposable
             _causal_q_proj_weight, _causal_q_proj_bias, _causal_k_proj_weight, _causal_k_proj_bias, _causal_v_proj_weight,
             _causal_v_proj_bias, _causal_projection_matrix, _causal_out_proj_weight, _causal_out_proj_bias
         });
+        _module_Lsh = new global::ModelGen.Module("lsh", "ReformerAttention", new global::ModelGen.Parameter[] {
+            _lsh_qk_proj_weight, _lsh_qk_proj_bias, _lsh_v_proj_weight, _lsh_v_proj_bias, _lsh_rotations, _lsh_out_proj_weight,
+            _lsh_out_proj_bias
+        });
         _module_Sparse = new global::ModelGen.Module("sparse", "SparseAttention", new global::ModelGen.Parameter[] {
             _sparse_q_proj_weight, _sparse_q_proj_bias, _sparse_k_proj_weight, _sparse_k_proj_bias, _sparse_v_proj_weight,
             _sparse_v_proj_bias, _sparse_out_proj_weight, _sparse_out_proj_bias
@@ -165,6 +201,7 @@ partial class Favor : global::System.IDisposable
 
     public partial global::ModelGen.Module Attn => _module_Attn;
     public partial global::ModelGen.Module Causal => _module_Causal;
+    public partial global::ModelGen.Module Lsh => _module_Lsh;
     public partial global::ModelGen.Module Sparse => _module_Sparse;
 
     /// <summary>Every parameter, named like a PyTorch state_dict.</summary>
@@ -178,14 +215,16 @@ partial class Favor : global::System.IDisposable
     /// <summary>Times every op's kernels on a device (Start, run passes or steps, Stop).</summary>
     public global::ModelGen.OpProfiler Profiler => _runtime.Profiler;
 
-    /// <summary>Runs the model. Inputs are batched: x (B, 10, 16). Returns (B, 10, 16).</summary>
-    public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @x)
+    /// <summary>Runs the model. Inputs are batched: x (B, 10, 16), pad (B, 10). Returns (B, 10, 16).</summary>
+    public global::ModelGen.Tensor Forward(global::ModelGen.Tensor @x, global::ModelGen.Tensor @pad)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@x, "x", s_shape_in_x);
+        global::ModelGen.ModelRuntime.CheckInput(@pad, "pad", s_shape_in_pad, batch);
         _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_x, @x.Data);
+        a.Upload(Buf.in_pad, @pad.Data);
         if (_runtime.OnAccelerator)
         {
             ForwardDevice(a, batch);
@@ -219,14 +258,16 @@ partial class Favor : global::System.IDisposable
     /// the counted tokens whose argmax was their target and the gradient norm. <paramref name="targets"/> holds batch·10 class indices;
     /// a target equal to <paramref name="ignoreIndex"/> (padding) counts for nothing. On a device everything stays there.</summary>
     public global::ModelGen.Training.StepResult TrainStep(
-        global::ModelGen.Tensor @x, int[] targets, global::ModelGen.Training.IOptimizer optimizer, float clipNorm = 0f,
-        int? ignoreIndex = null)
+        global::ModelGen.Tensor @x, global::ModelGen.Tensor @pad, int[] targets, global::ModelGen.Training.IOptimizer optimizer,
+        float clipNorm = 0f, int? ignoreIndex = null)
     {
         int batch = global::ModelGen.ModelRuntime.BatchOf(@x, "x", s_shape_in_x);
+        global::ModelGen.ModelRuntime.CheckInput(@pad, "pad", s_shape_in_pad, batch);
         _runtime.BeginForward(batch);
         _lastBatch = batch;
         var a = Arena(batch);
         a.Upload(Buf.in_x, @x.Data);
+        a.Upload(Buf.in_pad, @pad.Data);
         return _runtime.SequenceTrainStep(
             a, Buf.sparse, 10, 16, targets, ignoreIndex, optimizer, clipNorm, ForwardCpu, ForwardDevice, BackwardCpu, BackwardDevice);
     }
@@ -265,8 +306,10 @@ partial class Favor : global::System.IDisposable
     static readonly global::ModelGen.ActivationInfo[] s_activations =
     {
         new("x", new int[] { 10, 16 }),
+        new("pad", new int[] { 10 }, Grad: false),
         new("attn", new int[] { 10, 16 }),
         new("causal", new int[] { 10, 16 }),
+        new("lsh", new int[] { 10, 16 }),
         new("sparse", new int[] { 10, 16 }),
         new("attn.q_proj", new int[] { 10, 16 }),
         new("attn.k_proj", new int[] { 10, 16 }),
@@ -288,6 +331,15 @@ partial class Favor : global::System.IDisposable
         new("causal.heads.den", new int[] { 4, 10 }, Grad: false),
         new("causal.heads.residual", new int[] { 4, 10, 5 }, Grad: false, DeviceOnly: true),
         new("causal.heads.sweep", new int[] { 2, 6, 5 }, Grad: false, DeviceOnly: true),
+        new("lsh.qk_proj", new int[] { 10, 16 }),
+        new("lsh.v_proj", new int[] { 10, 16 }),
+        new("lsh.heads", new int[] { 10, 16 }),
+        new("lsh.heads.lse", new int[] { 2, 10 }, Grad: false),
+        new("lsh.heads.keys", new int[] { 2, 10, 8 }, Grad: false),
+        new("lsh.heads.order", new int[] { 2, 20 }, Grad: false),
+        new("lsh.heads.rank", new int[] { 2, 20 }, Grad: false),
+        new("lsh.heads.bucket", new int[] { 2, 20 }, Grad: false, DeviceOnly: true),
+        new("lsh.heads.dkeys", new int[] { 2, 10, 8 }, Grad: false, DeviceOnly: true),
         new("sparse.q_proj", new int[] { 10, 16 }),
         new("sparse.k_proj", new int[] { 10, 16 }),
         new("sparse.v_proj", new int[] { 10, 16 }),
@@ -300,34 +352,45 @@ partial class Favor : global::System.IDisposable
     static class Buf
     {
         public const int in_x = 0; // (B, 10, 16)
-        public const int attn = 1; // (B, 10, 16)
-        public const int causal = 2; // (B, 10, 16)
-        public const int sparse = 3; // (B, 10, 16)
-        public const int attn_q_proj = 4; // (B, 10, 16)
-        public const int attn_k_proj = 5; // (B, 10, 16)
-        public const int attn_v_proj = 6; // (B, 10, 16)
-        public const int attn_q_features = 7; // (B, 2, 10, 12)
-        public const int attn_k_features = 8; // (B, 2, 10, 12)
-        public const int attn_heads = 9; // (B, 10, 16)
-        public const int attn_heads_state = 10; // (B, 2, 12, 9)
-        public const int attn_heads_den = 11; // (B, 2, 10)
-        public const int attn_heads_residual = 12; // (B, 2, 10, 9)
-        public const int attn_heads_sweep = 13; // (B, 2, 12, 9)
-        public const int causal_q_proj = 14; // (B, 10, 16)
-        public const int causal_k_proj = 15; // (B, 10, 8)
-        public const int causal_v_proj = 16; // (B, 10, 8)
-        public const int causal_q_features = 17; // (B, 4, 10, 6)
-        public const int causal_k_features = 18; // (B, 2, 10, 6)
-        public const int causal_heads = 19; // (B, 10, 16)
-        public const int causal_heads_state = 20; // (B, 2, 6, 5)
-        public const int causal_heads_den = 21; // (B, 4, 10)
-        public const int causal_heads_residual = 22; // (B, 4, 10, 5)
-        public const int causal_heads_sweep = 23; // (B, 2, 6, 5)
-        public const int sparse_q_proj = 24; // (B, 10, 16)
-        public const int sparse_k_proj = 25; // (B, 10, 16)
-        public const int sparse_v_proj = 26; // (B, 10, 16)
-        public const int sparse_heads = 27; // (B, 10, 16)
-        public const int sparse_heads_lse = 28; // (B, 2, 10)
-        public const int sparse_heads_dsum = 29; // (B, 2, 10)
+        public const int in_pad = 1; // (B, 10)
+        public const int attn = 2; // (B, 10, 16)
+        public const int causal = 3; // (B, 10, 16)
+        public const int lsh = 4; // (B, 10, 16)
+        public const int sparse = 5; // (B, 10, 16)
+        public const int attn_q_proj = 6; // (B, 10, 16)
+        public const int attn_k_proj = 7; // (B, 10, 16)
+        public const int attn_v_proj = 8; // (B, 10, 16)
+        public const int attn_q_features = 9; // (B, 2, 10, 12)
+        public const int attn_k_features = 10; // (B, 2, 10, 12)
+        public const int attn_heads = 11; // (B, 10, 16)
+        public const int attn_heads_state = 12; // (B, 2, 12, 9)
+        public const int attn_heads_den = 13; // (B, 2, 10)
+        public const int attn_heads_residual = 14; // (B, 2, 10, 9)
+        public const int attn_heads_sweep = 15; // (B, 2, 12, 9)
+        public const int causal_q_proj = 16; // (B, 10, 16)
+        public const int causal_k_proj = 17; // (B, 10, 8)
+        public const int causal_v_proj = 18; // (B, 10, 8)
+        public const int causal_q_features = 19; // (B, 4, 10, 6)
+        public const int causal_k_features = 20; // (B, 2, 10, 6)
+        public const int causal_heads = 21; // (B, 10, 16)
+        public const int causal_heads_state = 22; // (B, 2, 6, 5)
+        public const int causal_heads_den = 23; // (B, 4, 10)
+        public const int causal_heads_residual = 24; // (B, 4, 10, 5)
+        public const int causal_heads_sweep = 25; // (B, 2, 6, 5)
+        public const int lsh_qk_proj = 26; // (B, 10, 16)
+        public const int lsh_v_proj = 27; // (B, 10, 16)
+        public const int lsh_heads = 28; // (B, 10, 16)
+        public const int lsh_heads_lse = 29; // (B, 2, 10)
+        public const int lsh_heads_keys = 30; // (B, 2, 10, 8)
+        public const int lsh_heads_order = 31; // (B, 2, 20)
+        public const int lsh_heads_rank = 32; // (B, 2, 20)
+        public const int lsh_heads_bucket = 33; // (B, 2, 20)
+        public const int lsh_heads_dkeys = 34; // (B, 2, 10, 8)
+        public const int sparse_q_proj = 35; // (B, 10, 16)
+        public const int sparse_k_proj = 36; // (B, 10, 16)
+        public const int sparse_v_proj = 37; // (B, 10, 16)
+        public const int sparse_heads = 38; // (B, 10, 16)
+        public const int sparse_heads_lse = 39; // (B, 2, 10)
+        public const int sparse_heads_dsum = 40; // (B, 2, 10)
     }
 }

@@ -132,6 +132,25 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void Reformer_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        // Keys normalised, hashing and the counting sort by bucket, a thread per query's windows; query and key gradients.
+        var m = new ReformerModel(device, seed: 41);
+        var y = m.Forward(ModelData.Random(42, 1f, 2, 24, 16));
+        m.Backward(ModelData.Random(43, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
+    public void CausalPaddedReformer_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new CausalReformer(device, seed: 44);
+        var y = m.Forward(ModelData.Random(45, 1f, 3, 16, 12), ModelData.Padding(16, 0, 3, 5));
+        m.Backward(ModelData.Random(46, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void CausalPerformer_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Rotary queries and keys, grouped heads, the prefix sweeps forward and backward.

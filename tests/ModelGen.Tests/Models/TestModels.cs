@@ -275,6 +275,23 @@ public partial class CausalPerformer
     [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
 }
 
+/// <summary>Reformer LSH attention: 24 tokens, two heads of width 8, 6 buckets, 2 hash rounds, chunks of 4.</summary>
+[Model]
+[Input("x", 24, 16)]
+public partial class ReformerModel
+{
+    [ReformerAttention(2, 4, Buckets = 6)] public partial Module Attn { get; }
+}
+
+/// <summary>Causal Reformer with a key padding mask: 3 rounds, the default buckets (2·16 / 4 = 8), values 5 wide, no biases.</summary>
+[Model]
+[Input("x", 16, 12)]
+[Input("pad", 16, Kind = InputKind.KeyPaddingMask)]
+public partial class CausalReformer
+{
+    [ReformerAttention(3, 4, Rounds = 3, Causal = true, KeyPaddingMask = "pad", ValueDim = 5, Bias = false)] public partial Module Attn { get; }
+}
+
 /// <summary>nn.Transformer in small: 2 encoder and 2 decoder layers, post-norm, ReLU, a causal decoder; 7 source and 5 target tokens.</summary>
 [Model]
 [Input("src", 7, 16)]

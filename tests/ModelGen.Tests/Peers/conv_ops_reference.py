@@ -103,6 +103,7 @@ OPS = {
     "linformer": {"heads", "kv_heads", "share_kv"},
     "performer": {"heads", "kv_heads", "causal", "theta"},
     "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
+    "reformer": {"heads", "buckets", "rounds", "chunk", "causal"},
     "shaw_attention": {"heads", "max_distance", "causal"},
     "adaptive_span": {"heads", "max_span", "ramp", "causal"},
     "transformer": {"heads", "feed_forward", "encoder_layers", "decoder_layers", "norm_first", "activation", "causal"},
@@ -326,6 +327,49 @@ def run(config, inputs):
             den = (qf * kf.sum(dim=2, keepdim=True)).sum(-1)
         o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "reformer":
+        # Reformer's LSH attention as its authors' code computes it: one projection for queries and keys; per round the buckets
+        # argmax([x R_r, -x R_r]); each round's tokens sorted by (bucket, position); the sorted sequence of all rounds cut into
+        # chunks, each attending to itself and the chunk before (torch.roll over the chunks, so the first looks back into the
+        # last); keys length-normalised then divided by sqrt(d); a token against itself -1e5, causal and padded keys -1e9; a
+        # softmax per round and chunk; the rounds' outputs weighted by the softmax of their log-sum-exps.
+        B, N, E = x.shape
+        H, R, c = config["heads"], config["rounds"], config["chunk"]
+        w = {}
+        for name in ("qk_proj", "v_proj", "out_proj"):
+            for part in ("weight", "bias"):
+                if name + "." + part in inputs:
+                    w[name + "." + part] = grads[name + "." + part] = leaf(inputs[name + "." + part])
+        qk = F.linear(x, w["qk_proj.weight"], w.get("qk_proj.bias")).reshape(B, N, H, -1).transpose(1, 2)
+        v = F.linear(x, w["v_proj.weight"], w.get("v_proj.bias")).reshape(B, N, H, -1).transpose(1, 2)
+        d, dv = qk.shape[-1], v.shape[-1]
+        rotated = torch.einsum("bhnd,rdk->bhrnk", qk.detach(), inputs["rotations"].to(torch.float64))
+        buckets = torch.cat([rotated, -rotated], dim=-1).argmax(dim=-1)
+        order = (buckets * N + torch.arange(N)).argsort(dim=-1).reshape(B, H, R * N)
+        keys = qk * torch.rsqrt((qk * qk).mean(-1, keepdim=True) + 1e-6) / d ** 0.5
+        def gather(t):
+            return t.gather(2, order[..., None].expand(-1, -1, -1, t.shape[-1])).reshape(B, H, R * N // c, c, t.shape[-1])
+        def look_back(t):
+            return torch.cat([t.roll(1, dims=2), t], dim=3)
+        sq, sk, sv = gather(qk), look_back(gather(keys)), look_back(gather(v))
+        tq = order.reshape(B, H, R * N // c, c)
+        tk = look_back(tq[..., None]).squeeze(-1)
+        dots = sq @ sk.transpose(-1, -2)
+        masked = torch.zeros_like(dots, dtype=torch.bool)
+        if config["causal"]:
+            masked = masked | (tk[..., None, :] > tq[..., :, None])
+        if "padding" in inputs:
+            pad = (inputs["padding"] != 0)[:, None, None, None, :].expand(-1, H, tk.shape[2], c, -1)
+            masked = masked | pad.gather(4, tk[..., None, :].expand(-1, -1, -1, c, -1))
+        dots = dots.masked_fill(masked, -1e9).masked_fill(tk[..., None, :] == tq[..., :, None], -1e5)
+        lse = dots.logsumexp(dim=-1, keepdim=True)
+        per_round = (torch.exp(dots - lse) @ sv).reshape(B, H, R, N, dv)
+        lse = lse.reshape(B, H, R, N, 1)
+        undo = order.reshape(B, H, R, N).argsort(dim=-1)
+        per_round = per_round.gather(3, undo[..., None].expand(-1, -1, -1, -1, dv))
+        lse = lse.gather(3, undo[..., None])
+        o = (per_round * torch.softmax(lse, dim=2)).sum(dim=2).transpose(1, 2).reshape(B, N, H * dv)
+        y = F.linear(o, w["out_proj.weight"], w.get("out_proj.bias"))
     elif op == "adaptive_span":
         # Adaptive attention span (Sukhbaatar et al.): per head z = S clamp(p, 0, 1), the mask m = clamp((R + z - |i - j|) / R, 0, 1)
         # and the weights m e^s / sum m e^s.

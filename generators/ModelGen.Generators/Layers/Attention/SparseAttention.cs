@@ -61,8 +61,7 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
         if (c.Positive("Block", a.Block) is not { } block) return null;
         if (tokens % block != 0)
         {
-            int suggestion = Enumerable.Range(1, tokens).Where(d => tokens % d == 0).OrderBy(d => System.Math.Abs(d - block)).ThenBy(d => d).First();
-            c.Report(DiagnosticDescriptors.SparseBlockDoesNotDivide, "Block", c.Path, tokens, block, suggestion);
+            c.Report(DiagnosticDescriptors.SparseBlockDoesNotDivide, "Block", c.Path, tokens, block, LayerContext.NearestDivisor(tokens, block));
             return null;
         }
         int blocks = tokens / block;
