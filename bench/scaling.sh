@@ -5,7 +5,7 @@
 #   bench/scaling.sh [--max N] [--runs R] [--threads T] [--out DIR] [--no-build]
 #
 # ModelGen: memory-efficient (what long sequences run: the row log-sum-exp kept), probabilities (the N² kept, up to 4096),
-# linformer (k = 256), performer (FAVOR+, m = 256), bigbird and sliding-window (blocks of 64: a window of ±1 block, plus 2
+# linformer (k = 256), performer (FAVOR+, m = 256), reformer (LSH: 2 rounds, 64 buckets, chunks of 64), bigbird and sliding-window (blocks of 64: a window of ±1 block, plus 2
 # global and 3 random blocks for BigBird); then Performer's error against exact softmax attention as m grows (N 512).
 # PyTorch: manual softmax attention (N² materialised) and SDPA where its torch has it. The peer runs on
 # OpenBLAS with its core type set (bench/peer-blas.sh). Writes DIR/scaling.jsonl, DIR/scaling.png (time) and
@@ -36,7 +36,7 @@ JSONL="$OUT/scaling.jsonl"
 echo "# load before: $(uptime)"
 for n in 512 1024 2048 4096 8192 16384; do
     (( n > MAX )) && break
-    for variant in memory-efficient probabilities linformer performer bigbird sliding-window; do
+    for variant in memory-efficient probabilities linformer performer reformer bigbird sliding-window; do
         [[ $variant == probabilities && $n -gt 4096 ]] && continue
         DOTNET_PROCESSOR_COUNT="$THREADS" dotnet "$DLL" --scaling "$n" --variant "$variant" --runs "$RUNS" | tee -a "$JSONL"
     done

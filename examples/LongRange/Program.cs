@@ -13,7 +13,7 @@ namespace ModelGen.Examples.LongRange;
 /// subset and prints one JSON line (test accuracy, seconds per epoch, peak memory). bench/long-range.sh runs every variant, each
 /// in its own process so each peak is its own, and prints the table.
 ///
-///   dotnet run --project examples/LongRange -c Release -- --variant full|linformer|performer|bigbird|local
+///   dotnet run --project examples/LongRange -c Release -- --variant full|linformer|performer|reformer|bigbird|local
 ///       [--train 6000] [--test 2000] [--epochs 2] [--batch 32] [--lr 0.002] [--seed 0] [--data DIR]
 /// </summary>
 public static class Program
@@ -31,9 +31,10 @@ public static class Program
             case "full": { var m = new PixelFull(cpu, seed); return new(name, m, m.Parameters, (x, y, o) => m.TrainStep(x, y, o), m.Forward); }
             case "linformer": { var m = new PixelLinformer(cpu, seed); return new(name, m, m.Parameters, (x, y, o) => m.TrainStep(x, y, o), m.Forward); }
             case "performer": { var m = new PixelPerformer(cpu, seed); return new(name, m, m.Parameters, (x, y, o) => m.TrainStep(x, y, o), m.Forward); }
+            case "reformer": { var m = new PixelReformer(cpu, seed); return new(name, m, m.Parameters, (x, y, o) => m.TrainStep(x, y, o), m.Forward); }
             case "bigbird": { var m = new PixelBigBird(cpu, seed); return new(name, m, m.Parameters, (x, y, o) => m.TrainStep(x, y, o), m.Forward); }
             case "local": { var m = new PixelLocal(cpu, seed); return new(name, m, m.Parameters, (x, y, o) => m.TrainStep(x, y, o), m.Forward); }
-            default: throw new ArgumentException($"--variant must be full, linformer, performer, bigbird or local, not '{name}'.");
+            default: throw new ArgumentException($"--variant must be full, linformer, performer, reformer, bigbird or local, not '{name}'.");
         }
     }
 
@@ -41,7 +42,7 @@ public static class Program
     {
         try
         {
-            string variant = Value(args, "--variant") ?? throw new ArgumentException("--variant is required (full, linformer, performer, bigbird or local).");
+            string variant = Value(args, "--variant") ?? throw new ArgumentException("--variant is required (full, linformer, performer, reformer, bigbird or local).");
             int train = Int(args, "--train", 6000), test = Int(args, "--test", 2000), epochs = Int(args, "--epochs", 2), batch = Int(args, "--batch", 32),
                 seed = Int(args, "--seed", 0);
             float lr = float.Parse(Value(args, "--lr") ?? "0.002", Inv);

@@ -17,12 +17,13 @@ namespace ModelGen.Benchmarks;
 /// <c>probabilities</c> (the attention that keeps the N² probabilities, as short sequences run), <c>linformer</c> (keys
 /// and values projected along the tokens onto k = 256 mixtures, then attention over them: the ops a LinformerAttention layer
 /// runs between its q/k/v and output projections), <c>performer</c> (FAVOR+ with m = 256 random features, then linear attention),
+/// <c>reformer</c> (LSH attention of shared queries and keys: 2 hash rounds into 64 buckets, chunks of 64),
 /// <c>bigbird</c> (blocks of 64: a window of ±1 block, 2 global and 3 random blocks) and <c>sliding-window</c> (the window alone).
 /// <c>--plot-scaling IN.jsonl OUT.png</c> draws the lines of a run, log-log.
 /// </summary>
 public static class ScalingBenchmark
 {
-    public const int Heads = 4, HeadDim = 64, Projected = 256, Features = 256, SparseBlock = 64;
+    public const int Heads = 4, HeadDim = 64, Projected = 256, Features = 256, SparseBlock = 64, LshBuckets = 64, LshRounds = 2, LshChunk = 64;
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(int n, string variant, int runs)
@@ -122,6 +123,17 @@ public static class ScalingBenchmark
                 };
                 break;
             }
+            case "reformer":
+            {
+                // q serves as the shared queries and keys. A fixed number of buckets keeps the hashing linear in N (the paper's
+                // 2·N/chunk buckets would make it N²·d/chunk).
+                int chunk = Math.Min(LshChunk, n);
+                var rotations = Rand(LshRounds * HeadDim * LshBuckets / 2);
+                float[] lse = new float[Heads * n], keys = new float[Heads * n * HeadDim], order = new float[Heads * LshRounds * n], rank = new float[Heads * LshRounds * n];
+                forward = () => ReformerAttention.Forward(o, lse, keys, order, rank, q, v, null, rotations, 1, n, Heads, HeadDim, HeadDim, LshBuckets, LshRounds, chunk, false);
+                backward = () => ReformerAttention.Backward(dq, dv, dO, q, v, o, lse, keys, order, rank, null, 1, n, Heads, HeadDim, HeadDim, LshRounds, chunk, false);
+                break;
+            }
             case "bigbird" or "sliding-window":
             {
                 // Blocks of 64: BigBird's window of ±1 block, 2 global and 3 random blocks, or the window alone.
@@ -135,7 +147,7 @@ public static class ScalingBenchmark
                 break;
             }
             default:
-                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities, linformer, performer, bigbird or sliding-window, not '{variant}'");
+                Console.Error.WriteLine($"--variant must be memory-efficient, probabilities, linformer, performer, reformer, bigbird or sliding-window, not '{variant}'");
                 return 2;
         }
         using var self = Process.GetCurrentProcess();
@@ -163,6 +175,8 @@ public static class ScalingBenchmark
             "linformer" => 4.0 * Heads * n * Math.Min(Projected, n) * HeadDim,
             // Features of q and k (2·m·d each per head and token), then S and the numerators (2·m·(d + 1) each).
             "performer" => 4.0 * Heads * n * Features * HeadDim + 4.0 * Heads * n * Features * (HeadDim + 1),
+            // Hashing (d·buckets/2 a round) and each query's windows (2·chunk keys a round, scores and values).
+            "reformer" => 2.0 * Heads * n * LshRounds * (HeadDim * LshBuckets / 2.0 + 4.0 * Math.Min(LshChunk, n) * HeadDim),
             "bigbird" or "sliding-window" => 4.0 * Heads * pairs * SparseBlock * SparseBlock * HeadDim,
             _ => 4.0 * Heads * n * (double)n * HeadDim,
         };

@@ -32,8 +32,17 @@ public static class ReformerAttention
     const float Epsilon = 1e-6f;
 
     [ThreadStatic] static float[]? t_scores;
-    [ThreadStatic] static float[]? t_rows;
+    [ThreadStatic] static float[]? t_dscores;
     [ThreadStatic] static float[]? t_keys;
+    [ThreadStatic] static float[]? t_q;
+    [ThreadStatic] static float[]? t_k;
+    [ThreadStatic] static float[]? t_v;
+    [ThreadStatic] static float[]? t_outs;
+    [ThreadStatic] static float[]? t_roundLse;
+    [ThreadStatic] static float[]? t_delta;
+    [ThreadStatic] static float[]? t_dq;
+    [ThreadStatic] static float[]? t_dk;
+    [ThreadStatic] static float[]? t_dv;
 
     static Span<float> Scratch(ref float[]? buffer, int length) => ThreadScratch.AtLeast(ref buffer, length).AsSpan(0, length);
 
@@ -52,121 +61,204 @@ public static class ReformerAttention
     /// authors draw new rotations for every forward; a training loop may redraw per step or per epoch). Returns how many.</summary>
     public static int Redraw(ParameterSet parameters, int seed) => RandomFeatures.RedrawNamed(parameters, seed, RotationsName, Draw);
 
-    /// <summary>o, the normalised keys, the sorted order and the log-sum-exp; a task per (sample, head). The output is written,
-    /// not accumulated.</summary>
+    /// <summary>o, the normalised keys, the sorted order and the log-sum-exp; a task per (sample, head). The queries, keys and
+    /// values are gathered in sorted order, so each chunk's scores against its window and their product with the values are
+    /// dense products (chunk×d by d×2·chunk, chunk×2·chunk by 2·chunk×dv); each round's softmax gives an output and a
+    /// log-sum-exp per sorted position, which the rounds' softmax then combines per token. The output is written, not
+    /// accumulated.</summary>
     public static void Forward(float[] o, float[] lse, float[] keys, float[] order, float[] rank, float[] qk, float[] v, float[]? padding, float[] rotations,
         int batch, int tokens, int heads, int headDim, int headDimV, int buckets, int rounds, int chunk, bool causal)
     {
-        int window = rounds * 2 * chunk;
+        int sortedLength = rounds * tokens, chunks = sortedLength / chunk;
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads;
             NormaliseKeys(keys, qk, b, h, tokens, heads, headDim);
             Sort(order, rank, qk, rotations, b, h, tokens, heads, headDim, buckets, rounds);
-            var scores = Scratch(ref t_scores, window);
-            var rows = Scratch(ref t_rows, window);
+            var sorted = Gather(order, qk, keys, v, b, h, tokens, heads, headDim, headDimV, rounds);
+            var outs = ThreadScratch.AtLeast(ref t_outs, sortedLength * headDimV);
+            var roundLse = ThreadScratch.AtLeast(ref t_roundLse, sortedLength);
+            var scores = ThreadScratch.AtLeast(ref t_scores, chunk * 2 * chunk);
+            for (int c = 0; c < chunks; c++)
+            {
+                int before = (c + chunks - 1) % chunks;
+                WindowScores(scores, sorted, order, padding, b, bh, c, before, tokens, headDim, rounds, chunk, causal);
+                for (int i = 0; i < chunk; i++)
+                {
+                    var row = scores.AsSpan(i * 2 * chunk, 2 * chunk);
+                    float max = TensorPrimitives.Max(row);
+                    if (float.IsNegativeInfinity(max))
+                    {
+                        row.Clear();
+                        roundLse[c * chunk + i] = float.NegativeInfinity;
+                        continue;
+                    }
+                    TensorPrimitives.Subtract(row, max, row);
+                    TensorPrimitives.Exp(row, row);
+                    float sum = TensorPrimitives.Sum(row);
+                    TensorPrimitives.Multiply(row, 1f / sum, row);
+                    roundLse[c * chunk + i] = max + MathF.Log(sum);
+                }
+                Gemm.MultiplySerial(false, false, chunk, headDimV, chunk, scores, 0, 2 * chunk, sorted.V, before * chunk * headDimV, headDimV, outs, c * chunk * headDimV,
+                    headDimV, accumulate: false);
+                Gemm.MultiplySerial(false, false, chunk, headDimV, chunk, scores, chunk, 2 * chunk, sorted.V, c * chunk * headDimV, headDimV, outs, c * chunk * headDimV,
+                    headDimV, accumulate: true);
+            }
+            long ranks = (long)bh * sortedLength;
             for (int t = 0; t < tokens; t++)
             {
-                Scores(scores, rows, t, keys, order, rank, qk, padding, b, h, tokens, heads, headDim, rounds, chunk, causal);
-                float max = TensorPrimitives.Max(scores);
                 var ot = o.AsSpan(((b * tokens + t) * heads + h) * headDimV, headDimV);
+                float max = float.NegativeInfinity;
+                for (int r = 0; r < rounds; r++) max = MathF.Max(max, roundLse[(int)rank[ranks + r * tokens + t]]);
                 if (float.IsNegativeInfinity(max))
                 {
+                    // Nothing allowed in any round: the query keeps its own value.
                     v.AsSpan(((b * tokens + t) * heads + h) * headDimV, headDimV).CopyTo(ot);
                     lse[(long)bh * tokens + t] = SelfScore;
                     continue;
                 }
-                TensorPrimitives.Subtract(scores, max, scores);
-                TensorPrimitives.Exp(scores, scores);
-                float sum = TensorPrimitives.Sum(scores);
-                lse[(long)bh * tokens + t] = max + MathF.Log(sum);
+                float sum = 0f;
+                for (int r = 0; r < rounds; r++) sum += MathF.Exp(roundLse[(int)rank[ranks + r * tokens + t]] - max);
+                float total = max + MathF.Log(sum);
+                lse[(long)bh * tokens + t] = total;
                 ot.Clear();
-                float inverse = 1f / sum;
-                for (int j = 0; j < window; j++)
+                for (int r = 0; r < rounds; r++)
                 {
-                    int u = (int)rows[j];
-                    TensorPrimitives.MultiplyAdd(v.AsSpan(((b * tokens + u) * heads + h) * headDimV, headDimV), scores[j] * inverse, ot, ot);
+                    int at = (int)rank[ranks + r * tokens + t];
+                    float weight = MathF.Exp(roundLse[at] - total);
+                    if (weight != 0f) TensorPrimitives.MultiplyAdd(outs.AsSpan(at * headDimV, headDimV), weight, ot, ot);
                 }
             }
         });
     }
 
-    /// <summary>dqk and dv accumulate (+=); a task per (sample, head). With P the recomputed probabilities of a query's window and
-    /// D = dO·o: dŝ = P(dO·v − D), dq += Σ dŝ·k̂, dk̂ += dŝ·q, dv += P·dO; dk̂ then goes back through the normalisation, and the
-    /// query and key gradients of a token both land in its one qk row.</summary>
+    /// <summary>dqk and dv accumulate (+=); a task per (sample, head), chunk by chunk in sorted order. With P = exp(S − lse) the
+    /// probabilities of the one softmax per query and D = dO·o: dS = P ⊙ (dO·Vᵀ − D), dQ += dS·K̂, dK̂ += dSᵀ·Q, dV += Pᵀ·dO,
+    /// each a dense product over the chunk's window, scattered back to the tokens; dK̂ then goes back through the normalisation,
+    /// and a token's query and key gradients both land in its one qk row.</summary>
     public static void Backward(float[] dQk, float[] dValues, float[] dO, float[] qk, float[] v, float[] o, float[] lse, float[] keys, float[] order, float[] rank,
         float[]? padding, int batch, int tokens, int heads, int headDim, int headDimV, int rounds, int chunk, bool causal)
     {
-        int window = rounds * 2 * chunk;
+        int sortedLength = rounds * tokens, chunks = sortedLength / chunk;
         Workers.For(batch * heads, bh =>
         {
             int b = bh / heads, h = bh % heads;
-            var scores = Scratch(ref t_scores, window);
-            var rows = Scratch(ref t_rows, window);
+            var sorted = Gather(order, qk, keys, v, b, h, tokens, heads, headDim, headDimV, rounds);
+            var dOs = ThreadScratch.AtLeast(ref t_outs, sortedLength * headDimV);
+            var rowLse = ThreadScratch.AtLeast(ref t_roundLse, sortedLength);
+            var delta = ThreadScratch.AtLeast(ref t_delta, sortedLength);
+            long sortedAt = (long)bh * sortedLength;
+            for (int s = 0; s < sortedLength; s++)
+            {
+                int t = (int)order[sortedAt + s];
+                long x = (long)(b * tokens + t) * heads + h;
+                var dOt = dO.AsSpan((int)(x * headDimV), headDimV);
+                dOt.CopyTo(dOs.AsSpan(s * headDimV, headDimV));
+                rowLse[s] = lse[(long)bh * tokens + t];
+                delta[s] = TensorPrimitives.Dot(dOt, o.AsSpan((int)(x * headDimV), headDimV));
+            }
+            var p = ThreadScratch.AtLeast(ref t_scores, chunk * 2 * chunk);
+            var dS = ThreadScratch.AtLeast(ref t_dscores, chunk * 2 * chunk);
+            var dQc = ThreadScratch.AtLeast(ref t_dq, chunk * headDim);
+            var dKw = ThreadScratch.AtLeast(ref t_dk, 2 * chunk * headDim);
+            var dVw = ThreadScratch.AtLeast(ref t_dv, 2 * chunk * headDimV);
             var dKeys = Scratch(ref t_keys, tokens * headDim);
             dKeys.Clear();
-            for (int t = 0; t < tokens; t++)
+            for (int c = 0; c < chunks; c++)
             {
-                long x = ((long)(b * tokens + t) * heads + h);
-                var dOt = dO.AsSpan((int)(x * headDimV), headDimV);
-                float l = lse[(long)bh * tokens + t];
-                if (l == SelfScore)
+                int before = (c + chunks - 1) % chunks;
+                WindowScores(p, sorted, order, padding, b, bh, c, before, tokens, headDim, rounds, chunk, causal);
+                Gemm.MultiplySerial(false, true, chunk, chunk, headDimV, dOs, c * chunk * headDimV, headDimV, sorted.V, before * chunk * headDimV, headDimV, dS, 0, 2 * chunk,
+                    accumulate: false);
+                Gemm.MultiplySerial(false, true, chunk, chunk, headDimV, dOs, c * chunk * headDimV, headDimV, sorted.V, c * chunk * headDimV, headDimV, dS, chunk, 2 * chunk,
+                    accumulate: false);
+                for (int i = 0; i < chunk; i++)
                 {
-                    // Its own value: dv += dO, and no score has a gradient.
-                    TensorPrimitives.Add(dOt, dValues.AsSpan((int)(x * headDimV), headDimV), dValues.AsSpan((int)(x * headDimV), headDimV));
-                    continue;
+                    var pr = p.AsSpan(i * 2 * chunk, 2 * chunk);
+                    var dr = dS.AsSpan(i * 2 * chunk, 2 * chunk);
+                    // −∞ scores (not allowed) and the rows of queries that keep their own value get no probability.
+                    TensorPrimitives.Subtract(pr, rowLse[c * chunk + i], pr);
+                    TensorPrimitives.Exp(pr, pr);
+                    TensorPrimitives.Subtract(dr, delta[c * chunk + i], dr);
+                    TensorPrimitives.Multiply(dr, pr, dr);
                 }
-                Scores(scores, rows, t, keys, order, rank, qk, padding, b, h, tokens, heads, headDim, rounds, chunk, causal);
-                var qt = qk.AsSpan((int)(x * headDim), headDim);
-                var dqt = dQk.AsSpan((int)(x * headDim), headDim);
-                float delta = TensorPrimitives.Dot(dOt, o.AsSpan((int)(x * headDimV), headDimV));
-                for (int j = 0; j < window; j++)
+                // dQ of the chunk's queries, dK̂ and dV of its window (the chunk before, then its own).
+                Gemm.MultiplySerial(false, false, chunk, headDim, chunk, dS, 0, 2 * chunk, sorted.K, before * chunk * headDim, headDim, dQc, 0, headDim, accumulate: false);
+                Gemm.MultiplySerial(false, false, chunk, headDim, chunk, dS, chunk, 2 * chunk, sorted.K, c * chunk * headDim, headDim, dQc, 0, headDim, accumulate: true);
+                Gemm.MultiplySerial(true, false, chunk, headDim, chunk, dS, 0, 2 * chunk, sorted.Q, c * chunk * headDim, headDim, dKw, 0, headDim, accumulate: false);
+                Gemm.MultiplySerial(true, false, chunk, headDim, chunk, dS, chunk, 2 * chunk, sorted.Q, c * chunk * headDim, headDim, dKw, chunk * headDim, headDim, accumulate: false);
+                Gemm.MultiplySerial(true, false, chunk, headDimV, chunk, p, 0, 2 * chunk, dOs, c * chunk * headDimV, headDimV, dVw, 0, headDimV, accumulate: false);
+                Gemm.MultiplySerial(true, false, chunk, headDimV, chunk, p, chunk, 2 * chunk, dOs, c * chunk * headDimV, headDimV, dVw, chunk * headDimV, headDimV, accumulate: false);
+                for (int i = 0; i < chunk; i++)
                 {
-                    if (float.IsNegativeInfinity(scores[j])) continue;
-                    int u = (int)rows[j];
-                    long y = (long)(b * tokens + u) * heads + h;
-                    float p = MathF.Exp(scores[j] - l);
-                    var vu = v.AsSpan((int)(y * headDimV), headDimV);
-                    TensorPrimitives.MultiplyAdd(dOt, p, dValues.AsSpan((int)(y * headDimV), headDimV), dValues.AsSpan((int)(y * headDimV), headDimV));
-                    float ds = p * (TensorPrimitives.Dot(dOt, vu) - delta);
-                    TensorPrimitives.MultiplyAdd(keys.AsSpan((int)(((long)bh * tokens + u) * headDim), headDim), ds, dqt, dqt);
+                    int t = (int)order[sortedAt + c * chunk + i];
+                    var dq = dQk.AsSpan(((b * tokens + t) * heads + h) * headDim, headDim);
+                    TensorPrimitives.Add(dq, dQc.AsSpan(i * headDim, headDim), dq);
+                }
+                for (int j = 0; j < 2 * chunk; j++)
+                {
+                    int u = (int)order[sortedAt + (j < chunk ? before : c) * chunk + j % chunk];
                     var dk = dKeys.Slice(u * headDim, headDim);
-                    TensorPrimitives.MultiplyAdd(qt, ds, dk, dk);
+                    TensorPrimitives.Add(dk, dKw.AsSpan(j * headDim, headDim), dk);
+                    var dv = dValues.AsSpan(((b * tokens + u) * heads + h) * headDimV, headDimV);
+                    TensorPrimitives.Add(dv, dVw.AsSpan(j * headDimV, headDimV), dv);
                 }
             }
             for (int u = 0; u < tokens; u++)
             {
                 long y = (long)(b * tokens + u) * heads + h;
+                // A query that keeps its own value passes its whole gradient to it.
+                if (lse[(long)bh * tokens + u] == SelfScore)
+                    TensorPrimitives.Add(dO.AsSpan((int)(y * headDimV), headDimV), dValues.AsSpan((int)(y * headDimV), headDimV), dValues.AsSpan((int)(y * headDimV), headDimV));
                 NormaliseBackward(dQk.AsSpan((int)(y * headDim), headDim), dKeys.Slice(u * headDim, headDim), qk.AsSpan((int)(y * headDim), headDim));
             }
         });
     }
 
-    /// <summary>Whether query t may attend to key u (u ≠ t): not after it when causal, not padded.</summary>
-    static bool Allowed(int t, int u, float[]? padding, int b, int tokens, bool causal) =>
-        u != t && !(causal && u > t) && !(padding is not null && padding[b * tokens + u] != 0f);
+    /// <summary>A head's queries, normalised keys and values in sorted order (rounds·N rows), in per-thread scratch.</summary>
+    readonly record struct Sorted(float[] Q, float[] K, float[] V);
 
-    /// <summary>The scores of query t over its rounds' windows (the chunk before its own, then its own), −∞ where the key is not
-    /// allowed (itself, later when causal, padded), and the key token of each.</summary>
-    static void Scores(Span<float> scores, Span<float> rows, int t, float[] keys, float[] order, float[] rank, float[] qk, float[]? padding, int b, int h,
-        int tokens, int heads, int headDim, int rounds, int chunk, bool causal)
+    static Sorted Gather(float[] order, float[] qk, float[] keys, float[] v, int b, int h, int tokens, int heads, int headDim, int headDimV, int rounds)
     {
-        int bh = b * heads + h, chunks = rounds * tokens / chunk;
-        long sorted = (long)bh * rounds * tokens;
-        var q = qk.AsSpan(((b * tokens + t) * heads + h) * headDim, headDim);
-        for (int r = 0; r < rounds; r++)
+        int length = rounds * tokens, bh = b * heads + h;
+        var q = ThreadScratch.AtLeast(ref t_q, length * headDim);
+        var k = ThreadScratch.AtLeast(ref t_k, length * headDim);
+        var values = ThreadScratch.AtLeast(ref t_v, length * headDimV);
+        for (int s = 0; s < length; s++)
         {
-            int own = (int)rank[sorted + r * tokens + t] / chunk;
+            int t = (int)order[(long)bh * length + s];
+            int x = (b * tokens + t) * heads + h;
+            qk.AsSpan(x * headDim, headDim).CopyTo(q.AsSpan(s * headDim, headDim));
+            keys.AsSpan((int)(((long)bh * tokens + t) * headDim), headDim).CopyTo(k.AsSpan(s * headDim, headDim));
+            v.AsSpan(x * headDimV, headDimV).CopyTo(values.AsSpan(s * headDimV, headDimV));
+        }
+        return new Sorted(q, k, values);
+    }
+
+    /// <summary>Chunk c's scores (chunk × 2·chunk) against its window, the chunk before and then its own, as two products of the
+    /// sorted queries and keys; −∞ where the key is not allowed (the query itself, later when causal, padded).</summary>
+    static void WindowScores(float[] scores, in Sorted sorted, float[] order, float[]? padding, int b, int bh, int c, int before, int tokens, int headDim, int rounds,
+        int chunk, bool causal)
+    {
+        Gemm.MultiplySerial(false, true, chunk, chunk, headDim, sorted.Q, c * chunk * headDim, headDim, sorted.K, before * chunk * headDim, headDim, scores, 0, 2 * chunk,
+            accumulate: false);
+        Gemm.MultiplySerial(false, true, chunk, chunk, headDim, sorted.Q, c * chunk * headDim, headDim, sorted.K, c * chunk * headDim, headDim, scores, chunk, 2 * chunk,
+            accumulate: false);
+        long at = (long)bh * rounds * tokens;
+        for (int i = 0; i < chunk; i++)
+        {
+            int t = (int)order[at + c * chunk + i];
             for (int j = 0; j < 2 * chunk; j++)
             {
-                int c = j < chunk ? (own + chunks - 1) % chunks : own;
-                int u = (int)order[sorted + c * chunk + j % chunk], slot = r * 2 * chunk + j;
-                rows[slot] = u;
-                scores[slot] = Allowed(t, u, padding, b, tokens, causal)
-                    ? TensorPrimitives.Dot(q, keys.AsSpan((int)(((long)bh * tokens + u) * headDim), headDim)) : float.NegativeInfinity;
+                int u = (int)order[at + (j < chunk ? before : c) * chunk + j % chunk];
+                if (!Allowed(t, u, padding, b, tokens, causal)) scores[i * 2 * chunk + j] = float.NegativeInfinity;
             }
         }
     }
+
+    /// <summary>Whether query t may attend to key u (u ≠ t): not after it when causal, not padded.</summary>
+    static bool Allowed(int t, int u, float[]? padding, int b, int tokens, bool causal) =>
+        u != t && !(causal && u > t) && !(padding is not null && padding[b * tokens + u] != 0f);
 
     static void NormaliseKeys(float[] keys, float[] qk, int b, int h, int tokens, int heads, int headDim)
     {
