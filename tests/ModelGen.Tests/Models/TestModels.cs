@@ -209,6 +209,15 @@ public partial class PreNormDecoderLayer
     public partial Module Decoder { get; }
 }
 
+/// <summary>A decoder reading a memory 12 wide, narrower than its own 16 (nn.MultiheadAttention's kdim = vdim = 12).</summary>
+[Model]
+[Input("x", 5, 16)]
+[Input("memory", 4, 12)]
+public partial class CrossDecoder
+{
+    [TransformerDecoder(1, 2, FeedForward = 16, Memory = "memory")] public partial Module Decoder { get; }
+}
+
 /// <summary>Two post-norm decoder layers (GELU), as torch.nn.TransformerDecoder of TransformerDecoderLayers.</summary>
 [Model]
 [Input("x", 6, 16)]
@@ -273,6 +282,20 @@ public partial class PerformerModel
 public partial class CausalPerformer
 {
     [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
+}
+
+/// <summary>torchvision's VisionTransformer at a small size (32×32 images, patches of 8, width 32, 2 layers of 4 heads, MLP 64,
+/// LayerNorm eps 1e-6), which timm's ViT shares: the declaration that reads both zoos' checkpoints.</summary>
+[Model]
+[Input("image", 3, 32, 32)]
+public partial class ZooVit
+{
+    [PatchEmbedding(8, 32)] public partial Module Embed { get; }
+    [ClassToken] public partial Module Tokens { get; }
+    [LearnedPositions] public partial Module Pos { get; }
+    [TransformerEncoder(2, 4, FeedForward = 64, Eps = 1e-6)] public partial Module Encoder { get; }
+    [LayerNorm(Eps = 1e-6)] public partial Module Norm { get; }
+    [ClassifierHead(10)] public partial Module Head { get; }
 }
 
 /// <summary>Reformer LSH attention: 24 tokens, two heads of width 8, 6 buckets, 2 hash rounds, chunks of 4.</summary>

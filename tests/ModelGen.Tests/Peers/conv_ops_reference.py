@@ -104,6 +104,7 @@ OPS = {
     "performer": {"heads", "kv_heads", "causal", "theta"},
     "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
     "reformer": {"heads", "buckets", "rounds", "chunk", "causal"},
+    "zoo": {"model", "seed"},
     "shaw_attention": {"heads", "max_distance", "causal"},
     "adaptive_span": {"heads", "max_span", "ramp", "causal"},
     "transformer": {"heads", "feed_forward", "encoder_layers", "decoder_layers", "norm_first", "activation", "causal"},
@@ -205,6 +206,8 @@ def run(config, inputs):
         return run_transformer(config, inputs)
     if op == "language_model":
         return run_language_model(config, inputs)
+    if op == "zoo":
+        return run_zoo(config, inputs)
     x = leaf(inputs["x"])
     grads = {"x": x}
     out = {}
@@ -560,6 +563,77 @@ def run_transformer(config, inputs):
     y.backward(inputs["grad_output"].to(torch.float64))
     out = {"output": y, "grad.src": src.grad, "grad.tgt": tgt.grad}
     module_grads(modules, out)
+    return out
+
+
+class TimmStyleVit(nn.Module):
+    """A Vision Transformer under timm's parameter names and in its forward (timm itself is not packaged for Debian):
+    patch_embed.proj, cls_token, pos_embed, blocks.N.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm, head; qkv
+    split as timm does, reshape(B, N, 3, heads, head width)."""
+
+    def __init__(self, image, patch, width, depth, heads, mlp, classes):
+        super().__init__()
+        self.heads = heads
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, width, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + 1, width))
+        self.blocks = nn.ModuleList()
+        for _ in range(depth):
+            b = nn.Module()
+            b.norm1, b.norm2 = nn.LayerNorm(width, eps=1e-6), nn.LayerNorm(width, eps=1e-6)
+            b.attn = nn.Module()
+            b.attn.qkv, b.attn.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+            b.mlp = nn.Module()
+            b.mlp.fc1, b.mlp.fc2 = nn.Linear(width, mlp), nn.Linear(mlp, width)
+            self.blocks.append(b)
+        self.norm = nn.LayerNorm(width, eps=1e-6)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x):
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        for b in self.blocks:
+            B, N, C = x.shape
+            qkv = b.attn.qkv(b.norm1(x)).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            a = torch.softmax(q @ k.transpose(-2, -1) * (C // self.heads) ** -0.5, dim=-1)
+            x = x + b.attn.proj((a @ v).transpose(1, 2).reshape(B, N, C))
+            x = x + b.mlp.fc2(F.gelu(b.mlp.fc1(b.norm2(x))))
+        return self.head(self.norm(x)[:, 0])
+
+
+def run_zoo(config, inputs):
+    """A model of a PyTorch zoo with random weights (every parameter U(-0.5, 0.5) from the seed, so no zero-initialised head
+    hides a mistake): its state dict as float32 under "state.<name>", and its output in float64 on "x" (and "padding")."""
+    from torchvision.models.vision_transformer import VisionTransformer
+    torch.manual_seed(config["seed"])
+    kind = config["model"]
+    if kind == "torchvision_vit":
+        model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64, num_classes=10)
+    elif kind == "timm_vit":
+        model = TimmStyleVit(image=32, patch=8, width=32, depth=2, heads=4, mlp=64, classes=10)
+    elif kind == "nn_encoder":
+        layer = nn.TransformerEncoderLayer(24, 4, dim_feedforward=48, dropout=0.0, batch_first=True)
+        model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    elif kind == "nn_transformer":
+        model = nn.Transformer(16, 2, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=24, dropout=0.0, batch_first=True)
+    else:
+        raise SystemExit("unknown zoo model %r" % kind)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.5, 0.5)
+    out = {"state." + k: v.detach().to(torch.float32).clone() for k, v in model.state_dict().items()}
+    model = model.double().train()
+    with torch.no_grad():
+        x = inputs["x"].to(torch.float64)
+        if kind == "nn_encoder":
+            out["output"] = model(x, src_key_padding_mask=inputs["padding"] != 0)
+        elif kind == "nn_transformer":
+            tgt = inputs["tgt"].to(torch.float64)
+            out["output"] = model(x, tgt, tgt_mask=torch.ones(tgt.shape[1], tgt.shape[1], dtype=torch.bool).triu(1))
+        else:
+            out["output"] = model(x)
     return out
 
 
