@@ -29,6 +29,11 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
                                                    grad_output: dense softmax attention under the block pattern's mask
     rotary_attention heads, theta                  inputs x, {q,k,v,out}_proj.{weight,bias}, grad_output: multi-head
                                                    self-attention with RoPE on queries and keys, written out by hand
+    reformer       heads, buckets, rounds, chunk, causal
+                                                   inputs x, {qk,v,out}_proj.{weight,[bias]}, rotations, [padding], grad_output:
+                                                   LSH attention as the authors' code computes it (a softmax per round and chunk)
+    zoo            model, seed                     inputs x, [padding | tgt]: a zoo model (torchvision_vit, timm_vit, nn_encoder,
+                                                   nn_transformer) with random weights; OUT "state.<name>" its state dict, "output"
 OUT: "output", "grad.<input>" for x and every parameter, and for batch_norm2d the updated "running_mean" and
 "running_var"; all F32. The computation runs in float64 on the given float32 values.
 

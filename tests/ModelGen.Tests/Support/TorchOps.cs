@@ -13,7 +13,10 @@ namespace ModelGen.Tests.Support;
 /// </summary>
 public static class TorchOps
 {
-    public static IReadOnlyDictionary<string, SafeTensor> Run(object config, params SafeTensor[] inputs)
+    public static IReadOnlyDictionary<string, SafeTensor> Run(object config, params SafeTensor[] inputs) => RunScript("conv_ops_reference.py", config, inputs);
+
+    /// <summary>Runs a script of Peers/ with the same protocol (CONFIG.json INPUTS.safetensors OUT.safetensors).</summary>
+    public static IReadOnlyDictionary<string, SafeTensor> RunScript(string name, object config, params SafeTensor[] inputs)
     {
         Torch.RequireOrSkip();
         using var temp = new TempDirectory("modelgen-torch-ops-");
@@ -21,9 +24,9 @@ public static class TorchOps
         string outputPath = temp.File("outputs.safetensors");
         File.WriteAllText(configPath, JsonSerializer.Serialize(config));
         SafeTensors.Save(inputPath, inputs);
-        string script = Path.Combine(AppContext.BaseDirectory, "Peers", "conv_ops_reference.py");
+        string script = Path.Combine(AppContext.BaseDirectory, "Peers", name);
         var (code, output) = Torch.Run(new[] { script, configPath, inputPath, outputPath }, TimeSpan.FromMinutes(3));
-        Assert.True(code == 0, $"conv_ops_reference.py exited with {code}:\n{output}");
+        Assert.True(code == 0, $"{name} exited with {code}:\n{output}");
         return SafeTensors.Load(outputPath);
     }
 
