@@ -28,6 +28,11 @@ namespace ModelGen.Data;
 /// threshold, and the mask's class is that of the last garment whose foreground covers the pixel.
 /// </para>
 /// <para>
+/// The objects of a canvas (for detection) are its garments that stay visible: a garment's box is the tight box of the
+/// pixels where it is the last foreground, [left, right) × [top, bottom) in pixels, and its label is the Fashion-MNIST
+/// label; a garment covered entirely has none. They are listed bottom first.
+/// </para>
+/// <para>
 /// <see cref="CreateSplits"/> makes training canvases from the training split with <c>seed</c> and test canvases
 /// from the test split with <c>~seed</c>, so no test canvas contains a training image.
 /// </para>
@@ -94,12 +99,14 @@ public static class GarmentCanvas
         var images = new byte[bytes];
         var masks = new byte[bytes];
         var garments = new GarmentPlacement[count][];
+        var objects = new CanvasObject[count][];
+        var owner = new byte[pixels];
         for (int i = 0; i < count; i++)
         {
             garments[i] = Layout(seed, i, source.Count, size, minGarments, maxGarments);
-            Paint(source, garments[i], size, images.AsSpan(i * pixels, pixels), masks.AsSpan(i * pixels, pixels));
+            objects[i] = Paint(source, garments[i], size, images.AsSpan(i * pixels, pixels), masks.AsSpan(i * pixels, pixels), owner);
         }
-        return new SegmentationSet(count, size, seed, images, masks, garments);
+        return new SegmentationSet(count, size, seed, images, masks, garments, objects);
     }
 
     /// <summary>
@@ -153,16 +160,28 @@ public static class GarmentCanvas
             throw new ArgumentException($"image holds {image.Length} bytes but a {size}×{size} canvas has {size * size}.", nameof(image));
         if (mask.Length != size * size)
             throw new ArgumentException($"mask holds {mask.Length} bytes but a {size}×{size} canvas has {size * size}.", nameof(mask));
-        Paint(source, garments, size, image, mask);
+        Paint(source, garments, size, image, mask, new byte[size * size]);
         return garments;
     }
 
-    static void Paint(Dataset source, GarmentPlacement[] garments, int size, Span<byte> image, Span<byte> mask)
+    /// <summary>The visible garments of canvas <paramref name="index"/> and their boxes (see the type's remarks), bottom first.</summary>
+    public static CanvasObject[] Objects(Dataset source, int seed, int index, int size = DefaultSize, int minGarments = 2, int maxGarments = 4)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var garments = Layout(seed, index, source.Count, size, minGarments, maxGarments);
+        return Paint(source, garments, size, new byte[size * size], new byte[size * size], new byte[size * size]);
+    }
+
+    /// <summary>Paints the garments; <paramref name="owner"/> (scratch) records which garment's foreground a pixel shows last,
+    /// and the boxes of the visible ones are returned.</summary>
+    static CanvasObject[] Paint(Dataset source, GarmentPlacement[] garments, int size, Span<byte> image, Span<byte> mask, Span<byte> owner)
     {
         image.Clear();
         mask.Clear();
-        foreach (var g in garments)
+        owner.Clear();
+        for (int k = 0; k < garments.Length; k++)
         {
+            var g = garments[k];
             byte cls = (byte)(1 + source.Labels[g.SourceIndex]);
             var pixels = source.Images.AsSpan(g.SourceIndex * FashionMnist.Pixels, FashionMnist.Pixels);
             for (int r = 0; r < GarmentSize; r++)
@@ -175,6 +194,7 @@ public static class GarmentCanvas
                     {
                         image[o + c] = v;
                         mask[o + c] = cls;
+                        owner[o + c] = (byte)(k + 1);
                     }
                     else if (v > image[o + c])
                     {
@@ -183,6 +203,23 @@ public static class GarmentCanvas
                 }
             }
         }
+        var objects = new List<CanvasObject>(garments.Length);
+        for (int k = 0; k < garments.Length; k++)
+        {
+            var g = garments[k];
+            int left = int.MaxValue, top = int.MaxValue, right = -1, bottom = -1;
+            for (int r = g.Top; r < g.Top + GarmentSize; r++)
+                for (int c = g.Left; c < g.Left + GarmentSize; c++)
+                {
+                    if (owner[r * size + c] != k + 1) continue;
+                    left = Math.Min(left, c);
+                    right = Math.Max(right, c + 1);
+                    top = Math.Min(top, r);
+                    bottom = Math.Max(bottom, r + 1);
+                }
+            if (right > 0) objects.Add(new CanvasObject(source.Labels[g.SourceIndex], left, top, right, bottom));
+        }
+        return objects.ToArray();
     }
 
     static void Validate(int sourceCount, int size, int minGarments, int maxGarments, string sourceName)
@@ -218,6 +255,15 @@ public static class GarmentCanvas
 /// <summary>One garment of a canvas: the index of its image in the source split and its top-left corner.</summary>
 public readonly record struct GarmentPlacement(int SourceIndex, int Top, int Left);
 
+/// <summary>A visible garment of a canvas: its Fashion-MNIST label (0 … 9) and the tight box of its visible pixels,
+/// [Left, Right) × [Top, Bottom).</summary>
+public readonly record struct CanvasObject(int Label, int Left, int Top, int Right, int Bottom)
+{
+    /// <summary>The box as DETR predicts it: (cx, cy, w, h) as fractions of a canvas of side <paramref name="size"/>.</summary>
+    public (float Cx, float Cy, float W, float H) Normalized(int size) =>
+        ((Left + Right) * 0.5f / size, (Top + Bottom) * 0.5f / size, (float)(Right - Left) / size, (float)(Bottom - Top) / size);
+}
+
 /// <summary>
 /// Canvases made by <see cref="GarmentCanvas"/>: <see cref="Count"/> greyscale images and their class masks, each
 /// <see cref="Size"/>×<see cref="Size"/> bytes row-major, one after another.
@@ -225,9 +271,11 @@ public readonly record struct GarmentPlacement(int SourceIndex, int Top, int Lef
 public sealed class SegmentationSet
 {
     readonly GarmentPlacement[][] _garments;
+    readonly CanvasObject[][] _objects;
 
-    internal SegmentationSet(int count, int size, int seed, byte[] images, byte[] masks, GarmentPlacement[][] garments)
+    internal SegmentationSet(int count, int size, int seed, byte[] images, byte[] masks, GarmentPlacement[][] garments, CanvasObject[][] objects)
     {
+        _objects = objects;
         Count = count;
         Size = size;
         Seed = seed;
@@ -259,6 +307,35 @@ public sealed class SegmentationSet
         if ((uint)index >= (uint)Count)
             throw new ArgumentOutOfRangeException(nameof(index), index, $"Canvas {index} is outside the set's {Count} canvases.");
         return _garments[index];
+    }
+
+    /// <summary>The visible garments of canvas <paramref name="index"/> and their boxes, bottom first.</summary>
+    public IReadOnlyList<CanvasObject> Objects(int index)
+    {
+        if ((uint)index >= (uint)Count)
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Canvas {index} is outside the set's {Count} canvases.");
+        return _objects[index];
+    }
+
+    /// <summary>The detection targets of the canvases at <paramref name="indices"/>: labels 0 … 9 and normalised (cx, cy, w, h)
+    /// boxes, what <see cref="ModelGen.Detection.SetCriterion"/> takes.</summary>
+    public ModelGen.Detection.DetectionTarget[] Targets(int[] indices)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        var targets = new ModelGen.Detection.DetectionTarget[indices.Length];
+        for (int b = 0; b < indices.Length; b++)
+        {
+            var objects = Objects(indices[b]);
+            var labels = new int[objects.Count];
+            var boxes = new float[objects.Count * 4];
+            for (int k = 0; k < objects.Count; k++)
+            {
+                labels[k] = objects[k].Label;
+                (boxes[k * 4], boxes[k * 4 + 1], boxes[k * 4 + 2], boxes[k * 4 + 3]) = objects[k].Normalized(Size);
+            }
+            targets[b] = new ModelGen.Detection.DetectionTarget(labels, boxes);
+        }
+        return targets;
     }
 
     public override string ToString() => $"{Count} garment canvases of {Size}×{Size} (seed {Seed})";

@@ -142,6 +142,41 @@ public sealed class GarmentCanvasTests : IDisposable
     }
 
     [Fact]
+    public void Objects_AreTheVisibleGarments_InTightBoxes()
+    {
+        var set = GarmentCanvas.Create(Train, 300, seed: 12, size: 48, minGarments: 1, maxGarments: 6);
+        int size = set.Size, hidden = 0;
+        for (int i = 0; i < set.Count; i++)
+        {
+            var garments = set.Garments(i);
+            // Independently: which garment shows last at each pixel, then each garment's extent.
+            var owner = new int[size * size];
+            Array.Fill(owner, -1);
+            for (int g = 0; g < garments.Count; g++)
+                for (int r = 0; r < 28; r++)
+                    for (int c = 0; c < 28; c++)
+                        if (Train.Images[garments[g].SourceIndex * 784 + r * 28 + c] > 25) owner[(garments[g].Top + r) * size + garments[g].Left + c] = g;
+            var expected = new List<CanvasObject>();
+            for (int g = 0; g < garments.Count; g++)
+            {
+                var at = Enumerable.Range(0, size * size).Where(k => owner[k] == g).ToList();
+                if (at.Count == 0) { hidden++; continue; }
+                expected.Add(new CanvasObject(Train.Labels[garments[g].SourceIndex], at.Min(k => k % size), at.Min(k => k / size), at.Max(k => k % size) + 1,
+                    at.Max(k => k / size) + 1));
+            }
+            Assert.Equal(expected, set.Objects(i));
+            Assert.Equal(expected, GarmentCanvas.Objects(Train, 12, i, size, 1, 6));
+        }
+        Assert.True(hidden > 0, "some garment is covered entirely");
+        var targets = set.Targets(new[] { 3, 0 });
+        var first = set.Objects(3)[0];
+        Assert.Equal(first.Label, targets[0].Labels[0]);
+        Assert.Equal(new[] { (first.Left + first.Right) / 2f / size, (first.Top + first.Bottom) / 2f / size, (first.Right - first.Left) / (float)size,
+            (first.Bottom - first.Top) / (float)size }, targets[0].Boxes.Take(4));
+        Assert.Equal(set.Objects(0).Count, targets[1].Count);
+    }
+
+    [Fact]
     public void ClassFrequencies_AreSane()
     {
         var set = s_train.Value;
@@ -274,7 +309,7 @@ public sealed class GarmentCanvasTests : IDisposable
     }
 
     /// <summary>Runs the Python generator and returns, per index, its image and mask bytes and its garments.</summary>
-    (byte[] Image, byte[] Mask, int[][] Garments)[] RunPython(string dataDir, string split, int seed, int size, int min, int max, int[] indices)
+    (byte[] Image, byte[] Mask, int[][] Garments, int[][] Objects)[] RunPython(string dataDir, string split, int seed, int size, int min, int max, int[] indices)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "Peers", "garment_canvas.py");
         string output = _temp.File($"canvases-{split}-{seed}-{size}.bin");
@@ -289,13 +324,16 @@ public sealed class GarmentCanvasTests : IDisposable
         Assert.Equal(indices.Length * 2 * size * size, bytes.Length);
         using var doc = JsonDocument.Parse(text[text.IndexOf('{')..]);
         var garments = doc.RootElement.GetProperty("garments");
-        var result = new (byte[], byte[], int[][])[indices.Length];
+        var objects = doc.RootElement.GetProperty("objects");
+        var result = new (byte[], byte[], int[][], int[][])[indices.Length];
         for (int k = 0; k < indices.Length; k++)
         {
             int n = size * size;
             var g = garments.GetProperty(indices[k].ToString(CultureInfo.InvariantCulture)).EnumerateArray()
                 .Select(e => e.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
-            result[k] = (bytes.AsSpan(2 * k * n, n).ToArray(), bytes.AsSpan((2 * k + 1) * n, n).ToArray(), g);
+            var o = objects.GetProperty(indices[k].ToString(CultureInfo.InvariantCulture)).EnumerateArray()
+                .Select(e => e.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
+            result[k] = (bytes.AsSpan(2 * k * n, n).ToArray(), bytes.AsSpan((2 * k + 1) * n, n).ToArray(), g, o);
         }
         return result;
     }
@@ -316,6 +354,8 @@ public sealed class GarmentCanvasTests : IDisposable
             Assert.True(firstImage == image.Length, $"{where}: image differs first at pixel {firstImage}");
             Assert.True(firstMask == mask.Length, $"{where}: mask differs first at pixel {firstMask}");
             Assert.Contains(mask, m => m != 0);
+            Assert.Equal(GarmentCanvas.Objects(source, seed, indices[k], size, min, max).Select(b => new[] { b.Label, b.Left, b.Top, b.Right, b.Bottom }),
+                python[k].Objects);
         }
     }
 

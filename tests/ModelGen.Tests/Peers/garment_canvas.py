@@ -17,6 +17,8 @@ Definition (canvas `index` of a set made with `seed` from a source split of N 28
                 v > 25 (foreground): image = v, mask = 1 + label(source)    -- a later garment covers earlier ones
                 v <= 25            : image = max(image, v), mask unchanged  -- faint edges never cover a garment
   The canvas starts all zero (image 0, mask 0 = background). So mask != 0 exactly where image > 25.
+  objects     : each garment, bottom first, whose foreground stays the last on some pixel: [label, left, top, right, bottom],
+                the tight box of those pixels (right and bottom exclusive); a garment covered entirely has none.
 Training canvases come from the train split with `seed`, test canvases from the test split with `~seed` (-1 - seed).
 
 Usage (the test's entry point):
@@ -121,9 +123,17 @@ def layout(seed, index, source_count, size=64, min_garments=2, max_garments=4):
 
 def canvas(images, labels, seed, index, size=64, min_garments=2, max_garments=4):
     """(image, mask) of canvas `index`, each a bytearray of size*size, row-major."""
+    image, mask, _ = canvas_objects(images, labels, seed, index, size, min_garments, max_garments)
+    return image, mask
+
+
+def canvas_objects(images, labels, seed, index, size=64, min_garments=2, max_garments=4):
+    """(image, mask, objects) of canvas `index`: objects are [label, left, top, right, bottom] of the visible garments."""
     image = bytearray(size * size)
     mask = bytearray(size * size)
-    for source, top, left in layout(seed, index, len(labels), size, min_garments, max_garments):
+    owner = bytearray(size * size)
+    garments = layout(seed, index, len(labels), size, min_garments, max_garments)
+    for k, (source, top, left) in enumerate(garments):
         cls = 1 + labels[source]
         base = source * GARMENT * GARMENT
         for r in range(GARMENT):
@@ -134,9 +144,16 @@ def canvas(images, labels, seed, index, size=64, min_garments=2, max_garments=4)
                 if v > THRESHOLD:
                     image[o + c] = v
                     mask[o + c] = cls
+                    owner[o + c] = k + 1
                 elif v > image[o + c]:
                     image[o + c] = v
-    return image, mask
+    objects = []
+    for k, (source, top, left) in enumerate(garments):
+        rows = [r for r in range(top, top + GARMENT) if any(owner[r * size + c] == k + 1 for c in range(left, left + GARMENT))]
+        cols = [c for c in range(left, left + GARMENT) if any(owner[r * size + c] == k + 1 for r in range(top, top + GARMENT))]
+        if rows:
+            objects.append([labels[source], cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])
+    return image, mask, objects
 
 
 def create(images, labels, count, seed, size=64, min_garments=2, max_garments=4):
@@ -170,14 +187,14 @@ def main(argv=None):
     a = p.parse_args(argv)
     images, labels = load_split(a.data, a.split)
     indices = [int(s) for s in a.indices.split(",") if s]
-    garments = {}
+    garments, objects = {}, {}
     with open(a.out, "wb") as f:
         for i in indices:
-            image, mask = canvas(images, labels, a.seed, i, a.size, a.min, a.max)
+            image, mask, objects[str(i)] = canvas_objects(images, labels, a.seed, i, a.size, a.min, a.max)
             f.write(image)
             f.write(mask)
             garments[str(i)] = [[s, labels[s], t, l] for s, t, l in layout(a.seed, i, len(labels), a.size, a.min, a.max)]
-    print(json.dumps({"canvases": len(indices), "size": a.size, "garments": garments}))
+    print(json.dumps({"canvases": len(indices), "size": a.size, "garments": garments, "objects": objects}))
     return 0
 
 
