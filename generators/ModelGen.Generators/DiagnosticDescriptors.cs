@@ -123,7 +123,7 @@ public static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor PerformerFormsNoScores = Error("MG2022",
         "Performer attention forms no scores to mask or bias",
-        "Layer '{0}': Performer estimates softmax attention with {1} random features and never forms the {2}×{2} scores, so {3} cannot apply to them; use MultiHeadAttention (memory-efficient on long sequences) for padding and attention masks and score biases, or rotary positions with Performer", Shapes);
+        "Layer '{0}': Performer estimates softmax attention with {1} random features and never forms the {2}×{2} scores, so {3} cannot apply to them; use MultiHeadAttention (memory-efficient on long sequences) for attention masks and score biases, or a KeyPaddingMask and rotary positions with Performer", Shapes);
 
     public static readonly DiagnosticDescriptor SparseBlockDoesNotDivide = Error("MG2023",
         "The sparse attention block does not divide the tokens",

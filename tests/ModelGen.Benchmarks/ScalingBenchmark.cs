@@ -110,8 +110,8 @@ public static class ScalingBenchmark
                 float[] state = new float[Heads * Features * (HeadDim + 1)], den = new float[Heads * n];
                 forward = () =>
                 {
-                    RandomFeatures.Forward(qf, q, w, 1, n, Heads, HeadDim, Features, keys: false);
-                    RandomFeatures.Forward(kf, k, w, 1, n, Heads, HeadDim, Features, keys: true);
+                    RandomFeatures.Forward(qf, q, w, null, 1, n, Heads, HeadDim, Features, keys: false);
+                    RandomFeatures.Forward(kf, k, w, null, 1, n, Heads, HeadDim, Features, keys: true);
                     LinearAttention.Forward(o, state, den, qf, kf, v, 1, n, Heads, Heads, Features, HeadDim, causal: false);
                 };
                 backward = () =>
@@ -235,8 +235,8 @@ public static class ScalingBenchmark
                 {
                     var w = RandomFeatures.Orthogonal(m, HeadDim, new Random(100 + draw));
                     float[] qf = new float[n * m], kf = new float[n * m], row = new float[n];
-                    RandomFeatures.Forward(qf, q, w, 1, n, 1, HeadDim, m, keys: false);
-                    RandomFeatures.Forward(kf, k, w, 1, n, 1, HeadDim, m, keys: true);
+                    RandomFeatures.Forward(qf, q, w, null, 1, n, 1, HeadDim, m, keys: false);
+                    RandomFeatures.Forward(kf, k, w, null, 1, n, 1, HeadDim, m, keys: true);
                     double squared = 0;
                     for (int i = 0; i < n; i++)
                     {

@@ -415,10 +415,16 @@ public class DiagnosticTests
             "Layer 'attn': Performer estimates softmax attention with 16 random features and never forms the 8×8 scores, so ALiBi cannot apply");
 
     [Fact]
-    public void MG2022_PaddedPerformer() =>
+    public void MG2022_PerformerWithAnAttentionMask_EvenWhenPadded() =>
+        Expect(Model("[PerformerAttention(4, 16, KeyPaddingMask = \"pad\", AttentionMask = \"mask\")] public partial Module Attn { get; }",
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)] [Input(\"mask\", 8, 8, Kind = InputKind.AttentionMask)]"),
+            "MG2022", "AttentionMask = \"mask\"", "so AttentionMask cannot apply");
+
+    [Fact]
+    public void MG2006_PerformerPaddingOfAnotherLength() =>
         Expect(Model("[PerformerAttention(4, 16, KeyPaddingMask = \"pad\")] public partial Module Attn { get; }",
-                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 8, Kind = InputKind.KeyPaddingMask)]"),
-            "MG2022", "KeyPaddingMask = \"pad\"", "so KeyPaddingMask cannot apply");
+                inputs: "[Input(\"x\", 8, 64)] [Input(\"pad\", 7, Kind = InputKind.KeyPaddingMask)]"),
+            "MG2006", "KeyPaddingMask = \"pad\"", "Layer 'attn': key padding mask 'pad' has length 7 but the keys have length 8");
 
     [Fact]
     public void MG2028_ReformerChunkNotDividingTheTokens() =>

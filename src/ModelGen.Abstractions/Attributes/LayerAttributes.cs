@@ -200,7 +200,8 @@ public sealed class LinformerAttentionAttribute : AttentionOptionsAttribute
 /// linear in the tokens; causal by prefix sums. The projection (<c>projection_matrix</c>: (features, head width), shared by the
 /// heads) is a buffer saved with the parameters, drawn from the model's seed and never trained; redraw it with
 /// <c>ModelGen.Ops.RandomFeatures.Redraw</c>. Projections q/k/v/out as <see cref="MultiHeadAttentionAttribute"/>; rotary positions
-/// apply before the features. No scores are formed, so padding and attention masks and score biases are refused.</summary>
+/// apply before the features; a key padding mask gives padded keys no features (a query that sees only padded keys gives 0).
+/// No scores are formed, so attention masks and score biases are refused.</summary>
 public sealed class PerformerAttentionAttribute : AttentionOptionsAttribute
 {
     public PerformerAttentionAttribute(int heads, int features) : base(heads) => Features = features;

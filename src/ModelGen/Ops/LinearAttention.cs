@@ -51,7 +51,7 @@ public static class LinearAttention
                     {
                         var num = t_rows.AsSpan(n * w, w);
                         den[(b * heads + h) * tokens + n] = num[headDimV];
-                        TensorPrimitives.Divide(num.Slice(0, headDimV), num[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
+                        Divide(num.Slice(0, headDimV), num[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
                     }
                 }
                 return;
@@ -69,11 +69,22 @@ public static class LinearAttention
                     numerator.AsSpan().Clear();
                     for (int r = 0; r < features; r++) TensorPrimitives.MultiplyAdd(s.Slice(r * w, w), q[r], numerator, numerator);
                     den[(b * heads + h) * tokens + n] = numerator[headDimV];
-                    TensorPrimitives.Divide(numerator.AsSpan(0, headDimV), numerator[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
+                    Divide(numerator.AsSpan(0, headDimV), numerator[headDimV], o.AsSpan((b * tokens + n) * heads * headDimV + h * headDimV, headDimV));
                 }
             }
         });
     }
+
+    /// <summary>o = numerator / den; 0 where den is 0 (every key the query sees is padded, so φk = 0 for all of them).</summary>
+    static void Divide(ReadOnlySpan<float> numerator, float den, Span<float> o)
+    {
+        if (den == 0f) o.Clear();
+        else TensorPrimitives.Divide(numerator, den, o);
+    }
+
+    /// <summary>1 / den, or 0 for a query that sees no unpadded key (its output is 0 and has no gradient).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Inverse(float den) => den == 0f ? 0f : 1f / den;
 
     /// <summary>S += φk_n [v_n, 1]ᵀ.</summary>
     static void Accumulate(Span<float> s, float[] kf, float[] v, float[] extended, int bg, int b, int g, int n, int tokens, int kvHeads, int features, int headDimV)
@@ -184,7 +195,7 @@ public static class LinearAttention
     static void Residual(float[] residual, float[] dO, float[] o, float[] den, int b, int h, int n, int tokens, int heads, int headDimV)
     {
         int e = (b * tokens + n) * heads * headDimV + h * headDimV;
-        float inverse = 1f / den[((long)b * heads + h) * tokens + n];
+        float inverse = Inverse(den[((long)b * heads + h) * tokens + n]);
         var gradient = dO.AsSpan(e, headDimV);
         TensorPrimitives.Multiply(gradient, inverse, residual.AsSpan(0, headDimV));
         residual[headDimV] = -TensorPrimitives.Dot(gradient, o.AsSpan(e, headDimV)) * inverse;
@@ -264,7 +275,7 @@ public static class LinearAttention
         int h = (int)(i / headDimV % heads);
         long bn = i / ((long)headDimV * heads);
         int n = (int)(bn % tokens), b = (int)(bn / tokens);
-        o[i] = o[i] / den[((long)b * heads + h) * tokens + n];
+        o[i] = o[i] * Inverse(den[((long)b * heads + h) * tokens + n]);
     }
 
     /// <summary>Extent: batch·heads·tokens·(dv + 1). residual[b, h, n] = [dO / den, −dO·o / den].</summary>
@@ -279,7 +290,7 @@ public static class LinearAttention
         long row = i / w;
         int n = (int)(row % tokens), h = (int)(row / tokens % heads), b = (int)(row / ((long)tokens * heads));
         long x = ((long)b * tokens + n) * heads * headDimV + (long)h * headDimV;
-        float inverse = 1f / den[row];
+        float inverse = Inverse(den[row]);
         if (e < headDimV)
         {
             residual[i] = dO[x + e] * inverse;

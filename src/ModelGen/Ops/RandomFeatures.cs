@@ -105,8 +105,9 @@ public static class RandomFeatures
     }
 
     /// <summary>φ (B, H, N, m) of x (B, N, H·d); <paramref name="keys"/>: one stabiliser per (sample, head), else one per row. The
-    /// exponents of a (sample, head) are one product x·Ωᵀ (N×d by d×m).</summary>
-    public static void Forward(float[] phi, float[] x, float[] projection, int batch, int tokens, int heads, int headDim, int features, bool keys)
+    /// exponents of a (sample, head) are one product x·Ωᵀ (N×d by d×m). Keys marked in <paramref name="padding"/> (B, N; nonzero
+    /// pads) get φ = 0, so linear attention never sees them, and take no part in the stabiliser.</summary>
+    public static void Forward(float[] phi, float[] x, float[] projection, float[]? padding, int batch, int tokens, int heads, int headDim, int features, bool keys)
     {
         float normalizer = DataNormalizer(headDim), ratio = 1f / MathF.Sqrt(features);
         Workers.For(batch * heads, bh =>
@@ -124,12 +125,19 @@ public static class RandomFeatures
                 TensorPrimitives.Multiply(row, normalizer, row);
                 TensorPrimitives.Subtract(row, half, row);
                 float max = TensorPrimitives.Max(row);
-                if (keys) headMax = MathF.Max(headMax, max);
-                else Exponentiate(row, max, ratio);
+                if (!keys) Exponentiate(row, max, ratio);
+                else if (!Padded(padding, b, tokens, n)) headMax = MathF.Max(headMax, max);
             }
-            if (keys) Exponentiate(phi.AsSpan(bh * tokens * features, tokens * features), headMax, ratio);
+            if (!keys) return;
+            var head = phi.AsSpan(bh * tokens * features, tokens * features);
+            if (float.IsNegativeInfinity(headMax)) head.Clear();
+            else Exponentiate(head, headMax, ratio);
+            for (int n = 0; n < tokens; n++)
+                if (Padded(padding, b, tokens, n)) head.Slice(n * features, features).Clear();
         });
     }
+
+    static bool Padded(float[]? padding, int b, int tokens, int n) => padding is not null && padding[b * tokens + n] != 0f;
 
     static void Exponentiate(Span<float> row, float shift, float ratio)
     {
@@ -209,6 +217,27 @@ public static class RandomFeatures
         max = WarpReduce.Max(max);
         float ratio = 1f / MathF.Sqrt(features);
         for (int j = lane; j < n; j += 32) phi[o + j] = MathF.Exp(phi[o + j] - max) * ratio;
+    }
+
+    /// <summary>A warp per (sample, head) of keys.</summary>
+    public static KernelConfig StabiliseKeysKernelConfig(int rows) => StabiliseKernelConfig(rows);
+
+    /// <summary>A warp per (sample, head) of keys: φ = exp(u − max)/√m over its tokens·m exponents in place, the padded keys left
+    /// out of the max and set to 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StabiliseKeysKernel(ArrayView<float> phi, ArrayView<float> padding, int rows, int heads, int tokens, int features, bool hasPadding)
+    {
+        int row = Grid.IdxX * LayerNorm.RowsPerGroup + Warp.WarpIdx, lane = Warp.LaneIdx;
+        if (row >= rows) return;
+        long o = (long)row * tokens * features, b = row / heads;
+        int n = tokens * features;
+        float max = float.NegativeInfinity;
+        for (int j = lane; j < n; j += 32)
+            if (!hasPadding || padding[b * tokens + j / features] == 0f) max = MathF.Max(max, phi[o + j]);
+        max = WarpReduce.Max(max);
+        float ratio = 1f / MathF.Sqrt(features);
+        for (int j = lane; j < n; j += 32)
+            phi[o + j] = (hasPadding && padding[b * tokens + j / features] != 0f) || max == float.NegativeInfinity ? 0f : MathF.Exp(phi[o + j] - max) * ratio;
     }
 
     /// <summary>Extent: batch·tokens·heads·headDim, a thread per input element summing over the m features.</summary>

@@ -320,6 +320,14 @@ public static class ModelFuzzer
             return _model.Edges[^1];
         }
 
+        /// <summary>KeyPaddingMask naming a mask of this length: one already declared, else a new input (outside a module).</summary>
+        void AddKeyPadding(List<string> args, Scope scope, int length)
+        {
+            string? mask = _masks.Where(m => m.Length == length).Select(m => m.Name).FirstOrDefault();
+            if (mask is null && _masks.Count < 2 && !scope.IsModule) mask = DeclareMask(length);
+            if (mask is not null && (!scope.IsModule || ModuleSees(mask))) args.Add($"KeyPaddingMask = \"{mask}\"");
+        }
+
         string DeclareMask(int length)
         {
             string name = _masks.Count == 0 ? Pick("padding", "mask", "pad", "key_padding") : "padding" + (_masks.Count + 1).ToString(CultureInfo.InvariantCulture);
@@ -619,6 +627,7 @@ public static class ModelFuzzer
                         args.Add($"KeyDim = {keyDim}");
                     }
                     if (Chance(0.2) && keyDim % 2 == 0) args.Add("Positions = RelativePositions.Rotary");
+                    if (Chance(0.25)) AddKeyPadding(args, scope, s.Dims[0]);
                     return Out(Same());
                 }
                 case "ReformerAttention":
@@ -633,12 +642,7 @@ public static class ModelFuzzer
                     if (Chance(0.15)) args.Add("Bias = false");
                     if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 6)}");
                     if (Chance(0.1)) args.Add($"KeyDim = {Pick(3, 4)}");
-                    if (Chance(0.25))
-                    {
-                        string? mask = _masks.Where(m => m.Length == tokens).Select(m => m.Name).FirstOrDefault();
-                        if (mask is null && _masks.Count < 2 && !scope.IsModule) mask = DeclareMask(tokens);
-                        if (mask is not null && (!scope.IsModule || ModuleSees(mask))) args.Add($"KeyPaddingMask = \"{mask}\"");
-                    }
+                    if (Chance(0.25)) AddKeyPadding(args, scope, tokens);
                     return Out(Same());
                 }
                 case "SparseAttention":

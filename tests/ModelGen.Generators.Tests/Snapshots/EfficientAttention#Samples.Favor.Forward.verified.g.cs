@@ -17,12 +17,12 @@ partial class Favor
 
         // attn.q_features (RandomFeatures m=12): (B, 10, 16) -> (B, 2, 10, 12)
         global::ModelGen.Ops.RandomFeatures.Forward(
-            a[Buf.attn_q_features], a[Buf.attn_q_proj], _attn_projection_matrix.Value, batch, tokens: 10, heads: 2, headDim: 8,
+            a[Buf.attn_q_features], a[Buf.attn_q_proj], _attn_projection_matrix.Value, null, batch, tokens: 10, heads: 2, headDim: 8,
             features: 12, keys: false);
 
         // attn.k_features (RandomFeatures m=12 keys): (B, 10, 16) -> (B, 2, 10, 12)
         global::ModelGen.Ops.RandomFeatures.Forward(
-            a[Buf.attn_k_features], a[Buf.attn_k_proj], _attn_projection_matrix.Value, batch, tokens: 10, heads: 2, headDim: 8,
+            a[Buf.attn_k_features], a[Buf.attn_k_proj], _attn_projection_matrix.Value, null, batch, tokens: 10, heads: 2, headDim: 8,
             features: 12, keys: true);
 
         // attn.heads (LinearAttention H=2 KvH=2 m=12 dv=8): (B, 2, 10, 12), (B, 2, 10, 12), (B, 10, 16) -> (B, 10, 16)
@@ -43,12 +43,12 @@ partial class Favor
 
         // causal.q_features (RandomFeatures m=6): (B, 10, 16) -> (B, 4, 10, 6)
         global::ModelGen.Ops.RandomFeatures.Forward(
-            a[Buf.causal_q_features], a[Buf.causal_q_proj], _causal_projection_matrix.Value, batch, tokens: 10, heads: 4, headDim: 4,
+            a[Buf.causal_q_features], a[Buf.causal_q_proj], _causal_projection_matrix.Value, null, batch, tokens: 10, heads: 4, headDim: 4,
             features: 6, keys: false);
 
         // causal.k_features (RandomFeatures m=6 keys): (B, 10, 8) -> (B, 2, 10, 6)
         global::ModelGen.Ops.RandomFeatures.Forward(
-            a[Buf.causal_k_features], a[Buf.causal_k_proj], _causal_projection_matrix.Value, batch, tokens: 10, heads: 2, headDim: 4,
+            a[Buf.causal_k_features], a[Buf.causal_k_proj], _causal_projection_matrix.Value, null, batch, tokens: 10, heads: 2, headDim: 4,
             features: 6, keys: true);
 
         // causal.heads (LinearAttention H=4 KvH=2 m=6 dv=4 causal): (B, 4, 10, 6), (B, 2, 10, 6), (B, 10, 8) -> (B, 10, 16)
@@ -118,7 +118,7 @@ partial class Favor
         // attn.k_features (RandomFeatures m=12 keys): (B, 10, 16) -> (B, 2, 10, 12)
         _runtime.Profiler.Mark(2, backward: false);
         K5_RandomFeaturesLogitsKernel(batch * 240, a.View(Buf.attn_k_features), a.View(Buf.attn_k_proj), _runtime.Value(6), batch);
-        K8_RandomFeaturesStabiliseKernel(a.View(Buf.attn_k_features), batch);
+        K8_RandomFeaturesStabiliseKeysKernel(a.View(Buf.attn_k_features), _runtime.Dummy, batch);
 
         // attn.heads (LinearAttention H=2 KvH=2 m=12 dv=8): (B, 2, 10, 12), (B, 2, 10, 12), (B, 10, 16) -> (B, 10, 16)
         _runtime.Profiler.Mark(3, backward: false);
@@ -152,7 +152,7 @@ partial class Favor
         // causal.k_features (RandomFeatures m=6 keys): (B, 10, 8) -> (B, 2, 10, 6)
         _runtime.Profiler.Mark(7, backward: false);
         K27_RandomFeaturesLogitsKernel(batch * 120, a.View(Buf.causal_k_features), a.View(Buf.causal_k_proj), _runtime.Value(15), batch);
-        K28_RandomFeaturesStabiliseKernel(a.View(Buf.causal_k_features), batch);
+        K28_RandomFeaturesStabiliseKeysKernel(a.View(Buf.causal_k_features), _runtime.Dummy, batch);
 
         // causal.heads (LinearAttention H=4 KvH=2 m=6 dv=4 causal): (B, 4, 10, 6), (B, 2, 10, 6), (B, 10, 8) -> (B, 10, 16)
         _runtime.Profiler.Mark(8, backward: false);

@@ -117,14 +117,15 @@ partial class Favor
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K7_RandomFeaturesBackwardKernelBody))(extent, p0, p1, p2, p3, p4, batch);
 
-    // RandomFeatures.StabiliseKernel: attn.k_features
-    static void K8_RandomFeaturesStabiliseKernelBody(ModelGenView p0, int batch) =>
-        global::ModelGen.Ops.RandomFeatures.StabiliseKernel(p0, rows: batch * 2, n: 120, features: 12);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, int>? _k8;
-    void K8_RandomFeaturesStabiliseKernel(ModelGenView p0, int batch) =>
-        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, int>(
-            _runtime.Accelerator, K8_RandomFeaturesStabiliseKernelBody))(
-        global::ModelGen.Ops.RandomFeatures.StabiliseKernelConfig(rows: batch * 2), p0, batch);
+    // RandomFeatures.StabiliseKeysKernel: attn.k_features
+    static void K8_RandomFeaturesStabiliseKeysKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.RandomFeatures.StabiliseKeysKernel(
+        p0, p1, rows: batch * 2, heads: 2, tokens: 10, features: 12, hasPadding: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k8;
+    void K8_RandomFeaturesStabiliseKeysKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k8 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K8_RandomFeaturesStabiliseKeysKernelBody))(
+        global::ModelGen.Ops.RandomFeatures.StabiliseKeysKernelConfig(rows: batch * 2), p0, p1, batch);
 
     // LinearAttention.StateKernel: attn.heads
     static void K9_LinearAttentionStateKernelBody(
@@ -380,14 +381,15 @@ partial class Favor
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, int>(
             _runtime.Accelerator, K27_RandomFeaturesLogitsKernelBody))(extent, p0, p1, p2, batch);
 
-    // RandomFeatures.StabiliseKernel: causal.k_features
-    static void K28_RandomFeaturesStabiliseKernelBody(ModelGenView p0, int batch) =>
-        global::ModelGen.Ops.RandomFeatures.StabiliseKernel(p0, rows: batch * 2, n: 60, features: 6);
-    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, int>? _k28;
-    void K28_RandomFeaturesStabiliseKernel(ModelGenView p0, int batch) =>
-        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, int>(
-            _runtime.Accelerator, K28_RandomFeaturesStabiliseKernelBody))(
-        global::ModelGen.Ops.RandomFeatures.StabiliseKernelConfig(rows: batch * 2), p0, batch);
+    // RandomFeatures.StabiliseKeysKernel: causal.k_features
+    static void K28_RandomFeaturesStabiliseKeysKernelBody(ModelGenView p0, ModelGenView p1, int batch) =>
+        global::ModelGen.Ops.RandomFeatures.StabiliseKeysKernel(
+        p0, p1, rows: batch * 2, heads: 2, tokens: 10, features: 6, hasPadding: false);
+    global::System.Action<global::ILGPU.KernelConfig, ModelGenView, ModelGenView, int>? _k28;
+    void K28_RandomFeaturesStabiliseKeysKernel(ModelGenView p0, ModelGenView p1, int batch) =>
+        _runtime.Launch(_k28 ??= global::ILGPU.Runtime.KernelLoaders.LoadStreamKernel<ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K28_RandomFeaturesStabiliseKeysKernelBody))(
+        global::ModelGen.Ops.RandomFeatures.StabiliseKeysKernelConfig(rows: batch * 2), p0, p1, batch);
 
     // RandomFeatures.BackwardKernel: causal.k_features
     static void K29_RandomFeaturesBackwardKernelBody(

@@ -132,6 +132,28 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void PaddedPerformers_DeviceKernelsMatchCpu()
+    {
+        // The keys' stabiliser over unpadded keys only, padded features 0, and the queries that see no key.
+        Compare(device =>
+        {
+            var m = new PaddedPerformer(device, seed: 47);
+            var y = m.Forward(ModelData.Random(48, 1f, 3, 12, 16), ModelData.Padding(12, 0, 5, 12));
+            m.Backward(ModelData.Random(49, 1f, y.Shape));
+            return (y, m.Parameters, m.InputGradient);
+        }, "x");
+        Compare(device =>
+        {
+            var m = new CausalPaddedPerformer(device, seed: 50);
+            var pad = Tensor.Zeros(2, 10);
+            for (int k = 0; k < 4; k++) pad[1, k] = 1f;
+            var y = m.Forward(ModelData.Random(51, 1f, 2, 10, 12), pad);
+            m.Backward(ModelData.Random(52, 1f, y.Shape));
+            return (y, m.Parameters, m.InputGradient);
+        }, "x");
+    }
+
+    [Fact]
     public void Reformer_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Keys normalised, hashing and the counting sort by bucket, a thread per query's windows; query and key gradients.

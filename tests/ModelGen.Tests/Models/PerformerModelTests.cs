@@ -35,6 +35,40 @@ public class PerformerModelTests
         AgreesWithTorch(x, m.Forward(x), m.Backward, m.Parameters, m.InputGradient, new { op = "performer", heads = 4, kv_heads = 2, causal = true, theta = 10000.0 });
     }
 
+    /// <summary>(batch, tokens) with the first <paramref name="lead"/>[b] keys of sample b padded (a left-padded batch).</summary>
+    static Tensor LeftPadding(int tokens, params int[] lead)
+    {
+        var t = Tensor.Zeros(lead.Length, tokens);
+        for (int b = 0; b < lead.Length; b++)
+            for (int k = 0; k < lead[b]; k++) t[b, k] = 1f;
+        return t;
+    }
+
+    [SkippableFact]
+    public void PaddedPerformer_AgreesWithPyTorch()
+    {
+        // No padding, the last 4 keys, and every key (the sample's attention gives 0, its output is out_proj's bias).
+        using var m = new PaddedPerformer(Device.Cpu(), seed: 13);
+        var x = ModelData.Random(14, 1f, 3, 12, 16);
+        var pad = ModelData.Padding(12, 0, 4, 12);
+        var y = m.Forward(x, pad);
+        var bias = m.Parameters["attn.out_proj.bias"].Value;
+        for (int n = 0; n < 12; n++) Assert.Equal(bias, y.Data.AsSpan((2 * 12 + n) * 16, 16).ToArray());
+        TorchTwin.AgreesWithTorch(y, m.Backward, m.Parameters, m.InputGradient, new { op = "performer", heads = 2, kv_heads = 1, causal = false, theta = 0.0 },
+            "attn.", "", new[] { "x" }, TorchTwin.Named("x", x), TorchTwin.Named("padding", pad));
+    }
+
+    [SkippableFact]
+    public void CausalPaddedPerformer_AgreesWithPyTorch()
+    {
+        // Left padding: the first queries of the second sample see only padded keys.
+        using var m = new CausalPaddedPerformer(Device.Cpu(), seed: 15);
+        var x = ModelData.Random(16, 1f, 2, 10, 12);
+        var pad = LeftPadding(10, 0, 3);
+        TorchTwin.AgreesWithTorch(m.Forward(x, pad), m.Backward, m.Parameters, m.InputGradient, new { op = "performer", heads = 3, kv_heads = 3, causal = true, theta = 0.0 },
+            "attn.", "", new[] { "x" }, TorchTwin.Named("x", x), TorchTwin.Named("padding", pad));
+    }
+
     [Fact]
     public void ApproximationError_FallsAsTheFeaturesGrow()
     {

@@ -284,6 +284,24 @@ public partial class CausalPerformer
     [PerformerAttention(4, 11, KvHeads = 2, Causal = true, Positions = RelativePositions.Rotary)] public partial Module Attn { get; }
 }
 
+/// <summary>Performer over padded sequences, one key/value head: padded keys get no features.</summary>
+[Model]
+[Input("x", 12, 16)]
+[Input("pad", 12, Kind = InputKind.KeyPaddingMask)]
+public partial class PaddedPerformer
+{
+    [PerformerAttention(2, 16, KvHeads = 1, KeyPaddingMask = "pad")] public partial Module Attn { get; }
+}
+
+/// <summary>Causal Performer with a key padding mask: a query whose keys so far are all padded gives 0 before out_proj.</summary>
+[Model]
+[Input("x", 10, 12)]
+[Input("pad", 10, Kind = InputKind.KeyPaddingMask)]
+public partial class CausalPaddedPerformer
+{
+    [PerformerAttention(3, 9, Causal = true, KeyPaddingMask = "pad")] public partial Module Attn { get; }
+}
+
 /// <summary>torchvision's VisionTransformer at a small size (32×32 images, patches of 8, width 32, 2 layers of 4 heads, MLP 64,
 /// LayerNorm eps 1e-6), which timm's ViT shares: the declaration that reads both zoos' checkpoints.</summary>
 [Model]

@@ -48,7 +48,7 @@ public class RandomFeaturesTests
         var x = Rng.Floats(batch * tokens * heads * d, 1, 1.5f);
         var w = RandomFeatures.Orthogonal(m, d, new Random(2));
         var phi = Arrays.Filled(batch * heads * tokens * m, 9f);
-        RandomFeatures.Forward(phi, x, w, batch, tokens, heads, d, m, keys);
+        RandomFeatures.Forward(phi, x, w, null, batch, tokens, heads, d, m, keys);
         Approx.Equal(Reference(Rng.ToDouble(x), w, batch, tokens, heads, d, m, keys, null, out _), phi, 1e-7, 2e-5, "phi");
     }
 
@@ -80,8 +80,8 @@ public class RandomFeaturesTests
         var w = RandomFeatures.Orthogonal(m, d, new Random(8));
         var phiQ = new float[m];
         var phiK = new float[2 * m];
-        RandomFeatures.Forward(phiQ, q, w, 1, 1, 1, d, m, keys: false);
-        RandomFeatures.Forward(phiK, keys, w, 1, 2, 1, d, m, keys: true);
+        RandomFeatures.Forward(phiQ, q, w, null, 1, 1, 1, d, m, keys: false);
+        RandomFeatures.Forward(phiK, keys, w, null, 1, 2, 1, d, m, keys: true);
         double Dot(int j) => Enumerable.Range(0, m).Sum(r => (double)phiQ[r] * phiK[j * m + r]);
         double exact = Math.Exp(Enumerable.Range(0, d).Sum(k => (double)q[k] * (keys[k] - keys[d + k])) / Math.Sqrt(d));
         Assert.InRange(Dot(0) / Dot(1) / exact, 0.97, 1.03);
@@ -139,10 +139,14 @@ public class RandomFeaturesTests
     static void Back(Index1D i, ArrayView<float> dx, ArrayView<float> dphi, ArrayView<float> phi, ArrayView<float> x, ArrayView<float> w) =>
         RandomFeatures.BackwardKernel(i, dx, dphi, phi, x, w, KB, KN, KH, KD, KM);
 
+    static void Keys(ArrayView<float> phi, ArrayView<float> padding) => RandomFeatures.StabiliseKeysKernel(phi, padding, KB * KH, KH, KN, KM, false);
+    static void PaddedKeys(ArrayView<float> phi, ArrayView<float> padding) => RandomFeatures.StabiliseKeysKernel(phi, padding, KB * KH, KH, KN, KM, true);
+
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Kernels_MatchCpu(bool keys)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Kernels_MatchCpu(bool keys, bool padded)
     {
         int nx = KB * KN * KH * KD, nphi = KB * KH * KN * KM;
         var x = Rng.Floats(nx, 12, 1.5f);
@@ -150,17 +154,31 @@ public class RandomFeaturesTests
         var dphi = Rng.Floats(nphi, 14);
         var phi = new float[nphi];
         var dx = Arrays.Filled(nx, 0.5f);
-        RandomFeatures.Forward(phi, x, w, KB, KN, KH, KD, KM, keys);
+        // Padded: the last two keys of the first sample, and every key of the second (its features all 0).
+        var padding = new float[KB * KN];
+        for (int n = KN - 2; n < KN; n++) padding[n] = 1f;
+        for (int n = 0; n < KN; n++) padding[KN + n] = 1f;
+        RandomFeatures.Forward(phi, x, w, padded ? padding : null, KB, KN, KH, KD, KM, keys);
         RandomFeatures.Backward(dx, dphi, phi, x, w, KB, KN, KH, KD, KM);
+        if (padded)
+        {
+            Assert.All(phi.Skip(KH * KN * KM), v => Assert.Equal(0f, v));
+            Assert.Contains(phi.Take(KN * KM), v => v > 0f);
+        }
         using var h = new KernelHarness();
         using var gx = h.Upload(x);
         using var gw = h.Upload(w);
         using var gphi = h.Zeros(nphi);
         using var gdphi = h.Upload(dphi);
         using var gdx = h.Filled(nx, 0.5f);
+        using var gpad = h.Upload(padding);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Logits)(nphi + 7, gphi.View, gx.View, gw.View);
-        int rows = keys ? KB * KH : KB * KH * KN, n = keys ? KN * KM : KM;
-        h.Accelerator.LoadStreamKernel<ArrayView<float>, int, int, int>(RandomFeatures.StabiliseKernel)(RandomFeatures.StabiliseKernelConfig(rows), gphi.View, rows, n, KM);
+        if (keys)
+            h.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(padded ? PaddedKeys : Keys)(RandomFeatures.StabiliseKeysKernelConfig(KB * KH), gphi.View,
+                gpad.View);
+        else
+            h.Accelerator.LoadStreamKernel<ArrayView<float>, int, int, int>(RandomFeatures.StabiliseKernel)(RandomFeatures.StabiliseKernelConfig(KB * KH * KN), gphi.View,
+                KB * KH * KN, KM, KM);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Back)(
             nx + 7, gdx.View, gdphi.View, gphi.View, gx.View, gw.View);
         h.Accelerator.Synchronize();

@@ -319,11 +319,18 @@ def run(config, inputs):
         v = F.linear(x, w["v_proj.weight"], w["v_proj.bias"]).reshape(B, N, G, -1)
         if config["theta"] > 0:
             q, k = rope(q, config["theta"]), rope(k, config["theta"])
+        # A key padding mask (B, N; nonzero pads): padded keys get no features and take no part in the stabiliser, so they
+        # drop out of both sums; a query that sees no unpadded key gives 0.
+        padded = (inputs["padding"] != 0)[:, None, :, None] if "padding" in inputs else None
         def features(t, keys):
             t = t * d ** -0.25
             u = t @ projection.T - (t * t).sum(-1, keepdim=True) / 2
-            c = u.amax(dim=(-1, -2), keepdim=True) if keys else u.amax(dim=-1, keepdim=True)
-            return torch.exp(u - c.detach()) / projection.shape[0] ** 0.5
+            if not keys:
+                return torch.exp(u - u.amax(dim=-1, keepdim=True).detach()) / projection.shape[0] ** 0.5
+            live = u if padded is None else u.masked_fill(padded, float("-inf"))
+            c = live.amax(dim=(-1, -2), keepdim=True).detach()
+            phi = torch.exp(u - torch.where(torch.isfinite(c), c, torch.zeros_like(c))) / projection.shape[0] ** 0.5
+            return phi if padded is None else phi.masked_fill(padded, 0.0)
         qf = features(q.transpose(1, 2), False)
         kf = features(k.transpose(1, 2), True).repeat_interleave(H // G, dim=1)
         v = v.transpose(1, 2).repeat_interleave(H // G, dim=1)
@@ -333,7 +340,8 @@ def run(config, inputs):
         else:
             num = qf @ (kf.transpose(-1, -2) @ v)
             den = (qf * kf.sum(dim=2, keepdim=True)).sum(-1)
-        o = (num / den[..., None]).transpose(1, 2).reshape(B, N, -1)
+        safe = torch.where(den > 0, den, torch.ones_like(den))
+        o = torch.where(den[..., None] > 0, num / safe[..., None], torch.zeros_like(num)).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "reformer":
         # Reformer's LSH attention as its authors' code computes it: one projection for queries and keys; per round the buckets

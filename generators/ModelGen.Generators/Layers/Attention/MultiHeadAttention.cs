@@ -56,8 +56,8 @@ internal sealed class MultiHeadAttentionRule : LayerRule<MultiHeadAttentionAttri
 
     /// <summary>The argument that asks an attention which never forms its full scores to act on them (a padding or attention
     /// mask, a score bias), with what a message calls it; null when there is none.</summary>
-    internal static (string Argument, string What)? ScoreOption(AttentionOptionsAttribute a) =>
-        a.KeyPaddingMask is not null ? ("KeyPaddingMask", "KeyPaddingMask")
+    internal static (string Argument, string What)? ScoreOption(AttentionOptionsAttribute a, bool paddingAllowed = false) =>
+        a.KeyPaddingMask is not null && !paddingAllowed ? ("KeyPaddingMask", "KeyPaddingMask")
         : a.AttentionMask is not null ? ("AttentionMask", "AttentionMask")
         : a.Positions is not (RelativePositions.None or RelativePositions.Rotary) ? ("Positions", PositionsName(a.Positions))
         : null;

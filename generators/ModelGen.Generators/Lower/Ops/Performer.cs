@@ -12,20 +12,25 @@ public sealed partial class ModelGenerator
             Buffer(path + "." + "projection_matrix", new[] { features, headDim }, "features");
 
         /// <summary>Positive random features of queries or keys: x (N, heads·headDim) -> φ (heads, N, features); the stabiliser is a
-        /// row's own (queries) or a whole head's (keys).</summary>
-        internal string RandomFeatures(string path, string x, int heads, int headDim, int features, int projection, bool keys)
+        /// row's own (queries) or a whole head's (keys). Keys marked in <paramref name="padding"/> get φ = 0.</summary>
+        internal string RandomFeatures(string path, string x, int heads, int headDim, int features, int projection, bool keys, string? padding = null)
         {
             int tokens = ShapeOf(x)[0];
             string phi = Output(path, null, new[] { heads, tokens, features });
             var sizes = new[] { Arg.Rows("batch"), Arg.Lit(Int(tokens)), Arg.Lit(Int(heads)), Arg.Lit(Int(headDim)), Arg.Lit(Int(features)) };
             var rows = keys ? Arg.Rows("batch * " + Int(heads)) : Arg.Rows("batch * " + Int((long)heads * tokens));
-            Op(Comment(path, $"RandomFeatures m={Int(features)}{(keys ? " keys" : "")}", x, phi),
-                Call("RandomFeatures.Forward", Concat(new[] { Arg.Act(phi), Arg.Act(x), Arg.Param(projection) }, sizes, new[] { Arg.Lit(Bool(keys)) })),
+            var pad = padding is null ? Arg.None : Arg.Act(padding);
+            var stabilise = keys
+                ? GroupKernel("RandomFeatures.StabiliseKeysKernel", Arg.Act(phi), pad, rows, Arg.Lit(Int(heads)), Arg.Lit(Int(tokens)), Arg.Lit(Int(features)),
+                    Arg.Lit(Bool(padding is not null)))
+                : GroupKernel("RandomFeatures.StabiliseKernel", Arg.Act(phi), rows, Arg.Lit(Int(features)), Arg.Lit(Int(features)));
+            Op(Comment(path, $"RandomFeatures m={Int(features)}{(keys ? " keys" : "")}{(padding is null ? "" : " mask=" + padding)}", x, phi),
+                Call("RandomFeatures.Forward", Concat(new[] { Arg.Act(phi), Arg.Act(x), Arg.Param(projection), pad }, sizes, new[] { Arg.Lit(Bool(keys)) })),
                 Call("RandomFeatures.Backward", Concat(new[] { Arg.Grad(x), Arg.Grad(phi), Arg.Act(phi), Arg.Act(x), Arg.Param(projection) }, sizes)),
                 new[]
                 {
                     Kernel("RandomFeatures.LogitsKernel", "batch * " + Int((long)heads * tokens * features), Concat(new[] { Arg.Act(phi), Arg.Act(x), Arg.Param(projection) }, sizes)),
-                    GroupKernel("RandomFeatures.StabiliseKernel", Arg.Act(phi), rows, Arg.Lit(Int(keys ? (long)tokens * features : features)), Arg.Lit(Int(features))),
+                    stabilise,
                 },
                 new[]
                 {
