@@ -131,7 +131,7 @@ public static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor SparseAttentionScores = Error("MG2024",
         "Sparse attention computes only its pattern's blocks",
-        "Layer '{0}': sparse attention computes only the blocks of its pattern, so {1} cannot apply to the scores; use MultiHeadAttention (memory-efficient on long sequences) for padding and attention masks and score biases, or rotary positions with sparse attention", Shapes);
+        "Layer '{0}': sparse attention computes only the blocks of its pattern, so {1} cannot apply to the scores; use MultiHeadAttention (memory-efficient on long sequences) for attention masks and score biases, or a KeyPaddingMask and rotary positions with sparse attention", Shapes);
 
     public static readonly DiagnosticDescriptor TransformerNeedsTarget = Error("MG2025",
         "A Transformer needs a target sequence",

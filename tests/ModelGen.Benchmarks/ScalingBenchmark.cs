@@ -142,8 +142,8 @@ public static class ScalingBenchmark
                 var layout = BlockSparseAttention.Layout(blocks, 1, bigBird ? Math.Min(2, blocks) : 0, bigBird ? 3 : 0, 0, false, 7);
                 var lse = new float[Heads * n];
                 pairs = BlockSparseAttention.Pairs(layout);
-                forward = () => BlockSparseAttention.Forward(o, lse, q, k, v, layout, 1, n, Heads, Heads, HeadDim, HeadDim, SparseBlock, false, scale);
-                backward = () => BlockSparseAttention.Backward(dq, dk, dv, dO, q, k, v, o, lse, layout, 1, n, Heads, Heads, HeadDim, HeadDim, SparseBlock, false, scale);
+                forward = () => BlockSparseAttention.Forward(o, lse, q, k, v, null, layout, 1, n, Heads, Heads, HeadDim, HeadDim, SparseBlock, false, scale);
+                backward = () => BlockSparseAttention.Backward(dq, dk, dv, dO, q, k, v, o, lse, null, layout, 1, n, Heads, Heads, HeadDim, HeadDim, SparseBlock, false, scale);
                 break;
             }
             default:

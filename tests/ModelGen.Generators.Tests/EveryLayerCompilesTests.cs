@@ -39,6 +39,7 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[ReformerAttention(2, 2, Buckets = 4, Rounds = 3, Causal = true, ValueDim = 3)] public partial Module L { get; }")]
     [InlineData(Sequence, "[ReformerAttention(4, 5, Bias = false)] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"pad\", 10, Kind = InputKind.KeyPaddingMask)]", "[PerformerAttention(2, 5, Causal = true, KeyPaddingMask = \"pad\")] public partial Module L { get; }")]
+    [InlineData(Sequence + "[Input(\"pad\", 10, Kind = InputKind.KeyPaddingMask)]", "[SparseAttention(2, 5, Causal = true, KeyPaddingMask = \"pad\")] public partial Module L { get; }")]
     [InlineData(Sequence, "[SparseAttention(2, 2, GlobalBlocks = 1, RandomBlocks = 1, Stride = 2, Causal = true)] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"memory\", 5, 12)]", "[AdditiveAttention(8, KeyValue = \"memory\", Bias = false)] public partial Module L { get; }")]
     [InlineData(Sequence, "[LocationAttention] public partial Module L { get; }")]

@@ -238,7 +238,8 @@ public sealed class ReformerAttentionAttribute : AttentionOptionsAttribute
 /// multiple of <see cref="Stride"/> blocks away (Sparse Transformer's strided pattern) and <see cref="RandomBlocks"/> random
 /// blocks drawn from <see cref="Seed"/> when the model is compiled. BigBird is <c>Window = 1, GlobalBlocks = 2, RandomBlocks = 3</c>.
 /// Causal keeps the blocks at or before the query's and masks later keys inside it. Projections q/k/v/out as
-/// <see cref="MultiHeadAttentionAttribute"/>; rotary positions allowed; padding and attention masks and score biases are refused.</summary>
+/// <see cref="MultiHeadAttentionAttribute"/>; rotary positions and a key padding mask allowed (a query that sees only padded keys
+/// gives 0); attention masks and score biases are refused.</summary>
 public sealed class SparseAttentionAttribute : AttentionOptionsAttribute
 {
     public SparseAttentionAttribute(int heads, int block) : base(heads) => Block = block;

@@ -103,7 +103,7 @@ public static class BlockSparseAttention
 
     /// <summary>o and the log-sum-exp, a task per (sample, head, query block): the scores of each listed key block one block
     /// product, a softmax per row across them, then o as the sum of the probability blocks times the value blocks.</summary>
-    public static void Forward(float[] o, float[] lse, float[] q, float[] k, float[] v, float[] layout, int batch, int tokens, int heads, int kvHeads,
+    public static void Forward(float[] o, float[] lse, float[] q, float[] k, float[] v, float[]? padding, float[] layout, int batch, int tokens, int heads, int kvHeads,
         int headDimK, int headDimV, int block, bool causal, float scale)
     {
         int blocks = tokens / block, group = heads / kvHeads;
@@ -112,11 +112,18 @@ public static class BlockSparseAttention
             int qb = task % blocks, h = task / blocks % heads, b = task / (blocks * heads), g = h / group;
             int start = At(layout, 1 + qb), end = At(layout, 2 + qb), width = (end - start) * block;
             var p = ThreadScratch.AtLeast(ref t_p, block * width);
-            Scores(p, q, k, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
+            Scores(p, q, k, padding, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
             for (int r = 0; r < block; r++)
             {
                 var row = p.AsSpan(r * width, width);
                 float max = TensorPrimitives.Max(row);
+                if (float.IsNegativeInfinity(max))
+                {
+                    // Every key the row sees is padded: it attends to nothing and gives 0, as the dense attention does.
+                    row.Clear();
+                    lse[(b * heads + h) * tokens + qb * block + r] = float.NegativeInfinity;
+                    continue;
+                }
                 TensorPrimitives.Subtract(row, max, row);
                 TensorPrimitives.Exp(row, row);
                 float sum = TensorPrimitives.Sum(row);
@@ -131,9 +138,10 @@ public static class BlockSparseAttention
         });
     }
 
-    /// <summary>The scaled scores (block, listed keys) of query block qb, a block product per key block, −∞ after the query when causal.</summary>
-    static void Scores(float[] scores, float[] q, float[] k, float[] layout, int start, int end, int b, int h, int g, int qb, int tokens, int heads, int kvHeads,
-        int headDimK, int block, bool causal, float scale)
+    /// <summary>The scaled scores (block, listed keys) of query block qb, a block product per key block, −∞ after the query when
+    /// causal and at padded keys.</summary>
+    static void Scores(float[] scores, float[] q, float[] k, float[]? padding, float[] layout, int start, int end, int b, int h, int g, int qb, int tokens, int heads,
+        int kvHeads, int headDimK, int block, bool causal, float scale)
     {
         int blocks = At(layout, 0), width = (end - start) * block;
         for (int e = start; e < end; e++)
@@ -146,8 +154,17 @@ public static class BlockSparseAttention
                 var cells = scores.AsSpan(r * width + (e - start) * block, block);
                 TensorPrimitives.Multiply(cells, scale, cells);
                 if (causal && kb == qb) cells.Slice(r + 1).Fill(float.NegativeInfinity);
+                MaskPadded(cells, padding, b, tokens, kb * block);
             }
         }
+    }
+
+    /// <summary>−∞ at the cells of padded keys (the block's keys start at token <paramref name="first"/>).</summary>
+    static void MaskPadded(Span<float> cells, float[]? padding, int b, int tokens, int first)
+    {
+        if (padding is null) return;
+        for (int c = 0; c < cells.Length; c++)
+            if (padding[b * tokens + first + c] != 0f) cells[c] = float.NegativeInfinity;
     }
 
     /// <summary>P = exp(S − lse) and dS = P ∘ (dP − Σ dO·o)·scale of one query block over some key blocks, in place: p holds the
@@ -158,6 +175,13 @@ public static class BlockSparseAttention
         {
             var pr = p.Slice(r * width, width);
             var dr = dp.Slice(r * width, width);
+            if (float.IsNegativeInfinity(lse[rowStart + r]))
+            {
+                // A row that sees only padded keys has no probabilities and no gradient.
+                pr.Clear();
+                dr.Clear();
+                continue;
+            }
             TensorPrimitives.Subtract(pr, lse[rowStart + r], pr);
             TensorPrimitives.Exp(pr, pr);
             TensorPrimitives.Subtract(dr, dsum[rowStart + r], dr);
@@ -168,8 +192,8 @@ public static class BlockSparseAttention
 
     /// <summary>dq, dk, dv accumulate (+=): dq a task per (sample, head, query block), then dk and dv a task per (sample, key/value
     /// head, key block) over the query blocks that read it; every product a block product.</summary>
-    public static void Backward(float[] dq, float[] dk, float[] dv, float[] dO, float[] q, float[] k, float[] v, float[] o, float[] lse, float[] layout,
-        int batch, int tokens, int heads, int kvHeads, int headDimK, int headDimV, int block, bool causal, float scale)
+    public static void Backward(float[] dq, float[] dk, float[] dv, float[] dO, float[] q, float[] k, float[] v, float[] o, float[] lse, float[]? padding,
+        float[] layout, int batch, int tokens, int heads, int kvHeads, int headDimK, int headDimV, int block, bool causal, float scale)
     {
         int blocks = tokens / block, group = heads / kvHeads, columns = ColumnsAt(layout);
         // Σ dO·o of each query row: the first pass writes its own block's rows, the second reads every block's.
@@ -180,7 +204,7 @@ public static class BlockSparseAttention
             int start = At(layout, 1 + qb), end = At(layout, 2 + qb), width = (end - start) * block;
             var p = ThreadScratch.AtLeast(ref t_p, block * width);
             var dp = ThreadScratch.AtLeast(ref t_dp, block * width);
-            Scores(p, q, k, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
+            Scores(p, q, k, padding, layout, start, end, b, h, g, qb, tokens, heads, kvHeads, headDimK, block, causal, scale);
             int dOOffset = (b * tokens + qb * block) * heads * headDimV + h * headDimV;
             for (int r = 0; r < block; r++)
                 dsum[(b * heads + h) * tokens + qb * block + r] =
@@ -214,6 +238,7 @@ public static class BlockSparseAttention
                         var cells = p.AsSpan(r * block, block);
                         TensorPrimitives.Multiply(cells, scale, cells);
                         if (causal && kb == qb) cells.Slice(r + 1).Fill(float.NegativeInfinity);
+                        MaskPadded(cells, padding, b, tokens, kb * block);
                     }
                     Gemm.MultiplySerial(false, true, block, block, headDimV, dO, dOOffset, heads * headDimV, v, vOffset, kvHeads * headDimV, dp, 0, block, accumulate: false);
                     Gradients(p.AsSpan(0, block * block), dp.AsSpan(0, block * block), lse, dsum, (b * heads + h) * tokens + qb * block, block, block, scale);
@@ -230,7 +255,8 @@ public static class BlockSparseAttention
     /// <summary>Extent: batch·heads·tokens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ForwardKernel(Index1D index, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<float> layout, int batch, int tokens, int heads, int kvHeads, int headDimK, int headDimV, int block, bool causal, float scale)
+        ArrayView<float> padding, ArrayView<float> layout, int batch, int tokens, int heads, int kvHeads, int headDimK, int headDimV, int block, bool causal,
+        bool hasPadding, float scale)
     {
         if (index >= (long)batch * heads * tokens) return;
         int i = (int)(index % tokens), h = (int)(index / tokens % heads), b = (int)(index / ((long)tokens * heads)), g = h / (heads / kvHeads);
@@ -243,22 +269,27 @@ public static class BlockSparseAttention
             int first = (int)Interop.FloatAsInt(layout[2 + blocks + p]) * block;
             for (int j = first; j < first + block; j++)
             {
-                if (causal && j > i) continue;
+                if ((causal && j > i) || (hasPadding && padding[(long)b * tokens + j] != 0f)) continue;
                 float s = scale * Dot(q, qo, k, ((long)b * tokens + j) * kvHeads * headDimK + (long)g * headDimK, headDimK);
                 float next = MathF.Max(max, s);
                 sum = sum * MathF.Exp(max - next) + MathF.Exp(s - next);
                 max = next;
             }
         }
+        for (int e = 0; e < headDimV; e++) o[oo + e] = 0f;
+        if (sum == 0f)
+        {
+            lse[index] = float.NegativeInfinity;
+            return;
+        }
         float total = max + MathF.Log(sum);
         lse[index] = total;
-        for (int e = 0; e < headDimV; e++) o[oo + e] = 0f;
         for (int p = start; p < end; p++)
         {
             int first = (int)Interop.FloatAsInt(layout[2 + blocks + p]) * block;
             for (int j = first; j < first + block; j++)
             {
-                if (causal && j > i) continue;
+                if ((causal && j > i) || (hasPadding && padding[(long)b * tokens + j] != 0f)) continue;
                 float prob = MathF.Exp(scale * Dot(q, qo, k, ((long)b * tokens + j) * kvHeads * headDimK + (long)g * headDimK, headDimK) - total);
                 long vo = ((long)b * tokens + j) * kvHeads * headDimV + (long)g * headDimV;
                 for (int e = 0; e < headDimV; e++) o[oo + e] += prob * v[vo + e];
@@ -269,8 +300,8 @@ public static class BlockSparseAttention
     /// <summary>Extent: batch·heads·tokens. dsum[row] = dO·o, then dq += scale·Σ_j p_j(dO·v_j − dsum)·k_j.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardQueryKernel(Index1D index, ArrayView<float> dq, ArrayView<float> dsum, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> layout, int batch, int tokens, int heads, int kvHeads, int headDimK,
-        int headDimV, int block, bool causal, float scale)
+        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> padding, ArrayView<float> layout, int batch, int tokens, int heads, int kvHeads,
+        int headDimK, int headDimV, int block, bool causal, bool hasPadding, float scale)
     {
         if (index >= (long)batch * heads * tokens) return;
         int i = (int)(index % tokens), h = (int)(index / tokens % heads), b = (int)(index / ((long)tokens * heads)), g = h / (heads / kvHeads);
@@ -280,12 +311,13 @@ public static class BlockSparseAttention
         float d = Dot(dO, oo, o, oo, headDimV);
         dsum[index] = d;
         float total = lse[index];
+        if (total == float.NegativeInfinity) return;
         for (int p = start; p < end; p++)
         {
             int first = (int)Interop.FloatAsInt(layout[2 + blocks + p]) * block;
             for (int j = first; j < first + block; j++)
             {
-                if (causal && j > i) continue;
+                if ((causal && j > i) || (hasPadding && padding[(long)b * tokens + j] != 0f)) continue;
                 long ko = ((long)b * tokens + j) * kvHeads * headDimK + (long)g * headDimK;
                 float prob = MathF.Exp(scale * Dot(q, qo, k, ko, headDimK) - total);
                 float ds = prob * (Dot(dO, oo, v, ((long)b * tokens + j) * kvHeads * headDimV + (long)g * headDimV, headDimV) - d) * scale;
@@ -298,11 +330,13 @@ public static class BlockSparseAttention
     /// rows (of every head of the group) whose blocks read this key's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void BackwardKeyValueKernel(Index1D index, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> layout, int batch, int tokens, int heads, int kvHeads, int headDimK,
-        int headDimV, int block, bool causal, float scale)
+        ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> padding, ArrayView<float> layout, int batch, int tokens, int heads,
+        int kvHeads, int headDimK, int headDimV, int block, bool causal, bool hasPadding, float scale)
     {
         if (index >= (long)batch * kvHeads * tokens) return;
         int j = (int)(index % tokens), g = (int)(index / tokens % kvHeads), b = (int)(index / ((long)tokens * kvHeads));
+        // A padded key is read by no query: no gradient.
+        if (hasPadding && padding[(long)b * tokens + j] != 0f) return;
         int blocks = tokens / block, kb = j / block, group = heads / kvHeads;
         int columns = 2 + blocks + (int)Interop.FloatAsInt(layout[1 + blocks]);
         int start = (int)Interop.FloatAsInt(layout[columns + kb]), end = (int)Interop.FloatAsInt(layout[columns + 1 + kb]);

@@ -662,6 +662,7 @@ public static class ModelFuzzer
                     if (Chance(0.3)) args.Add("Causal = true");
                     if (Chance(0.1)) args.Add($"ValueDim = {Pick(4, 6)}");
                     if (Chance(0.15) && keyDim % 2 == 0) args.Add("Positions = RelativePositions.Rotary");
+                    if (Chance(0.25)) AddKeyPadding(args, scope, tokens);
                     return Out(Same());
                 }
                 case "AdditiveAttention" or "LocationAttention":

@@ -17,7 +17,7 @@ partial class Favor
         // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
         global::ModelGen.Ops.BlockSparseAttention.Backward(
             a.Grad(Buf.sparse_q_proj), a.Grad(Buf.sparse_k_proj), a.Grad(Buf.sparse_v_proj), a.Grad(Buf.sparse_heads), a[Buf.sparse_q_proj],
-            a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], a[Buf.sparse_heads], a[Buf.sparse_heads_lse], s_sparse_heads_layout, batch,
+            a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], a[Buf.sparse_heads], a[Buf.sparse_heads_lse], null, s_sparse_heads_layout, batch,
             tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false, scale: 0.35355338f);
 
         // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
@@ -124,11 +124,11 @@ partial class Favor
         K43_BlockSparseAttentionBackwardQueryKernel(
             batch * 20, a.GradView(Buf.sparse_q_proj), a.View(Buf.sparse_heads_dsum), a.GradView(Buf.sparse_heads),
             a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.sparse_heads),
-            a.View(Buf.sparse_heads_lse), _runtime.Constant(s_sparse_heads_layout), batch);
+            a.View(Buf.sparse_heads_lse), _runtime.Dummy, _runtime.Constant(s_sparse_heads_layout), batch);
         K44_BlockSparseAttentionBackwardKeyValueKernel(
             batch * 20, a.GradView(Buf.sparse_k_proj), a.GradView(Buf.sparse_v_proj), a.GradView(Buf.sparse_heads),
             a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj), a.View(Buf.sparse_v_proj), a.View(Buf.sparse_heads_lse),
-            a.View(Buf.sparse_heads_dsum), _runtime.Constant(s_sparse_heads_layout), batch);
+            a.View(Buf.sparse_heads_dsum), _runtime.Dummy, _runtime.Constant(s_sparse_heads_layout), batch);
 
         // sparse (Projections q, k, v): (B, 10, 16) -> (B, 10, 16), (B, 10, 16), (B, 10, 16)
         _runtime.Profiler.Mark(14, backward: true);

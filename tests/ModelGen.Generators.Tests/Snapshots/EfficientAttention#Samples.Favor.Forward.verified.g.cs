@@ -90,7 +90,7 @@ partial class Favor
 
         // sparse.heads (BlockSparseAttention H=2 KvH=2 block=2 window ±1, 1 global, 1 random (seed 4)): (B, 10, 16), (B, 10, 16), (B, 10, 16) -> (B, 10, 16)
         global::ModelGen.Ops.BlockSparseAttention.Forward(
-            a[Buf.sparse_heads], a[Buf.sparse_heads_lse], a[Buf.sparse_q_proj], a[Buf.sparse_k_proj], a[Buf.sparse_v_proj],
+            a[Buf.sparse_heads], a[Buf.sparse_heads_lse], a[Buf.sparse_q_proj], a[Buf.sparse_k_proj], a[Buf.sparse_v_proj], null,
             s_sparse_heads_layout, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
             scale: 0.35355338f);
 
@@ -213,7 +213,7 @@ partial class Favor
         _runtime.Profiler.Mark(15, backward: false);
         K42_BlockSparseAttentionForwardKernel(
             batch * 20, a.View(Buf.sparse_heads), a.View(Buf.sparse_heads_lse), a.View(Buf.sparse_q_proj), a.View(Buf.sparse_k_proj),
-            a.View(Buf.sparse_v_proj), _runtime.Constant(s_sparse_heads_layout), batch);
+            a.View(Buf.sparse_v_proj), _runtime.Dummy, _runtime.Constant(s_sparse_heads_layout), batch);
 
         // sparse.out_proj (Linear): (B, 10, 16) -> (B, 10, 16)
         _runtime.Profiler.Mark(16, backward: false);

@@ -608,50 +608,54 @@ partial class Favor
 
     // BlockSparseAttention.ForwardKernel: sparse.heads
     static void K42_BlockSparseAttentionForwardKernelBody(
-        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
+        ModelGenView p6, int batch) =>
         global::ModelGen.Ops.BlockSparseAttention.ForwardKernel(
-        i, p0, p1, p2, p3, p4, p5, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
-        scale: 0.35355338f);
-    global::System.Action<ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
+        i, p0, p1, p2, p3, p4, p5, p6, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
+        hasPadding: false, scale: 0.35355338f);
+    global::System.Action<
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>? _k42;
     void K42_BlockSparseAttentionForwardKernel(
-        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, int batch) =>
+        int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
+        int batch) =>
         _runtime.Launch(_k42 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
-        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
-            _runtime.Accelerator, K42_BlockSparseAttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, batch);
+        ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K42_BlockSparseAttentionForwardKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, batch);
 
     // BlockSparseAttention.BackwardQueryKernel: sparse.heads
     static void K43_BlockSparseAttentionBackwardQueryKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         global::ModelGen.Ops.BlockSparseAttention.BackwardQueryKernel(
-        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
-        scale: 0.35355338f);
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2,
+        causal: false, hasPadding: false, scale: 0.35355338f);
     global::System.Action<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>? _k43;
+        ModelGenView, ModelGenView, int>? _k43;
     void K43_BlockSparseAttentionBackwardQueryKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k43 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>(
-            _runtime.Accelerator, K43_BlockSparseAttentionBackwardQueryKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
+        ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K43_BlockSparseAttentionBackwardQueryKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch);
 
     // BlockSparseAttention.BackwardKeyValueKernel: sparse.heads
     static void K44_BlockSparseAttentionBackwardKeyValueKernelBody(
         ModelGenIndex i, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5,
-        ModelGenView p6, ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p6, ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         global::ModelGen.Ops.BlockSparseAttention.BackwardKeyValueKernel(
-        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2, causal: false,
-        scale: 0.35355338f);
+        i, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch, tokens: 10, heads: 2, kvHeads: 2, headDimK: 8, headDimV: 8, block: 2,
+        causal: false, hasPadding: false, scale: 0.35355338f);
     global::System.Action<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>? _k44;
+        ModelGenView, ModelGenView, int>? _k44;
     void K44_BlockSparseAttentionBackwardKeyValueKernel(
         int extent, ModelGenView p0, ModelGenView p1, ModelGenView p2, ModelGenView p3, ModelGenView p4, ModelGenView p5, ModelGenView p6,
-        ModelGenView p7, ModelGenView p8, int batch) =>
+        ModelGenView p7, ModelGenView p8, ModelGenView p9, int batch) =>
         _runtime.Launch(_k44 ??= global::ILGPU.Runtime.KernelLoaders.LoadAutoGroupedStreamKernel<
         ModelGenIndex, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView, ModelGenView,
-        ModelGenView, int>(
-            _runtime.Accelerator, K44_BlockSparseAttentionBackwardKeyValueKernelBody))(extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, batch);
+        ModelGenView, ModelGenView, int>(
+            _runtime.Accelerator, K44_BlockSparseAttentionBackwardKeyValueKernelBody))(
+        extent, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, batch);
 }

@@ -154,6 +154,15 @@ public class DevicePathTests
     }
 
     [Fact]
+    public void PaddedSparseAttention_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new PaddedSparse(device, seed: 53);
+        var y = m.Forward(ModelData.Random(54, 1f, 3, 16, 16), ModelData.Padding(16, 0, 6, 16));
+        m.Backward(ModelData.Random(55, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void Reformer_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Keys normalised, hashing and the counting sort by bucket, a thread per query's windows; query and key gradients.

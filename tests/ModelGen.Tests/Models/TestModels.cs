@@ -302,6 +302,15 @@ public partial class CausalPaddedPerformer
     [PerformerAttention(3, 9, Causal = true, KeyPaddingMask = "pad")] public partial Module Attn { get; }
 }
 
+/// <summary>Local sparse attention with a global block over padded sequences.</summary>
+[Model]
+[Input("x", 16, 16)]
+[Input("pad", 16, Kind = InputKind.KeyPaddingMask)]
+public partial class PaddedSparse
+{
+    [SparseAttention(2, 4, Window = 1, GlobalBlocks = 1, KeyPaddingMask = "pad")] public partial Module Attn { get; }
+}
+
 /// <summary>torchvision's VisionTransformer at a small size (32×32 images, patches of 8, width 32, 2 layers of 4 heads, MLP 64,
 /// LayerNorm eps 1e-6), which timm's ViT shares: the declaration that reads both zoos' checkpoints.</summary>
 [Model]

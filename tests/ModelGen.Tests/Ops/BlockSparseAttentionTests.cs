@@ -51,7 +51,7 @@ public class BlockSparseAttentionTests
 
     /// <summary>Dense masked softmax attention in double: allowed(i, j) = the block mask, and j ≤ i when causal.</summary>
     static double[] Reference(double[] q, double[] k, double[] v, float[] mask, int batch, int n, int heads, int kvHeads, int dk, int dv, int block, bool causal,
-        double scale)
+        double scale, float[]? padding = null)
     {
         int blocks = n / block;
         var o = new double[batch * n * heads * dv];
@@ -65,12 +65,17 @@ public class BlockSparseAttentionTests
                     double max = double.NegativeInfinity;
                     for (int j = 0; j < n; j++)
                     {
-                        if (mask[i / block * blocks + j / block] == 0f || (causal && j > i)) { s[j] = double.NegativeInfinity; continue; }
+                        if (mask[i / block * blocks + j / block] == 0f || (causal && j > i) || (padding is not null && padding[b * n + j] != 0f))
+                        {
+                            s[j] = double.NegativeInfinity;
+                            continue;
+                        }
                         double dot = 0;
                         for (int e = 0; e < dk; e++) dot += q[((b * n + i) * heads + h) * dk + e] * k[((b * n + j) * kvHeads + g) * dk + e];
                         s[j] = dot * scale;
                         max = Math.Max(max, s[j]);
                     }
+                    if (double.IsNegativeInfinity(max)) continue;   // nothing to attend to: 0
                     double sum = s.Sum(x => Math.Exp(x - max));
                     for (int j = 0; j < n; j++)
                     {
@@ -104,7 +109,7 @@ public class BlockSparseAttentionTests
         var o = Arrays.Filled(batch * n * heads * dv, 9f);
         var lse = new float[batch * heads * n];
         float scale = 1f / MathF.Sqrt(dk);
-        BlockSparseAttention.Forward(o, lse, q, k, v, layout, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
+        BlockSparseAttention.Forward(o, lse, q, k, v, null, layout, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
         Approx.Equal(Reference(Rng.ToDouble(q), Rng.ToDouble(k), Rng.ToDouble(v), BlockSparseAttention.BlockMask(layout), batch, n, heads, kvHeads, dk, dv, block,
             causal, scale), o, 1e-6, 1e-5, "o");
     }
@@ -117,6 +122,8 @@ public class BlockSparseAttentionTests
         const int batch = 2, n = 12, heads = 4, kvHeads = 2, dk = 3, dv = 2, block = 3;
         var layout = BlockSparseAttention.Layout(n / block, 0, 1, 1, 0, causal, 5);
         var mask = BlockSparseAttention.BlockMask(layout);
+        // Causal with a key padding mask: the second sample's first 4 keys padded, so its first queries see nothing.
+        float[]? padding = causal ? Enumerable.Range(0, batch * n).Select(i => i >= n && i < n + 4 ? 1f : 0f).ToArray() : null;
         var qf = Rng.Floats(batch * n * heads * dk, 4);
         var kf = Rng.Floats(batch * n * kvHeads * dk, 5);
         var vf = Rng.Floats(batch * n * kvHeads * dv, 6);
@@ -124,13 +131,13 @@ public class BlockSparseAttentionTests
         float scale = 0.7f;
         var o = new float[dO.Length];
         var lse = new float[batch * heads * n];
-        BlockSparseAttention.Forward(o, lse, qf, kf, vf, layout, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
+        BlockSparseAttention.Forward(o, lse, qf, kf, vf, padding, layout, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
         var dq = Arrays.Filled(qf.Length, 0.25f);
         var dk_ = Arrays.Filled(kf.Length, 0.25f);
         var dv_ = Arrays.Filled(vf.Length, 0.25f);
-        BlockSparseAttention.Backward(dq, dk_, dv_, dO, qf, kf, vf, o, lse, layout, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
+        BlockSparseAttention.Backward(dq, dk_, dv_, dO, qf, kf, vf, o, lse, padding, layout, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
         double[] q = Rng.ToDouble(qf), k = Rng.ToDouble(kf), v = Rng.ToDouble(vf), r = Rng.ToDouble(dO);
-        Func<double[]> f = () => Reference(q, k, v, mask, batch, n, heads, kvHeads, dk, dv, block, causal, scale);
+        Func<double[]> f = () => Reference(q, k, v, mask, batch, n, heads, kvHeads, dk, dv, block, causal, scale, padding);
         foreach (var (input, grad, name) in new[] { (q, dq, "dq"), (k, dk_, "dk"), (v, dv_, "dv") })
             Approx.Equal(FiniteDifference.Gradient(f, input, r).Select(g => g + 0.25).ToArray(), grad, 1e-6, 1e-4, name);
     }
@@ -140,22 +147,23 @@ public class BlockSparseAttentionTests
     static readonly float[] s_layoutTable = BlockSparseAttention.Layout(KN / KBlock, 1, 1, 1, 0, false, 9);
     static readonly float[] s_causalTable = BlockSparseAttention.Layout(KN / KBlock, 1, 1, 1, 0, true, 9);
 
-    static void Forward(Index1D i, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> l) =>
-        BlockSparseAttention.ForwardKernel(i, o, lse, q, k, v, l, KB, KN, KH, KG, KDK, KDV, KBlock, false, KScale);
-    static void CausalForward(Index1D i, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> l) =>
-        BlockSparseAttention.ForwardKernel(i, o, lse, q, k, v, l, KB, KN, KH, KG, KDK, KDV, KBlock, true, KScale);
+    // The causal kernels also take the key padding mask s_padding (uploaded as the last view).
+    static void Forward(Index1D i, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> l,
+        ArrayView<float> pad) => BlockSparseAttention.ForwardKernel(i, o, lse, q, k, v, pad, l, KB, KN, KH, KG, KDK, KDV, KBlock, false, false, KScale);
+    static void CausalForward(Index1D i, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> l,
+        ArrayView<float> pad) => BlockSparseAttention.ForwardKernel(i, o, lse, q, k, v, pad, l, KB, KN, KH, KG, KDK, KDV, KBlock, true, true, KScale);
     static void Query(Index1D i, ArrayView<float> dq, ArrayView<float> dsum, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> l) =>
-        BlockSparseAttention.BackwardQueryKernel(i, dq, dsum, dO, q, k, v, o, lse, l, KB, KN, KH, KG, KDK, KDV, KBlock, false, KScale);
+        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> l, ArrayView<float> pad) =>
+        BlockSparseAttention.BackwardQueryKernel(i, dq, dsum, dO, q, k, v, o, lse, pad, l, KB, KN, KH, KG, KDK, KDV, KBlock, false, false, KScale);
     static void CausalQuery(Index1D i, ArrayView<float> dq, ArrayView<float> dsum, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> l) =>
-        BlockSparseAttention.BackwardQueryKernel(i, dq, dsum, dO, q, k, v, o, lse, l, KB, KN, KH, KG, KDK, KDV, KBlock, true, KScale);
+        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> l, ArrayView<float> pad) =>
+        BlockSparseAttention.BackwardQueryKernel(i, dq, dsum, dO, q, k, v, o, lse, pad, l, KB, KN, KH, KG, KDK, KDV, KBlock, true, true, KScale);
     static void KeyValue(Index1D i, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> l) =>
-        BlockSparseAttention.BackwardKeyValueKernel(i, dk, dv, dO, q, k, v, lse, dsum, l, KB, KN, KH, KG, KDK, KDV, KBlock, false, KScale);
+        ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> l, ArrayView<float> pad) =>
+        BlockSparseAttention.BackwardKeyValueKernel(i, dk, dv, dO, q, k, v, lse, dsum, pad, l, KB, KN, KH, KG, KDK, KDV, KBlock, false, false, KScale);
     static void CausalKeyValue(Index1D i, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dO, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> l) =>
-        BlockSparseAttention.BackwardKeyValueKernel(i, dk, dv, dO, q, k, v, lse, dsum, l, KB, KN, KH, KG, KDK, KDV, KBlock, true, KScale);
+        ArrayView<float> lse, ArrayView<float> dsum, ArrayView<float> l, ArrayView<float> pad) =>
+        BlockSparseAttention.BackwardKeyValueKernel(i, dk, dv, dO, q, k, v, lse, dsum, pad, l, KB, KN, KH, KG, KDK, KDV, KBlock, true, true, KScale);
 
     [Theory]
     [InlineData(false)]
@@ -169,11 +177,15 @@ public class BlockSparseAttentionTests
         var dO = Rng.Floats(KB * KN * KH * KDV, 13);
         var o = new float[dO.Length];
         var lse = new float[KB * KH * KN];
-        BlockSparseAttention.Forward(o, lse, q, k, v, layout, KB, KN, KH, KG, KDK, KDV, KBlock, causal, KScale);
+        // Causal runs with a key padding mask: the second sample's first 5 keys, so its first queries see nothing.
+        var padding = Enumerable.Range(0, KB * KN).Select(i => i >= KN && i < KN + 5 ? 1f : 0f).ToArray();
+        float[]? cpuPadding = causal ? padding : null;
+        BlockSparseAttention.Forward(o, lse, q, k, v, cpuPadding, layout, KB, KN, KH, KG, KDK, KDV, KBlock, causal, KScale);
         var dq = Arrays.Filled(q.Length, 0.5f);
         var dk = Arrays.Filled(k.Length, 0.5f);
         var dv = Arrays.Filled(v.Length, 0.5f);
-        BlockSparseAttention.Backward(dq, dk, dv, dO, q, k, v, o, lse, layout, KB, KN, KH, KG, KDK, KDV, KBlock, causal, KScale);
+        BlockSparseAttention.Backward(dq, dk, dv, dO, q, k, v, o, lse, cpuPadding, layout, KB, KN, KH, KG, KDK, KDV, KBlock, causal, KScale);
+        if (causal) Assert.Contains(lse, float.IsNegativeInfinity);
 
         using var h = new KernelHarness();
         using var gq = h.Upload(q);
@@ -181,6 +193,7 @@ public class BlockSparseAttentionTests
         using var gv = h.Upload(v);
         using var gdO = h.Upload(dO);
         using var gl = h.Upload(layout);
+        using var gpad = h.Upload(padding);
         using var go = h.Filled(o.Length, 9f);
         using var glse = h.Zeros(lse.Length);
         using var gdsum = h.Zeros(lse.Length);
@@ -188,17 +201,19 @@ public class BlockSparseAttentionTests
         using var gdk = h.Filled(k.Length, 0.5f);
         using var gdv = h.Filled(v.Length, 0.5f);
         int rows = KB * KH * KN;
-        h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
-            causal ? CausalForward : Forward)(rows + 3, go.View, glse.View, gq.View, gk.View, gv.View, gl.View);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>>(causal ? CausalQuery : Query)(rows + 3, gdq.View, gdsum.View, gdO.View, gq.View, gk.View, gv.View, go.View,
-            glse.View, gl.View);
+            ArrayView<float>>(causal ? CausalForward : Forward)(rows + 3, go.View, glse.View, gq.View, gk.View, gv.View, gl.View, gpad.View);
         h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>>(causal ? CausalKeyValue : KeyValue)(KB * KG * KN + 3, gdk.View, gdv.View, gdO.View, gq.View, gk.View,
-            gv.View, glse.View, gdsum.View, gl.View);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(causal ? CausalQuery : Query)(rows + 3, gdq.View, gdsum.View, gdO.View, gq.View, gk.View,
+            gv.View, go.View, glse.View, gl.View, gpad.View);
+        h.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(causal ? CausalKeyValue : KeyValue)(KB * KG * KN + 3, gdk.View, gdv.View, gdO.View, gq.View,
+            gk.View, gv.View, glse.View, gdsum.View, gl.View, gpad.View);
         h.Accelerator.Synchronize();
         Approx.Equal(o, KernelHarness.Download(go), 1e-6, 1e-5, "kernel o");
-        Approx.Equal(lse, KernelHarness.Download(glse), 1e-6, 1e-5, "kernel lse");
+        var klse = KernelHarness.Download(glse);
+        Assert.Equal(lse.Select(float.IsNegativeInfinity), klse.Select(float.IsNegativeInfinity));
+        Approx.Equal(lse.Select(x => float.IsNegativeInfinity(x) ? 0f : x).ToArray(), klse.Select(x => float.IsNegativeInfinity(x) ? 0f : x).ToArray(), 1e-6, 1e-5, "kernel lse");
         Approx.Equal(dq, KernelHarness.Download(gdq), 1e-6, 1e-4, "kernel dq");
         Approx.Equal(dk, KernelHarness.Download(gdk), 1e-6, 1e-4, "kernel dk");
         Approx.Equal(dv, KernelHarness.Download(gdv), 1e-6, 1e-4, "kernel dv");

@@ -441,8 +441,14 @@ def run(config, inputs):
         allowed = inputs["block_mask"].bool().repeat_interleave(blk, dim=0).repeat_interleave(blk, dim=1)
         if config["causal"]:
             allowed = allowed & torch.ones(N, N, dtype=torch.bool).tril()
+        allowed = allowed[None, None]
+        if "padding" in inputs:
+            # A key padding mask (B, N; nonzero pads); a query that sees only padded keys gives 0.
+            allowed = allowed & (inputs["padding"] == 0)[:, None, None, :]
         scores = (q @ k.transpose(-1, -2) / d ** 0.5).masked_fill(~allowed, float("-inf"))
-        o = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, N, -1)
+        nothing = ~allowed.any(dim=-1, keepdim=True)
+        probs = torch.softmax(scores.masked_fill(nothing, 0.0), dim=-1).masked_fill(nothing, 0.0)
+        o = (probs @ v).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
     elif op == "biased_attention":
         # nn.MultiheadAttention's own function with the packed in_proj, the score bias as its float attn_mask (B·H, L, S).

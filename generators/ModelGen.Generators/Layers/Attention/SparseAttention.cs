@@ -9,7 +9,7 @@ namespace ModelGen.Generators.Layers;
 /// union), exact softmax computed block by block, (n, width) -> (n, width) in O(n·keys per row).</summary>
 internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
 {
-    internal sealed record Config(AttentionConfig Attention, int Block, int Window, int GlobalBlocks, int RandomBlocks, int Stride, int Seed) : LayerConfig
+    internal sealed record Config(AttentionConfig Attention, int Block, int Window, int GlobalBlocks, int RandomBlocks, int Stride, int Seed, string? Padding) : LayerConfig
     {
         internal override void Lower(ModelGenerator.Lowerer lower, CheckedLayer layer) =>
             SparseAttentionRule.Lower(lower, layer.Path, layer.Input, this, layer.Output);
@@ -30,7 +30,7 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
         if (s.RandomBlocks > 0) pattern.Add($"{I(s.RandomBlocks)} random (seed {I(s.Seed)})");
         if (c.Causal) pattern.Add("causal");
         int pairs = Pairs(blocks, s.Window, s.GlobalBlocks, s.RandomBlocks, s.Stride, c.Causal);
-        string heads = l.BlockSparseAttention(path + ".heads", q, k, v, c, s.Block, layout, pairs, string.Join(", ", pattern));
+        string heads = l.BlockSparseAttention(path + ".heads", q, k, v, c, s.Block, layout, pairs, string.Join(", ", pattern), s.Padding);
         l.Linear(path + ".out_proj", heads, c.Heads * c.ValueDim, c.Width, c.Bias, output, biasInit: "zero");
     }
 
@@ -69,11 +69,12 @@ internal sealed class SparseAttentionRule : LayerRule<SparseAttentionAttribute>
         if (c.InRange("GlobalBlocks", a.GlobalBlocks, a.GlobalBlocks >= 0 && a.GlobalBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } global) return null;
         if (c.InRange("RandomBlocks", a.RandomBlocks, a.RandomBlocks >= 0 && a.RandomBlocks <= blocks, $"between 0 and the {blocks} blocks") is not { } random) return null;
         if (c.AtLeast("Stride", a.Stride, 0, "0 (none) or positive") is not { } stride) return null;
-        if (MultiHeadAttentionRule.ScoreOption(a) is { } option)
+        if (MultiHeadAttentionRule.ScoreOption(a, paddingAllowed: true) is { } option)
         {
             c.Report(DiagnosticDescriptors.SparseAttentionScores, option.Argument, c.Path, option.What);
             return null;
         }
-        return c.Same(new Config(h, block, window, global, random, stride, a.Seed));
+        if (!MultiHeadAttentionRule.Mask(a, c, tokens, out var mask)) return null;
+        return c.Same(new Config(h, block, window, global, random, stride, a.Seed, mask));
     }
 }
