@@ -25,6 +25,7 @@ public class DecodingPlanTests
         var result = GeneratorHarness.Run(source);
         Assert.Empty(result.GeneratorDiagnostics);
         Assert.Empty(result.CompileErrors);
+        Assert.Empty(result.GeneratedWarnings);
         return result.Sources.Single(s => s.Hint == "T.M.Model.g.cs").Text.Contains("public DecodingSession StartDecoding(", System.StringComparison.Ordinal);
     }
 

@@ -84,6 +84,7 @@ public class EveryLayerCompilesTests
         var result = GeneratorHarness.Run(source);
         Assert.Empty(result.GeneratorDiagnostics);
         Assert.True(result.CompileErrors.IsEmpty, string.Join("\n", result.CompileErrors.Select(d => d.ToString())));
+        Assert.True(!result.GeneratedWarnings.Any(), string.Join("\n", result.GeneratedWarnings.Select(d => d.ToString())));
         Assert.Contains(result.Sources, s => s.Hint == "T.M.Forward.g.cs");
     }
 }

@@ -40,6 +40,10 @@ public static class GeneratorHarness
     public sealed record Result(GeneratorRunResult Run, ImmutableArray<Diagnostic> GeneratorDiagnostics, ImmutableArray<Diagnostic> CompileErrors, Compilation Compilation)
     {
         public IEnumerable<(string Hint, string Text)> Sources => Run.GeneratedSources.Select(s => (s.HintName, s.SourceText.ToString()));
+
+        /// <summary>Warnings in the generated files: a user who builds with warnings as errors must not meet any.</summary>
+        public IEnumerable<Diagnostic> GeneratedWarnings => Compilation.GetDiagnostics()
+            .Where(d => d.Severity == DiagnosticSeverity.Warning && d.Location.SourceTree?.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal) == true);
     }
 
     /// <summary>Runs the generator; CompileErrors are errors of the whole compilation (user code + generated code).</summary>

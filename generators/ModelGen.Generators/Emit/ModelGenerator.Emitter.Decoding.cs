@@ -26,7 +26,7 @@ public sealed partial class ModelGenerator
         {
             StepArgKind.Step => bufferFields[a.Text],
             StepArgKind.Param => $"_model.{paramFields[a.Text]}.Value",
-            StepArgKind.Arena => $"_arena![Buf.{a.Text}]",
+            StepArgKind.Arena => $"_arena[Buf.{a.Text}]",
             StepArgKind.Position => "position",
             StepArgKind.Batch => "batch",
             StepArgKind.Absent => "null",
@@ -63,14 +63,16 @@ public sealed partial class ModelGenerator
         w.Line($"/// <summary>One incremental decoding of {spec.ClassName}: caches for {maxTokens} positions of every sample of the batch.</summary>");
         w.Open("public sealed class DecodingSession");
         w.Line($"readonly {spec.ClassName} _model;");
-        w.Line("readonly global::ModelGen.ActivationArena? _arena;");
+        // The full forward's activations, read by the steps that attend to a memory.
+        bool readsArena = plan.Start.Concat(plan.Step).SelectMany(c => c.Args).Any(a => a.Kind == StepArgKind.Arena);
+        if (readsArena) w.Line("readonly global::ModelGen.ActivationArena _arena;");
         w.Line("readonly int _batch;");
         foreach (var b in plan.Buffers) w.Line($"readonly float[] {bufferFields[b.Name]}; // {b.Comment}");
         w.Line();
         w.Open($"internal DecodingSession({spec.ClassName} model, int batch)");
         w.Line("_model = model;");
         w.Line("_batch = batch;");
-        w.Line(readsMemory ? "_arena = model._arena;" : "_arena = null;");
+        if (readsArena) w.Line("_arena = model._arena!;");
         foreach (var b in plan.Buffers)
             w.Line(b.Initializer is { } table ? $"{bufferFields[b.Name]} = {table};" : $"{bufferFields[b.Name]} = new float[batch * {b.PerSample.ToString(CultureInfo.InvariantCulture)}];");
         Calls(plan.Start);

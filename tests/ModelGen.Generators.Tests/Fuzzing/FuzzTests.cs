@@ -50,6 +50,7 @@ public static class FuzzOracle
     public const string InternalError = "internal error (MG9001)";
     public const string BadDiagnostic = "diagnostic without an MG id or a user location";
     public const string GeneratedCodeDoesNotCompile = "generated code does not compile";
+    public const string GeneratedCodeWarns = "generated code has compiler warnings";
     public const string AcceptedButErrors = "accepted, but the compilation has errors";
     public const string EmitFailed = "emit failed";
     public const string MistakeAccepted = "deliberate mistake accepted";
@@ -98,6 +99,7 @@ public static class FuzzOracle
 
         var inGenerated = result.CompileErrors.Where(e => e.Location.SourceTree is { } t && t.FilePath != UserPath).ToList();
         if (inGenerated.Count > 0) v.Fail(GeneratedCodeDoesNotCompile, DescribeErrors(inGenerated));
+        if (inGenerated.Count == 0 && result.GeneratedWarnings.ToList() is { Count: > 0 } warnings) v.Fail(GeneratedCodeWarns, DescribeErrors(warnings));
         if (v.Accepted && result.CompileErrors.Length > inGenerated.Count)
             v.Fail(AcceptedButErrors, DescribeErrors(result.CompileErrors.Except(inGenerated)));
         if (v.Accepted && c.Mistake is not null && result.CompileErrors.IsEmpty)
@@ -582,6 +584,8 @@ public sealed class FuzzTests
         figures.Append(CultureInfo.InvariantCulture, $"internal errors {Count(FuzzOracle.InternalError, FuzzOracle.GeneratorThrew)}\n");
         figures.Append(CultureInfo.InvariantCulture, $"bad diagnostics {Count(FuzzOracle.BadDiagnostic)}\n");
         figures.Append(CultureInfo.InvariantCulture, $"non-compiling {Count(FuzzOracle.GeneratedCodeDoesNotCompile, FuzzOracle.AcceptedButErrors, FuzzOracle.EmitFailed)}\n");
+        figures.Append(CultureInfo.InvariantCulture, $"generated warnings {Count(FuzzOracle.GeneratedCodeWarns)}\n");
+    figures.Append(CultureInfo.InvariantCulture, $"generated warnings {Count(FuzzOracle.GeneratedCodeWarns)}\n");
         figures.Append(CultureInfo.InvariantCulture, $"mistakes accepted {Count(FuzzOracle.MistakeAccepted)}\n");
         figures.Append(CultureInfo.InvariantCulture, $"runtime errors {Count(FuzzOracle.RuntimeException, FuzzOracle.Signature, FuzzOracle.OutputShape, FuzzOracle.NonFiniteOutput, FuzzOracle.NonFiniteGradient)}\n");
         figures.Append(CultureInfo.InvariantCulture, $"FD failures {Count(FuzzOracle.FiniteDifference)}\n");

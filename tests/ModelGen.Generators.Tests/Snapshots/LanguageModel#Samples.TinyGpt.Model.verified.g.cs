@@ -305,7 +305,6 @@ partial class TinyGpt : global::System.IDisposable
     public sealed class DecodingSession
     {
         readonly TinyGpt _model;
-        readonly global::ModelGen.ActivationArena? _arena;
         readonly int _batch;
         readonly float[] _tokens; // the position's token ids
         readonly float[] _embed; // embed
@@ -355,7 +354,6 @@ partial class TinyGpt : global::System.IDisposable
         {
             _model = model;
             _batch = batch;
-            _arena = null;
             _tokens = new float[batch * 1];
             _embed = new float[batch * 32];
             _pos = new float[batch * 32];
