@@ -151,6 +151,10 @@ public static class DiagnosticDescriptors
         "Reformer attention hashes its keys",
         "Layer '{0}': Reformer attention shares its queries and keys and scores each token only against its hash chunks, so {1} cannot apply; use MultiHeadAttention (memory-efficient on long sequences) for attention masks, relative positions and grouped key/value heads, or Causal and KeyPaddingMask with Reformer", Shapes);
 
+    public static readonly DiagnosticDescriptor PatchMergingOddGrid = Error("MG2030",
+        "Patch merging needs an even grid",
+        "Layer '{0}': patch merging joins 2×2 neighbours of the {1}×{2} grid of '{3}', but its {4} is odd; merge a grid of even height and width (pad the map, or change the patch size)", Shapes);
+
     public static readonly DiagnosticDescriptor InternalError = Error("MG9001",
         "ModelGen internal error", "ModelGen failed on '{0}': {1}. Please report this with the declaration.", Internal);
 
@@ -197,6 +201,7 @@ public static class DiagnosticDescriptors
         [TiedShapeMismatch.Id] = TiedShapeMismatch,
         [ReformerChunkDoesNotDivide.Id] = ReformerChunkDoesNotDivide,
         [ReformerScores.Id] = ReformerScores,
+        [PatchMergingOddGrid.Id] = PatchMergingOddGrid,
         [InternalError.Id] = InternalError,
     };
 

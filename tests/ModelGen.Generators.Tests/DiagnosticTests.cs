@@ -458,6 +458,21 @@ public class DiagnosticTests
             "MG2006", "KeyPaddingMask = \"pad\"", "Layer 'attn': key padding mask 'pad' has length 6 but the keys have length 8");
 
     [Fact]
+    public void MG2030_PatchMergingOfAnOddGrid() =>
+        Expect(Model("[PatchEmbedding(4, 48)] public partial Module Embed { get; }\n[PatchMerging] public partial Module Merge { get; }",
+                inputs: "[Input(\"image\", 3, 28, 28)]"),
+            "MG2030", "PatchMerging", "Layer 'merge': patch merging joins 2×2 neighbours of the 7×7 grid of 'embed', but its height 7 is odd");
+
+    [Fact]
+    public void MG2030_PatchMergingOfAGridOfOddWidth_PointsAtGridWidth() =>
+        Expect(Model("[PatchMerging(GridHeight = 4, GridWidth = 3)] public partial Module Merge { get; }", inputs: "[Input(\"x\", 12, 16)]"),
+            "MG2030", "GridWidth = 3", "but its width 3 is odd");
+
+    [Fact]
+    public void MG2014_PatchMergingOfTokensThatFormNoSquare() =>
+        Expect(Model("[PatchMerging] public partial Module Merge { get; }", inputs: "[Input(\"x\", 12, 16)]"), "MG2014", "PatchMerging", "a square grid");
+
+    [Fact]
     public void MG2001_PerformerWithoutFeatures() =>
         Expect(Model("[PerformerAttention(4, 0)] public partial Module Attn { get; }"),
             "MG2001", "0", "Features of layer 'attn' is 0; it must be positive");

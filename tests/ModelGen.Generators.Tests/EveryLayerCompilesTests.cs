@@ -38,6 +38,8 @@ public class EveryLayerCompilesTests
     [InlineData(Sequence, "[PerformerAttention(2, 7, KvHeads = 1, Causal = true, Positions = RelativePositions.Rotary)] public partial Module L { get; }")]
     [InlineData(Sequence, "[ReformerAttention(2, 2, Buckets = 4, Rounds = 3, Causal = true, ValueDim = 3)] public partial Module L { get; }")]
     [InlineData(Sequence, "[ReformerAttention(4, 5, Bias = false)] public partial Module L { get; }")]
+    [InlineData(Image, "[PatchEmbedding(4, 16)] public partial Module E { get; }\n[PatchMerging] public partial Module L { get; }")]
+    [InlineData("[Input(\"x\", 12, 16)]", "[PatchMerging(GridHeight = 2, GridWidth = 6, OutDim = 20, Eps = 1e-6)] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"pad\", 10, Kind = InputKind.KeyPaddingMask)]", "[PerformerAttention(2, 5, Causal = true, KeyPaddingMask = \"pad\")] public partial Module L { get; }")]
     [InlineData(Sequence + "[Input(\"pad\", 10, Kind = InputKind.KeyPaddingMask)]", "[SparseAttention(2, 5, Causal = true, KeyPaddingMask = \"pad\")] public partial Module L { get; }")]
     [InlineData(Sequence, "[SparseAttention(2, 2, GlobalBlocks = 1, RandomBlocks = 1, Stride = 2, Causal = true)] public partial Module L { get; }")]

@@ -27,6 +27,7 @@ internal static class LayerRegistry
         new SinusoidalPositionsRule(),
         new MeanPoolRule(),
         new TokensToMapRule(),
+        new PatchMergingRule(),
         new MapToTokensRule(),
         // Attention
         new MultiHeadAttentionRule(),

@@ -112,6 +112,24 @@ public sealed class TokensToMapAttribute : LayerAttribute
     public int GridWidth { get; set; }
 }
 
+/// <summary>Swin's patch merging between stages: the tokens of an H×W grid (square unless <see cref="GridHeight"/> and
+/// <see cref="GridWidth"/> say otherwise; both even) are joined in 2×2 neighbourhoods — (2i, 2j), (2i + 1, 2j), (2i, 2j + 1),
+/// (2i + 1, 2j + 1), as torchvision's PatchMerging concatenates them — then LayerNorm over the 4·C and a bias-free Linear to
+/// <see cref="OutDim"/>: (H·W, C) -> (H/2 · W/2, OutDim). Parameters <c>norm</c> (4·C) and <c>reduction.weight</c> (OutDim, 4·C),
+/// as torchvision names them.</summary>
+public sealed class PatchMergingAttribute : LayerAttribute
+{
+    /// <summary>The merged width; 0 (the default): 2·C, as Swin doubles the width at each merge.</summary>
+    public int OutDim { get; set; }
+
+    public int GridHeight { get; set; }
+
+    public int GridWidth { get; set; }
+
+    /// <summary>The LayerNorm's epsilon.</summary>
+    public double Eps { get; set; } = 1e-5;
+}
+
 /// <summary>A feature map to tokens: (C, H, W) -> (H·W, C), row-major over positions.</summary>
 public sealed class MapToTokensAttribute : LayerAttribute
 {

@@ -36,7 +36,7 @@ public static class ModelFuzzer
     public static readonly IReadOnlyList<string> Kinds = new[]
     {
         "Linear", "LayerNorm", "Gelu", "Relu", "Sigmoid", "Dropout", "Residual", "FeedForward", "MeanPool", "LearnedPositions",
-        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "Embedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "ReformerAttention", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
+        "SinusoidalPositions", "ClassToken", "ClassifierHead", "PatchEmbedding", "Embedding", "MultiHeadAttention", "LinformerAttention", "PerformerAttention", "ReformerAttention", "PatchMerging", "SparseAttention", "AdditiveAttention", "LocationAttention", "TransformerEncoderLayer",
         "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Conv2d", "ConvBnRelu", "BatchNorm", "GroupNorm", "Upsample", "MaxPool", "AvgPool", "TokensToMap", "MapToTokens",
         "PixelClassifier", "SqueezeExcitation", "SpatialAttention", "CoordinateAttention", "NonLocal", "SetrDecoder",
         "MaskTransformer", "MaskClassifier", "Use",
@@ -147,6 +147,7 @@ public static class ModelFuzzer
         ["LinformerAttention"] = new[] { "Linformer", "LinAttn", "Projected" },
         ["PerformerAttention"] = new[] { "Performer", "Favor", "LinearAttn" },
         ["ReformerAttention"] = new[] { "Reformer", "Lsh", "HashAttn" },
+        ["PatchMerging"] = new[] { "Merge", "Downsample", "PatchMerge" },
         ["SparseAttention"] = new[] { "Sparse", "BigBird", "LocalAttn" },
         ["AdditiveAttention"] = new[] { "Bahdanau", "AddAttn", "Align" },
         ["LocationAttention"] = new[] { "Location", "LocAttn", "Luong" },
@@ -375,7 +376,14 @@ public static class ModelFuzzer
                 for (int attempt = 0; attempt < 20 && layer is null; attempt++)
                 {
                     string kind = Choose(scope, current);
-                    layer = kind == "Use" ? MakeUse(scope, current) : Make(scope, kind, current);
+                    try
+                    {
+                        layer = kind == "Use" ? MakeUse(scope, current) : Make(scope, kind, current);
+                    }
+                    catch (ArgumentOutOfRangeException e)
+                    {
+                        throw new InvalidOperationException($"the fuzzer failed to make {kind} on {(current is null ? "nothing" : string.Join("×", current.Dims))} {current?.Grid}", e);
+                    }
                 }
             }
             layer ??= new Layer("Gelu", new List<string>(), current);
@@ -394,7 +402,7 @@ public static class ModelFuzzer
             "PatchEmbedding" or "Conv2d" or "ConvBnRelu" or "BatchNorm" or "GroupNorm" or "Upsample" or "MaxPool" or "AvgPool" or "MapToTokens" or "PixelClassifier"
                 or "SqueezeExcitation" or "SpatialAttention" or "CoordinateAttention" or "NonLocal" => new Shape(new[] { 4, 8, 8 }),
             "MeanPool" or "LearnedPositions" or "SinusoidalPositions" or "ClassToken" or "ClassifierHead" or "MultiHeadAttention" or "LinformerAttention" or "PerformerAttention" or "SparseAttention" or "AdditiveAttention"
-                or "ReformerAttention" or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "Transformer" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
+                or "ReformerAttention" or "PatchMerging" or "LocationAttention" or "TransformerEncoderLayer" or "TransformerEncoder" or "TransformerDecoderLayer" or "TransformerDecoder" or "Transformer" or "TokensToMap" or "SetrDecoder" or "MaskTransformer" or "MaskClassifier"
                 => current is { IsSequence: true } ? current : new Shape(new[] { 16, 16 }, new Grid(4, 4, 0)),
             _ => current ?? new Shape(new[] { 8, 16 }),
         };
@@ -467,6 +475,7 @@ public static class ModelFuzzer
                 {
                     ("MeanPool", 0.5), ("LearnedPositions", 0.8), ("SinusoidalPositions", 0.8), ("ClassToken", 0.8), ("ClassifierHead", 0.6),
                     ("MultiHeadAttention", 2.0), ("TransformerEncoderLayer", 1.5), ("TransformerEncoder", 1.5), ("TokensToMap", 0.8),
+                    ("PatchMerging", s.Grid is { Lead: 0, H: var gh, W: var gw } && gh % 2 == 0 && gw % 2 == 0 ? 2.0 : 0.05),
                     ("TransformerDecoderLayer", 0.7), ("TransformerDecoder", 0.7), ("Transformer", 0.5), ("LinformerAttention", 0.6), ("PerformerAttention", 0.6), ("ReformerAttention", 0.5), ("SparseAttention", 0.6), ("AdditiveAttention", 0.5), ("LocationAttention", 0.4),
                 });
                 // The heads need the image's patch grid: likelier once the tokens came from one.
@@ -630,9 +639,26 @@ public static class ModelFuzzer
                     if (Chance(0.25)) AddKeyPadding(args, scope, s.Dims[0]);
                     return Out(Same());
                 }
+                case "PatchMerging":
+                {
+                    if (!s.IsSequence || s.Grid is not { Lead: 0 } grid || grid.H % 2 != 0 || grid.W % 2 != 0 || grid.H * grid.W != s.Dims[0]) return null;
+                    if (grid.H != grid.W || Chance(0.3))
+                    {
+                        args.Add($"GridHeight = {grid.H}");
+                        args.Add($"GridWidth = {grid.W}");
+                    }
+                    int merged = 2 * s.Last;
+                    if (Chance(0.3))
+                    {
+                        merged = Pick(8, 16, 24);
+                        args.Add($"OutDim = {merged}");
+                    }
+                    if (Chance(0.15)) args.Add("Eps = 1e-6");
+                    return Out(new Shape(new[] { grid.H * grid.W / 4, merged }, new Grid(grid.H / 2, grid.W / 2, 0)));
+                }
                 case "ReformerAttention":
                 {
-                    if (!s.IsSequence) return null;
+                    if (!s.IsSequence || s.Dims[0] < 1) return null;
                     int tokens = s.Dims[0], h = Pick(Divisors(s.Last, 8));
                     args.Add(h.ToString(CultureInfo.InvariantCulture));
                     args.Add(Pick(Enumerable.Range(1, tokens).Where(d => tokens % d == 0).ToArray()).ToString(CultureInfo.InvariantCulture));
@@ -1164,6 +1190,9 @@ public static class ModelFuzzer
                         new List<string> { Int(h), "KeyDim = 5", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("drop path out of range", () => new Layer("TransformerEncoder", new List<string> { "2", Int(h), "DropPath = 1.0" }, null), null));
                     options.Add(("causal linformer", () => new Layer("LinformerAttention", new List<string> { Int(h), "1", "Causal = true" }, null), null));
+                    if (s.Grid is { Lead: 0 } odd && (odd.H % 2 != 0 || odd.W % 2 != 0) && odd.H * odd.W == s.Dims[0])
+                        options.Add(("patch merging of an odd grid", () => new Layer("PatchMerging", odd.H == odd.W ? new List<string>()
+                            : new List<string> { $"GridHeight = {odd.H}", $"GridWidth = {odd.W}" }, null), null));
                     options.Add(("reformer with odd buckets", () => new Layer("ReformerAttention", new List<string> { Int(h), "1", "Buckets = 3" }, null), null));
                     options.Add(("reformer with relative positions", () => new Layer("ReformerAttention", new List<string> { Int(h), "1", "Positions = RelativePositions.Rotary" }, null), null));
                     options.Add(("performer with a score bias", () => new Layer("PerformerAttention", new List<string> { Int(h), "8", "Positions = RelativePositions.Alibi" }, null), null));

@@ -163,6 +163,15 @@ public class DevicePathTests
     }, "x");
 
     [Fact]
+    public void PatchMerging_DeviceKernelsMatchCpu() => Compare(device =>
+    {
+        var m = new MergingModel(device, seed: 56);
+        var y = m.Forward(ModelData.Random(57, 1f, 3, 24, 12));
+        m.Backward(ModelData.Random(58, 1f, y.Shape));
+        return (y, m.Parameters, m.InputGradient);
+    }, "x");
+
+    [Fact]
     public void Reformer_DeviceKernelsMatchCpu() => Compare(device =>
     {
         // Keys normalised, hashing and the counting sort by bucket, a thread per query's windows; query and key gradients.

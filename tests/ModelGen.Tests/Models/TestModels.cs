@@ -311,6 +311,14 @@ public partial class PaddedSparse
     [SparseAttention(2, 4, Window = 1, GlobalBlocks = 1, KeyPaddingMask = "pad")] public partial Module Attn { get; }
 }
 
+/// <summary>Swin's patch merging of a 4×6 grid of 12-wide tokens to 2×3 tokens of 24.</summary>
+[Model]
+[Input("x", 24, 12)]
+public partial class MergingModel
+{
+    [PatchMerging(GridHeight = 4, GridWidth = 6)] public partial Module Merge { get; }
+}
+
 /// <summary>torchvision's VisionTransformer at a small size (32×32 images, patches of 8, width 32, 2 layers of 4 heads, MLP 64,
 /// LayerNorm eps 1e-6), which timm's ViT shares: the declaration that reads both zoos' checkpoints.</summary>
 [Model]

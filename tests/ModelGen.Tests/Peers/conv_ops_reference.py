@@ -32,6 +32,8 @@ CONFIG.json: {"op": NAME, ...}; unknown keys are rejected so that a typo cannot 
     reformer       heads, buckets, rounds, chunk, causal
                                                    inputs x, {qk,v,out}_proj.{weight,[bias]}, rotations, [padding], grad_output:
                                                    LSH attention as the authors' code computes it (a softmax per round and chunk)
+    patch_merging  height, width                   inputs x (B, H·W, C), norm.{weight,bias}, reduction.weight, grad_output:
+                                                   torchvision's Swin PatchMerging
     zoo            model, seed                     inputs x, [padding | tgt]: a zoo model (torchvision_vit, timm_vit, nn_encoder,
                                                    nn_transformer) with random weights; OUT "state.<name>" its state dict, "output"
 OUT: "output", "grad.<input>" for x and every parameter, and for batch_norm2d the updated "running_mean" and
@@ -110,6 +112,7 @@ OPS = {
     "sparse_attention": {"heads", "kv_heads", "block", "causal", "theta"},
     "reformer": {"heads", "buckets", "rounds", "chunk", "causal"},
     "zoo": {"model", "seed"},
+    "patch_merging": {"height", "width"},
     "shaw_attention": {"heads", "max_distance", "causal"},
     "adaptive_span": {"heads", "max_span", "ramp", "causal"},
     "transformer": {"heads", "feed_forward", "encoder_layers", "decoder_layers", "norm_first", "activation", "causal"},
@@ -343,6 +346,17 @@ def run(config, inputs):
         safe = torch.where(den > 0, den, torch.ones_like(den))
         o = torch.where(den[..., None] > 0, num / safe[..., None], torch.zeros_like(num)).transpose(1, 2).reshape(B, N, -1)
         y = F.linear(o, w["out_proj.weight"], w["out_proj.bias"])
+    elif op == "patch_merging":
+        # torchvision's Swin PatchMerging on ModelGen's norm and reduction weights: tokens (B, H·W, C) as (B, H, W, C).
+        from torchvision.models.swin_transformer import PatchMerging
+        B, N, C = x.shape
+        merge = PatchMerging(C).double()
+        with torch.no_grad():
+            merge.norm.weight.copy_(inputs["norm.weight"])
+            merge.norm.bias.copy_(inputs["norm.bias"])
+            merge.reduction.weight.copy_(inputs["reduction.weight"])
+        y = merge(x.reshape(B, config["height"], config["width"], C)).reshape(B, -1, 2 * C)
+        grads["norm.weight"], grads["norm.bias"], grads["reduction.weight"] = merge.norm.weight, merge.norm.bias, merge.reduction.weight
     elif op == "reformer":
         # Reformer's LSH attention as its authors' code computes it: one projection for queries and keys; per round the buckets
         # argmax([x R_r, -x R_r]); each round's tokens sorted by (bucket, position); the sorted sequence of all rounds cut into
@@ -685,9 +699,10 @@ def run_language_model(config, inputs):
     return out
 
 
-def main(argv):
+def serve(argv, run, usage):
+    """The peers' protocol: CONFIG.json INPUTS.safetensors OUT.safetensors, one thread, float64 inside."""
     if len(argv) != 4:
-        print(__doc__)
+        print(usage)
         return 2
     torch.set_num_threads(1)
     with open(argv[1]) as f:
@@ -697,4 +712,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(serve(sys.argv, run, __doc__))

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torchvision.ops import box_convert, box_iou, generalized_box_iou
 
-from conv_ops_reference import read_safetensors, write_safetensors
+from conv_ops_reference import serve
 
 OPS = {
     "assignment": set(),
@@ -93,16 +93,5 @@ def set_criterion(c, inputs):
     return out
 
 
-def main(argv):
-    if len(argv) != 4:
-        print(__doc__)
-        return 2
-    torch.set_num_threads(1)
-    with open(argv[1]) as f:
-        config = json.load(f)
-    write_safetensors(argv[3], run(config, read_safetensors(argv[2])))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(serve(sys.argv, run, __doc__))
