@@ -11,13 +11,13 @@ namespace ModelGen.Cpu;
 static class ThreadScratch
 {
     /// <summary>The buffer in <paramref name="slot"/>, replaced by a larger one when it holds fewer than
-    /// <paramref name="length"/> floats. Its contents are whatever the thread left there.</summary>
-    public static float[] AtLeast(ref float[]? slot, long length)
+    /// <paramref name="length"/> elements. Its contents are whatever the thread left there.</summary>
+    public static T[] AtLeast<T>(ref T[]? slot, long length)
     {
         if (length > Array.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(length), length, $"A scratch buffer of {length} floats is more than an array holds ({Array.MaxLength}).");
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"A scratch buffer of {length} elements is more than an array holds ({Array.MaxLength}).");
         var s = slot;
-        if (s == null || s.Length < length) slot = s = new float[Math.Max(length, Math.Min(Array.MaxLength, (s?.Length ?? 0) * 3L / 2))];
+        if (s == null || s.Length < length) slot = s = new T[Math.Max(length, Math.Min(Array.MaxLength, (s?.Length ?? 0) * 3L / 2))];
         return s;
     }
 }

@@ -49,31 +49,37 @@ public static class MeanAveragePrecision
         {
             var gts = truths.Where(t => t.Label == c).GroupBy(t => t.Image).ToDictionary(g => g.Key, g => g.ToArray());
             int positives = gts.Values.Sum(g => g.Length);
-            // Per image: its detections of the class, best first (stable), at most maxDetections.
-            var byImage = detections.Where(d => d.Label == c).GroupBy(d => d.Image).OrderBy(g => g.Key)
-                .Select(g => g.OrderByDescending(d => d.Score).Take(maxDetections).ToArray()).ToArray();
+            // Per image: its detections of the class, best first (stable), at most maxDetections, and their IoUs with the
+            // image's truths, computed once for every threshold.
+            var images = detections.Where(d => d.Label == c).GroupBy(d => d.Image).OrderBy(g => g.Key).Select(g =>
+            {
+                var dets = g.OrderByDescending(d => d.Score).Take(maxDetections).ToArray();
+                var truth = gts.TryGetValue(g.Key, out var t) ? t : Array.Empty<TruthBox>();
+                var iou = new double[dets.Length, truth.Length];
+                for (int i = 0; i < dets.Length; i++)
+                    for (int k = 0; k < truth.Length; k++)
+                        iou[i, k] = Boxes.IoU(new[] { dets[i].X0, dets[i].Y0, dets[i].X1, dets[i].Y1 }, new[] { truth[k].X0, truth[k].Y0, truth[k].X1, truth[k].Y1 });
+                return (Dets: dets, Iou: iou);
+            }).ToArray();
             for (int ti = 0; ti < Thresholds.Length; ti++)
             {
                 if (positives == 0) { ap[c, ti] = double.NaN; continue; }
                 var scored = new List<(double Score, bool True)>();
-                foreach (var dets in byImage)
+                foreach (var (dets, iou) in images)
                 {
-                    var truth = gts.TryGetValue(dets[0].Image, out var g) ? g : Array.Empty<TruthBox>();
-                    var taken = new bool[truth.Length];
-                    foreach (var d in dets)
+                    var taken = new bool[iou.GetLength(1)];
+                    for (int i = 0; i < dets.Length; i++)
                     {
                         double best = Math.Min(Thresholds[ti], 1 - 1e-10);
                         int match = -1;
-                        for (int k = 0; k < truth.Length; k++)
+                        for (int k = 0; k < taken.Length; k++)
                         {
-                            if (taken[k]) continue;
-                            double iou = Boxes.IoU(new[] { d.X0, d.Y0, d.X1, d.Y1 }, new[] { truth[k].X0, truth[k].Y0, truth[k].X1, truth[k].Y1 });
-                            if (iou < best) continue;
-                            best = iou;
+                            if (taken[k] || iou[i, k] < best) continue;
+                            best = iou[i, k];
                             match = k;
                         }
                         if (match >= 0) taken[match] = true;
-                        scored.Add((d.Score, match >= 0));
+                        scored.Add((dets[i].Score, match >= 0));
                     }
                 }
                 ap[c, ti] = Average(scored, positives);

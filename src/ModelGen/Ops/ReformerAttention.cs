@@ -43,6 +43,9 @@ public static class ReformerAttention
     [ThreadStatic] static float[]? t_dq;
     [ThreadStatic] static float[]? t_dk;
     [ThreadStatic] static float[]? t_dv;
+    [ThreadStatic] static int[]? t_buckets;
+    [ThreadStatic] static int[]? t_starts;
+    [ThreadStatic] static float[]? t_rotated;
 
     static Span<float> Scratch(ref float[]? buffer, int length) => ThreadScratch.AtLeast(ref buffer, length).AsSpan(0, length);
 
@@ -289,16 +292,17 @@ public static class ReformerAttention
     {
         int half = buckets / 2;
         long sorted = ((long)b * heads + h) * rounds * tokens;
-        var bucket = new int[tokens];
-        var starts = new int[buckets + 1];
-        var rotated = new float[half];
+        // Per-thread scratch: the bucket of each token, the bucket starts, a token's rotations.
+        var bucket = ThreadScratch.AtLeast(ref t_buckets, tokens).AsSpan(0, tokens);
+        var starts = ThreadScratch.AtLeast(ref t_starts, buckets + 1).AsSpan(0, buckets + 1);
+        var rotated = ThreadScratch.AtLeast(ref t_rotated, half).AsSpan(0, half);
         for (int r = 0; r < rounds; r++)
         {
-            Array.Clear(starts);
+            starts.Clear();
             for (int t = 0; t < tokens; t++)
             {
                 var x = qk.AsSpan(((b * tokens + t) * heads + h) * headDim, headDim);
-                rotated.AsSpan().Clear();
+                rotated.Clear();
                 for (int e = 0; e < headDim; e++)
                     TensorPrimitives.MultiplyAdd(rotations.AsSpan((r * headDim + e) * half, half), x[e], rotated, rotated);
                 bucket[t] = Argmax(rotated);

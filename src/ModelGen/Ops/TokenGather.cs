@@ -23,8 +23,8 @@ public static class TokenGather
         int at = 0;
         for (int i = 0; i < gridHeight / 2; i++)
             for (int j = 0; j < gridWidth / 2; j++)
-                foreach (var (dr, dc) in new[] { (0, 0), (1, 0), (0, 1), (1, 1) })
-                    order[at++] = (2 * i + dr) * gridWidth + 2 * j + dc;
+                for (int k = 0; k < 4; k++)
+                    order[at++] = (2 * i + k % 2) * gridWidth + 2 * j + k / 2;   // (0, 0), (1, 0), (0, 1), (1, 1)
         return order;
     }
 
